@@ -1,0 +1,298 @@
+"""The project configuration: one YAML file a user edits to point the system at data and a model.
+
+Validated on load with pydantic; an invalid file raises :class:`ConfigError` whose message names
+each bad field (as a dotted path) and what to do about it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid."""
+
+
+class Task(StrEnum):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class DataFormat(StrEnum):
+    AUTO = "auto"
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+
+
+class FeatureType(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1_macro": True,
+    "precision_macro": True,
+    "recall_macro": True,
+    "log_loss": False,
+    "r2": True,
+    "rmse": False,
+    "mae": False,
+    "mape": False,
+}
+CLASSIFICATION_METRICS = {
+    "roc_auc",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "precision_macro",
+    "recall_macro",
+    "log_loss",
+}
+REGRESSION_METRICS = {"r2", "rmse", "mae", "mape"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Where the training data lands and how to read it."""
+
+    prefix: str = Field(
+        description="Key prefix in the landing bucket under which data files are uploaded, e.g. 'breast-cancer/'."
+    )
+    bucket: str | None = Field(
+        default=None,
+        description="Bucket to read from; defaults to the stack's landing bucket (env MLOPS_LANDING_BUCKET).",
+    )
+    format: DataFormat = DataFormat.AUTO
+    scope: Literal["object", "prefix"] = Field(
+        default="object",
+        description="'object': an upload trains on that object alone; 'prefix': on every file under prefix.",
+    )
+    suffixes: tuple[str, ...] = (".csv", ".parquet", ".jsonl", ".json")
+    max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="Size guard for one extraction.")
+    max_rows: int = Field(default=2_000_000, gt=0)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if v.startswith("/") or v.startswith("s3://"):
+            raise ValueError("give a key prefix inside the bucket, e.g. 'my-model/', not a path or URI")
+        return v
+
+
+class FeatureOverride(_Strict):
+    type: FeatureType | None = None
+    drop: bool = False
+
+
+class FeaturesConfig(_Strict):
+    overrides: dict[str, FeatureOverride] = Field(default_factory=dict)
+    slice_by: tuple[str, ...] = Field(default=(), description="Columns to slice evaluation metrics by.")
+
+
+class SplitConfig(_Strict):
+    train: float = Field(default=0.7, gt=0, lt=1)
+    validation: float = Field(default=0.15, gt=0, lt=1)
+    test: float = Field(default=0.15, gt=0, lt=1)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitConfig:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must sum to 1.0 (got {total:.3f})")
+        return self
+
+
+class RandomRange(_Strict):
+    """A numeric range sampled by random search."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandomRange:
+        if self.high <= self.low:
+            raise ValueError("high must be greater than low")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+ParamSpace = list[Any] | RandomRange
+
+
+class Family(StrEnum):
+    LOGISTIC_REGRESSION = "logistic_regression"
+    LINEAR = "linear"  # Ridge for regression
+    RANDOM_FOREST = "random_forest"
+    EXTRA_TREES = "extra_trees"
+    GRADIENT_BOOSTING = "gradient_boosting"  # HistGradientBoosting
+
+
+class Candidate(_Strict):
+    family: Family
+    params: dict[str, ParamSpace] = Field(default_factory=dict)
+
+
+class SearchConfig(_Strict):
+    strategy: Literal["grid", "random"] = "grid"
+    max_trials: int = Field(default=24, gt=0, le=200)
+
+
+class TrainingConfig(_Strict):
+    candidates: tuple[Candidate, ...] = Field(min_length=1)
+    search: SearchConfig = SearchConfig()
+    max_concurrency: int = Field(default=4, gt=0, le=40, description="Parallel trials in the tuning Map.")
+
+
+class ParityConfig(_Strict):
+    prob_atol: float = Field(default=1e-3, gt=0)
+    max_label_mismatch_rate: float = Field(default=0.01, ge=0, le=1)
+
+
+class GatesConfig(_Strict):
+    min: dict[str, float] = Field(default_factory=dict, description="Metric floors (higher-is-better).")
+    max: dict[str, float] = Field(default_factory=dict, description="Metric ceilings (lower-is-better).")
+    max_regression: float = Field(
+        default=0.0,
+        ge=0,
+        description="Largest allowed loss on the primary metric vs the champion re-scored on the same test set.",
+    )
+
+
+class InfraCheckConfig(_Strict):
+    latency_budget_ms: float = Field(default=50.0, gt=0, description="Single-row p50 in the serving runtime.")
+    atol: float = Field(default=1e-4, gt=0)
+
+
+class EvaluationConfig(_Strict):
+    primary_metric: str | None = Field(
+        default=None, description="Defaults to roc_auc (classification) or rmse (regression)."
+    )
+    gates: GatesConfig = GatesConfig()
+    parity: ParityConfig = ParityConfig()
+    infra: InfraCheckConfig = InfraCheckConfig()
+
+
+class DriftConfig(_Strict):
+    default_threshold: float = Field(default=0.2, gt=0, description="PSI (numeric) / JS distance (categorical).")
+    features: dict[str, float] = Field(default_factory=dict)
+    severity: Literal["error", "warning"] = "error"
+
+
+class ValidationConfig(_Strict):
+    min_rows: int = Field(default=50, ge=1)
+    max_missing_rate_increase: float = Field(default=0.1, ge=0, le=1)
+    max_out_of_range_fraction: float = Field(default=0.05, ge=0, le=1)
+    max_unseen_category_fraction: float = Field(default=0.05, ge=0, le=1)
+    drift: DriftConfig = DriftConfig()
+
+
+class RegistryConfig(_Strict):
+    approval: Literal["auto", "manual"] = "auto"
+
+
+class ProjectConfig(_Strict):
+    """The whole project configuration (``mlops.yaml``)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,47}$", description="Model name.")]
+    data: DataConfig
+    target: str
+    task: Task | None = Field(default=None, description="Inferred from the target column when omitted.")
+    id_column: str | None = None
+    time_column: str | None = None
+    features: FeaturesConfig = FeaturesConfig()
+    split: SplitConfig = SplitConfig()
+    training: TrainingConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+    validation: ValidationConfig = ValidationConfig()
+    registry: RegistryConfig = RegistryConfig()
+    schedule: str | None = Field(
+        default=None, description="EventBridge schedule expression for periodic retraining, e.g. 'rate(7 days)'."
+    )
+
+    @model_validator(mode="after")
+    def _metric_known(self) -> ProjectConfig:
+        metric = self.evaluation.primary_metric
+        if metric is not None and metric not in HIGHER_IS_BETTER:
+            raise ValueError(
+                f"evaluation.primary_metric '{metric}' is unknown; use one of {sorted(HIGHER_IS_BETTER)}"
+            )
+        for gate in (*self.evaluation.gates.min, *self.evaluation.gates.max):
+            if gate not in HIGHER_IS_BETTER:
+                raise ValueError(f"evaluation.gates: unknown metric '{gate}'; use one of {sorted(HIGHER_IS_BETTER)}")
+        if self.target in {self.id_column, self.time_column}:
+            raise ValueError("target must differ from id_column and time_column")
+        return self
+
+    def primary_metric_for(self, task: Task) -> str:
+        metric = self.evaluation.primary_metric or ("rmse" if task is Task.REGRESSION else "roc_auc")
+        allowed = REGRESSION_METRICS if task is Task.REGRESSION else CLASSIFICATION_METRICS
+        if metric not in allowed:
+            raise ConfigError(
+                f"evaluation.primary_metric: '{metric}' does not apply to a {task.value} task; "
+                f"use one of {sorted(allowed)}"
+            )
+        return metric
+
+    def drift_threshold(self, feature: str) -> float:
+        return self.validation.drift.features.get(feature, self.validation.drift.default_threshold)
+
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field; remove it or check its spelling"
+        elif e["type"] == "missing":
+            msg = "required field is missing; add it"
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict[str, Any], source: str = "<dict>") -> ProjectConfig:
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    """Read and validate a YAML project configuration."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {p}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of fields")
+    return parse_config(raw, str(p))
+
+
+def example_config_path(name: str = "breast-cancer") -> Path:
+    return Path(__file__).parent / "examples" / f"{name}.yaml"

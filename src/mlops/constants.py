@@ -1,0 +1,63 @@
+"""Names defined once and imported by infra, handlers, the emulator and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Environment variables read by the runtime (never at import time; see mlops.runtime).
+ENV_ARTIFACT_BUCKET = "MLOPS_ARTIFACT_BUCKET"
+ENV_LANDING_BUCKET = "MLOPS_LANDING_BUCKET"
+ENV_RUNS_TABLE = "MLOPS_RUNS_TABLE"
+ENV_MODELS_TABLE = "MLOPS_MODELS_TABLE"
+ENV_LINEAGE_TABLE = "MLOPS_LINEAGE_TABLE"
+ENV_CONFIG_URI = "MLOPS_CONFIG_URI"
+ENV_STATE_MACHINE_ARN = "MLOPS_STATE_MACHINE_ARN"
+ENV_CODE_VERSION = "MLOPS_CODE_VERSION"
+ENV_MODEL_CACHE_SECONDS = "MLOPS_MODEL_CACHE_SECONDS"
+ENV_MAX_ROWS = "MLOPS_MAX_PREDICT_ROWS"
+ENV_FAILURE_TOPIC_ARN = "MLOPS_FAILURE_TOPIC_ARN"
+
+RUNTIME_ENV_VARS = (
+    ENV_ARTIFACT_BUCKET,
+    ENV_LANDING_BUCKET,
+    ENV_RUNS_TABLE,
+    ENV_MODELS_TABLE,
+    ENV_LINEAGE_TABLE,
+    ENV_CONFIG_URI,
+)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A DynamoDB table's key schema: string partition key ``pk`` and sort key ``sk``."""
+
+    logical_id: str
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+
+
+RUNS_TABLE = TableSchema("RunsTable")
+MODELS_TABLE = TableSchema("ModelsTable")
+LINEAGE_TABLE = TableSchema("LineageTable")
+TABLES = (RUNS_TABLE, MODELS_TABLE, LINEAGE_TABLE)
+
+# Artifact bucket layout.
+RUNS_PREFIX = "runs/"
+SCHEMAS_PREFIX = "schemas/"
+
+# Registry aliases.
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+# Pipeline steps, in order; each writes under runs/<run_id>/<step>/.
+STEPS = (
+    "extract",
+    "analyze",
+    "validate_data",
+    "prepare",
+    "train",
+    "export",
+    "evaluate",
+    "validate_model",
+    "register",
+)

@@ -1,0 +1,44 @@
+"""The prepared dataset as later steps see it: task, feature kinds, classes and the three splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops.adapters.artifacts import ArtifactStore, get_json
+from mlops.config import FeatureType, Task
+from mlops.frames import from_parquet_bytes
+from mlops.ml.models import model_frame
+
+
+@dataclass(frozen=True)
+class Dataset:
+    task: Task
+    target: str
+    kinds: dict[str, FeatureType]
+    classes: list[Any] | None
+    splits: dict[str, dict[str, Any]]
+    schema: dict[str, Any]
+
+    def load(self, store: ArtifactStore, split: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+        """(raw frame, model input frame, labels) of one split."""
+        raw = from_parquet_bytes(store.get_bytes(self.splits[split]["uri"]))
+        y = raw[self.target].to_numpy()
+        if self.task is Task.REGRESSION:
+            y = y.astype(float)
+        return raw, model_frame(raw, self.kinds), y
+
+
+def load_dataset(store: ArtifactStore, ref: dict[str, Any]) -> Dataset:
+    d = get_json(store, ref["uri"])
+    return Dataset(
+        task=Task(d["task"]),
+        target=d["target"],
+        kinds={c: FeatureType(k) for c, k in d["features"].items()},
+        classes=d.get("classes"),
+        splits=d["splits"],
+        schema=d["schema"],
+    )

@@ -1,0 +1,127 @@
+"""Run records: one per pipeline run, with per-step status, timings, outputs and anomalies.
+
+Every step function is wrapped by :func:`pipeline_step`, so the record, the lineage execution and
+the anomaly report are written in one place whatever runs the step (Lambda, the CLI, a test).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from mlops import __version__
+from mlops.adapters.artifacts import put_json
+from mlops.clock import utcnow_iso
+from mlops.config import ProjectConfig
+from mlops.context import StepContext, Stores
+from mlops.errors import DataValidationError
+
+P = ParamSpec("P")
+R = TypeVar("R", bound=dict[str, Any])
+
+RUNNING, SUCCEEDED, FAILED, REJECTED, WAITING = "RUNNING", "SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"
+MAX_ANOMALIES_IN_RECORD = 50
+
+
+def start_run(stores: Stores, config: ProjectConfig, run_id: str, trigger: dict[str, Any],
+              code_version: str | None = None) -> dict[str, Any]:
+    record = {
+        "model": config.name,
+        "run_id": run_id,
+        "status": RUNNING,
+        "trigger": trigger,
+        "config_hash": config.config_hash(),
+        "code_version": code_version or __version__,
+        "started_at": utcnow_iso(),
+    }
+    stores.meta.put_run(record)
+    return record
+
+
+def finish_run(stores: Stores, model: str, run_id: str, status: str, **fields: Any) -> dict[str, Any]:
+    record = stores.meta.get_run(model, run_id)
+    if record is None:
+        raise KeyError(f"no run {run_id} for model {model}")
+    started = record.get("started_at")
+    update = {"status": status, "finished_at": utcnow_iso(), **fields}
+    if started:
+        from datetime import datetime
+
+        t0 = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        t1 = datetime.fromisoformat(update["finished_at"].replace("Z", "+00:00"))
+        update["duration_s"] = round((t1 - t0).total_seconds(), 3)
+    stores.meta.update_run(model, run_id, update)
+    return {**record, **update}
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    """What goes into the run record: URIs and scalars, not bulky payloads."""
+    out: dict[str, Any] = {}
+    for k, v in result.items():
+        if isinstance(v, str | int | float | bool) or v is None:
+            out[k] = v
+        elif isinstance(v, dict) and "uri" in v:
+            out[k] = v["uri"]
+        elif isinstance(v, dict) and all(isinstance(x, int | float | str | bool) for x in v.values()):
+            out[k] = v
+    return out
+
+
+def pipeline_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Record status, timing, outputs and lineage of a step; on failure record the error (and anomalies)."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            ctx = args[0]
+            assert isinstance(ctx, StepContext)
+            meta = ctx.stores.meta
+            started = utcnow_iso()
+            t0 = time.perf_counter()
+            meta.record_step(ctx.model, ctx.run_id, name, {"status": RUNNING, "started_at": started})
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as err:
+                info: dict[str, Any] = {
+                    "status": FAILED,
+                    "started_at": started,
+                    "duration_s": round(time.perf_counter() - t0, 3),
+                    "error": {"type": type(err).__name__, "message": str(err)[:1000]},
+                }
+                if isinstance(err, DataValidationError):
+                    ref = put_json(ctx.stores.artifacts, ctx.key(name, "anomalies.json"),
+                                   {"passed": False, "anomalies": err.anomalies})
+                    err.report_uri = ref.uri
+                    info["anomalies_uri"] = ref.uri
+                    meta.update_run(ctx.model, ctx.run_id, {"anomalies": err.anomalies[:MAX_ANOMALIES_IN_RECORD]})
+                else:
+                    info["error"]["trace"] = traceback.format_exc(limit=3)[-1500:]
+                meta.record_step(ctx.model, ctx.run_id, name, info)
+                raise
+            duration = round(time.perf_counter() - t0, 3)
+            meta.record_step(
+                ctx.model,
+                ctx.run_id,
+                name,
+                {"status": SUCCEEDED, "started_at": started, "duration_s": duration, "outputs": _summary(result)},
+            )
+            meta.put_execution(
+                ctx.run_id,
+                name,
+                {
+                    "step": name,
+                    "model": ctx.model,
+                    "started_at": started,
+                    "duration_s": duration,
+                    "inputs": {k: v for k, v in kwargs.items() if isinstance(v, dict) and "sha256" in v},
+                    "outputs": {k: v for k, v in result.items() if isinstance(v, dict) and "sha256" in v},
+                },
+            )
+            return result
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,215 @@
+"""Schema inference and data validation (TFX's SchemaGen + ExampleValidator, in small).
+
+An anomaly is a plain dict so it travels through JSON, DynamoDB and Step Functions unchanged::
+
+    {"code": "UNSEEN_CATEGORY", "severity": "error", "column": "color",
+     "description": "12.0% of rows have values outside the schema's domain", "value": 0.12}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops.config import FeatureType, ProjectConfig
+from mlops.stats import column_kind, feature_drift, feature_kinds
+
+MAX_DOMAIN = 200
+
+Anomaly = dict[str, Any]
+
+
+def anomaly(code: str, severity: str, column: str, description: str, value: float | None = None) -> Anomaly:
+    out: Anomaly = {"code": code, "severity": severity, "column": column, "description": description}
+    if value is not None:
+        out["value"] = round(float(value), 6)
+    return out
+
+
+def infer_schema(df: pd.DataFrame, config: ProjectConfig) -> dict[str, Any]:
+    features: dict[str, Any] = {}
+    for col, kind in feature_kinds(df, config).items():
+        s = df[col]
+        spec: dict[str, Any] = {"type": kind.value, "missing_rate": float(s.isna().mean())}
+        if kind is FeatureType.NUMERIC:
+            vals = pd.to_numeric(s, errors="coerce").dropna()
+            spec.update(min=float(vals.min()) if len(vals) else None, max=float(vals.max()) if len(vals) else None)
+        else:
+            domain = sorted(s.dropna().astype(str).unique().tolist())
+            spec["domain"] = domain if len(domain) <= MAX_DOMAIN else None
+        features[col] = spec
+    target = df[config.target]
+    target_kind = column_kind(target)
+    target_spec: dict[str, Any] = {"name": config.target, "type": target_kind.value}
+    if target_kind is FeatureType.CATEGORICAL or target.nunique() <= 20:
+        target_spec["domain"] = sorted(map(str, target.dropna().unique().tolist()))
+    return {"features": features, "target": target_spec, "columns": list(df.columns)}
+
+
+def _numeric_check(col: str, s: pd.Series, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+    out: list[Anomaly] = []
+    coerced = pd.to_numeric(s, errors="coerce")
+    present = s.notna()
+    bad = present & coerced.isna()
+    if pd.api.types.is_bool_dtype(s) or (bad.any() and not pd.api.types.is_numeric_dtype(s)):
+        sample = s[bad].astype(str).head(3).tolist()
+        out.append(
+            anomaly(
+                "WRONG_DTYPE",
+                "error",
+                col,
+                f"expected numeric values, found {int(bad.sum())} non-numeric (dtype {s.dtype}; e.g. {sample})",
+                bad.mean(),
+            )
+        )
+        return out
+    vals = coerced.dropna()
+    inf = ~np.isfinite(vals.to_numpy(dtype=float))
+    if inf.any():
+        out.append(anomaly("NON_FINITE", "error", col, f"{int(inf.sum())} infinite values", inf.mean()))
+    lo, hi = spec.get("min"), spec.get("max")
+    if lo is not None and hi is not None and len(vals):
+        outside = ((vals < lo) | (vals > hi)).mean()
+        if outside > 0:
+            limit = config.validation.max_out_of_range_fraction
+            out.append(
+                anomaly(
+                    "OUT_OF_RANGE",
+                    "error" if outside > limit else "warning",
+                    col,
+                    f"{outside:.1%} of values outside the schema range [{lo:g}, {hi:g}] "
+                    f"(observed [{vals.min():g}, {vals.max():g}]; limit {limit:.1%})",
+                    outside,
+                )
+            )
+    return out
+
+
+def _categorical_check(col: str, s: pd.Series, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+    domain = spec.get("domain")
+    if not domain:
+        return []
+    present = s.dropna().astype(str)
+    if present.empty:
+        return []
+    unseen_mask = ~present.isin(set(domain))
+    frac = float(unseen_mask.mean())
+    if frac == 0:
+        return []
+    limit = config.validation.max_unseen_category_fraction
+    examples = sorted(present[unseen_mask].unique().tolist())[:5]
+    return [
+        anomaly(
+            "UNSEEN_CATEGORY",
+            "error" if frac > limit else "warning",
+            col,
+            f"{frac:.1%} of values not in the schema's domain, e.g. {examples} (limit {limit:.1%})",
+            frac,
+        )
+    ]
+
+
+def validate(
+    df: pd.DataFrame,
+    schema: dict[str, Any],
+    config: ProjectConfig,
+    baseline_stats: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check ``df`` against ``schema`` (and drift against ``baseline_stats``); return anomalies + verdict."""
+    anomalies: list[Anomaly] = []
+    features: dict[str, Any] = schema["features"]
+    known = set(features) | {config.target, config.id_column, config.time_column}
+    known |= {c for c, o in config.features.overrides.items() if o.drop}
+
+    if len(df) < config.validation.min_rows:
+        anomalies.append(
+            anomaly(
+                "LOW_ROW_COUNT",
+                "error",
+                "",
+                f"{len(df)} rows, fewer than validation.min_rows={config.validation.min_rows}",
+                len(df),
+            )
+        )
+    if config.target not in df.columns:
+        anomalies.append(anomaly("MISSING_COLUMN", "error", config.target, "the target column is missing"))
+    else:
+        tgt_missing = float(df[config.target].isna().mean())
+        if tgt_missing > config.validation.max_missing_rate_increase:
+            anomalies.append(
+                anomaly("MISSING_RATE_SPIKE", "error", config.target, f"{tgt_missing:.1%} of labels missing", tgt_missing)
+            )
+        domain = schema.get("target", {}).get("domain")
+        if domain and schema["target"]["type"] == FeatureType.CATEGORICAL.value:
+            labels = df[config.target].dropna().astype(str)
+            new = sorted(set(labels.unique()) - set(domain))
+            if new:
+                anomalies.append(
+                    anomaly("UNSEEN_LABEL", "warning", config.target, f"labels not seen before: {new[:5]}")
+                )
+    for col in features:
+        if col not in df.columns:
+            anomalies.append(anomaly("MISSING_COLUMN", "error", col, "column in the schema is missing from the data"))
+    for col in df.columns:
+        if col not in known:
+            anomalies.append(
+                anomaly("EXTRA_COLUMN", "warning", str(col), "column not in the schema; it will be ignored")
+            )
+
+    for col, spec in features.items():
+        if col not in df.columns:
+            continue
+        s = df[col]
+        if spec["type"] == FeatureType.NUMERIC.value:
+            anomalies.extend(_numeric_check(col, s, spec, config))
+        else:
+            anomalies.extend(_categorical_check(col, s, spec, config))
+        rate = float(s.isna().mean())
+        allowed = float(spec.get("missing_rate", 0.0)) + config.validation.max_missing_rate_increase
+        if rate > allowed:
+            anomalies.append(
+                anomaly(
+                    "MISSING_RATE_SPIKE",
+                    "error",
+                    col,
+                    f"{rate:.1%} missing, above the allowed {allowed:.1%} (schema rate + "
+                    f"validation.max_missing_rate_increase)",
+                    rate,
+                )
+            )
+
+    drift: dict[str, Any] = {}
+    if baseline_stats:
+        broken = {a["column"] for a in anomalies if a["code"] in {"WRONG_DTYPE", "MISSING_COLUMN"}}
+        for col, base in baseline_stats.get("features", {}).items():
+            if col not in df.columns or col not in features or col in broken:
+                continue
+            result = feature_drift(base, df[col])
+            if result is None:
+                continue
+            measure, value = result
+            threshold = config.drift_threshold(col)
+            drifted = value > threshold
+            drift[col] = {"measure": measure, "value": round(value, 6), "threshold": threshold, "drifted": drifted}
+            if drifted:
+                anomalies.append(
+                    anomaly(
+                        "DRIFT",
+                        config.validation.drift.severity,
+                        col,
+                        f"{measure.upper()} {value:.3f} above threshold {threshold:g} against the champion's "
+                        "training data",
+                        value,
+                    )
+                )
+
+    errors = [a for a in anomalies if a["severity"] == "error"]
+    return {
+        "passed": not errors,
+        "num_errors": len(errors),
+        "num_warnings": len(anomalies) - len(errors),
+        "anomalies": anomalies,
+        "drift": drift,
+    }

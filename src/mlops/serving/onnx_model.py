@@ -1,0 +1,113 @@
+"""Load an exported model and answer predictions from plain Python records."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+SIGNATURE_KEY = "mlops_signature"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the model expects and answers; embedded in the ONNX file's metadata."""
+
+    task: str
+    target: str
+    inputs: list[dict[str, Any]]  # [{"name", "type": numeric|categorical, "domain"?, "min"?, "max"?}]
+    classes: list[Any] | None
+
+    @classmethod
+    def from_json(cls, raw: str | dict[str, Any]) -> Signature:
+        d = json.loads(raw) if isinstance(raw, str) else raw
+        return cls(task=d["task"], target=d["target"], inputs=d["inputs"], classes=d.get("classes"))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"task": self.task, "target": self.target, "inputs": self.inputs, "classes": self.classes},
+            sort_keys=True,
+        )
+
+
+class OnnxModel:
+    """An onnxruntime session plus the signature that maps records onto its inputs."""
+
+    def __init__(self, model_bytes: bytes, signature: Signature | None = None) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(model_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+        if signature is None:
+            meta = self.session.get_modelmeta().custom_metadata_map
+            if SIGNATURE_KEY not in meta:
+                raise ValueError("the ONNX model carries no mlops signature")
+            signature = Signature.from_json(meta[SIGNATURE_KEY])
+        self.signature = signature
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.size = len(model_bytes)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.signature.task != "regression"
+
+    def feeds(self, columns: dict[str, list[Any]]) -> dict[str, np.ndarray]:
+        """Columns of plain values → one (n, 1) array per ONNX input (missing → NaN / "")."""
+        out: dict[str, np.ndarray] = {}
+        for spec in self.signature.inputs:
+            values = columns.get(spec["name"], [])
+            if spec["type"] == "numeric":
+                arr = np.array([np.nan if v is None else v for v in values], dtype=np.float32)
+            else:
+                arr = np.array(["" if v is None else str(v) for v in values], dtype=object)
+            out[spec["name"]] = arr.reshape(-1, 1)
+        return out
+
+    def feeds_from_records(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+        names = [s["name"] for s in self.signature.inputs]
+        return self.feeds({n: [r.get(n) for r in records] for n in names})
+
+    def run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predictions, probabilities or None)."""
+        outputs = self.session.run(None, feeds)
+        if self.is_classifier:
+            return np.asarray(outputs[0]).ravel(), np.asarray(outputs[1])
+        return np.asarray(outputs[0]).ravel().astype(float), None
+
+    def predict_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        labels, proba = self.run(self.feeds_from_records(records))
+        classes = self.signature.classes or []
+        rows: list[dict[str, Any]] = []
+        for i, label in enumerate(labels):
+            row: dict[str, Any] = {"prediction": _plain(label)}
+            if proba is not None:
+                row["probabilities"] = {str(c): round(float(p), 6) for c, p in zip(classes, proba[i], strict=False)}
+            rows.append(row)
+        return rows
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def single_row_latency_ms(model: OnnxModel, record: dict[str, Any], repeats: int = 200) -> dict[str, float]:
+    """p50/p99 of one-row predictions through the same path the serving handler uses."""
+    for _ in range(10):
+        model.predict_records([record])
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict_records([record])
+        samples.append((time.perf_counter() - t0) * 1000)
+    arr = np.asarray(samples)
+    return {"p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99))}

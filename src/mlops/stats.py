@@ -1,0 +1,156 @@
+"""Per-column statistics (TFX's StatisticsGen, in small) and the drift distances computed from them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops.config import FeatureType, ProjectConfig
+
+N_BINS = 10
+TOP_K = 20
+EPS = 1e-4
+
+
+def column_kind(series: pd.Series, override: FeatureType | None = None) -> FeatureType:
+    if override is not None:
+        return override
+    if pd.api.types.is_bool_dtype(series):
+        return FeatureType.CATEGORICAL
+    if pd.api.types.is_numeric_dtype(series):
+        return FeatureType.NUMERIC
+    return FeatureType.CATEGORICAL
+
+
+def feature_kinds(df: pd.DataFrame, config: ProjectConfig) -> dict[str, FeatureType]:
+    """Kind of every column the model consumes (target, id, time and dropped columns excluded)."""
+    skip = {config.target, config.id_column, config.time_column}
+    kinds: dict[str, FeatureType] = {}
+    for col in df.columns:
+        if col in skip:
+            continue
+        override = config.features.overrides.get(col)
+        if override is not None and override.drop:
+            continue
+        kinds[col] = column_kind(df[col], override.type if override else None)
+    return kinds
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if v is not None and math.isfinite(v) else None
+
+
+def numeric_edges(values: np.ndarray) -> list[float]:
+    """Decile bin edges (unique), the baseline for PSI; open-ended at both sides when used."""
+    if values.size == 0:
+        return []
+    qs = np.quantile(values, np.linspace(0, 1, N_BINS + 1))
+    return [float(x) for x in np.unique(qs)]
+
+
+def bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
+    """Counts in bins defined by interior edges; the outer bins extend to ±inf."""
+    if len(edges) < 2:
+        return [int(values.size)]
+    interior = np.asarray(edges[1:-1])
+    idx = np.searchsorted(interior, values, side="right")
+    return [int(c) for c in np.bincount(idx, minlength=len(edges) - 1)]
+
+
+def column_stats(series: pd.Series, kind: FeatureType) -> dict[str, Any]:
+    n = int(series.size)
+    missing = int(series.isna().sum())
+    out: dict[str, Any] = {
+        "type": kind.value,
+        "dtype": str(series.dtype),
+        "count": n,
+        "missing": missing,
+        "missing_rate": missing / n if n else 0.0,
+        "distinct": int(series.nunique(dropna=True)),
+    }
+    present = series.dropna()
+    if kind is FeatureType.NUMERIC:
+        values = pd.to_numeric(present, errors="coerce").dropna().to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size:
+            q = np.quantile(values, [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
+            edges = numeric_edges(values)
+            out.update(
+                min=float(values.min()),
+                max=float(values.max()),
+                mean=float(values.mean()),
+                std=_finite(float(values.std(ddof=1))) if values.size > 1 else 0.0,
+                quantiles=dict(zip(["p01", "p05", "p25", "p50", "p75", "p95", "p99"], map(float, q), strict=True)),
+                histogram={"edges": edges, "counts": bin_counts(values, edges)},
+                zeros=int((values == 0).sum()),
+            )
+    else:
+        counts = present.astype(str).value_counts()
+        out.update(
+            top=[{"value": str(k), "count": int(v)} for k, v in counts.head(TOP_K).items()],
+            frequencies={str(k): int(v) for k, v in counts.items()} if len(counts) <= 200 else None,
+        )
+    return out
+
+
+def compute_statistics(df: pd.DataFrame, config: ProjectConfig) -> dict[str, Any]:
+    kinds = feature_kinds(df, config)
+    cols = {c: column_stats(df[c], k) for c, k in kinds.items()}
+    target = df[config.target] if config.target in df.columns else None
+    target_stats = None
+    if target is not None:
+        target_kind = (
+            FeatureType.NUMERIC
+            if pd.api.types.is_float_dtype(target) and target.nunique() > 20
+            else FeatureType.CATEGORICAL
+        )
+        target_stats = column_stats(target, target_kind)
+    return {"num_rows": len(df), "num_columns": len(df.columns), "features": cols, "target": target_stats}
+
+
+# -- drift -------------------------------------------------------------------
+def psi(expected: list[int], actual: list[int]) -> float:
+    """Population stability index between two histograms over the same bins."""
+    e = np.asarray(expected, dtype=float)
+    a = np.asarray(actual, dtype=float)
+    if e.sum() == 0 or a.sum() == 0:
+        return 0.0
+    e = np.clip(e / e.sum(), EPS, None)
+    a = np.clip(a / a.sum(), EPS, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def js_distance(expected: dict[str, int], actual: dict[str, int]) -> float:
+    """Jensen–Shannon distance (base 2, in [0, 1]) between two categorical distributions."""
+    keys = sorted(set(expected) | set(actual))
+    p = np.asarray([expected.get(k, 0) for k in keys], dtype=float)
+    q = np.asarray([actual.get(k, 0) for k in keys], dtype=float)
+    if p.sum() == 0 or q.sum() == 0:
+        return 0.0
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+
+    def kl(x: np.ndarray, y: np.ndarray) -> float:
+        mask = x > 0
+        return float(np.sum(x[mask] * np.log2(x[mask] / y[mask])))
+
+    return float(math.sqrt(max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))))
+
+
+def feature_drift(baseline: dict[str, Any], series: pd.Series) -> tuple[str, float] | None:
+    """Distance of ``series`` from a baseline column's statistics: ("psi", v) or ("js", v)."""
+    present = series.dropna()
+    if baseline["type"] == FeatureType.NUMERIC.value:
+        hist = baseline.get("histogram")
+        if not hist or present.empty:
+            return None
+        values = pd.to_numeric(present, errors="coerce").dropna().to_numpy(dtype=float)
+        return "psi", psi(hist["counts"], bin_counts(values, hist["edges"]))
+    freqs = baseline.get("frequencies")
+    if not freqs or present.empty:
+        return None
+    actual = {str(k): int(v) for k, v in present.astype(str).value_counts().items()}
+    return "js", js_distance(freqs, actual)

@@ -1,0 +1,23 @@
+"""A2: per-column statistics as JSON and a readable HTML report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops.adapters.artifacts import put_json
+from mlops.context import StepContext
+from mlops.frames import from_parquet_bytes
+from mlops.report import statistics_html
+from mlops.runs import pipeline_step
+from mlops.stats import compute_statistics
+
+
+@pipeline_step("analyze")
+def analyze(ctx: StepContext, *, snapshot: dict[str, Any]) -> dict[str, Any]:
+    df = from_parquet_bytes(ctx.stores.artifacts.get_bytes(snapshot["uri"]))
+    stats = compute_statistics(df, ctx.config)
+    ref = put_json(ctx.stores.artifacts, ctx.key("analyze", "statistics.json"), stats)
+    html = statistics_html(ctx.model, ctx.run_id, stats)
+    report = ctx.stores.artifacts.put_bytes(ctx.key("analyze", "statistics.html"), html.encode(), "text/html")
+    return {"statistics": ref.as_dict(), "report": report.as_dict(), "rows": stats["num_rows"],
+            "features": len(stats["features"])}

@@ -1,0 +1,41 @@
+"""The whole pipeline to ONNX (float32 numerics, one input per column, no zipmap), with parity."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import joblib
+
+from mlops.adapters.artifacts import put_json
+from mlops.context import StepContext
+from mlops.dataset import load_dataset
+from mlops.ml.export import parity, to_onnx
+from mlops.runs import pipeline_step
+from mlops.serving.onnx_model import OnnxModel, Signature
+
+
+def signature_for(ds: Any) -> Signature:
+    inputs = []
+    for col, kind in ds.kinds.items():
+        spec = ds.schema["features"].get(col, {})
+        entry: dict[str, Any] = {"name": col, "type": kind.value}
+        for k in ("domain", "min", "max"):
+            if spec.get(k) is not None:
+                entry[k] = spec[k]
+        inputs.append(entry)
+    return Signature(task=ds.task.value, target=ds.target, inputs=inputs, classes=ds.classes)
+
+
+@pipeline_step("export")
+def export(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    store = ctx.stores.artifacts
+    ds = load_dataset(store, dataset)
+    pipe = joblib.load(io.BytesIO(store.get_bytes(model["uri"])))
+    onnx_bytes = to_onnx(pipe, ds.kinds, signature_for(ds))
+    onnx_ref = store.put_bytes(ctx.key("export", "model.onnx"), onnx_bytes)
+    raw_test, _, _ = ds.load(store, "test")
+    check = parity(pipe, OnnxModel(onnx_bytes), raw_test, ds.kinds)
+    report = put_json(store, ctx.key("export", "parity.json"), check)
+    return {"onnx": onnx_ref.as_dict(), "parity": check, "parity_report": report.as_dict(),
+            "size_bytes": len(onnx_bytes)}

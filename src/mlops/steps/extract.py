@@ -1,0 +1,70 @@
+"""A1: read CSV / Parquet / JSON Lines from S3 into one snapshot, with a manifest for lineage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mlops.adapters.artifacts import ObjectInfo, put_json
+from mlops.context import StepContext
+from mlops.errors import DataTooLargeError, DataValidationError
+from mlops.frames import detect_format, read_table, to_parquet_bytes
+from mlops.runs import pipeline_step
+
+
+def resolve_objects(ctx: StepContext, source: dict[str, Any]) -> list[ObjectInfo]:
+    """The objects a run reads: the given keys, or every data file under a prefix."""
+    cfg = ctx.config.data
+    bucket = source.get("bucket") or cfg.bucket or ctx.stores.landing_bucket
+    if not bucket:
+        raise ValueError("no bucket: set data.bucket or the landing bucket (MLOPS_LANDING_BUCKET)")
+    reader = ctx.stores.reader
+    if source.get("keys"):
+        objs = [reader.head(bucket, k) for k in source["keys"]]
+    else:
+        prefix = source.get("prefix", cfg.prefix)
+        objs = [o for o in reader.list_objects(bucket, prefix) if o.key.lower().endswith(cfg.suffixes)]
+    if not objs:
+        where = source.get("keys") or source.get("prefix", cfg.prefix)
+        raise DataValidationError(
+            f"no data files found at s3://{bucket}/{where}",
+            [{"code": "NO_DATA", "severity": "error", "column": "", "description": f"nothing at {where}"}],
+        )
+    return objs
+
+
+@pipeline_step("extract")
+def extract(ctx: StepContext, *, source: dict[str, Any]) -> dict[str, Any]:
+    cfg = ctx.config.data
+    objs = resolve_objects(ctx, source)
+    total = sum(o.size for o in objs)
+    if total > cfg.max_bytes:
+        raise DataTooLargeError(
+            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
+            "raise the limit (and the extract function's memory) or narrow data.prefix"
+        )
+    frames: list[pd.DataFrame] = []
+    manifest_objects: list[dict[str, Any]] = []
+    rows = 0
+    for obj in objs:
+        fmt = detect_format(obj.key, cfg.format)
+        df = read_table(ctx.stores.reader.read(obj), obj.key, fmt)
+        rows += len(df)
+        if rows > cfg.max_rows:
+            raise DataTooLargeError(f"more than data.max_rows={cfg.max_rows:,} rows; raise it or narrow the prefix")
+        frames.append(df)
+        manifest_objects.append(
+            {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "version_id": obj.version_id,
+             "size": obj.size, "rows": len(df), "format": fmt.value}
+        )
+    snapshot_df = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+    snapshot = ctx.stores.artifacts.put_bytes(ctx.key("extract", "snapshot.parquet"), to_parquet_bytes(snapshot_df))
+    manifest = put_json(
+        ctx.stores.artifacts,
+        ctx.key("extract", "manifest.json"),
+        {"objects": manifest_objects, "rows": len(snapshot_df), "columns": [str(c) for c in snapshot_df.columns],
+         "bytes": total, "snapshot": snapshot.as_dict()},
+    )
+    return {"snapshot": snapshot.as_dict(), "manifest": manifest.as_dict(), "rows": len(snapshot_df),
+            "columns": len(snapshot_df.columns), "objects": len(objs), "bytes": total}

@@ -1,0 +1,67 @@
+"""A5: deterministic splits; the dataset spec (task, feature kinds, classes) the later steps share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from mlops.adapters.artifacts import get_json, put_json
+from mlops.config import FeatureType, Task
+from mlops.context import StepContext
+from mlops.errors import DataValidationError
+from mlops.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.ml.models import infer_task
+from mlops.runs import pipeline_step
+
+
+def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    split = ctx.config.split
+    n = len(df)
+    if ctx.config.time_column:
+        ordered = df.sort_values(ctx.config.time_column, kind="stable").reset_index(drop=True)
+        a = round(n * split.train)
+        b = round(n * (split.train + split.validation))
+        return ordered.iloc[:a], ordered.iloc[a:b], ordered.iloc[b:]
+    y = df[ctx.config.target]
+    stratify = y if task is not Task.REGRESSION and y.value_counts().min() >= 3 else None
+    rest, test = train_test_split(df, test_size=split.test, random_state=split.seed, stratify=stratify)
+    rel_val = split.validation / (split.train + split.validation)
+    strat_rest = rest[ctx.config.target] if stratify is not None else None
+    train, val = train_test_split(rest, test_size=rel_val, random_state=split.seed, stratify=strat_rest)
+    return train, val, test
+
+
+@pipeline_step("prepare")
+def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    store = ctx.stores.artifacts
+    df = from_parquet_bytes(store.get_bytes(snapshot["uri"]))
+    spec = get_json(store, schema["uri"])
+    target = ctx.config.target
+    df = df[df[target].notna()].reset_index(drop=True)
+    task = ctx.config.task or infer_task(df[target])
+    kinds = {c: FeatureType(s["type"]) for c, s in spec["features"].items()}
+    if task is not Task.REGRESSION:
+        df[target] = df[target].astype(str) if df[target].dtype == object else df[target]
+    train, val, test = _split(df, ctx, task)
+    if min(len(train), len(val), len(test)) == 0:
+        raise DataValidationError(
+            f"{len(df)} labelled rows are too few to split",
+            [{"code": "LOW_ROW_COUNT", "severity": "error", "column": target,
+              "description": f"{len(df)} labelled rows"}],
+        )
+    refs = {
+        name: store.put_bytes(ctx.key("prepare", f"{name}.parquet"), to_parquet_bytes(part)).as_dict()
+        for name, part in (("train", train), ("validation", val), ("test", test))
+    }
+    classes = sorted(df[target].unique().tolist()) if task is not Task.REGRESSION else None
+    dataset = put_json(
+        store,
+        ctx.key("prepare", "dataset.json"),
+        {"task": task.value, "target": target, "features": {c: k.value for c, k in kinds.items()},
+         "classes": classes, "rows": {"train": len(train), "validation": len(val), "test": len(test)},
+         "splits": refs, "schema": spec},
+    )
+    return {"dataset": dataset.as_dict(), **refs, "task": task.value,
+            "rows": {"train": len(train), "validation": len(val), "test": len(test)}}

@@ -1,0 +1,85 @@
+"""B1/B2/B3: plan the trials, run each (one Lambda per trial in the tuning Map), pick the best, refit."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from mlops.adapters.artifacts import put_json
+from mlops.config import Family, Task
+from mlops.context import StepContext
+from mlops.dataset import Dataset, load_dataset
+from mlops.ml.metrics import better, task_metrics
+from mlops.ml.models import build_pipeline, expand_trials
+from mlops.runs import FAILED, SUCCEEDED, pipeline_step
+
+
+def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    pred = pipe.predict(X)
+    proba = pipe.predict_proba(X) if ds.task is not Task.REGRESSION else None
+    if proba is not None and ds.classes is not None:
+        order = [list(pipe.classes_).index(c) if c in list(pipe.classes_) else None for c in ds.classes]
+        proba = np.column_stack([proba[:, i] if i is not None else np.zeros(len(X)) for i in order])
+    return task_metrics(ds.task, y, pred, proba, ds.classes)
+
+
+@pipeline_step("plan_trials")
+def plan_trials(ctx: StepContext, *, dataset: dict[str, Any]) -> dict[str, Any]:
+    trials = expand_trials(ctx.config)
+    return {"trials": trials, "count": len(trials), "max_concurrency": ctx.config.training.max_concurrency}
+
+
+def run_trial(ctx: StepContext, *, dataset: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:
+    """Fit one candidate on train, score on validation. A failing candidate is recorded, not raised."""
+    ds = load_dataset(ctx.stores.artifacts, dataset)
+    metric = ctx.config.primary_metric_for(ds.task)
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {**trial, "metric": metric}
+    try:
+        _, X_train, y_train = ds.load(ctx.stores.artifacts, "train")
+        _, X_val, y_val = ds.load(ctx.stores.artifacts, "validation")
+        pipe = build_pipeline(Family(trial["family"]), trial["params"], ds.task, ds.kinds, ctx.config.split.seed)
+        pipe.fit(X_train, y_train)
+        scores = _score(ds, pipe, X_val, y_val)
+        result.update(status=SUCCEEDED, value=scores.get(metric), validation=scores)
+    except (ValueError, TypeError) as err:  # bad hyperparameters for this family
+        result.update(status=FAILED, value=None, error=str(err)[:500])
+    result["duration_s"] = round(time.perf_counter() - t0, 3)
+    ctx.stores.meta.record_step(ctx.model, ctx.run_id, trial["trial_id"], result, section="trials")
+    return result
+
+
+@pipeline_step("train")
+def select_and_refit(ctx: StepContext, *, dataset: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """Best trial by the validation metric, refit on train + validation."""
+    ds = load_dataset(ctx.stores.artifacts, dataset)
+    metric = ctx.config.primary_metric_for(ds.task)
+    ok = [t for t in trials if t.get("status") == SUCCEEDED and t.get("value") is not None]
+    if not ok:
+        errors = sorted({t.get("error", "no metric") for t in trials})
+        raise ValueError(f"all {len(trials)} trials failed: {errors[:3]}")
+    best = ok[0]
+    for t in ok[1:]:
+        if better(metric, t["value"], best["value"]):
+            best = t
+    _, X_train, y_train = ds.load(ctx.stores.artifacts, "train")
+    _, X_val, y_val = ds.load(ctx.stores.artifacts, "validation")
+    X = pd.concat([X_train, X_val])
+    y = np.concatenate([y_train, y_val])
+    t0 = time.perf_counter()
+    pipe = build_pipeline(Family(best["family"]), best["params"], ds.task, ds.kinds, ctx.config.split.seed)
+    pipe.fit(X, y)
+    fit_s = round(time.perf_counter() - t0, 3)
+    buf = io.BytesIO()
+    joblib.dump(pipe, buf)
+    model = ctx.stores.artifacts.put_bytes(ctx.key("train", "model.joblib"), buf.getvalue())
+    table = put_json(ctx.stores.artifacts, ctx.key("train", "trials.json"),
+                     {"metric": metric, "best": best["trial_id"], "trials": trials})
+    return {"model": model.as_dict(), "trials": table.as_dict(), "best_trial": best["trial_id"],
+            "family": best["family"], "params": best["params"], "metric": metric,
+            "validation_value": best["value"], "num_trials": len(trials), "refit_s": fit_s}

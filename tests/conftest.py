@@ -1,0 +1,51 @@
+"""Shared fixtures: an in-process moto account with the project's resources, and stores over it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlops.clock import new_run_id
+from mlops.config import ProjectConfig, load_config, example_config_path
+from mlops.context import StepContext, Stores
+from mlops.local.provision import create_resources
+from mlops.runtime import Resources, make_stores
+from mlops.runs import start_run
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+    os.environ[var] = "testing"
+
+
+@dataclass
+class Account:
+    session: boto3.session.Session
+    resources: Resources
+    stores: Stores
+
+    def upload(self, key: str, body: bytes) -> dict[str, str]:
+        self.session.client("s3").put_object(Bucket=self.resources.landing_bucket, Key=key, Body=body)
+        return {"bucket": self.resources.landing_bucket, "keys": [key]}
+
+    def context(self, config: ProjectConfig, trigger: dict | None = None) -> StepContext:
+        run_id = new_run_id()
+        start_run(self.stores, config, run_id, trigger or {"reason": "test"})
+        return StepContext(run_id=run_id, config=config, stores=self.stores)
+
+
+@pytest.fixture
+def account() -> Iterator[Account]:
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        resources = create_resources(session)
+        yield Account(session, resources, make_stores(resources, session))
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_config() -> ProjectConfig:
+    return load_config(example_config_path("breast-cancer"))

@@ -11,11 +11,11 @@ import pytest
 from moto import mock_aws
 
 from mlops.clock import new_run_id
-from mlops.config import ProjectConfig, load_config, example_config_path
+from mlops.config import ProjectConfig, example_config_path, load_config
 from mlops.context import StepContext, Stores
 from mlops.local.provision import create_resources
-from mlops.runtime import Resources, make_stores
 from mlops.runs import start_run
+from mlops.runtime import Resources, make_stores
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):

@@ -30,8 +30,13 @@ def run_chain(ctx: StepContext, source: dict[str, Any]) -> dict[str, Any]:
         an = out["analyze"] = analyze(ctx, snapshot=ex["snapshot"])
         vd = out["validate_data"] = validate_data(ctx, snapshot=ex["snapshot"], statistics=an["statistics"])
         if not vd["passed"]:
-            finish_run(ctx.stores, ctx.model, ctx.run_id, FAILED,
-                       error={"type": "DataValidationFailed", "message": f"{vd['num_errors']} data anomalies"})
+            finish_run(
+                ctx.stores,
+                ctx.model,
+                ctx.run_id,
+                FAILED,
+                error={"type": "DataValidationFailed", "message": f"{vd['num_errors']} data anomalies"},
+            )
             return {**out, "status": FAILED}
         pr = out["prepare"] = prepare(ctx, snapshot=ex["snapshot"], schema=vd["schema"])
         plan = plan_trials(ctx, dataset=pr["dataset"])
@@ -40,18 +45,33 @@ def run_chain(ctx: StepContext, source: dict[str, Any]) -> dict[str, Any]:
         xp = out["export"] = export(ctx, dataset=pr["dataset"], model=tr["model"])
         ev = out["evaluate"] = evaluate(ctx, dataset=pr["dataset"], onnx=xp["onnx"])
         vm = out["validate_model"] = validate_model(
-            ctx, dataset=pr["dataset"], onnx=xp["onnx"], evaluation=ev["evaluation"],
-            test_sample=ev["test_sample"], parity=xp["parity"])
+            ctx,
+            dataset=pr["dataset"],
+            onnx=xp["onnx"],
+            evaluation=ev["evaluation"],
+            test_sample=ev["test_sample"],
+            parity=xp["parity"],
+        )
         if not vm["blessed"]:
             finish_run(ctx.stores, ctx.model, ctx.run_id, REJECTED, reasons=vm["reasons"], metrics=ev["metrics"])
             return {**out, "status": REJECTED}
         rg = out["register"] = register(
-            ctx, snapshot=ex["snapshot"], manifest=ex["manifest"], statistics=an["statistics"],
-            schema=vd["schema"], schema_version=vd["schema_version"], dataset=pr["dataset"], model=tr["model"],
-            onnx=xp["onnx"], evaluation=ev["evaluation"], report=ev["report"], blessing=vm["report"], train=tr)
+            ctx,
+            snapshot=ex["snapshot"],
+            manifest=ex["manifest"],
+            statistics=an["statistics"],
+            schema=vd["schema"],
+            schema_version=vd["schema_version"],
+            dataset=pr["dataset"],
+            model=tr["model"],
+            onnx=xp["onnx"],
+            evaluation=ev["evaluation"],
+            report=ev["report"],
+            blessing=vm["report"],
+            train=tr,
+        )
     except DataValidationError as err:
-        finish_run(ctx.stores, ctx.model, ctx.run_id, FAILED,
-                   error={"type": type(err).__name__, "message": str(err)})
+        finish_run(ctx.stores, ctx.model, ctx.run_id, FAILED, error={"type": type(err).__name__, "message": str(err)})
         return {**out, "status": FAILED, "error": str(err)}
     status = SUCCEEDED if rg["promoted"] else WAITING
     finish_run(ctx.stores, ctx.model, ctx.run_id, status, model_version=rg["version"], metrics=ev["metrics"])

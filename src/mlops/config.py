@@ -163,8 +163,11 @@ class TrainingConfig(_Strict):
 
 
 class ParityConfig(_Strict):
-    prob_atol: float = Field(default=1e-3, gt=0)
-    max_label_mismatch_rate: float = Field(default=0.01, ge=0, le=1)
+    """ONNX vs scikit-learn on the test split: a row disagrees if its label differs or a probability
+    (relative value for regression) differs by more than ``atol``."""
+
+    atol: float = Field(default=1e-3, gt=0)
+    max_mismatch_rate: float = Field(default=0.01, ge=0, le=1)
 
 
 class GatesConfig(_Strict):
@@ -232,9 +235,7 @@ class ProjectConfig(_Strict):
     def _metric_known(self) -> ProjectConfig:
         metric = self.evaluation.primary_metric
         if metric is not None and metric not in HIGHER_IS_BETTER:
-            raise ValueError(
-                f"evaluation.primary_metric '{metric}' is unknown; use one of {sorted(HIGHER_IS_BETTER)}"
-            )
+            raise ValueError(f"evaluation.primary_metric '{metric}' is unknown; use one of {sorted(HIGHER_IS_BETTER)}")
         for gate in (*self.evaluation.gates.min, *self.evaluation.gates.max):
             if gate not in HIGHER_IS_BETTER:
                 raise ValueError(f"evaluation.gates: unknown metric '{gate}'; use one of {sorted(HIGHER_IS_BETTER)}")

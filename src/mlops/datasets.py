@@ -26,8 +26,9 @@ def bundled(name: str) -> pd.DataFrame:
     return df.rename(columns={"target": target})
 
 
-def customers(n: int = 2000, seed: int = 0, *, shift: dict[str, float] | None = None,
-              new_plan_fraction: float = 0.0) -> pd.DataFrame:
+def customers(
+    n: int = 2000, seed: int = 0, *, shift: dict[str, float] | None = None, new_plan_fraction: float = 0.0
+) -> pd.DataFrame:
     """A churn-like table with numeric and categorical features and a learnable binary label.
 
     ``shift`` adds a number of standard deviations to named numeric features (covariate drift);
@@ -43,12 +44,27 @@ def customers(n: int = 2000, seed: int = 0, *, shift: dict[str, float] | None = 
     region = rng.choice(["north", "south", "east", "west"], n).astype(object)
     if new_plan_fraction:
         plan[rng.random(n) < new_plan_fraction] = "enterprise"
-    logit = (-1.0 + 0.45 * support - 0.04 * tenure + 0.02 * (age - 40)
-             + np.where(plan == "basic", 0.8, np.where(plan == "premium", -0.7, 0.0)) - 0.3 * (region == "east"))
+    logit = (
+        -1.0
+        + 0.45 * support
+        - 0.04 * tenure
+        + 0.02 * (age - 40)
+        + np.where(plan == "basic", 0.8, np.where(plan == "premium", -0.7, 0.0))
+        - 0.3 * (region == "east")
+    )
     churn = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    df = pd.DataFrame({"customer_id": [f"c{seed}-{i:06d}" for i in range(n)], "age": age.round(1),
-                       "income": income.round(2), "tenure_months": tenure, "support_calls": support,
-                       "plan": plan, "region": region, "churn": churn})
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{seed}-{i:06d}" for i in range(n)],
+            "age": age.round(1),
+            "income": income.round(2),
+            "tenure_months": tenure,
+            "support_calls": support,
+            "plan": plan,
+            "region": region,
+            "churn": churn,
+        }
+    )
     df.loc[rng.random(n) < 0.02, "income"] = np.nan
     return df
 

@@ -12,8 +12,9 @@ class MlopsError(Exception):
 class DataValidationError(MlopsError):
     """The data cannot be used: it carries the anomaly records that say why."""
 
-    def __init__(self, message: str, anomalies: list[dict[str, Any]] | None = None,
-                 report_uri: str | None = None) -> None:
+    def __init__(
+        self, message: str, anomalies: list[dict[str, Any]] | None = None, report_uri: str | None = None
+    ) -> None:
         super().__init__(message)
         self.anomalies = anomalies or []
         self.report_uri = report_uri

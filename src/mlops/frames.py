@@ -58,9 +58,7 @@ def read_table(data: bytes, key: str, fmt: DataFormat) -> pd.DataFrame:
     if df.empty or len(df.columns) == 0:
         raise DataValidationError(f"{key} has no rows", [_anomaly("EMPTY_FILE", key, "no data rows")])
     if fmt is DataFormat.CSV and any(str(c).startswith("Unnamed: ") for c in df.columns) and len(df.columns) == 1:
-        raise DataValidationError(
-            f"{key} has no header", [_anomaly("UNPARSEABLE_FILE", key, "no header row")]
-        )
+        raise DataValidationError(f"{key} has no header", [_anomaly("UNPARSEABLE_FILE", key, "no header row")])
     return normalize(df)
 
 

@@ -34,8 +34,9 @@ def champion_stack(stores: Stores, model: str, alias: str = CHAMPION) -> list[in
     return stack
 
 
-def promote(stores: Stores, model: str, version: int, *, reason: str, actor: str,
-            alias: str = CHAMPION) -> dict[str, Any]:
+def promote(
+    stores: Stores, model: str, version: int, *, reason: str, actor: str, alias: str = CHAMPION
+) -> dict[str, Any]:
     record = stores.meta.get_model_version(model, version)
     if record is None:
         raise RegistryError(f"{model} has no version {version}")

@@ -7,7 +7,7 @@ the pipeline layer beside scikit-learn within Lambda's 250 MB limit.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,15 +33,21 @@ def fmt(v: Any) -> str:
 
 
 def page(title: str, body: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{esc(title)}</h1>{body}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{esc(title)}</h1>{body}</body></html>"
+    )
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 1) -> str:
     head = "".join(f"<th class='{'l' if i < left else ''}'>{esc(h)}</th>" for i, h in enumerate(headers))
     body = "".join(
-        "<tr>" + "".join(f"<td class='{'l' if i < left else ''}'>{c if str(c).startswith('<') else fmt(c)}</td>"
-                         for i, c in enumerate(r)) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td class='{'l' if i < left else ''}'>{c if str(c).startswith('<') else fmt(c)}</td>"
+            for i, c in enumerate(r)
+        )
+        + "</tr>"
         for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -61,19 +67,28 @@ def bars_svg(values: Sequence[float], labels: Sequence[str] = (), width: int = 2
     return f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}'>{rects}</svg>"
 
 
-def line_svg(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str, ylabel: str,
-             size: int = 300, diagonal: bool = False) -> str:
+def line_svg(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    size: int = 300,
+    diagonal: bool = False,
+) -> str:
     pad = 36
     inner = size - 2 * pad
     colors = ["#3e7bfa", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e44ad"]
-    parts = [f"<text x='{size / 2}' y='16' text-anchor='middle' font-size='12'>{esc(title)}</text>",
-             f"<rect x='{pad}' y='{pad}' width='{inner}' height='{inner}' fill='none' stroke='#9aa5b1'/>",
-             f"<text x='{size / 2}' y='{size - 6}' text-anchor='middle' font-size='11'>{esc(xlabel)}</text>",
-             f"<text x='10' y='{size / 2}' font-size='11' transform='rotate(-90 10 {size / 2})' "
-             f"text-anchor='middle'>{esc(ylabel)}</text>"]
+    parts = [
+        f"<text x='{size / 2}' y='16' text-anchor='middle' font-size='12'>{esc(title)}</text>",
+        f"<rect x='{pad}' y='{pad}' width='{inner}' height='{inner}' fill='none' stroke='#9aa5b1'/>",
+        f"<text x='{size / 2}' y='{size - 6}' text-anchor='middle' font-size='11'>{esc(xlabel)}</text>",
+        f"<text x='10' y='{size / 2}' font-size='11' transform='rotate(-90 10 {size / 2})' "
+        f"text-anchor='middle'>{esc(ylabel)}</text>",
+    ]
     if diagonal:
-        parts.append(f"<line x1='{pad}' y1='{pad + inner}' x2='{pad + inner}' y2='{pad}' stroke='#cbd2d9' "
-                     "stroke-dasharray='4'/>")
+        parts.append(
+            f"<line x1='{pad}' y1='{pad + inner}' x2='{pad + inner}' y2='{pad}' stroke='#cbd2d9' stroke-dasharray='4'/>"
+        )
     for i, (name, (xs, ys)) in enumerate(series.items()):
         pts = " ".join(f"{pad + x * inner:.1f},{pad + inner - y * inner:.1f}" for x, y in zip(xs, ys, strict=True))
         color = colors[i % len(colors)]
@@ -101,11 +116,13 @@ def scatter_svg(xs: np.ndarray, ys: np.ndarray, title: str, xlabel: str, ylabel:
     if y0 < 0 < y1:
         zy = pad + inner - (0 - y0) / sy * inner
         zero = f"<line x1='{pad}' x2='{pad + inner}' y1='{zy:.1f}' y2='{zy:.1f}' stroke='#e4572e'/>"
-    return (f"<svg width='{size}' height='{size}'><text x='{size / 2}' y='16' text-anchor='middle' "
-            f"font-size='12'>{esc(title)}</text><rect x='{pad}' y='{pad}' width='{inner}' height='{inner}' "
-            f"fill='none' stroke='#9aa5b1'/>{zero}{dots}<text x='{size / 2}' y='{size - 6}' text-anchor='middle' "
-            f"font-size='11'>{esc(xlabel)} [{x0:.3g}, {x1:.3g}]</text><text x='10' y='{size / 2}' font-size='11' "
-            f"transform='rotate(-90 10 {size / 2})' text-anchor='middle'>{esc(ylabel)}</text></svg>")
+    return (
+        f"<svg width='{size}' height='{size}'><text x='{size / 2}' y='16' text-anchor='middle' "
+        f"font-size='12'>{esc(title)}</text><rect x='{pad}' y='{pad}' width='{inner}' height='{inner}' "
+        f"fill='none' stroke='#9aa5b1'/>{zero}{dots}<text x='{size / 2}' y='{size - 6}' text-anchor='middle' "
+        f"font-size='11'>{esc(xlabel)} [{x0:.3g}, {x1:.3g}]</text><text x='10' y='{size / 2}' font-size='11' "
+        f"transform='rotate(-90 10 {size / 2})' text-anchor='middle'>{esc(ylabel)}</text></svg>"
+    )
 
 
 def statistics_html(model: str, run_id: str, stats: dict[str, Any]) -> str:
@@ -113,17 +130,21 @@ def statistics_html(model: str, run_id: str, stats: dict[str, Any]) -> str:
     for col, s in stats["features"].items():
         if s["type"] == "numeric":
             hist = s.get("histogram") or {}
-            summary = (f"min {fmt(s.get('min'))} · mean {fmt(s.get('mean'))} · max {fmt(s.get('max'))} · "
-                       f"std {fmt(s.get('std'))}")
+            summary = (
+                f"min {fmt(s.get('min'))} · mean {fmt(s.get('mean'))} · max {fmt(s.get('max'))} · "
+                f"std {fmt(s.get('std'))}"
+            )
             plot = bars_svg(hist.get("counts", []))
         else:
             top = s.get("top", [])
             summary = ", ".join(f"{esc(t['value'])} ({t['count']})" for t in top[:5])
             plot = bars_svg([t["count"] for t in top[:12]], [t["value"] for t in top[:12]])
         rows.append([esc(col), s["type"], s["count"], f"{s['missing_rate']:.1%}", s["distinct"], summary, plot])
-    body = (f"<p>Model <b>{esc(model)}</b>, run <code>{esc(run_id)}</code>: {stats['num_rows']:,} rows, "
-            f"{stats['num_columns']} columns.</p>"
-            + table(["column", "type", "count", "missing", "distinct", "summary", "distribution"], rows))
+    body = (
+        f"<p>Model <b>{esc(model)}</b>, run <code>{esc(run_id)}</code>: {stats['num_rows']:,} rows, "
+        f"{stats['num_columns']} columns.</p>"
+        + table(["column", "type", "count", "missing", "distinct", "summary", "distribution"], rows)
+    )
     return page(f"Data statistics — {model}", body)
 
 
@@ -135,20 +156,33 @@ def roc_points(y_true: np.ndarray, scores: np.ndarray) -> tuple[list[float], lis
     return fpr[idx].tolist(), tpr[idx].tolist()
 
 
-def evaluation_html(model: str, run_id: str, payload: dict[str, Any], y: np.ndarray, pred: np.ndarray,
-                    proba: np.ndarray | None, classes: list[Any] | None) -> str:
+def evaluation_html(
+    model: str,
+    run_id: str,
+    payload: dict[str, Any],
+    y: np.ndarray,
+    pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: list[Any] | None,
+) -> str:
     metrics = payload["metrics"]
-    parts = [f"<p>Model <b>{esc(model)}</b>, run <code>{esc(run_id)}</code>, task {esc(payload['task'])}, "
-             f"primary metric <b>{esc(payload['metric'])}</b> = {fmt(metrics.get(payload['metric']))} "
-             f"on {metrics.get('n')} held-out rows.</p>",
-             "<h2>Metrics</h2>", table(["metric", "value"], sorted(metrics.items()))]
+    parts = [
+        f"<p>Model <b>{esc(model)}</b>, run <code>{esc(run_id)}</code>, task {esc(payload['task'])}, "
+        f"primary metric <b>{esc(payload['metric'])}</b> = {fmt(metrics.get(payload['metric']))} "
+        f"on {metrics.get('n')} held-out rows.</p>",
+        "<h2>Metrics</h2>",
+        table(["metric", "value"], sorted(metrics.items())),
+    ]
     plots = []
     if "confusion_matrix" in payload:
         cm = payload["confusion_matrix"]
         labels = [str(c) for c in cm["labels"]]
         top = max(max(r) for r in cm["matrix"]) or 1
-        cells = [[esc(labels[i])] + [f"<span style='display:block;background:rgba(62,123,250,{v / top:.2f})'>{v}"
-                                     "</span>" for v in row] for i, row in enumerate(cm["matrix"])]
+        cells = [
+            [esc(labels[i])]
+            + [f"<span style='display:block;background:rgba(62,123,250,{v / top:.2f})'>{v}</span>" for v in row]
+            for i, row in enumerate(cm["matrix"])
+        ]
         parts += ["<h2>Confusion matrix (rows: true, columns: predicted)</h2>", table(["", *labels], cells)]
     if proba is not None and classes:
         series = {}
@@ -161,7 +195,7 @@ def evaluation_html(model: str, run_id: str, payload: dict[str, Any], y: np.ndar
             plots.append(line_svg(series, "ROC", "false positive rate", "true positive rate", diagonal=True))
     if payload["task"] == "regression":
         yt, yp = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
-        plots.append(scatter_svg(yp, yt - yp, "Residuals", "predicted", "actual − predicted"))
+        plots.append(scatter_svg(yp, yt - yp, "Residuals", "predicted", "actual - predicted"))
         plots.append(scatter_svg(yt, yp, "Predicted vs actual", "actual", "predicted"))
     if plots:
         parts += ["<h2>Plots</h2>", "".join(plots)]
@@ -169,6 +203,84 @@ def evaluation_html(model: str, run_id: str, payload: dict[str, Any], y: np.ndar
         if not rows:
             continue
         keys = [k for k in rows[0] if k != "value"]
-        parts += [f"<h2>Slices by {esc(col)}</h2>", table(["value", *keys], [[r["value"], *[r.get(k, "") for k in keys]]
-                                                                            for r in rows])]
+        parts += [
+            f"<h2>Slices by {esc(col)}</h2>",
+            table(["value", *keys], [[r["value"], *[r.get(k, "") for k in keys]] for r in rows]),
+        ]
     return page(f"Evaluation — {model}", "".join(parts))
+
+
+def lifecycle_html(
+    model: str,
+    runs: list[dict[str, Any]],
+    versions: list[dict[str, Any]],
+    history: list[dict[str, Any]],
+    links: dict[str, str] | None = None,
+) -> str:
+    """Runs with step timings, metrics and anomalies; versions; the promotion history."""
+    links = links or {}
+    status_class = {"SUCCEEDED": "ok", "FAILED": "bad", "REJECTED": "warn"}
+    rows = []
+    for r in runs:
+        steps = r.get("steps", {})
+        timing = bars_svg([float(s.get("duration_s") or 0) for s in steps.values()], list(steps), width=200, height=40)
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted((r.get("metrics") or {}).items()) if isinstance(v, float))
+        notes = "<br>".join(
+            f"<span class='{'bad' if a['severity'] == 'error' else 'warn'}'>{esc(a['code'])}</span> "
+            f"{esc(a['column'])}: {esc(a['description'])}"
+            for a in (r.get("anomalies") or [])[:8]
+        )
+        notes += "<br>".join(esc(x) for x in r.get("reasons", []))
+        if r.get("error") and not notes:
+            notes = esc(r["error"].get("message", ""))
+        link = f"<a href='{esc(links[r['run_id']])}'>report</a>" if r["run_id"] in links else ""
+        rows.append(
+            [
+                f"<code>{esc(r['run_id'])}</code>",
+                f"<span class='{status_class.get(r.get('status', ''), '')}'>{esc(r.get('status'))}</span>",
+                esc((r.get("trigger") or {}).get("key") or (r.get("trigger") or {}).get("reason", "")),
+                f"{r.get('duration_s', 0):.2f}s",
+                timing or "",
+                metrics or "<span class='muted'>—</span>",
+                notes or "<span class='muted'>—</span>",
+                link or "<span class='muted'>—</span>",
+            ]
+        )
+    body = [
+        f"<p>Model <b>{esc(model)}</b>: {len(runs)} runs, {len(versions)} registered version(s).</p>",
+        "<h2>Runs</h2>",
+        table(["run", "status", "trigger", "time", "step timings", "test metrics", "anomalies / reasons", ""], rows),
+        "<h2>Model versions</h2>",
+        table(
+            ["version", "status", "run", "family", "metric", "value", "created"],
+            [
+                [
+                    v["version"],
+                    v.get("status"),
+                    f"<code>{esc(v.get('run_id'))}</code>",
+                    v.get("family"),
+                    v.get("metric"),
+                    (v.get("metrics") or {}).get(v.get("metric", ""), ""),
+                    v.get("created_at"),
+                ]
+                for v in versions
+            ],
+        ),
+        "<h2>Promotion history</h2>",
+        table(
+            ["at", "action", "alias", "version", "previous", "actor", "reason"],
+            [
+                [
+                    h["at"],
+                    h["action"],
+                    h.get("alias"),
+                    h["version"],
+                    h.get("previous") or "",
+                    h.get("actor"),
+                    h.get("reason"),
+                ]
+                for h in history
+            ],
+        ),
+    ]
+    return page(f"serverless-mlops lifecycle — {model}", "".join(body))

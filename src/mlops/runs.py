@@ -26,8 +26,9 @@ RUNNING, SUCCEEDED, FAILED, REJECTED, WAITING = "RUNNING", "SUCCEEDED", "FAILED"
 MAX_ANOMALIES_IN_RECORD = 50
 
 
-def start_run(stores: Stores, config: ProjectConfig, run_id: str, trigger: dict[str, Any],
-              code_version: str | None = None) -> dict[str, Any]:
+def start_run(
+    stores: Stores, config: ProjectConfig, run_id: str, trigger: dict[str, Any], code_version: str | None = None
+) -> dict[str, Any]:
     record = {
         "model": config.name,
         "run_id": run_id,
@@ -92,8 +93,11 @@ def pipeline_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                     "error": {"type": type(err).__name__, "message": str(err)[:1000]},
                 }
                 if isinstance(err, DataValidationError):
-                    ref = put_json(ctx.stores.artifacts, ctx.key(name, "anomalies.json"),
-                                   {"passed": False, "anomalies": err.anomalies})
+                    ref = put_json(
+                        ctx.stores.artifacts,
+                        ctx.key(name, "anomalies.json"),
+                        {"passed": False, "anomalies": err.anomalies},
+                    )
                     err.report_uri = ref.uri
                     info["anomalies_uri"] = ref.uri
                     meta.update_run(ctx.model, ctx.run_id, {"anomalies": err.anomalies[:MAX_ANOMALIES_IN_RECORD]})

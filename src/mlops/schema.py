@@ -139,7 +139,9 @@ def validate(
         tgt_missing = float(df[config.target].isna().mean())
         if tgt_missing > config.validation.max_missing_rate_increase:
             anomalies.append(
-                anomaly("MISSING_RATE_SPIKE", "error", config.target, f"{tgt_missing:.1%} of labels missing", tgt_missing)
+                anomaly(
+                    "MISSING_RATE_SPIKE", "error", config.target, f"{tgt_missing:.1%} of labels missing", tgt_missing
+                )
             )
         domain = schema.get("target", {}).get("domain")
         if domain and schema["target"]["type"] == FeatureType.CATEGORICAL.value:

@@ -124,7 +124,7 @@ def psi(expected: list[int], actual: list[int]) -> float:
 
 
 def js_distance(expected: dict[str, int], actual: dict[str, int]) -> float:
-    """Jensen–Shannon distance (base 2, in [0, 1]) between two categorical distributions."""
+    """Jensen-Shannon distance (base 2, in [0, 1]) between two categorical distributions."""
     keys = sorted(set(expected) | set(actual))
     p = np.asarray([expected.get(k, 0) for k in keys], dtype=float)
     q = np.asarray([actual.get(k, 0) for k in keys], dtype=float)

@@ -109,10 +109,12 @@ class S3ObjectReader:
         )
 
     def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        # list_object_versions (not list_objects_v2) so the manifest pins each object's version id.
         out: list[ObjectInfo] = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                out.append(self._info(bucket, item["Key"], item))
+        for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Versions", []):
+                if item.get("IsLatest"):
+                    out.append(self._info(bucket, item["Key"], item))
         return sorted(out, key=lambda o: o.key)
 
     def head(self, bucket: str, key: str) -> ObjectInfo:

@@ -251,4 +251,3 @@ class DynamoMetadataStore:
 
     def artifact_uses(self, sha256: str) -> list[dict[str, Any]]:
         return self._query_prefix(self._lineage, f"ARTIFACT#{sha256}", "")
-

@@ -25,15 +25,22 @@ def create_resources(session: Any, names: Resources = DEFAULT_NAMES) -> Resource
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     ddb = session.client("dynamodb")
-    table_names = {"RunsTable": names.runs_table, "ModelsTable": names.models_table,
-                   "LineageTable": names.lineage_table}
+    table_names = {
+        "RunsTable": names.runs_table,
+        "ModelsTable": names.models_table,
+        "LineageTable": names.lineage_table,
+    }
     for schema in TABLES:
         ddb.create_table(
             TableName=table_names[schema.logical_id],
-            KeySchema=[{"AttributeName": schema.partition_key, "KeyType": "HASH"},
-                       {"AttributeName": schema.sort_key, "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": schema.partition_key, "AttributeType": "S"},
-                                  {"AttributeName": schema.sort_key, "AttributeType": "S"}],
+            KeySchema=[
+                {"AttributeName": schema.partition_key, "KeyType": "HASH"},
+                {"AttributeName": schema.sort_key, "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": schema.partition_key, "AttributeType": "S"},
+                {"AttributeName": schema.sort_key, "AttributeType": "S"},
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
     return names

@@ -12,8 +12,9 @@ from sklearn import metrics as skm
 from mlops.config import HIGHER_IS_BETTER, Task
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray,
-                           classes: list[Any]) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, classes: list[Any]
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y_true, y_pred)),
@@ -48,17 +49,25 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
     return out
 
 
-def task_metrics(task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None,
-                 classes: list[Any] | None) -> dict[str, Any]:
+def task_metrics(
+    task: Task, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: list[Any] | None
+) -> dict[str, Any]:
     if task is Task.REGRESSION:
         return regression_metrics(y_true.astype(float), y_pred.astype(float))
     assert proba is not None and classes is not None
     return classification_metrics(y_true, y_pred, proba, classes)
 
 
-def sliced_metrics(task: Task, frame: pd.DataFrame, slice_by: tuple[str, ...], y_true: np.ndarray,
-                   y_pred: np.ndarray, proba: np.ndarray | None, classes: list[Any] | None,
-                   min_rows: int = 10) -> dict[str, list[dict[str, Any]]]:
+def sliced_metrics(
+    task: Task,
+    frame: pd.DataFrame,
+    slice_by: tuple[str, ...],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: list[Any] | None,
+    min_rows: int = 10,
+) -> dict[str, list[dict[str, Any]]]:
     """Metrics per value of each slicing column (numeric columns are cut into quartiles)."""
     out: dict[str, list[dict[str, Any]]] = {}
     for col in slice_by:

@@ -121,13 +121,14 @@ def build_pipeline(
     categorical = [c for c, k in kinds.items() if k is FeatureType.CATEGORICAL]
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:
-        transformers.append(
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
-        )
+        # Trees need no scaling, and skipping it keeps ONNX parity exact: a float32 StandardScaler in the
+        # graph vs float64 in scikit-learn moves values across split thresholds near ties.
+        numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+        if family in (Family.LOGISTIC_REGRESSION, Family.LINEAR):
+            numeric_steps.append(("scale", StandardScaler()))
+        transformers.append(("num", Pipeline(numeric_steps), numeric))
     if categorical:
-        transformers.append(
-            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)
-        )
+        transformers.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical))
     cls = estimator_class(family, task)
     merged = {**DEFAULTS[family], **params}
     accepted = cls().get_params()

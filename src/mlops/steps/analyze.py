@@ -19,5 +19,9 @@ def analyze(ctx: StepContext, *, snapshot: dict[str, Any]) -> dict[str, Any]:
     ref = put_json(ctx.stores.artifacts, ctx.key("analyze", "statistics.json"), stats)
     html = statistics_html(ctx.model, ctx.run_id, stats)
     report = ctx.stores.artifacts.put_bytes(ctx.key("analyze", "statistics.html"), html.encode(), "text/html")
-    return {"statistics": ref.as_dict(), "report": report.as_dict(), "rows": stats["num_rows"],
-            "features": len(stats["features"])}
+    return {
+        "statistics": ref.as_dict(),
+        "report": report.as_dict(),
+        "rows": stats["num_rows"],
+        "features": len(stats["features"]),
+    }

@@ -51,6 +51,11 @@ def evaluate(ctx: StepContext, *, dataset: dict[str, Any], onnx: dict[str, Any])
     ref = put_json(store, ctx.key("evaluate", "evaluation.json"), payload)
     html = evaluation_html(ctx.model, ctx.run_id, payload, y, pred, proba, ds.classes)
     report = store.put_bytes(ctx.key("evaluate", "report.html"), html.encode(), "text/html")
-    return {"evaluation": ref.as_dict(), "report": report.as_dict(), "test_sample": sample_ref.as_dict(),
-            "metric": metric, "value": metrics.get(metric),
-            "metrics": {k: round(v, 6) for k, v in metrics.items() if isinstance(v, float)}}
+    return {
+        "evaluation": ref.as_dict(),
+        "report": report.as_dict(),
+        "test_sample": sample_ref.as_dict(),
+        "metric": metric,
+        "value": metrics.get(metric),
+        "metrics": {k: round(v, 6) for k, v in metrics.items() if isinstance(v, float)},
+    }

@@ -35,7 +35,11 @@ def export(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) 
     onnx_bytes = to_onnx(pipe, ds.kinds, signature_for(ds))
     onnx_ref = store.put_bytes(ctx.key("export", "model.onnx"), onnx_bytes)
     raw_test, _, _ = ds.load(store, "test")
-    check = parity(pipe, OnnxModel(onnx_bytes), raw_test, ds.kinds)
+    check = parity(pipe, OnnxModel(onnx_bytes), raw_test, ds.kinds, ctx.config.evaluation.parity.atol)
     report = put_json(store, ctx.key("export", "parity.json"), check)
-    return {"onnx": onnx_ref.as_dict(), "parity": check, "parity_report": report.as_dict(),
-            "size_bytes": len(onnx_bytes)}
+    return {
+        "onnx": onnx_ref.as_dict(),
+        "parity": check,
+        "parity_report": report.as_dict(),
+        "size_bytes": len(onnx_bytes),
+    }

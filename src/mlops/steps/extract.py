@@ -55,16 +55,34 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> dict[str, Any]:
             raise DataTooLargeError(f"more than data.max_rows={cfg.max_rows:,} rows; raise it or narrow the prefix")
         frames.append(df)
         manifest_objects.append(
-            {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "version_id": obj.version_id,
-             "size": obj.size, "rows": len(df), "format": fmt.value}
+            {
+                "bucket": obj.bucket,
+                "key": obj.key,
+                "etag": obj.etag,
+                "version_id": obj.version_id,
+                "size": obj.size,
+                "rows": len(df),
+                "format": fmt.value,
+            }
         )
     snapshot_df = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     snapshot = ctx.stores.artifacts.put_bytes(ctx.key("extract", "snapshot.parquet"), to_parquet_bytes(snapshot_df))
     manifest = put_json(
         ctx.stores.artifacts,
         ctx.key("extract", "manifest.json"),
-        {"objects": manifest_objects, "rows": len(snapshot_df), "columns": [str(c) for c in snapshot_df.columns],
-         "bytes": total, "snapshot": snapshot.as_dict()},
+        {
+            "objects": manifest_objects,
+            "rows": len(snapshot_df),
+            "columns": [str(c) for c in snapshot_df.columns],
+            "bytes": total,
+            "snapshot": snapshot.as_dict(),
+        },
     )
-    return {"snapshot": snapshot.as_dict(), "manifest": manifest.as_dict(), "rows": len(snapshot_df),
-            "columns": len(snapshot_df.columns), "objects": len(objs), "bytes": total}
+    return {
+        "snapshot": snapshot.as_dict(),
+        "manifest": manifest.as_dict(),
+        "rows": len(snapshot_df),
+        "columns": len(snapshot_df.columns),
+        "objects": len(objs),
+        "bytes": total,
+    }

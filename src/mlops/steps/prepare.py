@@ -48,8 +48,14 @@ def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any
     if min(len(train), len(val), len(test)) == 0:
         raise DataValidationError(
             f"{len(df)} labelled rows are too few to split",
-            [{"code": "LOW_ROW_COUNT", "severity": "error", "column": target,
-              "description": f"{len(df)} labelled rows"}],
+            [
+                {
+                    "code": "LOW_ROW_COUNT",
+                    "severity": "error",
+                    "column": target,
+                    "description": f"{len(df)} labelled rows",
+                }
+            ],
         )
     refs = {
         name: store.put_bytes(ctx.key("prepare", f"{name}.parquet"), to_parquet_bytes(part)).as_dict()
@@ -59,9 +65,19 @@ def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any
     dataset = put_json(
         store,
         ctx.key("prepare", "dataset.json"),
-        {"task": task.value, "target": target, "features": {c: k.value for c, k in kinds.items()},
-         "classes": classes, "rows": {"train": len(train), "validation": len(val), "test": len(test)},
-         "splits": refs, "schema": spec},
+        {
+            "task": task.value,
+            "target": target,
+            "features": {c: k.value for c, k in kinds.items()},
+            "classes": classes,
+            "rows": {"train": len(train), "validation": len(val), "test": len(test)},
+            "splits": refs,
+            "schema": spec,
+        },
     )
-    return {"dataset": dataset.as_dict(), **refs, "task": task.value,
-            "rows": {"train": len(train), "validation": len(val), "test": len(test)}}
+    return {
+        "dataset": dataset.as_dict(),
+        **refs,
+        "task": task.value,
+        "rows": {"train": len(train), "validation": len(val), "test": len(test)},
+    }

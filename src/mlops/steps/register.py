@@ -13,32 +13,64 @@ from mlops.runs import pipeline_step
 
 
 @pipeline_step("register")
-def register(ctx: StepContext, *, snapshot: dict[str, Any], manifest: dict[str, Any], statistics: dict[str, Any],
-             schema: dict[str, Any], schema_version: int, dataset: dict[str, Any], model: dict[str, Any],
-             onnx: dict[str, Any], evaluation: dict[str, Any], report: dict[str, Any],
-             blessing: dict[str, Any], train: dict[str, Any]) -> dict[str, Any]:
+def register(
+    ctx: StepContext,
+    *,
+    snapshot: dict[str, Any],
+    manifest: dict[str, Any],
+    statistics: dict[str, Any],
+    schema: dict[str, Any],
+    schema_version: int,
+    dataset: dict[str, Any],
+    model: dict[str, Any],
+    onnx: dict[str, Any],
+    evaluation: dict[str, Any],
+    report: dict[str, Any],
+    blessing: dict[str, Any],
+    train: dict[str, Any],
+) -> dict[str, Any]:
     manual = ctx.config.registry.approval == "manual"
     ev = get_json(ctx.stores.artifacts, evaluation["uri"])
     run = ctx.stores.meta.get_run(ctx.model, ctx.run_id) or {}
-    record = register_version(ctx.stores, {
-        "model": ctx.model,
-        "status": PENDING if manual else APPROVED,
-        "run_id": ctx.run_id,
-        "task": ev["task"],
-        "metric": ev["metric"],
-        "metrics": ev["metrics"],
-        "family": train["family"],
-        "params": train["params"],
-        "artifacts": {"onnx": onnx, "model": model, "evaluation": evaluation, "report": report,
-                      "blessing": blessing},
-        "lineage": {"snapshot": snapshot, "manifest": manifest, "statistics": statistics, "schema": schema,
-                    "schema_version": schema_version, "dataset": dataset, "config_hash": ctx.config.config_hash(),
-                    "code_version": run.get("code_version", __version__), "trigger": run.get("trigger")},
-    })
+    record = register_version(
+        ctx.stores,
+        {
+            "model": ctx.model,
+            "status": PENDING if manual else APPROVED,
+            "run_id": ctx.run_id,
+            "task": ev["task"],
+            "metric": ev["metric"],
+            "metrics": ev["metrics"],
+            "family": train["family"],
+            "params": train["params"],
+            "artifacts": {
+                "onnx": onnx,
+                "model": model,
+                "evaluation": evaluation,
+                "report": report,
+                "blessing": blessing,
+            },
+            "lineage": {
+                "snapshot": snapshot,
+                "manifest": manifest,
+                "statistics": statistics,
+                "schema": schema,
+                "schema_version": schema_version,
+                "dataset": dataset,
+                "config_hash": ctx.config.config_hash(),
+                "code_version": run.get("code_version", __version__),
+                "trigger": run.get("trigger"),
+            },
+        },
+    )
     version = record["version"]
     promoted = False
     if not manual:
         promote(ctx.stores, ctx.model, version, reason=f"blessed by run {ctx.run_id}", actor="pipeline")
         promoted = True
-    return {"version": version, "status": record["status"], "promoted": promoted,
-            "alias": CHAMPION if promoted else None}
+    return {
+        "version": version,
+        "status": record["status"],
+        "promoted": promoted,
+        "alias": CHAMPION if promoted else None,
+    }

@@ -78,8 +78,19 @@ def select_and_refit(ctx: StepContext, *, dataset: dict[str, Any], trials: list[
     buf = io.BytesIO()
     joblib.dump(pipe, buf)
     model = ctx.stores.artifacts.put_bytes(ctx.key("train", "model.joblib"), buf.getvalue())
-    table = put_json(ctx.stores.artifacts, ctx.key("train", "trials.json"),
-                     {"metric": metric, "best": best["trial_id"], "trials": trials})
-    return {"model": model.as_dict(), "trials": table.as_dict(), "best_trial": best["trial_id"],
-            "family": best["family"], "params": best["params"], "metric": metric,
-            "validation_value": best["value"], "num_trials": len(trials), "refit_s": fit_s}
+    table = put_json(
+        ctx.stores.artifacts,
+        ctx.key("train", "trials.json"),
+        {"metric": metric, "best": best["trial_id"], "trials": trials},
+    )
+    return {
+        "model": model.as_dict(),
+        "trials": table.as_dict(),
+        "best_trial": best["trial_id"],
+        "family": best["family"],
+        "params": best["params"],
+        "metric": metric,
+        "validation_value": best["value"],
+        "num_trials": len(trials),
+        "refit_s": fit_s,
+    }

@@ -13,13 +13,15 @@ from mlops.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.schema import infer_schema, validate
 
 
-def push_schema(stores: Stores, model: str, schema: dict[str, Any], source: str,
-                run_id: str | None = None) -> dict[str, Any]:
+def push_schema(
+    stores: Stores, model: str, schema: dict[str, Any], source: str, run_id: str | None = None
+) -> dict[str, Any]:
     """Store a new schema version (inferred, or edited by a user and pinned); later runs check against it."""
     current = stores.meta.latest_schema(model)
     version = (current["version"] + 1) if current else 1
-    ref = put_json(stores.artifacts, f"{SCHEMAS_PREFIX}{model}/v{version:04d}/schema.json",
-                   {**schema, "version": version})
+    ref = put_json(
+        stores.artifacts, f"{SCHEMAS_PREFIX}{model}/v{version:04d}/schema.json", {**schema, "version": version}
+    )
     record = {"schema": ref.as_dict(), "source": source, "run_id": run_id, "created_at": utcnow_iso()}
     stores.meta.put_schema_version(model, version, record)
     return {"version": version, **record}
@@ -47,8 +49,11 @@ def validate_data(ctx: StepContext, *, snapshot: dict[str, Any], statistics: dic
     schema = get_json(stores.artifacts, current["schema"]["uri"])
     baseline = champion_statistics(stores, ctx.model)
     result = validate(df, schema, ctx.config, baseline)
-    report = put_json(stores.artifacts, ctx.key("validate_data", "anomalies.json"),
-                      {**result, "schema_version": current["version"], "baseline": bool(baseline)})
+    report = put_json(
+        stores.artifacts,
+        ctx.key("validate_data", "anomalies.json"),
+        {**result, "schema_version": current["version"], "baseline": bool(baseline)},
+    )
     if result["anomalies"]:
         stores.meta.update_run(ctx.model, ctx.run_id, {"anomalies": result["anomalies"][:MAX_ANOMALIES_IN_RECORD]})
     return {

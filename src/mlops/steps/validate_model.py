@@ -19,6 +19,9 @@ from mlops.runs import pipeline_step
 from mlops.serving.onnx_model import OnnxModel, single_row_latency_ms
 
 
+def _f(v: float | None) -> str:
+    return "undefined" if v is None else f"{v:.4f}"
+
 
 def _check(name: str, passed: bool, detail: str, **values: Any) -> dict[str, Any]:
     return {"name": name, "passed": bool(passed), "detail": detail, **values}
@@ -47,12 +50,23 @@ def infra_check(ctx: StepContext, onnx_bytes: bytes, sample: dict[str, Any]) -> 
         got = np.array([r["prediction"] for r in rows], dtype=float)
         want = frame["__prediction"].to_numpy(dtype=float)
         gap = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want)))) if len(rows) else 0.0
-    checks.append(_check("infra_predictions", gap <= cfg.atol,
-                         f"max gap {gap:.2e} vs evaluation on {len(rows)} rows (tolerance {cfg.atol:g})", gap=gap))
+    checks.append(
+        _check(
+            "infra_predictions",
+            gap <= cfg.atol,
+            f"max gap {gap:.2e} vs evaluation on {len(rows)} rows (tolerance {cfg.atol:g})",
+            gap=gap,
+        )
+    )
     latency = single_row_latency_ms(model, records[0]) if records else {"p50_ms": 0.0, "p99_ms": 0.0}
-    checks.append(_check("infra_latency", latency["p50_ms"] <= cfg.latency_budget_ms,
-                         f"single-row p50 {latency['p50_ms']:.3f} ms (budget {cfg.latency_budget_ms:g} ms)",
-                         **latency))
+    checks.append(
+        _check(
+            "infra_latency",
+            latency["p50_ms"] <= cfg.latency_budget_ms,
+            f"single-row p50 {latency['p50_ms']:.3f} ms (budget {cfg.latency_budget_ms:g} ms)",
+            **latency,
+        )
+    )
     return checks
 
 
@@ -79,33 +93,45 @@ def champion_score(ctx: StepContext, dataset: dict[str, Any], metric: str) -> tu
 
 
 @pipeline_step("validate_model")
-def validate_model(ctx: StepContext, *, dataset: dict[str, Any], onnx: dict[str, Any], evaluation: dict[str, Any],
-                   test_sample: dict[str, Any], parity: dict[str, Any]) -> dict[str, Any]:
+def validate_model(
+    ctx: StepContext,
+    *,
+    dataset: dict[str, Any],
+    onnx: dict[str, Any],
+    evaluation: dict[str, Any],
+    test_sample: dict[str, Any],
+    parity: dict[str, Any],
+) -> dict[str, Any]:
     ev = get_json(ctx.stores.artifacts, evaluation["uri"])
     metric, metrics = ev["metric"], ev["metrics"]
     value = metrics.get(metric)
     gates = ctx.config.evaluation.gates
     checks: list[dict[str, Any]] = [
-        _check("metric_defined", value is not None, f"{metric} = {value}" if value is not None
-               else f"{metric} is undefined on the test split")
+        _check(
+            "metric_defined",
+            value is not None,
+            f"{metric} = {value}" if value is not None else f"{metric} is undefined on the test split",
+        )
     ]
     for m, floor in gates.min.items():
         v = metrics.get(m)
-        checks.append(_check(f"min_{m}", v is not None and v >= floor, f"{m} {v} >= {floor}"))
+        ok = v is not None and v >= floor
+        checks.append(_check(f"min_{m}", ok, f"{m} {_f(v)} {'meets' if ok else 'is below'} the floor {floor:g}"))
     for m, ceil in gates.max.items():
         v = metrics.get(m)
-        checks.append(_check(f"max_{m}", v is not None and v <= ceil, f"{m} {v} <= {ceil}"))
+        ok = v is not None and v <= ceil
+        checks.append(_check(f"max_{m}", ok, f"{m} {_f(v)} {'meets' if ok else 'is above'} the ceiling {ceil:g}"))
 
     pcfg = ctx.config.evaluation.parity
-    if "label_mismatch_rate" in parity:
-        checks.append(_check("parity_probabilities", parity["max_abs_proba_diff"] <= pcfg.prob_atol,
-                             f"max |p_onnx - p_sklearn| {parity['max_abs_proba_diff']:.2e} (tol {pcfg.prob_atol:g})"))
-        checks.append(_check("parity_labels", parity["label_mismatch_rate"] <= pcfg.max_label_mismatch_rate,
-                             f"label mismatch rate {parity['label_mismatch_rate']:.4f} "
-                             f"(max {pcfg.max_label_mismatch_rate:g})"))
-    else:
-        checks.append(_check("parity_values", parity["max_rel_diff"] <= pcfg.prob_atol,
-                             f"max relative gap {parity['max_rel_diff']:.2e} (tol {pcfg.prob_atol:g})"))
+    checks.append(
+        _check(
+            "parity",
+            parity["mismatch_rate"] <= pcfg.max_mismatch_rate,
+            f"ONNX vs scikit-learn: {parity['mismatches']}/{parity['rows']} rows differ by more than "
+            f"{pcfg.atol:g} (rate {parity['mismatch_rate']:.4f}, allowed {pcfg.max_mismatch_rate:g}; "
+            f"largest gap {parity['max_abs_diff']:.2e})",
+        )
+    )
 
     champ_version, champ_value, note = champion_score(ctx, dataset, metric)
     if champ_version is not None:
@@ -113,16 +139,31 @@ def validate_model(ctx: StepContext, *, dataset: dict[str, Any], onnx: dict[str,
             checks.append(_check("no_regression", False, f"cannot compare: {note}"))
         else:
             loss = regression_of(metric, value, champ_value)
-            checks.append(_check(
-                "no_regression", loss <= gates.max_regression,
-                f"{metric} {value:.4f} vs champion v{champ_version} {champ_value:.4f} "
-                f"(loss {loss:+.4f}, allowed {gates.max_regression:g})",
-                champion_value=champ_value, loss=loss))
+            checks.append(
+                _check(
+                    "no_regression",
+                    loss <= gates.max_regression,
+                    f"{metric} {value:.4f} vs champion v{champ_version} {champ_value:.4f} "
+                    f"(loss {loss:+.4f}, allowed {gates.max_regression:g})",
+                    champion_value=champ_value,
+                    loss=loss,
+                )
+            )
 
     checks.extend(infra_check(ctx, ctx.stores.artifacts.get_bytes(onnx["uri"]), test_sample))
     reasons = [c["detail"] for c in checks if not c["passed"]]
     blessed = not reasons
-    report = put_json(ctx.stores.artifacts, ctx.key("validate_model", "blessing.json"),
-                      {"blessed": blessed, "checks": checks, "reasons": reasons})
-    return {"blessed": blessed, "reasons": reasons, "report": report.as_dict(), "metric": metric,
-            "value": value, "champion_version": champ_version, "champion_value": champ_value}
+    report = put_json(
+        ctx.stores.artifacts,
+        ctx.key("validate_model", "blessing.json"),
+        {"blessed": blessed, "checks": checks, "reasons": reasons},
+    )
+    return {
+        "blessed": blessed,
+        "reasons": reasons,
+        "report": report.as_dict(),
+        "metric": metric,
+        "value": value,
+        "champion_version": champ_version,
+        "champion_value": champ_value,
+    }

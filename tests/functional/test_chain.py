@@ -1,0 +1,135 @@
+"""The whole chain in-process: champion on real data, rejection of a worse candidate, failed bad data."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.adapters.artifacts import get_json
+from mlops.chain import run_chain
+from mlops.config import parse_config
+from mlops.constants import CHAMPION
+from mlops.datasets import bundled, corrupt, customers, degrade_labels
+from mlops.frames import to_parquet_bytes
+from mlops.serving.onnx_model import OnnxModel
+
+pytestmark = [pytest.mark.functional, pytest.mark.slow]
+
+
+def test_given_breast_cancer_when_the_chain_runs_then_a_champion_with_auc_above_095(account, breast_cancer_config):
+    cfg = breast_cancer_config
+    src = account.upload("breast-cancer/v1.csv", bundled("breast-cancer").to_csv(index=False).encode())
+    ctx = account.context(cfg, {"reason": "test"})
+    out = run_chain(ctx, src)
+    assert out["status"] == "SUCCEEDED"
+    assert out["evaluate"]["metrics"]["roc_auc"] >= 0.95
+    parity = out["export"]["parity"]
+    assert parity["mismatch_rate"] <= 0.01 and parity["label_mismatch_rate"] <= 0.01 and parity["rows"] == 114
+    meta = account.stores.meta
+    assert meta.get_alias(cfg.name, CHAMPION) == 1
+    version = meta.get_model_version(cfg.name, 1)
+    lineage = version["lineage"]
+    assert version["run_id"] == ctx.run_id and version["status"] == "approved"
+    assert lineage["config_hash"] == cfg.config_hash() and lineage["schema_version"] == 1
+    assert lineage["snapshot"]["sha256"] == out["extract"]["snapshot"]["sha256"]
+    assert version["artifacts"]["onnx"]["sha256"] == out["export"]["onnx"]["sha256"]
+    history = meta.alias_history(cfg.name)
+    assert [(h["action"], h["version"]) for h in history] == [("promote", 1)]
+    run = meta.get_run(cfg.name, ctx.run_id)
+    assert run["status"] == "SUCCEEDED" and run["model_version"] == 1
+    assert len(run["trials"]) == 7 and all(t["duration_s"] > 0 for t in run["trials"].values())
+    # the registered ONNX answers held-out rows like the evaluation said
+    model = OnnxModel(account.stores.artifacts.get_bytes(version["artifacts"]["onnx"]["uri"]))
+    rows = bundled("breast-cancer").drop(columns=["target"]).head(5).to_dict(orient="records")
+    assert len(model.predict_records(rows)) == 5
+
+    # GIVEN a champion, WHEN data with 45% shuffled labels arrives, THEN it validates but is not blessed
+    degraded = degrade_labels(bundled("breast-cancer"), "target", 0.45, seed=1)
+    ctx2 = account.context(cfg)
+    out2 = run_chain(ctx2, account.upload("breast-cancer/v2.csv", degraded.to_csv(index=False).encode()))
+    assert out2["validate_data"]["passed"] and out2["validate_data"]["drift_checked"]
+    assert out2["status"] == "REJECTED"
+    assert not out2["validate_model"]["blessed"]
+    assert any("champion v1" in r or "roc_auc" in r for r in out2["validate_model"]["reasons"])
+    assert meta.get_alias(cfg.name, CHAMPION) == 1
+    assert meta.get_run(cfg.name, ctx2.run_id)["status"] == "REJECTED"
+
+    # GIVEN a champion, WHEN a broken upload arrives, THEN the run fails with anomalies; champion unchanged
+    broken = corrupt(bundled("breast-cancer"), "drop", "mean_radius")
+    ctx3 = account.context(cfg)
+    out3 = run_chain(ctx3, account.upload("breast-cancer/v3.csv", broken.to_csv(index=False).encode()))
+    assert out3["status"] == "FAILED"
+    run3 = meta.get_run(cfg.name, ctx3.run_id)
+    assert ("MISSING_COLUMN", "mean_radius") in {(a["code"], a["column"]) for a in run3["anomalies"]}
+    assert "prepare" not in run3["steps"]
+    assert meta.get_alias(cfg.name, CHAMPION) == 1
+    assert len(meta.list_model_versions(cfg.name)) == 1
+
+
+def _config(name: str, target: str, candidates: list, **extra):
+    return parse_config(
+        {
+            "name": name,
+            "data": {"prefix": f"{name}/"},
+            "target": target,
+            "training": {"candidates": candidates, "search": {"max_trials": 4}},
+            **extra,
+        }
+    )
+
+
+def test_given_wine_when_the_chain_runs_then_a_multiclass_champion(account):
+    cfg = _config(
+        "wine",
+        "target",
+        [
+            {"family": "logistic_regression", "params": {"C": [0.1, 1.0]}},
+            {"family": "random_forest", "params": {"max_depth": [6]}},
+        ],
+        evaluation={"gates": {"min": {"accuracy": 0.85}}},
+    )
+    out = run_chain(account.context(cfg), account.upload("wine/a.parquet", to_parquet_bytes(bundled("wine"))))
+    assert out["status"] == "SUCCEEDED", out.get("validate_model")
+    assert out["prepare"]["task"] == "multiclass"
+    assert out["evaluate"]["metrics"]["accuracy"] >= 0.85
+    assert out["evaluate"]["metrics"]["roc_auc"] >= 0.95  # one-vs-rest
+    ev = get_json(account.stores.artifacts, out["evaluate"]["evaluation"]["uri"])
+    assert len(ev["confusion_matrix"]["matrix"]) == 3
+
+
+def test_given_diabetes_when_the_chain_runs_then_a_regression_champion(account):
+    cfg = _config(
+        "diabetes",
+        "target",
+        [
+            {"family": "linear", "params": {"alpha": [0.1, 1.0, 10.0]}},
+            {"family": "gradient_boosting", "params": {"max_depth": [2]}},
+        ],
+        evaluation={"gates": {"min": {"r2": 0.3}}},
+    )
+    data = bundled("diabetes").to_json(orient="records", lines=True).encode()
+    out = run_chain(account.context(cfg), account.upload("diabetes/a.jsonl", data))
+    assert out["status"] == "SUCCEEDED", out.get("validate_model")
+    assert out["prepare"]["task"] == "regression" and out["train"]["metric"] == "rmse"
+    assert out["evaluate"]["metrics"]["r2"] >= 0.3
+    html = account.stores.artifacts.get_bytes(out["evaluate"]["report"]["uri"]).decode()
+    assert "Residuals" in html
+
+
+def test_given_mixed_feature_types_when_the_chain_runs_then_onnx_carries_the_encoding(account):
+    cfg = _config(
+        "churn",
+        "churn",
+        [{"family": "gradient_boosting", "params": {"max_depth": [3]}}, {"family": "logistic_regression"}],
+        id_column="customer_id",
+        features={"slice_by": ["plan"]},
+        evaluation={"gates": {"min": {"roc_auc": 0.6}}},
+    )
+    out = run_chain(account.context(cfg), account.upload("churn/a.csv", customers(3000).to_csv(index=False).encode()))
+    assert out["status"] == "SUCCEEDED", out.get("validate_model")
+    ev = get_json(account.stores.artifacts, out["evaluate"]["evaluation"]["uri"])
+    assert {s["value"] for s in ev["slices"]["plan"]} == {"basic", "standard", "premium"}
+    model = OnnxModel(account.stores.artifacts.get_bytes(out["export"]["onnx"]["uri"]))
+    assert {i["name"]: i["type"] for i in model.signature.inputs}["plan"] == "categorical"
+    # missing and unseen values are handled inside the graph, as in training
+    rows = model.predict_records([{"age": 30, "plan": None}, {"age": 50, "plan": "unknown-plan", "income": None}])
+    assert all(0 <= r["probabilities"]["1"] <= 1 for r in rows)

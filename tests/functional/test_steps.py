@@ -1,0 +1,137 @@
+"""Each step on real data against moto's S3 and DynamoDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.adapters.artifacts import get_json
+from mlops.config import parse_config
+from mlops.datasets import bundled, customers
+from mlops.errors import DataTooLargeError, DataValidationError
+from mlops.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.steps.analyze import analyze
+from mlops.steps.extract import extract
+from mlops.steps.prepare import prepare
+from mlops.steps.validate_data import validate_data
+
+pytestmark = pytest.mark.functional
+
+
+def churn_config(**overrides):
+    raw = {
+        "name": "churn",
+        "data": {"prefix": "churn/"},
+        "target": "churn",
+        "id_column": "customer_id",
+        "training": {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]},
+    }
+    raw.update(overrides)
+    return parse_config(raw)
+
+
+def test_given_files_in_three_formats_under_a_prefix_when_extracted_then_one_snapshot_with_a_manifest(account):
+    cfg = churn_config(data={"prefix": "churn/", "scope": "prefix"})
+    parts = [customers(100, seed=s) for s in range(3)]
+    account.upload("churn/a.csv", parts[0].to_csv(index=False).encode())
+    account.upload("churn/b.parquet", to_parquet_bytes(parts[1]))
+    account.upload("churn/c.jsonl", parts[2].to_json(orient="records", lines=True).encode())
+    account.upload("churn/notes.txt", b"ignored: not a data file")
+    ctx = account.context(cfg)
+    out = extract(ctx, source={"bucket": account.resources.landing_bucket, "prefix": "churn/"})
+    assert out["rows"] == 300 and out["objects"] == 3
+    manifest = get_json(account.stores.artifacts, out["manifest"]["uri"])
+    assert [o["key"] for o in manifest["objects"]] == ["churn/a.csv", "churn/b.parquet", "churn/c.jsonl"]
+    assert all(o["etag"] and o["version_id"] for o in manifest["objects"])
+    assert manifest["snapshot"]["sha256"] == out["snapshot"]["sha256"]
+    assert out["snapshot"]["uri"].endswith(f"runs/{ctx.run_id}/extract/snapshot.parquet")
+    snap = from_parquet_bytes(account.stores.artifacts.get_bytes(out["snapshot"]["uri"]))
+    assert sorted(snap["customer_id"]) == sorted(c for p in parts for c in p["customer_id"])
+    run = account.stores.meta.get_run("churn", ctx.run_id)
+    assert run["steps"]["extract"]["status"] == "SUCCEEDED"
+    assert account.stores.meta.executions(ctx.run_id)[0]["outputs"]["snapshot"]["sha256"] == out["snapshot"]["sha256"]
+
+
+def test_given_data_above_the_size_guard_when_extracted_then_a_clear_error_not_an_oom(account):
+    cfg = churn_config(data={"prefix": "churn/", "max_bytes": 1000})
+    src = account.upload("churn/big.csv", customers(500).to_csv(index=False).encode())
+    ctx = account.context(cfg)
+    with pytest.raises(DataTooLargeError, match=r"above data\.max_bytes=1,000"):
+        extract(ctx, source=src)
+    step = account.stores.meta.get_run("churn", ctx.run_id)["steps"]["extract"]
+    assert step["status"] == "FAILED" and step["error"]["type"] == "DataTooLargeError"
+
+
+def test_given_an_empty_upload_when_extracted_then_the_run_records_the_anomaly(account):
+    ctx = account.context(churn_config())
+    with pytest.raises(DataValidationError):
+        extract(ctx, source=account.upload("churn/empty.csv", b""))
+    run = account.stores.meta.get_run("churn", ctx.run_id)
+    assert run["anomalies"][0]["code"] == "EMPTY_FILE"
+    report = get_json(account.stores.artifacts, run["steps"]["extract"]["anomalies_uri"])
+    assert report["anomalies"][0]["object"] == "churn/empty.csv"
+
+
+def test_given_a_snapshot_when_analyzed_then_statistics_cover_every_feature(account):
+    ctx = account.context(churn_config())
+    ex = extract(ctx, source=account.upload("churn/a.csv", customers(1000).to_csv(index=False).encode()))
+    out = analyze(ctx, snapshot=ex["snapshot"])
+    stats = get_json(account.stores.artifacts, out["statistics"]["uri"])
+    assert set(stats["features"]) == {"age", "income", "tenure_months", "support_calls", "plan", "region"}
+    income = stats["features"]["income"]
+    assert income["type"] == "numeric" and 0 < income["missing_rate"] < 0.05
+    assert income["min"] < income["quantiles"]["p50"] < income["max"]
+    assert sum(income["histogram"]["counts"]) == 1000 - income["missing"]
+    assert {t["value"] for t in stats["features"]["plan"]["top"]} == {"basic", "standard", "premium"}
+    html = account.stores.artifacts.get_bytes(out["report"]["uri"]).decode()
+    assert "tenure_months" in html and "<svg" in html
+
+
+def test_given_a_first_run_when_validated_then_the_schema_is_inferred_and_versioned(account):
+    cfg = churn_config()
+    ctx = account.context(cfg)
+    ex = extract(ctx, source=account.upload("churn/a.csv", customers(500).to_csv(index=False).encode()))
+    an = analyze(ctx, snapshot=ex["snapshot"])
+    out = validate_data(ctx, snapshot=ex["snapshot"], statistics=an["statistics"])
+    assert out["passed"] and out["schema_inferred"] and out["schema_version"] == 1
+    schema = get_json(account.stores.artifacts, out["schema"]["uri"])
+    assert schema["features"]["plan"]["domain"] == ["basic", "premium", "standard"]
+    assert "customer_id" not in schema["features"]
+    # a second run checks against v1 instead of inferring again
+    ctx2 = account.context(cfg)
+    broken = customers(500, seed=9).drop(columns=["age"])
+    ex2 = extract(ctx2, source=account.upload("churn/b.csv", broken.to_csv(index=False).encode()))
+    an2 = analyze(ctx2, snapshot=ex2["snapshot"])
+    out2 = validate_data(ctx2, snapshot=ex2["snapshot"], statistics=an2["statistics"])
+    assert not out2["passed"] and not out2["schema_inferred"] and out2["schema_version"] == 1
+    assert account.stores.meta.get_run("churn", ctx2.run_id)["anomalies"][0]["code"] == "MISSING_COLUMN"
+
+
+@pytest.mark.parametrize("time_ordered", [False, True])
+def test_given_a_snapshot_when_prepared_then_splits_are_deterministic(account, time_ordered):
+    df = customers(1000, seed=3)
+    df["signup_day"] = range(1000, 0, -1)
+    cfg = churn_config(time_column="signup_day" if time_ordered else None)
+    key = account.upload("churn/a.csv", df.to_csv(index=False).encode())
+    results = []
+    for _ in range(2):
+        ctx = account.context(cfg)
+        ex = extract(ctx, source=key)
+        an = analyze(ctx, snapshot=ex["snapshot"])
+        vd = validate_data(ctx, snapshot=ex["snapshot"], statistics=an["statistics"])
+        results.append(prepare(ctx, snapshot=ex["snapshot"], schema=vd["schema"]))
+    a, b = results
+    assert a["rows"] == b["rows"] == {"train": 700, "validation": 150, "test": 150}
+    assert a["test"]["sha256"] == b["test"]["sha256"]
+    store = account.stores.artifacts
+    train = from_parquet_bytes(store.get_bytes(a["train"]["uri"]))
+    test = from_parquet_bytes(store.get_bytes(a["test"]["uri"]))
+    if time_ordered:
+        assert train["signup_day"].max() < test["signup_day"].min()
+    else:
+        assert abs(train["churn"].mean() - test["churn"].mean()) < 0.02  # stratified
+
+
+def test_given_bundled_frames_then_they_are_real_data():
+    assert bundled("breast-cancer").shape == (569, 31)
+    assert bundled("wine")["target"].nunique() == 3
+    assert bundled("diabetes")["target"].dtype.kind == "f"

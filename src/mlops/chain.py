@@ -43,14 +43,9 @@ def run_chain(ctx: StepContext, source: dict[str, Any]) -> dict[str, Any]:
         trials = [run_trial(ctx, dataset=pr["dataset"], trial=t) for t in plan["trials"]]
         tr = out["train"] = select_and_refit(ctx, dataset=pr["dataset"], trials=trials)
         xp = out["export"] = export(ctx, dataset=pr["dataset"], model=tr["model"])
-        ev = out["evaluate"] = evaluate(ctx, dataset=pr["dataset"], onnx=xp["onnx"])
+        ev = out["evaluate"] = evaluate(ctx, dataset=pr["dataset"], model=tr["model"])
         vm = out["validate_model"] = validate_model(
-            ctx,
-            dataset=pr["dataset"],
-            onnx=xp["onnx"],
-            evaluation=ev["evaluation"],
-            test_sample=ev["test_sample"],
-            parity=xp["parity"],
+            ctx, evaluation=ev["evaluation"], onnx=xp["onnx"], reference=ev["reference"]
         )
         if not vm["blessed"]:
             finish_run(ctx.stores, ctx.model, ctx.run_id, REJECTED, reasons=vm["reasons"], metrics=ev["metrics"])

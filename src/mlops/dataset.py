@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlops.adapters.artifacts import ArtifactStore, get_json
 from mlops.config import FeatureType, Task
-from mlops.frames import from_parquet_bytes
-from mlops.ml.models import model_frame
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,10 @@ class Dataset:
 
     def load(self, store: ArtifactStore, split: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         """(raw frame, model input frame, labels) of one split."""
+        # Imported here: the export function's bundle has no Parquet reader and never loads splits.
+        from mlops.frames import from_parquet_bytes
+        from mlops.ml.models import model_frame
+
         raw = from_parquet_bytes(store.get_bytes(self.splits[split]["uri"]))
         y = raw[self.target].to_numpy()
         if self.task is Task.REGRESSION:

@@ -22,8 +22,10 @@ def test_given_breast_cancer_when_the_chain_runs_then_a_champion_with_auc_above_
     out = run_chain(ctx, src)
     assert out["status"] == "SUCCEEDED"
     assert out["evaluate"]["metrics"]["roc_auc"] >= 0.95
-    parity = out["export"]["parity"]
-    assert parity["mismatch_rate"] <= 0.01 and parity["label_mismatch_rate"] <= 0.01 and parity["rows"] == 114
+    blessing = get_json(account.stores.artifacts, out["validate_model"]["report"]["uri"])
+    parity = next(c for c in blessing["checks"] if c["name"] == "parity")
+    assert parity["passed"] and parity["rows"] == 114 and parity["label_mismatch_rate"] <= 0.01
+    assert {c["name"] for c in blessing["checks"]} >= {"infra_load", "infra_latency", "min_roc_auc"}
     meta = account.stores.meta
     assert meta.get_alias(cfg.name, CHAMPION) == 1
     version = meta.get_model_version(cfg.name, 1)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from mlops.config import HIGHER_IS_BETTER, Task
+from mlops.config import Task
 
 
 def classification_metrics(
@@ -87,13 +87,3 @@ def sliced_metrics(
             rows.append({"value": value, **m})
         out[col] = rows
     return out
-
-
-def better(metric: str, a: float, b: float) -> bool:
-    """Is ``a`` strictly better than ``b`` on ``metric``?"""
-    return a > b if HIGHER_IS_BETTER[metric] else a < b
-
-
-def regression_of(metric: str, candidate: float, champion: float) -> float:
-    """How much worse the candidate is than the champion (positive = worse)."""
-    return champion - candidate if HIGHER_IS_BETTER[metric] else candidate - champion

@@ -1,60 +1,107 @@
-"""B4: the exported model's metrics on the test split, sliced, with plots in an HTML report."""
+"""B4: the candidate's metrics on the test split, sliced, with plots; the champion re-scored on the
+same split; and the reference answers the serving-runtime parity check replays."""
 
 from __future__ import annotations
 
+import io
+import math
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 
 from mlops.adapters.artifacts import put_json
 from mlops.config import Task
+from mlops.constants import CHAMPION
 from mlops.context import StepContext
-from mlops.dataset import load_dataset
-from mlops.frames import to_parquet_bytes
+from mlops.dataset import Dataset, load_dataset
 from mlops.ml.metrics import sliced_metrics, task_metrics
 from mlops.report import evaluation_html
 from mlops.runs import pipeline_step
-from mlops.serving.onnx_model import OnnxModel
+
+MAX_REFERENCE_ROWS = 2000
 
 
-def score_onnx(model: OnnxModel, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    return model.run({s["name"]: X[s["name"]].to_numpy().reshape(-1, 1) for s in model.signature.inputs})
+def predict(pipe: Any, X: pd.DataFrame, task: Task, classes: list[Any] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions and probabilities with columns in ``classes`` order (absent classes get zeros)."""
+    pred = pipe.predict(X)
+    if task is Task.REGRESSION:
+        return pred.astype(float), None
+    raw = pipe.predict_proba(X)
+    known = list(pipe.classes_)
+    cols = [raw[:, known.index(c)] if c in known else np.zeros(len(X)) for c in classes or known]
+    return pred, np.column_stack(cols)
+
+
+def champion_value(ctx: StepContext, raw: pd.DataFrame, y: np.ndarray, ds: Dataset, metric: str) -> dict[str, Any]:
+    """The champion's pipeline re-scored on this run's test split (parity was proven when it was blessed)."""
+    stores = ctx.stores
+    version = stores.meta.get_alias(ctx.model, CHAMPION)
+    if version is None:
+        return {"version": None, "value": None, "note": "no champion yet"}
+    record = stores.meta.get_model_version(ctx.model, version) or {}
+    try:
+        champ_ds = load_dataset(stores.artifacts, record["lineage"]["dataset"])
+        pipe = joblib.load(io.BytesIO(stores.artifacts.get_bytes(record["artifacts"]["model"]["uri"])))
+        from mlops.ml.models import model_frame
+
+        pred, proba = predict(pipe, model_frame(raw, champ_ds.kinds), ds.task, ds.classes)
+        value = task_metrics(ds.task, y, pred, proba, ds.classes).get(metric)
+    except Exception as err:  # an old pickle, a changed feature set: report, don't guess
+        return {"version": version, "value": None, "note": f"champion v{version} could not be re-scored: {err}"}
+    return {"version": version, "value": value, "note": f"champion v{version} re-scored on this test split"}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    return v
 
 
 @pipeline_step("evaluate")
-def evaluate(ctx: StepContext, *, dataset: dict[str, Any], onnx: dict[str, Any]) -> dict[str, Any]:
+def evaluate(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
-    model = OnnxModel(store.get_bytes(onnx["uri"]))
+    pipe = joblib.load(io.BytesIO(store.get_bytes(model["uri"])))
     raw, X, y = ds.load(store, "test")
-    pred, proba = score_onnx(model, X)
+    pred, proba = predict(pipe, X, ds.task, ds.classes)
+    metric = ctx.config.primary_metric_for(ds.task)
     metrics = task_metrics(ds.task, y, pred, proba, ds.classes)
-    slices = sliced_metrics(ds.task, raw, ctx.config.features.slice_by, y, pred, proba, ds.classes)
-    extra: dict[str, Any] = {}
+    payload: dict[str, Any] = {
+        "task": ds.task.value,
+        "metric": metric,
+        "metrics": metrics,
+        "slices": sliced_metrics(ds.task, raw, ctx.config.features.slice_by, y, pred, proba, ds.classes),
+        "champion": champion_value(ctx, raw, y, ds, metric),
+    }
     if ds.task is not Task.REGRESSION:
         from sklearn.metrics import confusion_matrix
 
-        extra["confusion_matrix"] = {
+        payload["confusion_matrix"] = {
             "labels": ds.classes,
             "matrix": confusion_matrix(y, pred, labels=ds.classes).tolist(),
         }
-    # The test sample and its predictions: validate_model replays them in the serving runtime.
-    sample = X.head(200).copy()
-    sample["__prediction"] = pred[:200]
-    if proba is not None:
-        for i in range(proba.shape[1]):
-            sample[f"__proba_{i}"] = proba[:200, i]
-    sample_ref = store.put_bytes(ctx.key("evaluate", "test_sample.parquet"), to_parquet_bytes(sample))
-    metric = ctx.config.primary_metric_for(ds.task)
-    payload = {"task": ds.task.value, "metric": metric, "metrics": metrics, "slices": slices, **extra}
     ref = put_json(store, ctx.key("evaluate", "evaluation.json"), payload)
     html = evaluation_html(ctx.model, ctx.run_id, payload, y, pred, proba, ds.classes)
     report = store.put_bytes(ctx.key("evaluate", "report.html"), html.encode(), "text/html")
+    n = min(len(raw), MAX_REFERENCE_ROWS)
+    features = list(ds.kinds)
+    reference = put_json(
+        store,
+        ctx.key("evaluate", "reference.json"),
+        {
+            "records": [{c: _plain(v) for c, v in row.items()} for row in raw[features].head(n).to_dict("records")],
+            "predictions": [_plain(v) for v in pred[:n]],
+            "probabilities": proba[:n].tolist() if proba is not None else None,
+        },
+    )
     return {
         "evaluation": ref.as_dict(),
         "report": report.as_dict(),
-        "test_sample": sample_ref.as_dict(),
+        "reference": reference.as_dict(),
         "metric": metric,
         "value": metrics.get(metric),
         "metrics": {k: round(v, 6) for k, v in metrics.items() if isinstance(v, float)},

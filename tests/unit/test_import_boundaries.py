@@ -1,0 +1,34 @@
+"""Each Lambda bundle carries only what its modules import: check the boundaries by importing them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+def _loaded(modules: list[str]) -> set[str]:
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return {name.split(".")[0] for name in out.split()}
+
+
+def test_given_the_serving_side_modules_then_no_pandas_sklearn_or_scipy_is_imported() -> None:
+    loaded = _loaded(["mlops.steps.validate_model", "mlops.serving.onnx_model", "mlops.serving.parity"])
+    assert "onnxruntime" in loaded
+    assert not loaded & {"pandas", "sklearn", "scipy", "skl2onnx", "fastparquet"}
+
+
+def test_given_the_export_step_then_no_parquet_reader_is_imported() -> None:
+    loaded = _loaded(["mlops.steps.export"])
+    assert "skl2onnx" in loaded
+    assert not loaded & {"fastparquet", "onnxruntime"}
+
+
+def test_given_the_data_steps_then_no_sklearn_is_imported() -> None:
+    loaded = _loaded(["mlops.steps.extract", "mlops.steps.analyze", "mlops.steps.validate_data"])
+    assert "pandas" in loaded and "fastparquet" in loaded
+    assert not loaded & {"sklearn", "scipy", "onnxruntime", "skl2onnx"}

@@ -30,3 +30,7 @@ class ModelExportError(MlopsError):
 
 class RegistryError(MlopsError):
     """An invalid registry operation (unknown version, nothing to roll back to, …)."""
+
+
+class TransientError(Exception):
+    """A throttle or a passing AWS fault: the state machine retries this error name with backoff."""

@@ -7,6 +7,7 @@ the anomaly report are written in one place whatever runs the step (Lambda, the 
 from __future__ import annotations
 
 import functools
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -129,3 +130,59 @@ def pipeline_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return wrapper
 
     return decorate
+
+
+def _error_of(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Step Functions' Catch output ({"Error", "Cause"}; Cause is Lambda's JSON error) → {"type", "message"}."""
+    if not raw:
+        return None
+    if "type" in raw:
+        return raw
+    cause = raw.get("Cause", "")
+    message = cause
+    try:
+        parsed = json.loads(cause)
+        message = parsed.get("errorMessage", cause)
+    except (TypeError, ValueError):
+        pass
+    return {"type": raw.get("Error", "Error"), "message": str(message)[:1000]}
+
+
+def finalize(
+    stores: Stores,
+    model: str,
+    run_id: str,
+    outcome: str,
+    *,
+    error: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Close a run (SUCCEEDED, FAILED or REJECTED) and release the model's run lock."""
+    details = details or {}
+    fields: dict[str, Any] = {}
+    err = _error_of(error)
+    if outcome == FAILED:
+        run = stores.meta.get_run(model, run_id) or {}
+        failed = [name for name, s in run.get("steps", {}).items() if s.get("status") in (FAILED, RUNNING)]
+        vd = details.get("validate_data") or {}
+        if err is None and vd.get("passed") is False:
+            err = {"type": "DataValidationFailed", "message": f"{vd.get('num_errors')} data anomalies (see report)"}
+        fields["error"] = {**(err or {"type": "Error", "message": "unknown"}), "step": failed[-1] if failed else None}
+    elif outcome == REJECTED:
+        vm = details.get("validate_model") or {}
+        fields["reasons"] = vm.get("reasons", [])
+    if details.get("evaluate", {}).get("metrics"):
+        fields["metrics"] = details["evaluate"]["metrics"]
+    if details.get("register", {}).get("version"):
+        fields["model_version"] = details["register"]["version"]
+    finish_run(stores, model, run_id, outcome, **fields)
+    stores.meta.release_lock(model, run_id)
+    return {"run_id": run_id, "status": outcome, "error": fields.get("error")}
+
+
+def await_approval(stores: Stores, model: str, run_id: str, version: int, token: str) -> dict[str, Any]:
+    """Park the run until someone approves or rejects the version (``mlops models approve``)."""
+    at = utcnow_iso()
+    stores.meta.update_model_version(model, version, {"approval_token": token, "approval_requested_at": at})
+    stores.meta.update_run(model, run_id, {"status": WAITING, "approval": {"version": version, "requested_at": at}})
+    return {"run_id": run_id, "version": version, "status": WAITING}

@@ -64,6 +64,11 @@ class MetadataStore(Protocol):
     def alias_history(self, model: str) -> list[dict[str, Any]]: ...
     def put_schema_version(self, model: str, version: int, record: dict[str, Any]) -> None: ...
     def latest_schema(self, model: str) -> dict[str, Any] | None: ...
+    def claim(self, model: str, sk: str, item: dict[str, Any]) -> dict[str, Any] | None: ...
+    def acquire_lock(self, model: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None: ...
+    def release_lock(self, model: str, run_id: str) -> bool: ...
+    def add_pending(self, model: str, record: dict[str, Any]) -> None: ...
+    def take_pending(self, model: str) -> list[dict[str, Any]]: ...
     def put_execution(self, run_id: str, step: str, record: dict[str, Any]) -> None: ...
     def executions(self, run_id: str) -> list[dict[str, Any]]: ...
     def artifact_uses(self, sha256: str) -> list[dict[str, Any]]: ...
@@ -124,6 +129,56 @@ class DynamoMetadataStore:
             Limit=limit,
         )
         return [from_dynamo(i) for i in resp.get("Items", [])]
+
+    # -- trigger control: de-duplication, the per-model run lock, deferred triggers ------------
+    def claim(self, model: str, sk: str, item: dict[str, Any]) -> dict[str, Any] | None:
+        """Write ``item`` at (model, sk) unless it exists; return the existing item if it does."""
+        try:
+            self._runs.put_item(
+                Item=to_dynamo({"pk": model, "sk": sk, **item}), ConditionExpression="attribute_not_exists(sk)"
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            existing = self._runs.get_item(Key={"pk": model, "sk": sk}, ConsistentRead=True).get("Item")
+            return from_dynamo(existing) if existing else {}
+        return None
+
+    def acquire_lock(self, model: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None:
+        """Take the model's run lock (free or expired); return the current holder if it is taken."""
+        try:
+            self._runs.put_item(
+                Item=to_dynamo({"pk": model, "sk": "LOCK", **holder}),
+                ConditionExpression="attribute_not_exists(sk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": now},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            item = self._runs.get_item(Key={"pk": model, "sk": "LOCK"}, ConsistentRead=True).get("Item")
+            return from_dynamo(item) if item else {}
+        return None
+
+    def release_lock(self, model: str, run_id: str) -> bool:
+        try:
+            self._runs.delete_item(
+                Key={"pk": model, "sk": "LOCK"},
+                ConditionExpression="run_id = :r",
+                ExpressionAttributeValues={":r": run_id},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def add_pending(self, model: str, record: dict[str, Any]) -> None:
+        self._runs.put_item(Item=to_dynamo({"pk": model, "sk": f"PENDING#{record['at']}#{record['name']}", **record}))
+
+    def take_pending(self, model: str) -> list[dict[str, Any]]:
+        """Remove and return the deferred triggers, oldest first (each removed at most once)."""
+        taken = []
+        for item in self._query_prefix(self._runs, model, "PENDING#"):
+            try:
+                self._runs.delete_item(Key={"pk": model, "sk": item["sk"]}, ConditionExpression="attribute_exists(sk)")
+            except self._client.exceptions.ConditionalCheckFailedException:
+                continue
+            taken.append(item)
+        return taken
 
     # -- registry -------------------------------------------------------------
     def next_counter(self, model: str, name: str) -> int:

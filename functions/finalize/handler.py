@@ -1,0 +1,25 @@
+"""Lambda: finalize — close the run record (succeeded, failed or rejected) and release the run lock."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlops.handlers import FinalizeEvent, stores, transient_errors
+from mlops.runs import finalize
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict, context: LambdaContext) -> dict:
+    req = parse(event=event, model=FinalizeEvent)
+    details = req.model_dump(include={"validate_data", "validate_model", "evaluate", "register"}, exclude_none=True)
+    result = finalize(stores(), req.model, req.run_id, req.outcome, error=req.error, details=details)
+    metrics.add_metric(name=f"Runs{req.outcome.title()}", unit=MetricUnit.Count, value=1)
+    return result

@@ -1,0 +1,21 @@
+"""Lambda: plan_trials (B2) — the candidate configurations the tuning Map fans out over."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlops.handlers import DatasetEvent, step_context, transient_errors
+from mlops.steps.train import plan_trials
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict, context: LambdaContext) -> dict:
+    req = parse(event=event, model=DatasetEvent)
+    return plan_trials(step_context(req), dataset=req.prepare.dataset)

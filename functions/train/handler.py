@@ -1,0 +1,21 @@
+"""Lambda: train (B1/B3) — pick the best trial by the validation metric and refit it."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlops.handlers import SelectEvent, step_context, transient_errors
+from mlops.steps.train import select_and_refit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(correlation_id_path="run_id")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@transient_errors
+def handler(event: dict, context: LambdaContext) -> dict:
+    req = parse(event=event, model=SelectEvent)
+    return select_and_refit(step_context(req), dataset=req.prepare.dataset, trials=req.trials)

@@ -1,0 +1,59 @@
+"""The buckets: landing (data arrives, EventBridge notified) and artifacts (versioned run outputs)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+
+from constructs import Construct
+from mlops.constants import RUNS_PREFIX
+
+
+class ArtifactStore(Construct):
+    """Encrypted, versioned, SSL-only, private buckets with access logs; runs expire by lifecycle."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, run_retention_days: int, retain: bool) -> None:
+        super().__init__(scope, construct_id)
+        policy = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
+        common = {
+            "encryption": s3.BucketEncryption.S3_MANAGED,
+            "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+            "enforce_ssl": True,
+            "versioned": True,
+            "removal_policy": policy,
+            "auto_delete_objects": False,
+            "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        }
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            removal_policy=policy,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+        )
+        self.landing = s3.Bucket(
+            self,
+            "Landing",
+            event_bridge_enabled=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="landing/",
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(90))],
+            **common,
+        )
+        self.artifacts = s3.Bucket(
+            self,
+            "Artifacts",
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-runs", prefix=RUNS_PREFIX, expiration=Duration.days(run_retention_days)
+                ),
+                s3.LifecycleRule(id="expire-noncurrent", noncurrent_version_expiration=Duration.days(30)),
+            ],
+            **common,
+        )

@@ -1,0 +1,74 @@
+"""One pipeline step as a Lambda function: a thin handler from functions/<name>/ over the layers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from layers.build import check_function_size
+
+from constructs import Construct
+from infra import nag
+from infra.constructs.pipeline_layers import PipelineLayers
+from infra.functions import FunctionSpec
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+SERVICE = "serverless-mlops"
+METRICS_NAMESPACE = "ServerlessMLOps"
+
+
+class PipelineFunction(Construct):
+    """A Lambda function with its own log group (retention set), X-Ray tracing and Powertools settings.
+
+    Fails synthesis if the function and its layers exceed Lambda's 250 MB unzipped limit.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        layers: PipelineLayers,
+        runtime: lambda_.Runtime,
+        architecture: lambda_.Architecture,
+        environment: dict[str, str],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        code_dir = FUNCTIONS_DIR / spec.name
+        built = layers.built_for(spec.bundle)
+        if not any(layer.placeholder for layer in built):
+            total = check_function_size(spec.name, code_dir, built)
+            print(f"[size] {spec.name:<15} {total / 1e6:7.1f} MB unzipped ({spec.bundle})", file=sys.stderr)
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=f"serverless-mlops {spec.name}: {spec.description}",
+            runtime=runtime,
+            architecture=architecture,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
+            layers=layers.for_bundle(spec.bundle),
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_s),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_METRICS_FUNCTION_NAME": spec.name,
+            },
+        )
+        self.spec = spec
+        nag.acknowledge(self.function, "AwsSolutions-L1")
+        nag.acknowledge(
+            self.function,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        )

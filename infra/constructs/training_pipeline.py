@@ -1,0 +1,277 @@
+"""The training state machine, defined once (JSONPath), run by AWS and, offline, by the emulator.
+
+extract → analyze → validate_data → [anomalies? → record, notify, fail] → prepare → plan_trials →
+Map(run_trial) → train → export → evaluate → validate_model → [blessed? → register →
+(manual approval? wait for the task token → promote) → finalize] / [not blessed → finalize REJECTED].
+Every Task retries transient errors with backoff and catches everything else into one failure path:
+record the failure in the run record, publish to SNS, fail.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+
+from constructs import Construct
+
+RETRYABLE = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "TransientError",
+]
+APPROVAL_TIMEOUT = Duration.days(7)
+
+
+class TrainingPipeline(Construct):
+    """The state machine over the step functions; exposes ``state_machine``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: dict[str, lambda_.IFunction],
+        timeouts: dict[str, int],
+        failure_topic: sns.ITopic,
+        max_concurrency: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._functions = functions
+        self._timeouts = timeouts
+
+        notify = tasks.SnsPublish(
+            self,
+            "NotifyFailure",
+            topic=failure_topic,
+            subject="serverless-mlops run failed",
+            message=sfn.TaskInput.from_object(
+                {
+                    "run_id": sfn.JsonPath.string_at("$.run_id"),
+                    "model": sfn.JsonPath.string_at("$.model"),
+                    "error": sfn.JsonPath.object_at("$.error"),
+                    "execution": sfn.JsonPath.execution_id,
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        failed = sfn.Fail(self, "RunFailed", error="PipelineFailed", cause="A step failed; see the run record.")
+        notify.add_retry(errors=["SNS.SdkClientException", "SNS.InternalErrorException"], max_attempts=3)
+        notify.add_catch(failed, result_path="$.notify_error")
+        notify.next(failed)
+
+        record_failure = self._finalize("RecordFailure", "FAILED", {"error": sfn.JsonPath.object_at("$.error")})
+        record_failure.add_catch(notify, result_path="$.finalize_error")
+        record_failure.next(notify)
+        self._on_error = record_failure
+
+        # The data-validation branch: not an exception, a verdict.
+        data_failed = sfn.Fail(
+            self, "DataValidationFailed", error="DataValidationFailed", cause="Data anomalies; see the run record."
+        )
+        data_notify = tasks.SnsPublish(
+            self,
+            "NotifyDataAnomalies",
+            topic=failure_topic,
+            subject="serverless-mlops run stopped: data anomalies",
+            message=sfn.TaskInput.from_object(
+                {
+                    "run_id": sfn.JsonPath.string_at("$.run_id"),
+                    "model": sfn.JsonPath.string_at("$.model"),
+                    "anomalies": sfn.JsonPath.string_at("$.validate_data.anomalies.uri"),
+                    "errors": sfn.JsonPath.number_at("$.validate_data.num_errors"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        data_notify.add_retry(errors=["SNS.SdkClientException", "SNS.InternalErrorException"], max_attempts=3)
+        data_notify.add_catch(data_failed, result_path="$.notify_error")
+        record_anomalies = self._finalize(
+            "RecordAnomalies", "FAILED", {"validate_data": sfn.JsonPath.object_at("$.validate_data")}
+        )
+        record_anomalies.add_catch(data_notify, result_path="$.finalize_error")
+        record_anomalies.next(data_notify)
+        data_notify.next(data_failed)
+
+        extract = self._step("Extract", "extract", "$.extract")
+        analyze = self._step("Analyze", "analyze", "$.analyze")
+        validate_data = self._step("ValidateData", "validate_data", "$.validate_data")
+        prepare = self._step("Prepare", "prepare", "$.prepare")
+        plan = self._step("PlanTrials", "plan_trials", "$.plan")
+
+        # Inside the Map a state may not jump outside it: the Map's own Catch covers its iterations.
+        run_trial = self._task("RunTrial", "run_trial", result_path=None, catch=False)
+        tune = sfn.Map(
+            self,
+            "Tune",
+            items_path="$.plan.trials",
+            max_concurrency=max_concurrency,
+            item_selector={
+                "run_id.$": "$.run_id",
+                "model.$": "$.model",
+                "dataset.$": "$.prepare.dataset",
+                "trial.$": "$$.Map.Item.Value",
+            },
+            result_path="$.trials",
+        )
+        tune.item_processor(run_trial)
+        tune.add_catch(self._on_error, result_path="$.error")
+
+        train = self._step("Train", "train", "$.train")
+        export = self._step("Export", "export", "$.export")
+        evaluate = self._step("Evaluate", "evaluate", "$.evaluate")
+        validate_model = self._step("ValidateModel", "validate_model", "$.validate_model")
+        register = self._step("Register", "register", "$.register")
+
+        succeed = sfn.Succeed(self, "Done")
+        finalize_ok = self._finalize(
+            "RecordSuccess",
+            "SUCCEEDED",
+            {"evaluate": sfn.JsonPath.object_at("$.evaluate"), "register": sfn.JsonPath.object_at("$.register")},
+        )
+        finalize_ok.add_catch(self._on_error, result_path="$.error")
+        finalize_ok.next(succeed)
+        not_blessed = sfn.Succeed(self, "NotBlessed", comment="The candidate was rejected; the champion stays.")
+        finalize_rejected = self._finalize(
+            "RecordRejection",
+            "REJECTED",
+            {
+                "evaluate": sfn.JsonPath.object_at("$.evaluate"),
+                "validate_model": sfn.JsonPath.object_at("$.validate_model"),
+            },
+        )
+        finalize_rejected.add_catch(self._on_error, result_path="$.error")
+        finalize_rejected.next(not_blessed)
+
+        await_approval = tasks.LambdaInvoke(
+            self,
+            "AwaitApproval",
+            lambda_function=functions["await_approval"],
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "token": sfn.JsonPath.task_token,
+                    "run_id": sfn.JsonPath.string_at("$.run_id"),
+                    "model": sfn.JsonPath.string_at("$.model"),
+                    "version": sfn.JsonPath.number_at("$.register.version"),
+                }
+            ),
+            result_path="$.approval",
+            task_timeout=sfn.Timeout.duration(APPROVAL_TIMEOUT),
+            retry_on_service_exceptions=False,
+        )
+        self._protect(await_approval)
+        promote = self._task(
+            "Promote",
+            "promote",
+            result_path="$.promote",
+            payload=sfn.TaskInput.from_object(
+                {
+                    "run_id": sfn.JsonPath.string_at("$.run_id"),
+                    "model": sfn.JsonPath.string_at("$.model"),
+                    "version": sfn.JsonPath.number_at("$.register.version"),
+                    "approval": sfn.JsonPath.object_at("$.approval"),
+                }
+            ),
+        )
+        needs_approval = (
+            sfn.Choice(self, "NeedsApproval?")
+            .when(sfn.Condition.boolean_equals("$.register.promoted", False), await_approval.next(promote))
+            .otherwise(finalize_ok)
+        )
+        promote.next(finalize_ok)
+
+        blessed = (
+            sfn.Choice(self, "Blessed?")
+            .when(sfn.Condition.boolean_equals("$.validate_model.blessed", True), register.next(needs_approval))
+            .otherwise(finalize_rejected)
+        )
+        data_ok = (
+            sfn.Choice(self, "DataValid?")
+            .when(sfn.Condition.boolean_equals("$.validate_data.passed", False), record_anomalies)
+            .otherwise(
+                prepare.next(plan).next(tune).next(train).next(export).next(evaluate).next(validate_model).next(blessed)
+            )
+        )
+        definition = extract.next(analyze).next(validate_data).next(data_ok)
+
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            query_language=sfn.QueryLanguage.JSON_PATH,
+            timeout=Duration.hours(4).plus(APPROVAL_TIMEOUT),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            comment="serverless-mlops continuous training",
+        )
+
+    def _task(
+        self,
+        state_id: str,
+        fn: str,
+        *,
+        result_path: str | None,
+        payload: sfn.TaskInput | None = None,
+        catch: bool = True,
+    ) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            state_id,
+            lambda_function=self._functions[fn],
+            payload=payload,
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(self._timeouts[fn] + 30)),
+        )
+        self._protect(task, catch=catch)
+        return task
+
+    def _protect(self, task: tasks.LambdaInvoke, *, catch: bool = True) -> None:
+        task.add_retry(
+            errors=RETRYABLE,
+            interval=Duration.seconds(2),
+            max_attempts=3,
+            backoff_rate=2.0,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        if catch:
+            task.add_catch(self._on_error, result_path="$.error")
+
+    def _step(self, state_id: str, fn: str, result_path: str) -> tasks.LambdaInvoke:
+        return self._task(state_id, fn, result_path=result_path)
+
+    def _finalize(self, state_id: str, outcome: str, extra: dict[str, object]) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            state_id,
+            lambda_function=self._functions["finalize"],
+            payload=sfn.TaskInput.from_object(
+                {
+                    "run_id": sfn.JsonPath.string_at("$.run_id"),
+                    "model": sfn.JsonPath.string_at("$.model"),
+                    "outcome": outcome,
+                    **extra,
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.finalize",
+            task_timeout=sfn.Timeout.duration(Duration.seconds(self._timeouts["finalize"] + 30)),
+        )
+        task.add_retry(
+            errors=RETRYABLE,
+            interval=Duration.seconds(2),
+            max_attempts=3,
+            backoff_rate=2.0,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        return task

@@ -1,0 +1,35 @@
+"""Every Lambda of the pipeline, defined once: its folder under functions/, bundle, memory and timeout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # folder under functions/ and the construct id
+    bundle: str  # dependency layer: base | data | train | export | serving
+    memory_mb: int
+    timeout_s: int
+    description: str
+
+
+PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("extract", "data", 3008, 600, "A1: landing data into a snapshot with a manifest"),
+    FunctionSpec("analyze", "data", 2048, 300, "A2: per-column statistics"),
+    FunctionSpec("validate_data", "data", 2048, 300, "A3/A4: schema, anomalies, drift"),
+    FunctionSpec("prepare", "train", 2048, 300, "A5: deterministic splits"),
+    FunctionSpec("plan_trials", "train", 512, 60, "B2: candidate configurations for the tuning Map"),
+    FunctionSpec("run_trial", "train", 3008, 900, "B1/B2: one hyperparameter trial"),
+    FunctionSpec("train", "train", 3008, 900, "B1/B3: select the best trial and refit"),
+    FunctionSpec("export", "export", 2048, 300, "scikit-learn pipeline to ONNX"),
+    FunctionSpec("evaluate", "train", 2048, 300, "B4: held-out metrics, slices, plots"),
+    FunctionSpec("validate_model", "serving", 1024, 300, "B5: gates, champion, parity and infra check"),
+    FunctionSpec("register", "base", 256, 60, "B6: model version with lineage"),
+    FunctionSpec("await_approval", "base", 256, 30, "B6: park a run for manual approval"),
+    FunctionSpec("promote", "base", 256, 30, "B6: promote an approved version"),
+    FunctionSpec("finalize", "base", 256, 30, "close the run record and release the run lock"),
+)
+TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 256, 30, "D5: start runs idempotently, one at a time")
+ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION)
+BY_NAME = {f.name: f for f in ALL_FUNCTIONS}

@@ -1,0 +1,142 @@
+"""cdk-nag 3: AwsSolutions checks on the app; each acknowledged finding carries its reason."""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import Acknowledgment, App, Stack, Validations
+from aws_cdk import aws_iam as iam
+from cdk_nag import AwsSolutionsChecks
+
+from constructs import IConstruct, IValidation
+
+REASONS = {
+    "AwsSolutions-IAM4": (
+        "AWSLambdaBasicExecutionRole is the AWS-managed minimum for writing a function's own logs; "
+        "the log group is the function's own, created with retention by this app."
+    ),
+    "AwsSolutions-IAM5": (
+        "Wildcards come only from CDK grants scoped to one resource: object keys inside one bucket "
+        "(bucket/*), versions of one function (function:*), X-Ray segments (which accept no resource), "
+        "and the state machine's log delivery (CloudWatch Logs requires *). No action is wildcarded."
+    ),
+    "AwsSolutions-L1": (
+        "python3.12 is pinned deliberately: the layers are built and byte-compiled for it and measured "
+        "against the 250 MB limit; environments can select 3.13 in cdk.json."
+    ),
+    "AwsSolutions-S1": "This is the access-log bucket itself; logging it to itself would loop.",
+    "AwsSolutions-SQS3": "This queue is the dead-letter queue of the trigger rules.",
+}
+
+
+def apply(app: App) -> None:
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+
+def acknowledge(scope: IConstruct, finding: str, reason: str | None = None) -> None:
+    """Acknowledge ``finding`` (a rule id, or ``Rule[FindingId]``) under ``scope``, with its recorded reason."""
+    rule = finding.split("[", 1)[0]
+    Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason or REASONS[rule]))
+
+
+# What a grant may legitimately wildcard. Anything else fails synthesis instead of being acknowledged.
+GRANT_ACTION_WILDCARDS = {
+    "s3:GetObject*",
+    "s3:GetBucket*",
+    "s3:List*",
+    "s3:DeleteObject*",
+    "s3:Abort*",
+    "s3:PutObject*",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+}
+# Services whose actions accept no resource narrower than "*".
+STAR_RESOURCE_ACTIONS = (
+    "xray:",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+
+
+def flatten_cfn_reference(node: object) -> str:
+    """cdk-nag's own flattening of a CloudFormation reference (utils/flatten-cfn-reference)."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node.replace("${", "<").replace("}", ">")
+    if isinstance(node, dict):
+        if "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return delimiter.join(flatten_cfn_reference(i) for i in items)
+        if "Fn::Sub" in node:
+            return flatten_cfn_reference(node["Fn::Sub"])
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
+        if "Fn::ImportValue" in node:
+            return flatten_cfn_reference(node["Fn::ImportValue"])
+        if "Ref" in node:
+            return f"<{flatten_cfn_reference(node['Ref'])}>"
+    return json.dumps(node, separators=(",", ":"))
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value]
+
+
+@jsii.implements(IValidation)
+class _GrantWildcards:
+    """Runs in CDK's validation phase, after cross-stack references have become Fn::ImportValue."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+
+    def validate(self) -> list[str]:
+        try:
+            _acknowledge_grant_wildcards(self._stack)
+        except ValueError as err:
+            return [str(err)]
+        return []
+
+
+def acknowledge_grant_wildcards(stack: Stack) -> None:
+    """Acknowledge, at synthesis, the IAM5 findings that come from CDK grants — each checked to be of a
+    known safe kind; an unexpected wildcard fails synthesis instead."""
+    stack.node.add_validation(_GrantWildcards(stack))
+
+
+def _acknowledge_grant_wildcards(stack: Stack) -> list[str]:
+    acknowledged = []
+    for node in stack.node.find_all():
+        if not isinstance(node, iam.CfnPolicy):
+            continue
+        document = stack.resolve(node.policy_document)
+        for statement in document.get("Statement", []):
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = [str(a) for a in _as_list(statement.get("Action"))]
+            for action in actions:
+                if "*" in action:
+                    if action not in GRANT_ACTION_WILDCARDS:
+                        raise ValueError(f"{node.node.path}: unexpected wildcard action {action}")
+                    acknowledged.append(f"AwsSolutions-IAM5[Action::{action}]")
+                    acknowledge(node, acknowledged[-1])
+            for resource in _as_list(statement.get("Resource")):
+                flat = flatten_cfn_reference(resource)
+                if "*" not in flat:
+                    continue
+                star_ok = flat == "*" and all(a.startswith(STAR_RESOURCE_ACTIONS) for a in actions)
+                objects_ok = flat.endswith("/*") and all(a.startswith("s3:") for a in actions)
+                versions_ok = flat.endswith(":*") and all(a == "lambda:InvokeFunction" for a in actions)
+                if not (star_ok or objects_ok or versions_ok):
+                    raise ValueError(f"{node.node.path}: unexpected wildcard resource {flat} for {actions}")
+                acknowledged.append(f"AwsSolutions-IAM5[Resource::{flat}]")
+                acknowledge(node, acknowledged[-1])
+    return acknowledged

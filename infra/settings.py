@@ -1,0 +1,63 @@
+"""Typed per-environment settings, read from ``cdk.json`` context; a missing or bad key fails fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlops.config import ProjectConfig, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class EnvironmentSettings(BaseModel):
+    """One deployment environment (dev, staging, prod)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    account: str | None = Field(default=None, description="Defaults to the CLI's credentials (CDK_DEFAULT_ACCOUNT).")
+    region: str = "us-east-1"
+    config: str = Field(description="Project config file, relative to the repository root.")
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    python: Literal["3.12", "3.13"] = "3.12"
+    log_retention_days: int = 30
+    run_retention_days: int = Field(default=180, description="Lifecycle: expire runs/<run_id>/ artifacts after this.")
+    notification_email: str | None = None
+    retain_data: bool = Field(default=True, description="Keep buckets and tables when the stack is destroyed.")
+    skip_layer_build: bool = Field(default=False, description="Tests: placeholder layers, no pip downloads.")
+    serving_memory_mb: int = 1024
+    serving_reserved_concurrency: int | None = None
+
+    @property
+    def project_config_path(self) -> Path:
+        return (ROOT / self.config).resolve()
+
+    def project(self) -> ProjectConfig:
+        return load_config(self.project_config_path)
+
+    @property
+    def stack_prefix(self) -> str:
+        return f"Mlops-{self.name}"
+
+
+def settings_from_context(app_context: Any, env_name: str | None = None) -> EnvironmentSettings:
+    """Resolve ``-c env=<name>`` (default ``dev``) against the ``environments`` context block."""
+    env_name = env_name or app_context("env") or "dev"
+    environments = app_context("environments")
+    if not isinstance(environments, dict):
+        raise ValueError("cdk.json: context.environments is missing; it maps environment names to settings")
+    if env_name not in environments:
+        raise ValueError(f"cdk.json: unknown environment '{env_name}'; choose one of {sorted(environments)}")
+    raw = dict(environments[env_name])
+    for key in ("skip_layer_build",):
+        override = app_context(f"mlops:{key}")
+        if override is not None:
+            raw[key] = str(override).lower() in {"1", "true", "yes"}
+    try:
+        return EnvironmentSettings(name=env_name, **raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"cdk.json: environments.{env_name}: {problems}") from None

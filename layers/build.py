@@ -1,0 +1,232 @@
+"""Lambda layers built without Docker, cached, trimmed and measured against AWS's 250 MB limit.
+
+A dependency layer per bundle (``requirements/<bundle>.txt``) is installed with
+``pip install --platform manylinux… --only-binary=:all: --python-version 3.12 --target …`` for the
+Lambda architecture, trimmed (tests, caches, headers, sources; never a shared object — stripping
+``.so`` files broke scipy's OpenBLAS), and byte-compiled with the runtime's Python where it fits.
+The domain package ``mlops`` goes into a small code layer of its own, copied from ``src/mlops`` at
+synth time. Builds are cached under ``layers/.build`` by a hash of their inputs.
+
+Run ``python -m layers.build`` to build every bundle and print the sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "layers"
+BUILD = HERE / ".build"
+REQUIREMENTS = HERE / "requirements"
+SOURCE = ROOT / "src" / "mlops"
+BUILDER_VERSION = "3"
+LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB unzipped, function code and all its layers together
+PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath")
+TRIM_DIRS = ("tests", "__pycache__")
+TRIM_PATHS = ("onnx/backend/test", "numpy/_core/include", "numpy/f2py", "pandas/tests", "scipy/datasets")
+TRIM_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp", ".f", ".f90")
+BUNDLES = ("base", "data", "train", "export", "serving")
+PLATFORMS = {
+    "arm64": ["manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"],
+    "x86_64": ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"],
+}
+
+
+class BundleTooLargeError(RuntimeError):
+    """A function with its layers would exceed Lambda's 250 MB unzipped limit."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    path: Path  # the layer root (contains python/)
+    size: int  # apparent bytes, as Lambda counts them
+    compiled: bool
+    placeholder: bool = False
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+def _requirements_text(bundle: str) -> str:
+    """The bundle's requirements with ``-r`` includes expanded (what the cache key hashes)."""
+    lines = []
+    for line in (REQUIREMENTS / f"{bundle}.txt").read_text().splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        if stripped.startswith("-r "):
+            lines.append(_requirements_text(Path(stripped[3:].strip()).stem))
+        elif stripped:
+            lines.append(stripped)
+    return "\n".join(lines)
+
+
+def find_python(version: str) -> str | None:
+    """The runtime's Python for byte-compiling: PATH, then pyenv's versions."""
+    candidates = [os.environ.get("MLOPS_RUNTIME_PYTHON", ""), shutil.which(f"python{version}") or ""]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))
+    for exe in filter(None, candidates):
+        # a pyenv shim is on PATH even when that version is not selected: check that it runs
+        probe = subprocess.run([exe, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == str(tuple(int(x) for x in version.split("."))):
+            return exe
+    return None
+
+
+def trim(site: Path) -> None:
+    for rel in TRIM_PATHS:
+        shutil.rmtree(site / rel, ignore_errors=True)
+    for pkg in PROVIDED_BY_RUNTIME:
+        shutil.rmtree(site / pkg, ignore_errors=True)
+        for info in site.glob(f"{pkg}-*.dist-info"):
+            shutil.rmtree(info, ignore_errors=True)
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    for root, dirs, files in os.walk(site, topdown=True):
+        for d in list(dirs):
+            if d in TRIM_DIRS:
+                shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+                dirs.remove(d)
+        for f in files:
+            if f.endswith(TRIM_SUFFIXES):
+                os.remove(os.path.join(root, f))
+
+
+def compile_site(site: Path, python: str) -> None:
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12", budget: int | None = None) -> Layer:
+    """Build (or reuse) the dependency layer of ``bundle``; byte-compile it if it stays within ``budget``."""
+    reqs = _requirements_text(bundle)
+    key = hashlib.sha256(f"{BUILDER_VERSION}|{arch}|{python}|{budget}|{reqs}".encode()).hexdigest()[:16]
+    target = BUILD / f"{bundle}-{arch}-py{python}-{key}"
+    marker = target / ".complete"
+    if marker.exists():
+        compiled = (target / ".compiled").exists()
+        return Layer(bundle, target, dir_size(target / "python"), compiled)
+    BUILD.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{bundle}-", dir=BUILD))
+    site = tmp / "python"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python,
+        "--target",
+        str(site),
+        "-r",
+        str(REQUIREMENTS / f"{bundle}.txt"),
+    ]
+    for plat in PLATFORMS[arch]:
+        cmd += ["--platform", plat]
+    print(f"[layers] pip install {bundle} for {arch}/python{python} …", file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True)
+    trim(site)
+    compiled = False
+    runtime_python = find_python(python)
+    if runtime_python:
+        compile_site(site, runtime_python)
+        if budget is not None and dir_size(site) > budget:
+            for root, dirs, _ in os.walk(site):
+                if "__pycache__" in dirs:
+                    shutil.rmtree(os.path.join(root, "__pycache__"))
+            print(f"[layers] {bundle}: left uncompiled, byte code would exceed its budget", file=sys.stderr)
+        else:
+            compiled = True
+            (tmp / ".compiled").touch()
+    else:
+        print(f"[layers] python{python} not found: {bundle} left uncompiled", file=sys.stderr)
+    (tmp / ".complete").touch()
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return Layer(bundle, target, dir_size(target / "python"), compiled)
+
+
+def build_code(python: str = "3.12") -> Layer:
+    """The ``mlops`` package as a layer of its own, copied from ``src/mlops`` (its single source)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in SOURCE.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for p in files:
+        digest.update(str(p.relative_to(SOURCE)).encode())
+        digest.update(p.read_bytes())
+    target = BUILD / f"code-py{python}-{digest.hexdigest()[:16]}"
+    if not (target / ".complete").exists():
+        tmp = Path(tempfile.mkdtemp(prefix=".code-", dir=BUILD.mkdir(parents=True, exist_ok=True) or BUILD))
+        shutil.copytree(SOURCE, tmp / "python" / "mlops", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        runtime_python = find_python(python)
+        if runtime_python:
+            compile_site(tmp / "python", runtime_python)
+        (tmp / ".complete").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return Layer("code", target, dir_size(target / "python"), find_python(python) is not None)
+
+
+def placeholder(bundle: str) -> Layer:
+    """A tiny stand-in so synthesis in tests needs no downloads."""
+    target = BUILD / f"placeholder-{bundle}"
+    (target / "python").mkdir(parents=True, exist_ok=True)
+    (target / "python" / f"{bundle}.placeholder").write_text("layers skipped: mlops:skip_layer_build\n")
+    return Layer(bundle, target, 0, False, placeholder=True)
+
+
+def check_function_size(function: str, code_dir: Path, layers: list[Layer]) -> int:
+    """Total unzipped bytes of a function; raise BundleTooLargeError above Lambda's limit."""
+    total = dir_size(code_dir) + sum(layer.size for layer in layers)
+    if total > LAMBDA_LIMIT_BYTES:
+        parts = ", ".join(f"{layer.name} {layer.size / 1e6:.1f} MB" for layer in layers)
+        raise BundleTooLargeError(
+            f"function '{function}' is {total / 1e6:.1f} MB unzipped with its layers ({parts}); "
+            f"AWS Lambda allows {LAMBDA_LIMIT_BYTES / 1e6:.1f} MB"
+        )
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
+    parser.add_argument("--python", default="3.12")
+    parser.add_argument("bundles", nargs="*", default=list(BUNDLES))
+    args = parser.parse_args()
+    code = build_code(args.python)
+    print(f"{'layer':<10} {'unzipped MB':>12} {'+ mlops MB':>11}  byte-compiled")
+    for bundle in args.bundles:
+        layer = build_dependencies(bundle, args.arch, args.python, budget=budget_for(code))
+        total = layer.size + code.size
+        print(f"{bundle:<10} {layer.size / 1e6:>12.1f} {total / 1e6:>11.1f}  {layer.compiled}")
+
+
+def budget_for(code: Layer, function_code: int = 64_000, margin: int = 2_000_000) -> int:
+    """What a dependency layer may weigh so a function with it and the code layer stays under the limit."""
+    return LAMBDA_LIMIT_BYTES - code.size - function_code - margin
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""What the thin Lambda handlers share: event models and the per-process wiring.
+
+Handlers parse their event with one of these models (Powertools parser), build a StepContext with
+:func:`step_context` and call one domain function. Nothing here reads the environment at import
+time: the first invocation does, and the result is cached for the life of the execution environment.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops.context import StepContext, Stores
+from mlops.errors import TransientError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Ref = dict[str, Any]
+
+
+class StepEvent(BaseModel):
+    """The state machine's state as a step receives it: the run, plus earlier steps' results."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str = Field(min_length=8, max_length=64)
+    model: str
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ExtractResult(_Result):
+    snapshot: Ref
+    manifest: Ref
+
+
+class AnalyzeResult(_Result):
+    statistics: Ref
+
+
+class ValidateDataResult(_Result):
+    schema_: Ref = Field(alias="schema")
+    schema_version: int
+    passed: bool
+
+
+class PrepareResult(_Result):
+    dataset: Ref
+
+
+class TrainResult(_Result):
+    model: Ref
+    family: str
+    params: dict[str, Any]
+
+
+class ExportResult(_Result):
+    onnx: Ref
+
+
+class EvaluateResult(_Result):
+    evaluation: Ref
+    report: Ref
+    reference: Ref
+
+
+class ValidateModelResult(_Result):
+    blessed: bool
+    report: Ref
+
+
+class ExtractEvent(StepEvent):
+    source: dict[str, Any]
+
+
+class AnalyzeEvent(StepEvent):
+    extract: ExtractResult
+
+
+class ValidateDataEvent(AnalyzeEvent):
+    analyze: AnalyzeResult
+
+
+class PrepareEvent(ValidateDataEvent):
+    validate_data: ValidateDataResult
+
+
+class DatasetEvent(StepEvent):
+    prepare: PrepareResult
+
+
+class TrialEvent(StepEvent):
+    dataset: Ref
+    trial: dict[str, Any]
+
+
+class SelectEvent(DatasetEvent):
+    trials: list[dict[str, Any]]
+
+
+class ModelEvent(DatasetEvent):
+    train: TrainResult
+
+
+class ValidateModelEvent(ModelEvent):
+    export: ExportResult
+    evaluate: EvaluateResult
+
+
+class RegisterEvent(ValidateModelEvent, PrepareEvent):
+    validate_model: ValidateModelResult
+
+
+class ApprovalEvent(StepEvent):
+    token: str
+    version: int
+
+
+class PromoteEvent(StepEvent):
+    version: int
+    approval: dict[str, Any] = Field(default_factory=dict)
+
+
+class FinalizeEvent(StepEvent):
+    outcome: str = Field(pattern="^(SUCCEEDED|FAILED|REJECTED)$")
+    error: dict[str, Any] | None = None
+    validate_data: dict[str, Any] | None = None
+    validate_model: dict[str, Any] | None = None
+    evaluate: dict[str, Any] | None = None
+    register: dict[str, Any] | None = None
+
+
+@functools.cache
+def stores() -> Stores:
+    from mlops.runtime import Resources, make_stores
+
+    return make_stores(Resources.from_env())
+
+
+def step_context(event: StepEvent) -> StepContext:
+    from mlops.runtime import config_from_env
+
+    config = config_from_env()
+    if config.name != event.model:
+        raise ValueError(f"event is for model '{event.model}' but this stack serves '{config.name}'")
+    return StepContext(run_id=event.run_id, config=config, stores=stores())
+
+
+_TRANSIENT_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+}
+
+
+def transient_errors(fn: F) -> F:
+    """Re-raise throttling and 5xx AWS errors as TransientError, the name the state machine retries."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in _TRANSIENT_CODES:
+                raise TransientError(str(err)) from err
+            raise
+        except (ConnectionError, ReadTimeoutError) as err:
+            raise TransientError(str(err)) from err
+
+    return wrapper  # type: ignore[return-value]

@@ -18,6 +18,9 @@ from mlops.runs import start_run
 from mlops.runtime import Resources, make_stores
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMLOpsTests")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "serverless-mlops")
 for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
     os.environ[var] = "testing"
 
@@ -44,6 +47,27 @@ def account() -> Iterator[Account]:
         session = boto3.session.Session(region_name="us-east-1")
         resources = create_resources(session)
         yield Account(session, resources, make_stores(resources, session))
+
+
+@pytest.fixture
+def lambda_env(account: Account, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    """The deployed functions' environment, pointing at the moto account; caches reset as on a cold start."""
+    from mlops.constants import ENV_CONFIG_URI
+    from mlops.local.lambda_runtime import reset_caches
+
+    for key, value in account.resources.as_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv(ENV_CONFIG_URI, str(example_config_path("breast-cancer")))
+    reset_caches()
+    yield account
+    reset_caches()
+
+
+def load_event(name: str) -> dict:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parents[1] / "events" / f"{name}.json").read_text())
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
-from layers.build import Layer, budget_for, build_code, build_dependencies, placeholder
+from layers.build import Layer, build_code, build_dependencies, placeholder
 
 from constructs import Construct
 
@@ -32,13 +33,17 @@ class PipelineLayers(Construct):
             if skip_build:
                 self.built[bundle] = placeholder(bundle)
             else:
-                self.built[bundle] = build_dependencies(bundle, arch, python, budget=budget_for(self.code))
+                self.built[bundle] = build_dependencies(bundle, arch, python)
         self._versions: dict[str, lambda_.LayerVersion] = {}
         for name, layer in {**self.built, "code": self.code}.items():
             self._versions[name] = lambda_.LayerVersion(
                 self,
                 f"{name.title()}Layer",
-                code=lambda_.Code.from_asset(str(layer.path)),
+                # The build directory's name already carries a hash of its inputs: no need to fingerprint
+                # hundreds of megabytes again on every synth.
+                code=lambda_.Code.from_asset(
+                    str(layer.path), asset_hash=layer.path.name, asset_hash_type=AssetHashType.CUSTOM
+                ),
                 compatible_runtimes=[runtime],
                 compatible_architectures=[architecture],
                 description=f"serverless-mlops {name} ({layer.size / 1e6:.1f} MB unzipped)",

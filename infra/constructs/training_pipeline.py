@@ -60,6 +60,7 @@ class TrainingPipeline(Construct):
                 }
             ),
             result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
         )
         failed = sfn.Fail(self, "RunFailed", error="PipelineFailed", cause="A step failed; see the run record.")
         notify.add_retry(errors=["SNS.SdkClientException", "SNS.InternalErrorException"], max_attempts=3)
@@ -89,6 +90,7 @@ class TrainingPipeline(Construct):
                 }
             ),
             result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
         )
         data_notify.add_retry(errors=["SNS.SdkClientException", "SNS.InternalErrorException"], max_attempts=3)
         data_notify.add_catch(data_failed, result_path="$.notify_error")

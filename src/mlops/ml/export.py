@@ -27,6 +27,11 @@ def to_onnx(pipeline: Pipeline, kinds: dict[str, FeatureType], signature: Signat
         )
     except Exception as err:  # skl2onnx raises many types for unsupported constructs
         raise ModelExportError(f"skl2onnx could not convert {type(model).__name__}: {err}") from err
+    # skl2onnx sanitises input names ("mean radius (mm)" → "mean_radius__mm_"): record the graph's own
+    # name for each column, in order, so serving maps request fields onto the right inputs.
+    graph_inputs = [i.name for i in onx.graph.input]
+    inputs = [{**spec, "input": graph_inputs[i]} for i, spec in enumerate(signature.inputs)]
+    signature = Signature(task=signature.task, target=signature.target, inputs=inputs, classes=signature.classes)
     entry = onx.metadata_props.add()
     entry.key, entry.value = SIGNATURE_KEY, signature.to_json()
     return bytes(onx.SerializeToString())

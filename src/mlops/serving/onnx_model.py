@@ -43,7 +43,7 @@ class OnnxModel:
                 arr = np.array([np.nan if v is None else v for v in values], dtype=np.float32)
             else:
                 arr = np.array(["" if v is None else str(v) for v in values], dtype=object)
-            out[spec["name"]] = arr.reshape(-1, 1)
+            out[spec.get("input", spec["name"])] = arr.reshape(-1, 1)
         return out
 
     def feeds_from_records(self, records: list[dict[str, Any]]) -> dict[str, np.ndarray]:

@@ -1,0 +1,111 @@
+"""The trigger: one idempotent path for uploads, schedules, alarms and requests; one run at a time."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from mlops.constants import ENV_STATE_MACHINE_ARN
+from mlops.local.lambda_runtime import invoke
+from tests.conftest import load_event
+
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture
+def sfn(lambda_env, monkeypatch):
+    """A placeholder state machine: these tests look at what the trigger starts, not at what runs."""
+    client = lambda_env.session.client("stepfunctions")
+    arn = client.create_state_machine(
+        name="Training",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    monkeypatch.setenv(ENV_STATE_MACHINE_ARN, arn)
+    return client, arn
+
+
+def _trigger(event: dict) -> dict:
+    out = invoke("trigger", event)
+    assert out.function_error is None, out.payload
+    return out.payload
+
+
+def _upload_event(key: str, etag: str) -> dict:
+    event = load_event("s3_object_created")
+    event["detail"]["object"].update(key=key, etag=etag)
+    return event
+
+
+def test_given_the_same_upload_event_three_times_then_one_run_starts(sfn, lambda_env):
+    client, arn = sfn
+    event = load_event("s3_object_created")
+    results = [_trigger(copy.deepcopy(event)) for _ in range(3)]
+    assert [r["status"] for r in results] == ["started", "duplicate", "duplicate"]
+    assert len({r["run_id"] for r in results}) == 1
+    executions = client.list_executions(stateMachineArn=arn)["executions"]
+    assert len(executions) == 1 and executions[0]["name"] == results[0]["execution_name"]
+    run = lambda_env.stores.meta.get_run("breast-cancer", results[0]["run_id"])
+    assert run["trigger"]["reason"] == "s3_upload"
+    assert run["trigger"]["key"] == "breast-cancer/batch-001.csv" and run["trigger"]["etag"]
+    payload = json.loads(client.describe_execution(executionArn=executions[0]["executionArn"])["input"])
+    assert payload["source"] == {"bucket": "mlops-landing", "keys": ["breast-cancer/batch-001.csv"]}
+
+
+def test_given_a_run_in_progress_when_new_data_arrives_then_it_is_deferred_and_started_after(sfn, lambda_env):
+    client, arn = sfn
+    first = _trigger(_upload_event("breast-cancer/a.csv", "etag-a"))
+    second = _trigger(_upload_event("breast-cancer/b.csv", "etag-b"))
+    third = _trigger(_upload_event("breast-cancer/c.csv", "etag-c"))
+    assert first["status"] == "started"
+    assert second["status"] == third["status"] == "deferred" and second["behind"] == first["run_id"]
+    assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 1
+
+    finished = load_event("execution_status_change")
+    finished["detail"].update(stateMachineArn=arn, input=json.dumps({"run_id": first["run_id"]}))
+    released = _trigger(finished)
+    assert released["status"] == "released" and released["pending"] == 2
+    started = released["next"]
+    assert started["status"] == "started"
+    executions = client.list_executions(stateMachineArn=arn)["executions"]
+    assert len(executions) == 2
+    run = lambda_env.stores.meta.get_run("breast-cancer", started["run_id"])
+    assert run["trigger"]["reason"] == "coalesced"
+    assert [c["reason"] for c in run["trigger"]["coalesced"]] == ["s3_upload", "s3_upload"]
+    assert run["trigger"]["key"] == "breast-cancer/c.csv"  # the latest data
+    # the run that ended without finalize (e.g. aborted) is closed by the status change
+    assert lambda_env.stores.meta.get_run("breast-cancer", first["run_id"])["status"] == "FAILED"
+
+
+def test_given_a_key_outside_the_prefix_then_nothing_starts(sfn):
+    client, arn = sfn
+    assert _trigger(_upload_event("other-model/a.csv", "x"))["status"] == "ignored"
+    assert _trigger(_upload_event("breast-cancer/readme.txt", "y"))["status"] == "ignored"
+    assert client.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+def test_given_a_schedule_and_an_alarm_then_runs_start_over_the_prefix(sfn, lambda_env):
+    client, _ = sfn
+    scheduled = _trigger(load_event("scheduled_event"))
+    assert scheduled["status"] == "started" and scheduled["execution_name"] == "schedule-2026-11-22T00-00-00Z"
+    payload = json.loads(client.describe_execution(executionArn=scheduled["execution_arn"])["input"])
+    assert payload["source"] == {"bucket": "mlops-landing", "prefix": "breast-cancer/"}
+    assert _trigger(load_event("scheduled_event"))["status"] == "duplicate"
+    alarm = _trigger(load_event("alarm_state_change"))
+    assert alarm["status"] == "deferred"
+    ok = load_event("alarm_state_change")
+    ok["detail"]["state"]["value"] = "OK"
+    assert _trigger(ok)["status"] == "ignored"
+
+
+def test_given_an_on_demand_request_then_it_runs_and_records_who_asked(sfn, lambda_env):
+    result = _trigger(load_event("manual_run"))
+    run = lambda_env.stores.meta.get_run("breast-cancer", result["run_id"])
+    assert run["trigger"]["reason"] == "manual" and run["trigger"]["requested_by"] == "alice@example.com"
+
+
+def test_given_an_unknown_event_then_the_trigger_fails_loudly(sfn):
+    out = invoke("trigger", {"hello": "world"})
+    assert out.function_error and "unrecognised trigger event" in out.payload["errorMessage"]

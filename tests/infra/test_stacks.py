@@ -1,0 +1,208 @@
+"""CDK assertions per stack: safe defaults, retries and catches, the S3 → EventBridge rule, least privilege."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from aws_cdk.assertions import Match
+from infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS
+
+from mlops.local.template import resources_of_type, state_machine_definition, walk_states
+
+pytestmark = pytest.mark.infra
+
+
+def test_given_the_app_when_synthesized_then_three_stacks_and_cdk_nag_is_clean(synth):
+    assert sorted(synth.templates) == ["Mlops-dev-Pipeline", "Mlops-dev-Storage", "Mlops-dev-Triggers"]
+    report = synth.outdir / "policy-validation-report.json"
+    if report.exists():  # written only when a plugin reports something
+        body = json.loads(report.read_text())
+        violations = [v for p in body.get("pluginReports", []) for v in p.get("violations", [])]
+        assert violations == []
+
+
+def test_given_storage_then_buckets_are_encrypted_versioned_private_and_ssl_only(synth):
+    t = synth.template("storage")
+    t.resource_count_is("AWS::S3::Bucket", 3)
+    t.all_resources_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": Match.any_value()},
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+        },
+    )
+    policies = resources_of_type(synth.raw("storage"), "AWS::S3::BucketPolicy")
+    assert len(policies) == 3
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+    t.has_resource_properties(  # CDK enables EventBridge delivery on the landing bucket through this resource
+        "Custom::S3BucketNotifications", {"NotificationConfiguration": {"EventBridgeConfiguration": {}}}
+    )
+    t.has_resource_properties(
+        "AWS::S3::Bucket",
+        {"LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({"Prefix": "runs/"})])}},
+    )
+
+
+def test_given_storage_then_tables_have_pitr_and_encryption(synth):
+    t = synth.template("storage")
+    t.resource_count_is("AWS::DynamoDB::GlobalTable", 3)
+    t.all_resources_properties(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "SSESpecification": {"SSEEnabled": True},
+            "Replicas": [Match.object_like({"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}})],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        },
+    )
+
+
+def test_given_prod_then_stateful_resources_are_retained(prod_synth):
+    raw = prod_synth.raw("storage")
+    for kind in ("AWS::S3::Bucket", "AWS::DynamoDB::GlobalTable"):
+        for res in resources_of_type(raw, kind).values():
+            assert res["DeletionPolicy"] == "Retain"
+
+
+def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
+    definition = state_machine_definition(synth.raw("pipeline"))
+    states = walk_states(definition)
+    tasks = {n: s for n, s in states.items() if s["Type"] == "Task"}
+    assert {
+        "Extract",
+        "Analyze",
+        "ValidateData",
+        "Prepare",
+        "PlanTrials",
+        "RunTrial",
+        "Train",
+        "Export",
+        "Evaluate",
+        "ValidateModel",
+        "Register",
+        "AwaitApproval",
+        "Promote",
+    } <= set(tasks)
+    for name, state in tasks.items():
+        assert state.get("Retry"), f"{name} has no Retry"
+        assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"]) or name.startswith("Notify")
+        if name == "RunTrial":
+            continue  # inside the Map: the Map's Catch covers it
+        assert state.get("Catch"), f"{name} has no Catch"
+        assert state.get("TimeoutSeconds"), f"{name} has no timeout"
+    tune = states["Tune"]
+    assert tune["Type"] == "Map" and tune["Catch"] and tune["MaxConcurrency"] == 4
+    assert states["AwaitApproval"]["Resource"].endswith("lambda:invoke.waitForTaskToken")
+    assert "QueryLanguage" not in definition or definition["QueryLanguage"] == "JSONPath"
+
+
+def test_given_the_state_machine_then_failures_are_recorded_notified_and_failed(synth):
+    states = walk_states(state_machine_definition(synth.raw("pipeline")))
+    assert states["Extract"]["Catch"][0]["Next"] == "RecordFailure"
+    assert states["RecordFailure"]["Next"] == "NotifyFailure"
+    assert states["NotifyFailure"]["Resource"].endswith(":sns:publish")
+    assert states["NotifyFailure"]["Next"] == "RunFailed" and states["RunFailed"]["Type"] == "Fail"
+    choice = states["DataValid?"]
+    assert choice["Choices"][0] == {
+        "Variable": "$.validate_data.passed",
+        "BooleanEquals": False,
+        "Next": "RecordAnomalies",
+    }
+
+
+def test_given_the_pipeline_then_functions_are_traced_arm64_python312_with_log_retention(synth):
+    t = synth.template("pipeline")
+    t.resource_count_is("AWS::Lambda::Function", len(PIPELINE_FUNCTIONS))
+    t.all_resources_properties(
+        "AWS::Lambda::Function",
+        {
+            "TracingConfig": {"Mode": "Active"},
+            "Architectures": ["arm64"],
+            "Runtime": "python3.12",
+            "LoggingConfig": Match.object_like({"LogFormat": "JSON"}),
+        },
+    )
+    t.all_resources_properties("AWS::Logs::LogGroup", {"RetentionInDays": 14})
+    t.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {"TracingConfiguration": {"Enabled": True}, "LoggingConfiguration": Match.object_like({"Level": "ALL"})},
+    )
+    t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+
+
+def _statements(template: dict) -> list[dict]:
+    out = []
+    for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def test_given_all_policies_then_no_action_is_a_service_wildcard(synth):
+    for name in ("storage", "pipeline", "triggers"):
+        for st in _statements(synth.raw(name)):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            for action in actions:
+                assert action != "*" and not action.endswith(":*"), f"{name}: {action}"
+
+
+def test_given_the_state_machine_role_then_it_invokes_only_its_own_functions(synth):
+    raw = synth.raw("pipeline")
+    roles = [k for k, v in resources_of_type(raw, "AWS::IAM::Role").items() if "StateMachine" in k]
+    policies = [
+        p
+        for p in resources_of_type(raw, "AWS::IAM::Policy").values()
+        if any(r["Ref"] in roles for r in p["Properties"]["Roles"])
+    ]
+    invoked = set()
+    for p in policies:
+        for st in p["Properties"]["PolicyDocument"]["Statement"]:
+            if st["Action"] == "lambda:InvokeFunction":
+                for r in st["Resource"]:
+                    target = r["Fn::GetAtt"][0] if "Fn::GetAtt" in r else r["Fn::Join"][1][0]["Fn::GetAtt"][0]
+                    invoked.add(target)
+    functions = set(resources_of_type(raw, "AWS::Lambda::Function"))
+    assert invoked == functions - {k for k in functions if "BucketNotifications" in k}
+
+
+def test_given_the_triggers_then_new_data_under_the_prefix_reaches_the_trigger(synth):
+    t = synth.template("triggers")
+    t.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [Match.any_value()]}, "object": {"key": [{"prefix": "breast-cancer/"}]}},
+            },
+            "Targets": [Match.object_like({"DeadLetterConfig": Match.any_value(), "RetryPolicy": Match.any_value()})],
+        },
+    )
+    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(7 days)"})
+    t.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"]}
+            )
+        },
+    )
+    t.resource_count_is("AWS::Lambda::Function", 1)
+    assert {f.name for f in ALL_FUNCTIONS} == {f.name for f in PIPELINE_FUNCTIONS} | {"trigger"}
+
+
+def test_given_the_templates_when_linted_then_cfn_lint_reports_no_errors(synth):
+    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
+    proc = subprocess.run([sys.executable, "-m", "cfnlint", *templates], capture_output=True, text=True)
+    assert proc.returncode & 2 == 0, proc.stdout  # bit 2: errors (warnings are bit 4)

@@ -1,0 +1,42 @@
+"""The ONNX export: columns with any name, float32 numerics, the signature that serving relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops.config import Family, FeatureType, Task
+from mlops.ml.export import to_onnx
+from mlops.ml.models import build_pipeline, model_frame
+from mlops.serving.onnx_model import OnnxModel
+from mlops.serving.signature import Signature
+
+pytestmark = pytest.mark.unit
+
+
+def test_given_column_names_with_spaces_when_exported_then_serving_maps_records_by_original_name():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"mean radius (mm)": rng.normal(size=300), "colour/shade": rng.choice(["red", "blue"], 300)})
+    y = ((df["mean radius (mm)"] > 0) ^ (df["colour/shade"] == "red")).astype(int)
+    kinds = {"mean radius (mm)": FeatureType.NUMERIC, "colour/shade": FeatureType.CATEGORICAL}
+    pipe = build_pipeline(Family.GRADIENT_BOOSTING, {"max_iter": 30}, Task.BINARY, kinds, 0)
+    pipe.fit(model_frame(df, kinds), y)
+    inputs = [{"name": c, "type": k.value} for c, k in kinds.items()]
+    model = OnnxModel(to_onnx(pipe, kinds, Signature("binary", "y", inputs, [0, 1])))
+    assert [i["input"] for i in model.signature.inputs] != list(kinds)  # skl2onnx renamed them
+    rows = model.predict_records(df.head(50).to_dict("records"))
+    want = pipe.predict_proba(model_frame(df.head(50), kinds))[:, 1]
+    got = np.array([r["probabilities"]["1"] for r in rows])
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_given_an_oversized_bundle_then_the_build_fails_loudly(tmp_path):
+    from layers.build import BundleTooLargeError, Layer, check_function_size
+
+    (tmp_path / "handler.py").write_text("x = 1\n")
+    big = Layer("train", tmp_path, 255_000_000, False)
+    code = Layer("code", tmp_path, 8_000_000, True)
+    with pytest.raises(BundleTooLargeError, match=r"function 'train' is 263\.0 MB"):
+        check_function_size("train", tmp_path, [big, code])
+    assert check_function_size("ok", tmp_path, [code]) < 9_000_000

@@ -58,7 +58,8 @@ print("served", [r["prediction"] for r in out], "max gap", gap)
 def run_in_layer(python: str, layer_paths: list[Path], script: str, *args: str) -> None:
     path = ":".join(str(p / "python") for p in layer_paths)
     code = f"import sys; sys.path[:0] = {path.split(':')!r}\n" + script
-    subprocess.run([python, "-I", "-c", code, *args], check=True)
+    # -B: never write byte code into the layer directory (it would inflate the measured size)
+    subprocess.run([python, "-I", "-B", "-c", code, *args], check=True)
 
 
 def main() -> None:

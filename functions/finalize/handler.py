@@ -19,7 +19,8 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=FinalizeEvent)
-    details = req.model_dump(include={"validate_data", "validate_model", "evaluate", "register"}, exclude_none=True)
+    fields = {"validate_data", "validate_model", "evaluate", "register_"}
+    details = req.model_dump(include=fields, exclude_none=True, by_alias=True)
     result = finalize(stores(), req.model, req.run_id, req.outcome, error=req.error, details=details)
     metrics.add_metric(name=f"Runs{req.outcome.title()}", unit=MetricUnit.Count, value=1)
     return result

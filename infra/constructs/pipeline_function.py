@@ -14,6 +14,7 @@ from constructs import Construct
 from infra import nag
 from infra.constructs.pipeline_layers import PipelineLayers
 from infra.functions import FunctionSpec
+from mlops.constants import ENV_FUNCTION
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 SERVICE = "serverless-mlops"
@@ -64,6 +65,7 @@ class PipelineFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_METRICS_FUNCTION_NAME": spec.name,
+                ENV_FUNCTION: spec.name,
             },
         )
         self.spec = spec

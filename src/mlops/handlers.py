@@ -132,7 +132,7 @@ class FinalizeEvent(StepEvent):
     validate_data: dict[str, Any] | None = None
     validate_model: dict[str, Any] | None = None
     evaluate: dict[str, Any] | None = None
-    register: dict[str, Any] | None = None
+    register_: dict[str, Any] | None = Field(default=None, alias="register")  # BaseModel has .register
 
 
 @functools.cache

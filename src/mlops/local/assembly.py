@@ -1,0 +1,72 @@
+"""The CDK app's cloud assembly for offline use: synthesized once, cached by a hash of its sources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlops.local.lambda_runtime import REPO_ROOT
+
+STATE_DIR_ENV = "MLOPS_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """Where offline state lives (``.mlops/`` in the repository unless MLOPS_STATE_DIR says otherwise)."""
+    return Path(os.environ.get(STATE_DIR_ENV) or REPO_ROOT / ".mlops")
+
+
+def _sources(config_path: Path) -> list[Path]:
+    files = [REPO_ROOT / "cdk.json", config_path, REPO_ROOT / "src" / "mlops" / "constants.py"]
+    files += sorted((REPO_ROOT / "infra").rglob("*.py"))
+    files += sorted((REPO_ROOT / "functions").glob("*/handler.py"))
+    return files
+
+
+def assembly_key(config_path: Path, env: str) -> str:
+    digest = hashlib.sha256(env.encode())
+    for path in _sources(config_path):
+        digest.update(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def synthesize(config_path: Path, env: str = "dev", *, force: bool = False) -> Path:
+    """Synthesize the app (layers skipped: nothing runs them offline) into ``.mlops/cdk.out-<hash>``."""
+    config_path = config_path.resolve()
+    outdir = state_dir() / f"cdk.out-{assembly_key(config_path, env)}"
+    if outdir.joinpath("manifest.json").exists() and not force:
+        return outdir
+    tmp = outdir.with_name(outdir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    environments: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["environments"]
+    if env not in environments:
+        raise ValueError(f"unknown environment '{env}' in cdk.json; choose one of {sorted(environments)}")
+    rel = os.path.relpath(config_path, REPO_ROOT)
+    context = {
+        "env": env,
+        "mlops:skip_layer_build": "true",
+        "environments": {**environments, env: {**environments[env], "config": rel}},
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra.app"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CDK_OUTDIR": str(tmp), "CDK_CONTEXT_JSON": json.dumps(context)},
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("b'"))[-3000:]
+        raise RuntimeError(f"cdk synth failed:\n{tail}")
+    shutil.rmtree(outdir, ignore_errors=True)
+    tmp.rename(outdir)
+    for old in outdir.parent.glob("cdk.out-*"):
+        if old != outdir and not old.name.endswith(".tmp"):
+            shutil.rmtree(old, ignore_errors=True)
+    return outdir

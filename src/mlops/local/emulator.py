@@ -1,0 +1,435 @@
+"""Offline AWS: moto as a local endpoint, provisioned from the CDK app's synthesized templates.
+
+* Resources come from the templates: buckets (versioning, EventBridge notifications), tables (key
+  schemas), the SNS topic, every Lambda function with its rendered environment, the EventBridge rules
+  and targets, the project config asset, and **the state machine definition as synthesized** — there
+  is no second copy of the control flow.
+* Lambda invocations — by the state machine, by EventBridge targets, by ``aws lambda invoke`` — are
+  served in-process by the real handlers (see :mod:`mlops.local.seams`).
+* Events are routed as in AWS: an object put into the landing bucket reaches the trigger as an
+  EventBridge "Object Created" event through the deployed rule's pattern; finished executions emit
+  "Step Functions Execution Status Change"; scheduled rules fire on :meth:`LocalCloud.tick`.
+* Every AWS SDK or the AWS CLI can talk to it: ``aws --endpoint-url http://127.0.0.1:PORT s3 ls``.
+
+State is held in memory by the process that runs the endpoint; ``.mlops/`` keeps the synthesized
+template cache, ``local.json`` (how to reach the endpoint) and reports. Stopping the endpoint discards
+the emulated AWS state; starting again provisions a fresh, empty account.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlops.constants import ENV_FUNCTION
+from mlops.local import seams
+from mlops.local.assembly import state_dir, synthesize
+from mlops.local.lambda_runtime import reset_caches
+from mlops.local.template import load_templates, render, resources_of_type
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+LOCAL_FILE = "local.json"
+_SUB = re.compile(r"\$\{([^}]+)\}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Provisioned:
+    """Physical names of what was created, by (stack, logical id), plus exports and outputs."""
+
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    arns: dict[tuple[str, str], str] = field(default_factory=dict)
+    exports: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+class LocalCloud:
+    """The emulated account: start it, use it through boto3 at ``endpoint``, stop it."""
+
+    def __init__(self, config_path: Path, *, port: int = 0, env: str = "dev", host: str = "127.0.0.1") -> None:
+        self.config_path = Path(config_path).resolve()
+        self.env = env
+        self.host = host
+        self.port = port or free_port()
+        self.endpoint = f"http://{host}:{self.port}"
+        self.p = Provisioned()
+        self._server: Any = None
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._reported: set[str] = set()
+        self.templates: dict[str, dict[str, Any]] = {}
+        self.assembly: Path | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        from moto.core.config import default_user_config
+        from moto.moto_api import _internal  # noqa: F401  (registers the reset API)
+        from moto.server import ThreadedMotoServer
+
+        self.assembly = synthesize(self.config_path, self.env)
+        self.templates = load_templates(self.assembly)
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "offline",
+                "AWS_SECRET_ACCESS_KEY": "offline",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "MOTO_PORT": str(self.port),  # where moto's Step Functions engine sends its own SDK calls
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("MLOPS_LOCAL_LOG_LEVEL", "WARNING"),
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        seams.install(self)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request is noise here
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        self._reset_backends()
+        self.provision()
+        reset_caches()
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch_executions, name="mlops-sfn-watcher", daemon=True)
+        self._watcher.start()
+        self.write_local_file()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher:
+            self._watcher.join(timeout=2)
+        seams.drain(timeout=30)
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        seams.uninstall()
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        reset_caches()
+        path = state_dir() / LOCAL_FILE
+        if path.exists() and json.loads(path.read_text()).get("endpoint") == self.endpoint:
+            path.unlink()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @staticmethod
+    def _reset_backends() -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(aws_access_key_id="offline", aws_secret_access_key="offline", region_name=REGION)
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, endpoint_url=self.endpoint)
+
+    def write_local_file(self) -> Path:
+        path = state_dir() / LOCAL_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(
+                {
+                    "endpoint": self.endpoint,
+                    "region": REGION,
+                    "env": self.env,
+                    "pid": os.getpid(),
+                    "config": str(self.config_path),
+                    "outputs": self.p.outputs,
+                },
+                indent=2,
+            )
+        )
+        return path
+
+    # -- provisioning from the templates ---------------------------------------
+    def _resolve(self, stack: str) -> Any:
+        def resolve(node: dict[str, Any]) -> str:
+            if "Ref" in node:
+                ref = node["Ref"]
+                pseudo = {
+                    "AWS::AccountId": ACCOUNT,
+                    "AWS::Region": REGION,
+                    "AWS::Partition": "aws",
+                    "AWS::URLSuffix": "amazonaws.com",
+                    "AWS::StackName": stack,
+                }
+                if ref in pseudo:
+                    return pseudo[ref]
+                return self.p.refs[(stack, ref)]
+            if "Fn::GetAtt" in node:
+                logical, attr = node["Fn::GetAtt"]
+                if attr == "Arn":
+                    return self.p.arns[(stack, logical)]
+                return self.p.refs[(stack, logical)]
+            if "Fn::ImportValue" in node:
+                return self.p.exports[node["Fn::ImportValue"]]
+            raise KeyError(node)
+
+        return resolve
+
+    def _render(self, stack: str, value: Any) -> Any:
+        resolve = self._resolve(stack)
+
+        def sub(v: Any) -> Any:
+            if isinstance(v, dict) and "Fn::Sub" in v and isinstance(v["Fn::Sub"], str):
+                return _SUB.sub(lambda m: resolve({"Ref": m.group(1)}), v["Fn::Sub"])
+            if isinstance(v, dict):
+                return {k: sub(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [sub(x) for x in v]
+            return v
+
+        return render(sub(value), resolve)
+
+    @staticmethod
+    def _physical(stack: str, logical: str, limit: int, lower: bool = False) -> str:
+        name = f"{stack}-{logical}"
+        name = re.sub(r"[^A-Za-z0-9-]", "-", name)[:limit]
+        return name.lower() if lower else name
+
+    def _stack(self, suffix: str) -> str:
+        return f"Mlops-{self.env}-{suffix}"
+
+    def provision(self) -> None:
+        s3, ddb, sns, lam, sfn = (self.client(n) for n in ("s3", "dynamodb", "sns", "lambda", "stepfunctions"))
+        events, iam, cfn, sqs = (self.client(n) for n in ("events", "iam", "cloudformation", "sqs"))
+        role = iam.create_role(RoleName="mlops-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        order = [self._stack(x) for x in ("Storage", "Pipeline", "Triggers")]
+        for stack in order:
+            template = self.templates[stack]
+            for logical, res in resources_of_type(template, "AWS::S3::Bucket").items():
+                name = self._physical(stack, logical, 63, lower=True)
+                s3.create_bucket(Bucket=name)
+                if res["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+                self.p.refs[(stack, logical)] = name
+                self.p.arns[(stack, logical)] = f"arn:aws:s3:::{name}"
+            for logical, res in resources_of_type(template, "AWS::DynamoDB::GlobalTable").items():
+                props = res["Properties"]
+                name = self._physical(stack, logical, 255)
+                ddb.create_table(
+                    TableName=name,
+                    KeySchema=props["KeySchema"],
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    BillingMode="PAY_PER_REQUEST",
+                )
+                self.p.refs[(stack, logical)] = name
+                self.p.arns[(stack, logical)] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+            for logical in resources_of_type(template, "AWS::SNS::Topic"):
+                arn = sns.create_topic(Name=self._physical(stack, logical, 256))["TopicArn"]
+                self.p.refs[(stack, logical)] = self.p.arns[(stack, logical)] = arn
+            for logical in resources_of_type(template, "AWS::SQS::Queue"):
+                url = sqs.create_queue(QueueName=self._physical(stack, logical, 80))["QueueUrl"]
+                self.p.refs[(stack, logical)] = url
+                self.p.arns[(stack, logical)] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}"
+            for logical, res in resources_of_type(template, "Custom::S3BucketNotifications").items():
+                props = res["Properties"]  # its ServiceToken (CDK's handler) is what we stand in for
+                if "EventBridgeConfiguration" in props["NotificationConfiguration"]:
+                    bucket = self._render(stack, props["BucketName"])
+                    s3.put_bucket_notification_configuration(
+                        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+                    )
+                    seams.enable_eventbridge(ACCOUNT, bucket)
+            self._upload_file_assets(stack, s3)
+            for logical, res in resources_of_type(template, "AWS::Lambda::Function").items():
+                props = res["Properties"]
+                env = self._render(stack, props.get("Environment", {}).get("Variables", {}))
+                if ENV_FUNCTION not in env:
+                    continue  # CDK's own helpers (e.g. the bucket-notifications handler) are not emulated
+                name = self._physical(stack, logical, 64)
+                self.p.refs[(stack, logical)] = name
+                arn = lam.create_function(
+                    FunctionName=name,
+                    Runtime=props.get("Runtime", "python3.12"),
+                    Role=role,
+                    Handler=props.get("Handler", "handler.handler"),
+                    Code={"ZipFile": _stub_zip(env[ENV_FUNCTION])},
+                    Timeout=int(props.get("Timeout", 900)),
+                    MemorySize=int(props.get("MemorySize", 1024)),
+                    Environment={"Variables": env},
+                )["FunctionArn"]
+                self.p.arns[(stack, logical)] = arn
+                seams.register_function(name, env[ENV_FUNCTION], env, int(props.get("Timeout", 900)))
+            for logical, res in resources_of_type(template, "AWS::StepFunctions::StateMachine").items():
+                definition = self._render(stack, res["Properties"]["DefinitionString"])
+                arn = sfn.create_state_machine(
+                    name=self._physical(stack, logical, 80), definition=definition, roleArn=role
+                )["stateMachineArn"]
+                self.p.refs[(stack, logical)] = self.p.arns[(stack, logical)] = arn
+            for logical, res in resources_of_type(template, "AWS::Events::Rule").items():
+                props = self._render(stack, res["Properties"])
+                name = self._physical(stack, logical, 64)
+                kwargs: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
+                if "EventPattern" in props:
+                    kwargs["EventPattern"] = json.dumps(props["EventPattern"])
+                if "ScheduleExpression" in props:
+                    kwargs["ScheduleExpression"] = props["ScheduleExpression"]
+                events.put_rule(**kwargs)
+                targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", []) if ":lambda:" in t["Arn"]]
+                if targets:
+                    events.put_targets(Rule=name, Targets=targets)
+                self.p.refs[(stack, logical)] = name
+            outputs = {}
+            for key, out in template.get("Outputs", {}).items():
+                try:
+                    value = str(self._render(stack, out["Value"]))
+                except KeyError:
+                    continue  # an output about something not emulated
+                outputs[key] = value
+                if "Export" in out:
+                    self.p.exports[out["Export"]["Name"]] = value
+            self.p.outputs[stack] = outputs
+            # Stack outputs in the emulated CloudFormation: the CLI discovers local and deployed stacks alike.
+            cfn.create_stack(
+                StackName=stack,
+                TemplateBody=json.dumps(
+                    {
+                        "Resources": {
+                            "Marker": {
+                                "Type": "AWS::SSM::Parameter",
+                                "Properties": {"Name": f"/mlops/local/{stack}", "Type": "String", "Value": "emulated"},
+                            }
+                        },
+                        "Outputs": {k: {"Value": v} for k, v in outputs.items() if not k.startswith("Exports")},
+                    }
+                ),
+            )
+        # Every function sees the same resource names; handlers read them on first use.
+        for name, spec in seams.functions().items():
+            shared = {k: v for k, v in spec.env.items() if k.startswith(("MLOPS_", "POWERTOOLS_SERVICE"))}
+            shared.pop(ENV_FUNCTION, None)
+            os.environ.update(shared)
+            del name
+
+    def _upload_file_assets(self, stack: str, s3: Any) -> None:
+        """File assets (the project config) into the bootstrap bucket, at the keys the template references."""
+        assert self.assembly is not None
+        manifest = self.assembly / f"{stack}.assets.json"
+        if not manifest.exists():
+            return
+        for asset in json.loads(manifest.read_text()).get("files", {}).values():
+            if asset["source"].get("packaging") != "file":
+                continue
+            for dest in asset["destinations"].values():
+                bucket = _SUB.sub(
+                    lambda m: {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}[m.group(1)],
+                    dest["bucketName"],
+                )
+                try:
+                    s3.head_bucket(Bucket=bucket)
+                except s3.exceptions.ClientError:
+                    s3.create_bucket(Bucket=bucket)
+                s3.put_object(
+                    Bucket=bucket, Key=dest["objectKey"], Body=(self.assembly / asset["source"]["path"]).read_bytes()
+                )
+
+    # -- events -----------------------------------------------------------------
+    def tick(self, rule_name: str | None = None) -> list[str]:
+        """Fire scheduled rules now (all, or the one named), as EventBridge's scheduler would."""
+        from moto.events.models import events_backends
+
+        fired = []
+        for bus in events_backends[ACCOUNT][REGION].event_buses.values():
+            for rule in list(bus.rules.values()):
+                if not rule.scheduled_expression or (rule_name and rule.name != rule_name):
+                    continue
+                event = {
+                    "version": "0",
+                    "id": f"local-{time.time_ns()}",
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.events",
+                    "account": ACCOUNT,
+                    "time": _iso_now(),
+                    "region": REGION,
+                    "resources": [rule.arn],
+                    "detail": {},
+                }
+                seams.deliver_to_lambda_targets(rule, event)
+                fired.append(rule.name)
+        return fired
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        """Deliver an event to every matching rule's Lambda targets (as the default bus would)."""
+        from moto.events.models import events_backends
+
+        for bus in events_backends[ACCOUNT][REGION].event_buses.values():
+            for rule in list(bus.rules.values()):
+                if seams.rule_matches(rule, event):
+                    seams.deliver_to_lambda_targets(rule, event)
+
+    def _watch_executions(self) -> None:
+        """Emit "Step Functions Execution Status Change" when an execution ends (EventBridge does in AWS)."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        while not self._stop.wait(0.2):
+            try:
+                backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+                for execution in list(backend._get_executions()):
+                    if execution.exec_status is None:
+                        continue
+                    status = str(getattr(execution.exec_status, "value", execution.exec_status))
+                    arn = execution.exec_arn
+                    if status == "RUNNING" or arn in self._reported:
+                        continue
+                    self._reported.add(arn)
+                    self.put_event(
+                        {
+                            "version": "0",
+                            "id": f"local-{time.time_ns()}",
+                            "detail-type": "Step Functions Execution Status Change",
+                            "source": "aws.states",
+                            "account": ACCOUNT,
+                            "time": _iso_now(),
+                            "region": REGION,
+                            "resources": [arn],
+                            "detail": {
+                                "executionArn": arn,
+                                "stateMachineArn": execution.state_machine_arn,
+                                "name": execution.name,
+                                "status": status,
+                                "input": json.dumps(execution.input_data),
+                            },
+                        }
+                    )
+            except Exception as err:  # keep watching; report once
+                seams.log(f"execution watcher: {type(err).__name__}: {err}")
+
+
+def _iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _stub_zip(name: str) -> bytes:
+    """moto wants code: a note saying where the real handler lives (it is run from functions/)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("handler.py", f"# served offline by functions/{name}/handler.py\n")
+    return buf.getvalue()
+
+
+def read_local_file() -> dict[str, Any] | None:
+    path = state_dir() / LOCAL_FILE
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,181 @@
+"""The places the emulator reaches into moto — kept small, and tested.
+
+1. ``moto.awslambda.models.LambdaFunction.invoke``: moto without Docker only answers a stub. For the
+   functions this app registered, the real handler runs in-process instead (synchronously for
+   RequestResponse, on a worker thread for Event invocations), and an exception becomes a function
+   error with Lambda's error payload, so Step Functions' Retry and Catch behave as in AWS.
+2. ``moto.events.models.Rule.send_to_targets``: moto delivers events to queues and logs but not to
+   Lambda. For Lambda targets the event is handed to the handler asynchronously, as EventBridge does.
+   S3's "Object Created" detail is normalised to AWS's field names on the way (moto writes ``eTag``).
+3. A bucket's EventBridge notification flag: moto parses the empty ``<EventBridgeConfiguration/>`` of
+   ``PutBucketNotificationConfiguration`` as "absent", so :func:`enable_eventbridge` sets it directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.local.lambda_runtime import invoke
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    physical_name: str
+    handler: str  # folder under functions/
+    env: dict[str, str]
+    timeout_s: int
+
+
+_functions: dict[str, LocalFunction] = {}
+_original: dict[str, Any] = {}
+_pool: ThreadPoolExecutor | None = None
+_pending: list[Future[Any]] = []
+_log_lock = threading.Lock()
+_log_path: Path | None = None
+
+
+def log(message: str) -> None:
+    line = f"{time.strftime('%H:%M:%S')} {message}"
+    with _log_lock:
+        if _log_path is not None:
+            _log_path.parent.mkdir(parents=True, exist_ok=True)
+            with _log_path.open("a") as fh:
+                fh.write(line + "\n")
+
+
+def functions() -> dict[str, LocalFunction]:
+    return dict(_functions)
+
+
+def register_function(physical_name: str, handler: str, env: dict[str, str], timeout_s: int) -> None:
+    _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s)
+
+
+def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
+    result = invoke(fn.handler, payload, timeout_s=fn.timeout_s)
+    status = "error " + str(result.payload.get("errorType")) if result.function_error else "ok"
+    log(f"lambda {fn.handler} {result.request_id[:8]} {result.duration_ms:.0f} ms {status}")
+    return result.payload_bytes(), result.function_error is not None
+
+
+def _submit(fn: LocalFunction, payload: Any) -> None:
+    assert _pool is not None, "the emulator is not running"
+    _pending.append(_pool.submit(_run, fn, payload))
+
+
+def _lambda_invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> Any:
+    fn = _functions.get(self.function_name)
+    if fn is None:
+        return _original["lambda"](self, body, request_headers, response_headers)
+    payload = json.loads(body) if body else {}
+    headers = {k.lower(): v for k, v in dict(request_headers).items()}
+    if headers.get("x-amz-invocation-type") == "Event":
+        _submit(fn, payload)
+        return b""
+    out, errored = _run(fn, payload)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return out
+
+
+def _aws_shape(event: dict[str, Any]) -> dict[str, Any]:
+    """moto's S3 notification uses ``eTag`` and a float time; AWS sends ``etag`` and an ISO time."""
+    if event.get("source") == "aws.s3":
+        event = json.loads(json.dumps(event))
+        obj = event.get("detail", {}).get("object", {})
+        if "eTag" in obj:
+            obj["etag"] = obj.pop("eTag")
+        if isinstance(event.get("time"), int | float):
+            event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["time"]))
+    return event
+
+
+def deliver_to_lambda_targets(rule: Any, event: dict[str, Any]) -> int:
+    """Hand ``event`` to each Lambda target of ``rule`` that this app registered; return how many."""
+    delivered = 0
+    for target in rule.targets:
+        name = target["Arn"].split(":function:")[-1].split(":")[0] if ":function:" in target["Arn"] else ""
+        fn = _functions.get(name)
+        if fn is not None:
+            _submit(fn, _aws_shape(event))
+            delivered += 1
+    return delivered
+
+
+def _send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+    others = [t for t in self.targets if ":lambda:" not in t["Arn"]]
+    if others:  # moto raises NotImplementedError for Lambda targets: give it only the ones it serves
+        clone = copy.copy(self)
+        clone.targets = others
+        _original["events"](clone, original_event, transform_input)
+    if rule_matches(self, original_event):
+        deliver_to_lambda_targets(self, original_event)
+
+
+def rule_matches(rule: Any, event: dict[str, Any]) -> bool:
+    """EventBridge matching; a schedule-only rule matches no events (it fires on LocalCloud.tick())."""
+    if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
+        return False
+    return bool(rule.event_pattern.matches_event(_aws_shape(event)))
+
+
+def enable_eventbridge(account: str, bucket: str) -> None:
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[account]["aws"]
+    config = backend.get_bucket(bucket).notification_configuration
+    if config is None:
+        backend.put_bucket_notification_configuration(bucket, {"EventBridgeConfiguration": {}})
+    else:
+        config.event_bridge = {}
+
+
+def install(cloud: Any) -> None:
+    """Patch moto (idempotent) and start the worker pool for asynchronous invocations."""
+    global _pool, _log_path
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+
+    from mlops.local.assembly import state_dir
+
+    _log_path = state_dir() / "logs" / "emulator.log"
+    if "lambda" not in _original:
+        _original["lambda"] = LambdaFunction.invoke
+        _original["events"] = Rule.send_to_targets
+        LambdaFunction.invoke = _lambda_invoke  # type: ignore[method-assign]
+        Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
+    _functions.clear()
+    _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
+
+
+def drain(timeout: float = 30.0) -> None:
+    """Wait for asynchronous invocations in flight (so a stop does not cut a handler in half)."""
+    deadline = time.monotonic() + timeout
+    while _pending and time.monotonic() < deadline:
+        _pending.pop(0).result(timeout=max(0.1, deadline - time.monotonic()))
+
+
+def idle() -> bool:
+    return all(f.done() for f in _pending)
+
+
+def uninstall() -> None:
+    global _pool
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+
+    if "lambda" in _original:
+        LambdaFunction.invoke = _original.pop("lambda")  # type: ignore[method-assign]
+        Rule.send_to_targets = _original.pop("events")  # type: ignore[method-assign]
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+    _pending.clear()
+    _functions.clear()

@@ -1,9 +1,16 @@
-"""The ``mlops`` command line."""
+"""The ``mlops`` command line: the same commands against the offline emulator and a deployed stack.
+
+Target selection: ``--target local`` (default; the endpoint started by ``mlops local up``, found in
+``.mlops/local.json``, or ``--endpoint``) or ``--target aws`` (stack outputs of ``Mlops-<env>-*`` with
+the default credential chain). ``MLOPS_TARGET`` / ``MLOPS_ENV`` set the defaults.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,15 +19,26 @@ import typer
 from mlops.config import ConfigError, example_config_path, load_config
 
 app = typer.Typer(
-    help="serverless-mlops: continuous training and serving on AWS serverless, offline too.",
+    help="serverless-mlops: continuous training and serving on AWS serverless — offline too.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Check the project configuration.", no_args_is_help=True)
+local_app = typer.Typer(help="The offline AWS emulator.", no_args_is_help=True)
+runs_app = typer.Typer(help="Pipeline runs: status, steps, anomalies, metrics.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry: versions, champion, promotion, rollback.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(local_app, name="local")
+app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
 
 EXAMPLE_CONFIG = example_config_path()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project config (YAML).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+TargetOpt = Annotated[str, typer.Option("--target", "-t", envvar="MLOPS_TARGET", help="local | aws")]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", envvar="MLOPS_ENV", help="Deployment environment (cdk.json).")]
+EndpointOpt = Annotated[str | None, typer.Option("--endpoint", envvar="MLOPS_ENDPOINT", help="Local endpoint URL.")]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -28,13 +46,30 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def emit(obj: Any, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(obj, indent=2, default=str))
+def emit(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
 
 
+def platform(target: str, env: str, endpoint: str | None) -> Any:
+    from mlops.platform import Platform, PlatformError
+
+    try:
+        if target == "aws":
+            return Platform.connect(env)
+        if target != "local":
+            fail(f"--target must be 'local' or 'aws', not '{target}'")
+        return Platform.connect(env, endpoint) if endpoint else Platform.local()
+    except PlatformError as err:
+        fail(str(err))
+
+
+def actor() -> str:
+    return os.environ.get("MLOPS_ACTOR") or os.environ.get("USER") or "cli"
+
+
+# -- config -------------------------------------------------------------------------
 @config_app.command("check")
-def config_check(config: ConfigOpt = EXAMPLE_CONFIG, as_json: bool = typer.Option(False, "--json")) -> None:
+def config_check(config: ConfigOpt = EXAMPLE_CONFIG, as_json: JsonOpt = False) -> None:
     """Validate a config file; print the resolved values."""
     try:
         cfg = load_config(config)
@@ -42,21 +77,387 @@ def config_check(config: ConfigOpt = EXAMPLE_CONFIG, as_json: bool = typer.Optio
         fail(str(err))
         return
     if as_json:
-        emit(cfg.model_dump(mode="json"), True)
+        emit(cfg.model_dump(mode="json"))
     else:
         typer.echo(f"{config}: valid (model '{cfg.name}', config hash {cfg.config_hash()[:12]})")
 
 
+# -- local ------------------------------------------------------------------------------
+@local_app.command("up")
+def local_up(
+    config: ConfigOpt = EXAMPLE_CONFIG,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 4566,
+    env: EnvOpt = "dev",
+) -> None:
+    """Start the emulator in the foreground: an AWS endpoint on 127.0.0.1 with the stacks provisioned."""
+    from mlops.local.emulator import LocalCloud
+
+    cloud = LocalCloud(config, port=port, env=env)
+    try:
+        cloud.start()
+    except (RuntimeError, OSError, ConfigError) as err:
+        fail(f"could not start the emulator: {err}")
+    outputs = {k: v for stack in cloud.p.outputs.values() for k, v in stack.items()}
+    typer.secho(f"serverless-mlops offline AWS at {cloud.endpoint}", bold=True)
+    typer.echo(f"  landing bucket   s3://{outputs['LandingBucket']}/{load_config(config).data.prefix}")
+    typer.echo(f"  state machine    {outputs['StateMachineArn']}")
+    typer.echo(f"  try              aws --endpoint-url {cloud.endpoint} s3 ls")
+    typer.echo("  state            in memory; stopping discards it. .mlops/ holds the template cache and logs.")
+    typer.echo("Press Ctrl+C to stop.")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        typer.echo("stopping…")
+    finally:
+        cloud.stop()
+
+
+@local_app.command("tick")
+def local_tick(
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None, endpoint: EndpointOpt = None
+) -> None:
+    """Fire the scheduled rules now (as EventBridge's scheduler would) on the running emulator."""
+    p = platform("local", "dev", endpoint)
+    client = p.client("events")
+    rules = [r for r in client.list_rules()["Rules"] if r.get("ScheduleExpression")]
+    fired = 0
+    for r in rules:
+        if rule and r["Name"] != rule:
+            continue
+        event = {
+            "version": "0",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "resources": [r["Arn"]],
+            "detail": {},
+        }
+        for target in client.list_targets_by_rule(Rule=r["Name"])["Targets"]:
+            p.client("lambda").invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=json.dumps(event))
+            fired += 1
+    typer.echo(f"fired {fired} scheduled target(s)")
+    if not fired:
+        raise typer.Exit(1)
+
+
+# -- runs ---------------------------------------------------------------------------------
+def _step_line(name: str, step: dict[str, Any]) -> None:
+    ok = step.get("status") == "SUCCEEDED"
+    mark = typer.style("✔" if ok else "✘", fg=typer.colors.GREEN if ok else typer.colors.RED)
+    extra = ""
+    outputs = step.get("outputs") or {}
+    for key in ("rows", "num_errors", "value", "version", "best_trial"):
+        value = outputs.get(key)
+        if isinstance(value, float):
+            extra += f" {key}={value:.4f}"
+        elif isinstance(value, dict):
+            extra += f" {key}=" + "/".join(str(v) for v in value.values())
+        elif value is not None:
+            extra += f" {key}={value}"
+    if step.get("error"):
+        extra += f" {step['error'].get('type')}: {step['error'].get('message', '')[:120]}"
+    typer.echo(f"  {mark} {name:<15} {step.get('duration_s', 0):6.2f}s{extra}")
+
+
+def show_run(run: dict[str, Any], steps: bool = True) -> None:
+    color = {"SUCCEEDED": typer.colors.GREEN, "FAILED": typer.colors.RED, "REJECTED": typer.colors.YELLOW}
+    typer.secho(f"run {run['run_id']}: {run.get('status')}", bold=True, fg=color.get(run.get("status", "")))
+    trig = run.get("trigger") or {}
+    typer.echo(f"  trigger: {trig.get('reason')} {trig.get('key') or trig.get('time') or ''}".rstrip())
+    for name, step in run.get("steps", {}).items() if steps else ():
+        _step_line(name, step)
+    trials = run.get("trials") or {}
+    if trials:
+        best = max((t for t in trials.values() if t.get("value") is not None), key=lambda t: t["value"], default=None)
+        typer.echo(
+            f"  trials: {len(trials)} ({', '.join(sorted({t['family'] for t in trials.values()}))})"
+            + (f"; best validation {best['metric']} {best['value']:.4f}" if best else "")
+        )
+    anomalies = sorted(run.get("anomalies") or [], key=lambda a: a["severity"] != "error")
+    for a in anomalies[:6]:
+        typer.secho(
+            f"  anomaly [{a['severity']}] {a['code']} {a['column']}: {a['description']}",
+            fg=typer.colors.RED if a["severity"] == "error" else typer.colors.YELLOW,
+        )
+    if len(anomalies) > 6:
+        typer.echo(f"  … and {len(anomalies) - 6} more (mlops runs show {run['run_id']} --json)")
+    if run.get("metrics"):
+        typer.echo("  test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(run["metrics"].items())))
+    for reason in run.get("reasons") or []:
+        typer.secho(f"  not blessed: {reason}", fg=typer.colors.YELLOW)
+    if run.get("error"):
+        typer.secho(f"  error: {run['error'].get('type')}: {run['error'].get('message')}", fg=typer.colors.RED)
+    if run.get("model_version"):
+        typer.echo(f"  model version: v{run['model_version']}")
+
+
+@app.command()
+def run(
+    data: Annotated[Path | None, typer.Option(help="Upload this file to the landing bucket first.")] = None,
+    key: Annotated[str | None, typer.Option(help="Landing key (default: <prefix><file name>).")] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the run).")] = "",
+    wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = True,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a run: upload a data file (the upload triggers it), or request one over the configured prefix."""
+    from mlops.platform import PlatformError
+
+    p = platform(target, env, endpoint)
+    try:
+        if data is not None:
+            if not data.exists():
+                fail(f"no such file: {data}")
+            landing_key = key or f"{_data_prefix(p)}{data.name}"
+            up = p.upload(data.read_bytes(), landing_key)
+            if not as_json:
+                typer.echo(f"uploaded s3://{up['bucket']}/{up['key']}")
+            run_id = p.run_for_upload(up["key"], up["etag"])
+        else:
+            started = p.request_run(key=key, reason=reason)
+            if started["status"] not in ("started", "deferred"):
+                fail(f"no run started: {started}")
+            run_id = started["run_id"]
+        if not as_json:
+            typer.echo(f"run {run_id} started")
+        if not wait:
+            if as_json:
+                emit({"run_id": run_id})
+            return
+        record = p.wait(
+            run_id,
+            on_step=None if as_json else _step_line,
+            until={"SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"},
+        )
+    except PlatformError as err:
+        fail(str(err))
+        return
+    if as_json:
+        emit(record)
+    else:
+        show_run(record, steps=False)
+    if record["status"] == "FAILED":
+        raise typer.Exit(1)
+
+
+def _data_prefix(p: Any) -> str:
+    from mlops.runtime import load_config_uri
+
+    return load_config_uri(p.output("ConfigUri"), p.client("s3")).data.prefix
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: int = 20,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent runs, newest first, with their primary metric — to compare runs."""
+    p = platform(target, env, endpoint)
+    runs = p.runs(limit)
+    if as_json:
+        emit(runs)
+        return
+    typer.echo(f"{'run':<26} {'status':<17} {'trigger':<11} {'time':>7}  {'metric':<9} {'value':>7}  version")
+    for r in runs:
+        metrics = r.get("metrics") or {}
+        metric = "roc_auc" if "roc_auc" in metrics else ("rmse" if "rmse" in metrics else "")
+        value = f"{metrics[metric]:.4f}" if metric else ""
+        typer.echo(
+            f"{r['run_id']:<26} {r.get('status', ''):<17} {(r.get('trigger') or {}).get('reason', ''):<11} "
+            f"{r.get('duration_s', 0):6.1f}s  {metric:<9} {value:>7}  {r.get('model_version') or ''}"
+        )
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One run: per-step status and timings, trials, anomalies, metrics, reasons."""
+    from mlops.platform import PlatformError
+
+    p = platform(target, env, endpoint)
+    try:
+        record = p.run(run_id)
+    except PlatformError as err:
+        fail(str(err))
+        return
+    if as_json:
+        emit(record)
+    else:
+        show_run(record)
+
+
+# -- models ------------------------------------------------------------------------------
+@models_app.command("list")
+def models_list(
+    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Registered versions; the champion is marked."""
+    p = platform(target, env, endpoint)
+    versions, champion = p.versions(), p.champion()
+    if as_json:
+        emit({"champion": champion, "versions": versions})
+        return
+    for v in versions:
+        mark = "★" if v["version"] == champion else " "
+        metric = v.get("metric", "")
+        typer.echo(
+            f"{mark} v{v['version']:<4} {v.get('status', ''):<17} {v.get('family', ''):<20} "
+            f"{metric} {(v.get('metrics') or {}).get(metric, float('nan')):.4f}  run {v.get('run_id')}"
+        )
+
+
+@models_app.command("show")
+def models_show(
+    version: int,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One version with its lineage."""
+    from mlops.platform import PlatformError
+
+    p = platform(target, env, endpoint)
+    try:
+        record = p.version(version)
+    except PlatformError as err:
+        fail(str(err))
+        return
+    record.pop("approval_token", None)
+    emit(record)
+
+
+def _registry_action(fn_name: str, *args: Any, as_json: bool, **kwargs: Any) -> None:
+    from mlops.platform import PlatformError
+
+    try:
+        result = getattr(kwargs.pop("p"), fn_name)(*args, **kwargs)
+    except PlatformError as err:
+        fail(str(err))
+        return
+    if as_json:
+        emit(result)
+    else:
+        typer.echo(
+            f"{result.get('action')}: v{result.get('version')} ({result.get('reason')}, by {result.get('actor')})"
+        )
+
+
+@models_app.command("promote")
+def models_promote(
+    version: int,
+    reason: Annotated[str, typer.Option(help="Why (audit history).")] = "manual",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a version champion (releases a run waiting for approval of that version)."""
+    _registry_action(
+        "promote", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint)
+    )
+
+
+@models_app.command("rollback")
+def models_rollback(
+    reason: Annotated[str, typer.Option(help="Why (audit history).")] = "manual",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Return to the previous champion (repeat to walk further back)."""
+    _registry_action("rollback", reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint))
+
+
+@models_app.command("approve")
+def models_approve(
+    version: int,
+    reason: str = "approved",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a version waiting for manual approval: its run continues and promotes it."""
+    _registry_action(
+        "approve", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint)
+    )
+
+
+@models_app.command("reject")
+def models_reject(
+    version: int,
+    reason: str = "rejected",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject a version waiting for manual approval: its run fails, nothing is promoted."""
+    _registry_action(
+        "reject", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint)
+    )
+
+
+@models_app.command("history")
+def models_history(
+    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The audit history of promotions and rollbacks."""
+    history = platform(target, env, endpoint).history()
+    if as_json:
+        emit(history)
+        return
+    for h in history:
+        typer.echo(
+            f"{h['at']}  {h['action']:<9} v{h['version']:<4} (was {h.get('previous')})  "
+            f"{h.get('actor')}: {h.get('reason')}"
+        )
+
+
+# -- functions -----------------------------------------------------------------------------
+@app.command()
+def invoke(
+    function: str,
+    event: Annotated[Path, typer.Option("--event", help="Event JSON file (see events/).")],
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+) -> None:
+    """Invoke one function with an event file, through the Lambda API."""
+    from mlops.platform import PlatformError
+
+    if not event.exists():
+        fail(f"no such event file: {event}")
+    p = platform(target, env, endpoint)
+    try:
+        emit(p.invoke(function, json.loads(event.read_text())))
+    except (PlatformError, json.JSONDecodeError) as err:
+        fail(str(err))
+
+
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Where to write the demo report.")] = Path(".mlops/demo"),
+    out: Annotated[Path, typer.Option(help="Where to write the report.")] = Path(".mlops/demo"),
     config: ConfigOpt = EXAMPLE_CONFIG,
 ) -> None:
-    """The whole lifecycle offline: train a champion, reject bad data, judge a new candidate."""
+    """The whole lifecycle offline, through the real state machine: train, reject bad data, judge a candidate."""
     from mlops.demo import run_demo
 
     try:
-        report = run_demo(load_config(config), out)
+        report = run_demo(load_config(config), config, out)
     except ConfigError as err:
         fail(str(err))
         return

@@ -1,8 +1,12 @@
-"""``mlops demo``: the lifecycle as a story a newcomer can follow, fully offline."""
+"""``mlops demo``: the lifecycle as a story a newcomer can follow — offline, through the real state machine.
+
+It starts the emulator (the synthesized stacks on a local endpoint), uploads data to the landing bucket
+and lets each upload trigger a run, exactly as in AWS: S3 → EventBridge → trigger → Step Functions →
+one Lambda handler per step.
+"""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -10,8 +14,6 @@ from typing import Any
 import typer
 
 from mlops.config import ProjectConfig
-from mlops.constants import CHAMPION
-from mlops.context import Stores
 from mlops.datasets import bundled, corrupt, degrade_labels
 from mlops.report import lifecycle_html
 
@@ -24,89 +26,66 @@ def headline(n: int, text: str) -> None:
     say(f"\n[{n}] {text}", bold=True, fg=typer.colors.CYAN)
 
 
-def describe_run(stores: Stores, model: str, run_id: str) -> dict[str, Any]:
-    run = stores.meta.get_run(model, run_id) or {}
-    steps = run.get("steps", {})
-    line = "  ".join(
-        f"{name} {'✔' if s['status'] == 'SUCCEEDED' else '✘'} {s.get('duration_s', 0):.2f}s"
-        for name, s in steps.items()
-    )
-    say(f"    run {run_id}: {run.get('status')}")
-    say(f"    steps: {line}")
-    for a in run.get("anomalies", [])[:6]:
-        color = typer.colors.RED if a["severity"] == "error" else typer.colors.YELLOW
-        say(f"    anomaly [{a['severity']}] {a['code']} {a['column']}: {a['description']}", fg=color)
-    if run.get("metrics"):
-        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(run["metrics"].items()) if isinstance(v, float))
-        say(f"    test metrics: {shown}")
-    for reason in run.get("reasons", []):
-        say(f"    not blessed: {reason}", fg=typer.colors.YELLOW)
-    return run
-
-
-def run_demo(config: ProjectConfig, out: Path) -> Path:
+def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
     """Train, break, retrain; write an HTML report and return its path."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(var, "offline")
-    import boto3
-    from moto import mock_aws
-
-    from mlops.chain import run_chain
-    from mlops.clock import new_run_id
-    from mlops.context import StepContext
-    from mlops.local.provision import create_resources
-    from mlops.runs import start_run
-    from mlops.runtime import make_stores
+    from mlops.cli import _step_line, show_run
+    from mlops.local.emulator import LocalCloud
+    from mlops.platform import Platform
 
     t_start = time.perf_counter()
-    with mock_aws():
-        session = boto3.session.Session(region_name=os.environ["AWS_DEFAULT_REGION"])
-        resources = create_resources(session)
-        stores = make_stores(resources, session)
-        s3 = session.client("s3")
-        model = config.name
-        headline(1, "Offline AWS is up (moto, in-process): landing and artifact buckets, three DynamoDB tables.")
+    say("Starting offline AWS (moto) from the CDK app's synthesized templates…")
+    with LocalCloud(config_path, port=0) as cloud:
+        p = Platform.connect(cloud.env, cloud.endpoint)
+        headline(1, f"Offline AWS is up at {cloud.endpoint} ({time.perf_counter() - t_start:.1f}s)")
+        say(f"    landing bucket {p.output('LandingBucket')}, state machine {p.output('StateMachineArn')}")
+        say(
+            f"    {len([k for k in p.outputs if k.startswith('Function')]) + 1} Lambda functions served by the real "
+            "handlers in functions/"
+        )
 
-        def upload_and_run(key: str, body: bytes, why: str) -> dict[str, Any]:
-            s3.put_object(Bucket=resources.landing_bucket, Key=key, Body=body)
-            say(f"    uploaded s3://{resources.landing_bucket}/{key} ({len(body):,} bytes) — {why}")
-            run_id = new_run_id()
-            start_run(stores, config, run_id, {"reason": "s3_upload", "key": key})
-            run_chain(StepContext(run_id, config, stores), {"bucket": resources.landing_bucket, "keys": [key]})
-            return describe_run(stores, model, run_id)
+        def upload_and_follow(name: str, body: bytes, why: str) -> dict[str, Any]:
+            key = f"{config.data.prefix}{name}"
+            up = p.upload(body, key)
+            say(f"    uploaded s3://{up['bucket']}/{key} ({len(body):,} bytes) — {why}")
+            run_id = p.run_for_upload(key, up["etag"])
+            say(f"    S3 → EventBridge → trigger started run {run_id}")
+            record = p.wait(run_id, on_step=_step_line)
+            show_run(record, steps=False)
+            return record
 
         data = bundled("breast-cancer").sample(frac=1.0, random_state=3).reset_index(drop=True)
         first = data.iloc[:400]
-        headline(2, f"First data: 400 rows of scikit-learn's breast-cancer set ({data.shape[1] - 1} features).")
-        upload_and_run(f"{config.data.prefix}batch-001.csv", first.to_csv(index=False).encode(), "the first batch")
-        champion = stores.meta.get_alias(model, CHAMPION)
+        headline(2, f"First data: 400 rows of scikit-learn's breast-cancer set ({data.shape[1] - 1} features)")
+        upload_and_follow("batch-001.csv", first.to_csv(index=False).encode(), "the first batch")
+        champion = p.champion()
         say(f"    champion: v{champion}", fg=typer.colors.GREEN, bold=True)
 
-        headline(3, "A broken batch: a column went missing and another turned to text upstream.")
+        headline(3, "A broken batch: a column went missing and another turned to text upstream")
         broken = corrupt(corrupt(first, "drop", "mean_radius"), "to_text", "worst_area", fraction=0.4)
-        upload_and_run(f"{config.data.prefix}batch-002.csv", broken.to_csv(index=False).encode(), "corrupted")
-        say(f"    champion still v{stores.meta.get_alias(model, CHAMPION)}", fg=typer.colors.GREEN)
+        upload_and_follow("batch-002.csv", broken.to_csv(index=False).encode(), "corrupted")
+        say(f"    the run stopped before training; champion still v{p.champion()}", fg=typer.colors.GREEN)
 
-        headline(4, "A batch with 45% of its labels scrambled: valid data, worse model.")
+        headline(4, "A batch with 45% of its labels scrambled: the data is valid, the model is worse")
         noisy = degrade_labels(first, config.target, 0.45, seed=7)
-        upload_and_run(f"{config.data.prefix}batch-003.csv", noisy.to_csv(index=False).encode(), "noisy labels")
-        say(f"    champion still v{stores.meta.get_alias(model, CHAMPION)}", fg=typer.colors.GREEN)
+        upload_and_follow("batch-003.csv", noisy.to_csv(index=False).encode(), "noisy labels")
+        say(f"    not blessed; champion still v{p.champion()}", fg=typer.colors.GREEN)
 
-        headline(5, f"A good new batch: the first rows plus {len(data) - 400} new ones ({len(data)} rows).")
-        upload_and_run(f"{config.data.prefix}batch-004.csv", data.to_csv(index=False).encode(), "a clean batch")
-        say(f"    champion: v{stores.meta.get_alias(model, CHAMPION)}", fg=typer.colors.GREEN, bold=True)
+        headline(5, f"A good new batch: the first rows plus {len(data) - 400} new ones")
+        upload_and_follow("batch-004.csv", data.to_csv(index=False).encode(), "a clean, larger batch")
+        say(f"    champion: v{p.champion()}", fg=typer.colors.GREEN, bold=True)
 
         out.mkdir(parents=True, exist_ok=True)
-        runs = list(reversed(stores.meta.list_runs(model)))
-        versions = stores.meta.list_model_versions(model)
-        history = stores.meta.alias_history(model)
+        runs = list(reversed(p.runs(50)))
+        versions, history = p.versions(), p.history()
         links: dict[str, str] = {}
         for v in versions:
             name = f"evaluation-v{v['version']}.html"
-            (out / name).write_bytes(stores.artifacts.get_bytes(v["artifacts"]["report"]["uri"]))
+            (out / name).write_bytes(p.stores.artifacts.get_bytes(v["artifacts"]["report"]["uri"]))
             links[v["run_id"]] = name
         report = out / "index.html"
-        report.write_text(lifecycle_html(model, runs, versions, history, links))
-        say(f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(runs)} runs, {len(versions)} model version(s).")
+        report.write_text(lifecycle_html(p.model, runs, versions, history, links))
+        say(
+            f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(runs)} runs through the state machine, "
+            f"{len(versions)} model version(s), champion v{p.champion()}."
+        )
     return report

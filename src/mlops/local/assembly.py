@@ -42,7 +42,7 @@ def synthesize(config_path: Path, env: str = "dev", *, force: bool = False) -> P
     outdir = state_dir() / f"cdk.out-{assembly_key(config_path, env)}"
     if outdir.joinpath("manifest.json").exists() and not force:
         return outdir
-    tmp = outdir.with_name(outdir.name + ".tmp")
+    tmp = outdir.with_name(f"{outdir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     environments: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["environments"]
@@ -67,6 +67,6 @@ def synthesize(config_path: Path, env: str = "dev", *, force: bool = False) -> P
     shutil.rmtree(outdir, ignore_errors=True)
     tmp.rename(outdir)
     for old in outdir.parent.glob("cdk.out-*"):
-        if old != outdir and not old.name.endswith(".tmp"):
+        if old != outdir and ".tmp" not in old.name:
             shutil.rmtree(old, ignore_errors=True)
     return outdir

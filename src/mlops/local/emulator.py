@@ -122,6 +122,9 @@ class LocalCloud:
             self._server.stop()
             self._server = None
         seams.uninstall()
+        from moto.core.config import default_user_config
+
+        default_user_config["stepfunctions"] = {"execute_state_machine": False}
         os.environ.pop("AWS_ENDPOINT_URL", None)
         reset_caches()
         path = state_dir() / LOCAL_FILE
@@ -144,7 +147,7 @@ class LocalCloud:
         return boto3.session.Session(aws_access_key_id="offline", aws_secret_access_key="offline", region_name=REGION)
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint)
+        return self.session().client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
     def write_local_file(self) -> Path:
         path = state_dir() / LOCAL_FILE
@@ -245,7 +248,7 @@ class LocalCloud:
                 url = sqs.create_queue(QueueName=self._physical(stack, logical, 80))["QueueUrl"]
                 self.p.refs[(stack, logical)] = url
                 self.p.arns[(stack, logical)] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}"
-            for logical, res in resources_of_type(template, "Custom::S3BucketNotifications").items():
+            for res in resources_of_type(template, "Custom::S3BucketNotifications").values():
                 props = res["Properties"]  # its ServiceToken (CDK's handler) is what we stand in for
                 if "EventBridgeConfiguration" in props["NotificationConfiguration"]:
                     bucket = self._render(stack, props["BucketName"])

@@ -58,7 +58,21 @@ def register_function(physical_name: str, handler: str, env: dict[str, str], tim
     _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s)
 
 
+_faults: dict[str, list[str]] = {}
+
+
+def inject_fault(handler: str, error_type: str, times: int = 1) -> None:
+    """Make the next ``times`` invocations of ``handler`` fail with ``error_type`` (tests and chaos drills)."""
+    _faults.setdefault(handler, []).extend([error_type] * times)
+
+
 def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
+    queued = _faults.get(fn.handler)
+    if queued:
+        error_type = queued.pop(0)
+        log(f"lambda {fn.handler} injected {error_type}")
+        body = {"errorMessage": f"injected fault: {error_type}", "errorType": error_type, "stackTrace": []}
+        return json.dumps(body).encode(), True
     result = invoke(fn.handler, payload, timeout_s=fn.timeout_s)
     status = "error " + str(result.payload.get("errorType")) if result.function_error else "ok"
     log(f"lambda {fn.handler} {result.request_id[:8]} {result.duration_ms:.0f} ms {status}")
@@ -179,3 +193,4 @@ def uninstall() -> None:
         _pool = None
     _pending.clear()
     _functions.clear()
+    _faults.clear()

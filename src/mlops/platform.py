@@ -1,0 +1,209 @@
+"""One client for a deployed stack and for the offline emulator alike.
+
+Resources are discovered from CloudFormation stack outputs (``Mlops-<env>-*``) with the default
+credential chain; offline, the emulator registers the same outputs in its own CloudFormation, and the
+only difference is the endpoint URL. Every operation goes through boto3 APIs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from mlops.constants import CHAMPION
+from mlops.context import Stores
+from mlops.errors import RegistryError
+from mlops.registry import PENDING, promote, rollback
+from mlops.runtime import Resources, make_stores
+
+TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED"}
+
+
+class PlatformError(RuntimeError):
+    """The target cannot be reached or lacks what was asked for."""
+
+
+@dataclass
+class Platform:
+    session: boto3.session.Session
+    outputs: dict[str, str]
+    env: str
+    endpoint: str | None = None
+
+    # -- discovery -----------------------------------------------------------
+    @classmethod
+    def connect(cls, env: str = "dev", endpoint: str | None = None, region: str | None = None) -> Platform:
+        if endpoint:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", "offline")
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "offline")
+        session = boto3.session.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+        cfn = session.client("cloudformation")
+        outputs: dict[str, str] = {}
+        for suffix in ("Storage", "Pipeline", "Triggers"):
+            name = f"Mlops-{env}-{suffix}"
+            try:
+                stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+            except Exception as err:
+                where = f"the local endpoint {endpoint}" if endpoint else "AWS (default credentials)"
+                raise PlatformError(f"stack {name} not found on {where}: {err}") from None
+            outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+        return cls(session=session, outputs=outputs, env=env, endpoint=endpoint)
+
+    @classmethod
+    def local(cls, state_file: Path | None = None) -> Platform:
+        from mlops.local.emulator import read_local_file
+
+        info = json.loads(state_file.read_text()) if state_file else read_local_file()
+        if not info:
+            raise PlatformError("no local endpoint is running: start one with `mlops local up`")
+        return cls.connect(info["env"], info["endpoint"], info["region"])
+
+    # -- wiring ----------------------------------------------------------------
+    def output(self, key: str) -> str:
+        if key not in self.outputs:
+            raise PlatformError(f"stack output '{key}' not found (have: {', '.join(sorted(self.outputs))})")
+        return self.outputs[key]
+
+    @property
+    def model(self) -> str:
+        return self.output("ModelName")
+
+    @property
+    def stores(self) -> Stores:
+        resources = Resources(
+            artifact_bucket=self.output("ArtifactBucket"),
+            landing_bucket=self.output("LandingBucket"),
+            runs_table=self.output("RunsTable"),
+            models_table=self.output("ModelsTable"),
+            lineage_table=self.output("LineageTable"),
+        )
+        return make_stores(resources, self.session)
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)  # type: ignore[call-overload]
+
+    # -- runs --------------------------------------------------------------------
+    def upload(self, body: bytes, key: str) -> dict[str, str]:
+        resp = self.client("s3").put_object(Bucket=self.output("LandingBucket"), Key=key, Body=body)
+        return {"bucket": self.output("LandingBucket"), "key": key, "etag": resp["ETag"].strip('"')}
+
+    def request_run(self, key: str | None = None, reason: str = "", requested_by: str | None = None) -> dict[str, Any]:
+        event = {"action": "run", "reason": reason, "requested_by": requested_by or os.environ.get("USER", "cli")}
+        if key:
+            event["key"] = key
+        return self.invoke("trigger", event)
+
+    def run_for_upload(self, key: str, etag: str, timeout: float = 60) -> str:
+        """The run an upload started (the trigger runs asynchronously, as from EventBridge)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for run in self.stores.meta.list_runs(self.model, limit=20):
+                trig = run.get("trigger") or {}
+                if trig.get("key") == key and trig.get("etag") == etag:
+                    return str(run["run_id"])
+                if key in {c.get("name", "") for c in trig.get("coalesced", [])}:
+                    return str(run["run_id"])
+            time.sleep(0.3)
+        raise PlatformError(f"no run started for s3://{self.output('LandingBucket')}/{key} within {timeout:.0f}s")
+
+    def wait(
+        self,
+        run_id: str,
+        timeout: float = 900,
+        on_step: Callable[[str, dict[str, Any]], None] | None = None,
+        until: set[str] | None = None,
+    ) -> dict[str, Any]:
+        until = until or TERMINAL
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.stores.meta.get_run(self.model, run_id) or {}
+            for name, step in run.get("steps", {}).items():
+                if step.get("status") not in (None, "RUNNING") and name not in seen:
+                    seen.add(name)
+                    if on_step:
+                        on_step(name, step)
+            if run.get("status") in until:
+                return run
+            if time.monotonic() > deadline:
+                raise PlatformError(f"run {run_id} still {run.get('status')} after {timeout:.0f}s")
+            time.sleep(0.3)
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self.stores.meta.list_runs(self.model, limit=limit)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        run = self.stores.meta.get_run(self.model, run_id)
+        if run is None:
+            raise PlatformError(f"no run {run_id} for model {self.model}")
+        return run
+
+    # -- registry ------------------------------------------------------------------
+    def versions(self) -> list[dict[str, Any]]:
+        return self.stores.meta.list_model_versions(self.model)
+
+    def version(self, version: int) -> dict[str, Any]:
+        record = self.stores.meta.get_model_version(self.model, version)
+        if record is None:
+            raise PlatformError(f"{self.model} has no version {version}")
+        return record
+
+    def champion(self) -> int | None:
+        return self.stores.meta.get_alias(self.model, CHAMPION)
+
+    def history(self) -> list[dict[str, Any]]:
+        return self.stores.meta.alias_history(self.model)
+
+    def promote(self, version: int, reason: str, actor: str) -> dict[str, Any]:
+        """Promote now — or, for a version waiting in a run for manual approval, release that run."""
+        record = self.version(version)
+        if record.get("status") == PENDING and record.get("approval_token"):
+            return self.approve(version, reason=reason, actor=actor)
+        try:
+            return promote(self.stores, self.model, version, reason=reason, actor=actor)
+        except RegistryError as err:
+            raise PlatformError(str(err)) from None
+
+    def rollback(self, reason: str, actor: str) -> dict[str, Any]:
+        try:
+            return rollback(self.stores, self.model, reason=reason, actor=actor)
+        except RegistryError as err:
+            raise PlatformError(str(err)) from None
+
+    def approve(self, version: int, reason: str, actor: str) -> dict[str, Any]:
+        token = self.version(version).get("approval_token")
+        if not token:
+            raise PlatformError(f"version {version} is not waiting for approval")
+        output = json.dumps({"approved_by": actor, "reason": reason or f"approved by {actor}"})
+        self.client("stepfunctions").send_task_success(taskToken=token, output=output)
+        return {"version": version, "action": "approved", "actor": actor, "reason": reason}
+
+    def reject(self, version: int, reason: str, actor: str) -> dict[str, Any]:
+        token = self.version(version).get("approval_token")
+        if not token:
+            raise PlatformError(f"version {version} is not waiting for approval")
+        self.client("stepfunctions").send_task_failure(
+            taskToken=token, error="ApprovalRejected", cause=f"{actor}: {reason}"
+        )
+        return {"version": version, "action": "rejected", "actor": actor, "reason": reason}
+
+    # -- functions -------------------------------------------------------------------
+    def function_name(self, function: str) -> str:
+        if function == "trigger":
+            return self.output("TriggerFunction")
+        return self.output("Function" + "".join(p.title() for p in function.split("_")))
+
+    def invoke(self, function: str, event: Any) -> Any:
+        resp = self.client("lambda").invoke(FunctionName=self.function_name(function), Payload=json.dumps(event))
+        payload = json.loads(resp["Payload"].read() or b"null")
+        if resp.get("FunctionError"):
+            raise PlatformError(f"{function} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+        return payload

@@ -1,0 +1,232 @@
+"""End to end, offline: the synthesized state machine on moto, the real handlers, real event routing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.config import example_config_path
+from mlops.datasets import bundled, corrupt
+from mlops.local import seams
+from mlops.local.emulator import LocalCloud, free_port
+from mlops.platform import Platform
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+DATA = bundled("breast-cancer").to_csv(index=False).encode()
+
+
+@pytest.fixture
+def cloud() -> Iterator[LocalCloud]:
+    with LocalCloud(example_config_path(), port=0) as c:
+        yield c
+
+
+@pytest.fixture
+def platform(cloud: LocalCloud) -> Platform:
+    return Platform.connect("dev", cloud.endpoint)
+
+
+def _upload_and_wait(p: Platform, name: str, body: bytes) -> dict:
+    up = p.upload(body, f"breast-cancer/{name}")
+    return p.wait(p.run_for_upload(up["key"], up["etag"]), timeout=300)
+
+
+def _executions(p: Platform) -> list[dict]:
+    return p.client("stepfunctions").list_executions(stateMachineArn=p.output("StateMachineArn"))["executions"]
+
+
+def test_given_an_upload_when_it_lands_then_the_state_machine_registers_a_champion(platform):
+    run = _upload_and_wait(platform, "v1.csv", DATA)
+    assert run["status"] == "SUCCEEDED", run
+    assert run["trigger"]["reason"] == "s3_upload" and run["trigger"]["key"] == "breast-cancer/v1.csv"
+    assert list(run["steps"]) == [
+        "extract",
+        "analyze",
+        "validate_data",
+        "prepare",
+        "plan_trials",
+        "train",
+        "export",
+        "evaluate",
+        "validate_model",
+        "register",
+    ]
+    assert len(run["trials"]) == 7  # one Lambda invocation per trial, through the Map
+    assert run["metrics"]["roc_auc"] >= 0.95
+    assert platform.champion() == 1
+    execution = _executions(platform)[0]
+    assert execution["status"] == "SUCCEEDED" and execution["name"].startswith("s3-")
+    # the run lock was released: a request now starts at once
+    assert platform.request_run(reason="again")["status"] == "started"
+
+
+def test_given_a_bad_upload_then_the_run_fails_with_anomalies_and_the_champion_stays(platform):
+    assert _upload_and_wait(platform, "v1.csv", DATA)["status"] == "SUCCEEDED"
+    broken = corrupt(bundled("breast-cancer"), "drop", "mean_texture").to_csv(index=False).encode()
+    run = _upload_and_wait(platform, "v2.csv", broken)
+    assert run["status"] == "FAILED"
+    assert run["error"]["type"] == "DataValidationFailed"
+    assert ("MISSING_COLUMN", "mean_texture") in {(a["code"], a["column"]) for a in run["anomalies"]}
+    assert "prepare" not in run["steps"]
+    assert platform.champion() == 1 and len(platform.versions()) == 1
+    failed = [e for e in _executions(platform) if e["status"] == "FAILED"]
+    assert len(failed) == 1
+
+
+def test_given_the_same_event_delivered_twice_then_one_run(cloud, platform):
+    up = platform.upload(DATA, "breast-cancer/dup.csv")
+    run_id = platform.run_for_upload(up["key"], up["etag"])
+    platform.wait(run_id, timeout=300)
+    event = {
+        "version": "0",
+        "id": "redelivered",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-22T15:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "bucket": {"name": up["bucket"]},
+            "object": {
+                "key": up["key"],
+                "etag": up["etag"],
+                "size": len(DATA),
+                "version-id": _version(platform, up["key"]),
+            },
+        },
+    }
+    cloud.put_event(event)  # EventBridge delivers at least once: the same event again
+    cloud.put_event(event)
+    seams.drain()
+    assert len(_executions(platform)) == 1
+    assert [r["run_id"] for r in platform.runs()] == [run_id]
+
+
+def _version(p: Platform, key: str) -> str:
+    return p.client("s3").head_object(Bucket=p.output("LandingBucket"), Key=key)["VersionId"]
+
+
+def test_given_a_transient_error_then_the_step_is_retried_and_the_run_succeeds(platform):
+    seams.inject_fault("analyze", "TransientError", times=1)
+    run = _upload_and_wait(platform, "v1.csv", DATA)
+    assert run["status"] == "SUCCEEDED"
+    history = platform.client("stepfunctions").get_execution_history(
+        executionArn=_executions(platform)[0]["executionArn"], maxResults=1000
+    )["events"]
+    failures = [e for e in history if e["type"] == "LambdaFunctionFailed"]
+    assert len(failures) == 1 and failures[0]["lambdaFunctionFailedEventDetails"]["error"] == "TransientError"
+
+
+def test_given_a_permanent_failure_then_catch_records_it_notifies_and_promotes_nothing(platform):
+    sqs, sns = platform.client("sqs"), platform.client("sns")
+    queue = sqs.create_queue(QueueName="failures")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=platform.output("FailureTopicArn"), Protocol="sqs", Endpoint=queue_arn)
+    seams.inject_fault("evaluate", "RuntimeError", times=10)
+    run = _upload_and_wait(platform, "v1.csv", DATA)
+    assert run["status"] == "FAILED"
+    assert run["error"]["type"] == "RuntimeError" and "injected fault" in run["error"]["message"]
+    assert platform.champion() is None and platform.versions() == []
+    assert _executions(platform)[0]["status"] == "FAILED"
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    assert messages, "no failure notification was published"
+    body = json.loads(json.loads(messages[0]["Body"])["Message"])
+    assert body["run_id"] == run["run_id"] and body["error"]["Error"] == "RuntimeError"
+
+
+def test_given_manual_approval_then_the_run_waits_until_promote_releases_it(tmp_path):
+    raw = yaml.safe_load(example_config_path().read_text())
+    raw["registry"] = {"approval": "manual"}
+    config = tmp_path / "manual.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    with LocalCloud(config, port=0) as cloud:
+        p = Platform.connect("dev", cloud.endpoint)
+        up = p.upload(DATA, "breast-cancer/v1.csv")
+        run_id = p.run_for_upload(up["key"], up["etag"])
+        waiting = p.wait(run_id, timeout=300, until={"WAITING_APPROVAL", "SUCCEEDED", "FAILED", "REJECTED"})
+        assert waiting["status"] == "WAITING_APPROVAL"
+        assert p.champion() is None and p.version(1)["status"] == "pending_approval"
+        assert _executions(p)[0]["status"] == "RUNNING"
+        p.promote(1, reason="reviewed the report", actor="carol")
+        done = p.wait(run_id, timeout=120)
+        assert done["status"] == "SUCCEEDED"
+        assert p.champion() == 1
+        assert p.history()[-1]["actor"] == "carol" and p.history()[-1]["reason"] == "reviewed the report"
+
+
+@pytest.mark.skipif(shutil.which("aws", path=str(Path(sys.executable).parent)) is None, reason="awscli not installed")
+def test_given_mlops_local_up_when_aws_s3_cp_uploads_then_a_run_is_triggered(tmp_path):
+    port = free_port()
+    env = {**os.environ, "MLOPS_STATE_DIR": str(tmp_path / "state")}
+    # reuse the synthesized-template cache, so the subprocess starts quickly
+    from mlops.local.assembly import state_dir
+
+    for cached in state_dir().glob("cdk.out-*"):
+        if ".tmp" not in cached.name:
+            shutil.copytree(cached, tmp_path / "state" / cached.name)
+    bindir = Path(sys.executable).parent
+    server = subprocess.Popen(
+        [str(bindir / "mlops"), "local", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        local_file = tmp_path / "state" / "local.json"
+        deadline = time.monotonic() + 120
+        while not local_file.exists():
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert time.monotonic() < deadline, "the emulator did not come up"
+            time.sleep(0.3)
+        data = tmp_path / "batch.csv"
+        data.write_bytes(DATA)
+        outputs = json.loads(local_file.read_text())["outputs"]
+        landing = outputs["Mlops-dev-Storage"]["LandingBucket"]
+        aws_env = {**env, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}
+        aws_env.pop("AWS_ENDPOINT_URL", None)
+        cp = subprocess.run(
+            [
+                str(bindir / "aws"),
+                "--endpoint-url",
+                endpoint,
+                "s3",
+                "cp",
+                str(data),
+                f"s3://{landing}/breast-cancer/from-cli.csv",
+            ],
+            env=aws_env,
+            capture_output=True,
+            text=True,
+        )
+        assert cp.returncode == 0, cp.stderr
+        listing = subprocess.run(
+            [str(bindir / "aws"), "--endpoint-url", endpoint, "s3", "ls", f"s3://{landing}/"],
+            env=aws_env,
+            capture_output=True,
+            text=True,
+        )
+        assert "breast-cancer/" in listing.stdout
+        p = Platform.connect("dev", endpoint)
+        etag = p.client("s3").head_object(Bucket=landing, Key="breast-cancer/from-cli.csv")["ETag"].strip('"')
+        run = p.wait(p.run_for_upload("breast-cancer/from-cli.csv", etag), timeout=300)
+        assert run["status"] == "SUCCEEDED" and p.champion() == 1
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -11,6 +11,7 @@ from aws_cdk import App, Environment, Tags
 from infra import nag
 from infra.settings import ROOT, EnvironmentSettings, settings_from_context
 from infra.stacks.pipeline import PipelineStack
+from infra.stacks.serving import ServingStack
 from infra.stacks.storage import StorageStack
 from infra.stacks.triggers import TriggersStack
 
@@ -21,14 +22,15 @@ def build(app: App, settings: EnvironmentSettings) -> dict[str, object]:
     storage = StorageStack(app, f"{prefix}-Storage", settings=settings, env=env)
     pipeline = PipelineStack(app, f"{prefix}-Pipeline", settings=settings, storage=storage, env=env)
     triggers = TriggersStack(app, f"{prefix}-Triggers", settings=settings, storage=storage, pipeline=pipeline, env=env)
-    for stack in (storage, pipeline, triggers):
+    serving = ServingStack(app, f"{prefix}-Serving", settings=settings, storage=storage, pipeline=pipeline, env=env)
+    for stack in (storage, pipeline, triggers, serving):
         Tags.of(stack).add("project", "serverless-mlops")
         Tags.of(stack).add("environment", settings.name)
         nag.acknowledge_grant_wildcards(stack)
     nag.acknowledge(storage.store.access_logs, "AwsSolutions-S1")
     nag.acknowledge(triggers.rules.dead_letters, "AwsSolutions-SQS3")
     nag.apply(app)
-    return {"storage": storage, "pipeline": pipeline, "triggers": triggers}
+    return {"storage": storage, "pipeline": pipeline, "triggers": triggers, "serving": serving}
 
 
 def cdk_json_context() -> dict[str, Any]:

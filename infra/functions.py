@@ -31,5 +31,6 @@ PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("finalize", "base", 256, 30, "close the run record and release the run lock"),
 )
 TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 256, 30, "D5: start runs idempotently, one at a time")
-ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION)
+SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the prediction API (ONNX)")
+ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION, SERVE_FUNCTION)
 BY_NAME = {f.name: f for f in ALL_FUNCTIONS}

@@ -26,8 +26,19 @@ REASONS = {
         "against the 250 MB limit; environments can select 3.13 in cdk.json."
     ),
     "AwsSolutions-S1": "This is the access-log bucket itself; logging it to itself would loop.",
+    "AwsSolutions-APIG3": (
+        "WAF is an account-level choice with a per-request cost; stage throttling (and the usage plan with "
+        "api_key auth) bounds abuse. Attach a WebACL to the stage for a public-facing API."
+    ),
+    "AwsSolutions-COG4": "Callers authenticate with IAM (SigV4) or an API key, chosen per environment; not Cognito.",
     "AwsSolutions-SQS3": "This queue is the dead-letter queue of the trigger rules.",
 }
+
+
+API_KEY_REASON = (
+    "This environment chose api_key auth: every method requires a key bound to a usage plan with "
+    "throttling and a daily quota; switch api_auth to iam for SigV4-signed callers."
+)
 
 
 def apply(app: App) -> None:
@@ -48,6 +59,10 @@ GRANT_ACTION_WILDCARDS = {
     "s3:DeleteObject*",
     "s3:Abort*",
     "s3:PutObject*",
+    "dynamodb:BatchGet*",
+    "dynamodb:Get*",
+    "dynamodb:Query*",
+    "dynamodb:Describe*",
     "kms:ReEncrypt*",
     "kms:GenerateDataKey*",
 }

@@ -29,7 +29,13 @@ class EnvironmentSettings(BaseModel):
     retain_data: bool = Field(default=True, description="Keep buckets and tables when the stack is destroyed.")
     skip_layer_build: bool = Field(default=False, description="Tests: placeholder layers, no pip downloads.")
     serving_memory_mb: int = 1024
-    serving_reserved_concurrency: int | None = None
+    serving_reserved_concurrency: int | None = Field(default=None, description="Unset: the account's pool.")
+    api_auth: Literal["iam", "api_key"] = "iam"
+    api_rate_limit: float = Field(default=100, gt=0, description="Steady requests per second (stage).")
+    api_burst_limit: int = Field(default=200, gt=0)
+    api_quota_per_day: int = Field(default=100_000, gt=0, description="Usage-plan quota (api_key auth).")
+    model_cache_seconds: int = Field(default=30, ge=0, le=300, description="Champion alias re-check interval.")
+    max_predict_rows: int = Field(default=1000, gt=0, le=10_000)
 
     @property
     def project_config_path(self) -> Path:

@@ -38,6 +38,7 @@ class PipelineFunction(Construct):
         architecture: lambda_.Architecture,
         environment: dict[str, str],
         log_retention: logs.RetentionDays,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         code_dir = FUNCTIONS_DIR / spec.name
@@ -58,6 +59,7 @@ class PipelineFunction(Construct):
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),
             tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             environment={

@@ -16,7 +16,12 @@ pytestmark = pytest.mark.infra
 
 
 def test_given_the_app_when_synthesized_then_three_stacks_and_cdk_nag_is_clean(synth):
-    assert sorted(synth.templates) == ["Mlops-dev-Pipeline", "Mlops-dev-Storage", "Mlops-dev-Triggers"]
+    assert sorted(synth.templates) == [
+        "Mlops-dev-Pipeline",
+        "Mlops-dev-Serving",
+        "Mlops-dev-Storage",
+        "Mlops-dev-Triggers",
+    ]
     report = synth.outdir / "policy-validation-report.json"
     if report.exists():  # written only when a plugin reports something
         body = json.loads(report.read_text())
@@ -150,7 +155,7 @@ def _statements(template: dict) -> list[dict]:
 
 
 def test_given_all_policies_then_no_action_is_a_service_wildcard(synth):
-    for name in ("storage", "pipeline", "triggers"):
+    for name in ("storage", "pipeline", "triggers", "serving"):
         for st in _statements(synth.raw(name)):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             for action in actions:
@@ -199,10 +204,78 @@ def test_given_the_triggers_then_new_data_under_the_prefix_reaches_the_trigger(s
         },
     )
     t.resource_count_is("AWS::Lambda::Function", 1)
-    assert {f.name for f in ALL_FUNCTIONS} == {f.name for f in PIPELINE_FUNCTIONS} | {"trigger"}
+    assert {f.name for f in ALL_FUNCTIONS} == {f.name for f in PIPELINE_FUNCTIONS} | {"trigger", "serve"}
 
 
 def test_given_the_templates_when_linted_then_cfn_lint_reports_no_errors(synth):
     templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
     proc = subprocess.run([sys.executable, "-m", "cfnlint", *templates], capture_output=True, text=True)
     assert proc.returncode & 2 == 0, proc.stdout  # bit 2: errors (warnings are bit 4)
+
+
+def test_given_serving_then_every_method_requires_iam_and_the_stage_is_throttled_logged_traced(synth):
+    t = synth.template("serving")
+    methods = resources_of_type(synth.raw("serving"), "AWS::ApiGateway::Method")
+    assert len(methods) == 4
+    assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
+    t.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "live",
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": [
+                Match.object_like({"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200, "DataTraceEnabled": False})
+            ],
+            "Variables": {"alias": "live"},
+        },
+    )
+    t.has_resource_properties("AWS::Lambda::Alias", {"Name": "live"})
+    t.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Architectures": ["arm64"],
+            "MemorySize": 1024,
+            "Environment": {
+                "Variables": Match.object_like({"MLOPS_MODEL_CACHE_SECONDS": "30", "MLOPS_MAX_PREDICT_ROWS": "1000"})
+            },
+        },
+    )
+    t.resource_count_is("AWS::ApiGateway::UsagePlan", 0)
+
+
+def test_given_serving_then_the_function_only_reads_models_and_artifacts(synth):
+    actions = {
+        a
+        for st in _statements(synth.raw("serving"))
+        for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+    }
+    assert not {
+        a
+        for a in actions
+        if a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "s3:Put", "s3:Delete", "states:"))
+    }
+
+
+@pytest.fixture(scope="module")
+def staging_synth(tmp_path_factory):
+    from tests.infra.conftest import Synth
+
+    return Synth(tmp_path_factory.mktemp("cdk.out.staging"), "staging")
+
+
+def test_given_api_key_auth_then_a_usage_plan_throttles_and_caps_the_key(staging_synth):
+    t = staging_synth.template("serving")
+    methods = resources_of_type(staging_synth.raw("serving"), "AWS::ApiGateway::Method")
+    assert all(m["Properties"]["ApiKeyRequired"] for m in methods.values())
+    t.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {"Throttle": {"RateLimit": 100, "BurstLimit": 200}, "Quota": {"Limit": 100000, "Period": "DAY"}},
+    )
+    t.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+
+
+def test_given_prod_then_serving_reserves_concurrency(prod_synth):
+    prod_synth.template("serving").has_resource_properties(
+        "AWS::Lambda::Function", {"ReservedConcurrentExecutions": 50, "MemorySize": 2048}
+    )

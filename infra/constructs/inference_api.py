@@ -1,0 +1,103 @@
+"""C1/C5: the prediction API — API Gateway REST in front of the serve function's ``live`` alias."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from infra import nag
+
+ROUTES = (("POST", "predict"), ("GET", "model"), ("GET", "health"), ("GET", "openapi.json"))
+
+
+class InferenceApi(Construct):
+    """REST API with IAM or API-key auth, stage throttling, JSON access logs, X-Ray and a request validator."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alias: lambda_.IFunction,
+        auth: Literal["iam", "api_key"],
+        rate_limit: float,
+        burst_limit: int,
+        quota_per_day: int,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            description="serverless-mlops predictions from the champion model",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name="live",
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                throttling_rate_limit=rate_limit,
+                throttling_burst_limit=burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                variables={"alias": "live"},
+            ),
+        )
+        validator = self.api.add_request_validator(
+            "Params",
+            validate_request_parameters=True,
+            validate_request_body=True,  # no model: checks in Lambda
+        )
+        integration = apigw.LambdaIntegration(alias, proxy=True)
+        authorization = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE
+        for method, path in ROUTES:
+            self.api.root.add_resource(path).add_method(
+                method,
+                integration,
+                authorization_type=authorization,
+                api_key_required=auth == "api_key",
+                request_validator=validator,
+            )
+        self.api_key: apigw.IApiKey | None = None
+        if auth == "api_key":
+            self.api_key = self.api.add_api_key("Key")
+            plan = self.api.add_usage_plan(
+                "Plan",
+                throttle=apigw.ThrottleSettings(rate_limit=rate_limit, burst_limit=burst_limit),
+                quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
+            )
+            plan.add_api_key(self.api_key)
+            plan.add_api_stage(stage=self.api.deployment_stage)
+            nag.acknowledge(self.api, "AwsSolutions-APIG4", nag.API_KEY_REASON)
+            nag.acknowledge(self.api, "AwsSolutions-COG4", nag.API_KEY_REASON)
+        else:
+            nag.acknowledge(self.api, "AwsSolutions-COG4")
+        nag.acknowledge(self.api, "AwsSolutions-APIG3")
+        nag.acknowledge(
+            self.api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch role needs exactly this AWS-managed policy to write "
+            "execution logs.",
+        )

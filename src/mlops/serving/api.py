@@ -1,0 +1,207 @@
+"""C1/C2: the prediction API — Powertools REST resolver, pydantic models, OpenAPI.
+
+``POST /predict`` (records → predictions, probabilities, model version, request id), ``GET /model``,
+``GET /health`` and ``GET /openapi.json``. A client's mistake is always a 4xx naming the problem;
+never a 5xx. JSON goes straight to numpy arrays, one per ONNX input: no pandas, no scikit-learn.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops import __version__
+from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
+from mlops.serving.service import LoadedModel, ModelCache, NoModelError, check_records
+
+MAX_BODY_BYTES = 6 * 1024 * 1024 - 1024  # Lambda's synchronous payload limit, less the event envelope
+DEFAULT_MAX_ROWS = 1000
+
+Value = float | int | str | bool | None
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    records: list[dict[str, Value]] = Field(
+        min_length=1, description="Rows to score, as JSON objects keyed by feature name; null = missing."
+    )
+
+
+class Prediction(BaseModel):
+    prediction: float | int | str | None
+    probabilities: dict[str, float] | None = None
+
+
+class PredictResponse(BaseModel):
+    model: str
+    model_version: int
+    request_id: str
+    predictions: list[Prediction]
+    warnings: list[str] = []
+
+
+class ModelInfo(BaseModel):
+    model: str
+    version: int
+    task: str
+    metric: str | None = None
+    metrics: dict[str, Any] = {}
+    trained_at: str | None = None
+    run_id: str | None = None
+    inputs: list[dict[str, Any]]
+    classes: list[Any] | None = None
+
+
+class Health(BaseModel):
+    status: str
+    model_version: int | None = None
+    code_version: str
+
+
+class Problem(BaseModel):
+    message: str
+    errors: list[dict[str, Any]] = []
+
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.configure_openapi(
+    title="serverless-mlops prediction API",
+    version=__version__,
+    summary="Predictions from the registry's champion model (ONNX).",
+)
+
+
+@functools.cache
+def model_cache() -> ModelCache:
+    from mlops.handlers import stores
+    from mlops.runtime import config_from_env
+
+    return ModelCache(
+        meta=stores().meta,
+        artifacts=stores().artifacts,
+        model_name=config_from_env().name,
+        ttl_seconds=float(os.environ.get(ENV_MODEL_CACHE_SECONDS, "30")),
+        on_load_failure=_count_load_failure,
+    )
+
+
+_load_failures: list[int] = []
+
+
+def _count_load_failure(version: int, err: Exception) -> None:
+    _load_failures.append(version)
+
+
+def max_rows() -> int:
+    return int(os.environ.get(ENV_MAX_ROWS, DEFAULT_MAX_ROWS))
+
+
+class ClientProblem(Exception):
+    """A request the model cannot answer as sent: becomes a 4xx that names the problem."""
+
+    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.errors = status, message, errors or []
+
+
+def problem(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message, "errors": errors or []}),
+    )
+
+
+@app.exception_handler(ClientProblem)
+def _client_problem(err: ClientProblem) -> Response[Any]:
+    return problem(err.status, err.message, err.errors)
+
+
+def _current() -> LoadedModel:
+    return model_cache().get()
+
+
+@app.exception_handler(NoModelError)
+def _no_model(err: NoModelError) -> Response[Any]:
+    return problem(503, str(err))
+
+
+@app.post(
+    "/predict",
+    summary="Score records with the champion model",
+    responses={
+        200: {"description": "Predictions", "content": {"application/json": {"model": PredictResponse}}},
+        400: {"description": "A record does not fit the model", "content": {"application/json": {"model": Problem}}},
+        413: {"description": "Too many rows or too large a body", "content": {"application/json": {"model": Problem}}},
+        422: {"description": "The body is not a valid request"},
+        503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
+    },
+)
+def predict(request: Annotated[PredictRequest, Body()]) -> PredictResponse:
+    limit = max_rows()
+    if len(request.records) > limit:
+        raise ClientProblem(413, f"{len(request.records)} records; at most {limit} per request")
+    loaded = _current()
+    problems, warnings = check_records(loaded.model, request.records)
+    if problems:
+        shown = [p.as_dict() for p in problems[:50]]
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ClientProblem(400, f"record {first.row}, field '{first.field}': {first.problem}{more}", shown)
+    rows = loaded.model.predict_records(request.records)
+    return PredictResponse(
+        model=loaded.record["model"],
+        model_version=loaded.version,
+        request_id=app.current_event.request_context.request_id or "",
+        predictions=[Prediction(**r) for r in rows],
+        warnings=warnings,
+    )
+
+
+@app.get("/model", summary="The model now serving", responses={503: {"description": "No champion yet"}})
+def model_info() -> ModelInfo:
+    loaded = _current()
+    sig, record = loaded.model.signature, loaded.record
+    return ModelInfo(
+        model=record["model"],
+        version=loaded.version,
+        task=sig.task,
+        metric=record.get("metric"),
+        metrics=record.get("metrics", {}),
+        trained_at=record.get("created_at"),
+        run_id=record.get("run_id"),
+        inputs=[{k: v for k, v in s.items() if k != "input"} for s in sig.inputs],
+        classes=sig.classes,
+    )
+
+
+@app.get("/health", summary="Liveness, and which version is loaded")
+def health() -> Health:
+    try:
+        version: int | None = _current().version
+    except NoModelError:
+        version = None
+    return Health(status="ok" if version is not None else "no_model", model_version=version, code_version=__version__)
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+def openapi() -> dict[str, Any]:
+    return dict(json.loads(app.get_openapi_json_schema()))
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Guard the body size before parsing, then resolve."""
+    body = event.get("body") or ""
+    if len(body) > MAX_BODY_BYTES:
+        return {
+            "statusCode": 413,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps({"message": f"body of {len(body):,} bytes; at most {MAX_BODY_BYTES:,}", "errors": []}),
+        }
+    return app.resolve(event, context)

@@ -1,0 +1,131 @@
+"""The serving handler through API Gateway REST proxy events, against a champion registered in moto."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops.chain import run_chain
+from mlops.datasets import bundled
+from mlops.local.apigw import call
+from mlops.registry import promote
+from mlops.serving import api
+
+pytestmark = pytest.mark.functional
+
+FEATURES = bundled("breast-cancer").drop(columns=["target"])
+
+
+@pytest.fixture
+def served(lambda_env, breast_cancer_config, monkeypatch):
+    """A champion trained by the chain, the serve handler's environment, and a fresh model cache."""
+    monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "0")
+    monkeypatch.setenv("MLOPS_MAX_PREDICT_ROWS", "50")
+    body = bundled("breast-cancer").to_csv(index=False).encode()
+    out = run_chain(lambda_env.context(breast_cancer_config), lambda_env.upload("breast-cancer/a.csv", body))
+    assert out["status"] == "SUCCEEDED"
+    api.model_cache.cache_clear()
+    yield lambda_env
+    api.model_cache.cache_clear()
+
+
+def _predict(records, **kw):
+    status, headers, body = call("POST", "/predict", json.dumps({"records": records}), **kw)
+    return status, json.loads(body)
+
+
+def test_given_a_champion_when_records_are_posted_then_predictions_and_probabilities(served):
+    rows = FEATURES.head(3).to_dict("records")
+    status, body = _predict(rows)
+    assert status == 200, body
+    assert body["model_version"] == 1 and body["request_id"]
+    assert len(body["predictions"]) == 3
+    for p in body["predictions"]:
+        assert p["prediction"] in (0, 1)
+        assert abs(sum(p["probabilities"].values()) - 1) < 1e-4
+
+
+def test_given_bad_records_then_a_4xx_names_each_field_and_never_a_5xx(served):
+    good = FEATURES.head(1).to_dict("records")[0]
+    cases = [
+        ({**good, "mean_radius": "big"}, "mean_radius", "expected a number"),
+        ({k: v for k, v in good.items() if k != "worst_area"}, "worst_area", "missing field"),
+        ({**good, "colour": "red"}, "colour", "unknown field"),
+        ({**good, "mean_texture": True}, "mean_texture", "expected a number"),
+    ]
+    for record, field, words in cases:
+        status, body = _predict([record])
+        assert status == 400, body
+        assert body["errors"][0]["field"] == field and words in body["errors"][0]["problem"]
+        assert field in body["message"]
+
+
+def test_given_null_values_then_they_are_imputed_as_in_training(served):
+    record = {**FEATURES.head(1).to_dict("records")[0], "mean_radius": None}
+    status, body = _predict([record])
+    assert status == 200 and body["predictions"][0]["prediction"] in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("not json", 422),
+        ('{"records": []}', 422),
+        ('{"rows": [{}]}', 422),
+        ('{"records": [1, 2]}', 422),
+        ('{"records": [{"mean_radius": NaN}]}', 400),
+    ],
+)
+def test_given_malformed_bodies_then_4xx(served, raw, status):
+    got, _, body = call("POST", "/predict", raw)
+    assert got == status or (400 <= got < 500), body
+    assert got < 500
+
+
+def test_given_too_many_rows_or_bytes_then_413_with_the_limit(served):
+    status, body = _predict(FEATURES.head(60).to_dict("records"))
+    assert status == 413 and "at most 50" in body["message"]
+    huge = json.dumps({"records": [{"x": "a" * 1000}] * 7000})
+    got, _, text = call("POST", "/predict", huge)
+    assert got == 413 and "at most" in json.loads(text)["message"]
+
+
+def test_given_model_and_health_routes_then_they_describe_the_champion(served):
+    status, _, body = call("GET", "/model")
+    info = json.loads(body)
+    assert status == 200 and info["version"] == 1 and info["task"] == "binary"
+    assert {i["name"] for i in info["inputs"]} == set(FEATURES.columns)
+    status, _, body = call("GET", "/health")
+    assert status == 200 and json.loads(body)["model_version"] == 1
+    status, _, body = call("GET", "/openapi.json")
+    assert status == 200 and "/predict" in json.loads(body)["paths"]
+
+
+def test_given_a_promotion_then_it_takes_effect_without_a_redeploy(served, breast_cancer_config):
+    body = bundled("breast-cancer").to_csv(index=False).encode()
+    run_chain(served.context(breast_cancer_config), served.upload("breast-cancer/b.csv", body))
+    assert _predict(FEATURES.head(1).to_dict("records"))[1]["model_version"] == 2
+    promote(served.stores, "breast-cancer", 1, reason="test", actor="t")
+    assert _predict(FEATURES.head(1).to_dict("records"))[1]["model_version"] == 1
+
+
+def test_given_a_champion_that_fails_to_load_then_the_last_good_one_keeps_serving(served):
+    from mlops.registry import register_version
+
+    assert _predict(FEATURES.head(1).to_dict("records"))[1]["model_version"] == 1
+    broken = served.stores.artifacts.put_bytes("models/broken.onnx", b"not an onnx model")
+    register_version(
+        served.stores, {"model": "breast-cancer", "status": "approved", "artifacts": {"onnx": broken.as_dict()}}
+    )
+    promote(served.stores, "breast-cancer", 2, reason="bad push", actor="t")
+    status, body = _predict(FEATURES.head(1).to_dict("records"))
+    assert status == 200 and body["model_version"] == 1
+    assert api._load_failures[-1] == 2
+
+
+def test_given_no_champion_then_503_not_500(lambda_env, monkeypatch):
+    api.model_cache.cache_clear()
+    status, body = _predict([{"a": 1}])
+    assert status == 503 and "no champion" in body["message"]
+    api.model_cache.cache_clear()

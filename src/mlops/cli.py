@@ -86,13 +86,14 @@ def config_check(config: ConfigOpt = EXAMPLE_CONFIG, as_json: JsonOpt = False) -
 @local_app.command("up")
 def local_up(
     config: ConfigOpt = EXAMPLE_CONFIG,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 4566,
+    port: Annotated[int, typer.Option(help="AWS endpoint port on 127.0.0.1 (0: any free port).")] = 4566,
+    api_port: Annotated[int, typer.Option(help="Prediction API port on 127.0.0.1 (0: any free port).")] = 4567,
     env: EnvOpt = "dev",
 ) -> None:
-    """Start the emulator in the foreground: an AWS endpoint on 127.0.0.1 with the stacks provisioned."""
+    """Start the emulator in the foreground: an AWS endpoint and the prediction API on 127.0.0.1."""
     from mlops.local.emulator import LocalCloud
 
-    cloud = LocalCloud(config, port=port, env=env)
+    cloud = LocalCloud(config, port=port, env=env, api_port=api_port)
     try:
         cloud.start()
     except (RuntimeError, OSError, ConfigError) as err:
@@ -101,6 +102,7 @@ def local_up(
     typer.secho(f"serverless-mlops offline AWS at {cloud.endpoint}", bold=True)
     typer.echo(f"  landing bucket   s3://{outputs['LandingBucket']}/{load_config(config).data.prefix}")
     typer.echo(f"  state machine    {outputs['StateMachineArn']}")
+    typer.echo(f"  prediction API   {outputs['ApiUrl']}/predict   (GET /model, /health, /openapi.json)")
     typer.echo(f"  try              aws --endpoint-url {cloud.endpoint} s3 ls")
     typer.echo("  state            in memory; stopping discards it. .mlops/ holds the template cache and logs.")
     typer.echo("Press Ctrl+C to stop.")
@@ -425,6 +427,53 @@ def models_history(
             f"{h['at']}  {h['action']:<9} v{h['version']:<4} (was {h.get('previous')})  "
             f"{h.get('actor')}: {h.get('reason')}"
         )
+
+
+# -- predictions ------------------------------------------------------------------------------
+def read_records(source: Path | None) -> list[dict[str, Any]]:
+    """Records from a JSON file ({"records": [...]} or a list), a CSV file, or JSON on stdin."""
+    import csv
+
+    if source is not None and source.suffix.lower() == ".csv":
+        with source.open() as fh:
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    text = source.read_text() if source is not None else sys.stdin.read()
+    data = json.loads(text)
+    records = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(records, list):
+        raise ValueError('expected a list of records or {"records": [...]}')
+    return records
+
+
+def _number(value: str) -> Any:
+    if value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+@app.command()
+def predict(
+    source: Annotated[Path | None, typer.Argument(help="JSON or CSV file; JSON on stdin when omitted.")] = None,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+) -> None:
+    """Score records with the serving champion through the prediction API (local or deployed)."""
+    from mlops.platform import PlatformError
+
+    try:
+        records = read_records(source)
+    except (OSError, ValueError) as err:
+        fail(f"could not read records: {err}")
+        return
+    p = platform(target, env, endpoint)
+    try:
+        emit(p.predict(records))
+    except PlatformError as err:
+        fail(str(err))
 
 
 # -- functions -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ one Lambda handler per step.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,17 @@ def headline(n: int, text: str) -> None:
     say(f"\n[{n}] {text}", bold=True, fg=typer.colors.CYAN)
 
 
+def _await_version(p: Any, records: list[dict[str, Any]], old: int, timeout: float = 60) -> int:
+    """Poll the API until it answers from a version other than ``old`` (the cache interval at most)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        version = int(p.predict(records)["model_version"])
+        if version != old:
+            return version
+        time.sleep(0.5)
+    return old
+
+
 def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
     """Train, break, retrain; write an HTML report and return its path."""
     from mlops.cli import _step_line, show_run
@@ -34,6 +46,7 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
 
     t_start = time.perf_counter()
     say("Starting offline AWS (moto) from the CDK app's synthesized templates…")
+    os.environ.setdefault("MLOPS_MODEL_CACHE_SECONDS", "2")  # the demo shows switches quickly
     with LocalCloud(config_path, port=0) as cloud:
         p = Platform.connect(cloud.env, cloud.endpoint)
         headline(1, f"Offline AWS is up at {cloud.endpoint} ({time.perf_counter() - t_start:.1f}s)")
@@ -73,6 +86,24 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
         headline(5, f"A good new batch: the first rows plus {len(data) - 400} new ones")
         upload_and_follow("batch-004.csv", data.to_csv(index=False).encode(), "a clean, larger batch")
         say(f"    champion: v{p.champion()}", fg=typer.colors.GREEN, bold=True)
+
+        headline(6, f"Serving the champion over HTTP: {p.output('ApiUrl')}/predict")
+        sample = data.drop(columns=[config.target]).iloc[400:403].to_dict("records")
+        answer = p.predict(sample)
+        for row, pred in zip(data.iloc[400:403][config.target], answer["predictions"], strict=True):
+            probs = ", ".join(f"{k}: {v:.3f}" for k, v in pred["probabilities"].items())
+            say(f"    v{answer['model_version']} → {pred['prediction']} ({probs}); truth {row}")
+        status, body = p.api_request("POST", "/predict", {"records": [{**sample[0], "mean_radius": "large"}]})
+        say(f"    a bad record → HTTP {status}: {body['message']}", fg=typer.colors.YELLOW)
+
+        headline(7, "Rollback in one call, effective within the cache interval (no redeploy)")
+        before = p.predict(sample[:1])["model_version"]
+        p.rollback(reason="demo: back to the previous champion", actor="demo")
+        after = _await_version(p, sample[:1], before)
+        say(f"    served v{before} → rollback → served v{after}", fg=typer.colors.GREEN)
+        p.promote(before, reason="demo: forward again", actor="demo")
+        again = _await_version(p, sample[:1], after)
+        say(f"    promote v{before} → served v{again}", fg=typer.colors.GREEN)
 
         out.mkdir(parents=True, exist_ok=True)
         runs = list(reversed(p.runs(50)))

@@ -47,11 +47,13 @@ class Platform:
         session = boto3.session.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
         cfn = session.client("cloudformation")
         outputs: dict[str, str] = {}
-        for suffix in ("Storage", "Pipeline", "Triggers"):
+        for suffix in ("Storage", "Pipeline", "Triggers", "Serving"):
             name = f"Mlops-{env}-{suffix}"
             try:
                 stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
             except Exception as err:
+                if suffix == "Serving":
+                    continue  # serving is optional for pipeline commands
                 where = f"the local endpoint {endpoint}" if endpoint else "AWS (default credentials)"
                 raise PlatformError(f"stack {name} not found on {where}: {err}") from None
             outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
@@ -194,6 +196,43 @@ class Platform:
             taskToken=token, error="ApprovalRejected", cause=f"{actor}: {reason}"
         )
         return {"version": version, "action": "rejected", "actor": actor, "reason": reason}
+
+    # -- predictions ------------------------------------------------------------------
+    def api_request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Call the prediction API: no auth offline; SigV4 (iam) or the API key (api_key) when deployed."""
+        import urllib.error
+        import urllib.request
+
+        url = self.output("ApiUrl").rstrip("/") + path
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        auth = self.outputs.get("ApiAuth")
+        if not self.endpoint and auth == "api_key":
+            key = self.client("apigateway").get_api_key(apiKey=self.output("ApiKeyId"), includeValue=True)
+            headers["x-api-key"] = key["value"]
+        elif not self.endpoint and auth == "iam":
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+
+            request = AWSRequest(method=method, url=url, data=data, headers=headers)
+            SigV4Auth(self.session.get_credentials(), "execute-api", self.session.region_name).add_auth(request)
+            headers = dict(request.headers.items())
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            try:
+                return err.code, json.loads(payload)
+            except ValueError:
+                return err.code, {"message": payload.decode(errors="replace")}
+
+    def predict(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        status, body = self.api_request("POST", "/predict", {"records": records})
+        if status != 200:
+            raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}")
+        return dict(body)
 
     # -- functions -------------------------------------------------------------------
     def function_name(self, function: str) -> str:

@@ -230,3 +230,51 @@ def test_given_mlops_local_up_when_aws_s3_cp_uploads_then_a_run_is_triggered(tmp
         except subprocess.TimeoutExpired:
             server.kill()
         os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_the_cache_interval(
+    platform, monkeypatch
+):
+    import urllib.error
+    import urllib.request
+
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+    from mlops.serving import api
+
+    monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "1")
+    api.model_cache.cache_clear()
+    assert _upload_and_wait(platform, "v1.csv", DATA)["status"] == "SUCCEEDED"
+    assert _upload_and_wait(platform, "v2.csv", DATA)["status"] == "SUCCEEDED"
+    assert platform.champion() == 2
+    url = platform.output("ApiUrl") + "/predict"
+    record = bundled("breast-cancer").drop(columns=["target"]).iloc[0].to_dict()
+
+    def post(records):  # plain HTTP, as curl would
+        req = urllib.request.Request(
+            url,
+            data=json.dumps({"records": records}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    status, body = post([record])
+    assert status == 200 and body["model_version"] == 2 and body["predictions"][0]["prediction"] == 0
+    status, body = post([{**record, "worst_radius": "wide"}])
+    assert status == 400 and body["errors"][0]["field"] == "worst_radius"
+
+    result = CliRunner().invoke(app, ["models", "rollback", "--reason", "e2e", "--endpoint", platform.endpoint])
+    assert result.exit_code == 0, result.output
+    deadline = time.monotonic() + 10
+    while post([record])[1]["model_version"] != 1:
+        assert time.monotonic() < deadline, "the rollback did not take effect within the cache interval"
+        time.sleep(0.2)
+    cli = CliRunner().invoke(app, ["predict", "--endpoint", platform.endpoint], input=json.dumps([record]))
+    assert cli.exit_code == 0 and json.loads(cli.output)["model_version"] == 1
+    api.model_cache.cache_clear()

@@ -31,7 +31,7 @@ def served(lambda_env, breast_cancer_config, monkeypatch):
 
 
 def _predict(records, **kw):
-    status, headers, body = call("POST", "/predict", json.dumps({"records": records}), **kw)
+    status, _, body = call("POST", "/predict", json.dumps({"records": records}), **kw)
     return status, json.loads(body)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import boto3
 
-from mlops.constants import ENV_FUNCTION
+from mlops.constants import ENV_FUNCTION, ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
 from mlops.local import seams
 from mlops.local.assembly import state_dir, synthesize
 from mlops.local.lambda_runtime import reset_caches
@@ -43,6 +43,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 LOCAL_FILE = "local.json"
 _SUB = re.compile(r"\$\{([^}]+)\}")
+TUNABLES = (ENV_MODEL_CACHE_SECONDS, ENV_MAX_ROWS)
 
 
 def free_port() -> int:
@@ -64,7 +65,9 @@ class Provisioned:
 class LocalCloud:
     """The emulated account: start it, use it through boto3 at ``endpoint``, stop it."""
 
-    def __init__(self, config_path: Path, *, port: int = 0, env: str = "dev", host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, config_path: Path, *, port: int = 0, env: str = "dev", host: str = "127.0.0.1", api_port: int = 0
+    ) -> None:
         self.config_path = Path(config_path).resolve()
         self.env = env
         self.host = host
@@ -77,6 +80,8 @@ class LocalCloud:
         self._reported: set[str] = set()
         self.templates: dict[str, dict[str, Any]] = {}
         self.assembly: Path | None = None
+        self.api_port = api_port
+        self.api: Any = None
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -105,8 +110,14 @@ class LocalCloud:
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self._reset_backends()
+        from mlops.local.apigw import LocalApi
+
+        self.api = LocalApi(port=self.api_port, host=self.host).start()
         self.provision()
         reset_caches()
+        from mlops.serving import api
+
+        api.model_cache.cache_clear()
         self._stop.clear()
         self._watcher = threading.Thread(target=self._watch_executions, name="mlops-sfn-watcher", daemon=True)
         self._watcher.start()
@@ -118,6 +129,9 @@ class LocalCloud:
         if self._watcher:
             self._watcher.join(timeout=2)
         seams.drain(timeout=30)
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -220,7 +234,7 @@ class LocalCloud:
         s3, ddb, sns, lam, sfn = (self.client(n) for n in ("s3", "dynamodb", "sns", "lambda", "stepfunctions"))
         events, iam, cfn, sqs = (self.client(n) for n in ("events", "iam", "cloudformation", "sqs"))
         role = iam.create_role(RoleName="mlops-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        order = [self._stack(x) for x in ("Storage", "Pipeline", "Triggers")]
+        order = [self._stack(x) for x in ("Storage", "Pipeline", "Triggers", "Serving")]
         for stack in order:
             template = self.templates[stack]
             for logical, res in resources_of_type(template, "AWS::S3::Bucket").items():
@@ -295,13 +309,13 @@ class LocalCloud:
                 if targets:
                     events.put_targets(Rule=name, Targets=targets)
                 self.p.refs[(stack, logical)] = name
-            outputs = {}
+            outputs = {"ApiUrl": self.api.url} if stack == self._stack("Serving") and self.api else {}
             for key, out in template.get("Outputs", {}).items():
                 try:
                     value = str(self._render(stack, out["Value"]))
                 except KeyError:
                     continue  # an output about something not emulated
-                outputs[key] = value
+                outputs.setdefault(key, value)
                 if "Export" in out:
                     self.p.exports[out["Export"]["Name"]] = value
             self.p.outputs[stack] = outputs
@@ -324,6 +338,9 @@ class LocalCloud:
         for name, spec in seams.functions().items():
             shared = {k: v for k, v in spec.env.items() if k.startswith(("MLOPS_", "POWERTOOLS_SERVICE"))}
             shared.pop(ENV_FUNCTION, None)
+            for key in TUNABLES:  # a value already in the environment wins locally (e.g. a short cache)
+                if key in os.environ:
+                    shared.pop(key, None)
             os.environ.update(shared)
             del name
 

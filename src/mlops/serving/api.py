@@ -164,7 +164,14 @@ def predict(request: Annotated[PredictRequest, Body()]) -> PredictResponse:
     )
 
 
-@app.get("/model", summary="The model now serving", responses={503: {"description": "No champion yet"}})
+@app.get(
+    "/model",
+    summary="The model now serving",
+    responses={
+        200: {"description": "The serving model", "content": {"application/json": {"model": ModelInfo}}},
+        503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
+    },
+)
 def model_info() -> ModelInfo:
     loaded = _current()
     sig, record = loaded.model.signature, loaded.record

@@ -1,0 +1,93 @@
+"""Schemathesis against the served OpenAPI document: no 5xx, and every response matches its schema."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from moto import mock_aws
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from mlops.chain import run_chain
+from mlops.clock import new_run_id
+from mlops.config import example_config_path, load_config
+from mlops.constants import ENV_CONFIG_URI
+from mlops.context import StepContext
+from mlops.datasets import bundled
+from mlops.local.apigw import LocalApi, call
+from mlops.local.lambda_runtime import reset_caches
+from mlops.local.provision import create_resources
+from mlops.runs import start_run
+from mlops.runtime import make_stores
+from mlops.serving import api
+
+pytestmark = [pytest.mark.functional, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def served_api() -> Iterator[str]:
+    """A champion in an in-process moto account, served by the real handler over local HTTP."""
+    mock = mock_aws()
+    mock.start()
+    saved = dict(os.environ)
+    try:
+        session = boto3.session.Session(region_name="us-east-1")
+        resources = create_resources(session)
+        os.environ.update({**resources.as_env(), ENV_CONFIG_URI: str(example_config_path())})
+        reset_caches()
+        api.model_cache.cache_clear()
+        stores = make_stores(resources, session)
+        config = load_config(example_config_path())
+        session.client("s3").put_object(
+            Bucket=resources.landing_bucket,
+            Key="breast-cancer/a.csv",
+            Body=bundled("breast-cancer").to_csv(index=False).encode(),
+        )
+        run_id = new_run_id()
+        start_run(stores, config, run_id, {"reason": "fuzz"})
+        out = run_chain(
+            StepContext(run_id, config, stores), {"bucket": resources.landing_bucket, "keys": ["breast-cancer/a.csv"]}
+        )
+        assert out["status"] == "SUCCEEDED"
+        local = LocalApi().start()
+        yield local.url
+        local.stop()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_caches()
+        api.model_cache.cache_clear()
+        mock.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(served_api: str):
+    status, _, body = call("GET", "/openapi.json")
+    assert status == 200
+    return schemathesis.openapi.from_dict(json.loads(body))
+
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def test_given_generated_requests_then_no_5xx_and_responses_match_the_schema(api_schema, served_api):
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert {op.path for op in operations} == {"/predict", "/model", "/health"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def fuzz(case):
+            case.call_and_validate(base_url=served_api, checks=CHECKS)
+
+        fuzz()

@@ -214,8 +214,11 @@ class Platform:
             from botocore.auth import SigV4Auth
             from botocore.awsrequest import AWSRequest
 
+            credentials = self.session.get_credentials()
+            if credentials is None:
+                raise PlatformError("the API uses IAM auth and no AWS credentials were found")
             request = AWSRequest(method=method, url=url, data=data, headers=headers)
-            SigV4Auth(self.session.get_credentials(), "execute-api", self.session.region_name).add_auth(request)
+            SigV4Auth(credentials, "execute-api", self.session.region_name).add_auth(request)
             headers = dict(request.headers.items())
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:

@@ -28,16 +28,27 @@ HERE = ROOT / "layers"
 BUILD = HERE / ".build"
 REQUIREMENTS = HERE / "requirements"
 SOURCE = ROOT / "src" / "mlops"
-BUILDER_VERSION = "5"
+BUILDER_VERSION = "7"
 LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB unzipped, function code and all its layers together
 # A dependency layer may use the limit less room for the mlops code layer (<1 MB), a handler and a margin.
 DEPENDENCY_BUDGET_BYTES = LAMBDA_LIMIT_BYTES - 4_000_000
-PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath")
+PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3")
 TRIM_DIRS = ("tests", "__pycache__")
 # numpy.f2py looks trimmable but scipy imports it: layers/verify.py caught that.
-TRIM_PATHS = ("onnx/backend/test", "numpy/_core/include")
+# onnxruntime's transformers/tools/quantization are offline utilities that `import onnxruntime` never loads.
+TRIM_PATHS = (
+    "onnx/backend/test",
+    "numpy/_core/include",
+    "onnxruntime/transformers",
+    "onnxruntime/tools",
+    "onnxruntime/quantization",
+    "onnxruntime/datasets",
+)
 TRIM_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp", ".f", ".f90")
 BUNDLES = ("base", "data", "train", "export", "serving")
+RUNTIME_STANDIN = "runtime"  # boto3 & co. as the Lambda runtime ships them; never deployed
+# Installed as dependencies but never imported at run time by that bundle (layers/verify.py proves it).
+UNUSED_AT_RUNTIME = {"serving": ("google", "protobuf")}
 PLATFORMS = {
     "arm64": ["manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"],
     "x86_64": ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"],
@@ -91,10 +102,15 @@ def find_python(version: str) -> str | None:
     return None
 
 
-def trim(site: Path) -> None:
+def trim(site: Path, bundle: str = "") -> None:
+    provided = () if bundle == RUNTIME_STANDIN else PROVIDED_BY_RUNTIME
+    for pkg in UNUSED_AT_RUNTIME.get(bundle, ()):
+        shutil.rmtree(site / pkg, ignore_errors=True)
+        for info in site.glob(f"{pkg}-*.dist-info"):
+            shutil.rmtree(info, ignore_errors=True)
     for rel in TRIM_PATHS:
         shutil.rmtree(site / rel, ignore_errors=True)
-    for pkg in PROVIDED_BY_RUNTIME:
+    for pkg in provided:
         shutil.rmtree(site / pkg, ignore_errors=True)
         for info in site.glob(f"{pkg}-*.dist-info"):
             shutil.rmtree(info, ignore_errors=True)
@@ -152,7 +168,7 @@ def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -
         cmd += ["--platform", plat]
     print(f"[layers] pip install {bundle} for {arch}/python{python} …", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
-    trim(site)
+    trim(site, bundle)
     compiled = False
     runtime_python = find_python(python)
     if runtime_python:

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from layers.build import build_code, build_dependencies, find_python
+from layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_python
 
 TRAIN = """
 import pickle, sys, numpy as np, pandas as pd
@@ -42,6 +42,7 @@ print("exported onnx")
 SERVE = """
 import json, sys
 import numpy as np
+from mlops.serving import api  # the serve handler's whole import graph: Powertools resolver, pydantic
 from mlops.serving.onnx_model import OnnxModel
 model = OnnxModel(open(sys.argv[1], "rb").read())
 ref = json.load(open(sys.argv[2]))
@@ -68,20 +69,22 @@ def main() -> None:
         sys.exit("python3.12 not found (pyenv install 3.12, or set MLOPS_RUNTIME_PYTHON)")
     code = build_code("3.12")
     layers = {b: build_dependencies(b, "x86_64", "3.12") for b in ("train", "export", "serving")}
+    runtime = build_dependencies(RUNTIME_STANDIN, "x86_64", "3.12")  # stands in for /var/runtime
     for name, layer in layers.items():
         print(f"{name:<8} {layer.size / 1e6:7.1f} MB  byte-compiled={layer.compiled}")
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        run_in_layer(python, [layers["train"].path, code.path], TRAIN, str(t / "model.pkl"))
+        run_in_layer(python, [layers["train"].path, code.path, runtime.path], TRAIN, str(t / "model.pkl"))
         run_in_layer(
             python,
-            [layers["export"].path, code.path],
+            [layers["export"].path, code.path, runtime.path],
             EXPORT,
             str(t / "model.pkl"),
             str(t / "m.onnx"),
             str(t / "ref.json"),
         )
-        run_in_layer(python, [layers["serving"].path, code.path], SERVE, str(t / "m.onnx"), str(t / "ref.json"))
+        serving = [layers["serving"].path, code.path, runtime.path]
+        run_in_layer(python, serving, SERVE, str(t / "m.onnx"), str(t / "ref.json"))
     print("layers verified under", python)
 
 

@@ -40,3 +40,29 @@ def test_given_an_oversized_bundle_then_the_build_fails_loudly(tmp_path):
     with pytest.raises(BundleTooLargeError, match=r"function 'train' is 263\.0 MB"):
         check_function_size("train", tmp_path, [big, code])
     assert check_function_size("ok", tmp_path, [code]) < 9_000_000
+
+
+def test_given_a_request_with_categories_then_feeds_warnings_and_problems_follow_training():
+    from mlops.serving.service import check_records
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"size": rng.normal(size=200), "plan": rng.choice(["basic", "premium"], 200)})
+    y = (df["plan"] == "premium").astype(int)
+    kinds = {"size": FeatureType.NUMERIC, "plan": FeatureType.CATEGORICAL}
+    pipe = build_pipeline(Family.LOGISTIC_REGRESSION, {}, Task.BINARY, kinds, 0)
+    pipe.fit(model_frame(df, kinds), y)
+    inputs = [
+        {"name": "size", "type": "numeric"},
+        {"name": "plan", "type": "categorical", "domain": ["basic", "premium"]},
+    ]
+    model = OnnxModel(to_onnx(pipe, kinds, Signature("binary", "y", inputs, [0, 1])))
+    problems, warnings, feeds = check_records(
+        model, [{"size": 1.0, "plan": "premium"}, {"size": None, "plan": "enterprise"}]
+    )
+    assert problems == [] and "enterprise" in warnings[0]
+    rows = model.predict_columns(feeds)
+    assert rows[0]["prediction"] == 1 and rows[0]["probabilities"]["1"] > 0.5
+    problems, _, _ = check_records(model, [{"size": float("inf"), "plan": "basic"}, {"size": "1", "plan": None}])
+    assert [(p.row, p.field) for p in problems] == [(1, "size")]
+    problems, _, _ = check_records(model, [{"size": float("inf"), "plan": "basic"}])
+    assert [(p.row, p.field, p.problem[:13]) for p in problems] == [(0, "size", "must be a fin")]

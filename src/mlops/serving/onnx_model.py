@@ -58,15 +58,20 @@ class OnnxModel:
         return np.asarray(outputs[0]).ravel().astype(float), None
 
     def predict_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        labels, proba = self.run(self.feeds_from_records(records))
-        classes = self.signature.classes or []
-        rows: list[dict[str, Any]] = []
-        for i, label in enumerate(labels):
-            row: dict[str, Any] = {"prediction": _plain(label)}
-            if proba is not None:
-                row["probabilities"] = {str(c): round(float(p), 6) for c, p in zip(classes, proba[i], strict=False)}
-            rows.append(row)
-        return rows
+        return self.predict_columns(self.feeds_from_records(records))
+
+    def predict_columns(self, feeds: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """Rows of {"prediction", "probabilities"} — built from whole arrays, not value by value."""
+        labels, proba = self.run(feeds)
+        predictions = [_plain(v) for v in labels.tolist()] if labels.dtype.kind == "f" else labels.tolist()
+        if proba is None:
+            return [{"prediction": p} for p in predictions]
+        names = [str(c) for c in (self.signature.classes or [])]
+        probabilities = np.round(proba.astype(np.float64), 6).tolist()
+        return [
+            {"prediction": p, "probabilities": dict(zip(names, row, strict=False))}
+            for p, row in zip(predictions, probabilities, strict=True)
+        ]
 
 
 def _plain(v: Any) -> Any:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from mlops.adapters.artifacts import ArtifactStore
 from mlops.adapters.metadata import MetadataStore
 from mlops.constants import CHAMPION
@@ -95,42 +97,71 @@ class FieldProblem:
         return {"row": self.row, "field": self.field, "problem": self.problem}
 
 
-def check_records(model: OnnxModel, records: list[dict[str, Any]]) -> tuple[list[FieldProblem], list[str]]:
-    """Problems that make a request invalid (4xx), and warnings that do not.
+_NUMBER_TYPES = (int, float)
+FLOAT32_MAX = 3.4e38
+
+
+def check_records(
+    model: OnnxModel, records: list[dict[str, Any]]
+) -> tuple[list[FieldProblem], list[str], dict[str, Any]]:
+    """Problems that make a request invalid (4xx), warnings that do not, and the ONNX feeds.
 
     As in training: ``null`` is a missing value (imputed inside the graph); a category never seen in
     training is accepted and ignored by the encoder (reported as a warning); numbers must be finite.
+    All numeric columns are checked and converted as one array, so a valid batch costs a few passes.
     """
-    specs = {s["name"]: s for s in model.signature.inputs}
+    specs = model.signature.inputs
+    expected = {s["name"] for s in specs}
     problems: list[FieldProblem] = []
-    unseen: dict[str, set[str]] = {}
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             problems.append(FieldProblem(i, "", "each record must be a JSON object"))
-            continue
-        for name in record.keys() - specs.keys():
-            problems.append(FieldProblem(i, name, "unknown field; the model has no such input"))
-        for name, spec in specs.items():
-            if name not in record:
+        elif record.keys() != expected:
+            for name in sorted(record.keys() - expected):
+                problems.append(FieldProblem(i, name, "unknown field; the model has no such input"))
+            for name in sorted(expected - record.keys()):
                 problems.append(FieldProblem(i, name, "missing field (send null for a missing value)"))
-                continue
-            value = record[name]
-            if value is None:
-                continue
-            if spec["type"] == "numeric":
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    problems.append(FieldProblem(i, name, f"expected a number, got {type(value).__name__}"))
-                elif not math.isfinite(value):
-                    problems.append(FieldProblem(i, name, "must be a finite number"))
-                elif abs(value) > 3.4e38:
-                    problems.append(FieldProblem(i, name, "out of float32 range"))
-            else:
-                if not isinstance(value, str | int | float | bool):
-                    problems.append(FieldProblem(i, name, f"expected a string, got {type(value).__name__}"))
-                elif spec.get("domain") and str(value) not in spec["domain"]:
-                    unseen.setdefault(name, set()).add(str(value))
-    warnings = [
-        f"{name}: value(s) {sorted(values)[:5]} not seen in training; treated as an unknown category"
-        for name, values in sorted(unseen.items())
-    ]
-    return problems, warnings
+    if problems:
+        return problems, [], {}
+    numeric = [s for s in specs if s["type"] == "numeric"]
+    feeds: dict[str, Any] = {}
+    warnings: list[str] = []
+    if numeric:
+        matrix: list[list[Any]] = [[r[s["name"]] for s in numeric] for r in records]
+        flat = [v for row in matrix for v in row]
+        if not all(type(v) in _NUMBER_TYPES or v is None for v in flat):
+            for i, row in enumerate(matrix):
+                for spec, v in zip(numeric, row, strict=True):
+                    if v is not None and (isinstance(v, bool) or not isinstance(v, _NUMBER_TYPES)):
+                        problems.append(FieldProblem(i, spec["name"], f"expected a number, got {type(v).__name__}"))
+            return problems, [], {}
+        values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64).reshape(len(records), -1)
+        missing = np.array([v is None for v in flat]).reshape(values.shape)
+        bad = ~missing & (~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))
+        if bad.any():
+            for i, j in zip(*np.nonzero(bad), strict=True):
+                problems.append(
+                    FieldProblem(int(i), numeric[j]["name"], "must be a finite number within float32 range")
+                )
+            return problems, [], {}
+        as32 = values.astype(np.float32)
+        for j, spec in enumerate(numeric):
+            feeds[spec.get("input", spec["name"])] = as32[:, j : j + 1]
+    for spec in specs:
+        if spec["type"] == "numeric":
+            continue
+        name = spec["name"]
+        column = [r[name] for r in records]
+        for i, v in enumerate(column):
+            if v is not None and not isinstance(v, str | int | float | bool):
+                problems.append(FieldProblem(i, name, f"expected a string, got {type(v).__name__}"))
+        strings = ["" if v is None else str(v) for v in column]
+        domain = spec.get("domain")
+        if domain:
+            unseen = set(strings) - set(domain) - {""}
+            if unseen:
+                warnings.append(
+                    f"{name}: value(s) {sorted(unseen)[:5]} not seen in training; treated as an unknown category"
+                )
+        feeds[spec.get("input", name)] = np.array(strings, dtype=object).reshape(-1, 1)
+    return problems, warnings, feeds

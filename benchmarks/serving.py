@@ -1,0 +1,216 @@
+"""Serving benchmarks: handler latency vs raw onnxruntime vs scikit-learn, cold init, bundle size.
+
+Run: ``python -m benchmarks.serving`` (prints a Markdown table; figures go to docs/benchmarks.md).
+Not a test: timings depend on the machine; the tests assert behaviour, this measures speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+def percentile(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples), q))
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    for _ in range(min(20, repeats)):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples), percentile(samples, 99)
+
+
+def train(family: str):  # type: ignore[no-untyped-def]
+    from mlops.config import Family, FeatureType, Task
+    from mlops.datasets import bundled
+    from mlops.ml.export import to_onnx
+    from mlops.ml.models import build_pipeline, model_frame
+    from mlops.serving.signature import Signature
+
+    df = bundled("breast-cancer")
+    X, y = df.drop(columns=["target"]), df["target"]
+    kinds = {c: FeatureType.NUMERIC for c in X.columns}
+    params = {"C": 1.0} if family == "logistic_regression" else {"max_iter": 200}
+    pipe = build_pipeline(Family(family), params, Task.BINARY, kinds, 0)
+    pipe.fit(model_frame(X, kinds), y)
+    inputs = [{"name": c, "type": "numeric"} for c in X.columns]
+    onnx_bytes = to_onnx(pipe, kinds, Signature("binary", "target", inputs, [0, 1]))
+    return pipe, kinds, X, onnx_bytes
+
+
+def latency_rows(family: str) -> list[str]:
+    """Handler (API Gateway event in, JSON out) vs session.run vs predict_proba, in one process."""
+    import boto3
+    from moto import mock_aws
+
+    from mlops.local.apigw import rest_event
+    from mlops.local.lambda_runtime import LocalContext, reset_caches
+    from mlops.ml.models import model_frame
+    from mlops.serving import api
+    from mlops.serving.onnx_model import OnnxModel
+
+    pipe, kinds, X, onnx_bytes = train(family)
+    model = OnnxModel(onnx_bytes)
+    rows = []
+    with mock_aws():
+        from mlops.config import example_config_path
+        from mlops.local.provision import create_resources
+        from mlops.registry import promote, register_version
+        from mlops.runtime import make_stores
+
+        session = boto3.session.Session(region_name="us-east-1")
+        resources = create_resources(session)
+        os.environ.update(
+            {
+                **resources.as_env(),
+                "MLOPS_CONFIG_URI": str(example_config_path()),
+                "MLOPS_MAX_PREDICT_ROWS": "10000",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        reset_caches()
+        api.model_cache.cache_clear()
+        stores = make_stores(resources, session)
+        ref = stores.artifacts.put_bytes("models/bench.onnx", onnx_bytes)
+        register_version(stores, {"model": "breast-cancer", "status": "approved", "artifacts": {"onnx": ref.as_dict()}})
+        promote(stores, "breast-cancer", 1, reason="bench", actor="bench")
+        context = LocalContext("serve")
+        # 10,000 rows of 30 features is ~8 MB of JSON: above Lambda's 6 MB synchronous payload, so such a
+        # batch cannot arrive through API Gateway in one request. Lift the guard to time the code path.
+        api.MAX_BODY_BYTES = 10**9
+        for n, repeats in ((1, 2000), (100, 300), (10_000, 15)):
+            records = X.sample(n, replace=True, random_state=0).to_dict("records")
+            event = rest_event("POST", "/predict", json.dumps({"records": records}))
+            frame = model_frame(X.sample(n, replace=True, random_state=0), kinds)
+            feeds = {s["input"]: frame[s["name"]].to_numpy().reshape(-1, 1) for s in model.signature.inputs}
+            first = api.handle(event, context)
+            assert first["statusCode"] == 200, first["body"][:500]
+            h = timed(lambda event=event: api.handle(event, context), repeats)
+            o = timed(lambda feeds=feeds: model.session.run(None, feeds), repeats)
+            s = timed(lambda frame=frame: pipe.predict_proba(frame), max(5, repeats // 4))
+            rows.append(
+                f"| {family} | {n:,} | {h[0]:.3f} / {h[1]:.3f} | {o[0]:.3f} / {o[1]:.3f} | "
+                f"{s[0]:.3f} / {s[1]:.3f} | {s[0] / h[0]:.1f}x |"
+            )
+        api.model_cache.cache_clear()
+    return rows
+
+
+COLD = """
+import time
+t0 = time.perf_counter()
+import sys
+sys.path[:0] = {paths!r}
+from mlops.serving.onnx_model import OnnxModel
+from mlops.serving import api  # the serve handler's imports: Powertools resolver, pydantic, onnxruntime
+t1 = time.perf_counter()
+model = OnnxModel(open({model!r}, "rb").read())
+t2 = time.perf_counter()
+model.predict_records([{{c: 1.0 for c in {columns!r}}}])
+t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+
+def cold_rows(onnx_path: Path, columns: list[str]) -> list[str]:
+    from layers.build import build_code, build_dependencies, dir_size, find_python
+
+    python = find_python("3.12")
+    if python is None:
+        return ["| (python3.12 not found) | | | | |"]
+    code = build_code("3.12")
+    layer = build_dependencies("serving", "x86_64", "3.12")
+    runtime = build_dependencies("runtime", "x86_64", "3.12")  # boto3 & co., as /var/runtime has them
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source_only = Path(tmp) / "serving"
+        shutil.copytree(layer.path / "python", source_only)
+        for cache in [p for p in source_only.rglob("__pycache__") if p.is_dir()]:
+            shutil.rmtree(cache)
+        variants = (
+            ("byte-compiled", layer.path / "python", dir_size(layer.path / "python")),
+            ("sources only", source_only, dir_size(source_only)),
+        )
+        for label, site, size in variants:
+            runs = []
+            for _ in range(5):
+                paths = [str(site), str(code.path / "python"), str(runtime.path / "python")]
+                script = COLD.format(paths=paths, model=str(onnx_path), columns=columns)
+                out = subprocess.run([python, "-I", "-B", "-c", script], capture_output=True, text=True, check=True)
+                runs.append([float(x) for x in out.stdout.split()])
+            med = [statistics.median(r[i] for r in runs) for i in range(3)]
+            rows.append(
+                f"| x86_64, {label} ({size / 1e6:.1f} MB) | {med[0] * 1000:.0f} | {med[1] * 1000:.1f} | "
+                f"{med[2] * 1000:.1f} | {sum(med) * 1000:.0f} |"
+            )
+    return rows
+
+
+def bundle_rows() -> list[str]:
+    from layers.build import build_code, build_dependencies, dir_size
+
+    rows = []
+    code = build_code("3.12")
+    for arch in ("arm64", "x86_64"):
+        layer = build_dependencies("serving", arch, "3.12")
+        with tempfile.TemporaryDirectory() as tmp:
+            zpath = Path(tmp) / "layer.zip"
+            with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+                for root in (layer.path, code.path):
+                    for f in (root / "python").rglob("*"):
+                        if f.is_file():
+                            zf.write(f, f.relative_to(root))
+            unzipped = dir_size(layer.path / "python") + dir_size(code.path / "python")
+            rows.append(f"| {arch} | {unzipped / 1e6:.1f} | {zpath.stat().st_size / 1e6:.1f} | {layer.compiled} |")
+    return rows
+
+
+def main() -> None:
+    for key, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "POWERTOOLS_METRICS_NAMESPACE": "bench",
+    }.items():
+        os.environ.setdefault(key, value)
+    print("## Warm handler latency (ms, median / p99)\n")
+    print(
+        "| model | rows | handler (event → JSON) | onnxruntime session.run | scikit-learn predict_proba "
+        "| scikit-learn / handler |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for family in ("logistic_regression", "gradient_boosting"):
+        for row in latency_rows(family):
+            print(row)
+    _, _, X, onnx_bytes = train("gradient_boosting")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        path.write_bytes(onnx_bytes)
+        print("\n## Cold init under python3.12 with the built serving layer (ms, median of 5)\n")
+        print("| layer | imports | model load | first prediction | total |")
+        print("|---|---:|---:|---:|---:|")
+        for row in cold_rows(path, list(X.columns)):
+            print(row)
+    print("\n## Serving bundle (serving layer + mlops code layer)\n")
+    print("| architecture | unzipped MB | zipped MB | byte-compiled |")
+    print("|---|---:|---:|---|")
+    for row in bundle_rows():
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,12 +28,15 @@ HERE = ROOT / "layers"
 BUILD = HERE / ".build"
 REQUIREMENTS = HERE / "requirements"
 SOURCE = ROOT / "src" / "mlops"
-BUILDER_VERSION = "7"
+BUILDER_VERSION = "8"
 LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB unzipped, function code and all its layers together
 # A dependency layer may use the limit less room for the mlops code layer (<1 MB), a handler and a margin.
 DEPENDENCY_BUDGET_BYTES = LAMBDA_LIMIT_BYTES - 4_000_000
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3")
 TRIM_DIRS = ("tests", "__pycache__")
+# onnxruntime's C-API library for non-Python consumers: the Python binding links ORT statically and never
+# loads it (readelf shows no NEEDED entry; layers/verify.py runs predictions without it). 27 MB.
+TRIM_GLOBS = ("onnxruntime/capi/libonnxruntime.so*",)
 # numpy.f2py looks trimmable but scipy imports it: layers/verify.py caught that.
 # onnxruntime's transformers/tools/quantization are offline utilities that `import onnxruntime` never loads.
 TRIM_PATHS = (
@@ -110,6 +113,9 @@ def trim(site: Path, bundle: str = "") -> None:
             shutil.rmtree(info, ignore_errors=True)
     for rel in TRIM_PATHS:
         shutil.rmtree(site / rel, ignore_errors=True)
+    for pattern in TRIM_GLOBS:
+        for path in site.glob(pattern):
+            path.unlink()
     for pkg in provided:
         shutil.rmtree(site / pkg, ignore_errors=True)
         for info in site.glob(f"{pkg}-*.dist-info"):

@@ -64,5 +64,7 @@ def test_given_a_request_with_categories_then_feeds_warnings_and_problems_follow
     assert rows[0]["prediction"] == 1 and rows[0]["probabilities"]["1"] > 0.5
     problems, _, _ = check_records(model, [{"size": float("inf"), "plan": "basic"}, {"size": "1", "plan": None}])
     assert [(p.row, p.field) for p in problems] == [(1, "size")]
-    problems, _, _ = check_records(model, [{"size": float("inf"), "plan": "basic"}])
+    problems, _, _ = check_records(
+        model, [{"size": float("inf"), "plan": "basic"}, {"size": float("nan"), "plan": "basic"}]
+    )
     assert [(p.row, p.field, p.problem[:13]) for p in problems] == [(0, "size", "must be a fin")]

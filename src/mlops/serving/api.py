@@ -34,6 +34,9 @@ class PredictRequest(BaseModel):
         "null = missing.",
     )
 
+    def __repr__(self) -> str:  # the framework logs its arguments: keep that cheap for big batches
+        return f"PredictRequest({len(self.records)} records)"
+
 
 class Prediction(BaseModel):
     prediction: float | int | str | None

@@ -106,7 +106,7 @@ def check_records(
 ) -> tuple[list[FieldProblem], list[str], dict[str, Any]]:
     """Problems that make a request invalid (4xx), warnings that do not, and the ONNX feeds.
 
-    As in training: ``null`` is a missing value (imputed inside the graph); a category never seen in
+    As in training: ``null`` (or NaN) is a missing value, imputed inside the graph; a category never seen in
     training is accepted and ignored by the encoder (reported as a warning); numbers must be finite.
     All numeric columns are checked and converted as one array, so a valid batch costs a few passes.
     """
@@ -135,9 +135,10 @@ def check_records(
                     if v is not None and (isinstance(v, bool) or not isinstance(v, _NUMBER_TYPES)):
                         problems.append(FieldProblem(i, spec["name"], f"expected a number, got {type(v).__name__}"))
             return problems, [], {}
+        # null and NaN are missing values (imputed in the graph, as in training); infinities are errors.
         values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64).reshape(len(records), -1)
-        missing = np.array([v is None for v in flat]).reshape(values.shape)
-        bad = ~missing & (~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(values) | (np.abs(values) > FLOAT32_MAX)
         if bad.any():
             for i, j in zip(*np.nonzero(bad), strict=True):
                 problems.append(

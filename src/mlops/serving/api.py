@@ -100,6 +100,11 @@ _load_failures: list[int] = []
 
 
 def _count_load_failure(version: int, err: Exception) -> None:
+    """Counted in CloudWatch (EMF, flushed by the handler's Metrics) — alarmable — and kept for tests."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    Metrics().add_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1)
     _load_failures.append(version)
 
 

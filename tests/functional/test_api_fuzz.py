@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from mlops.chain import run_chain
+from tests.chain import run_chain
 from mlops.clock import new_run_id
 from mlops.config import example_config_path, load_config
 from mlops.constants import ENV_CONFIG_URI

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops.adapters.artifacts import get_json
-from mlops.chain import run_chain
+from tests.chain import run_chain
 from mlops.config import parse_config
 from mlops.constants import CHAMPION
 from mlops.datasets import bundled, corrupt, customers, degrade_labels

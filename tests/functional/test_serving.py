@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mlops.chain import run_chain
+from tests.chain import run_chain
 from mlops.datasets import bundled
 from mlops.local.apigw import call
 from mlops.registry import promote

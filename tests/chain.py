@@ -1,7 +1,8 @@
-"""The steps composed in-process, in the state machine's order.
+"""The steps composed in-process, in the state machine's order — a test fixture, not a runtime.
 
-This is the library-level composition used by tests of the ML core and by ``mlops demo
---in-process``; deployed and offline runs execute the CDK-synthesized state machine instead.
+Tests of the ML core use it to exercise every step against moto quickly. Deployed and offline runs
+(``mlops demo``, ``mlops local up``) execute the CDK-synthesized state machine; nothing in the
+product imports this module.
 """
 
 from __future__ import annotations

@@ -46,26 +46,14 @@ class TrainingPipeline(Construct):
         self._functions = functions
         self._timeouts = timeouts
 
-        notify = tasks.SnsPublish(
-            self,
-            "NotifyFailure",
-            topic=failure_topic,
-            subject="serverless-mlops run failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "run_id": sfn.JsonPath.string_at("$.run_id"),
-                    "model": sfn.JsonPath.string_at("$.model"),
-                    "error": sfn.JsonPath.object_at("$.error"),
-                    "execution": sfn.JsonPath.execution_id,
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
-        )
+        self._topic = failure_topic
         failed = sfn.Fail(self, "RunFailed", error="PipelineFailed", cause="A step failed; see the run record.")
-        notify.add_retry(errors=["SNS.SdkClientException", "SNS.InternalErrorException"], max_attempts=3)
-        notify.add_catch(failed, result_path="$.notify_error")
-        notify.next(failed)
+        notify = self._notify(
+            "NotifyFailure",
+            "serverless-mlops run failed",
+            {"error": sfn.JsonPath.object_at("$.error"), "execution": sfn.JsonPath.execution_id},
+            then=failed,
+        )
 
         record_failure = self._finalize("RecordFailure", "FAILED", {"error": sfn.JsonPath.object_at("$.error")})
         record_failure.add_catch(notify, result_path="$.finalize_error")
@@ -76,30 +64,20 @@ class TrainingPipeline(Construct):
         data_failed = sfn.Fail(
             self, "DataValidationFailed", error="DataValidationFailed", cause="Data anomalies; see the run record."
         )
-        data_notify = tasks.SnsPublish(
-            self,
+        data_notify = self._notify(
             "NotifyDataAnomalies",
-            topic=failure_topic,
-            subject="serverless-mlops run stopped: data anomalies",
-            message=sfn.TaskInput.from_object(
-                {
-                    "run_id": sfn.JsonPath.string_at("$.run_id"),
-                    "model": sfn.JsonPath.string_at("$.model"),
-                    "anomalies": sfn.JsonPath.string_at("$.validate_data.anomalies.uri"),
-                    "errors": sfn.JsonPath.number_at("$.validate_data.num_errors"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+            "serverless-mlops run stopped: data anomalies",
+            {
+                "anomalies": sfn.JsonPath.string_at("$.validate_data.anomalies.uri"),
+                "errors": sfn.JsonPath.number_at("$.validate_data.num_errors"),
+            },
+            then=data_failed,
         )
-        data_notify.add_retry(errors=["SNS.SdkClientException", "SNS.InternalErrorException"], max_attempts=3)
-        data_notify.add_catch(data_failed, result_path="$.notify_error")
         record_anomalies = self._finalize(
             "RecordAnomalies", "FAILED", {"validate_data": sfn.JsonPath.object_at("$.validate_data")}
         )
         record_anomalies.add_catch(data_notify, result_path="$.finalize_error")
         record_anomalies.next(data_notify)
-        data_notify.next(data_failed)
 
         extract = self._step("Extract", "extract", "$.extract")
         analyze = self._step("Analyze", "analyze", "$.analyze")
@@ -214,6 +192,24 @@ class TrainingPipeline(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             comment="serverless-mlops continuous training",
         )
+
+    def _notify(self, state_id: str, subject: str, fields: dict[str, object], *, then: sfn.Fail) -> tasks.SnsPublish:
+        """Publish the run's identity and ``fields`` to the failure topic, then (even if that fails) ``then``."""
+        task = tasks.SnsPublish(
+            self,
+            state_id,
+            topic=self._topic,
+            subject=subject,
+            message=sfn.TaskInput.from_object(
+                {"run_id": sfn.JsonPath.string_at("$.run_id"), "model": sfn.JsonPath.string_at("$.model"), **fields}
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        task.add_retry(errors=["SNS.SdkClientException", "SNS.InternalErrorException"], max_attempts=3)
+        task.add_catch(then, result_path="$.notify_error")
+        task.next(then)
+        return task
 
     def _task(
         self,

@@ -28,10 +28,14 @@ config_app = typer.Typer(help="Check the project configuration.", no_args_is_hel
 local_app = typer.Typer(help="The offline AWS emulator.", no_args_is_help=True)
 runs_app = typer.Typer(help="Pipeline runs: status, steps, anomalies, metrics.", no_args_is_help=True)
 models_app = typer.Typer(help="The model registry: versions, champion, promotion, rollback.", no_args_is_help=True)
+schema_app = typer.Typer(
+    help="The data schema runs validate against: show it, or push an edited one.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 app.add_typer(local_app, name="local")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
+app.add_typer(schema_app, name="schema")
 
 EXAMPLE_CONFIG = example_config_path()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project config (YAML).")]
@@ -474,6 +478,53 @@ def predict(
         emit(p.predict(records))
     except PlatformError as err:
         fail(str(err))
+
+
+@models_app.command("served-at")
+def models_served_at(
+    when: Annotated[str, typer.Argument(help="ISO-8601 time, e.g. 2026-11-22T15:00:00Z")],
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which version was champion at a given time (from the audit history)."""
+    version = platform(target, env, endpoint).served_at(when)
+    if as_json:
+        emit({"at": when, "version": version})
+    else:
+        typer.echo(f"v{version}" if version is not None else f"no champion at {when}")
+
+
+# -- schema ---------------------------------------------------------------------------------
+@schema_app.command("show")
+def schema_show(target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None) -> None:
+    """The current schema (JSON): edit it and `mlops schema push` it to pin your changes."""
+    from mlops.platform import PlatformError
+
+    try:
+        emit(platform(target, env, endpoint).schema())
+    except PlatformError as err:
+        fail(str(err))
+
+
+@schema_app.command("push")
+def schema_push(
+    file: Path, target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Store an edited schema as the next version; later runs validate against it."""
+    from mlops.platform import PlatformError
+
+    try:
+        raw = json.loads(file.read_text())
+        record = platform(target, env, endpoint).push_schema(raw.get("schema", raw), actor())
+    except (OSError, json.JSONDecodeError, PlatformError) as err:
+        fail(str(err))
+        return
+    if as_json:
+        emit(record)
+    else:
+        typer.echo(f"schema v{record['version']} stored ({record['source']}); later runs validate against it")
 
 
 # -- functions -----------------------------------------------------------------------------

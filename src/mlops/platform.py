@@ -197,6 +197,35 @@ class Platform:
         )
         return {"version": version, "action": "rejected", "actor": actor, "reason": reason}
 
+    def served_at(self, when: str) -> int | None:
+        from mlops.registry import served_at
+
+        return served_at(self.stores, self.model, when)
+
+    # -- schema -------------------------------------------------------------------------
+    def schema(self) -> dict[str, Any]:
+        from mlops.adapters.artifacts import get_json
+
+        current = self.stores.meta.latest_schema(self.model)
+        if current is None:
+            raise PlatformError(f"no schema yet for {self.model}: the first run infers one")
+        return {
+            "version": current["version"],
+            "source": current.get("source"),
+            "schema": get_json(self.stores.artifacts, current["schema"]["uri"]),
+        }
+
+    def push_schema(self, schema: dict[str, Any], actor: str) -> dict[str, Any]:
+        """Store an edited schema as the next version: later runs validate against it."""
+        from mlops.steps.validate_data import push_schema
+
+        if not isinstance(schema.get("features"), dict) or not schema["features"]:
+            raise PlatformError("a schema needs a non-empty 'features' mapping (see `mlops schema show`)")
+        for name, spec in schema["features"].items():
+            if spec.get("type") not in ("numeric", "categorical"):
+                raise PlatformError(f"features.{name}.type must be 'numeric' or 'categorical'")
+        return push_schema(self.stores, self.model, schema, f"user:{actor}")
+
     # -- predictions ------------------------------------------------------------------
     def api_request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """Call the prediction API: no auth offline; SigV4 (iam) or the API key (api_key) when deployed."""

@@ -278,3 +278,28 @@ def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_
     cli = CliRunner().invoke(app, ["predict", "--endpoint", platform.endpoint], input=json.dumps([record]))
     assert cli.exit_code == 0 and json.loads(cli.output)["model_version"] == 1
     api.model_cache.cache_clear()
+
+
+def test_given_an_edited_schema_when_pushed_then_the_next_run_validates_against_it(platform, tmp_path):
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    assert _upload_and_wait(platform, "v1.csv", DATA)["status"] == "SUCCEEDED"
+    runner = CliRunner()
+    shown = runner.invoke(app, ["schema", "show", "--endpoint", platform.endpoint])
+    assert shown.exit_code == 0, shown.output
+    doc = json.loads(shown.output)
+    assert doc["version"] == 1 and doc["source"] == "inferred"
+    schema = doc["schema"]
+    schema["features"]["mean_radius"]["max"] = 20.0  # a user tightens a range
+    edited = tmp_path / "schema.json"
+    edited.write_text(json.dumps(schema))
+    pushed = runner.invoke(app, ["schema", "push", str(edited), "--endpoint", platform.endpoint])
+    assert pushed.exit_code == 0 and "schema v2" in pushed.output
+    run = _upload_and_wait(platform, "v2.csv", DATA)
+    assert run["status"] == "FAILED"
+    assert ("OUT_OF_RANGE", "mean_radius") in {(a["code"], a["column"]) for a in run["anomalies"]}
+    when = platform.history()[0]["at"]
+    served = runner.invoke(app, ["models", "served-at", when, "--endpoint", platform.endpoint])
+    assert served.exit_code == 0 and served.output.strip() == "v1"

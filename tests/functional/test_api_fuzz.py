@@ -18,7 +18,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.chain import run_chain
 from mlops.clock import new_run_id
 from mlops.config import example_config_path, load_config
 from mlops.constants import ENV_CONFIG_URI
@@ -30,6 +29,7 @@ from mlops.local.provision import create_resources
 from mlops.runs import start_run
 from mlops.runtime import make_stores
 from mlops.serving import api
+from tests.chain import run_chain
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from mlops.adapters.artifacts import get_json
-from tests.chain import run_chain
 from mlops.config import parse_config
 from mlops.constants import CHAMPION
 from mlops.datasets import bundled, corrupt, customers, degrade_labels
 from mlops.frames import to_parquet_bytes
 from mlops.serving.onnx_model import OnnxModel
+from tests.chain import run_chain
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from tests.chain import run_chain
 from mlops.datasets import bundled
 from mlops.local.apigw import call
 from mlops.registry import promote
 from mlops.serving import api
+from tests.chain import run_chain
 
 pytestmark = pytest.mark.functional
 

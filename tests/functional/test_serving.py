@@ -129,3 +129,14 @@ def test_given_no_champion_then_503_not_500(lambda_env, monkeypatch):
     status, body = _predict([{"a": 1}])
     assert status == 503 and "no champion" in body["message"]
     api.model_cache.cache_clear()
+
+
+def test_given_the_api_gateway_event_file_when_invoked_then_200_with_a_prediction(served):
+    from mlops.local.lambda_runtime import invoke
+    from tests.conftest import load_event
+
+    out = invoke("serve", load_event("api_predict"))
+    assert out.function_error is None
+    assert out.payload["statusCode"] == 200
+    body = json.loads(out.payload["body"])
+    assert body["predictions"][0]["prediction"] == 0 and body["model_version"] == 1

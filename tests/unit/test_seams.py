@@ -1,0 +1,86 @@
+"""The emulator's seams into moto: event shapes and rule matching, as EventBridge does them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlops.local import seams
+from mlops.local.template import render, state_machine_definition
+
+pytestmark = pytest.mark.unit
+
+
+class _Pattern:
+    def __init__(self, pattern: dict | None) -> None:
+        from moto.events.models import EventPattern
+
+        self._inner = EventPattern.load(json.dumps(pattern) if pattern else None)
+
+    def get_pattern(self):
+        return self._inner.get_pattern()
+
+    def matches_event(self, event):
+        return self._inner.matches_event(event)
+
+
+class _Rule:
+    def __init__(self, pattern: dict | None, schedule: str | None = None) -> None:
+        self.event_pattern = _Pattern(pattern)
+        self.scheduled_expression = schedule
+        self.state = "ENABLED"
+        self.targets: list[dict] = []
+
+
+def test_given_moto_s3_detail_then_it_is_reshaped_to_aws_field_names():
+    moto_event = {
+        "source": "aws.s3",
+        "time": 1763823600.0,
+        "detail": {"object": {"key": "k", "eTag": "abc", "size": 1}},
+    }
+    shaped = seams._aws_shape(moto_event)
+    assert shaped["detail"]["object"] == {"key": "k", "etag": "abc", "size": 1}
+    assert shaped["time"] == "2025-11-22T15:00:00Z"
+    assert moto_event["detail"]["object"]["eTag"] == "abc"  # the original is not mutated
+
+
+def test_given_the_deployed_rule_pattern_then_only_matching_uploads_match():
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": ["landing"]}, "object": {"key": [{"prefix": "breast-cancer/"}]}},
+    }
+    rule = _Rule(pattern)
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "s3_object_created.json").read_text())
+    event["detail"]["bucket"]["name"] = "landing"
+    assert seams.rule_matches(rule, event)
+    event["detail"]["object"]["key"] = "other/x.csv"
+    assert not seams.rule_matches(rule, event)
+    assert not seams.rule_matches(_Rule(None, "rate(7 days)"), event)  # schedules match no events
+
+
+def test_given_a_template_then_intrinsics_render_and_the_definition_parses():
+    template = {
+        "Resources": {
+            "Sm": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "DefinitionString": {
+                        "Fn::Join": [
+                            "",
+                            [
+                                '{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"',
+                                {"Fn::GetAtt": ["Fn", "Arn"]},
+                                '","End":true}}}',
+                            ],
+                        ]
+                    }
+                },
+            }
+        }
+    }
+    definition = state_machine_definition(template, lambda ref: "arn:aws:lambda:us-east-1:1:function:f")
+    assert definition["States"]["A"]["Resource"] == "arn:aws:lambda:us-east-1:1:function:f"
+    assert render({"a": [{"Ref": "X"}]}, lambda ref: "x") == {"a": ["x"]}

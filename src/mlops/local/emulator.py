@@ -107,6 +107,8 @@ class LocalCloud:
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         seams.install(self)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request is noise here
+        # moto's ASL engine logs every Fail state as an exception; a failed run is reported by the run record.
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self._reset_backends()

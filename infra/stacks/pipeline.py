@@ -14,7 +14,7 @@ from constructs import Construct
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.pipeline_layers import PipelineLayers
 from infra.constructs.training_pipeline import TrainingPipeline
-from infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS
+from infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS, FunctionSpec
 from infra.settings import EnvironmentSettings
 from infra.stacks.storage import StorageStack
 from mlops import constants as c
@@ -47,7 +47,8 @@ class PipelineStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         project = settings.project()
-        runtime, architecture = runtime_for(settings), architecture_for(settings)
+        self.runtime = runtime = runtime_for(settings)
+        self.architecture = architecture_for(settings)
         self.log_retention = retention = _retention(settings)
         self.layers = PipelineLayers(
             self,
@@ -70,18 +71,8 @@ class PipelineStack(Stack):
         }
         self.functions: dict[str, lambda_.Function] = {}
         for spec in PIPELINE_FUNCTIONS:
-            fn = PipelineFunction(
-                self,
-                f"Fn-{spec.name}",
-                spec=spec,
-                layers=self.layers,
-                runtime=runtime,
-                architecture=architecture,
-                environment=self.function_env,
-                log_retention=retention,
-            ).function
+            fn = self.make_function(self, f"Fn-{spec.name}", spec=spec)
             self.functions[spec.name] = fn
-            self.config_asset.grant_read(fn)
             tables.runs.grant_read_write_data(fn)
             if spec.name in READS_LANDING:
                 store.landing.grant_read(fn)
@@ -119,6 +110,30 @@ class PipelineStack(Stack):
         CfnOutput(self, "ModelName", value=project.name)
         for name, fn in self.functions.items():
             CfnOutput(self, f"Function{_pascal(name)}", value=fn.function_name)
+
+    def make_function(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        extra_env: dict[str, str] | None = None,
+        reserved_concurrency: int | None = None,
+    ) -> lambda_.Function:
+        """A function on this pipeline's layers, runtime and environment (any stack); it may read the config."""
+        fn = PipelineFunction(
+            scope,
+            construct_id,
+            spec=spec,
+            layers=self.layers,
+            runtime=self.runtime,
+            architecture=self.architecture,
+            environment={**self.function_env, **(extra_env or {})},
+            log_retention=self.log_retention,
+            reserved_concurrency=reserved_concurrency,
+        ).function
+        self.config_asset.grant_read(fn)
+        return fn
 
 
 def _pascal(name: str) -> str:

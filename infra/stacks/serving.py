@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
 from infra.constructs.inference_api import InferenceApi
-from infra.constructs.pipeline_function import PipelineFunction
 from infra.functions import SERVE_FUNCTION
 from infra.settings import EnvironmentSettings
-from infra.stacks.pipeline import PipelineStack, architecture_for, runtime_for
+from infra.stacks.pipeline import PipelineStack
 from infra.stacks.storage import StorageStack
 from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
 
@@ -27,25 +28,17 @@ class ServingStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        spec = SERVE_FUNCTION
-        spec = type(spec)(spec.name, spec.bundle, settings.serving_memory_mb, spec.timeout_s, spec.description)
-        self.function = PipelineFunction(
+        self.function = pipeline.make_function(
             self,
             "Serve",
-            spec=spec,
-            layers=pipeline.layers,
-            runtime=runtime_for(settings),
-            architecture=architecture_for(settings),
-            environment={
-                **pipeline.function_env,
+            spec=dataclasses.replace(SERVE_FUNCTION, memory_mb=settings.serving_memory_mb),
+            extra_env={
                 ENV_MODEL_CACHE_SECONDS: str(settings.model_cache_seconds),
                 ENV_MAX_ROWS: str(settings.max_predict_rows),
             },
-            log_retention=pipeline.log_retention,
             reserved_concurrency=settings.serving_reserved_concurrency,
-        ).function
+        )
         # Reads only: the champion alias and version records, and model artifacts.
-        pipeline.config_asset.grant_read(self.function)
         storage.tables.models.grant_read_data(self.function)
         storage.store.artifacts.grant_read(self.function)
         # Code deploys go through an alias, so they can be shifted gradually (CodeDeploy) later.

@@ -5,11 +5,10 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 
 from constructs import Construct
-from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.retraining_triggers import RetrainingTriggers
 from infra.functions import TRIGGER_FUNCTION
 from infra.settings import EnvironmentSettings
-from infra.stacks.pipeline import PipelineStack, architecture_for, runtime_for
+from infra.stacks.pipeline import PipelineStack
 from infra.stacks.storage import StorageStack
 from mlops.constants import ENV_STATE_MACHINE_ARN
 
@@ -26,17 +25,12 @@ class TriggersStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        self.trigger = PipelineFunction(
+        self.trigger = pipeline.make_function(
             self,
             "Trigger",
             spec=TRIGGER_FUNCTION,
-            layers=pipeline.layers,
-            runtime=runtime_for(settings),
-            architecture=architecture_for(settings),
-            environment={**pipeline.function_env, ENV_STATE_MACHINE_ARN: pipeline.state_machine.state_machine_arn},
-            log_retention=pipeline.log_retention,
-        ).function
-        pipeline.config_asset.grant_read(self.trigger)
+            extra_env={ENV_STATE_MACHINE_ARN: pipeline.state_machine.state_machine_arn},
+        )
         storage.tables.runs.grant_read_write_data(self.trigger)
         pipeline.state_machine.grant_start_execution(self.trigger)
         self.rules = RetrainingTriggers(

@@ -11,6 +11,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,6 +50,18 @@ EndpointOpt = Annotated[str | None, typer.Option("--endpoint", envvar="MLOPS_END
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def reported(*extra: type[Exception]) -> Iterator[None]:
+    """Turn a PlatformError (and any ``extra`` error types) into a one-line failure with a non-zero exit."""
+    from mlops.platform import PlatformError
+
+    caught: tuple[type[Exception], ...] = (PlatformError, *extra)
+    try:
+        yield
+    except caught as err:
+        fail(str(err))
 
 
 def emit(obj: Any) -> None:
@@ -210,10 +224,8 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Start a run: upload a data file (the upload triggers it), or request one over the configured prefix."""
-    from mlops.platform import PlatformError
-
     p = platform(target, env, endpoint)
-    try:
+    with reported():
         if data is not None:
             if not data.exists():
                 fail(f"no such file: {data}")
@@ -238,9 +250,6 @@ def run(
             on_step=None if as_json else _step_line,
             until={"SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"},
         )
-    except PlatformError as err:
-        fail(str(err))
-        return
     if as_json:
         emit(record)
     else:
@@ -289,14 +298,8 @@ def runs_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One run: per-step status and timings, trials, anomalies, metrics, reasons."""
-    from mlops.platform import PlatformError
-
-    p = platform(target, env, endpoint)
-    try:
-        record = p.run(run_id)
-    except PlatformError as err:
-        fail(str(err))
-        return
+    with reported():
+        record = platform(target, env, endpoint).run(run_id)
     if as_json:
         emit(record)
     else:
@@ -332,26 +335,15 @@ def models_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One version with its lineage."""
-    from mlops.platform import PlatformError
-
-    p = platform(target, env, endpoint)
-    try:
-        record = p.version(version)
-    except PlatformError as err:
-        fail(str(err))
-        return
+    with reported():
+        record = platform(target, env, endpoint).version(version)
     record.pop("approval_token", None)
     emit(record)
 
 
 def _registry_action(fn_name: str, *args: Any, as_json: bool, **kwargs: Any) -> None:
-    from mlops.platform import PlatformError
-
-    try:
+    with reported():
         result = getattr(kwargs.pop("p"), fn_name)(*args, **kwargs)
-    except PlatformError as err:
-        fail(str(err))
-        return
     if as_json:
         emit(result)
     else:
@@ -466,18 +458,13 @@ def predict(
     endpoint: EndpointOpt = None,
 ) -> None:
     """Score records with the serving champion through the prediction API (local or deployed)."""
-    from mlops.platform import PlatformError
-
     try:
         records = read_records(source)
     except (OSError, ValueError) as err:
         fail(f"could not read records: {err}")
         return
-    p = platform(target, env, endpoint)
-    try:
-        emit(p.predict(records))
-    except PlatformError as err:
-        fail(str(err))
+    with reported():
+        emit(platform(target, env, endpoint).predict(records))
 
 
 @models_app.command("served-at")
@@ -500,12 +487,8 @@ def models_served_at(
 @schema_app.command("show")
 def schema_show(target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None) -> None:
     """The current schema (JSON): edit it and `mlops schema push` it to pin your changes."""
-    from mlops.platform import PlatformError
-
-    try:
+    with reported():
         emit(platform(target, env, endpoint).schema())
-    except PlatformError as err:
-        fail(str(err))
 
 
 @schema_app.command("push")
@@ -513,14 +496,9 @@ def schema_push(
     file: Path, target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Store an edited schema as the next version; later runs validate against it."""
-    from mlops.platform import PlatformError
-
-    try:
+    with reported(OSError, json.JSONDecodeError):
         raw = json.loads(file.read_text())
         record = platform(target, env, endpoint).push_schema(raw.get("schema", raw), actor())
-    except (OSError, json.JSONDecodeError, PlatformError) as err:
-        fail(str(err))
-        return
     if as_json:
         emit(record)
     else:
@@ -537,15 +515,10 @@ def invoke(
     endpoint: EndpointOpt = None,
 ) -> None:
     """Invoke one function with an event file, through the Lambda API."""
-    from mlops.platform import PlatformError
-
     if not event.exists():
         fail(f"no such event file: {event}")
-    p = platform(target, env, endpoint)
-    try:
-        emit(p.invoke(function, json.loads(event.read_text())))
-    except (PlatformError, json.JSONDecodeError) as err:
-        fail(str(err))
+    with reported(json.JSONDecodeError):
+        emit(platform(target, env, endpoint).invoke(function, json.loads(event.read_text())))
 
 
 @app.command()

@@ -1,15 +1,11 @@
 """Lambda: trigger (D5) — S3 uploads, schedules, alarms and on-demand requests start one run at a time."""
 
-import os
-
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.constants import ENV_STATE_MACHINE_ARN
 from mlops.handlers import stores, transient_errors
-from mlops.runtime import config_from_env
+from mlops.runtime import config_from_env, executions_from_env
 from mlops.trigger import Trigger
 
 logger = Logger()
@@ -22,7 +18,6 @@ metrics = Metrics()
 @metrics.log_metrics
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
-    trigger = Trigger(config_from_env(), stores(), boto3.client("stepfunctions"), os.environ[ENV_STATE_MACHINE_ARN])
-    result = trigger.handle(event)
+    result = Trigger(config_from_env(), stores(), executions_from_env()).handle(event)
     metrics.add_metric(name=f"Trigger{result['status'].title()}", unit=MetricUnit.Count, value=1)
     return result

@@ -42,9 +42,18 @@ MODELS_TABLE = TableSchema("ModelsTable")
 LINEAGE_TABLE = TableSchema("LineageTable")
 TABLES = (RUNS_TABLE, MODELS_TABLE, LINEAGE_TABLE)
 
-# Artifact bucket layout.
+# Artifact bucket layout. Only runs/ expires (run scratch); a registered version's artifacts are copied
+# under models/ at registration and kept for as long as the version is in the registry.
 RUNS_PREFIX = "runs/"
 SCHEMAS_PREFIX = "schemas/"
+MODELS_PREFIX = "models/"
+
+# The run budget, one source for the state machine (infra) and the run lock (trigger): the lock must
+# outlive every path through an execution, including the manual-approval wait.
+RUN_TIMEOUT_S = 4 * 3600  # everything but the approval wait
+APPROVAL_TIMEOUT_S = 7 * 24 * 3600
+STATE_MACHINE_TIMEOUT_S = RUN_TIMEOUT_S + APPROVAL_TIMEOUT_S
+RUN_LOCK_SECONDS = STATE_MACHINE_TIMEOUT_S + 3600
 
 # Registry aliases.
 CHAMPION = "champion"

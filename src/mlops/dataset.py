@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.adapters.artifacts import ArtifactStore, get_json
+from mlops.adapters.artifacts import ArtifactStore, get_json, get_verified
 from mlops.config import FeatureType, Task
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class Dataset:
         from mlops.frames import from_parquet_bytes
         from mlops.ml.models import model_frame
 
-        raw = from_parquet_bytes(store.get_bytes(self.splits[split]["uri"]))
+        raw = from_parquet_bytes(get_verified(store, self.splits[split]))
         y = raw[self.target].to_numpy()
         if self.task is Task.REGRESSION:
             y = y.astype(float)

@@ -111,7 +111,7 @@ class Platform:
                 trig = run.get("trigger") or {}
                 if trig.get("key") == key and trig.get("etag") == etag:
                     return str(run["run_id"])
-                if key in {c.get("name", "") for c in trig.get("coalesced", [])}:
+                if key in trig.get("keys", []) or key in {c.get("key") for c in trig.get("coalesced", [])}:
                     return str(run["run_id"])
             time.sleep(0.3)
         raise PlatformError(f"no run started for s3://{self.output('LandingBucket')}/{key} within {timeout:.0f}s")

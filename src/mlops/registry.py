@@ -5,19 +5,60 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from mlops.adapters.artifacts import parse_s3_uri
 from mlops.clock import utcnow_iso
-from mlops.constants import CHAMPION
+from mlops.constants import CHAMPION, MODELS_PREFIX, RUNS_PREFIX
 from mlops.context import Stores
 from mlops.errors import RegistryError
 
 APPROVED, PENDING = "approved", "pending_approval"
+RETAINED_SECTIONS = ("artifacts", "lineage")
+
+
+def version_prefix(model: str, version: int) -> str:
+    """Where a registered version's artifacts live for as long as it is in the registry (never expired)."""
+    return f"{MODELS_PREFIX}{model}/v{version:06d}/"
+
+
+def _retain(stores: Stores, refs: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Copy every artifact of ``refs`` that lives in run scratch (``runs/``, expired by lifecycle) to ``prefix``."""
+    out = dict(refs)
+    for name, ref in refs.items():
+        if not (isinstance(ref, dict) and ref.get("uri") and ref.get("sha256")):
+            continue
+        _, key = parse_s3_uri(ref["uri"])
+        if key.startswith(RUNS_PREFIX):
+            suffix = key.rsplit("/", 1)[-1].partition(".")[2]
+            out[name] = {
+                **stores.artifacts.copy(ref, f"{prefix}{name}.{suffix}" if suffix else f"{prefix}{name}").as_dict(),
+                "run_uri": ref["uri"],
+            }
+    return out
 
 
 def register_version(stores: Stores, record: dict[str, Any]) -> dict[str, Any]:
+    """A new version; its artifacts and lineage are copied out of run scratch into the retained prefix."""
     version = stores.meta.next_counter(record["model"], "version")
+    prefix = version_prefix(record["model"], version)
     full = {**record, "version": version, "created_at": utcnow_iso()}
+    for section in RETAINED_SECTIONS:
+        full[section] = _retain(stores, record.get(section) or {}, prefix)
     stores.meta.put_model_version(full)
     return full
+
+
+def retain_version(stores: Stores, model: str, version: int) -> list[str]:
+    """Upgrade path for versions registered before artifacts were retained: copy what still lives under
+    ``runs/`` to the version's prefix and point the record there. Returns the names copied."""
+    record = stores.meta.get_model_version(model, version)
+    if record is None:
+        raise RegistryError(f"{model} has no version {version}")
+    prefix = version_prefix(model, version)
+    update = {section: _retain(stores, record.get(section) or {}, prefix) for section in RETAINED_SECTIONS}
+    moved = [n for sec in RETAINED_SECTIONS for n, r in update[sec].items() if r != (record.get(sec) or {}).get(n)]
+    if moved:
+        stores.meta.update_model_version(model, version, update)
+    return moved
 
 
 def champion_stack(stores: Stores, model: str, alias: str = CHAMPION) -> list[int]:

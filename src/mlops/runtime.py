@@ -13,6 +13,7 @@ import yaml
 
 from mlops import constants as c
 from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader, parse_s3_uri
+from mlops.adapters.executions import StepFunctionsExecutions
 from mlops.adapters.metadata import DynamoMetadataStore
 from mlops.config import ConfigError, ProjectConfig, load_config, parse_config
 from mlops.context import Stores
@@ -61,6 +62,15 @@ def make_stores(resources: Resources, session: Any = None) -> Stores:
         reader=S3ObjectReader(s3),
         landing_bucket=resources.landing_bucket,
     )
+
+
+def executions_from_env(env: Mapping[str, str] | None = None, session: Any = None) -> StepFunctionsExecutions:
+    """The training state machine's executions (the trigger's port to Step Functions)."""
+    env = os.environ if env is None else env
+    arn = env.get(c.ENV_STATE_MACHINE_ARN)
+    if not arn:
+        raise RuntimeError(f"missing environment variable: {c.ENV_STATE_MACHINE_ARN}")
+    return StepFunctionsExecutions((session or boto3.session.Session()).client("stepfunctions"), arn)
 
 
 def load_config_uri(uri: str, s3: Any = None) -> ProjectConfig:

@@ -9,8 +9,15 @@
 
 Idempotency: the execution name derives from what caused the run (object key + ETag, the schedule's
 time, the alarm's state-change time), and a conditional write claims it before anything starts, so
-the same event delivered three times starts one run. Concurrency: one run per model at a time,
-guarded by a lock item with an expiry; a trigger that finds the lock taken is recorded as pending.
+the same event delivered three times starts one run. A claim whose start fails (a throttled
+``StartExecution``) is released before the error goes back to Lambda, so the retry starts the run; and
+Step Functions itself refuses a second execution of one name, the last word on duplicates.
+
+Concurrency: one run per model at a time, guarded by a lock item that outlives every path through the
+state machine (:data:`mlops.constants.RUN_LOCK_SECONDS`, from the same budget as its timeout). A lock
+whose execution has ended without releasing it (a lost status-change event) is taken over, after
+asking Step Functions. A trigger that finds the lock taken is recorded as pending; when the run ends,
+every pending trigger is coalesced into one run over the union of their objects.
 """
 
 from __future__ import annotations
@@ -20,15 +27,20 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlops.adapters.executions import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.clock import new_run_id, utcnow_iso
 from mlops.config import ProjectConfig
+from mlops.constants import RUN_LOCK_SECONDS
 from mlops.context import Stores
 from mlops.runs import FAILED, finish_run, start_run
 
-LOCK_SECONDS = 6 * 3600  # longer than the state machine's own timeout
+# A lock whose execution never started (the trigger died between lock and start) is stale after this;
+# the trigger's own timeout is 30 s.
+UNSTARTED_LOCK_GRACE_S = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -99,8 +111,14 @@ def is_execution_status_change(event: dict[str, Any]) -> bool:
 class Trigger:
     """Starts the state machine for one model, at most one run at a time."""
 
-    def __init__(self, config: ProjectConfig, stores: Stores, sfn: Any, state_machine_arn: str) -> None:
-        self.config, self.stores, self.sfn, self.arn = config, stores, sfn, state_machine_arn
+    def __init__(
+        self,
+        config: ProjectConfig,
+        stores: Stores,
+        executions: Executions,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config, self.stores, self.executions, self.clock = config, stores, executions, clock
 
     @property
     def model(self) -> str:
@@ -116,47 +134,77 @@ class Trigger:
 
     def request(self, req: TriggerRequest) -> dict[str, Any]:
         run_id = new_run_id()
+        claim = f"TRIGGER#{req.name}"
         existing = self.stores.meta.claim(
-            self.model, f"TRIGGER#{req.name}", {"run_id": run_id, "at": utcnow_iso(), "reason": req.reason}
+            self.model, claim, {"run_id": run_id, "at": utcnow_iso(), "reason": req.reason}
         )
         if existing is not None:
             return {"status": "duplicate", "run_id": existing.get("run_id"), "execution_name": req.name}
-        holder = self.stores.meta.acquire_lock(
-            self.model,
-            {"run_id": run_id, "execution_name": req.name, "expires_at": int(time.time()) + LOCK_SECONDS},
-            int(time.time()),
-        )
-        if holder is not None:
-            self.stores.meta.add_pending(self.model, {"at": utcnow_iso(), "run_id": run_id, **asdict(req)})
-            return {"status": "deferred", "run_id": run_id, "behind": holder.get("run_id"), "execution_name": req.name}
-        return self._start(run_id, req)
+        try:
+            holder = self._acquire(run_id, req)
+            if holder is not None:
+                self.stores.meta.add_pending(self.model, {"at": utcnow_iso(), "run_id": run_id, **asdict(req)})
+                return {
+                    "status": "deferred",
+                    "run_id": run_id,
+                    "behind": holder.get("run_id"),
+                    "execution_name": req.name,
+                }
+            return self._start(run_id, req)
+        except Exception:
+            # Nothing started: give the claim back, so Lambda's retry of this event is not a "duplicate".
+            self.stores.meta.release_claim(self.model, claim, run_id)
+            raise
+
+    def _acquire(self, run_id: str, req: TriggerRequest) -> dict[str, Any] | None:
+        """Take the run lock; None if taken, else the holder. A holder whose execution has ended is evicted."""
+        now = int(self.clock())
+        lock = {
+            "run_id": run_id,
+            "execution_name": req.name,
+            "execution_arn": self.executions.arn_of(req.name),
+            "acquired_at": now,
+            "expires_at": now + RUN_LOCK_SECONDS,
+        }
+        holder = self.stores.meta.acquire_lock(self.model, lock, now)
+        if holder is not None and self._stale(holder, now):
+            self.stores.meta.release_lock(self.model, str(holder.get("run_id")))
+            holder = self.stores.meta.acquire_lock(self.model, lock, now)
+        return holder
+
+    def _stale(self, holder: dict[str, Any], now: int) -> bool:
+        arn = holder.get("execution_arn")
+        if not arn:
+            return False
+        status = self.executions.status(str(arn))
+        if status is None:  # not started (yet): stale only once the starting trigger must have died
+            return now - int(holder.get("acquired_at", now)) > UNSTARTED_LOCK_GRACE_S
+        return status in TERMINAL_STATUSES
 
     def _start(self, run_id: str, req: TriggerRequest) -> dict[str, Any]:
         trigger = {"reason": req.reason, "execution_name": req.name, **req.detail}
         start_run(self.stores, self.config, run_id, trigger)
-        payload = {
-            "run_id": run_id,
-            "model": self.model,
-            "source": req.source,
-            "trigger": trigger,
-        }
+        payload = {"run_id": run_id, "model": self.model, "source": req.source, "trigger": trigger}
         try:
-            resp = self.sfn.start_execution(stateMachineArn=self.arn, name=req.name, input=json.dumps(payload))
-        except Exception as err:
-            self.stores.meta.release_lock(self.model, run_id)
-            finish_run(self.stores, self.model, run_id, FAILED, error={"type": type(err).__name__, "message": str(err)})
+            arn = self.executions.start(req.name, payload)
+        except ExecutionExistsError as exists:
+            # Step Functions has run this name before: this trigger was already served.
+            self._unstart(run_id)
+            return {"status": "duplicate", "execution_arn": exists.execution_arn, "execution_name": req.name}
+        except Exception:
+            self._unstart(run_id)
             raise
-        self.stores.meta.update_run(self.model, run_id, {"execution_arn": resp["executionArn"]})
-        return {
-            "status": "started",
-            "run_id": run_id,
-            "execution_arn": resp["executionArn"],
-            "execution_name": req.name,
-        }
+        self.stores.meta.update_run(self.model, run_id, {"execution_arn": arn})
+        return {"status": "started", "run_id": run_id, "execution_arn": arn, "execution_name": req.name}
+
+    def _unstart(self, run_id: str) -> None:
+        """Undo a start that did not happen: no lock held, no record of a run that never ran."""
+        self.stores.meta.release_lock(self.model, run_id)
+        self.stores.meta.delete_run(self.model, run_id)
 
     def on_execution_finished(self, event: dict[str, Any]) -> dict[str, Any]:
         detail = event.get("detail") or {}
-        if detail.get("stateMachineArn") != self.arn or detail.get("status") == "RUNNING":
+        if detail.get("stateMachineArn") != self.executions.state_machine_arn or detail.get("status") == "RUNNING":
             return {"status": "ignored"}
         try:
             run_id = json.loads(detail.get("input") or "{}").get("run_id")
@@ -165,7 +213,7 @@ class Trigger:
         released = bool(run_id) and self.stores.meta.release_lock(self.model, run_id)
         if run_id:
             run = self.stores.meta.get_run(self.model, run_id) or {}
-            if run.get("status") == "RUNNING":  # aborted or timed out: the finalize step never ran
+            if run.get("status") in ("RUNNING", "WAITING_APPROVAL"):  # aborted or timed out: finalize never ran
                 finish_run(
                     self.stores,
                     self.model,
@@ -176,16 +224,37 @@ class Trigger:
         return {"status": "released" if released else "not_held", "run_id": run_id, **self.start_pending()}
 
     def start_pending(self) -> dict[str, Any]:
-        """Coalesce every deferred trigger into one run: the latest one's data, all the reasons."""
+        """Coalesce every deferred trigger into one run over the union of their objects."""
         pending = self.stores.meta.take_pending(self.model)
         if not pending:
             return {"pending": 0}
-        latest = pending[-1]
-        req = TriggerRequest(
-            "coalesced" if len(pending) > 1 else latest["reason"],
-            _safe(f"{latest['name'][:60]}-c{len(pending)}"),
-            latest["source"],
-            {**latest.get("detail", {}), "coalesced": [{"reason": p["reason"], "name": p["name"]} for p in pending]},
-        )
-        # If another run slipped in first, request() defers the coalesced trigger to the next release.
-        return {"pending": len(pending), "next": self.request(req)}
+        req = coalesce(pending)
+        try:
+            # If another run slipped in first, request() defers the coalesced trigger to the next release.
+            return {"pending": len(pending), "next": self.request(req)}
+        except Exception:
+            for record in pending:  # nothing is dropped: the retry of this event finds them again
+                self.stores.meta.add_pending(self.model, record)
+            raise
+
+
+def coalesce(pending: list[dict[str, Any]]) -> TriggerRequest:
+    """One request standing for every deferred trigger: all their object keys (or the prefix, if any
+    of them asked for the prefix), every reason, and a name derived from theirs (a retry reuses it)."""
+    sources = [p["source"] for p in pending]
+    buckets = {s.get("bucket") for s in sources}
+    if all(s.get("keys") for s in sources) and len(buckets) == 1:
+        keys = list(dict.fromkeys(k for s in sources for k in s["keys"]))
+        source: dict[str, Any] = {"bucket": sources[0]["bucket"], "keys": keys}
+    else:
+        source = next((s for s in reversed(sources) if not s.get("keys")), sources[-1])
+        keys = []
+    names = [str(p["name"]) for p in pending]
+    detail: dict[str, Any] = {
+        "coalesced": [
+            {"reason": p["reason"], "name": p["name"], "key": (p.get("detail") or {}).get("key")} for p in pending
+        ],
+        "keys": keys,
+    }
+    reason = "coalesced" if len(pending) > 1 else str(pending[0]["reason"])
+    return TriggerRequest(reason, _safe(f"{names[-1][:50]}-c{_digest(*names)[:12]}"), source, detail)

@@ -74,7 +74,9 @@ def test_given_a_run_in_progress_when_new_data_arrives_then_it_is_deferred_and_s
     run = lambda_env.stores.meta.get_run("breast-cancer", started["run_id"])
     assert run["trigger"]["reason"] == "coalesced"
     assert [c["reason"] for c in run["trigger"]["coalesced"]] == ["s3_upload", "s3_upload"]
-    assert run["trigger"]["key"] == "breast-cancer/c.csv"  # the latest data
+    assert run["trigger"]["keys"] == ["breast-cancer/b.csv", "breast-cancer/c.csv"]  # nothing dropped
+    payload = json.loads(client.describe_execution(executionArn=started["execution_arn"])["input"])
+    assert payload["source"] == {"bucket": "mlops-landing", "keys": ["breast-cancer/b.csv", "breast-cancer/c.csv"]}
     # the run that ended without finalize (e.g. aborted) is closed by the status change
     assert lambda_env.stores.meta.get_run("breast-cancer", first["run_id"])["status"] == "FAILED"
 
@@ -109,3 +111,60 @@ def test_given_an_on_demand_request_then_it_runs_and_records_who_asked(sfn, lamb
 def test_given_an_unknown_event_then_the_trigger_fails_loudly(sfn):
     out = invoke("trigger", {"hello": "world"})
     assert out.function_error and "unrecognised trigger event" in out.payload["errorMessage"]
+
+
+class _ThrottledOnce:
+    """A Step Functions client whose first StartExecution is throttled, as AWS does under load."""
+
+    def __init__(self, client):
+        self._client, self.calls = client, 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def start_execution(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self.calls == 1:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartExecution")
+        return self._client.start_execution(**kwargs)
+
+
+def test_given_a_throttled_start_when_lambda_retries_the_event_then_exactly_one_run_starts(sfn, lambda_env):
+    from mlops.adapters.executions import StepFunctionsExecutions
+    from mlops.config import example_config_path, load_config
+    from mlops.trigger import Trigger
+
+    client, arn = sfn
+    throttled = _ThrottledOnce(client)
+    trigger = Trigger(load_config(example_config_path()), lambda_env.stores, StepFunctionsExecutions(throttled, arn))
+    event = _upload_event("breast-cancer/throttled.csv", "etag-t")
+    with pytest.raises(Exception, match="Rate exceeded"):  # a function error: Lambda retries the event
+        trigger.handle(copy.deepcopy(event))
+    retried = trigger.handle(copy.deepcopy(event))
+    assert retried["status"] == "started", retried
+    executions = client.list_executions(stateMachineArn=arn)["executions"]
+    assert [e["name"] for e in executions] == [retried["execution_name"]]
+    runs = lambda_env.stores.meta.list_runs("breast-cancer")
+    assert [r["run_id"] for r in runs] == [retried["run_id"]]  # no phantom record of the throttled attempt
+    assert runs[0]["status"] == "RUNNING"
+
+
+def test_given_a_run_parked_at_approval_for_8_hours_when_new_data_arrives_then_no_second_run_starts(
+    sfn, lambda_env, monkeypatch
+):
+    import time
+
+    from mlops.runs import await_approval
+
+    client, arn = sfn
+    t0 = time.time()
+    first = _trigger(_upload_event("breast-cancer/a.csv", "etag-a"))
+    assert first["status"] == "started"
+    lambda_env.stores.meta.put_model_version({"model": "breast-cancer", "version": 1, "status": "pending_approval"})
+    await_approval(lambda_env.stores, "breast-cancer", first["run_id"], 1, "token")
+    monkeypatch.setattr(time, "time", lambda: t0 + 8 * 3600)  # the fake clock: 8 hours at the approval wait
+    second = _trigger(_upload_event("breast-cancer/b.csv", "etag-b"))
+    assert second["status"] == "deferred" and second["behind"] == first["run_id"]
+    assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 1

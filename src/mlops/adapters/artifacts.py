@@ -36,12 +36,18 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+class ArtifactIntegrityError(RuntimeError):
+    """An artifact's bytes do not match the sha256 recorded when it was written: it is never loaded."""
+
+
 class ArtifactStore(Protocol):
     """Where steps write what they produce."""
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef: ...
 
     def get_bytes(self, uri: str) -> bytes: ...
+
+    def copy(self, ref: dict[str, Any], key: str) -> ArtifactRef: ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -83,6 +89,12 @@ class S3ArtifactStore:
         bucket, key = parse_s3_uri(uri) if uri.startswith("s3://") else (self.bucket, uri)
         body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
+
+    def copy(self, ref: dict[str, Any], key: str) -> ArtifactRef:
+        """Server-side copy of an artifact (any size) to ``key`` in this bucket; its sha256 travels with it."""
+        bucket, src = parse_s3_uri(ref["uri"])
+        self._s3.copy({"Bucket": bucket, "Key": src}, self.bucket, key)
+        return ArtifactRef(self.uri(key), str(ref["sha256"]), int(ref["size"]))
 
     def exists(self, key: str) -> bool:
         try:
@@ -126,6 +138,22 @@ class S3ObjectReader:
             kwargs["VersionId"] = obj.version_id
         body: bytes = self._s3.get_object(**kwargs)["Body"].read()
         return body
+
+
+def get_verified(store: ArtifactStore, ref: dict[str, Any]) -> bytes:
+    """The bytes of ``ref``, checked against its recorded sha256 before anyone trusts them (a pickle is
+    code): a mismatch raises :class:`ArtifactIntegrityError`."""
+    data = store.get_bytes(ref["uri"])
+    expected = ref.get("sha256")
+    if not expected:
+        raise ArtifactIntegrityError(f"{ref['uri']}: no sha256 recorded; refusing to load an unverifiable artifact")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"{ref['uri']}: sha256 {actual[:16]}… does not match the recorded {str(expected)[:16]}…; "
+            "the object changed after it was written, so it is not loaded"
+        )
+    return data
 
 
 def put_json(store: ArtifactStore, key: str, obj: Any) -> ArtifactRef:

@@ -64,7 +64,20 @@ class MetadataStore(Protocol):
     def alias_history(self, model: str) -> list[dict[str, Any]]: ...
     def put_schema_version(self, model: str, version: int, record: dict[str, Any]) -> None: ...
     def latest_schema(self, model: str) -> dict[str, Any] | None: ...
+    def delete_run(self, model: str, run_id: str) -> None: ...
     def claim(self, model: str, sk: str, item: dict[str, Any]) -> dict[str, Any] | None: ...
+    def release_claim(self, model: str, sk: str, run_id: str) -> bool: ...
+    def release_claim(self, model: str, sk: str, run_id: str) -> bool:
+        """Delete a claim this trigger made (never another's): its start failed, so a retry may claim again."""
+        return self._delete_if(self._runs, {"pk": model, "sk": sk}, "run_id = :r", {":r": run_id})
+
+    def _delete_if(self, table: Any, key: dict[str, str], condition: str, values: dict[str, Any]) -> bool:
+        try:
+            table.delete_item(Key=key, ConditionExpression=condition, ExpressionAttributeValues=values)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def acquire_lock(self, model: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None: ...
     def release_lock(self, model: str, run_id: str) -> bool: ...
     def add_pending(self, model: str, record: dict[str, Any]) -> None: ...
@@ -130,6 +143,9 @@ class DynamoMetadataStore:
         )
         return [from_dynamo(i) for i in resp.get("Items", [])]
 
+    def delete_run(self, model: str, run_id: str) -> None:
+        self._runs.delete_item(Key={"pk": model, "sk": f"RUN#{run_id}"})
+
     # -- trigger control: de-duplication, the per-model run lock, deferred triggers ------------
     def claim(self, model: str, sk: str, item: dict[str, Any]) -> dict[str, Any] | None:
         """Write ``item`` at (model, sk) unless it exists; return the existing item if it does."""
@@ -141,6 +157,17 @@ class DynamoMetadataStore:
             existing = self._runs.get_item(Key={"pk": model, "sk": sk}, ConsistentRead=True).get("Item")
             return from_dynamo(existing) if existing else {}
         return None
+
+    def release_claim(self, model: str, sk: str, run_id: str) -> bool:
+        """Delete a claim this trigger made (never another's): its start failed, so a retry may claim again."""
+        return self._delete_if(self._runs, {"pk": model, "sk": sk}, "run_id = :r", {":r": run_id})
+
+    def _delete_if(self, table: Any, key: dict[str, str], condition: str, values: dict[str, Any]) -> bool:
+        try:
+            table.delete_item(Key=key, ConditionExpression=condition, ExpressionAttributeValues=values)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def acquire_lock(self, model: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None:
         """Take the model's run lock (free or expired); return the current holder if it is taken."""
@@ -156,15 +183,7 @@ class DynamoMetadataStore:
         return None
 
     def release_lock(self, model: str, run_id: str) -> bool:
-        try:
-            self._runs.delete_item(
-                Key={"pk": model, "sk": "LOCK"},
-                ConditionExpression="run_id = :r",
-                ExpressionAttributeValues={":r": run_id},
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._delete_if(self._runs, {"pk": model, "sk": "LOCK"}, "run_id = :r", {":r": run_id})
 
     def add_pending(self, model: str, record: dict[str, Any]) -> None:
         self._runs.put_item(Item=to_dynamo({"pk": model, "sk": f"PENDING#{record['at']}#{record['name']}", **record}))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.adapters.artifacts import ArtifactStore
+from mlops.adapters.artifacts import ArtifactStore, get_verified
 from mlops.adapters.metadata import MetadataStore
 from mlops.constants import CHAMPION
 from mlops.serving.onnx_model import OnnxModel
@@ -71,7 +71,7 @@ class ModelCache:
             record = self.meta.get_model_version(self.model_name, version)
             if record is None:
                 raise LookupError(f"{self.alias} points at v{version}, which is not registered")
-            model = OnnxModel(self.artifacts.get_bytes(record["artifacts"]["onnx"]["uri"]))
+            model = OnnxModel(get_verified(self.artifacts, record["artifacts"]["onnx"]))
         except Exception as err:
             self._failed[version] = now
             log.error(

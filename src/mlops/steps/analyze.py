@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.adapters.artifacts import put_json
+from mlops.adapters.artifacts import get_verified, put_json
 from mlops.context import StepContext
 from mlops.frames import from_parquet_bytes
 from mlops.report import statistics_html
@@ -14,7 +14,7 @@ from mlops.stats import compute_statistics
 
 @pipeline_step("analyze")
 def analyze(ctx: StepContext, *, snapshot: dict[str, Any]) -> dict[str, Any]:
-    df = from_parquet_bytes(ctx.stores.artifacts.get_bytes(snapshot["uri"]))
+    df = from_parquet_bytes(get_verified(ctx.stores.artifacts, snapshot))
     stats = compute_statistics(df, ctx.config)
     ref = put_json(ctx.stores.artifacts, ctx.key("analyze", "statistics.json"), stats)
     html = statistics_html(ctx.model, ctx.run_id, stats)

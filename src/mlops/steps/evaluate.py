@@ -11,7 +11,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from mlops.adapters.artifacts import put_json
+from mlops.adapters.artifacts import get_verified, put_json
 from mlops.config import Task
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
@@ -43,7 +43,7 @@ def champion_value(ctx: StepContext, raw: pd.DataFrame, y: np.ndarray, ds: Datas
     record = stores.meta.get_model_version(ctx.model, version) or {}
     try:
         champ_ds = load_dataset(stores.artifacts, record["lineage"]["dataset"])
-        pipe = joblib.load(io.BytesIO(stores.artifacts.get_bytes(record["artifacts"]["model"]["uri"])))
+        pipe = joblib.load(io.BytesIO(get_verified(stores.artifacts, record["artifacts"]["model"])))
         from mlops.ml.models import model_frame
 
         pred, proba = predict(pipe, model_frame(raw, champ_ds.kinds), ds.task, ds.classes)
@@ -65,7 +65,7 @@ def _plain(v: Any) -> Any:
 def evaluate(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
-    pipe = joblib.load(io.BytesIO(store.get_bytes(model["uri"])))
+    pipe = joblib.load(io.BytesIO(get_verified(store, model)))
     raw, X, y = ds.load(store, "test")
     pred, proba = predict(pipe, X, ds.task, ds.classes)
     metric = ctx.config.primary_metric_for(ds.task)

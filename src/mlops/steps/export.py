@@ -11,6 +11,7 @@ from typing import Any
 
 import joblib
 
+from mlops.adapters.artifacts import get_verified
 from mlops.context import StepContext
 from mlops.dataset import Dataset, load_dataset
 from mlops.ml.export import to_onnx
@@ -34,7 +35,7 @@ def signature_for(ds: Dataset) -> Signature:
 def export(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
-    pipe = joblib.load(io.BytesIO(store.get_bytes(model["uri"])))
+    pipe = joblib.load(io.BytesIO(get_verified(store, model)))
     onnx_bytes = to_onnx(pipe, ds.kinds, signature_for(ds))
     onnx_ref = store.put_bytes(ctx.key("export", "model.onnx"), onnx_bytes)
     return {"onnx": onnx_ref.as_dict(), "size_bytes": len(onnx_bytes), "inputs": len(ds.kinds)}

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mlops.adapters.artifacts import get_json, put_json
+from mlops.adapters.artifacts import get_json, get_verified, put_json
 from mlops.config import FeatureType, Task
 from mlops.context import StepContext
 from mlops.errors import DataValidationError
@@ -36,7 +36,7 @@ def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> tuple[pd.DataFrame
 @pipeline_step("prepare")
 def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     store = ctx.stores.artifacts
-    df = from_parquet_bytes(store.get_bytes(snapshot["uri"]))
+    df = from_parquet_bytes(get_verified(store, snapshot))
     spec = get_json(store, schema["uri"])
     target = ctx.config.target
     df = df[df[target].notna()].reset_index(drop=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.adapters.artifacts import get_json, put_json
+from mlops.adapters.artifacts import get_json, get_verified, put_json
 from mlops.clock import utcnow_iso
 from mlops.constants import CHAMPION, SCHEMAS_PREFIX
 from mlops.context import StepContext, Stores
@@ -39,7 +39,7 @@ def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:
 @pipeline_step("validate_data")
 def validate_data(ctx: StepContext, *, snapshot: dict[str, Any], statistics: dict[str, Any]) -> dict[str, Any]:
     stores = ctx.stores
-    df = from_parquet_bytes(stores.artifacts.get_bytes(snapshot["uri"]))
+    df = from_parquet_bytes(get_verified(stores.artifacts, snapshot))
     current = stores.meta.latest_schema(ctx.model)
     if current is None:
         current = push_schema(stores, ctx.model, infer_schema(df, ctx.config), "inferred", ctx.run_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.adapters.artifacts import get_json, put_json
+from mlops.adapters.artifacts import get_json, get_verified, put_json
 from mlops.context import StepContext
 from mlops.ml.metrics_compare import regression_of
 from mlops.runs import pipeline_step
@@ -101,7 +101,7 @@ def validate_model(
                 )
             )
 
-    checks.extend(serving_checks(ctx, store.get_bytes(onnx["uri"]), get_json(store, reference["uri"])))
+    checks.extend(serving_checks(ctx, get_verified(store, onnx), get_json(store, reference["uri"])))
     reasons = [c["detail"] for c in checks if not c["passed"]]
     blessed = not reasons
     report = put_json(

@@ -1,0 +1,72 @@
+"""Day 181 and after: the artifact bucket's own lifecycle rules never take the registered models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlops.adapters.artifacts import get_json
+from mlops.constants import RUNS_PREFIX
+from mlops.datasets import bundled
+from mlops.serving.service import ModelCache
+from tests.chain import run_chain
+from tests.lifecycle import apply_lifecycle, synthesized_rules
+
+pytestmark = [pytest.mark.functional, pytest.mark.slow]
+
+
+def test_given_a_champion_when_the_lifecycle_rules_run_for_400_days_then_serving_and_the_next_run_still_work(
+    account, breast_cancer_config
+):
+    cfg = breast_cancer_config
+    data = bundled("breast-cancer")
+    first = run_chain(account.context(cfg), account.upload("breast-cancer/v1.csv", data.to_csv(index=False).encode()))
+    assert first["status"] == "SUCCEEDED"
+    s3, bucket = account.session.client("s3"), account.resources.artifact_bucket
+
+    rules = synthesized_rules()
+    now = datetime.now(UTC)
+    expired = apply_lifecycle(s3, bucket, rules, now + timedelta(days=181))
+    expired += apply_lifecycle(s3, bucket, rules, now + timedelta(days=400))
+    assert any(k.startswith(RUNS_PREFIX) for k in expired)  # run scratch does expire
+    left = s3.list_object_versions(Bucket=bucket, Prefix=RUNS_PREFIX).get("Versions", [])
+    assert left == []
+
+    # THEN the serve function still loads the champion at its next cold start
+    cache = ModelCache(account.stores.meta, account.stores.artifacts, cfg.name, ttl_seconds=0)
+    assert cache.get().version == 1
+    # AND the next run validates drift against the champion's data and re-scores the champion
+    batch = data.sample(frac=1.0, random_state=5).to_csv(index=False).encode()
+    second = run_chain(account.context(cfg), account.upload("breast-cancer/v2.csv", batch))
+    assert second["validate_data"]["drift_checked"], second
+    champion = get_json(account.stores.artifacts, second["evaluate"]["evaluation"]["uri"])["champion"]
+    assert champion["version"] == 1 and champion["value"] is not None, champion
+    assert second["status"] in ("SUCCEEDED", "REJECTED")
+
+
+def test_given_a_pickle_changed_after_it_was_written_then_no_step_unpickles_it(
+    account, breast_cancer_config, monkeypatch
+):
+    import joblib
+
+    from mlops.adapters.artifacts import ArtifactIntegrityError, parse_s3_uri
+    from mlops.steps.evaluate import evaluate
+    from mlops.steps.export import export
+
+    cfg = breast_cancer_config
+    data = bundled("breast-cancer").to_csv(index=False).encode()
+    out = run_chain(account.context(cfg), account.upload("breast-cancer/v1.csv", data))
+    model_ref = out["train"]["model"]
+    bucket, key = parse_s3_uri(model_ref["uri"])
+    account.session.client("s3").put_object(Bucket=bucket, Key=key, Body=b"cos\nsystem\n(S'echo owned'\ntR.")
+    unpickled = []
+    monkeypatch.setattr(joblib, "load", lambda *a, **k: unpickled.append(a))
+    ctx = account.context(cfg)
+    for step in (export, evaluate):
+        with pytest.raises(ArtifactIntegrityError, match="does not match the recorded"):
+            step(ctx, dataset=out["prepare"]["dataset"], model=model_ref)
+    assert unpickled == []
+    assert account.stores.meta.get_run(cfg.name, ctx.run_id)["steps"]["export"]["error"]["type"] == (
+        "ArtifactIntegrityError"
+    )

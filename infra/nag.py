@@ -17,9 +17,11 @@ REASONS = {
         "the log group is the function's own, created with retention by this app."
     ),
     "AwsSolutions-IAM5": (
-        "Wildcards come only from CDK grants scoped to one resource: object keys inside one bucket "
-        "(bucket/*), versions of one function (function:*), X-Ray segments (which accept no resource), "
-        "and the state machine's log delivery (CloudWatch Logs requires *). No action is wildcarded."
+        "Wildcards come only from CDK grants scoped to one resource: object keys under one prefix of one "
+        "bucket (bucket/runs/*, bucket/models/*, …), versions of one function (function:*), executions of one "
+        "state machine (execution:<name>:*), X-Ray segments (which accept no resource), and the state "
+        "machine's log delivery (CloudWatch Logs requires *). Action wildcards are CDK's grant groups "
+        "(s3:GetObject*, s3:List*, dynamodb:Get*, …), each checked against an allow-list at synthesis."
     ),
     "AwsSolutions-L1": (
         "python3.12 is pinned deliberately: the layers are built and byte-compiled for it and measured "
@@ -66,6 +68,9 @@ GRANT_ACTION_WILDCARDS = {
     "kms:ReEncrypt*",
     "kms:GenerateDataKey*",
 }
+# Actions granted on the children of one resource (``<arn>:*``): versions of one function, executions of one
+# state machine.
+PARENT_SCOPED_ACTIONS = {"lambda:InvokeFunction", "states:DescribeExecution"}
 # Services whose actions accept no resource narrower than "*".
 STAR_RESOURCE_ACTIONS = (
     "xray:",
@@ -149,7 +154,7 @@ def _acknowledge_grant_wildcards(stack: Stack) -> list[str]:
                     continue
                 star_ok = flat == "*" and all(a.startswith(STAR_RESOURCE_ACTIONS) for a in actions)
                 objects_ok = flat.endswith("/*") and all(a.startswith("s3:") for a in actions)
-                versions_ok = flat.endswith(":*") and all(a == "lambda:InvokeFunction" for a in actions)
+                versions_ok = flat.endswith(":*") and all(a in PARENT_SCOPED_ACTIONS for a in actions)
                 if not (star_ok or objects_ok or versions_ok):
                     raise ValueError(f"{node.node.path}: unexpected wildcard resource {flat} for {actions}")
                 acknowledged.append(f"AwsSolutions-IAM5[Resource::{flat}]")

@@ -21,7 +21,8 @@ class ArtifactStore(Construct):
             "enforce_ssl": True,
             "versioned": True,
             "removal_policy": policy,
-            "auto_delete_objects": False,
+            # dev (retain_data false): empty the versioned buckets on destroy, or `cdk destroy` fails on them.
+            "auto_delete_objects": not retain,
             "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         }
         self.access_logs = s3.Bucket(
@@ -32,6 +33,7 @@ class ArtifactStore(Construct):
             enforce_ssl=True,
             versioned=True,
             removal_policy=policy,
+            auto_delete_objects=not retain,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
         )

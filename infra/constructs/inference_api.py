@@ -39,8 +39,10 @@ class InferenceApi(Construct):
             "Api",
             description="serverless-mlops predictions from the champion model",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # API Gateway's CloudWatch role is one account-wide setting: destroying one environment must not
+            # take it from the others, so it is retained.
             cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name="live",
                 tracing_enabled=True,

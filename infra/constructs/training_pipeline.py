@@ -9,7 +9,7 @@ record the failure in the run record, publish to SNS, fail.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
+from mlops.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S
 
 RETRYABLE = [
     "Lambda.ServiceException",
@@ -25,7 +26,7 @@ RETRYABLE = [
     "Lambda.TooManyRequestsException",
     "TransientError",
 ]
-APPROVAL_TIMEOUT = Duration.days(7)
+APPROVAL_TIMEOUT = Duration.seconds(APPROVAL_TIMEOUT_S)
 
 
 class TrainingPipeline(Construct):
@@ -85,8 +86,22 @@ class TrainingPipeline(Construct):
         prepare = self._step("Prepare", "prepare", "$.prepare")
         plan = self._step("PlanTrials", "plan_trials", "$.plan")
 
-        # Inside the Map a state may not jump outside it: the Map's own Catch covers its iterations.
+        # Inside the Map a state may not jump outside it. A trial that dies (out of memory, past its
+        # timeout, a crash) is caught inside and becomes a FAILED trial; train fails only if none succeeded.
         run_trial = self._task("RunTrial", "run_trial", result_path=None, catch=False)
+        trial_failed = sfn.Pass(
+            self,
+            "TrialFailed",
+            parameters={
+                "trial_id": sfn.JsonPath.string_at("$.trial.trial_id"),
+                "family": sfn.JsonPath.string_at("$.trial.family"),
+                "params": sfn.JsonPath.object_at("$.trial.params"),
+                "status": "FAILED",
+                "error": sfn.JsonPath.string_at("$.failure.Error"),
+                "cause": sfn.JsonPath.string_at("$.failure.Cause"),
+            },
+        )
+        run_trial.add_catch(trial_failed, result_path="$.failure")
         tune = sfn.Map(
             self,
             "Tune",
@@ -181,13 +196,20 @@ class TrainingPipeline(Construct):
         )
         definition = extract.next(analyze).next(validate_data).next(data_ok)
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        # Under /aws/vendedlogs/: AWS's advice, so log delivery does not grow the account's resource policy.
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-training",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             query_language=sfn.QueryLanguage.JSON_PATH,
-            timeout=Duration.hours(4).plus(APPROVAL_TIMEOUT),
+            timeout=Duration.seconds(STATE_MACHINE_TIMEOUT_S),  # the run lock derives from the same budget
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             comment="serverless-mlops continuous training",

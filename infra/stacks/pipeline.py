@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.pipeline_layers import PipelineLayers
 from infra.constructs.training_pipeline import TrainingPipeline
-from infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS, FunctionSpec
+from infra.functions import PIPELINE_FUNCTIONS, FunctionSpec
 from infra.settings import EnvironmentSettings
 from infra.stacks.storage import StorageStack
 from mlops import constants as c
+from mlops.config import config_document
 
-# What each function may touch, beyond reading the project config. Grants, not hand-written policies.
+# What each function may touch. Grants, not hand-written policies; object grants scoped to key prefixes.
 READS_LANDING = {"extract"}
-WRITES_ARTIFACTS = {f.name for f in PIPELINE_FUNCTIONS} - {"finalize", "await_approval", "promote"}
-READS_ARTIFACTS = WRITES_ARTIFACTS | {"promote"}
+WRITES_RUNS = {f.name for f in PIPELINE_FUNCTIONS} - {"finalize", "await_approval", "promote"}
+WRITES_SCHEMAS = {"validate_data"}
+WRITES_MODELS = {"register"}
+READS_ARTIFACTS = WRITES_RUNS | {"promote"}
 USES_MODELS = {"validate_data", "evaluate", "validate_model", "register", "await_approval", "promote"}
-WRITES_LINEAGE = WRITES_ARTIFACTS
+WRITES_LINEAGE = WRITES_RUNS
+ARTIFACT_PREFIXES = (c.RUNS_PREFIX, c.SCHEMAS_PREFIX, c.MODELS_PREFIX)
 
 
 def runtime_for(settings: EnvironmentSettings) -> lambda_.Runtime:
@@ -33,6 +38,11 @@ def runtime_for(settings: EnvironmentSettings) -> lambda_.Runtime:
 
 def architecture_for(settings: EnvironmentSettings) -> lambda_.Architecture:
     return lambda_.Architecture.ARM_64 if settings.architecture == "arm64" else lambda_.Architecture.X86_64
+
+
+def config_parameter_name(settings: EnvironmentSettings, model: str) -> str:
+    """The SSM parameter holding a model's validated config: known to every stack without an export."""
+    return f"/{settings.stack_prefix}/models/{model}/config"
 
 
 class PipelineStack(Stack):
@@ -47,19 +57,26 @@ class PipelineStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         project = settings.project()
-        self.runtime = runtime = runtime_for(settings)
+        self.settings = settings
+        self.runtime = runtime_for(settings)
         self.architecture = architecture_for(settings)
         self.log_retention = retention = _retention(settings)
-        self.layers = PipelineLayers(
+        self._layers: dict[str, PipelineLayers] = {}
+        self._config_refs: dict[str, ssm.IStringParameter] = {}
+        # The project config ships as an SSM parameter (validated, compact JSON): each function reads that
+        # one parameter, and nothing reads the CDK bootstrap bucket. The hash in the environment lets a
+        # function tell a stale read from the config it was deployed with.
+        document = config_document(project)
+        self.config_parameter_name = config_parameter_name(settings, project.name)
+        self.config_parameter = ssm.StringParameter(
             self,
-            "Layers",
-            bundles={f.bundle for f in ALL_FUNCTIONS},
-            arch=settings.architecture,
-            runtime=runtime,
-            python=settings.python,
-            skip_build=settings.skip_layer_build,
+            "ProjectConfig",
+            parameter_name=self.config_parameter_name,
+            string_value=document,
+            tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
+            description=f"serverless-mlops: validated config of model {project.name}",
         )
-        self.config_asset = s3_assets.Asset(self, "ProjectConfig", path=str(settings.project_config_path))
+        self._config_refs[self.stack_name] = self.config_parameter
         store, tables = storage.store, storage.tables
         self.function_env = {
             c.ENV_ARTIFACT_BUCKET: store.artifacts.bucket_name,
@@ -67,7 +84,8 @@ class PipelineStack(Stack):
             c.ENV_RUNS_TABLE: tables.runs.table_name,
             c.ENV_MODELS_TABLE: tables.models.table_name,
             c.ENV_LINEAGE_TABLE: tables.lineage.table_name,
-            c.ENV_CONFIG_URI: self.config_asset.s3_object_url,
+            c.ENV_CONFIG_PARAMETER: self.config_parameter_name,
+            c.ENV_CONFIG_HASH: project.config_hash(),
         }
         self.functions: dict[str, lambda_.Function] = {}
         for spec in PIPELINE_FUNCTIONS:
@@ -76,20 +94,36 @@ class PipelineStack(Stack):
             tables.runs.grant_read_write_data(fn)
             if spec.name in READS_LANDING:
                 store.landing.grant_read(fn)
-            if spec.name in WRITES_ARTIFACTS:
-                store.artifacts.grant_read_write(fn)
-            elif spec.name in READS_ARTIFACTS:
-                store.artifacts.grant_read(fn)
+            if spec.name in READS_ARTIFACTS:
+                for prefix in ARTIFACT_PREFIXES:
+                    store.artifacts.grant_read(fn, f"{prefix}*")
+            if spec.name in WRITES_RUNS:
+                store.artifacts.grant_put(fn, f"{c.RUNS_PREFIX}*")
+            if spec.name in WRITES_SCHEMAS:
+                store.artifacts.grant_put(fn, f"{c.SCHEMAS_PREFIX}*")
+            if spec.name in WRITES_MODELS:
+                store.artifacts.grant_put(fn, f"{c.MODELS_PREFIX}*")
             if spec.name in USES_MODELS:
                 tables.models.grant_read_write_data(fn)
             if spec.name in WRITES_LINEAGE:
                 tables.lineage.grant_read_write_data(fn)
 
+        # A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
+        self.notifications_key = kms.Key(
+            self,
+            "NotificationsKey",
+            description="serverless-mlops: encrypts the notifications topic (pipeline failures, alarms)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
+        )
+        self.notifications_key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
         self.failure_topic = sns.Topic(
             self,
             "FailureTopic",
             display_name="serverless-mlops pipeline failures",
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            master_key=self.notifications_key,
             enforce_ssl=True,
         )
         if settings.notification_email:
@@ -104,12 +138,36 @@ class PipelineStack(Stack):
             log_retention=retention,
         )
         self.state_machine = self.pipeline.state_machine
+        # Publishing to a topic under a customer-managed key needs the key too (sns:Publish alone is refused).
+        self.notifications_key.grant(self.state_machine.role, "kms:Decrypt", "kms:GenerateDataKey*")
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "FailureTopicArn", value=self.failure_topic.topic_arn)
-        CfnOutput(self, "ConfigUri", value=self.config_asset.s3_object_url)
+        CfnOutput(self, "ConfigParameter", value=self.config_parameter_name)
         CfnOutput(self, "ModelName", value=project.name)
         for name, fn in self.functions.items():
             CfnOutput(self, f"Function{_pascal(name)}", value=fn.function_name)
+
+    def layers_for(self, scope: Construct) -> PipelineLayers:
+        """The layers of the stack that holds ``scope`` (one set per stack: no layer ARN crosses stacks)."""
+        stack = Stack.of(scope)
+        if stack.stack_name not in self._layers:
+            self._layers[stack.stack_name] = PipelineLayers(
+                stack,
+                "Layers",
+                arch=self.settings.architecture,
+                runtime=self.runtime,
+                python=self.settings.python,
+                skip_build=self.settings.skip_layer_build,
+            )
+        return self._layers[stack.stack_name]
+
+    def _config_ref(self, scope: Construct) -> ssm.IStringParameter:
+        stack = Stack.of(scope)
+        if stack.stack_name not in self._config_refs:  # by name: no export to pin
+            self._config_refs[stack.stack_name] = ssm.StringParameter.from_string_parameter_name(
+                stack, "ProjectConfigParameter", self.config_parameter_name
+            )
+        return self._config_refs[stack.stack_name]
 
     def make_function(
         self,
@@ -120,19 +178,19 @@ class PipelineStack(Stack):
         extra_env: dict[str, str] | None = None,
         reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
-        """A function on this pipeline's layers, runtime and environment (any stack); it may read the config."""
+        """A function on its stack's layers, this pipeline's runtime and environment; it may read the config."""
         fn = PipelineFunction(
             scope,
             construct_id,
             spec=spec,
-            layers=self.layers,
+            layers=self.layers_for(scope),
             runtime=self.runtime,
             architecture=self.architecture,
             environment={**self.function_env, **(extra_env or {})},
             log_retention=self.log_retention,
             reserved_concurrency=reserved_concurrency,
         ).function
-        self.config_asset.grant_read(fn)
+        self._config_ref(scope).grant_read(fn)
         return fn
 
 

@@ -13,7 +13,7 @@ from infra.functions import SERVE_FUNCTION
 from infra.settings import EnvironmentSettings
 from infra.stacks.pipeline import PipelineStack
 from infra.stacks.storage import StorageStack
-from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
+from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS, MODELS_PREFIX
 
 
 class ServingStack(Stack):
@@ -38,9 +38,9 @@ class ServingStack(Stack):
             },
             reserved_concurrency=settings.serving_reserved_concurrency,
         )
-        # Reads only: the champion alias and version records, and model artifacts.
+        # Reads only: the champion alias and version records, and the registered models' artifacts.
         storage.tables.models.grant_read_data(self.function)
-        storage.store.artifacts.grant_read(self.function)
+        storage.store.artifacts.grant_read(self.function, f"{MODELS_PREFIX}*")
         # Code deploys go through an alias, so they can be shifted gradually (CodeDeploy) later.
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         self.api = InferenceApi(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda_destinations as destinations
 
 from constructs import Construct
 from infra.constructs.retraining_triggers import RetrainingTriggers
@@ -33,6 +36,8 @@ class TriggersStack(Stack):
         )
         storage.tables.runs.grant_read_write_data(self.trigger)
         pipeline.state_machine.grant_start_execution(self.trigger)
+        # To evict a lock whose execution ended without releasing it (a lost status-change event).
+        pipeline.state_machine.grant_execution(self.trigger, "states:DescribeExecution")
         self.rules = RetrainingTriggers(
             self,
             "Rules",
@@ -41,4 +46,24 @@ class TriggersStack(Stack):
             state_machine=pipeline.state_machine,
             project=settings.project(),
         )
+        # Lambda retries a failed asynchronous invocation twice; what still fails lands in the queue,
+        # with the event, instead of vanishing — and the queue's first message raises an alarm.
+        self.trigger.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.rules.dead_letters),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+        )
+        self.dead_letter_alarm = cloudwatch.Alarm(
+            self,
+            "TriggerDeadLetters",
+            alarm_description="A trigger event could not be handled (see the dead-letter queue): a run may be missing",
+            metric=self.rules.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.dead_letter_alarm.add_alarm_action(cw_actions.SnsAction(pipeline.failure_topic))
         CfnOutput(self, "TriggerFunction", value=self.trigger.function_name)

@@ -259,9 +259,7 @@ def run(
 
 
 def _data_prefix(p: Any) -> str:
-    from mlops.runtime import load_config_uri
-
-    return load_config_uri(p.output("ConfigUri"), p.client("s3")).data.prefix
+    return str(p.config().data.prefix)
 
 
 @runs_app.command("list")

@@ -295,5 +295,18 @@ def load_config(path: str | Path) -> ProjectConfig:
     return parse_config(raw, str(p))
 
 
+def config_document(config: ProjectConfig) -> str:
+    """The config as deployed: compact JSON of the validated fields that differ from their defaults."""
+    return json.dumps(config.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
+
+
+def parse_config_document(document: str, source: str) -> ProjectConfig:
+    try:
+        raw = json.loads(document)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{source} is not a config document: {err}") from None
+    return parse_config(raw, source)
+
+
 def example_config_path(name: str = "breast-cancer") -> Path:
     return Path(__file__).parent / "examples" / f"{name}.yaml"

@@ -78,6 +78,12 @@ class Platform:
     def model(self) -> str:
         return self.output("ModelName")
 
+    def config(self) -> Any:
+        """The project config the deployment runs with (its SSM parameter)."""
+        from mlops.runtime import load_config_parameter
+
+        return load_config_parameter(self.output("ConfigParameter"), self.client("ssm"))
+
     @property
     def stores(self) -> Stores:
         resources = Resources(

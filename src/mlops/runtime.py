@@ -15,8 +15,9 @@ from mlops import constants as c
 from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader, parse_s3_uri
 from mlops.adapters.executions import StepFunctionsExecutions
 from mlops.adapters.metadata import DynamoMetadataStore
-from mlops.config import ConfigError, ProjectConfig, load_config, parse_config
+from mlops.config import ConfigError, ProjectConfig, load_config, parse_config, parse_config_document
 from mlops.context import Stores
+from mlops.errors import TransientError
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,38 @@ def load_config_uri(uri: str, s3: Any = None) -> ProjectConfig:
     return parse_config(raw, uri)
 
 
+def load_config_parameter(name: str, ssm: Any = None) -> ProjectConfig:
+    """The config a deployment published to SSM Parameter Store (see infra: PipelineStack)."""
+    ssm = ssm or boto3.client("ssm")
+    document = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    return parse_config_document(document, f"ssm:{name}")
+
+
 @lru_cache(maxsize=4)
 def _cached_config(uri: str) -> ProjectConfig:
     return load_config_uri(uri)
 
 
+@lru_cache(maxsize=4)
+def _cached_parameter(name: str, expected_hash: str) -> ProjectConfig:
+    config = load_config_parameter(name)
+    if expected_hash and config.config_hash() != expected_hash:
+        # CloudFormation updates the parameter before the functions that reference it; a mismatch means a
+        # deployment is under way: fail this invocation (retried) rather than run with the other config.
+        raise TransientError(
+            f"config parameter {name} holds config {config.config_hash()[:12]}, but this function was deployed "
+            f"with {expected_hash[:12]}; a deployment is probably in progress"
+        )
+    return config
+
+
 def config_from_env(env: Mapping[str, str] | None = None) -> ProjectConfig:
+    """The project config: the deployed SSM parameter, or a local file / s3:// URI (tests and tools)."""
     env = os.environ if env is None else env
+    parameter = env.get(c.ENV_CONFIG_PARAMETER)
+    if parameter:
+        return _cached_parameter(parameter, env.get(c.ENV_CONFIG_HASH, ""))
     uri = env.get(c.ENV_CONFIG_URI)
     if not uri:
-        raise RuntimeError(f"missing environment variable: {c.ENV_CONFIG_URI}")
+        raise RuntimeError(f"missing environment variable: {c.ENV_CONFIG_PARAMETER} (or {c.ENV_CONFIG_URI})")
     return _cached_config(uri)

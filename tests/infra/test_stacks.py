@@ -279,3 +279,69 @@ def test_given_prod_then_serving_reserves_concurrency(prod_synth):
     prod_synth.template("serving").has_resource_properties(
         "AWS::Lambda::Function", {"ReservedConcurrentExecutions": 50, "MemorySize": 2048}
     )
+
+
+def test_given_the_notifications_topic_then_its_key_lets_the_state_machine_and_cloudwatch_publish(synth):
+    raw = synth.raw("pipeline")
+    (key,) = resources_of_type(raw, "AWS::KMS::Key").values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    principals = [st.get("Principal", {}) for st in key["Properties"]["KeyPolicy"]["Statement"]]
+    assert {"Service": "cloudwatch.amazonaws.com"} in principals
+    (topic,) = resources_of_type(raw, "AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == {
+        "Fn::GetAtt": [next(iter(resources_of_type(raw, "AWS::KMS::Key"))), "Arn"]
+    }
+    roles = [k for k in resources_of_type(raw, "AWS::IAM::Role") if "StateMachine" in k]
+    kms_actions = {
+        a
+        for p in resources_of_type(raw, "AWS::IAM::Policy").values()
+        if any(r.get("Ref") in roles for r in p["Properties"]["Roles"])
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+        for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+        if a.startswith("kms:")
+    }
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= kms_actions
+
+
+def test_given_the_run_budget_then_the_lock_outlives_every_path_through_the_state_machine(synth):
+    from mlops.constants import APPROVAL_TIMEOUT_S, RUN_LOCK_SECONDS
+
+    definition = state_machine_definition(synth.raw("pipeline"))
+    assert definition["TimeoutSeconds"] < RUN_LOCK_SECONDS
+    states = walk_states(definition)
+    assert states["AwaitApproval"]["TimeoutSeconds"] == APPROVAL_TIMEOUT_S
+    worst = sum(s.get("TimeoutSeconds", 0) for s in states.values() if s["Type"] == "Task")
+    assert definition["TimeoutSeconds"] < RUN_LOCK_SECONDS and worst < RUN_LOCK_SECONDS + APPROVAL_TIMEOUT_S
+
+
+def test_given_the_trigger_then_failed_events_land_in_a_queue_that_raises_an_alarm(synth):
+    raw = synth.raw("triggers")
+    (config,) = resources_of_type(raw, "AWS::Lambda::EventInvokeConfig").values()
+    assert config["Properties"]["MaximumRetryAttempts"] == 2
+    destination = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    (queue,) = resources_of_type(raw, "AWS::SQS::Queue")
+    assert destination == {"Fn::GetAtt": [queue, "Arn"]}
+    (alarm,) = resources_of_type(raw, "AWS::CloudWatch::Alarm").values()
+    assert alarm["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    assert alarm["Properties"]["AlarmActions"] and alarm["Properties"]["Threshold"] == 0
+
+
+def test_given_the_state_machine_then_a_trial_that_dies_is_caught_inside_the_map(synth):
+    states = walk_states(state_machine_definition(synth.raw("pipeline")))
+    catch = states["RunTrial"]["Catch"]
+    assert catch == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "TrialFailed"}]
+    assert states["TrialFailed"]["Type"] == "Pass" and states["TrialFailed"]["Parameters"]["status"] == "FAILED"
+
+
+def test_given_the_functions_then_none_reads_the_bootstrap_bucket_and_writers_are_scoped_to_their_prefixes(synth):
+    for name in ("pipeline", "triggers", "serving"):
+        text = json.dumps(_statements(synth.raw(name)))
+        assert "cdk-hnb659fds-assets" not in text, f"{name}: a role may read the bootstrap bucket"
+    for name in ("pipeline", "serving", "triggers"):
+        for st in _statements(synth.raw(name)):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            if any(a.startswith(("s3:PutObject", "s3:DeleteObject")) for a in actions):
+                resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                flat = [json.dumps(r) for r in resources]
+                assert all(any(p in f for p in ("/runs/*", "/schemas/*", "/models/*")) for f in flat), (name, st)
+            assert not any(a.startswith("s3:DeleteObject") for a in actions), (name, st)

@@ -2,7 +2,7 @@
 
 * Resources come from the templates: buckets (versioning, EventBridge notifications), tables (key
   schemas), the SNS topic, every Lambda function with its rendered environment, the EventBridge rules
-  and targets, the project config asset, and **the state machine definition as synthesized** — there
+  and targets, the project config parameter, and **the state machine definition as synthesized** — there
   is no second copy of the control flow.
 * Lambda invocations — by the state machine, by EventBridge targets, by ``aws lambda invoke`` — are
   served in-process by the real handlers (see :mod:`mlops.local.seams`).
@@ -234,7 +234,7 @@ class LocalCloud:
 
     def provision(self) -> None:
         s3, ddb, sns, lam, sfn = (self.client(n) for n in ("s3", "dynamodb", "sns", "lambda", "stepfunctions"))
-        events, iam, cfn, sqs = (self.client(n) for n in ("events", "iam", "cloudformation", "sqs"))
+        events, iam, cfn, sqs, ssm = (self.client(n) for n in ("events", "iam", "cloudformation", "sqs", "ssm"))
         role = iam.create_role(RoleName="mlops-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         order = [self._stack(x) for x in ("Storage", "Pipeline", "Triggers", "Serving")]
         for stack in order:
@@ -272,7 +272,10 @@ class LocalCloud:
                         Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
                     )
                     seams.enable_eventbridge(ACCOUNT, bucket)
-            self._upload_file_assets(stack, s3)
+            for logical, res in resources_of_type(template, "AWS::SSM::Parameter").items():
+                props = self._render(stack, res["Properties"])
+                ssm.put_parameter(Name=props["Name"], Value=props["Value"], Type=props["Type"], Overwrite=True)
+                self.p.refs[(stack, logical)] = props["Name"]
             for logical, res in resources_of_type(template, "AWS::Lambda::Function").items():
                 props = res["Properties"]
                 env = self._render(stack, props.get("Environment", {}).get("Variables", {}))
@@ -345,28 +348,6 @@ class LocalCloud:
                     shared.pop(key, None)
             os.environ.update(shared)
             del name
-
-    def _upload_file_assets(self, stack: str, s3: Any) -> None:
-        """File assets (the project config) into the bootstrap bucket, at the keys the template references."""
-        assert self.assembly is not None
-        manifest = self.assembly / f"{stack}.assets.json"
-        if not manifest.exists():
-            return
-        for asset in json.loads(manifest.read_text()).get("files", {}).values():
-            if asset["source"].get("packaging") != "file":
-                continue
-            for dest in asset["destinations"].values():
-                bucket = _SUB.sub(
-                    lambda m: {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}[m.group(1)],
-                    dest["bucketName"],
-                )
-                try:
-                    s3.head_bucket(Bucket=bucket)
-                except s3.exceptions.ClientError:
-                    s3.create_bucket(Bucket=bucket)
-                s3.put_object(
-                    Bucket=bucket, Key=dest["objectKey"], Body=(self.assembly / asset["source"]["path"]).read_bytes()
-                )
 
     # -- events -----------------------------------------------------------------
     def tick(self, rule_name: str | None = None) -> list[str]:

@@ -112,3 +112,4 @@ def reset_caches() -> None:
 
     handlers.stores.cache_clear()
     runtime._cached_config.cache_clear()
+    runtime._cached_parameter.cache_clear()

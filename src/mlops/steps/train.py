@@ -60,6 +60,11 @@ def select_and_refit(ctx: StepContext, *, dataset: dict[str, Any], trials: list[
     """Best trial by the validation metric, refit on train + validation."""
     ds = load_dataset(ctx.stores.artifacts, dataset)
     metric = ctx.config.primary_metric_for(ds.task)
+    for t in trials:
+        if "cause" in t:  # died in its Lambda (memory, timeout, crash) and was caught by the tuning Map
+            died = {**t, "value": None, "error": f"{t.get('error')}: {str(t.get('cause'))[:400]}"}
+            died.pop("cause")
+            ctx.stores.meta.record_step(ctx.model, ctx.run_id, t["trial_id"], died, section="trials")
     ok = [t for t in trials if t.get("status") == SUCCEEDED and t.get("value") is not None]
     if not ok:
         errors = sorted({t.get("error", "no metric") for t in trials})

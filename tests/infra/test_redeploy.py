@@ -42,21 +42,19 @@ def _refs(node: Any) -> set[str]:
     return set()
 
 
+def _replaced(res: dict[str, Any], nxt: dict[str, Any] | None) -> bool:
+    if nxt is None or nxt["Type"] != res["Type"]:
+        return True
+    props, new_props = res.get("Properties") or {}, nxt.get("Properties") or {}
+    if res["Type"] in IMMUTABLE:
+        return bool(props != new_props)
+    return any(props.get(p) != new_props.get(p) for p in REPLACING.get(res["Type"], ()))
+
+
 def replaced(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     """Logical ids whose physical resource CloudFormation would replace going from ``before`` to ``after``."""
     old, new = before.get("Resources", {}), after.get("Resources", {})
-    out = set()
-    for logical, res in old.items():
-        nxt = new.get(logical)
-        if nxt is None or nxt["Type"] != res["Type"]:
-            out.add(logical)
-        elif res["Type"] in IMMUTABLE and nxt.get("Properties") != res.get("Properties"):
-            out.add(logical)
-        elif any(
-            (res.get("Properties") or {}).get(p) != (nxt.get("Properties") or {}).get(p)
-            for p in REPLACING.get(res["Type"], ())
-        ):
-            out.add(logical)
+    out = {logical for logical, res in old.items() if _replaced(res, new.get(logical))}
     changed = True
     while changed:  # an immutable resource that points at a replaced one is replaced too
         changed = False

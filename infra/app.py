@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from aws_cdk import App, Environment, Tags
+from aws_cdk import Annotations, App, Environment, Tags
 
 from infra import nag
 from infra.settings import ROOT, EnvironmentSettings, settings_from_context
@@ -27,6 +27,12 @@ def build(app: App, settings: EnvironmentSettings) -> dict[str, object]:
         Tags.of(stack).add("project", "serverless-mlops")
         Tags.of(stack).add("environment", settings.name)
         nag.acknowledge_grant_wildcards(stack)
+    if not settings.notification_email:
+        Annotations.of(pipeline.failure_topic).add_warning_v2(
+            "mlops:no-subscriber",
+            f"environments.{settings.name}.notification_email is not set: failed runs and alarms publish to "
+            "the notifications topic with nobody subscribed",
+        )
     nag.acknowledge(storage.store.access_logs, "AwsSolutions-S1")
     nag.acknowledge(triggers.rules.dead_letters, "AwsSolutions-SQS3")
     nag.apply(app)

@@ -407,6 +407,20 @@ def models_reject(
     )
 
 
+@models_app.command("retain")
+def models_retain(
+    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Upgrade step: copy registered versions' artifacts out of expiring run scratch into models/ (idempotent)."""
+    with reported():
+        moved = platform(target, env, endpoint).retain()
+    if as_json:
+        emit(moved)
+        return
+    for version, names in sorted(moved.items()):
+        typer.echo(f"v{version}: " + (f"retained {', '.join(names)}" if names else "already retained"))
+
+
 @models_app.command("history")
 def models_history(
     target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False

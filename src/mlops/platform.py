@@ -180,6 +180,12 @@ class Platform:
         except RegistryError as err:
             raise PlatformError(str(err)) from None
 
+    def retain(self) -> dict[int, list[str]]:
+        """Copy every version's artifacts out of run scratch (upgrade from a release that kept them there)."""
+        from mlops.registry import retain_version
+
+        return {v["version"]: retain_version(self.stores, self.model, v["version"]) for v in self.versions()}
+
     def rollback(self, reason: str, actor: str) -> dict[str, Any]:
         try:
             return rollback(self.stores, self.model, reason=reason, actor=actor)

@@ -70,3 +70,38 @@ def test_given_a_pickle_changed_after_it_was_written_then_no_step_unpickles_it(
     assert account.stores.meta.get_run(cfg.name, ctx.run_id)["steps"]["export"]["error"]["type"] == (
         "ArtifactIntegrityError"
     )
+
+
+def test_given_a_version_registered_before_retention_when_retained_then_it_survives_the_lifecycle(
+    account, breast_cancer_config
+):
+    """The upgrade path (`mlops models retain`): a record still pointing into runs/ is moved out of it."""
+    from mlops.registry import retain_version
+
+    cfg = breast_cancer_config
+    out = run_chain(
+        account.context(cfg),
+        account.upload("breast-cancer/v1.csv", bundled("breast-cancer").to_csv(index=False).encode()),
+    )
+    meta = account.stores.meta
+    record = meta.get_model_version(cfg.name, 1)
+    old = {
+        sec: {
+            n: (
+                {"uri": r["run_uri"], "sha256": r["sha256"], "size": r["size"]}
+                if isinstance(r, dict) and "run_uri" in r
+                else r
+            )
+            for n, r in record[sec].items()
+        }
+        for sec in ("artifacts", "lineage")
+    }
+    meta.update_model_version(cfg.name, 1, old)  # as an older release registered it
+    assert {"onnx", "model", "statistics", "snapshot", "dataset"} <= set(retain_version(account.stores, cfg.name, 1))
+    assert retain_version(account.stores, cfg.name, 1) == []  # idempotent
+    s3, bucket = account.session.client("s3"), account.resources.artifact_bucket
+    now = datetime.now(UTC)
+    apply_lifecycle(s3, bucket, synthesized_rules(), now + timedelta(days=400))
+    apply_lifecycle(s3, bucket, synthesized_rules(), now + timedelta(days=800))
+    assert ModelCache(meta, account.stores.artifacts, cfg.name, ttl_seconds=0).get().version == 1
+    assert out["status"] == "SUCCEEDED"

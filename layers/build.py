@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "layers"
 BUILD = HERE / ".build"
 REQUIREMENTS = HERE / "requirements"
+CONSTRAINTS = REQUIREMENTS / "constraints.txt"  # one set of pins for every layer and the test environment
 SOURCE = ROOT / "src" / "mlops"
 BUILDER_VERSION = "8"
 LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB unzipped, function code and all its layers together
@@ -142,7 +143,7 @@ def compile_site(site: Path, python: str) -> None:
 def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -> Layer:
     """Build (or reuse) the dependency layer of ``bundle``; byte-compile it if it stays within the budget."""
     budget = DEPENDENCY_BUDGET_BYTES
-    reqs = _requirements_text(bundle)
+    reqs = _requirements_text(bundle) + "\n" + CONSTRAINTS.read_text()
     key = hashlib.sha256(f"{BUILDER_VERSION}|{arch}|{python}|{budget}|{reqs}".encode()).hexdigest()[:16]
     target = BUILD / f"{bundle}-{arch}-py{python}-{key}"
     marker = target / ".complete"
@@ -169,6 +170,8 @@ def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -
         str(site),
         "-r",
         str(REQUIREMENTS / f"{bundle}.txt"),
+        "-c",
+        str(CONSTRAINTS),
     ]
     for plat in PLATFORMS[arch]:
         cmd += ["--platform", plat]
@@ -234,12 +237,33 @@ def check_function_size(function: str, code_dir: Path, layers: list[Layer]) -> i
     return total
 
 
+def check_pins(python: str = "3.12") -> list[str]:
+    """Resolve every bundle against the pins for each Lambda architecture (a dry run: nothing installed)."""
+    problems = []
+    for arch, platforms in PLATFORMS.items():
+        for bundle in BUNDLES:
+            cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed"]
+            cmd += ["--only-binary=:all:", "--implementation", "cp", "--python-version", python]
+            cmd += ["--target", tempfile.mkdtemp(), "-r", str(REQUIREMENTS / f"{bundle}.txt"), "-c", str(CONSTRAINTS)]
+            for plat in platforms:
+                cmd += ["--platform", plat]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode:
+                problems.append(f"{bundle} {arch}: {proc.stderr.strip().splitlines()[-1]}")
+    return problems
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
     parser.add_argument("--python", default="3.12")
+    parser.add_argument("--check-pins", action="store_true", help="Only check that the pins resolve everywhere.")
     parser.add_argument("bundles", nargs="*", default=list(BUNDLES))
     args = parser.parse_args()
+    if args.check_pins:
+        problems = check_pins(args.python)
+        print("\n".join(problems) or "pins resolve for every bundle on arm64 and x86_64")
+        sys.exit(1 if problems else 0)
     code = build_code(args.python)
     print(f"{'layer':<10} {'unzipped MB':>12} {'+ mlops MB':>11}  byte-compiled")
     for bundle in args.bundles:

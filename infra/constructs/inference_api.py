@@ -27,6 +27,7 @@ class InferenceApi(Construct):
         auth: Literal["iam", "api_key"],
         rate_limit: float,
         burst_limit: int,
+        max_rows: int,
         quota_per_day: int,
         log_retention: logs.RetentionDays,
     ) -> None:
@@ -69,7 +70,30 @@ class InferenceApi(Construct):
         validator = self.api.add_request_validator(
             "Params",
             validate_request_parameters=True,
-            validate_request_body=True,  # no model: checks in Lambda
+            validate_request_body=True,
+        )
+        # The body's shape, checked before Lambda is invoked (and paid for): an object with 1..max_rows
+        # records. Field names and values are the model's own and are checked in the function, which names
+        # each bad field. The local API Gateway applies this same model, read from the template.
+        predict_body = self.api.add_model(
+            "PredictRequest",
+            content_type="application/json",
+            description="POST /predict body",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="PredictRequest",
+                type=apigw.JsonSchemaType.OBJECT,
+                required=["records"],
+                additional_properties=False,
+                properties={
+                    "records": apigw.JsonSchema(
+                        type=apigw.JsonSchemaType.ARRAY,
+                        min_items=1,
+                        max_items=max_rows,
+                        items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+                    )
+                },
+            ),
         )
         integration = apigw.LambdaIntegration(alias, proxy=True)
         authorization = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE
@@ -80,6 +104,7 @@ class InferenceApi(Construct):
                 authorization_type=authorization,
                 api_key_required=auth == "api_key",
                 request_validator=validator,
+                request_models={"application/json": predict_body} if method == "POST" else None,
             )
         self.api_key: apigw.IApiKey | None = None
         if auth == "api_key":

@@ -50,6 +50,7 @@ class ServingStack(Stack):
             auth=settings.api_auth,
             rate_limit=settings.api_rate_limit,
             burst_limit=settings.api_burst_limit,
+            max_rows=settings.max_predict_rows,
             quota_per_day=settings.api_quota_per_day,
             log_retention=pipeline.log_retention,
         )

@@ -345,3 +345,22 @@ def test_given_the_functions_then_none_reads_the_bootstrap_bucket_and_writers_ar
                 flat = [json.dumps(r) for r in resources]
                 assert all(any(p in f for p in ("/runs/*", "/schemas/*", "/models/*")) for f in flat), (name, st)
             assert not any(a.startswith("s3:DeleteObject") for a in actions), (name, st)
+
+
+def test_given_the_deployed_request_model_then_the_local_gateway_refuses_what_api_gateway_would(synth):
+    from mlops.local.apigw import call, gateway_check, request_models
+
+    models = request_models(synth.raw("serving"))
+    assert set(models) == {("POST", "/predict")}
+    assert models[("POST", "/predict")]["properties"]["records"]["maxItems"] == 1000
+    invalid = (400, json.dumps({"message": "Invalid request body"}))
+    assert gateway_check("POST", "/predict", json.dumps({"records": [{}] * 1001}), models) == invalid
+    assert gateway_check("POST", "/predict", json.dumps({"records": []}), models) == invalid
+    assert gateway_check("POST", "/predict", "{not json", models) == invalid
+    assert gateway_check("POST", "/predict", json.dumps({"records": [{"a": 1}], "x": 1}), models) == invalid
+    assert gateway_check("POST", "/predict", json.dumps({"records": [{"a": 1}]}), models) is None
+    assert gateway_check("GET", "/health", None, models) is None
+    # A body under API Gateway's 10 MB whose event passes Lambda's 6 MB: API Gateway's own 413, never a 5xx.
+    quotes = json.dumps({"records": [{"note": '"' * 3_000_000}]})
+    status, _, body = call("POST", "/predict", quotes)
+    assert status == 413 and json.loads(body) == {"message": "Request Too Long"}

@@ -1,7 +1,10 @@
 """API Gateway offline: HTTP on localhost → REST proxy events → the serve handler → HTTP.
 
 The same translation API Gateway does for a Lambda proxy integration (payload format 1.0), so
-``curl`` against the local URL behaves as against the deployed API.
+``curl`` against the local URL behaves as against the deployed API — including what API Gateway decides
+before Lambda runs: a body that fails the method's request model is a 400 "Invalid request body" (the
+models are read from the synthesized template), and a request whose event exceeds Lambda's 6 MB
+synchronous payload is a 413 "Request Too Long".
 """
 
 from __future__ import annotations
@@ -18,6 +21,47 @@ from urllib.parse import parse_qsl, urlsplit
 from mlops.local.lambda_runtime import invoke
 
 STAGE = "live"
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's event
+
+RequestModels = dict[tuple[str, str], dict[str, Any]]
+
+
+def request_models(template: dict[str, Any]) -> RequestModels:
+    """(method, path) → JSON schema of every method whose validator checks the body, from a stack template."""
+    resources = template.get("Resources", {})
+    paths = {
+        k: "/" + r["Properties"]["PathPart"] for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::Resource"
+    }
+    validates = {
+        k
+        for k, r in resources.items()
+        if r["Type"] == "AWS::ApiGateway::RequestValidator" and r["Properties"].get("ValidateRequestBody")
+    }
+    out: RequestModels = {}
+    for res in resources.values():
+        props = res.get("Properties", {})
+        if res["Type"] != "AWS::ApiGateway::Method" or props.get("RequestValidatorId", {}).get("Ref") not in validates:
+            continue
+        model = (props.get("RequestModels") or {}).get("application/json")
+        resource = props.get("ResourceId", {}).get("Ref")
+        if model and resource in paths:
+            out[(props["HttpMethod"], paths[resource])] = resources[model["Ref"]]["Properties"]["Schema"]
+    return out
+
+
+def gateway_check(method: str, path: str, body: str | None, models: RequestModels) -> tuple[int, str] | None:
+    """What API Gateway itself answers before invoking the function, or None to invoke it."""
+    schema = models.get((method, path))
+    if schema is not None:
+        from jsonschema import Draft4Validator
+
+        try:
+            document = json.loads(body or "")
+        except ValueError:
+            return 400, json.dumps({"message": "Invalid request body"})
+        if not Draft4Validator(schema).is_valid(document):
+            return 400, json.dumps({"message": "Invalid request body"})
+    return None
 
 
 def rest_event(
@@ -68,7 +112,13 @@ def call(
     query: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], str]:
     """One request through the serve handler, with Lambda semantics; a handler crash is a 502, as in AWS."""
-    result = invoke("serve", rest_event(method, path, body, headers, query), timeout_s=30)
+    refused = gateway_check(method, path, body, _models)
+    if refused is not None:
+        return refused[0], {"Content-Type": "application/json"}, refused[1]
+    event = rest_event(method, path, body, headers, query)
+    if len(json.dumps(event)) > LAMBDA_SYNC_PAYLOAD_BYTES:
+        return 413, {"Content-Type": "application/json"}, json.dumps({"message": "Request Too Long"})
+    result = invoke("serve", event, timeout_s=30)
     if result.function_error:
         return 502, {"Content-Type": "application/json"}, json.dumps({"message": "Internal server error"})
     payload = result.payload
@@ -79,6 +129,9 @@ def call(
     for k, values in (payload.get("multiValueHeaders") or {}).items():
         headers_out[k] = ",".join(map(str, values))
     return int(payload.get("statusCode", 200)), headers_out, out_body
+
+
+_models: RequestModels = {}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -118,6 +171,11 @@ class LocalApi:
     def start(self) -> LocalApi:
         self._thread.start()
         return self
+
+    def use_template(self, template: dict[str, Any]) -> None:
+        """Apply the deployed API's request models (from the Serving stack's template)."""
+        _models.clear()
+        _models.update(request_models(template))
 
     def stop(self) -> None:
         self._server.shutdown()

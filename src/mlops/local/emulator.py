@@ -116,6 +116,7 @@ class LocalCloud:
 
         self.api = LocalApi(port=self.api_port, host=self.host).start()
         self.provision()
+        self.api.use_template(self.templates[self._stack("Serving")])
         reset_caches()
         from mlops.serving import api
 

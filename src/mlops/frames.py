@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
 import tempfile
+from collections import Counter
 
 import fastparquet
 import pandas as pd
@@ -57,9 +59,48 @@ def read_table(data: bytes, key: str, fmt: DataFormat) -> pd.DataFrame:
         ) from None
     if df.empty or len(df.columns) == 0:
         raise DataValidationError(f"{key} has no rows", [_anomaly("EMPTY_FILE", key, "no data rows")])
-    if fmt is DataFormat.CSV and any(str(c).startswith("Unnamed: ") for c in df.columns) and len(df.columns) == 1:
-        raise DataValidationError(f"{key} has no header", [_anomaly("UNPARSEABLE_FILE", key, "no header row")])
+    if fmt is DataFormat.CSV:
+        _check_csv_header(data, key, df)
     return normalize(df)
+
+
+DELIMITERS = (";", "\t", "|")
+
+
+def _check_csv_header(data: bytes, key: str, df: pd.DataFrame) -> None:
+    """Name the header problems pandas would silently paper over: a file read with the wrong delimiter
+    (one column whose name holds ';'), and duplicate column names (pandas renames them 'a.1')."""
+    first = data.lstrip().split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    header = next(csv.reader([first]), [])
+    if len(df.columns) == 1:
+        if any(str(c).startswith("Unnamed: ") for c in df.columns):
+            raise DataValidationError(f"{key} has no header", [_anomaly("UNPARSEABLE_FILE", key, "no header row")])
+        found = [d for d in DELIMITERS if d in first]
+        if found:
+            shown = {"\t": "tab"}.get(found[0], repr(found[0]))
+            raise DataValidationError(
+                f"{key} looks {shown}-delimited",
+                [
+                    _anomaly(
+                        "WRONG_DELIMITER",
+                        key,
+                        f"the header is one column ({first[:80]!r}): the file looks {shown}-delimited, but CSV "
+                        "is read with ',' — export it comma-separated (or upload Parquet / JSON Lines)",
+                    )
+                ],
+            )
+    duplicates = sorted(name for name, n in Counter(h.strip() for h in header).items() if n > 1)
+    if duplicates:
+        raise DataValidationError(
+            f"{key} has duplicate column names {duplicates}",
+            [
+                {
+                    **_anomaly("DUPLICATE_COLUMN", key, f"the header names {name!r} more than once; rename one"),
+                    "column": name,
+                }
+                for name in duplicates
+            ],
+        )
 
 
 def to_parquet_bytes(df: pd.DataFrame) -> bytes:
@@ -75,10 +116,28 @@ def from_parquet_bytes(data: bytes) -> pd.DataFrame:
 
 
 def normalize(df: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as ``object`` with ``None`` for missing, whatever the reader or pandas version."""
+    """Text columns as ``object`` with ``None`` for missing, whatever the reader or pandas version.
+
+    A column mixing text with numbers (JSON Lines with ``"heavy"`` among numbers) becomes all text, as the
+    same data read from CSV would be, so validation names it (WRONG_DTYPE) instead of the Parquet writer
+    failing on it."""
     out = df.copy()
     for col in out.columns:
         s = out[col]
-        if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
-            out[col] = s.astype(object).where(s.notna(), None)
+        if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+            present = s.notna()
+            values = s.astype(object)
+            if s.dtype == object and not all(isinstance(v, str) for v in values[present]):
+                values = values.map(_as_text).astype(object)
+            out[col] = values.where(present, None)
     return out
+
+
+def _as_text(value: object) -> object:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)

@@ -44,8 +44,8 @@ class AnalyzeResult(_Result):
 
 
 class ValidateDataResult(_Result):
-    schema_: Ref = Field(alias="schema")
-    schema_version: int
+    schema_: Ref | None = Field(alias="schema")  # None: the batch was not usable (passed is false)
+    schema_version: int  # 0: this run's candidate schema, stored as a version only if the run registers
     passed: bool
 
 

@@ -140,10 +140,23 @@ class Platform:
                     if on_step:
                         on_step(name, step)
             if run.get("status") in until:
+                if run.get("status") in TERMINAL and run.get("execution_arn"):
+                    self._wait_execution(str(run["execution_arn"]), deadline)  # what AWS reports, not our record
                 return run
             if time.monotonic() > deadline:
                 raise PlatformError(f"run {run_id} still {run.get('status')} after {timeout:.0f}s")
             time.sleep(0.3)
+
+    def _wait_execution(self, execution_arn: str, deadline: float) -> str:
+        """Until Step Functions says the execution has ended (the run record is closed a state earlier)."""
+        sfn = self.client("stepfunctions")
+        while True:
+            status = str(sfn.describe_execution(executionArn=execution_arn)["status"])
+            if status != "RUNNING":
+                return status
+            if time.monotonic() > deadline:
+                raise PlatformError(f"execution {execution_arn} still RUNNING")
+            time.sleep(0.2)
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         return self.stores.meta.list_runs(self.model, limit=limit)
@@ -229,7 +242,7 @@ class Platform:
 
     def push_schema(self, schema: dict[str, Any], actor: str) -> dict[str, Any]:
         """Store an edited schema as the next version: later runs validate against it."""
-        from mlops.steps.validate_data import push_schema
+        from mlops.registry import push_schema
 
         if not isinstance(schema.get("features"), dict) or not schema["features"]:
             raise PlatformError("a schema needs a non-empty 'features' mapping (see `mlops schema show`)")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlops.adapters.artifacts import parse_s3_uri
+from mlops.adapters.artifacts import parse_s3_uri, put_json
 from mlops.clock import utcnow_iso
-from mlops.constants import CHAMPION, MODELS_PREFIX, RUNS_PREFIX
+from mlops.constants import CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX
 from mlops.context import Stores
 from mlops.errors import RegistryError
 
@@ -107,3 +107,18 @@ def served_at(stores: Stores, model: str, when: str | datetime, alias: str = CHA
         if h.get("alias") == alias and h["at"] <= at:
             version = int(h["version"])
     return version
+
+
+def push_schema(
+    stores: Stores, model: str, schema: dict[str, Any], source: str, run_id: str | None = None
+) -> dict[str, Any]:
+    """Store a new schema version — inferred by a run that registers a model, or edited and pinned by a user;
+    later runs check against it. A run that fails never becomes the reference."""
+    current = stores.meta.latest_schema(model)
+    version = (current["version"] + 1) if current else 1
+    ref = put_json(
+        stores.artifacts, f"{SCHEMAS_PREFIX}{model}/v{version:04d}/schema.json", {**schema, "version": version}
+    )
+    record = {"schema": ref.as_dict(), "source": source, "run_id": run_id, "created_at": utcnow_iso()}
+    stores.meta.put_schema_version(model, version, record)
+    return {"version": version, **record}

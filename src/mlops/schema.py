@@ -13,10 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.config import FeatureType, ProjectConfig
-from mlops.stats import column_kind, feature_drift, feature_kinds
+from mlops.config import FeatureType, ProjectConfig, Task
+from mlops.stats import column_kind, feature_drift, feature_kinds, infer_task
 
 MAX_DOMAIN = 200
+# Each class must be able to land in the train, validation and test splits.
+MIN_ROWS_PER_CLASS = 3
+# A text column at least this numeric is a numeric column with bad values, not a categorical one.
+MOSTLY_NUMERIC = 0.8
 
 Anomaly = dict[str, Any]
 
@@ -25,6 +29,82 @@ def anomaly(code: str, severity: str, column: str, description: str, value: floa
     out: Anomaly = {"code": code, "severity": severity, "column": column, "description": description}
     if value is not None:
         out["value"] = round(float(value), 6)
+    return out
+
+
+def usability(df: pd.DataFrame, config: ProjectConfig) -> list[Anomaly]:
+    """What makes a batch unusable for training whatever the schema says — checked on every batch, the
+    first one included: the target (present, two classes or more with enough rows each, numeric for
+    regression) and the features (none entirely missing, no numbers mixed with text)."""
+    out: list[Anomaly] = []
+    target = config.target
+    if target not in df.columns:
+        shown = ", ".join(map(str, list(df.columns)[:8])) + (", …" if len(df.columns) > 8 else "")
+        out.append(anomaly("MISSING_COLUMN", "error", target, f"the target column is missing (the data has: {shown})"))
+    else:
+        y = df[target].dropna()
+        distinct = y.nunique()
+        if distinct < 2:
+            value = repr(y.iloc[0]) if len(y) else "none"
+            out.append(
+                anomaly(
+                    "SINGLE_CLASS",
+                    "error",
+                    target,
+                    f"the target has {distinct} distinct value(s) ({value}) in {len(y)} labelled rows; a model "
+                    "needs at least two",
+                    distinct,
+                )
+            )
+        elif (config.task or infer_task(y)) is Task.REGRESSION:
+            if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+                out.append(
+                    anomaly("WRONG_DTYPE", "error", target, f"a regression target must be numeric (dtype {y.dtype})")
+                )
+        else:
+            counts = y.astype(str).value_counts()
+            for label, n in counts[counts < MIN_ROWS_PER_CLASS].items():
+                out.append(
+                    anomaly(
+                        "CLASS_TOO_RARE",
+                        "error",
+                        target,
+                        f"class {label!r} has {n} row(s); each class needs at least {MIN_ROWS_PER_CLASS} to appear in "
+                        "the train, validation and test splits",
+                        n,
+                    )
+                )
+    kinds = feature_kinds(df, config)
+    if not kinds:
+        out.append(anomaly("NO_FEATURES", "error", "", "no feature columns besides the target, id and time columns"))
+    for col, kind in kinds.items():
+        s = df[col]
+        if s.isna().all():
+            out.append(
+                anomaly(
+                    "ALL_MISSING",
+                    "error",
+                    col,
+                    "every value is missing; fix the export, or drop the column with "
+                    f"features.overrides.{col}.drop: true",
+                    1.0,
+                )
+            )
+        elif kind is FeatureType.CATEGORICAL and col not in config.features.overrides:
+            present = s.dropna().astype(str)
+            numeric = pd.to_numeric(present, errors="coerce").notna()
+            if len(present) and MOSTLY_NUMERIC <= numeric.mean() < 1:
+                examples = sorted(present[~numeric].unique().tolist())[:3]
+                out.append(
+                    anomaly(
+                        "WRONG_DTYPE",
+                        "error",
+                        col,
+                        f"{numeric.mean():.0%} of values are numbers but {int((~numeric).sum())} are text (e.g. "
+                        f"{examples}); clean them, or declare features.overrides.{col}.type: categorical",
+                        float((~numeric).mean()),
+                    )
+                )
     return out
 
 
@@ -113,12 +193,14 @@ def _categorical_check(col: str, s: pd.Series, spec: dict[str, Any], config: Pro
 
 def validate(
     df: pd.DataFrame,
-    schema: dict[str, Any],
+    schema: dict[str, Any] | None,
     config: ProjectConfig,
     baseline_stats: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Check ``df`` against ``schema`` (and drift against ``baseline_stats``); return anomalies + verdict."""
-    anomalies: list[Anomaly] = []
+    """Check ``df`` for usability, against ``schema`` (none yet: a first batch that is not usable) and for
+    drift against ``baseline_stats``; return anomalies + verdict."""
+    anomalies: list[Anomaly] = usability(df, config)
+    schema = schema or {"features": {}, "target": {}}
     features: dict[str, Any] = schema["features"]
     known = set(features) | {config.target, config.id_column, config.time_column}
     known |= {c for c, o in config.features.overrides.items() if o.drop}
@@ -133,9 +215,7 @@ def validate(
                 len(df),
             )
         )
-    if config.target not in df.columns:
-        anomalies.append(anomaly("MISSING_COLUMN", "error", config.target, "the target column is missing"))
-    else:
+    if config.target in df.columns:
         tgt_missing = float(df[config.target].isna().mean())
         if tgt_missing > config.validation.max_missing_rate_increase:
             anomalies.append(
@@ -184,7 +264,7 @@ def validate(
 
     drift: dict[str, Any] = {}
     if baseline_stats:
-        broken = {a["column"] for a in anomalies if a["code"] in {"WRONG_DTYPE", "MISSING_COLUMN"}}
+        broken = {a["column"] for a in anomalies if a["code"] in {"WRONG_DTYPE", "MISSING_COLUMN", "ALL_MISSING"}}
         for col, base in baseline_stats.get("features", {}).items():
             if col not in df.columns or col not in features or col in broken:
                 continue

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.config import FeatureType, ProjectConfig
+from mlops.config import FeatureType, ProjectConfig, Task
 
 N_BINS = 10
 TOP_K = 20
@@ -37,6 +37,19 @@ def feature_kinds(df: pd.DataFrame, config: ProjectConfig) -> dict[str, FeatureT
             continue
         kinds[col] = column_kind(df[col], override.type if override else None)
     return kinds
+
+
+def infer_task(target: pd.Series) -> Task:
+    """The task a target column implies when the config does not name one."""
+    values = target.dropna()
+    n_unique = values.nunique()
+    if pd.api.types.is_bool_dtype(values) or n_unique == 2:
+        return Task.BINARY
+    if pd.api.types.is_float_dtype(values) and not np.all(np.mod(values.to_numpy(), 1) == 0):
+        return Task.REGRESSION
+    if pd.api.types.is_numeric_dtype(values) and n_unique > 20:
+        return Task.REGRESSION
+    return Task.MULTICLASS
 
 
 def _finite(v: float) -> float | None:

@@ -86,9 +86,15 @@ def test_given_malformed_bodies_then_4xx(served, raw, status):
 def test_given_too_many_rows_or_bytes_then_413_with_the_limit(served):
     status, body = _predict(FEATURES.head(60).to_dict("records"))
     assert status == 413 and "at most 50" in body["message"]
-    huge = json.dumps({"records": [{"x": "a" * 1000}] * 7000})
+    huge = json.dumps({"records": [{"x": "a" * 1000}] * 7000})  # over Lambda's 6 MB: API Gateway's own 413
     got, _, text = call("POST", "/predict", huge)
-    assert got == 413 and "at most" in json.loads(text)["message"]
+    assert got == 413 and json.loads(text)["message"] == "Request Too Long"
+    # invoked directly (not through API Gateway), the function's own guard answers with its limit
+    from mlops.local.apigw import rest_event
+    from mlops.local.lambda_runtime import invoke
+
+    direct = invoke("serve", rest_event("POST", "/predict", json.dumps({"records": [{"x": "a" * 1000}] * 6500})))
+    assert direct.payload["statusCode"] == 413 and "at most" in json.loads(direct.payload["body"])["message"]
 
 
 def test_given_model_and_health_routes_then_they_describe_the_champion(served):

@@ -86,16 +86,20 @@ def test_given_a_snapshot_when_analyzed_then_statistics_cover_every_feature(acco
     assert "tenure_months" in html and "<svg" in html
 
 
-def test_given_a_first_run_when_validated_then_the_schema_is_inferred_and_versioned(account):
+def test_given_a_first_run_when_validated_then_the_schema_is_a_candidate_until_a_run_registers(account):
+    from mlops.registry import push_schema
+
     cfg = churn_config()
     ctx = account.context(cfg)
     ex = extract(ctx, source=account.upload("churn/a.csv", customers(500).to_csv(index=False).encode()))
     an = analyze(ctx, snapshot=ex["snapshot"])
     out = validate_data(ctx, snapshot=ex["snapshot"], statistics=an["statistics"])
-    assert out["passed"] and out["schema_inferred"] and out["schema_version"] == 1
+    assert out["passed"] and out["schema_inferred"] and out["schema_version"] == 0
+    assert account.stores.meta.latest_schema("churn") is None  # a candidate: this run has not registered
     schema = get_json(account.stores.artifacts, out["schema"]["uri"])
     assert schema["features"]["plan"]["domain"] == ["basic", "premium", "standard"]
     assert "customer_id" not in schema["features"]
+    assert push_schema(account.stores, "churn", schema, "inferred", ctx.run_id)["version"] == 1  # as register does
     # a second run checks against v1 instead of inferring again
     ctx2 = account.context(cfg)
     broken = customers(500, seed=9).drop(columns=["age"])
@@ -135,3 +139,19 @@ def test_given_bundled_frames_then_they_are_real_data():
     assert bundled("breast-cancer").shape == (569, 31)
     assert bundled("wine")["target"].nunique() == 3
     assert bundled("diabetes")["target"].dtype.kind == "f"
+
+
+def test_given_a_first_batch_with_an_all_missing_feature_then_it_fails_naming_it_and_no_schema_is_kept(account):
+    cfg = churn_config()
+    bad = customers(500)
+    bad["income"] = None
+    for attempt in range(2):  # the second all-missing upload fails the same way: nothing was kept from the first
+        ctx = account.context(cfg)
+        ex = extract(ctx, source=account.upload(f"churn/nan-{attempt}.csv", bad.to_csv(index=False).encode()))
+        out = validate_data(
+            ctx, snapshot=ex["snapshot"], statistics=analyze(ctx, snapshot=ex["snapshot"])["statistics"]
+        )
+        assert not out["passed"] and out["schema"] is None
+        codes = {(a["code"], a["column"]) for a in account.stores.meta.get_run("churn", ctx.run_id)["anomalies"]}
+        assert ("ALL_MISSING", "income") in codes
+        assert account.stores.meta.latest_schema("churn") is None

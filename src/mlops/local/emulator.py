@@ -356,33 +356,35 @@ class LocalCloud:
         from moto.events.models import events_backends
 
         fired = []
-        for bus in events_backends[ACCOUNT][REGION].event_buses.values():
-            for rule in list(bus.rules.values()):
-                if not rule.scheduled_expression or (rule_name and rule.name != rule_name):
-                    continue
-                event = {
-                    "version": "0",
-                    "id": f"local-{time.time_ns()}",
-                    "detail-type": "Scheduled Event",
-                    "source": "aws.events",
-                    "account": ACCOUNT,
-                    "time": _iso_now(),
-                    "region": REGION,
-                    "resources": [rule.arn],
-                    "detail": {},
-                }
-                seams.deliver_to_lambda_targets(rule, event)
-                fired.append(rule.name)
+        with seams.backend_lock:
+            rules = [r for bus in events_backends[ACCOUNT][REGION].event_buses.values() for r in bus.rules.values()]
+        for rule in rules:
+            if not rule.scheduled_expression or (rule_name and rule.name != rule_name):
+                continue
+            event = {
+                "version": "0",
+                "id": f"local-{time.time_ns()}",
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT,
+                "time": _iso_now(),
+                "region": REGION,
+                "resources": [rule.arn],
+                "detail": {},
+            }
+            seams.deliver_to_lambda_targets(rule, event)
+            fired.append(rule.name)
         return fired
 
     def put_event(self, event: dict[str, Any]) -> None:
         """Deliver an event to every matching rule's Lambda targets (as the default bus would)."""
         from moto.events.models import events_backends
 
-        for bus in events_backends[ACCOUNT][REGION].event_buses.values():
-            for rule in list(bus.rules.values()):
-                if seams.rule_matches(rule, event):
-                    seams.deliver_to_lambda_targets(rule, event)
+        with seams.backend_lock:
+            rules = [r for bus in events_backends[ACCOUNT][REGION].event_buses.values() for r in bus.rules.values()]
+        for rule in rules:
+            if seams.rule_matches(rule, event):
+                seams.deliver_to_lambda_targets(rule, event)
 
     def _watch_executions(self) -> None:
         """Emit "Step Functions Execution Status Change" when an execution ends (EventBridge does in AWS)."""
@@ -391,7 +393,9 @@ class LocalCloud:
         while not self._stop.wait(0.2):
             try:
                 backend = stepfunctions_parser_backends[ACCOUNT][REGION]
-                for execution in list(backend._get_executions()):
+                with seams.backend_lock:
+                    executions = list(backend._get_executions())
+                for execution in executions:
                     if execution.exec_status is None:
                         continue
                     status = str(getattr(execution.exec_status, "value", execution.exec_status))

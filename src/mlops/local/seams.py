@@ -9,6 +9,10 @@
    S3's "Object Created" detail is normalised to AWS's field names on the way (moto writes ``eTag``).
 3. A bucket's EventBridge notification flag: moto parses the empty ``<EventBridgeConfiguration/>`` of
    ``PutBucketNotificationConfiguration`` as "absent", so :func:`enable_eventbridge` sets it directly.
+4. ``moto.moto_server.werkzeug_app.DomainDispatcherApplication.__call__``: moto's backends are not
+   thread-safe (two concurrent ``UpdateItem`` calls on one item raised "dictionary changed size during
+   iteration"), so every request is dispatched under :data:`backend_lock`. A Lambda handler runs with the
+   lock released — its own AWS calls are requests too — and so do the emulator's own reads of backends.
 """
 
 from __future__ import annotations
@@ -17,12 +21,48 @@ import copy
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops.local.lambda_runtime import invoke
+
+
+class BackendLock:
+    """One lock around moto's backends; a thread holding it can lend it out while it waits on a handler."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def __enter__(self) -> BackendLock:
+        self._lock.acquire()
+        self._local.held = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.held = False
+        self._lock.release()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Release the lock for the duration, if this thread holds it (a handler runs meanwhile)."""
+        if not getattr(self._local, "held", False):
+            yield
+            return
+        self._local.held = False
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._local.held = True
+
+
+backend_lock = BackendLock()
 
 
 @dataclass(frozen=True)
@@ -93,7 +133,8 @@ def _lambda_invoke(self: Any, body: str, request_headers: Any, response_headers:
     if headers.get("x-amz-invocation-type") == "Event":
         _submit(fn, payload)
         return b""
-    out, errored = _run(fn, payload)
+    with backend_lock.released():
+        out, errored = _run(fn, payload)
     if errored:
         response_headers["x-amz-function-error"] = "Unhandled"
     return out
@@ -140,6 +181,11 @@ def rule_matches(rule: Any, event: dict[str, Any]) -> bool:
     return bool(rule.event_pattern.matches_event(_aws_shape(event)))
 
 
+def _dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    with backend_lock:
+        return _original["dispatch"](self, environ, start_response)
+
+
 def enable_eventbridge(account: str, bucket: str) -> None:
     from moto.s3.models import s3_backends
 
@@ -156,6 +202,7 @@ def install(cloud: Any) -> None:
     global _pool, _log_path
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     from mlops.local.assembly import state_dir
 
@@ -163,8 +210,10 @@ def install(cloud: Any) -> None:
     if "lambda" not in _original:
         _original["lambda"] = LambdaFunction.invoke
         _original["events"] = Rule.send_to_targets
+        _original["dispatch"] = DomainDispatcherApplication.__call__
         LambdaFunction.invoke = _lambda_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
+        DomainDispatcherApplication.__call__ = _dispatch  # type: ignore[method-assign]
     _functions.clear()
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
 
@@ -184,10 +233,12 @@ def uninstall() -> None:
     global _pool
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     if "lambda" in _original:
         LambdaFunction.invoke = _original.pop("lambda")  # type: ignore[method-assign]
         Rule.send_to_targets = _original.pop("events")  # type: ignore[method-assign]
+        DomainDispatcherApplication.__call__ = _original.pop("dispatch")  # type: ignore[method-assign]
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
         _pool = None

@@ -56,18 +56,6 @@ def estimator_class(family: Family, task: Task) -> type[BaseEstimator]:
     return cls if classification else reg
 
 
-def infer_task(target: pd.Series) -> Task:
-    values = target.dropna()
-    n_unique = values.nunique()
-    if pd.api.types.is_bool_dtype(values) or n_unique == 2:
-        return Task.BINARY
-    if pd.api.types.is_float_dtype(values) and not np.all(np.mod(values.to_numpy(), 1) == 0):
-        return Task.REGRESSION
-    if pd.api.types.is_numeric_dtype(values) and n_unique > 20:
-        return Task.REGRESSION
-    return Task.MULTICLASS
-
-
 def _sample(space: RandomRange, rng: random.Random) -> float | int:
     if space.log:
         value = float(np.exp(rng.uniform(np.log(space.low), np.log(space.high))))

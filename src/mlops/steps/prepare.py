@@ -12,8 +12,8 @@ from mlops.config import FeatureType, Task
 from mlops.context import StepContext
 from mlops.errors import DataValidationError
 from mlops.frames import from_parquet_bytes, to_parquet_bytes
-from mlops.ml.models import infer_task
 from mlops.runs import pipeline_step
+from mlops.stats import infer_task
 
 
 def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -8,7 +8,7 @@ from mlops import __version__
 from mlops.adapters.artifacts import get_json
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
-from mlops.registry import APPROVED, PENDING, promote, register_version
+from mlops.registry import APPROVED, PENDING, promote, push_schema, register_version
 from mlops.runs import pipeline_step
 
 
@@ -30,6 +30,12 @@ def register(
     train: dict[str, Any],
 ) -> dict[str, Any]:
     manual = ctx.config.registry.approval == "manual"
+    if schema_version == 0 and ctx.stores.meta.latest_schema(ctx.model) is None:
+        # The first model registered makes its run's inferred schema the reference for later batches.
+        pushed = push_schema(
+            ctx.stores, ctx.model, get_json(ctx.stores.artifacts, schema["uri"]), "inferred", ctx.run_id
+        )
+        schema, schema_version = pushed["schema"], pushed["version"]
     ev = get_json(ctx.stores.artifacts, evaluation["uri"])
     run = ctx.stores.meta.get_run(ctx.model, ctx.run_id) or {}
     record = register_version(

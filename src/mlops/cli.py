@@ -122,7 +122,8 @@ def local_up(
     typer.echo(f"  state machine    {outputs['StateMachineArn']}")
     typer.echo(f"  prediction API   {outputs['ApiUrl']}/predict   (GET /model, /health, /openapi.json)")
     typer.echo(f"  try              aws --endpoint-url {cloud.endpoint} s3 ls")
-    typer.echo("  state            in memory; stopping discards it. .mlops/ holds the template cache and logs.")
+    typer.echo("  state            a fresh, empty account: in memory, and stopping discards it")
+    typer.echo('  AWS CLI          eval "$(mlops local env)"   (endpoint and dummy credentials)')
     typer.echo("Press Ctrl+C to stop.")
     try:
         while True:
@@ -131,6 +132,24 @@ def local_up(
         typer.echo("stopping…")
     finally:
         cloud.stop()
+
+
+@local_app.command("env")
+def local_env(endpoint: EndpointOpt = None) -> None:
+    """The exports that point the AWS CLI and SDKs at the running emulator: eval "$(mlops local env)"."""
+    from mlops.local.emulator import REGION, read_local_file
+
+    info = read_local_file()
+    url = endpoint or (info or {}).get("endpoint")
+    if not url:
+        fail("no local endpoint is running: start one with `mlops local up`")
+    for name, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "offline",  # any value: the emulator checks no signature
+        "AWS_SECRET_ACCESS_KEY": "offline",
+        "AWS_DEFAULT_REGION": (info or {}).get("region", REGION),
+    }.items():
+        typer.echo(f"export {name}={value}")
 
 
 @local_app.command("tick")
@@ -187,9 +206,21 @@ def show_run(run: dict[str, Any], steps: bool = True) -> None:
     typer.echo(f"  trigger: {trig.get('reason')} {trig.get('key') or trig.get('time') or ''}".rstrip())
     for name, step in run.get("steps", {}).items() if steps else ():
         _step_line(name, step)
+    keys = [o["key"] for o in run.get("objects") or []]
+    if keys:
+        typer.echo(f"  data: {len(keys)} object(s): {', '.join(keys[:4])}" + (" …" if len(keys) > 4 else ""))
+    for skipped in run.get("skipped") or []:
+        typer.secho(
+            f"  skipped {skipped['key']}: quarantined by run {skipped.get('rejected_by')} ({skipped.get('reason')})",
+            fg=typer.colors.YELLOW,
+        )
     trials = run.get("trials") or {}
     if trials:
-        best = max((t for t in trials.values() if t.get("value") is not None), key=lambda t: t["value"], default=None)
+        from mlops.config import HIGHER_IS_BETTER
+
+        scored = [t for t in trials.values() if t.get("value") is not None]
+        pick = max if scored and HIGHER_IS_BETTER.get(scored[0].get("metric", ""), True) else min
+        best = pick(scored, key=lambda t: t["value"], default=None)
         typer.echo(
             f"  trials: {len(trials)} ({', '.join(sorted({t['family'] for t in trials.values()}))})"
             + (f"; best validation {best['metric']} {best['value']:.4f}" if best else "")
@@ -208,6 +239,11 @@ def show_run(run: dict[str, Any], steps: bool = True) -> None:
         typer.secho(f"  not blessed: {reason}", fg=typer.colors.YELLOW)
     if run.get("error"):
         typer.secho(f"  error: {run['error'].get('type')}: {run['error'].get('message')}", fg=typer.colors.RED)
+    if run.get("quarantined"):
+        typer.secho(
+            f"  quarantined: {', '.join(run['quarantined'])} (prefix and scheduled runs skip it until it is replaced)",
+            fg=typer.colors.YELLOW,
+        )
     if run.get("model_version"):
         typer.echo(f"  model version: v{run['model_version']}")
 
@@ -229,7 +265,13 @@ def run(
         if data is not None:
             if not data.exists():
                 fail(f"no such file: {data}")
-            landing_key = key or f"{_data_prefix(p)}{data.name}"
+            config = p.config()
+            landing_key = key or f"{config.data.prefix}{data.name}"
+            from mlops.trigger import why_no_run
+
+            why = why_no_run(config, landing_key)
+            if why:
+                fail(f"s3://{p.output('LandingBucket')}/{landing_key} would start no run: {why}")
             up = p.upload(data.read_bytes(), landing_key)
             if not as_json:
                 typer.echo(f"uploaded s3://{up['bucket']}/{up['key']}")
@@ -258,10 +300,6 @@ def run(
         raise typer.Exit(1)
 
 
-def _data_prefix(p: Any) -> str:
-    return str(p.config().data.prefix)
-
-
 @runs_app.command("list")
 def runs_list(
     limit: int = 20,
@@ -275,6 +313,11 @@ def runs_list(
     runs = p.runs(limit)
     if as_json:
         emit(runs)
+        return
+    if not runs:
+        started = p.started_at()
+        since = f" since the emulator started at {started} with a fresh account" if started else ""
+        typer.echo(f"no runs yet{since}")
         return
     typer.echo(f"{'run':<26} {'status':<17} {'trigger':<11} {'time':>7}  {'metric':<9} {'value':>7}  version")
     for r in runs:
@@ -488,7 +531,8 @@ def models_served_at(
     as_json: JsonOpt = False,
 ) -> None:
     """Which version was champion at a given time (from the audit history)."""
-    version = platform(target, env, endpoint).served_at(when)
+    with reported(ValueError):
+        version = platform(target, env, endpoint).served_at(when)
     if as_json:
         emit({"at": when, "version": version})
     else:

@@ -261,15 +261,28 @@ class ProjectConfig(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """The user's field path, without pydantic's own steps (``list[any]``, ``function-after[…]``)."""
+    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
+    return ".".join(parts) or "(top level)"
+
+
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
+    seen: set[str] = set()
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = _field_path(e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field; remove it or check its spelling"
         elif e["type"] == "missing":
             msg = "required field is missing; add it"
+        elif ".params." in f".{loc}." and len(e["loc"]) >= 5:
+            # a union of "list of values" and "range": one message, with the fix
+            msg = "a hyperparameter takes a list of values (e.g. [100] or [100, 300]) or a range {low: …, high: …}"
+        if loc in seen:
+            continue
+        seen.add(loc)
         lines.append(f"  - {loc}: {msg}")
     return "\n".join(lines)
 

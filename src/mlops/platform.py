@@ -68,6 +68,15 @@ class Platform:
             raise PlatformError("no local endpoint is running: start one with `mlops local up`")
         return cls.connect(info["env"], info["endpoint"], info["region"])
 
+    def started_at(self) -> str | None:
+        """When the local emulator started (its state is in memory: older runs are gone); None on AWS."""
+        if not self.endpoint:
+            return None
+        from mlops.local.emulator import read_local_file
+
+        info = read_local_file() or {}
+        return str(info["started_at"]) if info.get("endpoint") == self.endpoint and info.get("started_at") else None
+
     # -- wiring ----------------------------------------------------------------
     def output(self, key: str) -> str:
         if key not in self.outputs:

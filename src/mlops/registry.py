@@ -101,12 +101,22 @@ def rollback(stores: Stores, model: str, *, reason: str, actor: str, alias: str 
 
 def served_at(stores: Stores, model: str, when: str | datetime, alias: str = CHAMPION) -> int | None:
     """Which version held ``alias`` at time ``when`` (ISO-8601 or datetime)."""
-    at = when if isinstance(when, str) else when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    at = parse_time(when) if isinstance(when, str) else when
+    if at.tzinfo is None:
+        raise ValueError(f"{when}: give a time zone (Z or +02:00): the history is kept in UTC")
     version = None
     for h in stores.meta.alias_history(model):
-        if h.get("alias") == alias and h["at"] <= at:
+        if h.get("alias") == alias and parse_time(h["at"]) <= at:
             version = int(h["version"])
     return version
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time (``2026-11-22T15:00:00Z``, ``…+02:00``, fractional seconds) as an aware datetime."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO-8601 time, e.g. 2026-11-22T15:00:00Z") from None
 
 
 def push_schema(

@@ -168,6 +168,8 @@ def finalize(
         if err is None and vd.get("passed") is False:
             err = {"type": "DataValidationFailed", "message": f"{vd.get('num_errors')} data anomalies (see report)"}
         fields["error"] = {**(err or {"type": "Error", "message": "unknown"}), "step": failed[-1] if failed else None}
+        if fields["error"]["type"] in DATA_FAILURES:
+            fields["quarantined"] = quarantine_rejected(stores, model, run_id, run)
     elif outcome == REJECTED:
         vm = details.get("validate_model") or {}
         fields["reasons"] = vm.get("reasons", [])
@@ -178,6 +180,24 @@ def finalize(
     finish_run(stores, model, run_id, outcome, **fields)
     stores.meta.release_lock(model, run_id)
     return {"run_id": run_id, "status": outcome, "error": fields.get("error")}
+
+
+DATA_FAILURES = {"DataValidationFailed", "DataValidationError"}
+
+
+def quarantine_rejected(stores: Stores, model: str, run_id: str, run: dict[str, Any]) -> list[str]:
+    """Set aside the objects a run rejected, so prefix and scheduled runs skip them: those an anomaly
+    names, or the run's only object. (A prefix run's data failure without a named object is not
+    attributable to one file and quarantines nothing: the next prefix run reports it again.)"""
+    objects = run.get("objects") or []
+    named = {a.get("object") for a in run.get("anomalies") or [] if a.get("object")}
+    rejected = [o for o in objects if o["key"] in named] or (objects if len(objects) == 1 else [])
+    codes = sorted({a["code"] for a in run.get("anomalies") or [] if a.get("severity") == "error"})
+    for obj in rejected:
+        stores.meta.quarantine(
+            model, {**obj, "run_id": run_id, "reason": ", ".join(codes) or "data validation", "at": utcnow_iso()}
+        )
+    return [o["key"] for o in rejected]
 
 
 def await_approval(stores: Stores, model: str, run_id: str, version: int, token: str) -> dict[str, Any]:

@@ -59,6 +59,15 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
+def why_no_run(config: ProjectConfig, key: str) -> str | None:
+    """Why an upload at ``key`` would start no run (None: it would)."""
+    if not key.startswith(config.data.prefix):
+        return f"it is outside the model's data prefix '{config.data.prefix}'"
+    if not key.lower().endswith(config.data.suffixes):
+        return f"its suffix is not one of data.suffixes ({', '.join(config.data.suffixes)})"
+    return None
+
+
 def parse(event: dict[str, Any], config: ProjectConfig, landing_bucket: str) -> TriggerRequest | None:
     """The run an event asks for, or None when it asks for none (a key outside the prefix, say)."""
     source, detail_type = event.get("source"), event.get("detail-type")
@@ -67,7 +76,7 @@ def parse(event: dict[str, Any], config: ProjectConfig, landing_bucket: str) -> 
     if source == "aws.s3" and detail_type == "Object Created":
         bucket, obj = detail["bucket"]["name"], detail["object"]
         key = obj["key"]
-        if not key.startswith(config.data.prefix) or not key.lower().endswith(config.data.suffixes):
+        if why_no_run(config, key) is not None:
             return None
         etag = str(obj.get("etag", "")).strip('"')
         src = {"bucket": bucket, "keys": [key]} if config.data.scope == "object" else {**prefix_source}

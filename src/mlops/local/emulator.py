@@ -176,6 +176,7 @@ class LocalCloud:
                     "region": REGION,
                     "env": self.env,
                     "pid": os.getpid(),
+                    "started_at": _iso_now(),
                     "config": str(self.config_path),
                     "outputs": self.p.outputs,
                 },

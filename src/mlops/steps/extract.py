@@ -14,7 +14,8 @@ from mlops.runs import pipeline_step
 
 
 def resolve_objects(ctx: StepContext, source: dict[str, Any]) -> list[ObjectInfo]:
-    """The objects a run reads: the given keys, or every data file under a prefix."""
+    """The objects a run reads: the given keys, or every data file under a prefix that is not quarantined
+    (an object a failed run rejected, unless it has been replaced since: its ETag differs)."""
     cfg = ctx.config.data
     bucket = source.get("bucket") or cfg.bucket or ctx.stores.landing_bucket
     if not bucket:
@@ -24,7 +25,29 @@ def resolve_objects(ctx: StepContext, source: dict[str, Any]) -> list[ObjectInfo
         objs = [reader.head(bucket, k) for k in source["keys"]]
     else:
         prefix = source.get("prefix", cfg.prefix)
-        objs = [o for o in reader.list_objects(bucket, prefix) if o.key.lower().endswith(cfg.suffixes)]
+        listed = [o for o in reader.list_objects(bucket, prefix) if o.key.lower().endswith(cfg.suffixes)]
+        quarantined = ctx.stores.meta.quarantined(ctx.model)
+        skipped = [
+            {"key": o.key, "reason": q.get("reason"), "rejected_by": q.get("run_id")}
+            for o in listed
+            if (q := quarantined.get(f"{o.bucket}/{o.key}")) and q.get("etag") == o.etag
+        ]
+        objs = [o for o in listed if o.key not in {s["key"] for s in skipped}]
+        if skipped:
+            ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"skipped": skipped})
+        if listed and not objs:
+            raise DataValidationError(
+                f"every data file under s3://{bucket}/{prefix} is quarantined",
+                [
+                    {
+                        "code": "NO_DATA",
+                        "severity": "error",
+                        "column": "",
+                        "description": f"all {len(listed)} file(s) were rejected by earlier runs (see `skipped`); "
+                        "upload corrected data",
+                    }
+                ],
+            )
     if not objs:
         where = source.get("keys") or source.get("prefix", cfg.prefix)
         raise DataValidationError(
@@ -38,6 +61,11 @@ def resolve_objects(ctx: StepContext, source: dict[str, Any]) -> list[ObjectInfo
 def extract(ctx: StepContext, *, source: dict[str, Any]) -> dict[str, Any]:
     cfg = ctx.config.data
     objs = resolve_objects(ctx, source)
+    ctx.stores.meta.update_run(
+        ctx.model,
+        ctx.run_id,
+        {"objects": [{"bucket": o.bucket, "key": o.key, "etag": o.etag, "version_id": o.version_id} for o in objs]},
+    )
     total = sum(o.size for o in objs)
     if total > cfg.max_bytes:
         raise DataTooLargeError(

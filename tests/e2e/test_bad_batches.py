@@ -1,0 +1,67 @@
+"""A new user's first hour: bad first batches of every kind, each named; nothing lost; the emulator lives."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from mlops.config import example_config_path
+from mlops.datasets import bundled
+from mlops.local.emulator import LocalCloud
+from mlops.platform import Platform
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+BASE = bundled("breast-cancer")
+
+
+def _mixed_jsonl() -> bytes:
+    frame = BASE.copy()
+    frame["mean_texture"] = frame["mean_texture"].astype(object)
+    frame.loc[frame.index % 7 == 0, "mean_texture"] = "heavy"
+    return frame.to_json(orient="records", lines=True).encode()
+
+
+BAD_FIRST_BATCHES = {
+    "single-class.csv": (BASE.assign(target=1), ("SINGLE_CLASS", "target")),
+    "no-target.csv": (BASE.drop(columns=["target"]), ("MISSING_COLUMN", "target")),
+    "all-nan.csv": (BASE.assign(mean_radius=np.nan), ("ALL_MISSING", "mean_radius")),
+    "mixed.jsonl": (_mixed_jsonl(), ("WRONG_DTYPE", "mean_texture")),
+    "semicolon.csv": (BASE.to_csv(index=False, sep=";").encode(), ("WRONG_DELIMITER", "")),
+    "garbage.csv": (random.Random(0).randbytes(4096), ("UNPARSEABLE_FILE", "")),
+}
+
+
+def _body(data: object) -> bytes:
+    return data if isinstance(data, bytes) else data.to_csv(index=False).encode()  # type: ignore[attr-defined]
+
+
+def _upload_and_wait(p: Platform, name: str, body: bytes) -> dict:
+    up = p.upload(body, f"breast-cancer/{name}")
+    return p.wait(p.run_for_upload(up["key"], up["etag"]), timeout=300)
+
+
+def test_given_bad_first_batches_then_each_run_names_its_problem_and_a_good_batch_becomes_champion():
+    with LocalCloud(example_config_path(), port=0) as cloud:
+        p = Platform.connect("dev", cloud.endpoint)
+        for name, (data, (code, column)) in BAD_FIRST_BATCHES.items():
+            run = _upload_and_wait(p, name, _body(data))
+            assert run["status"] == "FAILED", (name, run.get("error"))
+            assert (code, column) in {(a["code"], a["column"]) for a in run["anomalies"]}, (name, run["anomalies"])
+            assert run["quarantined"] == [f"breast-cancer/{name}"], name
+            assert p.champion() is None
+            status, health = p.api_request("GET", "/health")  # the emulator is alive and still serving
+            assert status == 200 and health["status"] == "no_model"
+        assert p.stores.meta.latest_schema("breast-cancer") is None  # no failed run became the reference
+
+        good = _upload_and_wait(p, "good.csv", _body(BASE))
+        assert good["status"] == "SUCCEEDED" and p.champion() == 1
+        assert p.stores.meta.latest_schema("breast-cancer")["run_id"] == good["run_id"]
+
+        # a prefix run (on demand, as a schedule would) skips every rejected file, naming each
+        weekly = p.wait(p.request_run(reason="weekly")["run_id"], timeout=300)
+        assert weekly["status"] in ("SUCCEEDED", "REJECTED"), weekly.get("error")
+        assert {s["key"] for s in weekly["skipped"]} == {f"breast-cancer/{n}" for n in BAD_FIRST_BATCHES}
+        assert [o["key"] for o in weekly["objects"]] == ["breast-cancer/good.csv"]

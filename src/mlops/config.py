@@ -178,6 +178,14 @@ class GatesConfig(_Strict):
         ge=0,
         description="Largest allowed loss on the primary metric vs the champion re-scored on the same test set.",
     )
+    baseline_margin: float = Field(
+        default=0.02,
+        ge=0,
+        description="Smallest lift on the primary metric over a trivial model (majority class / mean) on the same "
+        "test split — a difference for higher-is-better metrics, a share of the trivial model's error for "
+        "lower-is-better ones — and the lift's 95% bootstrap lower bound must be above 0. Applies to the first "
+        "model too.",
+    )
 
 
 class InfraCheckConfig(_Strict):

@@ -135,3 +135,32 @@ def test_given_mixed_feature_types_when_the_chain_runs_then_onnx_carries_the_enc
     # missing and unseen values are handled inside the graph, as in training
     rows = model.predict_records([{"age": 30, "plan": None}, {"age": 50, "plan": "unknown-plan", "income": None}])
     assert all(0 <= r["probabilities"]["1"] <= 1 for r in rows)
+
+
+def test_given_random_labels_on_a_first_batch_then_the_baseline_gate_keeps_it_from_becoming_champion(account):
+    """The issue's case: noise features and random labels scored above 0.5 AUC by chance; no gate was set."""
+    import numpy as np
+    import pandas as pd
+
+    from mlops.adapters.artifacts import get_json
+
+    rng = np.random.default_rng(7)
+    noise = pd.DataFrame(rng.normal(size=(400, 120)), columns=[f"f{i}" for i in range(120)])
+    noise["label"] = rng.integers(0, 2, len(noise))
+    cfg = _config(
+        "noise", "label", [{"family": "random_forest", "params": {"n_estimators": [50], "max_depth": [4, 8]}}]
+    )
+    out = run_chain(account.context(cfg), account.upload("noise/a.csv", noise.to_csv(index=False).encode()))
+    assert out["status"] == "REJECTED"
+    blessing = get_json(account.stores.artifacts, out["validate_model"]["report"]["uri"])
+    gate = next(c for c in blessing["checks"] if c["name"] == "baseline")
+    assert not gate["passed"] and gate["lift_low"] <= 0 and "trivial model" in gate["detail"]
+    assert account.stores.meta.get_alias("noise", CHAMPION) is None
+
+    # the same gate lets a real signal through, for a first model as for later ones
+    cfg2 = _config("real", "target", [{"family": "logistic_regression", "params": {"C": [1.0]}}])
+    real = bundled("breast-cancer").to_csv(index=False).encode()
+    out2 = run_chain(account.context(cfg2), account.upload("real/a.csv", real))
+    assert out2["status"] == "SUCCEEDED"
+    blessing2 = get_json(account.stores.artifacts, out2["validate_model"]["report"]["uri"])
+    assert next(c for c in blessing2["checks"] if c["name"] == "baseline")["passed"]

@@ -62,3 +62,22 @@ def test_given_a_categorical_shift_when_measured_then_js_distance_grows() -> Non
     shifted = js_distance({"a": 50, "b": 50}, {"a": 10, "b": 90})
     assert same < 0.02 < 0.2 < shifted <= 1.0
     assert psi([10] * 10, [10] * 10) == pytest.approx(0.0)
+
+
+def test_given_each_primary_metric_then_the_fast_path_agrees_with_task_metrics():
+    import numpy as np
+
+    from mlops.config import Task
+    from mlops.ml.metrics import metric_value, task_metrics
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    proba = np.column_stack([1 - (p := rng.random(200)), p])
+    pred = (p > 0.5).astype(int)
+    full = task_metrics(Task.BINARY, y, pred, proba, [0, 1])
+    for metric in ("roc_auc", "accuracy", "log_loss", "f1_macro"):
+        assert metric_value(Task.BINARY, metric, y, pred, proba, [0, 1]) == pytest.approx(full[metric])
+    yr, pr = rng.normal(size=200), rng.normal(size=200)
+    full_r = task_metrics(Task.REGRESSION, yr, pr, None, None)
+    for metric in ("rmse", "mae", "r2"):
+        assert metric_value(Task.REGRESSION, metric, yr, pr, None, None) == pytest.approx(full_r[metric])

@@ -58,6 +58,33 @@ def task_metrics(
     return classification_metrics(y_true, y_pred, proba, classes)
 
 
+def metric_value(
+    task: Task,
+    metric: str,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: list[Any] | None,
+) -> float | None:
+    """One metric, as :func:`task_metrics` defines it, without computing the others (bootstrap loops)."""
+    if metric == "roc_auc" and task is not Task.REGRESSION and classes is not None and proba is not None:
+        try:
+            if len(classes) == 2:
+                return float(skm.roc_auc_score(y_true == classes[1], proba[:, 1]))
+            if len(np.unique(y_true)) == len(classes):
+                return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
+        except ValueError:
+            pass
+        return None
+    if metric == "accuracy" and task is not Task.REGRESSION:
+        return float(np.mean(y_true == y_pred))
+    if metric in ("rmse", "mae") and task is Task.REGRESSION:
+        err = y_true.astype(float) - y_pred.astype(float)
+        return float(math.sqrt(np.mean(err**2))) if metric == "rmse" else float(np.mean(np.abs(err)))
+    value = task_metrics(task, y_true, y_pred, proba, classes).get(metric)
+    return None if value is None else float(value)
+
+
 def sliced_metrics(
     task: Task,
     frame: pd.DataFrame,
@@ -86,4 +113,63 @@ def sliced_metrics(
             m = task_metrics(task, y_true[mask], y_pred[mask], proba[mask] if proba is not None else None, classes)
             rows.append({"value": value, **m})
         out[col] = rows
+    return out
+
+
+def lift(metric: str, candidate: float, baseline: float) -> float:
+    """How much better than the baseline: a difference for higher-is-better metrics, the share of the
+    baseline's error removed for lower-is-better ones (rmse, mae, log loss …), so one margin reads alike."""
+    from mlops.config import HIGHER_IS_BETTER
+
+    if HIGHER_IS_BETTER[metric]:
+        return candidate - baseline
+    return (baseline - candidate) / baseline if baseline > 0 else baseline - candidate
+
+
+def baseline_comparison(
+    task: Task,
+    metric: str,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: list[Any] | None,
+    *,
+    resamples: int = 200,
+    max_rows: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The trivial model — the training split's majority class with its class priors, or its mean — scored on
+    the same test split, and the candidate's lift over it with a one-sided 95% bootstrap lower bound: a
+    model that beats the trivial one only by chance (random labels, noise features) is not blessed."""
+    n = len(y_test)
+    if task is Task.REGRESSION:
+        base_pred = np.full(n, float(np.mean(y_train)))
+        base_proba = None
+        name = f"the training mean {float(np.mean(y_train)):.4g}"
+    else:
+        labels, counts = np.unique(y_train, return_counts=True)
+        majority = labels[int(np.argmax(counts))]
+        priors = dict(zip(labels.tolist(), (counts / counts.sum()).tolist(), strict=True))
+        base_pred = np.array([majority] * n, dtype=np.asarray(y_test).dtype)
+        base_proba = np.tile([priors.get(c, 0.0) for c in classes or []], (n, 1))
+        name = f"the majority class {majority!r} with the training class priors"
+    candidate = metric_value(task, metric, y_test, pred, proba, classes)
+    baseline = metric_value(task, metric, y_test, base_pred, base_proba, classes)
+    out: dict[str, Any] = {"model": name, "value": baseline, "lift": None, "lift_low": None, "resamples": 0}
+    if candidate is None or baseline is None:
+        return out
+    out["lift"] = lift(metric, candidate, baseline)
+    rng = np.random.default_rng(seed)
+    lifts = []
+    size = min(n, max_rows)
+    for _ in range(resamples):
+        i = rng.integers(0, n, size)
+        c = metric_value(task, metric, y_test[i], pred[i], None if proba is None else proba[i], classes)
+        b = metric_value(task, metric, y_test[i], base_pred[i], None if base_proba is None else base_proba[i], classes)
+        if c is not None and b is not None and math.isfinite(c) and math.isfinite(b):
+            lifts.append(lift(metric, c, b))
+    out["resamples"] = len(lifts)
+    if len(lifts) >= resamples // 2:
+        out["lift_low"] = float(np.quantile(lifts, 0.05))
     return out

@@ -16,7 +16,7 @@ from mlops.config import Task
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
 from mlops.dataset import Dataset, load_dataset
-from mlops.ml.metrics import sliced_metrics, task_metrics
+from mlops.ml.metrics import baseline_comparison, sliced_metrics, task_metrics
 from mlops.report import evaluation_html
 from mlops.runs import pipeline_step
 
@@ -76,6 +76,9 @@ def evaluate(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]
         "metrics": metrics,
         "slices": sliced_metrics(ds.task, raw, ctx.config.features.slice_by, y, pred, proba, ds.classes),
         "champion": champion_value(ctx, raw, y, ds, metric),
+        "baseline": baseline_comparison(
+            ds.task, metric, ds.load(store, "train")[2], y, pred, proba, ds.classes, seed=ctx.config.split.seed
+        ),
     }
     if ds.task is not Task.REGRESSION:
         from sklearn.metrics import confusion_matrix

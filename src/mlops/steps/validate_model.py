@@ -84,6 +84,22 @@ def validate_model(
         ok = v is not None and v <= ceil
         checks.append(_check(f"max_{m}", ok, f"{m} {_f(v)} {'meets' if ok else 'is above'} the ceiling {ceil:g}"))
 
+    base = ev.get("baseline") or {}
+    if value is not None and base.get("lift") is not None:
+        margin, low = gates.baseline_margin, base.get("lift_low")
+        checks.append(
+            _check(
+                "baseline",
+                base["lift"] >= margin and (low is None or low > 0),
+                f"{metric} {value:.4f} vs {base['value']:.4f} for a trivial model ({base['model']}) on the same "
+                f"test split: lift {base['lift']:+.4f} (needs at least {margin:g})"
+                + (f", 95% bootstrap lower bound {low:+.4f} (needs > 0)" if low is not None else ""),
+                baseline_value=base["value"],
+                lift=base["lift"],
+                lift_low=low,
+            )
+        )
+
     champ = ev.get("champion") or {}
     if champ.get("version") is not None:
         if champ.get("value") is None or value is None:

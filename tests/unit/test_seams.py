@@ -84,3 +84,21 @@ def test_given_a_template_then_intrinsics_render_and_the_definition_parses():
     definition = state_machine_definition(template, lambda ref: "arn:aws:lambda:us-east-1:1:function:f")
     assert definition["States"]["A"]["Resource"] == "arn:aws:lambda:us-east-1:1:function:f"
     assert render({"a": [{"Ref": "X"}]}, lambda ref: "x") == {"a": ["x"]}
+
+
+def test_given_any_change_to_the_mlops_package_then_the_cached_templates_are_synthesized_again(tmp_path, monkeypatch):
+    """The templates carry the code layer's hash and each function's config hash: a stale cache is a bug."""
+    import shutil
+
+    from mlops.config import example_config_path
+    from mlops.local import assembly
+
+    root = tmp_path / "repo"
+    for part in ("cdk.json", "layers/build.py", "src/mlops/config.py", "src/mlops/serving/api.py", "infra/app.py"):
+        (root / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(assembly.REPO_ROOT / part, root / part)
+    monkeypatch.setattr(assembly, "REPO_ROOT", root)
+    before = assembly.assembly_key(example_config_path(), "dev")
+    with (root / "src/mlops/config.py").open("a") as fh:
+        fh.write("\n# a new config field changes every function's MLOPS_CONFIG_HASH\n")
+    assert assembly.assembly_key(example_config_path(), "dev") != before

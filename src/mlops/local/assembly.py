@@ -22,7 +22,10 @@ def state_dir() -> Path:
 
 
 def _sources(config_path: Path) -> list[Path]:
-    files = [REPO_ROOT / "cdk.json", config_path, REPO_ROOT / "src" / "mlops" / "constants.py"]
+    # Everything synthesis reads: the app, the config, and the mlops package (the code layer's asset hash, the
+    # config hash in every function's environment and the names in constants all end up in the templates).
+    files = [REPO_ROOT / "cdk.json", config_path, REPO_ROOT / "layers" / "build.py"]
+    files += sorted(p for p in (REPO_ROOT / "src" / "mlops").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     files += sorted((REPO_ROOT / "infra").rglob("*.py"))
     files += sorted((REPO_ROOT / "functions").glob("*/handler.py"))
     return files

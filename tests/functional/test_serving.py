@@ -146,3 +146,89 @@ def test_given_the_api_gateway_event_file_when_invoked_then_200_with_a_predictio
     assert out.payload["statusCode"] == 200
     body = json.loads(out.payload["body"])
     assert body["predictions"][0]["prediction"] == 0 and body["model_version"] == 1
+
+
+def test_given_integers_beyond_64_bits_then_a_400_naming_the_field_never_a_5xx(served):
+    row = FEATURES.head(1).to_dict("records")[0]
+    for huge in (2**63, 10**30, int("9" * 401), -(10**39)):  # 502 before: OverflowError in the conversion
+        status, body = _predict([{**row, "mean_radius": huge}])
+        assert status == 400, body
+        assert [(e["row"], e["field"]) for e in body["errors"]] == [(0, "mean_radius")]
+        assert "training ranges outside" in body["errors"][0]["problem"]
+    status, body = _predict([{**row, "mean_radius": 14}])  # an int is a number
+    assert status == 200, body
+
+
+def test_given_several_bad_records_then_every_problem_is_reported_together(served):
+    rows = FEATURES.head(3).to_dict("records")
+    rows[0]["mean_radius"] = "large"  # a type error in record 0
+    rows[1]["colour"] = "red"  # an unknown field in record 1
+    rows[2]["mean_texture"] = [1, 2]  # and a list where a number belongs
+    status, body = _predict(rows)
+    assert status == 400
+    found = {(e["row"], e["field"]) for e in body["errors"]}
+    assert found == {(0, "mean_radius"), (1, "colour"), (2, "mean_texture")}, body
+
+
+def test_given_an_http_api_v2_event_then_it_is_served(served):
+    from mlops.local.lambda_runtime import invoke
+    from tests.conftest import load_event
+
+    event = load_event("api_predict_v2")
+    event["body"] = json.dumps({"records": FEATURES.head(2).to_dict("records")})
+    out = invoke("serve", event)
+    assert out.function_error is None, out.payload
+    assert out.payload["statusCode"] == 200
+    body = json.loads(out.payload["body"])
+    assert len(body["predictions"]) == 2 and body["request_id"] == "id-v2-request"
+    event["body"] = json.dumps({"records": [{"nope": 1}]})
+    refused = invoke("serve", event)
+    assert refused.payload["statusCode"] == 400 and "nope" in refused.payload["body"]
+
+
+def test_given_the_openapi_document_then_it_describes_the_champions_record_schema(served):
+    status, _, body = call("GET", "/openapi.json")
+    assert status == 200
+    spec = json.loads(body)
+    record = spec["components"]["schemas"]["PredictRequest"]["properties"]["records"]["items"]
+    assert set(record["required"]) == set(FEATURES.columns)
+    assert record["additionalProperties"] is False
+    assert record["properties"]["mean_radius"]["type"] == ["number", "null"]
+    assert record["properties"]["mean_radius"]["maximum"] <= 3.4e38
+
+
+@pytest.fixture
+def served_with_ids(lambda_env, breast_cancer_config, monkeypatch, tmp_path):
+    """A champion whose config names an id column: clients send their ids and get them back."""
+    import yaml
+
+    from mlops.config import example_config_path, load_config
+    from mlops.constants import ENV_CONFIG_URI
+    from mlops.local.lambda_runtime import reset_caches
+
+    raw = yaml.safe_load(example_config_path().read_text())
+    raw["id_column"] = "patient_id"
+    path = tmp_path / "with-ids.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv(ENV_CONFIG_URI, str(path))
+    monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "0")
+    reset_caches()
+    data = bundled("breast-cancer")
+    data.insert(0, "patient_id", [f"p-{i:04d}" for i in range(len(data))])
+    out = run_chain(
+        lambda_env.context(load_config(path)),
+        lambda_env.upload("breast-cancer/ids.csv", data.to_csv(index=False).encode()),
+    )
+    assert out["status"] == "SUCCEEDED"
+    api.model_cache.cache_clear()
+    yield data
+    api.model_cache.cache_clear()
+
+
+def test_given_the_id_column_then_it_is_accepted_and_echoed_per_prediction(served_with_ids):
+    rows = served_with_ids.drop(columns=["target"]).head(3).to_dict("records")
+    status, body = _predict(rows)
+    assert status == 200, body
+    assert [p["id"] for p in body["predictions"]] == ["p-0000", "p-0001", "p-0002"]
+    status, body = _predict([{k: v for k, v in rows[0].items() if k != "patient_id"}])
+    assert status == 200 and "id" not in body["predictions"][0]  # optional

@@ -31,7 +31,13 @@ def to_onnx(pipeline: Pipeline, kinds: dict[str, FeatureType], signature: Signat
     # name for each column, in order, so serving maps request fields onto the right inputs.
     graph_inputs = [i.name for i in onx.graph.input]
     inputs = [{**spec, "input": graph_inputs[i]} for i, spec in enumerate(signature.inputs)]
-    signature = Signature(task=signature.task, target=signature.target, inputs=inputs, classes=signature.classes)
+    signature = Signature(
+        task=signature.task,
+        target=signature.target,
+        inputs=inputs,
+        classes=signature.classes,
+        id_column=signature.id_column,
+    )
     entry = onx.metadata_props.add()
     entry.key, entry.value = SIGNATURE_KEY, signature.to_json()
     return bytes(onx.SerializeToString())

@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import os
+from contextvars import ContextVar
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops import __version__
 from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
-from mlops.serving.service import LoadedModel, ModelCache, NoModelError, check_records
+from mlops.serving.service import LoadedModel, ModelCache, NoModelError, check_records, undefined_outputs
 
 MAX_BODY_BYTES = 6 * 1024 * 1024 - 1024  # Lambda's synchronous payload limit, less the event envelope
 DEFAULT_MAX_ROWS = 1000
@@ -39,6 +40,7 @@ class PredictRequest(BaseModel):
 
 
 class Prediction(BaseModel):
+    id: str | int | float | None = Field(default=None, description="The record's id column, echoed back if sent.")
     prediction: float | int | str | None
     probabilities: dict[str, float] | None = None
 
@@ -74,12 +76,38 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] = []
 
 
+# API Gateway REST (payload 1.0, what the stacks deploy) and HTTP APIs / function URLs (payload 2.0): the same
+# routes on both, so either front door gets answers rather than a KeyError.
 app = APIGatewayRestResolver(enable_validation=True)
-app.configure_openapi(
-    title="serverless-mlops prediction API",
-    version=__version__,
-    summary="Predictions from the registry's champion model (ONNX).",
-)
+http_app = APIGatewayHttpResolver(enable_validation=True)
+RESOLVERS: tuple[APIGatewayRestResolver | APIGatewayHttpResolver, ...] = (app, http_app)
+for _resolver in RESOLVERS:
+    _resolver.configure_openapi(
+        title="serverless-mlops prediction API",
+        version=__version__,
+        summary="Predictions from the registry's champion model (ONNX).",
+    )
+_active: ContextVar[APIGatewayRestResolver | APIGatewayHttpResolver] = ContextVar("resolver", default=app)
+
+
+def route(method: str, path: str, **kwargs: Any) -> Any:
+    """Register a route on every resolver."""
+
+    def decorate(fn: Any) -> Any:
+        for resolver in RESOLVERS:
+            getattr(resolver, method)(path, **kwargs)(fn)
+        return fn
+
+    return decorate
+
+
+def on_error(error: type[Exception]) -> Any:
+    def decorate(fn: Any) -> Any:
+        for resolver in RESOLVERS:
+            resolver.exception_handler(error)(fn)
+        return fn
+
+    return decorate
 
 
 @functools.cache
@@ -128,7 +156,7 @@ def problem(status: int, message: str, errors: list[dict[str, Any]] | None = Non
     )
 
 
-@app.exception_handler(ClientProblem)
+@on_error(ClientProblem)
 def _client_problem(err: ClientProblem) -> Response[Any]:
     return problem(err.status, err.message, err.errors)
 
@@ -137,12 +165,13 @@ def _current() -> LoadedModel:
     return model_cache().get()
 
 
-@app.exception_handler(NoModelError)
+@on_error(NoModelError)
 def _no_model(err: NoModelError) -> Response[Any]:
     return problem(503, str(err))
 
 
-@app.post(
+@route(
+    "post",
     "/predict",
     summary="Score records with the champion model",
     responses={
@@ -165,10 +194,23 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ClientProblem(400, f"record {first.row}, field '{first.field}': {first.problem}{more}", shown)
     rows = loaded.model.predict_columns(feeds)
+    undefined = undefined_outputs(loaded.model, request.records, rows)
+    if undefined:
+        raise ClientProblem(
+            400,
+            f"record {undefined[0].row}: {undefined[0].problem}"
+            + (f" (and {len(undefined) - 1} more)" if len(undefined) > 1 else ""),
+            [p.as_dict() for p in undefined[:50]],
+        )
+    id_column = loaded.model.signature.id_column
+    if id_column:
+        for row, record in zip(rows, request.records, strict=True):
+            if id_column in record:
+                row["id"] = record[id_column]
     body = {
         "model": loaded.record["model"],
         "model_version": loaded.version,
-        "request_id": app.current_event.request_context.request_id or "",
+        "request_id": _active.get().current_event.request_context.request_id or "",
         "predictions": rows,
         "warnings": warnings,
     }
@@ -177,7 +219,8 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
-@app.get(
+@route(
+    "get",
     "/model",
     summary="The model now serving",
     responses={
@@ -201,7 +244,7 @@ def model_info() -> ModelInfo:
     )
 
 
-@app.get("/health", summary="Liveness, and which version is loaded")
+@route("get", "/health", summary="Liveness, and which version is loaded")
 def health() -> Health:
     try:
         version: int | None = _current().version
@@ -210,9 +253,20 @@ def health() -> Health:
     return Health(status="ok" if version is not None else "no_model", model_version=version, code_version=__version__)
 
 
-@app.get("/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+@route("get", "/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
 def openapi() -> dict[str, Any]:
-    return dict(json.loads(app.get_openapi_json_schema()))
+    """The document, with the serving champion's own record schema (names, types, categories) in
+    ``PredictRequest``: clients and fuzzers see which fields a record needs."""
+    doc: dict[str, Any] = json.loads(_active.get().get_openapi_json_schema())
+    try:
+        signature = _current().model.signature
+    except NoModelError:
+        return doc
+    request = doc.get("components", {}).get("schemas", {}).get("PredictRequest", {})
+    if "records" in request.get("properties", {}):
+        request["properties"]["records"]["items"] = signature.record_schema()
+        request["properties"]["records"]["maxItems"] = max_rows()
+    return doc
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -224,4 +278,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "headers": {"Content-Type": "application/json"},
             "body": json.dumps({"message": f"body of {len(body):,} bytes; at most {MAX_BODY_BYTES:,}", "errors": []}),
         }
-    return app.resolve(event, context)
+    resolver = http_app if event.get("version") == "2.0" else app
+    token = _active.set(resolver)
+    try:
+        return resolver.resolve(event, context)
+    finally:
+        _active.reset(token)

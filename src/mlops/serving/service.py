@@ -20,6 +20,7 @@ from mlops.adapters.artifacts import ArtifactStore, get_verified
 from mlops.adapters.metadata import MetadataStore
 from mlops.constants import CHAMPION
 from mlops.serving.onnx_model import OnnxModel
+from mlops.serving.signature import RANGE_SLACK, value_bounds
 
 log = logging.getLogger(__name__)
 
@@ -98,62 +99,54 @@ class FieldProblem:
 
 
 _NUMBER_TYPES = (int, float)
-FLOAT32_MAX = 3.4e38
 
 
 def check_records(
     model: OnnxModel, records: list[dict[str, Any]]
 ) -> tuple[list[FieldProblem], list[str], dict[str, Any]]:
-    """Problems that make a request invalid (4xx), warnings that do not, and the ONNX feeds.
+    """Problems that make a request invalid (4xx) — every one in the batch, not just the first kind —
+    warnings that do not, and the ONNX feeds.
 
     As in training: ``null`` (or NaN) is a missing value, imputed inside the graph; a category never seen in
-    training is accepted and ignored by the encoder (reported as a warning); numbers must be finite.
+    training is accepted and ignored by the encoder (reported as a warning); numbers must be finite and fit
+    the model's float32 inputs. The signature's id column may be sent: it is echoed back, never fed.
     All numeric columns are checked and converted as one array, so a valid batch costs a few passes.
     """
     specs = model.signature.inputs
     expected = {s["name"] for s in specs}
+    optional = {model.signature.id_column} if model.signature.id_column else set()
     problems: list[FieldProblem] = []
+    rows: list[int] = []  # the records whose fields are right: their values are checked too
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             problems.append(FieldProblem(i, "", "each record must be a JSON object"))
-        elif record.keys() != expected:
-            for name in sorted(record.keys() - expected):
+            continue
+        keys = record.keys()
+        if keys != expected:
+            extra, missing = keys - expected - optional, expected - keys
+            for name in sorted(extra):
                 problems.append(FieldProblem(i, name, "unknown field; the model has no such input"))
-            for name in sorted(expected - record.keys()):
+            for name in sorted(missing):
                 problems.append(FieldProblem(i, name, "missing field (send null for a missing value)"))
-    if problems:
-        return problems, [], {}
+            if extra or missing:
+                continue
+        rows.append(i)
+    checked = records if len(rows) == len(records) else [records[i] for i in rows]
     numeric = [s for s in specs if s["type"] == "numeric"]
     feeds: dict[str, Any] = {}
     warnings: list[str] = []
-    if numeric:
-        matrix: list[list[Any]] = [[r[s["name"]] for s in numeric] for r in records]
-        flat = [v for row in matrix for v in row]
-        if not all(type(v) in _NUMBER_TYPES or v is None for v in flat):
-            for i, row in enumerate(matrix):
-                for spec, v in zip(numeric, row, strict=True):
-                    if v is not None and (isinstance(v, bool) or not isinstance(v, _NUMBER_TYPES)):
-                        problems.append(FieldProblem(i, spec["name"], f"expected a number, got {type(v).__name__}"))
-            return problems, [], {}
-        # null and NaN are missing values (imputed in the graph, as in training); infinities are errors.
-        values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64).reshape(len(records), -1)
-        with np.errstate(invalid="ignore"):
-            bad = np.isinf(values) | (np.abs(values) > FLOAT32_MAX)
-        if bad.any():
-            for i, j in zip(*np.nonzero(bad), strict=True):
-                problems.append(
-                    FieldProblem(int(i), numeric[j]["name"], "must be a finite number within float32 range")
-                )
-            return problems, [], {}
-        as32 = values.astype(np.float32)
-        for j, spec in enumerate(numeric):
-            feeds[spec.get("input", spec["name"])] = as32[:, j : j + 1]
+    if numeric and checked:
+        matrix: list[list[Any]] = [[r[s["name"]] for s in numeric] for r in checked]
+        values = _numeric_matrix(matrix, numeric, rows, problems)
+        if values is not None:
+            for j, spec in enumerate(numeric):
+                feeds[spec.get("input", spec["name"])] = values[:, j : j + 1]
     for spec in specs:
         if spec["type"] == "numeric":
             continue
         name = spec["name"]
-        column = [r[name] for r in records]
-        for i, v in enumerate(column):
+        column = [r[name] for r in checked]
+        for i, v in zip(rows, column, strict=True):
             if v is not None and not isinstance(v, str | int | float | bool):
                 problems.append(FieldProblem(i, name, f"expected a string, got {type(v).__name__}"))
         strings = ["" if v is None else str(v) for v in column]
@@ -165,4 +158,88 @@ def check_records(
                     f"{name}: value(s) {sorted(unseen)[:5]} not seen in training; treated as an unknown category"
                 )
         feeds[spec.get("input", name)] = np.array(strings, dtype=object).reshape(-1, 1)
+    for i in rows if optional else ():
+        ident = records[i].get(model.signature.id_column or "")
+        if (ident is not None and not isinstance(ident, str | int | float)) or isinstance(ident, bool):
+            problems.append(FieldProblem(i, str(model.signature.id_column), "an id must be a string or a number"))
+    if problems:
+        return sorted(problems, key=lambda p: (p.row, p.field)), [], {}
     return problems, warnings, feeds
+
+
+def _numeric_matrix(
+    matrix: list[list[Any]], numeric: list[dict[str, Any]], rows: list[int], problems: list[FieldProblem]
+) -> Any:
+    """The numeric inputs as one float32 array, or None after appending a problem for every bad value."""
+    flat = [v for row in matrix for v in row]
+    if all(type(v) in _NUMBER_TYPES or v is None for v in flat):
+        try:  # null and NaN are missing values (imputed in the graph, as in training)
+            values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64).reshape(len(matrix), -1)
+        except OverflowError:  # an integer beyond any float: find which
+            values = None
+        if values is not None:
+            low, high = (np.array(b) for b in zip(*(value_bounds(spec) for spec in numeric), strict=True))
+            with np.errstate(invalid="ignore"):
+                bad = np.isinf(values) | (values < low) | (values > high)
+            if not bad.any():
+                return values.astype(np.float32)
+            for i, j in zip(*np.nonzero(bad), strict=True):
+                problems.append(FieldProblem(rows[int(i)], numeric[j]["name"], _out_of_bounds(numeric[j])))
+            return None
+    for i, row in enumerate(matrix):
+        for spec, v in zip(numeric, row, strict=True):
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, _NUMBER_TYPES):
+                problems.append(FieldProblem(rows[i], spec["name"], f"expected a number, got {type(v).__name__}"))
+                continue
+            try:
+                number = float(v)
+            except OverflowError:
+                problems.append(FieldProblem(rows[i], spec["name"], _out_of_bounds(spec)))
+                continue
+            lowest, highest = value_bounds(spec)
+            if not math.isnan(number) and (math.isinf(number) or not lowest <= number <= highest):
+                problems.append(FieldProblem(rows[i], spec["name"], _out_of_bounds(spec)))
+    return None
+
+
+OUT_OF_FLOAT32 = "must be a finite number within float32 range (±3.4e38)"
+
+
+def _out_of_bounds(spec: dict[str, Any]) -> str:
+    if spec.get("min") is None or spec.get("max") is None:
+        return OUT_OF_FLOAT32
+    low, high = value_bounds(spec)
+    return (
+        f"must be a finite number within [{low:.6g}, {high:.6g}]: more than {RANGE_SLACK:g} training ranges "
+        f"outside [{spec['min']:g}, {spec['max']:g}] is a unit or data error"
+    )
+
+
+def undefined_outputs(
+    model: OnnxModel, records: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> list[FieldProblem]:
+    """Records the model cannot score: values so far outside the training range that the graph overflows
+    (a NaN prediction or probability). Each is named by its most extreme field, measured in training ranges."""
+    problems = []
+    for i, row in enumerate(rows):
+        outputs = [row.get("prediction"), *(row.get("probabilities") or {}).values()]
+        if all(isinstance(v, str | int) or (isinstance(v, float) and math.isfinite(v)) for v in outputs):
+            continue
+        worst, field = 0.0, ""
+        for spec in model.signature.inputs:
+            v, lo, hi = records[i].get(spec["name"]), spec.get("min"), spec.get("max")
+            if spec["type"] != "numeric" or not isinstance(v, int | float) or lo is None or hi is None:
+                continue
+            span = max(float(hi) - float(lo), 1e-12)
+            distance = max(float(v) - float(hi), float(lo) - float(v)) / span
+            if distance > worst:
+                worst, field = distance, spec["name"]
+        shown = (
+            f"{records[i].get(field)!r} is {worst:.3g} training ranges outside what it was trained on" if field else ""
+        )
+        problems.append(
+            FieldProblem(i, field, f"the model's output is undefined for this record: {shown or 'values out of range'}")
+        )
+    return problems

@@ -19,7 +19,7 @@ from mlops.runs import pipeline_step
 from mlops.serving.signature import Signature
 
 
-def signature_for(ds: Dataset) -> Signature:
+def signature_for(ds: Dataset, id_column: str | None = None) -> Signature:
     inputs = []
     for col, kind in ds.kinds.items():
         spec = ds.schema["features"].get(col, {})
@@ -28,7 +28,7 @@ def signature_for(ds: Dataset) -> Signature:
             if spec.get(k) is not None:
                 entry[k] = spec[k]
         inputs.append(entry)
-    return Signature(task=ds.task.value, target=ds.target, inputs=inputs, classes=ds.classes)
+    return Signature(task=ds.task.value, target=ds.target, inputs=inputs, classes=ds.classes, id_column=id_column)
 
 
 @pipeline_step("export")
@@ -36,6 +36,6 @@ def export(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) 
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
     pipe = joblib.load(io.BytesIO(get_verified(store, model)))
-    onnx_bytes = to_onnx(pipe, ds.kinds, signature_for(ds))
+    onnx_bytes = to_onnx(pipe, ds.kinds, signature_for(ds, ctx.config.id_column))
     onnx_ref = store.put_bytes(ctx.key("export", "model.onnx"), onnx_bytes)
     return {"onnx": onnx_ref.as_dict(), "size_bytes": len(onnx_bytes), "inputs": len(ds.kinds)}

@@ -65,3 +65,25 @@ def test_given_bad_first_batches_then_each_run_names_its_problem_and_a_good_batc
         assert weekly["status"] in ("SUCCEEDED", "REJECTED"), weekly.get("error")
         assert {s["key"] for s in weekly["skipped"]} == {f"breast-cancer/{n}" for n in BAD_FIRST_BATCHES}
         assert [o["key"] for o in weekly["objects"]] == ["breast-cancer/good.csv"]
+
+
+def test_given_a_native_crash_and_a_trial_out_of_memory_then_only_those_invocations_fail():
+    from mlops.local import seams
+
+    with LocalCloud(example_config_path(), port=0) as cloud:
+        p = Platform.connect("dev", cloud.endpoint)
+        seams.inject_fault("evaluate", "abort", times=1)  # onnxruntime's failed assertion, in evaluate's process
+        crashed = _upload_and_wait(p, "a.csv", _body(BASE))
+        assert crashed["status"] == "FAILED"
+        assert crashed["error"]["type"] == "Runtime.ExitError", crashed["error"]
+        assert "signal: aborted" in crashed["error"]["message"]
+        assert crashed["steps"]["export"]["status"] == "SUCCEEDED" and "evaluate" not in crashed["steps"]
+        status, _ = p.api_request("GET", "/health")
+        assert status == 200  # the emulator lives
+
+        seams.inject_fault("run_trial", "oom", times=1)  # one trial dies of memory in its own Lambda
+        run = _upload_and_wait(p, "b.csv", _body(BASE.sample(frac=1.0, random_state=2)))
+        assert run["status"] == "SUCCEEDED", run.get("error")
+        died = [t for t in run["trials"].values() if t.get("status") == "FAILED"]
+        assert len(died) == 1 and "Runtime.OutOfMemory" in died[0]["error"]
+        assert p.champion() == 1

@@ -18,8 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from mlops.local.lambda_runtime import invoke
-
 STAGE = "live"
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's event
 
@@ -118,10 +116,11 @@ def call(
     event = rest_event(method, path, body, headers, query)
     if len(json.dumps(event)) > LAMBDA_SYNC_PAYLOAD_BYTES:
         return 413, {"Content-Type": "application/json"}, json.dumps({"message": "Request Too Long"})
-    result = invoke("serve", event, timeout_s=30)
-    if result.function_error:
+    from mlops.local import seams
+
+    payload, errored = seams.invoke_handler("serve", event)
+    if errored:
         return 502, {"Content-Type": "application/json"}, json.dumps({"message": "Internal server error"})
-    payload = result.payload
     out_body = payload.get("body") or ""
     if payload.get("isBase64Encoded"):
         out_body = base64.b64decode(out_body).decode()

@@ -66,7 +66,14 @@ class LocalCloud:
     """The emulated account: start it, use it through boto3 at ``endpoint``, stop it."""
 
     def __init__(
-        self, config_path: Path, *, port: int = 0, env: str = "dev", host: str = "127.0.0.1", api_port: int = 0
+        self,
+        config_path: Path,
+        *,
+        port: int = 0,
+        env: str = "dev",
+        host: str = "127.0.0.1",
+        api_port: int = 0,
+        isolated: bool = True,
     ) -> None:
         self.config_path = Path(config_path).resolve()
         self.env = env
@@ -82,6 +89,7 @@ class LocalCloud:
         self.assembly: Path | None = None
         self.api_port = api_port
         self.api: Any = None
+        self.isolated = isolated  # each function in execution environments of its own (worker processes)
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -116,6 +124,7 @@ class LocalCloud:
 
         self.api = LocalApi(port=self.api_port, host=self.host).start()
         self.provision()
+        seams.start_environments(self.isolated)
         self.api.use_template(self.templates[self._stack("Serving")])
         reset_caches()
         from mlops.serving import api
@@ -296,7 +305,11 @@ class LocalCloud:
                     Environment={"Variables": env},
                 )["FunctionArn"]
                 self.p.arns[(stack, logical)] = arn
-                seams.register_function(name, env[ENV_FUNCTION], env, int(props.get("Timeout", 900)))
+                # A tunable set in the emulator's environment (the demo's short cache) wins over the template.
+                env = {k: v for k, v in env.items() if not (k in TUNABLES and k in os.environ)}
+                seams.register_function(
+                    name, env[ENV_FUNCTION], env, int(props.get("Timeout", 900)), int(props.get("MemorySize", 128))
+                )
             for logical, res in resources_of_type(template, "AWS::StepFunctions::StateMachine").items():
                 definition = self._render(stack, res["Properties"]["DefinitionString"])
                 arn = sfn.create_state_machine(

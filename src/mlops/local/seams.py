@@ -1,9 +1,11 @@
 """The places the emulator reaches into moto — kept small, and tested.
 
 1. ``moto.awslambda.models.LambdaFunction.invoke``: moto without Docker only answers a stub. For the
-   functions this app registered, the real handler runs in-process instead (synchronously for
-   RequestResponse, on a worker thread for Event invocations), and an exception becomes a function
-   error with Lambda's error payload, so Step Functions' Retry and Catch behave as in AWS.
+   functions this app registered, the real handler runs instead, in an execution environment of its
+   own (:mod:`mlops.local.environments`: a worker process with the function's memory and timeout
+   enforced; synchronously for RequestResponse, from a thread pool for Event invocations), and an
+   exception, a crash, a timeout or running out of memory becomes a function error with Lambda's error
+   payload, so Step Functions' Retry and Catch behave as in AWS.
 2. ``moto.events.models.Rule.send_to_targets``: moto delivers events to queues and logs but not to
    Lambda. For Lambda targets the event is handed to the handler asynchronously, as EventBridge does.
    S3's "Object Created" detail is normalised to AWS's field names on the way (moto writes ``eTag``).
@@ -24,10 +26,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops.local.environments import Environments, FunctionConfig, base_environment
 from mlops.local.lambda_runtime import invoke
 
 
@@ -65,15 +67,10 @@ class BackendLock:
 backend_lock = BackendLock()
 
 
-@dataclass(frozen=True)
-class LocalFunction:
-    physical_name: str
-    handler: str  # folder under functions/
-    env: dict[str, str]
-    timeout_s: int
-
+LocalFunction = FunctionConfig
 
 _functions: dict[str, LocalFunction] = {}
+_environments: Environments | None = None
 _original: dict[str, Any] = {}
 _pool: ThreadPoolExecutor | None = None
 _pending: list[Future[Any]] = []
@@ -94,29 +91,52 @@ def functions() -> dict[str, LocalFunction]:
     return dict(_functions)
 
 
-def register_function(physical_name: str, handler: str, env: dict[str, str], timeout_s: int) -> None:
-    _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s)
+def register_function(physical_name: str, handler: str, env: dict[str, str], timeout_s: int, memory_mb: int) -> None:
+    _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s, memory_mb)
 
 
 _faults: dict[str, list[str]] = {}
+CHAOS = ("abort", "oom", "hang")  # happen inside the function's process: a native crash, memory, a hang
 
 
 def inject_fault(handler: str, error_type: str, times: int = 1) -> None:
-    """Make the next ``times`` invocations of ``handler`` fail with ``error_type`` (tests and chaos drills)."""
+    """Make the next ``times`` invocations of ``handler`` fail with ``error_type`` (tests and chaos drills);
+    ``abort``, ``oom`` and ``hang`` really happen in the function's execution environment."""
     _faults.setdefault(handler, []).extend([error_type] * times)
 
 
 def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
     queued = _faults.get(fn.handler)
+    chaos = None
     if queued:
         error_type = queued.pop(0)
         log(f"lambda {fn.handler} injected {error_type}")
-        body = {"errorMessage": f"injected fault: {error_type}", "errorType": error_type, "stackTrace": []}
-        return json.dumps(body).encode(), True
-    result = invoke(fn.handler, payload, timeout_s=fn.timeout_s)
-    status = "error " + str(result.payload.get("errorType")) if result.function_error else "ok"
-    log(f"lambda {fn.handler} {result.request_id[:8]} {result.duration_ms:.0f} ms {status}")
-    return result.payload_bytes(), result.function_error is not None
+        if error_type not in CHAOS:
+            body = {"errorMessage": f"injected fault: {error_type}", "errorType": error_type, "stackTrace": []}
+            return json.dumps(body).encode(), True
+        chaos = error_type
+    if _environments is None:  # no emulator: in-process (unit and functional tests)
+        result = invoke(fn.handler, payload, timeout_s=fn.timeout_s, memory_mb=fn.memory_mb)
+        status = "error " + str(result.payload.get("errorType")) if result.function_error else "ok"
+        log(f"lambda {fn.handler} {result.request_id[:8]} {result.duration_ms:.0f} ms {status}")
+        return result.payload_bytes(), result.function_error is not None
+    out = _environments.invoke(fn, payload, chaos=chaos)
+    status = f"error {out.payload.get('errorType')}" if out.error else "ok"
+    log(
+        f"lambda {fn.handler} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
+        f"peak {out.max_rss_mb:.0f}/{fn.memory_mb} MB {status}"
+    )
+    return json.dumps(out.payload, default=str).encode(), out.error
+
+
+def invoke_handler(handler: str, event: Any) -> tuple[Any, bool]:
+    """Invoke the registered function whose folder is ``handler`` (the local API Gateway's integration)."""
+    fn = next((f for f in _functions.values() if f.handler == handler), None)
+    if fn is None:
+        result = invoke(handler, event, timeout_s=30)
+        return result.payload, result.function_error is not None
+    body, errored = _run(fn, event)
+    return json.loads(body), errored
 
 
 def _submit(fn: LocalFunction, payload: Any) -> None:
@@ -218,6 +238,14 @@ def install(cloud: Any) -> None:
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
 
 
+def start_environments(isolated: bool = True) -> None:
+    """Run functions in execution environments of their own (call once the emulator's endpoint is set)."""
+    global _environments
+    from mlops.local.assembly import state_dir
+
+    _environments = Environments(base_environment(), state_dir() / "logs" / "functions") if isolated else None
+
+
 def drain(timeout: float = 30.0) -> None:
     """Wait for asynchronous invocations in flight (so a stop does not cut a handler in half)."""
     deadline = time.monotonic() + timeout
@@ -239,9 +267,13 @@ def uninstall() -> None:
         LambdaFunction.invoke = _original.pop("lambda")  # type: ignore[method-assign]
         Rule.send_to_targets = _original.pop("events")  # type: ignore[method-assign]
         DomainDispatcherApplication.__call__ = _original.pop("dispatch")  # type: ignore[method-assign]
+    global _environments
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
         _pool = None
+    if _environments is not None:
+        _environments.close()
+        _environments = None
     _pending.clear()
     _functions.clear()
     _faults.clear()

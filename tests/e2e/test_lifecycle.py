@@ -232,19 +232,21 @@ def test_given_mlops_local_up_when_aws_s3_cp_uploads_then_a_run_is_triggered(tmp
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_the_cache_interval(
-    platform, monkeypatch
-):
+def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_the_cache_interval(monkeypatch):
+    # The serve function's environment is fixed when the emulator starts, as a deployed function's is.
+    monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "1")
+    with LocalCloud(example_config_path(), port=0) as cloud:
+        _serve_and_roll_back(Platform.connect("dev", cloud.endpoint))
+
+
+def _serve_and_roll_back(platform: Platform) -> None:
     import urllib.error
     import urllib.request
 
     from typer.testing import CliRunner
 
     from mlops.cli import app
-    from mlops.serving import api
 
-    monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "1")
-    api.model_cache.cache_clear()
     assert _upload_and_wait(platform, "v1.csv", DATA)["status"] == "SUCCEEDED"
     assert _upload_and_wait(platform, "v2.csv", DATA)["status"] == "SUCCEEDED"
     assert platform.champion() == 2
@@ -277,7 +279,6 @@ def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_
         time.sleep(0.2)
     cli = CliRunner().invoke(app, ["predict", "--endpoint", platform.endpoint], input=json.dumps([record]))
     assert cli.exit_code == 0 and json.loads(cli.output)["model_version"] == 1
-    api.model_cache.cache_clear()
 
 
 def test_given_an_edited_schema_when_pushed_then_the_next_run_validates_against_it(platform, tmp_path):

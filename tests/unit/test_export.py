@@ -63,7 +63,7 @@ def test_given_a_request_with_categories_then_feeds_warnings_and_problems_follow
     rows = model.predict_columns(feeds)
     assert rows[0]["prediction"] == 1 and rows[0]["probabilities"]["1"] > 0.5
     problems, _, _ = check_records(model, [{"size": float("inf"), "plan": "basic"}, {"size": "1", "plan": None}])
-    assert [(p.row, p.field) for p in problems] == [(1, "size")]
+    assert [(p.row, p.field) for p in problems] == [(0, "size"), (1, "size")]  # every problem, together
     problems, _, _ = check_records(
         model, [{"size": float("inf"), "plan": "basic"}, {"size": float("nan"), "plan": "basic"}]
     )

@@ -87,3 +87,62 @@ def test_given_a_native_crash_and_a_trial_out_of_memory_then_only_those_invocati
         died = [t for t in run["trials"].values() if t.get("status") == "FAILED"]
         assert len(died) == 1 and "Runtime.OutOfMemory" in died[0]["error"]
         assert p.champion() == 1
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    try:
+        text = result.stdout + result.stderr
+    except ValueError:  # older click: stderr mixed into output
+        text = result.output
+    return result.exit_code, text
+
+
+def test_given_the_cli_and_a_burst_of_five_uploads_then_reasons_are_immediate_and_every_object_is_trained_on(
+    tmp_path,
+):
+    import time
+
+    with LocalCloud(example_config_path(), port=0) as cloud:
+        endpoint = ["--endpoint", cloud.endpoint]
+        code, text = _cli("runs", "list", *endpoint)
+        assert code == 0 and "no runs yet" in text and "fresh account" in text
+        code, text = _cli("local", "env")
+        assert code == 0 and f"export AWS_ENDPOINT_URL={cloud.endpoint}" in text and "AWS_ACCESS_KEY_ID" in text
+        notes = tmp_path / "notes.txt"
+        notes.write_bytes(_body(BASE))
+        t0 = time.monotonic()
+        code, text = _cli("run", "--data", str(notes), *endpoint)
+        assert code == 1 and "would start no run: its suffix is not one of data.suffixes" in text
+        good = tmp_path / "good.csv"
+        good.write_bytes(_body(BASE))
+        code, text = _cli("run", "--data", str(good), "--key", "other/good.csv", *endpoint)
+        assert code == 1 and "outside the model's data prefix 'breast-cancer/'" in text
+        assert time.monotonic() - t0 < 20  # at once, not after a 60 s wait for a run that never comes
+        code, text = _cli("models", "served-at", "yesterday", *endpoint)
+        assert code == 1 and "not an ISO-8601 time" in text
+
+        # five uploads within milliseconds: the first runs, the other four wait and run together — none dropped
+        p = Platform.connect("dev", cloud.endpoint)
+        s3, bucket = p.client("s3"), p.output("LandingBucket")
+        keys = [f"breast-cancer/burst-{i}.csv" for i in range(5)]
+        for i, key in enumerate(keys):
+            s3.put_object(Bucket=bucket, Key=key, Body=_body(BASE.sample(frac=0.9, random_state=i)))
+        deadline = time.monotonic() + 600
+        while True:
+            runs = p.runs(50)
+            trained = {o["key"] for r in runs for o in r.get("objects") or []}
+            if trained >= set(keys) and all(r["status"] in ("SUCCEEDED", "REJECTED", "FAILED") for r in runs):
+                break
+            assert time.monotonic() < deadline, [(r["run_id"], r["status"]) for r in runs]
+            time.sleep(1)
+        assert len(runs) == 2, [r["trigger"] for r in runs]
+        first, coalesced = sorted(runs, key=lambda r: r["run_id"])
+        assert coalesced["trigger"]["reason"] == "coalesced"
+        assert sorted(coalesced["trigger"]["keys"]) == sorted(set(keys) - {first["trigger"]["key"]})
+        code, text = _cli("runs", "show", coalesced["run_id"], *endpoint)
+        assert code == 0 and "data: 4 object(s)" in text

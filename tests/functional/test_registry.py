@@ -61,3 +61,20 @@ def test_given_a_pending_version_when_promoted_then_it_becomes_approved(account)
     register_version(account.stores, {"model": "m", "status": "pending_approval"})
     promote(account.stores, "m", 1, reason="reviewed", actor="carol")
     assert account.stores.meta.get_model_version("m", 1)["status"] == "approved"
+
+
+def test_given_promotions_at_fractional_seconds_then_served_at_compares_times_not_strings(account, monkeypatch):
+    import mlops.registry as registry
+
+    _versions(account, 2)
+    for version, at in ((1, "2026-11-22T15:00:00.500Z"), (2, "2026-11-22T16:00:00.000Z")):
+        monkeypatch.setattr(registry, "utcnow_iso", lambda at=at: at)
+        promote(account.stores, "m", version, reason="ship", actor="alice")
+    assert served_at(account.stores, "m", "2026-11-22T15:00:00Z") is None  # half a second before v1
+    assert served_at(account.stores, "m", "2026-11-22T15:00:01Z") == 1
+    assert served_at(account.stores, "m", "2026-11-22T17:30:00+02:00") == 1  # 15:30 UTC
+    assert served_at(account.stores, "m", "2026-11-22T18:00:00+02:00") == 2  # 16:00 UTC, the moment of v2
+    with pytest.raises(ValueError, match="not an ISO-8601 time"):
+        served_at(account.stores, "m", "yesterday at noon")
+    with pytest.raises(ValueError, match="give a time zone"):
+        served_at(account.stores, "m", "2026-11-22T15:00:01")

@@ -59,3 +59,22 @@ def test_given_a_missing_or_broken_file_when_loaded_then_the_error_says_so(tmp_p
     bad.write_text("name: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_given_a_scalar_where_a_list_of_values_belongs_then_the_error_is_the_field_and_the_fix() -> None:
+    raw = yaml.safe_load(example_config_path().read_text())
+    raw["training"]["candidates"][1]["params"]["n_estimators"] = 100
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, "mlops.yaml")
+    message = str(err.value)
+    assert "training.candidates.1.params.n_estimators: a hyperparameter takes a list of values" in message
+    assert "[100]" in message and "list[any]" not in message and "function-after" not in message
+    assert message.count("n_estimators") == 1  # one line per field, not one per union member
+
+
+def test_given_runs_with_a_lower_is_better_metric_then_the_best_trial_shown_is_the_lowest(capsys) -> None:
+    from mlops.cli import show_run
+
+    trials = {f"t{i}": {"family": "linear", "metric": "rmse", "value": v} for i, v in enumerate([65.28, 53.1, 58.0])}
+    show_run({"run_id": "r", "status": "SUCCEEDED", "trials": trials}, steps=False)
+    assert "best validation rmse 53.1000" in capsys.readouterr().out

@@ -13,15 +13,16 @@ from constructs import IConstruct, IValidation
 
 REASONS = {
     "AwsSolutions-IAM4": (
-        "AWSLambdaBasicExecutionRole is the AWS-managed minimum for writing a function's own logs; "
-        "the log group is the function's own, created with retention by this app."
+        "Only CDK's own helper functions (bucket notifications, auto-delete objects) use "
+        "AWSLambdaBasicExecutionRole; this app's functions have roles that write to their own log group only."
     ),
     "AwsSolutions-IAM5": (
         "Wildcards come only from CDK grants scoped to one resource: object keys under one prefix of one "
         "bucket (bucket/runs/*, bucket/models/*, …), versions of one function (function:*), executions of one "
-        "state machine (execution:<name>:*), X-Ray segments (which accept no resource), and the state "
-        "machine's log delivery (CloudWatch Logs requires *). Action wildcards are CDK's grant groups "
-        "(s3:GetObject*, s3:List*, dynamodb:Get*, …), each checked against an allow-list at synthesis."
+        "state machine (execution:<name>:*), the streams of a function's own log group, X-Ray segments "
+        "(which accept no resource), and the state machine's log delivery (CloudWatch Logs requires *). "
+        "Action wildcards are CDK's grant groups (s3:GetObject*, s3:List*, dynamodb:Get*, …), each checked "
+        "against an allow-list at synthesis."
     ),
     "AwsSolutions-L1": (
         "python3.12 is pinned deliberately: the layers are built and byte-compiled for it and measured "
@@ -70,7 +71,12 @@ GRANT_ACTION_WILDCARDS = {
 }
 # Actions granted on the children of one resource (``<arn>:*``): versions of one function, executions of one
 # state machine.
-PARENT_SCOPED_ACTIONS = {"lambda:InvokeFunction", "states:DescribeExecution"}
+PARENT_SCOPED_ACTIONS = {
+    "lambda:InvokeFunction",
+    "states:DescribeExecution",
+    "logs:CreateLogStream",  # the streams of one log group (log-group:<name>:*)
+    "logs:PutLogEvents",
+}
 # Services whose actions accept no resource narrower than "*".
 STAR_RESOURCE_ACTIONS = (
     "xray:",

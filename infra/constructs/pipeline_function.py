@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from layers.build import check_function_size
@@ -47,6 +48,15 @@ class PipelineFunction(Construct):
             total = check_function_size(spec.name, code_dir, built)
             print(f"[size] {spec.name:<15} {total / 1e6:7.1f} MB unzipped ({spec.bundle})", file=sys.stderr)
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        # Its own role, allowed to write to its own log group only (not AWSLambdaBasicExecutionRole, which may
+        # write to any log group); the stacks add each function's grants to it.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"serverless-mlops {spec.name}",
+        )
+        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -54,6 +64,7 @@ class PipelineFunction(Construct):
             runtime=runtime,
             architecture=architecture,
             handler="handler.handler",
+            role=self.role,
             code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
             layers=layers.for_bundle(spec.bundle),
             memory_size=spec.memory_mb,
@@ -72,7 +83,3 @@ class PipelineFunction(Construct):
         )
         self.spec = spec
         nag.acknowledge(self.function, "AwsSolutions-L1")
-        nag.acknowledge(
-            self.function,
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-        )

@@ -364,3 +364,26 @@ def test_given_the_deployed_request_model_then_the_local_gateway_refuses_what_ap
     quotes = json.dumps({"records": [{"note": '"' * 3_000_000}]})
     status, _, body = call("POST", "/predict", quotes)
     assert status == 413 and json.loads(body) == {"message": "Request Too Long"}
+
+
+def test_given_the_functions_then_each_role_writes_only_to_its_own_log_group(synth):
+    for name in ("pipeline", "triggers", "serving"):
+        raw = synth.raw(name)
+        functions = {
+            k: f
+            for k, f in resources_of_type(raw, "AWS::Lambda::Function").items()
+            if "MLOPS_FUNCTION" in json.dumps(f)
+        }
+        assert functions
+        for logical, fn in functions.items():
+            role = raw["Resources"][fn["Properties"]["Role"]["Fn::GetAtt"][0]]
+            assert "ManagedPolicyArns" not in role["Properties"], f"{logical} has a managed policy"
+            log_group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            writes = [
+                st
+                for p in resources_of_type(raw, "AWS::IAM::Policy").values()
+                if {"Ref": fn["Properties"]["Role"]["Fn::GetAtt"][0]} in p["Properties"]["Roles"]
+                for st in p["Properties"]["PolicyDocument"]["Statement"]
+                if "logs:PutLogEvents" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+            ]
+            assert writes and all(st["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]} for st in writes), logical

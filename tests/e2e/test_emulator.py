@@ -14,6 +14,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def test_given_many_concurrent_writers_to_one_item_then_every_write_lands_and_none_fails():
     """The stress loop behind a once-in-twenty CI failure: concurrent UpdateItem on one run record."""
+    import os
+
+    before = dict(os.environ)
     with LocalCloud(example_config_path(), port=0) as cloud:
         table = (
             cloud.session()
@@ -44,3 +47,4 @@ def test_given_many_concurrent_writers_to_one_item_then_every_write_lands_and_no
         item = table.get_item(Key={"pk": "m", "sk": "RUN#1"}, ConsistentRead=True)["Item"]
         assert errors == []
         assert len(item["steps"]) == 8 * 60
+    assert dict(os.environ) == before  # nothing of the emulated account outlives it (resource names, endpoint)

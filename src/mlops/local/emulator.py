@@ -90,6 +90,7 @@ class LocalCloud:
         self.api_port = api_port
         self.api: Any = None
         self.isolated = isolated  # each function in execution environments of its own (worker processes)
+        self._saved_environ: dict[str, str] | None = None
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -99,6 +100,7 @@ class LocalCloud:
 
         self.assembly = synthesize(self.config_path, self.env)
         self.templates = load_templates(self.assembly)
+        self._saved_environ = dict(os.environ)  # given back at stop: nothing of this account outlives it
         os.environ.update(
             {
                 "AWS_ACCESS_KEY_ID": "offline",
@@ -151,7 +153,10 @@ class LocalCloud:
         from moto.core.config import default_user_config
 
         default_user_config["stepfunctions"] = {"execute_state_machine": False}
-        os.environ.pop("AWS_ENDPOINT_URL", None)
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            self._saved_environ = None
         reset_caches()
         path = state_dir() / LOCAL_FILE
         if path.exists() and json.loads(path.read_text()).get("endpoint") == self.endpoint:

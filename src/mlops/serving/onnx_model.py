@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from mlops.serving.signature import SIGNATURE_KEY, Signature
+from mlops.serving.signature import SIGNATURE_KEY, Signature, value_bounds
 
 
 class OnnxModel:
@@ -27,6 +27,10 @@ class OnnxModel:
                 raise ValueError("the ONNX model carries no mlops signature")
             signature = Signature.from_json(meta[SIGNATURE_KEY])
         self.signature = signature
+        # The numeric inputs' accepted bounds, once per model rather than on every request.
+        bounds = [value_bounds(spec) for spec in signature.inputs if spec["type"] == "numeric"]
+        self.numeric_low = np.array([b[0] for b in bounds], dtype=np.float64)
+        self.numeric_high = np.array([b[1] for b in bounds], dtype=np.float64)
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.size = len(model_bytes)
 

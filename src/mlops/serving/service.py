@@ -137,7 +137,7 @@ def check_records(
     warnings: list[str] = []
     if numeric and checked:
         matrix: list[list[Any]] = [[r[s["name"]] for s in numeric] for r in checked]
-        values = _numeric_matrix(matrix, numeric, rows, problems)
+        values = _numeric_matrix(matrix, numeric, rows, problems, (model.numeric_low, model.numeric_high))
         if values is not None:
             for j, spec in enumerate(numeric):
                 feeds[spec.get("input", spec["name"])] = values[:, j : j + 1]
@@ -168,7 +168,11 @@ def check_records(
 
 
 def _numeric_matrix(
-    matrix: list[list[Any]], numeric: list[dict[str, Any]], rows: list[int], problems: list[FieldProblem]
+    matrix: list[list[Any]],
+    numeric: list[dict[str, Any]],
+    rows: list[int],
+    problems: list[FieldProblem],
+    bounds: tuple[np.ndarray, np.ndarray],
 ) -> Any:
     """The numeric inputs as one float32 array, or None after appending a problem for every bad value."""
     flat = [v for row in matrix for v in row]
@@ -178,7 +182,7 @@ def _numeric_matrix(
         except OverflowError:  # an integer beyond any float: find which
             values = None
         if values is not None:
-            low, high = (np.array(b) for b in zip(*(value_bounds(spec) for spec in numeric), strict=True))
+            low, high = bounds
             with np.errstate(invalid="ignore"):
                 bad = np.isinf(values) | (values < low) | (values > high)
             if not bad.any():

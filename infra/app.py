@@ -1,4 +1,5 @@
-"""The CDK app: storage, pipeline and triggers stacks for one environment (``-c env=dev|staging|prod``)."""
+"""The CDK app: storage, pipeline, triggers, serving and monitoring stacks for one environment
+(``-c env=dev|staging|prod``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import Annotations, App, Environment, Tags
 
 from infra import nag
 from infra.settings import ROOT, EnvironmentSettings, settings_from_context
+from infra.stacks.monitoring import MonitoringStack
 from infra.stacks.pipeline import PipelineStack
 from infra.stacks.serving import ServingStack
 from infra.stacks.storage import StorageStack
@@ -23,7 +25,17 @@ def build(app: App, settings: EnvironmentSettings) -> dict[str, object]:
     pipeline = PipelineStack(app, f"{prefix}-Pipeline", settings=settings, storage=storage, env=env)
     triggers = TriggersStack(app, f"{prefix}-Triggers", settings=settings, storage=storage, pipeline=pipeline, env=env)
     serving = ServingStack(app, f"{prefix}-Serving", settings=settings, storage=storage, pipeline=pipeline, env=env)
-    for stack in (storage, pipeline, triggers, serving):
+    monitoring = MonitoringStack(
+        app,
+        f"{prefix}-Monitoring",
+        settings=settings,
+        storage=storage,
+        pipeline=pipeline,
+        triggers=triggers,
+        serving=serving,
+        env=env,
+    )
+    for stack in (storage, pipeline, triggers, serving, monitoring):
         Tags.of(stack).add("project", "serverless-mlops")
         Tags.of(stack).add("environment", settings.name)
         nag.acknowledge_grant_wildcards(stack)
@@ -36,7 +48,13 @@ def build(app: App, settings: EnvironmentSettings) -> dict[str, object]:
     nag.acknowledge(storage.store.access_logs, "AwsSolutions-S1")
     nag.acknowledge(triggers.rules.dead_letters, "AwsSolutions-SQS3")
     nag.apply(app)
-    return {"storage": storage, "pipeline": pipeline, "triggers": triggers, "serving": serving}
+    return {
+        "storage": storage,
+        "pipeline": pipeline,
+        "triggers": triggers,
+        "serving": serving,
+        "monitoring": monitoring,
+    }
 
 
 def cdk_json_context() -> dict[str, Any]:

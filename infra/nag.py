@@ -20,7 +20,9 @@ REASONS = {
         "Wildcards come only from CDK grants scoped to one resource: object keys under one prefix of one "
         "bucket (bucket/runs/*, bucket/models/*, …), versions of one function (function:*), executions of one "
         "state machine (execution:<name>:*), the streams of a function's own log group, X-Ray segments "
-        "(which accept no resource), and the state machine's log delivery (CloudWatch Logs requires *). "
+        "(which accept no resource), cloudwatch:PutMetricData (no resource-level permissions; the monitor's grant "
+        "is conditioned on the app's metric namespace), and the state machine's log delivery (CloudWatch Logs "
+        "requires *). "
         "Action wildcards are CDK's grant groups (s3:GetObject*, s3:List*, dynamodb:Get*, …), each checked "
         "against an allow-list at synthesis."
     ),
@@ -88,6 +90,7 @@ STAR_RESOURCE_ACTIONS = (
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    "cloudwatch:PutMetricData",  # conditioned on the app's namespace where granted
 )
 
 

@@ -6,13 +6,21 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
-from mlops.constants import RUNS_PREFIX
+from mlops.constants import CAPTURES_PREFIX, FEEDBACK_PREFIX, MONITORING_PREFIX, RUNS_PREFIX
 
 
 class ArtifactStore(Construct):
     """Encrypted, versioned, SSL-only, private buckets with access logs; runs expire by lifecycle."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, run_retention_days: int, retain: bool) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        run_retention_days: int,
+        retain: bool,
+        capture_retention_days: int = 90,
+    ) -> None:
         super().__init__(scope, construct_id)
         policy = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
         common = {
@@ -54,6 +62,15 @@ class ArtifactStore(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-old-runs", prefix=RUNS_PREFIX, expiration=Duration.days(run_retention_days)
+                ),
+                # Served traffic, labels and monitor results (D1-D3) are kept as long as configured.
+                *(
+                    s3.LifecycleRule(
+                        id=f"expire-{prefix.rstrip('/')}",
+                        prefix=prefix,
+                        expiration=Duration.days(capture_retention_days),
+                    )
+                    for prefix in (CAPTURES_PREFIX, FEEDBACK_PREFIX, MONITORING_PREFIX)
                 ),
                 s3.LifecycleRule(id="expire-noncurrent", noncurrent_version_expiration=Duration.days(30)),
             ],

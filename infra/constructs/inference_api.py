@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from infra import nag
 
-ROUTES = (("POST", "predict"), ("GET", "model"), ("GET", "health"), ("GET", "openapi.json"))
+ROUTES = (("POST", "predict"), ("POST", "feedback"), ("GET", "model"), ("GET", "health"), ("GET", "openapi.json"))
 
 
 class InferenceApi(Construct):
@@ -39,6 +39,9 @@ class InferenceApi(Construct):
             self,
             "Api",
             description="serverless-mlops predictions from the champion model",
+            # The name is the ApiName dimension of its CloudWatch metrics: one per environment, so the
+            # alarms and the dashboard of dev and prod in one account never read each other's traffic.
+            rest_api_name=f"{Stack.of(self).stack_name}-predictions",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # API Gateway's CloudWatch role is one account-wide setting: destroying one environment must not
             # take it from the others, so it is retained.
@@ -95,6 +98,27 @@ class InferenceApi(Construct):
                 },
             ),
         )
+        feedback_body = self.api.add_model(
+            "FeedbackRequest",
+            content_type="application/json",
+            description="POST /feedback body",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="FeedbackRequest",
+                type=apigw.JsonSchemaType.OBJECT,
+                required=["labels"],
+                additional_properties=False,
+                properties={
+                    "labels": apigw.JsonSchema(
+                        type=apigw.JsonSchemaType.ARRAY,
+                        min_items=1,
+                        max_items=max_rows,
+                        items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+                    )
+                },
+            ),
+        )
+        bodies = {"predict": predict_body, "feedback": feedback_body}
         integration = apigw.LambdaIntegration(alias, proxy=True)
         authorization = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE
         for method, path in ROUTES:
@@ -104,7 +128,7 @@ class InferenceApi(Construct):
                 authorization_type=authorization,
                 api_key_required=auth == "api_key",
                 request_validator=validator,
-                request_models={"application/json": predict_body} if method == "POST" else None,
+                request_models={"application/json": bodies[path]} if method == "POST" else None,
             )
         self.api_key: apigw.IApiKey | None = None
         if auth == "api_key":

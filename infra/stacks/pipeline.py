@@ -23,6 +23,7 @@ from mlops.config import config_document
 
 # What each function may touch. Grants, not hand-written policies; object grants scoped to key prefixes.
 READS_LANDING = {"extract"}
+READS_TRAFFIC = {"extract"}  # an alarm-started run may train on labelled captures (monitoring.train_on_feedback)
 WRITES_RUNS = {f.name for f in PIPELINE_FUNCTIONS} - {"finalize", "await_approval", "promote"}
 WRITES_SCHEMAS = {"validate_data"}
 WRITES_MODELS = {"register"}
@@ -96,6 +97,9 @@ class PipelineStack(Stack):
                 store.landing.grant_read(fn)
             if spec.name in READS_ARTIFACTS:
                 for prefix in ARTIFACT_PREFIXES:
+                    store.artifacts.grant_read(fn, f"{prefix}*")
+            if spec.name in READS_TRAFFIC:
+                for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX):
                     store.artifacts.grant_read(fn, f"{prefix}*")
             if spec.name in WRITES_RUNS:
                 store.artifacts.grant_put(fn, f"{c.RUNS_PREFIX}*")

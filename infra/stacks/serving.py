@@ -1,19 +1,45 @@
-"""Serving: the ONNX prediction function (arm64, `live` alias) behind API Gateway."""
+"""Serving: the ONNX prediction function (arm64, `live` alias) behind API Gateway, and the capture path
+(D1/D2): the serve log's subscription filter hands captured predictions and labels to the capture function,
+which writes them to S3; what it cannot ship lands in a dead-letter queue that raises an alarm."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_logs_destinations as log_destinations
+from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
+from infra import nag
 from infra.constructs.inference_api import InferenceApi
-from infra.functions import SERVE_FUNCTION
+from infra.functions import CAPTURE_FUNCTION, SERVE_FUNCTION
 from infra.settings import EnvironmentSettings
 from infra.stacks.pipeline import PipelineStack
 from infra.stacks.storage import StorageStack
-from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS, MODELS_PREFIX
+from mlops.constants import (
+    CAPTURE_FIELD,
+    CAPTURE_KIND,
+    CAPTURES_PREFIX,
+    ENV_MAX_ROWS,
+    ENV_MODEL_CACHE_SECONDS,
+    FEEDBACK_KIND,
+    FEEDBACK_PREFIX,
+    MODELS_PREFIX,
+)
+
+
+def capture_filter_pattern() -> logs.IFilterPattern:
+    """The serve log's lines that are captures or labels (``{"mlops": "capture" | "feedback", …}``)."""
+    return logs.FilterPattern.any(
+        logs.FilterPattern.string_value(f"$.{CAPTURE_FIELD}", "=", CAPTURE_KIND),
+        logs.FilterPattern.string_value(f"$.{CAPTURE_FIELD}", "=", FEEDBACK_KIND),
+    )
 
 
 class ServingStack(Stack):
@@ -54,8 +80,56 @@ class ServingStack(Stack):
             quota_per_day=settings.api_quota_per_day,
             log_retention=pipeline.log_retention,
         )
+        self._capture_path(pipeline, storage)
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
+        CfnOutput(self, "FunctionCapture", value=self.capture.function_name)
         CfnOutput(self, "ApiAuth", value=settings.api_auth)
         CfnOutput(self, "FunctionServe", value=self.function.function_name)
         if self.api.api_key is not None:
             CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id)
+
+    def _capture_path(self, pipeline: PipelineStack, storage: StorageStack) -> None:
+        self.capture = pipeline.make_function(self, "Capture", spec=CAPTURE_FUNCTION)
+        for prefix in (CAPTURES_PREFIX, FEEDBACK_PREFIX):  # writes only; it reads nothing
+            storage.store.artifacts.grant_put(self.capture, f"{prefix}*")
+        self.capture_dead_letters = sqs.Queue(
+            self,
+            "CaptureDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        nag.acknowledge(
+            self.capture_dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is the capture function's on-failure destination (a dead-letter queue itself).",
+        )
+        # CloudWatch Logs invokes the function asynchronously: Lambda retries twice, then the delivery (with
+        # its log lines) goes to the queue rather than being dropped.
+        self.capture.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.capture_dead_letters),
+            retry_attempts=2,
+            max_event_age=Duration.hours(6),
+        )
+        log_group = self.function.log_group
+        self.capture_subscription = logs.SubscriptionFilter(
+            self,
+            "CaptureSubscription",
+            log_group=log_group,
+            destination=log_destinations.LambdaDestination(self.capture),
+            filter_pattern=capture_filter_pattern(),
+        )
+        self.capture_dead_letter_alarm = cloudwatch.Alarm(
+            self,
+            "CaptureDeadLetterAlarm",
+            alarm_description="Captured predictions or labels could not be shipped to S3 (see the capture "
+            "dead-letter queue): the monitor is missing traffic",
+            metric=self.capture_dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.capture_dead_letter_alarm.add_alarm_action(cw_actions.SnsAction(pipeline.failure_topic))

@@ -15,7 +15,11 @@ class StorageStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: EnvironmentSettings, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.store = ArtifactStore(
-            self, "ArtifactStore", run_retention_days=settings.run_retention_days, retain=settings.retain_data
+            self,
+            "ArtifactStore",
+            run_retention_days=settings.run_retention_days,
+            retain=settings.retain_data,
+            capture_retention_days=settings.project().monitoring.capture_retention_days,
         )
         self.tables = MetadataTables(self, "Metadata", retain=settings.retain_data)
         # CDK's singleton custom resource that turns on EventBridge notifications for the landing bucket.

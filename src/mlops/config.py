@@ -216,6 +216,47 @@ class ValidationConfig(_Strict):
     drift: DriftConfig = DriftConfig()
 
 
+class MonitoringConfig(_Strict):
+    """D1-D5: what is captured from serving, how the monitor judges a window, and what an alarm does."""
+
+    capture_sample: float = Field(
+        default=1.0, ge=0, le=1, description="Share of prediction requests captured (0 turns capture off)."
+    )
+    schedule: str | None = Field(
+        default="rate(1 hour)",
+        description="EventBridge schedule of the monitor; each run judges the window ending then. None: on demand.",
+    )
+    window_hours: float = Field(default=24, gt=0, le=24 * 14, description="Captured traffic judged per run.")
+    min_samples: int = Field(
+        default=100, ge=1, description="A window with fewer captured records is not judged (no drift, no quality)."
+    )
+    min_labels: int = Field(default=50, ge=1, description="Live quality needs at least this many labelled records.")
+    quality_metric: str | None = Field(
+        default=None, description="Live quality metric; defaults to accuracy (classification) or rmse (regression)."
+    )
+    quality_margin: float = Field(
+        default=0.05,
+        gt=0,
+        description="Quality alarm: live metric worse than the champion's test metric by more than this "
+        "(absolute for higher-is-better metrics, relative for errors such as rmse).",
+    )
+    drift_min_features: int = Field(default=1, ge=1, description="Drift alarm: at least this many drifted features.")
+    alarm_windows: int = Field(
+        default=2,
+        ge=1,
+        le=24,
+        description="Consecutive judged windows that must breach before the drift or quality alarm fires.",
+    )
+    retrain_on_alarm: bool = Field(default=True, description="Drift and quality alarms start a retraining run.")
+    cooldown_hours: float = Field(default=24, ge=0, description="No second alarm-started run within this long.")
+    train_on_feedback: bool = Field(
+        default=True, description="An alarm-started run also trains on captured traffic that has labels."
+    )
+    latency_p99_ms: float = Field(default=500, gt=0, description="Serving latency alarm (API Gateway p99).")
+    error_rate: float = Field(default=0.01, gt=0, le=1, description="Serving 5xx alarm: share of requests.")
+    capture_retention_days: int = Field(default=90, ge=1, description="Captured traffic and labels expire after.")
+
+
 class RegistryConfig(_Strict):
     approval: Literal["auto", "manual"] = "auto"
 
@@ -235,6 +276,7 @@ class ProjectConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     validation: ValidationConfig = ValidationConfig()
     registry: RegistryConfig = RegistryConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     schedule: str | None = Field(
         default=None, description="EventBridge schedule expression for periodic retraining, e.g. 'rate(7 days)'."
     )
@@ -247,6 +289,9 @@ class ProjectConfig(_Strict):
         for gate in (*self.evaluation.gates.min, *self.evaluation.gates.max):
             if gate not in HIGHER_IS_BETTER:
                 raise ValueError(f"evaluation.gates: unknown metric '{gate}'; use one of {sorted(HIGHER_IS_BETTER)}")
+        quality = self.monitoring.quality_metric
+        if quality is not None and quality not in HIGHER_IS_BETTER:
+            raise ValueError(f"monitoring.quality_metric '{quality}' is unknown; use one of {sorted(HIGHER_IS_BETTER)}")
         if self.target in {self.id_column, self.time_column}:
             raise ValueError("target must differ from id_column and time_column")
         return self
@@ -257,6 +302,18 @@ class ProjectConfig(_Strict):
         if metric not in allowed:
             raise ConfigError(
                 f"evaluation.primary_metric: '{metric}' does not apply to a {task.value} task; "
+                f"use one of {sorted(allowed)}"
+            )
+        return metric
+
+    def quality_metric_for(self, task: Task) -> str:
+        """The live-quality metric: one that is defined on any labelled window (not roc_auc, which needs
+        both classes present)."""
+        metric = self.monitoring.quality_metric or ("rmse" if task is Task.REGRESSION else "accuracy")
+        allowed = REGRESSION_METRICS if task is Task.REGRESSION else CLASSIFICATION_METRICS
+        if metric not in allowed:
+            raise ConfigError(
+                f"monitoring.quality_metric: '{metric}' does not apply to a {task.value} task; "
                 f"use one of {sorted(allowed)}"
             )
         return metric

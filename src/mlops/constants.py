@@ -49,6 +49,28 @@ TABLES = (RUNS_TABLE, MODELS_TABLE, LINEAGE_TABLE)
 RUNS_PREFIX = "runs/"
 SCHEMAS_PREFIX = "schemas/"
 MODELS_PREFIX = "models/"
+# D1-D3: captured predictions and labels (shipped from the serve function's log), and the monitor's results.
+# Partitioned by model and date: captures/<model>/date=YYYY-MM-DD/<hour>-<delivery>.jsonl.
+CAPTURES_PREFIX = "captures/"
+FEEDBACK_PREFIX = "feedback/"
+MONITORING_PREFIX = "monitoring/"
+
+# Capture: the serve function writes one JSON line per request to its log; the log's subscription filter
+# matches on this field, and the capture function ships matching lines to S3.
+CAPTURE_FIELD = "mlops"
+CAPTURE_KIND = "capture"
+FEEDBACK_KIND = "feedback"
+
+# CloudWatch: the namespace of every custom metric, and the monitor's metric names (alarms use them).
+METRICS_NAMESPACE = "ServerlessMLOps"
+METRIC_RECORDS = "MonitoredRecords"
+METRIC_LABELLED = "LabelledRecords"
+METRIC_DRIFTED_FEATURES = "DriftedFeatures"
+METRIC_DRIFT_SCORE = "DriftScore"
+METRIC_PREDICTION_DRIFT = "PredictionDrift"
+METRIC_QUALITY_ERRORS = "DataQualityErrors"
+METRIC_LIVE_QUALITY = "LiveQuality"
+METRIC_QUALITY_SHORTFALL = "QualityShortfall"
 
 # The run budget, one source for the state machine (infra) and the run lock (trigger): the lock must
 # outlive every path through an execution, including the manual-approval wait.

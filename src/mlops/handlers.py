@@ -181,3 +181,13 @@ def transient_errors(fn: F) -> F:
             raise TransientError(str(err)) from err
 
     return wrapper  # type: ignore[return-value]
+
+
+@functools.cache
+def metrics_publisher() -> Any:
+    """CloudWatch metrics (the monitor's port), built once per execution environment."""
+    import boto3
+
+    from mlops.adapters.metrics import CloudWatchMetrics
+
+    return CloudWatchMetrics(boto3.session.Session().client("cloudwatch"))

@@ -168,3 +168,8 @@ def lifecycle_html(
         version_rows=version_rows,
         history_rows=history_rows,
     )
+
+
+def monitor_html(summary: dict[str, Any]) -> str:
+    """D3: one monitored window — verdicts first, then drift per feature, data quality and live quality."""
+    return render("monitor.html.j2", title=f"Monitor: {summary['model']}", s=summary)

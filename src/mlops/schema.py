@@ -32,13 +32,16 @@ def anomaly(code: str, severity: str, column: str, description: str, value: floa
     return out
 
 
-def usability(df: pd.DataFrame, config: ProjectConfig) -> list[Anomaly]:
+def usability(df: pd.DataFrame, config: ProjectConfig, *, labelled: bool = True) -> list[Anomaly]:
     """What makes a batch unusable for training whatever the schema says — checked on every batch, the
     first one included: the target (present, two classes or more with enough rows each, numeric for
-    regression) and the features (none entirely missing, no numbers mixed with text)."""
+    regression) and the features (none entirely missing, no numbers mixed with text). ``labelled`` False
+    (served traffic, which has no target): the features only."""
     out: list[Anomaly] = []
     target = config.target
-    if target not in df.columns:
+    if not labelled:
+        pass
+    elif target not in df.columns:
         shown = ", ".join(map(str, list(df.columns)[:8])) + (", …" if len(df.columns) > 8 else "")
         out.append(anomaly("MISSING_COLUMN", "error", target, f"the target column is missing (the data has: {shown})"))
     else:
@@ -196,16 +199,19 @@ def validate(
     schema: dict[str, Any] | None,
     config: ProjectConfig,
     baseline_stats: dict[str, Any] | None = None,
+    *,
+    labelled: bool = True,
 ) -> dict[str, Any]:
     """Check ``df`` for usability, against ``schema`` (none yet: a first batch that is not usable) and for
-    drift against ``baseline_stats``; return anomalies + verdict."""
-    anomalies: list[Anomaly] = usability(df, config)
+    drift against ``baseline_stats``; return anomalies + verdict. ``labelled`` False: served traffic (no
+    target, and the monitor applies its own minimum sample count)."""
+    anomalies: list[Anomaly] = usability(df, config, labelled=labelled)
     schema = schema or {"features": {}, "target": {}}
     features: dict[str, Any] = schema["features"]
     known = set(features) | {config.target, config.id_column, config.time_column}
     known |= {c for c, o in config.features.overrides.items() if o.drop}
 
-    if len(df) < config.validation.min_rows:
+    if labelled and len(df) < config.validation.min_rows:
         anomalies.append(
             anomaly(
                 "LOW_ROW_COUNT",

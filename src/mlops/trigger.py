@@ -3,7 +3,10 @@
 * an EventBridge "Object Created" event from the landing bucket,
 * an EventBridge "Scheduled Event",
 * an on-demand request (``{"action": "run", "reason": ..., "key": ...}`` from the CLI or a console),
-* a CloudWatch "Alarm State Change" into ALARM (drift or quality alarms),
+* a CloudWatch "Alarm State Change" into ALARM (the drift or quality alarm), at most one run per
+  ``monitoring.cooldown_hours`` (a lease in the runs table, taken after de-duplication); with
+  ``monitoring.train_on_feedback`` the run also trains on served traffic that has received labels since the
+  champion was registered,
 * a Step Functions "Execution Status Change" of our own state machine: the run finished, so the lock is
   released and triggers deferred meanwhile are coalesced into one new run.
 
@@ -34,13 +37,14 @@ from typing import Any
 from mlops.adapters.executions import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.clock import new_run_id, utcnow_iso
 from mlops.config import ProjectConfig
-from mlops.constants import RUN_LOCK_SECONDS
+from mlops.constants import CHAMPION, RUN_LOCK_SECONDS
 from mlops.context import Stores
 from mlops.runs import FAILED, finish_run, start_run
 
 # A lock whose execution never started (the trigger died between lock and start) is stale after this;
 # the trigger's own timeout is 30 s.
 UNSTARTED_LOCK_GRACE_S = 15 * 60
+COOLDOWN = "COOLDOWN#alarm"
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,13 @@ def parse(event: dict[str, Any], config: ProjectConfig, landing_bucket: str) -> 
         return TriggerRequest("schedule", _safe(f"schedule-{when}"), prefix_source, {"time": when})
     if source == "aws.cloudwatch" and detail_type == "CloudWatch Alarm State Change":
         state = detail.get("state", {})
-        if state.get("value") != "ALARM":
+        if state.get("value") != "ALARM" or not config.monitoring.retrain_on_alarm:
             return None
         when = state.get("timestamp", event.get("time", utcnow_iso()))
         alarm = detail.get("alarmName", "alarm")
-        return TriggerRequest("alarm", f"alarm-{_digest(alarm, when)}", prefix_source, {"alarm": alarm, "time": when})
+        src = {**prefix_source, "feedback": {"until": when}} if config.monitoring.train_on_feedback else prefix_source
+        detail_out = {"alarm": alarm, "time": when, "alarm_reason": state.get("reason")}
+        return TriggerRequest("alarm", f"alarm-{_digest(alarm, when)}", src, detail_out)
     if event.get("action") == "run":
         key = event.get("key")
         bucket = event.get("bucket") or prefix_source["bucket"]
@@ -149,6 +155,12 @@ class Trigger:
         )
         if existing is not None:
             return {"status": "duplicate", "run_id": existing.get("run_id"), "execution_name": req.name}
+        if req.reason == "alarm":
+            cooling = self._cooldown(run_id, req)
+            if cooling is not None:
+                self.stores.meta.release_claim(self.model, claim, run_id)
+                return cooling
+            req = self._with_feedback_since(req)
         try:
             holder = self._acquire(run_id, req)
             if holder is not None:
@@ -163,7 +175,38 @@ class Trigger:
         except Exception:
             # Nothing started: give the claim back, so Lambda's retry of this event is not a "duplicate".
             self.stores.meta.release_claim(self.model, claim, run_id)
+            if req.reason == "alarm":
+                self.stores.meta.release_lease(self.model, COOLDOWN, run_id)
             raise
+
+    def _cooldown(self, run_id: str, req: TriggerRequest) -> dict[str, Any] | None:
+        """Take the alarm cooldown; a result saying why no run starts if an alarm started one recently."""
+        now = int(self.clock())
+        seconds = int(self.config.monitoring.cooldown_hours * 3600)
+        lease = {"run_id": run_id, "alarm": req.detail.get("alarm"), "acquired_at": now, "expires_at": now + seconds}
+        holder = self.stores.meta.acquire_lease(self.model, COOLDOWN, lease, now)
+        if holder is None:
+            return None
+        return {
+            "status": "cooldown",
+            "execution_name": req.name,
+            "behind": holder.get("run_id"),
+            "until": int(holder.get("expires_at", 0)),
+            "reason": f"an alarm started run {holder.get('run_id')} less than monitoring.cooldown_hours="
+            f"{self.config.monitoring.cooldown_hours:g} ago",
+        }
+
+    def _with_feedback_since(self, req: TriggerRequest) -> TriggerRequest:
+        """Labelled traffic is new training data from the champion's registration on."""
+        feedback = req.source.get("feedback")
+        if not feedback:
+            return req
+        champion = self.stores.meta.get_alias(self.model, CHAMPION)
+        record = self.stores.meta.get_model_version(self.model, champion) if champion is not None else None
+        since = (record or {}).get("created_at") or "1970-01-01T00:00:00Z"
+        return TriggerRequest(
+            req.reason, req.name, {**req.source, "feedback": {**feedback, "since": since}}, req.detail
+        )
 
     def _acquire(self, run_id: str, req: TriggerRequest) -> dict[str, Any] | None:
         """Take the run lock; None if taken, else the holder. A holder whose execution has ended is evicted."""

@@ -68,6 +68,8 @@ class MetadataStore(Protocol):
     def claim(self, model: str, sk: str, item: dict[str, Any]) -> dict[str, Any] | None: ...
     def release_claim(self, model: str, sk: str, run_id: str) -> bool: ...
     def acquire_lock(self, model: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None: ...
+    def acquire_lease(self, model: str, sk: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None: ...
+    def release_lease(self, model: str, sk: str, run_id: str) -> bool: ...
     def release_lock(self, model: str, run_id: str) -> bool: ...
     def add_pending(self, model: str, record: dict[str, Any]) -> None: ...
     def quarantine(self, model: str, record: dict[str, Any]) -> None: ...
@@ -162,19 +164,27 @@ class DynamoMetadataStore:
 
     def acquire_lock(self, model: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None:
         """Take the model's run lock (free or expired); return the current holder if it is taken."""
+        return self.acquire_lease(model, "LOCK", holder, now)
+
+    def release_lock(self, model: str, run_id: str) -> bool:
+        return self.release_lease(model, "LOCK", run_id)
+
+    def acquire_lease(self, model: str, sk: str, holder: dict[str, Any], now: int) -> dict[str, Any] | None:
+        """Take the lease at (model, sk) if it is free or its ``expires_at`` has passed; else return its holder.
+        The run lock and the alarm cooldown are leases."""
         try:
             self._runs.put_item(
-                Item=to_dynamo({"pk": model, "sk": "LOCK", **holder}),
+                Item=to_dynamo({"pk": model, "sk": sk, **holder}),
                 ConditionExpression="attribute_not_exists(sk) OR expires_at < :now",
                 ExpressionAttributeValues={":now": now},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
-            item = self._runs.get_item(Key={"pk": model, "sk": "LOCK"}, ConsistentRead=True).get("Item")
+            item = self._runs.get_item(Key={"pk": model, "sk": sk}, ConsistentRead=True).get("Item")
             return from_dynamo(item) if item else {}
         return None
 
-    def release_lock(self, model: str, run_id: str) -> bool:
-        return self._delete_if(self._runs, {"pk": model, "sk": "LOCK"}, "run_id = :r", {":r": run_id})
+    def release_lease(self, model: str, sk: str, run_id: str) -> bool:
+        return self._delete_if(self._runs, {"pk": model, "sk": sk}, "run_id = :r", {":r": run_id})
 
     def quarantine(self, model: str, record: dict[str, Any]) -> None:
         """Set an object aside (``record`` has bucket, key, etag, run_id, reason): prefix runs skip it."""

@@ -102,7 +102,30 @@ def rest_event(
     }
 
 
+_metrics: list[Any] = []  # [MetricsBuffer, api name] while the emulator publishes API Gateway's metrics
+
+
 def call(
+    method: str,
+    path: str,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], str]:
+    """One request, and API Gateway's metrics for it (Count, 4XXError, 5XXError, Latency by ApiName)."""
+    t0 = time.perf_counter()
+    status, headers_out, out = _call(method, path, body, headers, query)
+    if _metrics:
+        buffer, name = _metrics
+        dims = {"ApiName": name}
+        buffer.add("AWS/ApiGateway", "Count", 1, dims, "Count")
+        buffer.add("AWS/ApiGateway", "4XXError", int(400 <= status < 500), dims, "Count")
+        buffer.add("AWS/ApiGateway", "5XXError", int(status >= 500), dims, "Count")
+        buffer.add("AWS/ApiGateway", "Latency", (time.perf_counter() - t0) * 1000, dims, "Milliseconds")
+    return status, headers_out, out
+
+
+def _call(
     method: str,
     path: str,
     body: str | None = None,
@@ -176,6 +199,11 @@ class LocalApi:
         _models.clear()
         _models.update(request_models(template))
 
+    def publish_metrics(self, buffer: Any, api_name: str) -> None:
+        """Publish each request's metrics to CloudWatch (through ``buffer``) under ``api_name``."""
+        _metrics[:] = [buffer, api_name]
+
     def stop(self) -> None:
+        _metrics.clear()
         self._server.shutdown()
         self._server.server_close()

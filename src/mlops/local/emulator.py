@@ -9,6 +9,11 @@
 * Events are routed as in AWS: an object put into the landing bucket reaches the trigger as an
   EventBridge "Object Created" event through the deployed rule's pattern; finished executions emit
   "Step Functions Execution Status Change"; scheduled rules fire on :meth:`LocalCloud.tick`.
+* CloudWatch as AWS runs it (:mod:`mlops.local.cloudwatch`): function output goes to its log group and
+  through the subscription filters; API Gateway and Step Functions publish their metrics; alarms are
+  evaluated (on every tick, and every few seconds in the background) and their state changes reach
+  EventBridge rules and SNS. ``tick(advance_s=…)`` moves the emulated clock forward, so "two consecutive
+  hourly windows" take two ticks, not two hours.
 * Every AWS SDK or the AWS CLI can talk to it: ``aws --endpoint-url http://127.0.0.1:PORT s3 ls``.
 
 State is held in memory by the process that runs the endpoint; ``.mlops/`` keeps the synthesized
@@ -28,6 +33,7 @@ import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,7 @@ import boto3
 from mlops.constants import ENV_FUNCTION, ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
 from mlops.local import seams
 from mlops.local.assembly import state_dir, synthesize
+from mlops.local.cloudwatch import AlarmEvaluator, LogRouter, MetricsBuffer
 from mlops.local.lambda_runtime import reset_caches
 from mlops.local.template import load_templates, render, resources_of_type
 
@@ -44,6 +51,8 @@ REGION = "us-east-1"
 LOCAL_FILE = "local.json"
 _SUB = re.compile(r"\$\{([^}]+)\}")
 TUNABLES = (ENV_MODEL_CACHE_SECONDS, ENV_MAX_ROWS)
+STACKS = ("Storage", "Pipeline", "Triggers", "Serving", "Monitoring")
+ALARM_EVALUATION_S = 5.0  # CloudWatch evaluates every minute; locally, often enough to watch it happen
 
 
 def free_port() -> int:
@@ -91,6 +100,11 @@ class LocalCloud:
         self.api: Any = None
         self.isolated = isolated  # each function in execution environments of its own (worker processes)
         self._saved_environ: dict[str, str] | None = None
+        self.clock_offset_s = 0.0  # the emulated clock runs this far ahead of the wall clock (tick(advance_s))
+        self.metrics: MetricsBuffer | None = None
+        self.alarms: AlarmEvaluator | None = None
+        self.router: LogRouter | None = None
+        self.alarm_changes: list[dict[str, Any]] = []
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -125,7 +139,12 @@ class LocalCloud:
         from mlops.local.apigw import LocalApi
 
         self.api = LocalApi(port=self.api_port, host=self.host).start()
+        self.metrics = MetricsBuffer(self.client("cloudwatch"))
+        self.router = LogRouter(self.client("logs"), seams.deliver)
+        seams.route_logs(self.router)
+        self.alarms = AlarmEvaluator(self.client("cloudwatch"), self.client("sns"), self.put_event, self.now)
         self.provision()
+        self.api.publish_metrics(self.metrics, self._api_name())
         seams.start_environments(self.isolated)
         self.api.use_template(self.templates[self._stack("Serving")])
         reset_caches()
@@ -143,6 +162,9 @@ class LocalCloud:
         if self._watcher:
             self._watcher.join(timeout=2)
         seams.drain(timeout=30)
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.api is not None:
             self.api.stop()
             self.api = None
@@ -192,6 +214,7 @@ class LocalCloud:
                     "pid": os.getpid(),
                     "started_at": _iso_now(),
                     "config": str(self.config_path),
+                    "clock_offset_s": self.clock_offset_s,
                     "outputs": self.p.outputs,
                 },
                 indent=2,
@@ -252,7 +275,8 @@ class LocalCloud:
         s3, ddb, sns, lam, sfn = (self.client(n) for n in ("s3", "dynamodb", "sns", "lambda", "stepfunctions"))
         events, iam, cfn, sqs, ssm = (self.client(n) for n in ("events", "iam", "cloudformation", "sqs", "ssm"))
         role = iam.create_role(RoleName="mlops-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        order = [self._stack(x) for x in ("Storage", "Pipeline", "Triggers", "Serving")]
+        logs, cloudwatch = self.client("logs"), self.client("cloudwatch")
+        order = [self._stack(x) for x in STACKS if self._stack(x) in self.templates]
         for stack in order:
             template = self.templates[stack]
             for logical, res in resources_of_type(template, "AWS::S3::Bucket").items():
@@ -292,6 +316,12 @@ class LocalCloud:
                 props = self._render(stack, res["Properties"])
                 ssm.put_parameter(Name=props["Name"], Value=props["Value"], Type=props["Type"], Overwrite=True)
                 self.p.refs[(stack, logical)] = props["Name"]
+            for logical, res in resources_of_type(template, "AWS::Logs::LogGroup").items():
+                group = res["Properties"].get("LogGroupName") or f"/aws/mlops/{self._physical(stack, logical, 200)}"
+                group = self._render(stack, group)
+                logs.create_log_group(logGroupName=group)
+                self.p.refs[(stack, logical)] = group
+                self.p.arns[(stack, logical)] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
             for logical, res in resources_of_type(template, "AWS::Lambda::Function").items():
                 props = res["Properties"]
                 env = self._render(stack, props.get("Environment", {}).get("Variables", {}))
@@ -312,15 +342,40 @@ class LocalCloud:
                 self.p.arns[(stack, logical)] = arn
                 # A tunable set in the emulator's environment (the demo's short cache) wins over the template.
                 env = {k: v for k, v in env.items() if not (k in TUNABLES and k in os.environ)}
+                log_group = props.get("LoggingConfig", {}).get("LogGroup")
                 seams.register_function(
-                    name, env[ENV_FUNCTION], env, int(props.get("Timeout", 900)), int(props.get("MemorySize", 128))
+                    name,
+                    env[ENV_FUNCTION],
+                    env,
+                    int(props.get("Timeout", 900)),
+                    int(props.get("MemorySize", 128)),
+                    self._render(stack, log_group) if log_group else f"/aws/lambda/{name}",
                 )
+            for logical, res in resources_of_type(template, "AWS::Logs::SubscriptionFilter").items():
+                props = self._render(stack, res["Properties"])
+                destination = str(props["DestinationArn"]).split(":function:")[-1].split(":")[0]
+                assert self.router is not None
+                self.router.subscribe(props["LogGroupName"], logical, props.get("FilterPattern", ""), destination)
             for logical, res in resources_of_type(template, "AWS::StepFunctions::StateMachine").items():
                 definition = self._render(stack, res["Properties"]["DefinitionString"])
                 arn = sfn.create_state_machine(
                     name=self._physical(stack, logical, 80), definition=definition, roleArn=role
                 )["stateMachineArn"]
                 self.p.refs[(stack, logical)] = self.p.arns[(stack, logical)] = arn
+            for logical, res in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+                props = self._render(stack, res["Properties"])
+                name = self._physical(stack, logical, 255)
+                cloudwatch.put_metric_alarm(AlarmName=name, **_alarm_arguments(props))
+                self.p.refs[(stack, logical)] = name
+                self.p.arns[(stack, logical)] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+            for logical, res in resources_of_type(template, "AWS::CloudWatch::Dashboard").items():
+                name = self._physical(stack, logical, 255)
+                try:
+                    body = self._render(stack, res["Properties"]["DashboardBody"])
+                    cloudwatch.put_dashboard(DashboardName=name, DashboardBody=body)
+                except (KeyError, ValueError, TypeError):
+                    continue  # a widget on something not emulated
+                self.p.refs[(stack, logical)] = name
             for logical, res in resources_of_type(template, "AWS::Events::Rule").items():
                 props = self._render(stack, res["Properties"])
                 name = self._physical(stack, logical, 64)
@@ -370,10 +425,32 @@ class LocalCloud:
             del name
 
     # -- events -----------------------------------------------------------------
-    def tick(self, rule_name: str | None = None) -> list[str]:
-        """Fire scheduled rules now (all, or the one named), as EventBridge's scheduler would."""
+    def _api_name(self) -> str:
+        """The REST API's name: the ApiName dimension of its metrics."""
+        apis = resources_of_type(self.templates.get(self._stack("Serving"), {}), "AWS::ApiGateway::RestApi")
+        return str(next((r["Properties"].get("Name", "") for r in apis.values()), ""))
+
+    def now(self) -> datetime:
+        """The emulated clock: the wall clock plus what :meth:`tick` has advanced."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
+
+    def evaluate_alarms(self) -> list[dict[str, Any]]:
+        """Evaluate every alarm now (CloudWatch does, every minute); return the state changes."""
+        if self.alarms is None:
+            return []
+        if self.metrics is not None:
+            self.metrics.flush()
+        changes = self.alarms.evaluate()
+        self.alarm_changes.extend(changes)
+        return changes
+
+    def tick(self, rule_name: str | None = None, advance_s: float = 0.0) -> list[str]:
+        """Move the emulated clock ``advance_s`` forward, fire the scheduled rules (all, or the one named) as
+        EventBridge's scheduler would, wait for what they invoked, then evaluate the alarms."""
         from moto.events.models import events_backends
 
+        self.clock_offset_s += advance_s
+        self.write_local_file()
         fired = []
         with seams.backend_lock:
             rules = [r for bus in events_backends[ACCOUNT][REGION].event_buses.values() for r in bus.rules.values()]
@@ -386,13 +463,16 @@ class LocalCloud:
                 "detail-type": "Scheduled Event",
                 "source": "aws.events",
                 "account": ACCOUNT,
-                "time": _iso_now(),
+                "time": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "region": REGION,
                 "resources": [rule.arn],
                 "detail": {},
             }
             seams.deliver_to_lambda_targets(rule, event)
             fired.append(rule.name)
+        seams.drain(timeout=600)
+        self.evaluate_alarms()
+        seams.drain(timeout=60)  # what an alarm's state change started (the trigger)
         return fired
 
     def put_event(self, event: dict[str, Any]) -> None:
@@ -409,7 +489,14 @@ class LocalCloud:
         """Emit "Step Functions Execution Status Change" when an execution ends (EventBridge does in AWS)."""
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+        last_evaluation = time.monotonic()
         while not self._stop.wait(0.2):
+            if time.monotonic() - last_evaluation > ALARM_EVALUATION_S:
+                last_evaluation = time.monotonic()
+                try:
+                    self.evaluate_alarms()
+                except Exception as err:
+                    seams.log(f"alarm evaluation: {type(err).__name__}: {err}")
             try:
                 backend = stepfunctions_parser_backends[ACCOUNT][REGION]
                 with seams.backend_lock:
@@ -422,6 +509,13 @@ class LocalCloud:
                     if status == "RUNNING" or arn in self._reported:
                         continue
                     self._reported.add(arn)
+                    if self.metrics is not None:
+                        metric = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed"}.get(
+                            status, f"Executions{status.title().replace('_', '')}"
+                        )
+                        self.metrics.add(
+                            "AWS/States", metric, 1, {"StateMachineArn": execution.state_machine_arn}, "Count"
+                        )
                     self.put_event(
                         {
                             "version": "0",
@@ -443,6 +537,38 @@ class LocalCloud:
                     )
             except Exception as err:  # keep watching; report once
                 seams.log(f"execution watcher: {type(err).__name__}: {err}")
+
+
+def _alarm_arguments(props: dict[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm's arguments from an AWS::CloudWatch::Alarm's properties."""
+    keys = (
+        "AlarmDescription",
+        "AlarmActions",
+        "OKActions",
+        "InsufficientDataActions",
+        "MetricName",
+        "Namespace",
+        "Statistic",
+        "ExtendedStatistic",
+        "Dimensions",
+        "Period",
+        "EvaluationPeriods",
+        "DatapointsToAlarm",
+        "Threshold",
+        "ComparisonOperator",
+        "TreatMissingData",
+        "Metrics",
+    )
+    out = {k: props[k] for k in keys if k in props}
+    for k in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+        if k in out:
+            out[k] = int(out[k])
+    if "Threshold" in out:
+        out["Threshold"] = float(out["Threshold"])
+    for query in out.get("Metrics", []):
+        if "MetricStat" in query:
+            query["MetricStat"]["Period"] = int(query["MetricStat"]["Period"])
+    return out
 
 
 def _iso_now() -> str:

@@ -43,6 +43,7 @@ class FunctionConfig:
     env: dict[str, str]
     timeout_s: int
     memory_mb: int
+    log_group: str = ""  # where its log lines go (CloudWatch Logs)
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Outcome:
     duration_ms: float
     cold: bool
     max_rss_mb: float = 0.0
+    logs: list[str] = field(default_factory=list)  # what the function wrote to stdout (its log lines)
 
 
 @dataclass
@@ -192,7 +194,12 @@ class Environments:
         environment.invocations += 1
         self._give_back(fn, environment)
         return Outcome(
-            answer["payload"], bool(answer["error"]), (time.monotonic() - t0) * 1000, cold, environment.peak_rss_mb
+            answer["payload"],
+            bool(answer["error"]),
+            (time.monotonic() - t0) * 1000,
+            cold,
+            environment.peak_rss_mb,
+            list(answer.get("logs") or []),
         )
 
     def _await(self, environment: _Environment, fn: FunctionConfig, deadline: float, request_id: str) -> Any:

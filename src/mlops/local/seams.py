@@ -91,8 +91,29 @@ def functions() -> dict[str, LocalFunction]:
     return dict(_functions)
 
 
-def register_function(physical_name: str, handler: str, env: dict[str, str], timeout_s: int, memory_mb: int) -> None:
-    _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s, memory_mb)
+def register_function(
+    physical_name: str, handler: str, env: dict[str, str], timeout_s: int, memory_mb: int, log_group: str = ""
+) -> None:
+    _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s, memory_mb, log_group)
+
+
+_router: Any = None  # mlops.local.cloudwatch.LogRouter: function output to CloudWatch Logs and subscriptions
+_log_pool: ThreadPoolExecutor | None = None
+
+
+def route_logs(router: Any) -> None:
+    """Send each function's log lines through ``router`` (set by the emulator once its endpoint is up)."""
+    global _router, _log_pool
+    _router = router
+    if _log_pool is None:
+        _log_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-logs")
+
+
+def deliver(physical_name: str, event: Any) -> None:
+    """An asynchronous invocation of a registered function (a subscription filter's delivery, say)."""
+    fn = _functions.get(physical_name)
+    if fn is not None:
+        _submit(fn, event)
 
 
 _faults: dict[str, list[str]] = {}
@@ -121,6 +142,8 @@ def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
         log(f"lambda {fn.handler} {result.request_id[:8]} {result.duration_ms:.0f} ms {status}")
         return result.payload_bytes(), result.function_error is not None
     out = _environments.invoke(fn, payload, chaos=chaos)
+    if _router is not None and out.logs and _log_pool is not None:  # off the caller's path, as in Lambda
+        _pending.append(_log_pool.submit(_router.ship, fn.log_group, fn.physical_name, out.logs))
     status = f"error {out.payload.get('errorType')}" if out.error else "ok"
     log(
         f"lambda {fn.handler} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
@@ -247,7 +270,7 @@ def start_environments(isolated: bool = True) -> None:
 
 
 def drain(timeout: float = 30.0) -> None:
-    """Wait for asynchronous invocations in flight (so a stop does not cut a handler in half)."""
+    """Wait for asynchronous invocations (and log deliveries) in flight, including those they start."""
     deadline = time.monotonic() + timeout
     while _pending and time.monotonic() < deadline:
         _pending.pop(0).result(timeout=max(0.1, deadline - time.monotonic()))
@@ -271,6 +294,11 @@ def uninstall() -> None:
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
         _pool = None
+    global _router, _log_pool
+    _router = None
+    if _log_pool is not None:
+        _log_pool.shutdown(wait=False, cancel_futures=True)
+        _log_pool = None
     if _environments is not None:
         _environments.close()
         _environments = None

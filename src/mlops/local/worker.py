@@ -9,6 +9,7 @@ this process only; the parent reports it as Lambda would and starts a fresh envi
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -51,9 +52,39 @@ def _chaos(kind: str) -> None:
         time.sleep(0.5)
 
 
+class FunctionOutput(io.TextIOBase):
+    """The function's stdout, as Lambda captures it for CloudWatch Logs: lines kept per invocation (and copied
+    to stderr, the function's local log file). Handlers' prints must not corrupt the frame channel."""
+
+    def __init__(self, copy: IO[str]) -> None:
+        self._copy, self._partial = copy, ""
+        self.lines: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._copy.write(text)
+        self._partial += text
+        *complete, self._partial = self._partial.split("\n")
+        self.lines.extend(line for line in complete if line)
+        return len(text)
+
+    def flush(self) -> None:
+        self._copy.flush()
+
+    def take(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        if self._partial:
+            lines.append(self._partial)
+            self._partial = ""
+        return lines
+
+
 def main(function: str) -> None:
     channel_in, channel_out = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # prints from handlers must not corrupt the channel
+    output = FunctionOutput(sys.stderr)
+    sys.stdout = output
     from mlops.local.lambda_runtime import LocalContext, load_handler
 
     handler = load_handler(function)
@@ -79,6 +110,7 @@ def main(function: str) -> None:
                 },
                 "error": True,
             }
+        result["logs"] = output.take()
         write_frame(channel_out, result)
 
 

@@ -1,6 +1,7 @@
-"""C1/C2: the prediction API — Powertools REST resolver, pydantic models, OpenAPI.
+"""C1/C2/D1/D2: the prediction API — Powertools REST resolver, pydantic models, OpenAPI.
 
-``POST /predict`` (records → predictions, probabilities, model version, request id), ``GET /model``,
+``POST /predict`` (records → predictions, probabilities, model version, request id; a sample captured for
+the monitor), ``POST /feedback`` (ground-truth labels for earlier predictions), ``GET /model``,
 ``GET /health`` and ``GET /openapi.json``. A client's mistake is always a 4xx naming the problem;
 never a 5xx. JSON goes straight to numpy arrays, one per ONNX input: no pandas, no scikit-learn.
 """
@@ -11,6 +12,7 @@ import functools
 import json
 import os
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, APIGatewayRestResolver, Response, content_types
@@ -19,7 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlops import __version__
 from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
-from mlops.serving.service import LoadedModel, ModelCache, NoModelError, check_records, undefined_outputs
+from mlops.monitoring import capture
+from mlops.serving.service import (
+    LoadedModel,
+    ModelCache,
+    NoModelError,
+    check_labels,
+    check_records,
+    undefined_outputs,
+)
 
 MAX_BODY_BYTES = 6 * 1024 * 1024 - 1024  # Lambda's synchronous payload limit, less the event envelope
 DEFAULT_MAX_ROWS = 1000
@@ -37,6 +47,30 @@ class PredictRequest(BaseModel):
 
     def __repr__(self) -> str:  # the framework logs its arguments: keep that cheap for big batches
         return f"PredictRequest({len(self.records)} records)"
+
+
+class Label(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="The request_id of the prediction's response."
+    )
+    row: int | None = Field(default=None, ge=0, description="The record's position in that request (default 0).")
+    id: str | int | float | None = Field(default=None, description="Or: the record's id column value.")
+    label: str | int | float | bool = Field(description="The true class (classification) or value (regression).")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labels: list[Label] = Field(min_length=1, description="Ground truth for earlier predictions.")
+
+    def __repr__(self) -> str:
+        return f"FeedbackRequest({len(self.labels)} labels)"
+
+
+class FeedbackResponse(BaseModel):
+    model: str
+    accepted: int
+    request_id: str
 
 
 class Prediction(BaseModel):
@@ -136,6 +170,12 @@ def _count_load_failure(version: int, err: Exception) -> None:
     _load_failures.append(version)
 
 
+def capture_sample() -> float:
+    from mlops.runtime import config_from_env
+
+    return config_from_env().monitoring.capture_sample
+
+
 def max_rows() -> int:
     return int(os.environ.get(ENV_MAX_ROWS, DEFAULT_MAX_ROWS))
 
@@ -214,9 +254,59 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
         "predictions": rows,
         "warnings": warnings,
     }
+    if capture.sampled(capture_sample()):
+        capture.emit(
+            capture.capture_lines(
+                model=body["model"],
+                version=loaded.version,
+                request_id=body["request_id"],
+                records=request.records,
+                predictions=rows,
+                id_column=id_column,
+                now=datetime.now(UTC),
+            )
+        )
     # Serialized here: the 200 schema is documented above (PredictResponse) and tested by schemathesis;
     # re-validating thousands of rows through pydantic on every response would dominate the latency.
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@route(
+    "post",
+    "/feedback",
+    summary="Ground-truth labels for earlier predictions (by request id and row, or by record id)",
+    status_code=202,
+    responses={
+        202: {"description": "Labels accepted", "content": {"application/json": {"model": FeedbackResponse}}},
+        400: {"description": "A label does not fit the model", "content": {"application/json": {"model": Problem}}},
+        413: {"description": "Too many labels", "content": {"application/json": {"model": Problem}}},
+        422: {"description": "The body is not a valid request"},
+        503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
+    },
+)
+def feedback(request: Annotated[FeedbackRequest, Body()]) -> Any:
+    limit = max_rows()
+    if len(request.labels) > limit:
+        raise ClientProblem(413, f"{len(request.labels)} labels; at most {limit} per request")
+    loaded = _current()
+    problems, labels = check_labels(loaded.model, [item.model_dump() for item in request.labels])
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ClientProblem(
+            400,
+            f"label {first.row}, field '{first.field}': {first.problem}{more}",
+            [p.as_dict() for p in problems[:50]],
+        )
+    request_id = _active.get().current_event.request_context.request_id or ""
+    # Logged, like captures: CloudWatch Logs holds them durably and the capture function ships them to S3.
+    capture.emit(
+        capture.feedback_lines(
+            model=loaded.record["model"], request_id=request_id, labels=labels, now=datetime.now(UTC)
+        )
+    )
+    body = {"model": loaded.record["model"], "accepted": len(labels), "request_id": request_id}
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
 @route(

@@ -247,3 +247,41 @@ def undefined_outputs(
             FieldProblem(i, field, f"the model's output is undefined for this record: {shown or 'values out of range'}")
         )
     return problems
+
+
+def check_labels(model: OnnxModel, labels: list[dict[str, Any]]) -> tuple[list[FieldProblem], list[dict[str, Any]]]:
+    """D2: ground-truth labels for earlier predictions — every problem named, or the labels as stored.
+
+    Each label names its prediction by ``request_id`` (and ``row`` within that request, default 0) or by
+    ``id`` (the model's id column), not both; the label must be one of the model's classes (classification)
+    or a finite number (regression)."""
+    sig = model.signature
+    problems: list[FieldProblem] = []
+    clean: list[dict[str, Any]] = []
+    classes = {str(c): c for c in sig.classes or []}
+    for i, item in enumerate(labels):
+        by_request, by_id = item.get("request_id") is not None, item.get("id") is not None
+        if by_request == by_id:
+            problems.append(
+                FieldProblem(i, "request_id", "name the prediction by request_id (and row) or by id, not both/neither")
+            )
+            continue
+        if by_id and not sig.id_column:
+            problems.append(FieldProblem(i, "id", "this model has no id_column; label predictions by request_id"))
+            continue
+        if by_request and "row" not in item:
+            item = {**item, "row": 0}
+        value = item.get("label")
+        if sig.task == "regression":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
+                problems.append(FieldProblem(i, "label", f"expected a finite number, got {value!r}"))
+                continue
+            label: Any = float(value)
+        else:
+            if isinstance(value, bool) or str(value) not in classes:
+                shown = ", ".join(sorted(classes))
+                problems.append(FieldProblem(i, "label", f"{value!r} is not one of the model's classes [{shown}]"))
+                continue
+            label = classes[str(value)]
+        clean.append({k: v for k, v in {**item, "label": label}.items() if v is not None})
+    return problems, clean

@@ -57,6 +57,27 @@ def resolve_objects(ctx: StepContext, source: dict[str, Any]) -> list[ObjectInfo
     return objs
 
 
+def _labelled_traffic(ctx: StepContext, window: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """Served records that received labels in ``window`` (an alarm-started run with
+    ``monitoring.train_on_feedback``), as one more batch, recorded in the manifest."""
+    from mlops.constants import CAPTURES_PREFIX
+    from mlops.monitoring.monitor import labelled_frame, parse_iso
+
+    df = labelled_frame(ctx.stores, ctx.config, parse_iso(window["since"]), parse_iso(window["until"]))
+    if df is None:
+        return None
+    bucket = ctx.stores.artifacts.uri("").removeprefix("s3://").rstrip("/")
+    entry = {
+        "bucket": bucket,
+        "key": f"{CAPTURES_PREFIX}{ctx.model}/",
+        "rows": len(df),
+        "format": "labelled-captures",
+        "since": window["since"],
+        "until": window["until"],
+    }
+    return df, entry
+
+
 @pipeline_step("extract")
 def extract(ctx: StepContext, *, source: dict[str, Any]) -> dict[str, Any]:
     cfg = ctx.config.data
@@ -93,6 +114,12 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> dict[str, Any]:
                 "format": fmt.value,
             }
         )
+    if source.get("feedback"):
+        labelled = _labelled_traffic(ctx, source["feedback"])
+        if labelled is not None:
+            frames.append(labelled[0])
+            manifest_objects.append(labelled[1])
+            rows += len(labelled[0])
     snapshot_df = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
     snapshot = ctx.stores.artifacts.put_bytes(ctx.key("extract", "snapshot.parquet"), to_parquet_bytes(snapshot_df))
     manifest = put_json(

@@ -1,0 +1,71 @@
+"""Monitoring (D3-D5): the monitor function and its schedule, alarms, the dashboard, alarm → retrain."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct
+from infra import nag
+from infra.constructs.model_monitoring import ModelMonitoring
+from infra.functions import MONITOR_FUNCTION
+from infra.settings import EnvironmentSettings
+from infra.stacks.pipeline import PipelineStack
+from infra.stacks.serving import ServingStack
+from infra.stacks.storage import StorageStack
+from infra.stacks.triggers import TriggersStack
+from mlops import constants as c
+
+
+class MonitoringStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: EnvironmentSettings,
+        storage: StorageStack,
+        pipeline: PipelineStack,
+        triggers: TriggersStack,
+        serving: ServingStack,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        project = settings.project()
+        self.monitor = pipeline.make_function(self, "Monitor", spec=MONITOR_FUNCTION)
+        artifacts = storage.store.artifacts
+        # Reads served traffic, labels, the champion's statistics and schema; writes only its own results.
+        for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX, c.MODELS_PREFIX, c.SCHEMAS_PREFIX):
+            artifacts.grant_read(self.monitor, f"{prefix}*")
+        artifacts.grant_put(self.monitor, f"{c.MONITORING_PREFIX}*")
+        storage.tables.models.grant_read_data(self.monitor)
+        # PutMetricData has no resource-level permissions: the condition limits it to this app's namespace.
+        self.monitor.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": c.METRICS_NAMESPACE}},
+            )
+        )
+        self.monitoring = ModelMonitoring(
+            self,
+            "Monitoring",
+            project=project,
+            monitor=self.monitor,
+            serve=serving.function,
+            api=serving.api.api,
+            state_machine=pipeline.state_machine,
+            topic=pipeline.failure_topic,
+            trigger=triggers.trigger,
+            dead_letter_alarms=[triggers.dead_letter_alarm, serving.capture_dead_letter_alarm],
+        )
+        if self.monitoring.retrain_dead_letters is not None:
+            nag.acknowledge(
+                self.monitoring.retrain_dead_letters,
+                "AwsSolutions-SQS3",
+                "This queue is the dead-letter queue of the alarm-to-retrain rule.",
+            )
+        CfnOutput(self, "FunctionMonitor", value=self.monitor.function_name)
+        CfnOutput(self, "DriftAlarmName", value=self.monitoring.drift.alarm_name)
+        CfnOutput(self, "QualityAlarmName", value=self.monitoring.quality.alarm_name)
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)

@@ -1,0 +1,169 @@
+"""D1/D2: predictions and labels leave the serve function as log lines; the capture function ships them to S3.
+
+Why log lines: a ``print`` of one JSON line costs microseconds and no network call on the request path,
+and CloudWatch Logs keeps every line durably; a subscription filter hands matching lines to the capture
+function (asynchronously, retried, then dead-lettered), which writes them as JSON Lines under
+``captures/<model>/date=YYYY-MM-DD/`` and ``feedback/<model>/date=YYYY-MM-DD/``. A direct put to Kinesis
+Data Firehose or S3 would put a network round trip (milliseconds) on every prediction. See README,
+"Monitoring: how capture works".
+
+Standard library only: the serve bundle imports this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops.constants import CAPTURE_FIELD, CAPTURE_KIND, CAPTURES_PREFIX, FEEDBACK_KIND, FEEDBACK_PREFIX
+
+# A CloudWatch Logs event is at most 256 KB: a request's capture is split into lines below this.
+MAX_LINE_BYTES = 200_000
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sampled(rate: float, draw: float | None = None) -> bool:
+    """Whether this request is captured (``rate`` 1 captures all, 0 none)."""
+    if rate >= 1:
+        return True
+    if rate <= 0:
+        return False
+    return (random.random() if draw is None else draw) < rate
+
+
+def _lines(head: dict[str, Any], key: str, items: list[dict[str, Any]]) -> Iterator[str]:
+    """``head`` plus ``items`` under ``key`` as JSON lines, each under the log event limit."""
+    line = json.dumps({**head, key: items}, separators=(",", ":"), default=str)
+    if len(line) <= MAX_LINE_BYTES or len(items) == 1:
+        yield line
+        return
+    half = len(items) // 2
+    yield from _lines(head, key, items[:half])
+    yield from _lines(head, key, items[half:])
+
+
+def capture_lines(
+    *,
+    model: str,
+    version: int,
+    request_id: str,
+    records: list[dict[str, Any]],
+    predictions: list[dict[str, Any]],
+    id_column: str | None,
+    now: datetime,
+) -> list[str]:
+    """The log lines recording one answered request: every record with its prediction and probabilities."""
+    rows = []
+    for i, (record, answer) in enumerate(zip(records, predictions, strict=True)):
+        row: dict[str, Any] = {"row": i, "features": record, "prediction": answer.get("prediction")}
+        if answer.get("probabilities") is not None:
+            row["probabilities"] = answer["probabilities"]
+        if id_column and record.get(id_column) is not None:
+            row["id"] = record[id_column]
+        rows.append(row)
+    head = {CAPTURE_FIELD: CAPTURE_KIND, "model": model, "version": version, "request_id": request_id, "time": iso(now)}
+    return list(_lines(head, "rows", rows))
+
+
+def feedback_lines(*, model: str, request_id: str, labels: list[dict[str, Any]], now: datetime) -> list[str]:
+    head = {CAPTURE_FIELD: FEEDBACK_KIND, "model": model, "request_id": request_id, "time": iso(now)}
+    return list(_lines(head, "labels", labels))
+
+
+def emit(lines: Iterable[str]) -> None:
+    """Write to the function's log (stdout): what the subscription filter reads."""
+    out = sys.stdout
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+
+
+# -- the capture function: from a CloudWatch Logs subscription delivery to S3 ------------------------------
+def decode_subscription(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``awslogs.data`` payload of a subscription delivery: base64 of gzipped JSON."""
+    try:
+        data = event["awslogs"]["data"]
+    except (KeyError, TypeError):
+        raise ValueError("not a CloudWatch Logs subscription event: expected {'awslogs': {'data': ...}}") from None
+    decoded: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(data)))
+    return decoded
+
+
+def _message_json(message: str) -> dict[str, Any] | None:
+    """The capture record in a log event's message (Lambda's JSON log format may wrap it in a record)."""
+    text = message.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if CAPTURE_FIELD not in obj and isinstance(obj.get("message"), dict):  # wrapped by the runtime
+        obj = obj["message"]
+    return obj if obj.get(CAPTURE_FIELD) in (CAPTURE_KIND, FEEDBACK_KIND) else None
+
+
+def partition(kind: str, model: str, when: str) -> str:
+    """``captures/<model>/date=YYYY-MM-DD/`` (or ``feedback/…``) for a record's ISO time."""
+    prefix = CAPTURES_PREFIX if kind == CAPTURE_KIND else FEEDBACK_PREFIX
+    return f"{prefix}{model}/date={when[:10]}/"
+
+
+def flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """One JSON Lines row per captured record (or per label)."""
+    common = {k: v for k, v in obj.items() if k not in (CAPTURE_FIELD, "rows", "labels")}
+    items = obj.get("rows") if obj[CAPTURE_FIELD] == CAPTURE_KIND else obj.get("labels")
+    return [{**common, **item} for item in items or [] if isinstance(item, dict)]
+
+
+def shipments(delivery: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """The rows of one delivery grouped by the S3 key they go to, and how many lines were not ours.
+
+    Keys derive from the delivery's log stream and first event id, so a redelivered batch (Lambda's retry
+    of an asynchronous invocation) overwrites its own objects instead of duplicating rows."""
+    events = delivery.get("logEvents") or []
+    if not events:
+        return {}, 0
+    token = hashlib.sha256(f"{delivery.get('logStream')}\x1f{events[0].get('id')}".encode()).hexdigest()[:16]
+    out: dict[str, list[dict[str, Any]]] = {}
+    ignored = 0
+    for event in events:
+        obj = _message_json(str(event.get("message", "")))
+        if obj is None or not isinstance(obj.get("model"), str) or not isinstance(obj.get("time"), str):
+            ignored += 1
+            continue
+        when = obj["time"]
+        key = f"{partition(obj[CAPTURE_FIELD], obj['model'], when)}{when[11:13]}-{token}.jsonl"
+        out.setdefault(key, []).extend(flatten(obj))
+    return out, ignored
+
+
+def to_jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in rows).encode()
+
+
+def from_jsonl(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+
+def ship(event: dict[str, Any], put: Any) -> dict[str, Any]:
+    """Write one subscription delivery's captures and labels to S3 (``put(key, bytes)``); return counts."""
+    delivery = decode_subscription(event)
+    if delivery.get("messageType") == "CONTROL_MESSAGE":  # CloudWatch Logs' own check that the target works
+        return {"objects": 0, "rows": 0, "ignored": 0}
+    groups, ignored = shipments(delivery)
+    for key, rows in groups.items():
+        put(key, to_jsonl(rows))
+    return {"objects": len(groups), "rows": sum(len(r) for r in groups.values()), "ignored": ignored}

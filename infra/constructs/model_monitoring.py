@@ -3,8 +3,6 @@ rule that turns a drift or quality alarm into a retraining run."""
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -18,19 +16,10 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from mlops import constants as c
+from mlops.clock import schedule_period_s
 from mlops.config import ProjectConfig
 
 SERVING_PERIOD = Duration.minutes(5)
-_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
-_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def schedule_period_s(expression: str | None) -> int:
-    """The monitor's interval (a judged window per period); cron expressions and on-demand: one hour."""
-    m = _RATE.match((expression or "").strip())
-    if not m:
-        return 3600
-    return int(m.group(1)) * _UNIT_S[m.group(2).rstrip("s")]
 
 
 def alarm_state_change_pattern(alarms: list[cloudwatch.IAlarm]) -> events.EventPattern:

@@ -38,6 +38,10 @@ app.add_typer(local_app, name="local")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(schema_app, name="schema")
+monitor_app = typer.Typer(
+    help="The monitor: drift, data quality and live quality of served traffic.", no_args_is_help=True
+)
+app.add_typer(monitor_app, name="monitor")
 
 EXAMPLE_CONFIG = example_config_path()
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project config (YAML).")]
@@ -154,30 +158,78 @@ def local_env(endpoint: EndpointOpt = None) -> None:
 
 @local_app.command("tick")
 def local_tick(
-    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None, endpoint: EndpointOpt = None
+    rule: Annotated[str | None, typer.Option(help="Only this rule (fired whatever its schedule).")] = None,
+    advance: Annotated[
+        str | None,
+        typer.Option(help="Move the emulated clock forward first (e.g. 1h, 30m, 7d); fire only the rules then due."),
+    ] = None,
+    endpoint: EndpointOpt = None,
 ) -> None:
-    """Fire the scheduled rules now (as EventBridge's scheduler would) on the running emulator."""
+    """Fire scheduled rules on the running emulator (as EventBridge's scheduler would), then evaluate alarms."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops.clock import schedule_period_s
+    from mlops.local.cloudwatch import AlarmEvaluator
+    from mlops.local.emulator import read_local_file, write_clock_offset
+
     p = platform("local", "dev", endpoint)
+    step = _duration_s(advance) if advance else 0
+    offset = write_clock_offset(step) if step else float((read_local_file() or {}).get("clock_offset_s", 0.0))
+    now = datetime.now(UTC) + timedelta(seconds=offset)
     client = p.client("events")
-    rules = [r for r in client.list_rules()["Rules"] if r.get("ScheduleExpression")]
     fired = 0
-    for r in rules:
+    for r in (r for r in client.list_rules()["Rules"] if r.get("ScheduleExpression")):
         if rule and r["Name"] != rule:
             continue
+        if step and not rule and schedule_period_s(r["ScheduleExpression"]) > step:
+            continue  # not due within this advance
         event = {
             "version": "0",
+            "id": f"tick-{time.time_ns()}",
             "detail-type": "Scheduled Event",
             "source": "aws.events",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "account": "123456789012",
+            "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": p.session.region_name,
             "resources": [r["Arn"]],
             "detail": {},
         }
         for target in client.list_targets_by_rule(Rule=r["Name"])["Targets"]:
-            p.client("lambda").invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=json.dumps(event))
+            # Synchronously: the monitor's metrics are published before the alarms are evaluated.
+            p.client("lambda").invoke(FunctionName=target["Arn"], Payload=json.dumps(event))
+            typer.echo(f"fired {r['Name']} → {target['Arn'].rsplit(':', 1)[-1]}")
             fired += 1
-    typer.echo(f"fired {fired} scheduled target(s)")
-    if not fired:
+    time.sleep(1.0)  # the emulator publishes service metrics in the background, twice a second
+    evaluator = AlarmEvaluator(
+        p.client("cloudwatch"),
+        p.client("sns"),
+        lambda event: p.client("events").put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                    "Time": now,
+                }
+            ]
+        ),
+        lambda: now,
+    )
+    for change in evaluator.evaluate():
+        typer.echo(f"alarm {change['alarm']}: {change['from']} → {change['to']} ({change['reason']})")
+    typer.echo(f"fired {fired} scheduled target(s) at {now:%Y-%m-%dT%H:%M:%SZ}")
+    if not fired and not step:
         raise typer.Exit(1)
+
+
+def _duration_s(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+    except (ValueError, IndexError):
+        fail(f"--advance: '{text}' is not a duration such as 90s, 30m, 1h or 7d")
+        raise
 
 
 # -- runs ---------------------------------------------------------------------------------
@@ -520,6 +572,111 @@ def predict(
         return
     with reported():
         emit(platform(target, env, endpoint).predict(records))
+
+
+@app.command()
+def feedback(
+    source: Annotated[
+        Path | None, typer.Argument(help="JSON ({'labels': [...]} or a list) or CSV; stdin when omitted.")
+    ] = None,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+) -> None:
+    """D2: ground-truth labels for earlier predictions, by request_id (and row) or by id, through POST /feedback."""
+    import csv
+
+    try:
+        if source is not None and source.suffix.lower() == ".csv":
+            with source.open() as fh:
+                labels = [
+                    {k: _number(v) if k in ("row", "label") else v for k, v in row.items() if v != ""}
+                    for row in csv.DictReader(fh)
+                ]
+            for item in labels:
+                if isinstance(item.get("row"), float):
+                    item["row"] = int(item["row"])
+        else:
+            data = json.loads(source.read_text() if source is not None else sys.stdin.read())
+            labels = data.get("labels") if isinstance(data, dict) else data
+        if not isinstance(labels, list):
+            raise ValueError('expected a list of labels or {"labels": [...]}')
+    except (OSError, ValueError) as err:
+        fail(f"could not read labels: {err}")
+        return
+    with reported():
+        emit(platform(target, env, endpoint).feedback(labels))
+
+
+@monitor_app.command("run")
+def monitor_run(
+    end: Annotated[str | None, typer.Option(help="Judge the window ending then (ISO-8601); default now.")] = None,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Judge a window of served traffic now (the monitor function, on demand)."""
+    with reported():
+        p = platform(target, env, endpoint)
+        p.monitor(end)
+        show_monitor(p.latest_monitor() or {}, as_json)
+
+
+@monitor_app.command("show")
+def monitor_show(
+    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The latest judged window, and the alarms' states."""
+    with reported():
+        p = platform(target, env, endpoint)
+        summary = p.latest_monitor()
+        if summary is None:
+            fail("the monitor has not run yet: `mlops monitor run` (or wait for its schedule)")
+            return
+        show_monitor(summary, as_json)
+        if not as_json:
+            for alarm in p.alarms():
+                name = alarm["AlarmName"].removeprefix(f"Mlops-{env}-")
+                color = typer.colors.RED if alarm["StateValue"] == "ALARM" else None
+                typer.secho(f"  alarm {alarm['StateValue']:<17} {name}", fg=color)
+
+
+def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
+    if as_json:
+        emit(summary)
+        return
+    window = summary.get("window") or {}
+    typer.echo(
+        f"{summary.get('model')} v{summary.get('version', '?')}: window {window.get('start')} → {window.get('end')}"
+    )
+    if not summary.get("judged"):
+        typer.secho(f"  not judged: {summary.get('reason') or summary.get('status')}", fg=typer.colors.YELLOW)
+        return
+    drift = summary.get("drift") or {}
+    flag = typer.colors.RED if summary.get("drifted") else typer.colors.GREEN
+    typer.secho(
+        f"  {summary['records']} records; drift: {len(drift.get('drifted', []))} feature(s) "
+        f"{', '.join(drift.get('drifted', [])[:6])} (score {drift.get('score')})",
+        fg=flag,
+    )
+    pred = summary.get("prediction_drift") or {}
+    if pred:
+        typer.echo(f"  prediction drift: {pred['measure']} {pred['value']} (threshold {pred['threshold']})")
+    typer.echo(f"  data quality: {(summary.get('data_quality') or {}).get('errors', 0)} error(s)")
+    q = summary.get("quality") or {}
+    if q.get("judged") and q.get("live") is not None:
+        color = typer.colors.RED if q.get("degraded") else typer.colors.GREEN
+        typer.secho(
+            f"  live {q['metric']}: {q['live']:.4f} on {q['labelled']} labels; champion {q.get('champion')}; "
+            f"shortfall {q.get('shortfall')} (margin {q.get('margin')})",
+            fg=color,
+        )
+    else:
+        typer.echo(f"  live quality: not judged ({q.get('reason', 'no labels')})")
+    report = (summary.get("report") or {}).get("uri")
+    if report:
+        typer.echo(f"  report: {report}")
 
 
 @models_app.command("served-at")

@@ -47,13 +47,13 @@ class Platform:
         session = boto3.session.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
         cfn = session.client("cloudformation")
         outputs: dict[str, str] = {}
-        for suffix in ("Storage", "Pipeline", "Triggers", "Serving"):
+        for suffix in ("Storage", "Pipeline", "Triggers", "Serving", "Monitoring"):
             name = f"Mlops-{env}-{suffix}"
             try:
                 stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
             except Exception as err:
-                if suffix == "Serving":
-                    continue  # serving is optional for pipeline commands
+                if suffix in ("Serving", "Monitoring"):
+                    continue  # optional for pipeline commands
                 where = f"the local endpoint {endpoint}" if endpoint else "AWS (default credentials)"
                 raise PlatformError(f"stack {name} not found on {where}: {err}") from None
             outputs.update({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
@@ -299,6 +299,35 @@ class Platform:
         if status != 200:
             raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}")
         return dict(body)
+
+    def feedback(self, labels: list[dict[str, Any]]) -> dict[str, Any]:
+        """D2: ground-truth labels for earlier predictions (by request_id and row, or by id)."""
+        status, body = self.api_request("POST", "/feedback", {"labels": labels})
+        if status != 202:
+            errors = body.get("errors") if isinstance(body, dict) else None
+            detail = f" {json.dumps(errors[:5])}" if errors else ""
+            raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}{detail}")
+        return dict(body)
+
+    # -- monitoring ----------------------------------------------------------------------
+    def monitor(self, end: str | None = None) -> dict[str, Any]:
+        """D3: judge the window ending at ``end`` (now) on demand; the monitor's summary."""
+        result: dict[str, Any] = self.invoke("monitor", {"end": end} if end else {})
+        return result
+
+    def latest_monitor(self) -> dict[str, Any] | None:
+        from mlops.constants import MONITORING_PREFIX
+
+        key = f"{MONITORING_PREFIX}{self.model}/latest.json"
+        if not self.stores.artifacts.exists(key):
+            return None
+        return dict(json.loads(self.stores.artifacts.get_bytes(self.stores.artifacts.uri(key))))
+
+    def alarms(self) -> list[dict[str, Any]]:
+        """This environment's CloudWatch alarms (their names start with the stack names)."""
+        prefix = f"Mlops-{self.env}-"
+        pages = self.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix)
+        return [a for page in pages for a in page.get("MetricAlarms", [])]
 
     # -- functions -------------------------------------------------------------------
     def function_name(self, function: str) -> str:

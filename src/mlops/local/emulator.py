@@ -105,6 +105,8 @@ class LocalCloud:
         self.alarms: AlarmEvaluator | None = None
         self.router: LogRouter | None = None
         self.alarm_changes: list[dict[str, Any]] = []
+        self._last_fired: dict[str, datetime] = {}
+        self._started_at = datetime.now(UTC)
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -151,6 +153,7 @@ class LocalCloud:
         from mlops.serving import api
 
         api.model_cache.cache_clear()
+        self._started_at = self.now()
         self._stop.clear()
         self._watcher = threading.Thread(target=self._watch_executions, name="mlops-sfn-watcher", daemon=True)
         self._watcher.start()
@@ -431,7 +434,11 @@ class LocalCloud:
         return str(next((r["Properties"].get("Name", "") for r in apis.values()), ""))
 
     def now(self) -> datetime:
-        """The emulated clock: the wall clock plus what :meth:`tick` has advanced."""
+        """The emulated clock: the wall clock plus what :meth:`tick` (or ``mlops local tick --advance``, through
+        ``local.json``) has advanced."""
+        info = read_local_file() or {}
+        if info.get("endpoint") == self.endpoint:
+            self.clock_offset_s = float(info.get("clock_offset_s", self.clock_offset_s))
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
 
     def evaluate_alarms(self) -> list[dict[str, Any]]:
@@ -445,18 +452,28 @@ class LocalCloud:
         return changes
 
     def tick(self, rule_name: str | None = None, advance_s: float = 0.0) -> list[str]:
-        """Move the emulated clock ``advance_s`` forward, fire the scheduled rules (all, or the one named) as
-        EventBridge's scheduler would, wait for what they invoked, then evaluate the alarms."""
+        """Move the emulated clock ``advance_s`` forward and fire the scheduled rules that are due by then (a
+        rate(1 hour) rule after an hour, a rate(7 days) rule after a week) — or, without ``advance_s``, every
+        scheduled rule (or the one named) now. Then wait for what they invoked and evaluate the alarms."""
         from moto.events.models import events_backends
 
+        from mlops.clock import schedule_period_s
+
+        seams.drain(timeout=120)  # what is in flight (captured traffic on its way to S3) lands first
         self.clock_offset_s += advance_s
         self.write_local_file()
         fired = []
         with seams.backend_lock:
             rules = [r for bus in events_backends[ACCOUNT][REGION].event_buses.values() for r in bus.rules.values()]
+        now = self.now()
         for rule in rules:
             if not rule.scheduled_expression or (rule_name and rule.name != rule_name):
                 continue
+            last = self._last_fired.setdefault(rule.name, self._started_at)
+            due = (now - last).total_seconds() >= schedule_period_s(rule.scheduled_expression)
+            if advance_s and not rule_name and not due:
+                continue
+            self._last_fired[rule.name] = now
             event = {
                 "version": "0",
                 "id": f"local-{time.time_ns()}",
@@ -581,6 +598,15 @@ def _stub_zip(name: str) -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("handler.py", f"# served offline by functions/{name}/handler.py\n")
     return buf.getvalue()
+
+
+def write_clock_offset(advance_s: float) -> float:
+    """Advance the running emulator's clock (kept in ``local.json``, which it reads); the new offset."""
+    path = state_dir() / LOCAL_FILE
+    info = json.loads(path.read_text())
+    info["clock_offset_s"] = float(info.get("clock_offset_s", 0.0)) + advance_s
+    path.write_text(json.dumps(info, indent=2))
+    return float(info["clock_offset_s"])
 
 
 def read_local_file() -> dict[str, Any] | None:

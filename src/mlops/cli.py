@@ -598,7 +598,7 @@ def feedback(
                     item["row"] = int(item["row"])
         else:
             data = json.loads(source.read_text() if source is not None else sys.stdin.read())
-            labels = data.get("labels") if isinstance(data, dict) else data
+            labels = data.get("labels") if isinstance(data, dict) else data  # type: ignore[assignment]
         if not isinstance(labels, list):
             raise ValueError('expected a list of labels or {"labels": [...]}')
     except (OSError, ValueError) as err:

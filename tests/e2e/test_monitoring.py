@@ -141,8 +141,16 @@ def test_given_drifted_traffic_when_two_hourly_windows_drift_then_the_alarm_star
     assert runs[0]["trigger"]["alarm"] == alarm["AlarmName"]
     run = p.wait(runs[0]["run_id"], timeout=300)
     assert run["status"] in ("SUCCEEDED", "REJECTED"), run
-    # A second alarm inside the cooldown (the alarm recovers, then fires again): no second run.
+    # A second alarm inside the cooldown: whichever model serves now gets drifted traffic for two windows
+    # (a new champion starts with no judged window: its alarm went back to OK); ALARM again, no second run.
     p.client("cloudwatch").set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="e2e reset")
+    champion = p.champion()
+    deadline = time.monotonic() + 10
+    while predict(p, FEATURES.iloc[:1])[0]["model_version"] != champion:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    predict(p, drifted(FEATURES.iloc[:300]))
+    cloud.tick(advance_s=HOUR)
     cloud.tick(advance_s=HOUR)
     assert describe_alarm(p, "DriftAlarmName")["StateValue"] == "ALARM"
     time.sleep(1)

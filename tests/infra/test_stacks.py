@@ -15,8 +15,9 @@ from mlops.local.template import resources_of_type, state_machine_definition, wa
 pytestmark = pytest.mark.infra
 
 
-def test_given_the_app_when_synthesized_then_three_stacks_and_cdk_nag_is_clean(synth):
+def test_given_the_app_when_synthesized_then_five_stacks_and_cdk_nag_is_clean(synth):
     assert sorted(synth.templates) == [
+        "Mlops-dev-Monitoring",
         "Mlops-dev-Pipeline",
         "Mlops-dev-Serving",
         "Mlops-dev-Storage",
@@ -147,15 +148,19 @@ def test_given_the_pipeline_then_functions_are_traced_arm64_python312_with_log_r
     t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
 
 
-def _statements(template: dict) -> list[dict]:
+def _statements(template: dict, role_prefix: str = "") -> list[dict]:
+    """Every policy statement of a stack (or of the roles whose logical id starts with ``role_prefix``)."""
     out = []
     for policy in resources_of_type(template, "AWS::IAM::Policy").values():
+        roles = [r.get("Ref", "") for r in policy["Properties"].get("Roles", [])]
+        if role_prefix and not any(r.startswith(role_prefix) for r in roles):
+            continue
         out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     return out
 
 
 def test_given_all_policies_then_no_action_is_a_service_wildcard(synth):
-    for name in ("storage", "pipeline", "triggers", "serving"):
+    for name in ("storage", "pipeline", "triggers", "serving", "monitoring"):
         for st in _statements(synth.raw(name)):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             for action in actions:
@@ -204,7 +209,12 @@ def test_given_the_triggers_then_new_data_under_the_prefix_reaches_the_trigger(s
         },
     )
     t.resource_count_is("AWS::Lambda::Function", 1)
-    assert {f.name for f in ALL_FUNCTIONS} == {f.name for f in PIPELINE_FUNCTIONS} | {"trigger", "serve"}
+    assert {f.name for f in ALL_FUNCTIONS} == {f.name for f in PIPELINE_FUNCTIONS} | {
+        "trigger",
+        "serve",
+        "capture",
+        "monitor",
+    }
 
 
 def test_given_the_templates_when_linted_then_cfn_lint_reports_no_errors(synth):
@@ -216,7 +226,7 @@ def test_given_the_templates_when_linted_then_cfn_lint_reports_no_errors(synth):
 def test_given_serving_then_every_method_requires_iam_and_the_stage_is_throttled_logged_traced(synth):
     t = synth.template("serving")
     methods = resources_of_type(synth.raw("serving"), "AWS::ApiGateway::Method")
-    assert len(methods) == 4
+    assert len(methods) == 5
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
     t.has_resource_properties(
         "AWS::ApiGateway::Stage",
@@ -247,9 +257,10 @@ def test_given_serving_then_every_method_requires_iam_and_the_stage_is_throttled
 def test_given_serving_then_the_function_only_reads_models_and_artifacts(synth):
     actions = {
         a
-        for st in _statements(synth.raw("serving"))
+        for st in _statements(synth.raw("serving"), "ServeRole")
         for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
     }
+    assert "s3:GetObject*" in actions
     assert not {
         a
         for a in actions
@@ -334,16 +345,17 @@ def test_given_the_state_machine_then_a_trial_that_dies_is_caught_inside_the_map
 
 
 def test_given_the_functions_then_none_reads_the_bootstrap_bucket_and_writers_are_scoped_to_their_prefixes(synth):
-    for name in ("pipeline", "triggers", "serving"):
+    for name in ("pipeline", "triggers", "serving", "monitoring"):
         text = json.dumps(_statements(synth.raw(name)))
         assert "cdk-hnb659fds-assets" not in text, f"{name}: a role may read the bootstrap bucket"
-    for name in ("pipeline", "serving", "triggers"):
+    prefixes = ("/runs/*", "/schemas/*", "/models/*", "/captures/*", "/feedback/*", "/monitoring/*")
+    for name in ("pipeline", "serving", "triggers", "monitoring"):
         for st in _statements(synth.raw(name)):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             if any(a.startswith(("s3:PutObject", "s3:DeleteObject")) for a in actions):
                 resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
                 flat = [json.dumps(r) for r in resources]
-                assert all(any(p in f for p in ("/runs/*", "/schemas/*", "/models/*")) for f in flat), (name, st)
+                assert all(any(p in f for p in prefixes) for f in flat), (name, st)
             assert not any(a.startswith("s3:DeleteObject") for a in actions), (name, st)
 
 
@@ -351,7 +363,8 @@ def test_given_the_deployed_request_model_then_the_local_gateway_refuses_what_ap
     from mlops.local.apigw import call, gateway_check, request_models
 
     models = request_models(synth.raw("serving"))
-    assert set(models) == {("POST", "/predict")}
+    assert set(models) == {("POST", "/predict"), ("POST", "/feedback")}
+    assert models[("POST", "/feedback")]["required"] == ["labels"]
     assert models[("POST", "/predict")]["properties"]["records"]["maxItems"] == 1000
     invalid = (400, json.dumps({"message": "Invalid request body"}))
     assert gateway_check("POST", "/predict", json.dumps({"records": [{}] * 1001}), models) == invalid

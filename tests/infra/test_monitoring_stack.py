@@ -1,0 +1,133 @@
+"""D1-D5 infrastructure: the capture path, the monitor's grants, the alarms and their guards, alarm → retrain."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from mlops.config import load_config
+from mlops.local.template import resources_of_type
+from tests.infra.test_stacks import _statements
+
+
+def _alarms(synth) -> dict[str, dict]:
+    return {k: r["Properties"] for k, r in resources_of_type(synth.raw("monitoring"), "AWS::CloudWatch::Alarm").items()}
+
+
+def _alarm(synth, fragment: str) -> dict:
+    (props,) = [p for k, p in _alarms(synth).items() if fragment in k]
+    return props
+
+
+def _actions(statements: list[dict]) -> set[str]:
+    return {a for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+
+
+def test_given_the_monitor_alarms_then_thresholds_windows_and_actions_follow_the_config(synth):
+    mon = load_config(synth.settings.project_config_path).monitoring
+    topic = {"Fn::ImportValue": Match.string_like_regexp("FailureTopic")}
+    for fragment, metric, threshold, op in (
+        ("DriftAlarm", "DriftedFeatures", mon.drift_min_features, "GreaterThanOrEqualToThreshold"),
+        ("QualityAlarm", "QualityShortfall", mon.quality_margin, "GreaterThanThreshold"),
+        ("PredictionDriftAlarm", "PredictionDrift", 0.25, "GreaterThanThreshold"),
+        ("DataQualityAlarm", "DataQualityErrors", 1, "GreaterThanOrEqualToThreshold"),
+    ):
+        props = _alarm(synth, f"Monitoring{fragment}")
+        assert props["Namespace"] == "ServerlessMLOps" and props["MetricName"] == metric
+        assert props["Dimensions"] == [{"Name": "Model", "Value": "breast-cancer"}]  # not the version: it changes
+        assert props["Threshold"] == threshold and props["ComparisonOperator"] == op
+        # The false-alarm guards: consecutive judged windows, and a window too small to judge is not breaching.
+        assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == mon.alarm_windows == 2
+        assert props["Period"] == 3600 and props["Statistic"] == "Maximum"
+        assert props["TreatMissingData"] == "notBreaching"
+        assert len(props["AlarmActions"]) == 1 and "FailureTopic" in json.dumps(props["AlarmActions"])
+    errors = _alarm(synth, "ServerErrorAlarm")
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/ApiGateway", "5XXError", "Average")
+    assert errors["Threshold"] == mon.error_rate and (errors["EvaluationPeriods"], errors["DatapointsToAlarm"]) == (
+        3,
+        2,
+    )
+    assert errors["Dimensions"] == [{"Name": "ApiName", "Value": "Mlops-dev-Serving-predictions"}]
+    latency = _alarm(synth, "LatencyAlarm")
+    assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == mon.latency_p99_ms
+    failed = _alarm(synth, "FailedRunsAlarm")
+    assert {m["Id"] for m in failed["Metrics"]} == {"expr_1", "failed", "timedout"}
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in failed["Metrics"] if "MetricStat" in m} == {
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+    }
+    del topic
+
+
+def test_given_the_alarm_rule_then_only_drift_and_quality_alarms_into_alarm_reach_the_trigger(synth):
+    rules = resources_of_type(synth.raw("monitoring"), "AWS::Events::Rule")
+    (rule,) = [r["Properties"] for k, r in rules.items() if "RetrainOnAlarm" in k]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.cloudwatch"] and pattern["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
+    named = sorted(r["Fn::GetAtt"][0] for r in pattern["resources"])
+    assert [n.startswith("MonitoringDriftAlarm") or n.startswith("MonitoringQualityAlarm") for n in named] == [True] * 2
+    (target,) = rule["Targets"]
+    assert "TriggerFunction" in json.dumps(target["Arn"]) and "DeadLetterConfig" in target
+    (schedule,) = [r["Properties"] for k, r in rules.items() if "MonitoringSchedule" in k]
+    assert schedule["ScheduleExpression"] == "rate(1 hour)" and "MonitorFunction" in json.dumps(schedule["Targets"])
+
+
+def test_given_the_monitor_then_it_reads_traffic_and_champion_writes_only_results_and_its_namespace(synth):
+    statements = _statements(synth.raw("monitoring"), "MonitorRole")
+    text = json.dumps(statements)
+    for prefix in ("/captures/*", "/feedback/*", "/models/*", "/schemas/*", "/monitoring/*"):
+        assert prefix in text
+    actions = _actions(statements)
+    assert not {a for a in actions if a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete", "s3:Delete"))}
+    writes = [st for st in statements if any(a.startswith("s3:Put") for a in _actions([st]))]
+    assert all("/monitoring/*" in json.dumps(st["Resource"]) for st in writes)
+    (metrics,) = [st for st in statements if st["Action"] == "cloudwatch:PutMetricData"]
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "ServerlessMLOps"}}
+
+
+def test_given_the_capture_path_then_the_serve_log_feeds_a_write_only_function_with_a_dead_letter_queue(synth):
+    raw = synth.raw("serving")
+    (subscription,) = resources_of_type(raw, "AWS::Logs::SubscriptionFilter").values()
+    props = subscription["Properties"]
+    assert props["FilterPattern"] == '{ ($.mlops = "capture") || ($.mlops = "feedback") }'
+    assert props["LogGroupName"]["Ref"].startswith("ServeLogs")
+    assert props["DestinationArn"]["Fn::GetAtt"][0].startswith("CaptureFunction")
+    statements = _statements(raw, "CaptureRole")
+    actions = _actions(statements)
+    assert not {a for a in actions if a.startswith(("s3:Get", "s3:List", "dynamodb:"))}  # it only writes
+    puts = [st for st in statements if any(a.startswith("s3:Put") for a in _actions([st]))]
+    assert {p for st in puts for p in ("/captures/*", "/feedback/*") if p in json.dumps(st["Resource"])} == {
+        "/captures/*",
+        "/feedback/*",
+    }
+    synth.template("serving").has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"MaximumRetryAttempts": 2, "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}}},
+    )
+    assert any("CaptureDeadLetterAlarm" in k for k in resources_of_type(raw, "AWS::CloudWatch::Alarm"))
+
+
+def test_given_the_artifact_bucket_then_captured_traffic_expires_by_the_configured_retention(synth):
+    (bucket,) = [b for k, b in resources_of_type(synth.raw("storage"), "AWS::S3::Bucket").items() if "Artifacts" in k]
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    for prefix in ("captures", "feedback", "monitoring"):
+        assert (
+            rules[f"expire-{prefix}"]["Prefix"] == f"{prefix}/" and rules[f"expire-{prefix}"]["ExpirationInDays"] == 90
+        )
+
+
+def test_given_the_dashboard_then_traffic_latency_errors_drift_quality_and_runs_are_on_it(synth):
+    (dashboard,) = resources_of_type(synth.raw("monitoring"), "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (
+        "Count",
+        "Latency",
+        "5XXError",
+        "DriftedFeatures",
+        "LiveQuality",
+        "QualityShortfall",
+        "ExecutionsFailed",
+    ):
+        assert metric in body

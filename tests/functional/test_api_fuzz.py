@@ -85,14 +85,14 @@ PREDICT_EXAMPLES = 300
 
 def test_given_generated_requests_then_no_5xx_and_responses_match_the_schema(api_schema, served_api):
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert {op.path for op in operations} == {"/predict", "/model", "/health"}
+    assert {op.path for op in operations} == {"/predict", "/feedback", "/model", "/health"}
     statuses: dict[str, list[int]] = {}
     for operation in operations:
         record = statuses.setdefault(operation.path, []).append
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=PREDICT_EXAMPLES if operation.path == "/predict" else 40,
+            max_examples={"/predict": PREDICT_EXAMPLES, "/feedback": 80}.get(operation.path, 40),
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,

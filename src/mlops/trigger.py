@@ -131,9 +131,10 @@ class Trigger:
         config: ProjectConfig,
         stores: Stores,
         executions: Executions,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        self.config, self.stores, self.executions, self.clock = config, stores, executions, clock
+        self.config, self.stores, self.executions = config, stores, executions
+        self.clock = clock or (lambda: time.time())  # looked up per call: a test's fake clock applies
 
     @property
     def model(self) -> str:

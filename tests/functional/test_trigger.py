@@ -168,3 +168,30 @@ def test_given_a_run_parked_at_approval_for_8_hours_when_new_data_arrives_then_n
     second = _trigger(_upload_event("breast-cancer/b.csv", "etag-b"))
     assert second["status"] == "deferred" and second["behind"] == first["run_id"]
     assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 1
+
+
+def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn, lambda_env, monkeypatch):
+    """D5: a drift alarm that keeps firing starts one run per monitoring.cooldown_hours (24), not one per alarm
+    (before the cooldown, each new ALARM transition was a new run, queued behind the last)."""
+    import time
+
+    client, arn = sfn
+    t0 = time.time()
+    first = _trigger(load_event("alarm_state_change"))
+    assert first["status"] == "started"
+    payload = json.loads(client.describe_execution(executionArn=first["execution_arn"])["input"])
+    # train_on_feedback: the run also reads labelled traffic, up to the alarm's time
+    assert payload["source"]["feedback"] == {"until": "2026-11-22T15:10:00.000+0000", "since": "1970-01-01T00:00:00Z"}
+    assert payload["trigger"]["reason"] == "alarm" and payload["trigger"]["alarm"] == "breast-cancer-drift"
+    lambda_env.stores.meta.release_lock("breast-cancer", first["run_id"])  # the run ended
+    again = load_event("alarm_state_change")
+    again["detail"]["state"]["timestamp"] = "2026-11-22T18:10:00.000+0000"  # a new transition into ALARM
+    second = _trigger(again)
+    assert second["status"] == "cooldown" and second["behind"] == first["run_id"], second
+    assert _trigger(copy.deepcopy(again))["status"] == "cooldown"  # its retry is not a run either
+    assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 1
+    monkeypatch.setattr(time, "time", lambda: t0 + 25 * 3600)
+    later = load_event("alarm_state_change")
+    later["detail"]["state"]["timestamp"] = "2026-11-23T16:10:00.000+0000"
+    assert _trigger(later)["status"] == "started"
+    assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 2

@@ -232,3 +232,70 @@ def test_given_the_id_column_then_it_is_accepted_and_echoed_per_prediction(serve
     assert [p["id"] for p in body["predictions"]] == ["p-0000", "p-0001", "p-0002"]
     status, body = _predict([{k: v for k, v in rows[0].items() if k != "patient_id"}])
     assert status == 200 and "id" not in body["predictions"][0]  # optional
+
+
+def _captured(out: str, kind: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{") and f'"mlops":"{kind}"' in line]
+
+
+def test_given_a_prediction_then_the_request_and_answer_are_captured_as_one_log_line(served, capsys):
+    rows = FEATURES.head(3).to_dict("records")
+    capsys.readouterr()
+    status, body = _predict(rows)
+    assert status == 200
+    (line,) = _captured(capsys.readouterr().out, "capture")
+    assert line["model"] == "breast-cancer" and line["version"] == body["model_version"]
+    assert line["request_id"] == body["request_id"] and line["time"].endswith("Z")
+    assert [r["features"] for r in line["rows"]] == rows
+    assert [r["prediction"] for r in line["rows"]] == [p["prediction"] for p in body["predictions"]]
+    assert line["rows"][2]["probabilities"] == body["predictions"][2]["probabilities"]
+    # a refused request is not captured: nothing was predicted
+    _predict([{**rows[0], "mean_radius": "big"}])
+    assert _captured(capsys.readouterr().out, "capture") == []
+
+
+def _feedback(labels):
+    status, _, body = call("POST", "/feedback", json.dumps({"labels": labels}))
+    return status, json.loads(body)
+
+
+def test_given_labels_then_202_and_they_are_logged_for_the_capture_function(served, capsys):
+    capsys.readouterr()
+    status, body = _feedback([{"request_id": "r-1", "label": "1"}, {"request_id": "r-1", "row": 4, "label": 0}])
+    assert status == 202 and body["accepted"] == 2 and body["model"] == "breast-cancer"
+    (line,) = _captured(capsys.readouterr().out, "feedback")
+    # the label is stored as the model's class (the string "1" names class 1); row defaults to 0
+    assert line["labels"] == [{"request_id": "r-1", "row": 0, "label": 1}, {"request_id": "r-1", "row": 4, "label": 0}]
+
+
+@pytest.mark.parametrize(
+    ("labels", "status", "field"),
+    [
+        ([{"request_id": "r", "label": 7}], 400, "label"),  # not a class
+        ([{"request_id": "r", "label": True}], 400, "label"),
+        ([{"label": 1}], 400, "request_id"),  # names no prediction
+        ([{"request_id": "r", "id": "p-1", "label": 1}], 400, "request_id"),  # both
+        ([{"id": "p-1", "label": 1}], 400, "id"),  # this model has no id column
+        ([{"request_id": "r", "row": -1, "label": 1}], 422, "row"),
+        ([{"request_id": "r", "label": 1, "extra": 2}], 422, "extra"),
+    ],
+)
+def test_given_bad_labels_then_a_4xx_names_the_field_and_nothing_is_logged(served, capsys, labels, status, field):
+    capsys.readouterr()
+    got, body = _feedback(labels)
+    assert got == status, body
+    assert field in json.dumps(body)
+    assert _captured(capsys.readouterr().out, "feedback") == []
+
+
+def test_given_more_labels_than_the_row_limit_then_413(served):
+    status, body = _feedback([{"request_id": "r", "label": 1}] * 51)
+    assert status == 413 and "at most 50" in body["message"]
+
+
+def test_given_the_id_column_then_labels_may_name_records_by_id(served_with_ids, capsys):
+    capsys.readouterr()
+    status, body = _feedback([{"id": "p-0001", "label": 0}])
+    assert status == 202, body
+    (line,) = _captured(capsys.readouterr().out, "feedback")
+    assert line["labels"] == [{"id": "p-0001", "label": 0}]

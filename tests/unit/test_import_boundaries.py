@@ -32,3 +32,15 @@ def test_given_the_data_steps_then_no_sklearn_is_imported() -> None:
     loaded = _loaded(["mlops.steps.extract", "mlops.steps.analyze", "mlops.steps.validate_data"])
     assert "pandas" in loaded and "fastparquet" in loaded
     assert not loaded & {"sklearn", "scipy", "onnxruntime", "skl2onnx"}
+
+
+def test_given_the_serve_and_capture_functions_then_capture_adds_nothing_heavy_to_their_bundles() -> None:
+    serve = _loaded(["mlops.serving.api"])
+    assert "onnxruntime" in serve and not serve & {"pandas", "sklearn", "scipy", "fastparquet"}
+    shipped = _loaded(["mlops.monitoring.capture"])  # the capture function: base bundle, no numpy even
+    assert not shipped & {"numpy", "pandas", "sklearn", "onnxruntime", "boto3"}
+
+
+def test_given_the_monitor_then_scikit_learn_loads_only_when_labels_are_scored() -> None:
+    loaded = _loaded(["mlops.monitoring.monitor"])
+    assert "pandas" in loaded and not loaded & {"sklearn", "onnxruntime"}

@@ -269,7 +269,7 @@ def check_labels(model: OnnxModel, labels: list[dict[str, Any]]) -> tuple[list[F
         if by_id and not sig.id_column:
             problems.append(FieldProblem(i, "id", "this model has no id_column; label predictions by request_id"))
             continue
-        if by_request and "row" not in item:
+        if by_request and item.get("row") is None:
             item = {**item, "row": 0}
         value = item.get("label")
         if sig.task == "regression":

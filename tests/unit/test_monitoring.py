@@ -1,0 +1,185 @@
+"""D1-D4 units: capture lines and their shipping, filter patterns, labels, windows, and alarm evaluation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlops.local.cloudwatch import AlarmEvaluator, pattern_matches, subscription_event
+from mlops.monitoring import capture
+from mlops.monitoring.monitor import Window, join_labels, shortfall
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
+PATTERN = '{ ($.mlops = "capture") || ($.mlops = "feedback") }'  # what the Serving stack synthesizes
+
+
+def _lines(n: int, width: int = 30) -> list[str]:
+    records = [{f"f{j}": float(i * j) for j in range(width)} for i in range(n)]
+    answers = [{"prediction": i % 2, "probabilities": {"0": 0.4, "1": 0.6}} for i in range(n)]
+    return capture.capture_lines(
+        model="m", version=3, request_id="req-1", records=records, predictions=answers, id_column=None, now=NOW
+    )
+
+
+def test_given_a_big_batch_then_it_is_split_under_the_log_event_limit_and_ships_every_row():
+    lines = _lines(1000)
+    assert len(lines) > 1 and all(len(line) <= capture.MAX_LINE_BYTES for line in lines)
+    event = subscription_event(
+        "/aws/lambda/serve",
+        "2026/11/22/[$LATEST]abc",
+        "Capture",
+        [{"id": str(i), "timestamp": 0, "message": line} for i, line in enumerate(lines)]
+        + [{"id": "x", "timestamp": 0, "message": '{"level":"INFO","message":"cold start"}'}],
+    )
+    written: dict[str, bytes] = {}
+    result = capture.ship(event, lambda key, data: written.__setitem__(key, data))
+    assert result == {"objects": 1, "rows": 1000, "ignored": 1}
+    (key,) = written
+    assert key.startswith("captures/m/date=2026-11-22/15-") and key.endswith(".jsonl")
+    rows = capture.from_jsonl(written[key])
+    assert [r["row"] for r in rows] == list(range(1000))
+    assert rows[7] == {
+        "model": "m",
+        "version": 3,
+        "request_id": "req-1",
+        "time": "2026-11-22T15:30:00.000000Z",
+        "row": 7,
+        "features": {f"f{j}": float(7 * j) for j in range(30)},
+        "prediction": 1,
+        "probabilities": {"0": 0.4, "1": 0.6},
+    }
+    # Lambda's retry of the same delivery writes the same object again: no duplicated rows.
+    again: dict[str, bytes] = {}
+    capture.ship(event, lambda key, data: again.__setitem__(key, data))
+    assert again == written
+
+
+def test_given_the_synthesized_filter_pattern_then_captures_and_labels_match_and_nothing_else():
+    (line,) = _lines(1)
+    label = capture.feedback_lines(
+        model="m", request_id="r", labels=[{"request_id": "q", "row": 0, "label": 1}], now=NOW
+    )
+    assert pattern_matches(PATTERN, line) and pattern_matches(PATTERN, label[0])
+    assert not pattern_matches(PATTERN, '{"level": "INFO", "mlops": "other"}')
+    assert not pattern_matches(PATTERN, "START RequestId: 1 Version: $LATEST")
+    assert not pattern_matches('{ ($.a = "x") && ($.b = "y") }', '{"a": "x", "b": "z"}')
+
+
+def test_given_a_sample_rate_then_requests_are_captured_in_that_share():
+    assert capture.sampled(1.0) and not capture.sampled(0.0)
+    assert capture.sampled(0.25, draw=0.2) and not capture.sampled(0.25, draw=0.3)
+
+
+def test_given_labels_by_request_and_by_id_then_each_joins_its_prediction_and_the_latest_label_wins():
+    captures = [
+        {"request_id": "a", "row": 0, "id": "p-1", "time": "2026-11-22T10:00:00Z", "prediction": 1},
+        {"request_id": "a", "row": 1, "id": "p-2", "time": "2026-11-22T10:00:00Z", "prediction": 0},
+        {"request_id": "b", "row": 0, "id": "p-1", "time": "2026-11-22T11:00:00Z", "prediction": 0},
+    ]
+    labels = [
+        {"request_id": "a", "row": 1, "label": 1, "time": "2026-11-22T12:00:00Z"},
+        {"request_id": "a", "row": 1, "label": 0, "time": "2026-11-22T13:00:00Z"},  # corrected later
+        {"id": "p-1", "label": 1, "time": "2026-11-22T12:00:00Z"},  # the latest prediction for p-1 (request b)
+        {"request_id": "zzz", "row": 0, "label": 1, "time": "2026-11-22T12:00:00Z"},  # unknown: ignored
+    ]
+    pairs = {(r["request_id"], r["row"]): label for r, label in join_labels(captures, labels)}
+    assert pairs == {("a", 1): 0, ("b", 0): 1}
+
+
+def test_given_a_window_then_it_holds_its_start_and_not_its_end_across_midnight():
+    window = Window.ending(datetime(2026, 11, 23, 1, 0, tzinfo=UTC), 24)
+    assert window.dates() == ["2026-11-22", "2026-11-23"]
+    assert window.holds("2026-11-22T01:00:00Z") and window.holds("2026-11-23T00:59:59.999Z")
+    assert not window.holds("2026-11-23T01:00:00Z") and not window.holds("not a time")
+
+
+def test_given_scores_and_errors_then_the_shortfall_reads_the_same_way():
+    assert shortfall("accuracy", 0.95, 0.80) == pytest.approx(0.15)
+    assert shortfall("rmse", 10.0, 12.0) == pytest.approx(0.2)  # 20 % worse
+    assert shortfall("accuracy", 0.90, 0.95) < 0
+
+
+class _CloudWatch:
+    """Just enough of CloudWatch: datapoints by (end of period), and alarm state."""
+
+    def __init__(self, values: dict[datetime, float], alarm: dict):
+        self.values, self.alarm, self.states = values, alarm, []
+
+    def get_metric_statistics(self, StartTime, EndTime, **_):
+        points = [v for t, v in self.values.items() if StartTime <= t < EndTime]
+        if not points:
+            return {"Datapoints": []}
+        return {
+            "Datapoints": [
+                {
+                    "Maximum": max(points),
+                    "Minimum": min(points),
+                    "Sum": sum(points),
+                    "SampleCount": len(points),
+                    "Average": sum(points) / len(points),
+                }
+            ]
+        }
+
+    def describe_alarms(self, **_):
+        return {"MetricAlarms": [self.alarm]}
+
+    def set_alarm_state(self, AlarmName, StateValue, StateReason):
+        self.alarm = {**self.alarm, "StateValue": StateValue}
+        self.states.append(StateValue)
+
+
+class _Sns:
+    def __init__(self):
+        self.published = []
+
+    def publish(self, **kwargs):
+        self.published.append(kwargs)
+
+
+ALARM = {
+    "AlarmName": "drift",
+    "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:drift",
+    "Namespace": "N",
+    "MetricName": "DriftedFeatures",
+    "Dimensions": [],
+    "Statistic": "Maximum",
+    "Period": 3600,
+    "EvaluationPeriods": 2,
+    "DatapointsToAlarm": 2,
+    "Threshold": 1.0,
+    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    "TreatMissingData": "notBreaching",
+    "StateValue": "OK",
+    "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:t"],
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({NOW - timedelta(hours=1): 3, NOW: 2}, "ALARM"),  # two consecutive breaching windows
+        ({NOW - timedelta(hours=1): 0, NOW: 5}, "OK"),  # one is not enough
+        ({NOW: 5}, "OK"),  # a window too small to judge published nothing: not breaching
+        ({}, "OK"),
+    ],
+)
+def test_given_datapoints_then_the_alarm_state_follows_datapoints_to_alarm_and_missing_data(values, expected):
+    cw, sns, events = _CloudWatch(values, dict(ALARM)), _Sns(), []
+    changes = AlarmEvaluator(cw, sns, events.append, lambda: NOW).evaluate()
+    assert cw.alarm["StateValue"] == expected
+    if expected == "ALARM":
+        (change,) = changes
+        assert change["to"] == "ALARM" and "2 out of the last 2 datapoints" in change["reason"]
+        (event,) = events
+        assert event["source"] == "aws.cloudwatch" and event["detail-type"] == "CloudWatch Alarm State Change"
+        assert event["resources"] == [ALARM["AlarmArn"]] and event["detail"]["state"]["value"] == "ALARM"
+        assert event["detail"]["previousState"]["value"] == "OK"
+        (message,) = sns.published
+        assert json.loads(message["Message"])["NewStateValue"] == "ALARM"
+    else:
+        assert changes == [] and events == [] and sns.published == []

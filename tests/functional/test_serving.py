@@ -8,6 +8,7 @@ import pytest
 
 from mlops.datasets import bundled
 from mlops.local.apigw import call
+from mlops.monitoring import capture
 from mlops.registry import promote
 from mlops.serving import api
 from tests.chain import run_chain
@@ -246,9 +247,11 @@ def test_given_a_prediction_then_the_request_and_answer_are_captured_as_one_log_
     (line,) = _captured(capsys.readouterr().out, "capture")
     assert line["model"] == "breast-cancer" and line["version"] == body["model_version"]
     assert line["request_id"] == body["request_id"] and line["time"].endswith("Z")
-    assert [r["features"] for r in line["rows"]] == rows
-    assert [r["prediction"] for r in line["rows"]] == [p["prediction"] for p in body["predictions"]]
-    assert line["rows"][2]["probabilities"] == body["predictions"][2]["probabilities"]
+    shipped = capture.flatten(line)  # what the capture function writes: one row per record
+    assert [r["features"] for r in shipped] == rows
+    assert [r["prediction"] for r in shipped] == [p["prediction"] for p in body["predictions"]]
+    assert shipped[2]["probabilities"] == body["predictions"][2]["probabilities"]
+    assert {r["request_id"] for r in shipped} == {body["request_id"]} and [r["row"] for r in shipped] == [0, 1, 2]
     # a refused request is not captured: nothing was predicted
     _predict([{**rows[0], "mean_radius": "big"}])
     assert _captured(capsys.readouterr().out, "capture") == []

@@ -183,3 +183,19 @@ def test_given_datapoints_then_the_alarm_state_follows_datapoints_to_alarm_and_m
         assert json.loads(message["Message"])["NewStateValue"] == "ALARM"
     else:
         assert changes == [] and events == [] and sns.published == []
+
+
+def test_given_the_request_body_then_it_is_embedded_as_received_and_ships_the_same_rows():
+    records = [{"a": 1.5, "b": "x"}, {"a": None, "b": "y"}]
+    answers = [{"prediction": 1, "probabilities": {"0": 0.2, "1": 0.8}}, {"prediction": 0, "probabilities": None}]
+    body = json.dumps({"records": records})
+    common = {"model": "m", "version": 1, "request_id": "r", "records": records, "predictions": answers}
+    (embedded,) = capture.capture_lines(**common, id_column=None, now=NOW, body=body)
+    assert body in embedded  # not serialized again
+    (rebuilt,) = capture.capture_lines(**common, id_column=None, now=NOW)
+    assert capture.flatten(json.loads(embedded)) == capture.flatten(json.loads(rebuilt))
+    # a pretty-printed body would break the log line: the records are serialized instead
+    (pretty,) = capture.capture_lines(
+        **common, id_column=None, now=NOW, body=json.dumps({"records": records}, indent=2)
+    )
+    assert "\n" not in pretty and capture.flatten(json.loads(pretty)) == capture.flatten(json.loads(rebuilt))

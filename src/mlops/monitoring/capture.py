@@ -61,8 +61,18 @@ def capture_lines(
     predictions: list[dict[str, Any]],
     id_column: str | None,
     now: datetime,
+    body: str | None = None,
 ) -> list[str]:
-    """The log lines recording one answered request: every record with its prediction and probabilities."""
+    """The log lines recording one answered request: every record with its prediction and probabilities.
+
+    ``body`` (the request's JSON text, if it is one line) is embedded as received instead of serializing the
+    records again: that is most of the cost of a capture on the single-row path."""
+    head = {CAPTURE_FIELD: CAPTURE_KIND, "model": model, "version": version, "request_id": request_id, "time": iso(now)}
+    if body is not None and "\n" not in body and "\r" not in body and len(body) < MAX_LINE_BYTES:
+        answers = json.dumps(predictions, separators=(",", ":"), default=str)
+        line = f'{json.dumps(head, separators=(",", ":"))[:-1]},"request":{body},"predictions":{answers}}}'
+        if len(line) <= MAX_LINE_BYTES:
+            return [line]
     rows = []
     for i, (record, answer) in enumerate(zip(records, predictions, strict=True)):
         row: dict[str, Any] = {"row": i, "features": record, "prediction": answer.get("prediction")}
@@ -71,7 +81,6 @@ def capture_lines(
         if id_column and record.get(id_column) is not None:
             row["id"] = record[id_column]
         rows.append(row)
-    head = {CAPTURE_FIELD: CAPTURE_KIND, "model": model, "version": version, "request_id": request_id, "time": iso(now)}
     return list(_lines(head, "rows", rows))
 
 
@@ -123,7 +132,18 @@ def partition(kind: str, model: str, when: str) -> str:
 
 def flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
     """One JSON Lines row per captured record (or per label)."""
-    common = {k: v for k, v in obj.items() if k not in (CAPTURE_FIELD, "rows", "labels")}
+    common = {k: v for k, v in obj.items() if k not in (CAPTURE_FIELD, "rows", "labels", "request", "predictions")}
+    if obj[CAPTURE_FIELD] == CAPTURE_KIND and "request" in obj:  # the request as received, and the answers
+        records = (obj.get("request") or {}).get("records") or []
+        answers = obj.get("predictions") or []
+        rows: list[dict[str, Any]] = []
+        for i, (record, answer) in enumerate(zip(records, answers, strict=False)):
+            row = {"row": i, "features": record, "prediction": answer.get("prediction")}
+            for key in ("probabilities", "id"):
+                if answer.get(key) is not None:
+                    row[key] = answer[key]
+            rows.append(row)
+        return [{**common, **row} for row in rows]
     items = obj.get("rows") if obj[CAPTURE_FIELD] == CAPTURE_KIND else obj.get("labels")
     return [{**common, **item} for item in items or [] if isinstance(item, dict)]
 

@@ -255,6 +255,7 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
         "warnings": warnings,
     }
     if capture.sampled(capture_sample()):
+        event = _active.get().current_event
         capture.emit(
             capture.capture_lines(
                 model=body["model"],
@@ -264,6 +265,7 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
                 predictions=rows,
                 id_column=id_column,
                 now=datetime.now(UTC),
+                body=None if event.is_base64_encoded else event.body,
             )
         )
     # Serialized here: the 200 schema is documented above (PredictResponse) and tested by schemathesis;

@@ -38,8 +38,84 @@ def _await_version(p: Any, records: list[dict[str, Any]], old: int, timeout: flo
     return old
 
 
+def drifted(frame: Any) -> Any:
+    """Upstream starts sending six size features in other units: values 60 % larger."""
+    out = frame.copy()
+    for col in ("mean_radius", "mean_perimeter", "mean_area", "worst_radius", "worst_perimeter", "worst_area"):
+        out[col] = out[col] * 1.6
+    return out
+
+
+def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample: list[Any]) -> list[dict[str, Any]]:
+    """Steps 8-10: capture and the hourly monitor; drift fires the alarm; the alarm retrains."""
+    from mlops.cli import _step_line, show_monitor, show_run
+
+    features = data.drop(columns=[config.target])
+    monitors: list[dict[str, Any]] = []
+
+    def serve(frame: Any) -> list[dict[str, Any]]:
+        return [p.predict(frame.iloc[i : i + 50].to_dict("records")) for i in range(0, len(frame), 50)]
+
+    def hour_passes() -> None:
+        cloud.tick(advance_s=3600)  # the emulated clock: the monitor's rate(1 hour) schedule is due
+        summary = p.latest_monitor() or {}
+        monitors.append(summary)
+        show_monitor(summary)
+
+    mon = config.monitoring
+    headline(8, f"Production traffic is captured ({mon.capture_sample:.0%}) and judged every hour")
+    served = serve(features.iloc[250:450])
+    say(f"    {sum(len(a['predictions']) for a in served)} predictions over HTTP → serve log → capture → S3")
+    hour_passes()
+
+    headline(9, "Upstream changes units on six features; labels arrive for what was served")
+    changed = drifted(features.iloc[:300])
+    answers = serve(changed)
+    truth = data[config.target].iloc[:300].tolist()
+    labels = [
+        {"request_id": a["request_id"], "row": r, "label": truth[50 * k + r]}
+        for k, a in enumerate(answers)
+        for r in range(len(a["predictions"]))
+    ]
+    accepted = p.feedback(labels)["accepted"]
+    say(f"    {len(changed)} drifted predictions; POST /feedback with {accepted} ground-truth labels")
+    for _ in range(mon.alarm_windows):
+        hour_passes()
+    drift_alarm: dict[str, Any] = next((a for a in p.alarms() if a["AlarmName"] == p.output("DriftAlarmName")), {})
+    say(
+        f"    drift alarm: {drift_alarm.get('StateValue')} — {drift_alarm.get('StateReason', '')[:90]}",
+        fg=typer.colors.RED if drift_alarm.get("StateValue") == "ALARM" else None,
+    )
+
+    headline(10, "The alarm retrains: EventBridge → trigger (cooldown, lock) → the same state machine")
+    alarm_runs = [r for r in p.runs(20) if (r.get("trigger") or {}).get("reason") == "alarm"]
+    if not alarm_runs:
+        say("    no alarm-started run (the alarm did not fire)", fg=typer.colors.YELLOW)
+        return monitors
+    before = p.champion()
+    run = p.wait(alarm_runs[0]["run_id"], on_step=_step_line, timeout=600)
+    show_run(run, steps=False)
+    rows = (run.get("steps", {}).get("extract") or {}).get("outputs", {}).get("rows")
+    say(f"    trained on {rows} rows: the prefix plus {accepted} labelled production records")
+    after = p.champion()
+    if after != before:
+        say(f"    champion v{before} → v{after}", fg=typer.colors.GREEN, bold=True)
+        _await_version(p, sample[:1], int(before or 0))
+        serve(changed.iloc[:200])
+        hour_passes()
+        say(
+            "    the new champion's training data is still mostly in the old units, so the monitor keeps\n"
+            "    reporting drift against it; the cooldown holds further alarm runs for "
+            f"{mon.cooldown_hours:g} h (monitoring.cooldown_hours)",
+            fg=typer.colors.YELLOW,
+        )
+    else:
+        say(f"    not promoted; champion still v{after}", fg=typer.colors.YELLOW)
+    return monitors
+
+
 def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
-    """Train, break, retrain; write an HTML report and return its path."""
+    """Train, break, retrain, serve, drift, retrain on the alarm; write an HTML report and return its path."""
     from mlops.cli import _step_line, show_run
     from mlops.local.emulator import LocalCloud
     from mlops.platform import Platform
@@ -105,7 +181,13 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
         again = _await_version(p, sample[:1], after)
         say(f"    promote v{before} → served v{again}", fg=typer.colors.GREEN)
 
+        monitors = _close_the_loop(cloud, p, config, data, sample)
+
         out.mkdir(parents=True, exist_ok=True)
+        for m in monitors:
+            stamp = m["window"]["end"].replace(":", "").replace("-", "")[:15]
+            m["href"] = f"monitor-{stamp}.html"
+            (out / m["href"]).write_bytes(p.stores.artifacts.get_bytes(m["report"]["uri"]))
         runs = list(reversed(p.runs(50)))
         versions, history = p.versions(), p.history()
         links: dict[str, str] = {}
@@ -114,7 +196,7 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
             (out / name).write_bytes(p.stores.artifacts.get_bytes(v["artifacts"]["report"]["uri"]))
             links[v["run_id"]] = name
         report = out / "index.html"
-        report.write_text(lifecycle_html(p.model, runs, versions, history, links))
+        report.write_text(lifecycle_html(p.model, runs, versions, history, links, monitors))
         say(
             f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(runs)} runs through the state machine, "
             f"{len(versions)} model version(s), champion v{p.champion()}."

@@ -140,8 +140,10 @@ def lifecycle_html(
     versions: list[dict[str, Any]],
     history: list[dict[str, Any]],
     links: dict[str, str] | None = None,
+    monitors: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Runs with step timings, metrics and anomalies; versions; the promotion history."""
+    """Runs with step timings, metrics and anomalies; versions; the promotion history; monitored windows
+    (``monitors``: the monitor's summaries, each with ``href`` to its HTML report)."""
     version_rows = [
         [
             v["version"],
@@ -167,6 +169,7 @@ def lifecycle_html(
         links=links or {},
         version_rows=version_rows,
         history_rows=history_rows,
+        monitors=monitors or [],
     )
 
 

@@ -192,4 +192,7 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     assert summary["quality"]["labelled"] == len(labels)
     assert summary["quality"]["live"] < 0.3 < summary["quality"]["champion"]
     assert describe_alarm(p, "QualityAlarmName")["StateValue"] == "ALARM"
-    assert len(alarm_runs(p)) == 1
+    (run,) = alarm_runs(p)
+    # train_on_feedback: the alarm's run trains on the prefix plus the served records that got labels.
+    run = p.wait(run["run_id"], timeout=300)
+    assert run["steps"]["extract"]["outputs"]["rows"] == 400 + len(labels), run["steps"]["extract"]

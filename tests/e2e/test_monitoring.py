@@ -157,7 +157,7 @@ def test_given_drifted_traffic_when_two_hourly_windows_drift_then_the_alarm_star
     assert len(alarm_runs(p)) == 1
 
 
-def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window_judges_nothing(served):
+def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window_judges_nothing(served, tmp_path):
     cloud, p = served
     # Too few requests: the window is not judged, and no judgement metric is published.
     predict(p, FEATURES.iloc[400:420])
@@ -182,8 +182,16 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     for k, answer in enumerate(answers):
         for row in range(len(answer["predictions"])):
             labels.append({"request_id": answer["request_id"], "row": row, "label": 1 - int(truth[50 * k + row])})
-    status, body = post(p, "/feedback", {"labels": labels})
-    assert status == 202 and body["accepted"] == len(labels), body
+    status, body = post(p, "/feedback", {"labels": labels[:70]})
+    assert status == 202 and body["accepted"] == 70, body
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    labels_file = tmp_path / "labels.json"  # the rest through the CLI, as a file
+    labels_file.write_text(json.dumps({"labels": labels[70:]}))
+    cli = CliRunner().invoke(app, ["feedback", str(labels_file), "--endpoint", p.endpoint or ""])
+    assert cli.exit_code == 0 and json.loads(cli.output)["accepted"] == len(labels) - 70, cli.output
     status, body = post(p, "/feedback", {"labels": [{"request_id": "r", "label": 7}]})
     assert status == 400 and body["errors"][0]["field"] == "label", body
     cloud.tick(advance_s=HOUR)
@@ -192,6 +200,19 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     assert summary["quality"]["labelled"] == len(labels)
     assert summary["quality"]["live"] < 0.3 < summary["quality"]["champion"]
     assert describe_alarm(p, "QualityAlarmName")["StateValue"] == "ALARM"
+    shown = CliRunner().invoke(app, ["monitor", "show", "--endpoint", p.endpoint or ""])
+    assert shown.exit_code == 0 and "live accuracy" in shown.output and "ALARM" in shown.output, shown.output
+    # The functions' own Powertools metrics (EMF log lines) are metric data too, as CloudWatch extracts them.
+    shipped = p.client("cloudwatch").get_metric_statistics(
+        Namespace="ServerlessMLOps",
+        MetricName="CapturedRows",
+        Dimensions=[{"Name": "service", "Value": "serverless-mlops"}],
+        StartTime=time.time() - 3600,
+        EndTime=time.time() + 60,
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(d["Sum"] for d in shipped) == 20 + 2 * len(labels)  # captured records and labels
     (run,) = alarm_runs(p)
     # train_on_feedback: the alarm's run trains on the prefix plus the served records that got labels.
     run = p.wait(run["run_id"], timeout=300)

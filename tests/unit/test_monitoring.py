@@ -199,3 +199,22 @@ def test_given_the_request_body_then_it_is_embedded_as_received_and_ships_the_sa
         **common, id_column=None, now=NOW, body=json.dumps({"records": records}, indent=2)
     )
     assert "\n" not in pretty and capture.flatten(json.loads(pretty)) == capture.flatten(json.loads(rebuilt))
+
+
+def test_given_a_powertools_emf_line_then_each_value_becomes_metric_data(capsys):
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from mlops.local.cloudwatch import emf_metrics
+
+    metrics = Metrics(namespace="ServerlessMLOps", service="serverless-mlops")
+    metrics.add_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CapturedRows", unit=MetricUnit.Count, value=3)
+    metrics.flush_metrics()
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "_aws" in x]
+    got = sorted(emf_metrics(line))
+    assert got == [
+        ("ServerlessMLOps", "CapturedRows", 3.0, {"service": "serverless-mlops"}, "Count"),
+        ("ServerlessMLOps", "ModelLoadFailures", 1.0, {"service": "serverless-mlops"}, "Count"),
+    ]
+    assert emf_metrics('{"level": "INFO", "message": "no metrics here"}') == []

@@ -2,7 +2,8 @@
 
 * **Logs.** A function's stdout lines go to its log group (``PutLogEvents``), and each subscription filter of
   that group hands the lines its pattern matches to its destination function — gzipped and base64-encoded
-  as ``{"awslogs": {"data": …}}``, invoked asynchronously — as CloudWatch Logs does.
+  as ``{"awslogs": {"data": …}}``, invoked asynchronously — as CloudWatch Logs does. Lines in the
+  Embedded Metric Format (Powertools ``Metrics``) become metric data, as CloudWatch extracts them.
 * **Service metrics.** The local API Gateway's ``Count``/``4XXError``/``5XXError``/``Latency`` and Step
   Functions' ``ExecutionsSucceeded``/``Failed``/``TimedOut``/``Aborted``, published in the background.
 * **Alarms.** moto keeps alarms and metric data but never evaluates them. :class:`AlarmEvaluator` does,
@@ -73,12 +74,38 @@ def subscription_event(
     return {"awslogs": {"data": payload}}
 
 
+def emf_metrics(line: str) -> list[tuple[str, str, float, dict[str, str], str]]:
+    """(namespace, name, value, dimensions, unit) for each value an Embedded Metric Format line carries."""
+    if '"_aws"' not in line:
+        return []
+    try:
+        obj = json.loads(line)
+        directives = obj["_aws"]["CloudWatchMetrics"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return []
+    out = []
+    for directive in directives:
+        for dimension_set in directive.get("Dimensions") or [[]]:
+            dims = {d: str(obj[d]) for d in dimension_set if d in obj}
+            for metric in directive.get("Metrics", []):
+                values = obj.get(metric["Name"])
+                for value in values if isinstance(values, list) else [values]:
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        out.append(
+                            (directive["Namespace"], metric["Name"], float(value), dims, metric.get("Unit", "None"))
+                        )
+    return out
+
+
 class LogRouter:
     """Function log lines into CloudWatch Logs, and on to the subscription filters' destinations."""
 
-    def __init__(self, logs_client: Any, deliver: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(
+        self, logs_client: Any, deliver: Callable[[str, dict[str, Any]], None], metrics: MetricsBuffer | None = None
+    ) -> None:
         self._logs = logs_client
         self._deliver = deliver  # (destination function physical name, event): an asynchronous invocation
+        self._metrics = metrics
         self.subscriptions: dict[str, list[tuple[str, str, str]]] = {}  # group -> (filter name, pattern, fn)
         self._streams: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -101,6 +128,10 @@ class LogRouter:
             self._logs.put_log_events(logGroupName=log_group, logStreamName=stream, logEvents=events)
         except Exception:  # the log group may not be emulated; subscriptions still deliver
             pass
+        if self._metrics is not None:
+            for line in lines:
+                for namespace, name, value, dims, unit in emf_metrics(line):
+                    self._metrics.add(namespace, name, value, dims, unit)
         for filter_name, pattern, destination in self.subscriptions.get(log_group, []):
             matched = [
                 {"id": uuid.uuid4().hex, "timestamp": e["timestamp"], "message": e["message"]}

@@ -125,7 +125,6 @@ class LocalCloud:
                 "AWS_ENDPOINT_URL": self.endpoint,
                 "MOTO_PORT": str(self.port),  # where moto's Step Functions engine sends its own SDK calls
                 "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("MLOPS_LOCAL_LOG_LEVEL", "WARNING"),
             }
         )
@@ -142,7 +141,7 @@ class LocalCloud:
 
         self.api = LocalApi(port=self.api_port, host=self.host).start()
         self.metrics = MetricsBuffer(self.client("cloudwatch"))
-        self.router = LogRouter(self.client("logs"), seams.deliver)
+        self.router = LogRouter(self.client("logs"), seams.deliver, self.metrics)
         seams.route_logs(self.router)
         self.alarms = AlarmEvaluator(self.client("cloudwatch"), self.client("sns"), self.put_event, self.now)
         self.provision()

@@ -76,49 +76,15 @@ class InferenceApi(Construct):
             validate_request_body=True,
         )
         # The body's shape, checked before Lambda is invoked (and paid for): an object with 1..max_rows
-        # records. Field names and values are the model's own and are checked in the function, which names
-        # each bad field. The local API Gateway applies this same model, read from the template.
-        predict_body = self.api.add_model(
-            "PredictRequest",
-            content_type="application/json",
-            description="POST /predict body",
-            schema=apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                title="PredictRequest",
-                type=apigw.JsonSchemaType.OBJECT,
-                required=["records"],
-                additional_properties=False,
-                properties={
-                    "records": apigw.JsonSchema(
-                        type=apigw.JsonSchemaType.ARRAY,
-                        min_items=1,
-                        max_items=max_rows,
-                        items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
-                    )
-                },
-            ),
-        )
-        feedback_body = self.api.add_model(
-            "FeedbackRequest",
-            content_type="application/json",
-            description="POST /feedback body",
-            schema=apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4,
-                title="FeedbackRequest",
-                type=apigw.JsonSchemaType.OBJECT,
-                required=["labels"],
-                additional_properties=False,
-                properties={
-                    "labels": apigw.JsonSchema(
-                        type=apigw.JsonSchemaType.ARRAY,
-                        min_items=1,
-                        max_items=max_rows,
-                        items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
-                    )
-                },
-            ),
-        )
-        bodies = {"predict": predict_body, "feedback": feedback_body}
+        # records (or labels). Field names and values are the model's own and are checked in the function,
+        # which names each bad field. The local API Gateway applies these same models, read from the template.
+        bodies = {
+            path: self._rows_model(title, key, max_rows, f"POST /{path} body")
+            for path, title, key in (
+                ("predict", "PredictRequest", "records"),
+                ("feedback", "FeedbackRequest", "labels"),
+            )
+        }
         integration = apigw.LambdaIntegration(alias, proxy=True)
         authorization = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE
         for method, path in ROUTES:
@@ -151,4 +117,27 @@ class InferenceApi(Construct):
             "AmazonAPIGatewayPushToCloudWatchLogs]",
             "API Gateway's account-level CloudWatch role needs exactly this AWS-managed policy to write "
             "execution logs.",
+        )
+
+    def _rows_model(self, title: str, key: str, max_rows: int, description: str) -> apigw.Model:
+        """``{key: [object, …]}`` with 1..max_rows objects and nothing else."""
+        return self.api.add_model(
+            title,
+            content_type="application/json",
+            description=description,
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title=title,
+                type=apigw.JsonSchemaType.OBJECT,
+                required=[key],
+                additional_properties=False,
+                properties={
+                    key: apigw.JsonSchema(
+                        type=apigw.JsonSchemaType.ARRAY,
+                        min_items=1,
+                        max_items=max_rows,
+                        items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT),
+                    )
+                },
+            ),
         )

@@ -11,10 +11,10 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
+from infra.constructs.dead_letters import DeadLetters
 from mlops import constants as c
 from mlops.clock import schedule_period_s
 from mlops.config import ProjectConfig
@@ -175,27 +175,15 @@ class ModelMonitoring(Construct):
         self.retrain_dead_letters = None
         if mon.retrain_on_alarm:
             # Its own queue (a queue policy naming this rule would make the Triggers stack depend on this one).
-            self.retrain_dead_letters = sqs.Queue(
+            retrain_dead_letters = DeadLetters(
                 self,
                 "RetrainDeadLetters",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                retention_period=Duration.days(14),
+                of="the alarm-to-retrain rule",
+                impact="An alarm's retraining request could not reach the trigger",
+                topic=topic,
             )
-            retrain_dlq_alarm = cloudwatch.Alarm(
-                self,
-                "RetrainDeadLetterAlarm",
-                alarm_description="An alarm's retraining request could not reach the trigger (see the queue)",
-                metric=self.retrain_dead_letters.metric_approximate_number_of_messages_visible(
-                    period=SERVING_PERIOD, statistic="Maximum"
-                ),
-                threshold=0,
-                comparison_operator=above,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            retrain_dlq_alarm.add_alarm_action(cw_actions.SnsAction(topic))
-            dead_letter_alarms = [*dead_letter_alarms, retrain_dlq_alarm]
+            self.retrain_dead_letters = retrain_dead_letters.queue
+            dead_letter_alarms = [*dead_letter_alarms, retrain_dead_letters.alarm]
             self.retrain = events.Rule(
                 self,
                 "RetrainOnAlarm",

@@ -6,7 +6,6 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
-from infra import nag
 from infra.constructs.model_monitoring import ModelMonitoring
 from infra.functions import MONITOR_FUNCTION
 from infra.settings import EnvironmentSettings
@@ -59,12 +58,6 @@ class MonitoringStack(Stack):
             trigger=triggers.trigger,
             dead_letter_alarms=[triggers.dead_letter_alarm, serving.capture_dead_letter_alarm],
         )
-        if self.monitoring.retrain_dead_letters is not None:
-            nag.acknowledge(
-                self.monitoring.retrain_dead_letters,
-                "AwsSolutions-SQS3",
-                "This queue is the dead-letter queue of the alarm-to-retrain rule.",
-            )
         CfnOutput(self, "FunctionMonitor", value=self.monitor.function_name)
         CfnOutput(self, "DriftAlarmName", value=self.monitoring.drift.alarm_name)
         CfnOutput(self, "QualityAlarmName", value=self.monitoring.quality.alarm_name)

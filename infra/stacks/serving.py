@@ -7,16 +7,13 @@ from __future__ import annotations
 import dataclasses
 
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as log_destinations
-from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from infra import nag
+from infra.constructs.dead_letters import DeadLetters
 from infra.constructs.inference_api import InferenceApi
 from infra.functions import CAPTURE_FUNCTION, SERVE_FUNCTION
 from infra.settings import EnvironmentSettings
@@ -92,18 +89,14 @@ class ServingStack(Stack):
         self.capture = pipeline.make_function(self, "Capture", spec=CAPTURE_FUNCTION)
         for prefix in (CAPTURES_PREFIX, FEEDBACK_PREFIX):  # writes only; it reads nothing
             storage.store.artifacts.grant_put(self.capture, f"{prefix}*")
-        self.capture_dead_letters = sqs.Queue(
+        dead_letters = DeadLetters(
             self,
             "CaptureDeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            of="the capture function",
+            impact="Captured predictions or labels could not be shipped to S3: the monitor is missing traffic",
+            topic=pipeline.failure_topic,
         )
-        nag.acknowledge(
-            self.capture_dead_letters,
-            "AwsSolutions-SQS3",
-            "This queue is the capture function's on-failure destination (a dead-letter queue itself).",
-        )
+        self.capture_dead_letters, self.capture_dead_letter_alarm = dead_letters.queue, dead_letters.alarm
         # CloudWatch Logs invokes the function asynchronously: Lambda retries twice, then the delivery (with
         # its log lines) goes to the queue rather than being dropped.
         self.capture.configure_async_invoke(
@@ -119,17 +112,3 @@ class ServingStack(Stack):
             destination=log_destinations.LambdaDestination(self.capture),
             filter_pattern=capture_filter_pattern(),
         )
-        self.capture_dead_letter_alarm = cloudwatch.Alarm(
-            self,
-            "CaptureDeadLetterAlarm",
-            alarm_description="Captured predictions or labels could not be shipped to S3 (see the capture "
-            "dead-letter queue): the monitor is missing traffic",
-            metric=self.capture_dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.capture_dead_letter_alarm.add_alarm_action(cw_actions.SnsAction(pipeline.failure_topic))

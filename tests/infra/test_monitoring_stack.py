@@ -106,7 +106,7 @@ def test_given_the_capture_path_then_the_serve_log_feeds_a_write_only_function_w
         "AWS::Lambda::EventInvokeConfig",
         {"MaximumRetryAttempts": 2, "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}}},
     )
-    assert any("CaptureDeadLetterAlarm" in k for k in resources_of_type(raw, "AWS::CloudWatch::Alarm"))
+    assert any(k.startswith("CaptureDeadLettersAlarm") for k in resources_of_type(raw, "AWS::CloudWatch::Alarm"))
 
 
 def test_given_the_artifact_bucket_then_captured_traffic_expires_by_the_configured_retention(synth):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.serving import percentile, train
+from benchmarks.serving import percentile, serving_champion, train
 
 
 def _pipe_stdout() -> tuple[int, subprocess.Popen[bytes]]:
@@ -33,15 +33,9 @@ def _pipe_stdout() -> tuple[int, subprocess.Popen[bytes]]:
 
 
 def main(rounds: int = 40, per_round: int = 250) -> None:
-    import boto3
-    from moto import mock_aws
-
     from mlops.config import example_config_path
     from mlops.local.apigw import rest_event
-    from mlops.local.lambda_runtime import LocalContext, reset_caches
-    from mlops.local.provision import create_resources
-    from mlops.registry import promote, register_version
-    from mlops.runtime import make_stores
+    from mlops.local.lambda_runtime import LocalContext
     from mlops.serving import api
 
     for key, value in {
@@ -59,16 +53,7 @@ def main(rounds: int = 40, per_round: int = 250) -> None:
         configs[label] = tmp / f"{label}.yaml"
         configs[label].write_text(yaml.safe_dump(raw))
     saved, reader = _pipe_stdout()
-    with mock_aws():
-        session = boto3.session.Session(region_name="us-east-1")
-        resources = create_resources(session)
-        os.environ.update({**resources.as_env(), "POWERTOOLS_TRACE_DISABLED": "true"})
-        reset_caches()
-        api.model_cache.cache_clear()
-        stores = make_stores(resources, session)
-        ref = stores.artifacts.put_bytes("models/bench.onnx", onnx_bytes)
-        register_version(stores, {"model": "breast-cancer", "status": "approved", "artifacts": {"onnx": ref.as_dict()}})
-        promote(stores, "breast-cancer", 1, reason="bench", actor="bench")
+    with serving_champion(onnx_bytes):
         context = LocalContext("serve")
         event = rest_event("POST", "/predict", json.dumps({"records": X.head(1).to_dict("records")}))
         samples: dict[str, list[float]] = {"off": [], "on": []}

@@ -6,6 +6,7 @@ Not a test: timings depend on the machine; the tests assert behaviour, this meas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,34 +54,28 @@ def train(family: str):  # type: ignore[no-untyped-def]
     return pipe, kinds, X, onnx_bytes
 
 
-def latency_rows(family: str) -> list[str]:
-    """Handler (API Gateway event in, JSON out) vs session.run vs predict_proba, in one process."""
+@contextlib.contextmanager
+def serving_champion(onnx_bytes: bytes, env: dict[str, str] | None = None) -> Iterator[None]:
+    """An in-memory account (moto) whose champion is ``onnx_bytes``, and the serve handler's environment."""
     import boto3
     from moto import mock_aws
 
-    from mlops.local.apigw import rest_event
-    from mlops.local.lambda_runtime import LocalContext, reset_caches
-    from mlops.ml.models import model_frame
+    from mlops.config import example_config_path
+    from mlops.local.lambda_runtime import reset_caches
+    from mlops.local.provision import create_resources
+    from mlops.registry import promote, register_version
+    from mlops.runtime import make_stores
     from mlops.serving import api
-    from mlops.serving.onnx_model import OnnxModel
 
-    pipe, kinds, X, onnx_bytes = train(family)
-    model = OnnxModel(onnx_bytes)
-    rows = []
     with mock_aws():
-        from mlops.config import example_config_path
-        from mlops.local.provision import create_resources
-        from mlops.registry import promote, register_version
-        from mlops.runtime import make_stores
-
         session = boto3.session.Session(region_name="us-east-1")
         resources = create_resources(session)
         os.environ.update(
             {
                 **resources.as_env(),
                 "MLOPS_CONFIG_URI": str(example_config_path()),
-                "MLOPS_MAX_PREDICT_ROWS": "10000",
                 "POWERTOOLS_TRACE_DISABLED": "true",
+                **(env or {}),
             }
         )
         reset_caches()
@@ -88,6 +84,22 @@ def latency_rows(family: str) -> list[str]:
         ref = stores.artifacts.put_bytes("models/bench.onnx", onnx_bytes)
         register_version(stores, {"model": "breast-cancer", "status": "approved", "artifacts": {"onnx": ref.as_dict()}})
         promote(stores, "breast-cancer", 1, reason="bench", actor="bench")
+        yield
+        api.model_cache.cache_clear()
+
+
+def latency_rows(family: str) -> list[str]:
+    """Handler (API Gateway event in, JSON out) vs session.run vs predict_proba, in one process."""
+    from mlops.local.apigw import rest_event
+    from mlops.local.lambda_runtime import LocalContext
+    from mlops.ml.models import model_frame
+    from mlops.serving import api
+    from mlops.serving.onnx_model import OnnxModel
+
+    pipe, kinds, X, onnx_bytes = train(family)
+    model = OnnxModel(onnx_bytes)
+    rows = []
+    with serving_champion(onnx_bytes, {"MLOPS_MAX_PREDICT_ROWS": "10000"}):
         context = LocalContext("serve")
         # 10,000 rows of 30 features is ~8 MB of JSON: above Lambda's 6 MB synchronous payload, so such a
         # batch cannot arrive through API Gateway in one request. Lift the guard to time the code path.

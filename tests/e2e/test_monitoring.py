@@ -217,3 +217,39 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     # train_on_feedback: the alarm's run trains on the prefix plus the served records that got labels.
     run = p.wait(run["run_id"], timeout=300)
     assert run["steps"]["extract"]["outputs"]["rows"] == 400 + len(labels), run["steps"]["extract"]
+
+
+def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_alarm_reaches_the_trigger():
+    """The CLI's path (another process would use the same): the clock advances through local.json, the
+    monitor's hourly rule is due (the weekly retraining rule is not), and the CLI's own alarm evaluation sends
+    the state change through EventBridge's PutEvents to the synthesized rule."""
+    from datetime import UTC, datetime, timedelta
+
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    with LocalCloud(example_config_path(), port=0) as cloud:
+        cloud.alarms = None  # the emulator's own evaluation off: here only the CLI evaluates, and announces
+        p = Platform.connect("dev", cloud.endpoint)
+        t0 = datetime.now(UTC)
+        dims = [{"Name": "Model", "Value": "breast-cancer"}]
+        p.client("cloudwatch").put_metric_data(  # two judged windows, each with six drifted features
+            Namespace="ServerlessMLOps",
+            MetricData=[
+                {"MetricName": "DriftedFeatures", "Dimensions": dims, "Timestamp": t0 + delta, "Value": 6.0}
+                for delta in (timedelta(minutes=-10), timedelta(minutes=50))
+            ],
+        )
+        out = CliRunner().invoke(app, ["local", "tick", "--advance", "1h", "--endpoint", cloud.endpoint])
+        assert out.exit_code == 0, out.output
+        assert "MonitoringSchedule" in out.output and "RulesSchedule" not in out.output  # weekly: not due
+        drift = p.output("DriftAlarmName")
+        assert f"alarm {drift}: OK → ALARM" in out.output, out.output
+        assert abs(cloud.now() - (t0 + timedelta(hours=1))) < timedelta(minutes=1)  # the emulator's clock too
+        deadline = time.monotonic() + 60
+        while not alarm_runs(p):
+            assert time.monotonic() < deadline, "the alarm's state change did not reach the trigger"
+            time.sleep(0.5)
+        (run,) = alarm_runs(p)
+        assert run["trigger"]["alarm"] == drift

@@ -170,11 +170,12 @@ def local_tick(
 
     from mlops.clock import schedule_period_s
     from mlops.local.cloudwatch import AlarmEvaluator
-    from mlops.local.emulator import read_local_file, write_clock_offset
+    from mlops.local.emulator import read_clock_offset, write_clock_offset
 
     p = platform("local", "dev", endpoint)
     step = _duration_s(advance) if advance else 0
-    offset = write_clock_offset(step) if step else float((read_local_file() or {}).get("clock_offset_s", 0.0))
+    where = p.endpoint or ""
+    offset = write_clock_offset(where, step) if step else read_clock_offset(where)
     now = datetime.now(UTC) + timedelta(seconds=offset)
     client = p.client("events")
     fired = 0

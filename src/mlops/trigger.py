@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mlops.adapters.executions import TERMINAL_STATUSES, ExecutionExistsError, Executions
@@ -53,6 +54,11 @@ class TriggerRequest:
     name: str  # the execution name: the idempotency key
     source: dict[str, Any]
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _parse_time(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _safe(text: str, limit: int = 80) -> str:
@@ -198,16 +204,21 @@ class Trigger:
         }
 
     def _with_feedback_since(self, req: TriggerRequest) -> TriggerRequest:
-        """Labelled traffic is new training data from the champion's registration on."""
+        """Labelled traffic is new training data from the champion's registration on (no champion: none was
+        served), and no further back than captured traffic is kept."""
         feedback = req.source.get("feedback")
         if not feedback:
             return req
         champion = self.stores.meta.get_alias(self.model, CHAMPION)
         record = self.stores.meta.get_model_version(self.model, champion) if champion is not None else None
-        since = (record or {}).get("created_at") or "1970-01-01T00:00:00Z"
-        return TriggerRequest(
-            req.reason, req.name, {**req.source, "feedback": {**feedback, "since": since}}, req.detail
-        )
+        if not record or not record.get("created_at"):
+            without = {k: v for k, v in req.source.items() if k != "feedback"}
+            return TriggerRequest(req.reason, req.name, without, req.detail)
+        until = _parse_time(str(feedback["until"]))
+        kept = until - timedelta(days=self.config.monitoring.capture_retention_days)
+        since = max(_parse_time(str(record["created_at"])), kept)
+        source = {**req.source, "feedback": {**feedback, "since": since.isoformat().replace("+00:00", "Z")}}
+        return TriggerRequest(req.reason, req.name, source, req.detail)
 
     def _acquire(self, run_id: str, req: TriggerRequest) -> dict[str, Any] | None:
         """Take the run lock; None if taken, else the holder. A holder whose execution has ended is evicted."""

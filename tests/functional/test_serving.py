@@ -264,10 +264,11 @@ def _feedback(labels):
 
 def test_given_labels_then_202_and_they_are_logged_for_the_capture_function(served, capsys):
     capsys.readouterr()
-    status, body = _feedback([{"request_id": "r-1", "label": "1"}, {"request_id": "r-1", "row": 4, "label": 0}])
+    labels = [{"request_id": "r-1", "label": "1"}, {"request_id": "r-1", "row": 4, "label": 0.0}]
+    status, body = _feedback(labels)
     assert status == 202 and body["accepted"] == 2 and body["model"] == "breast-cancer"
     (line,) = _captured(capsys.readouterr().out, "feedback")
-    # the label is stored as the model's class (the string "1" names class 1); row defaults to 0
+    # stored as the model's class (the string "1" and the number 0.0 name classes 1 and 0); row defaults to 0
     assert line["labels"] == [{"request_id": "r-1", "row": 0, "label": 1}, {"request_id": "r-1", "row": 4, "label": 0}]
 
 
@@ -275,6 +276,7 @@ def test_given_labels_then_202_and_they_are_logged_for_the_capture_function(serv
     ("labels", "status", "field"),
     [
         ([{"request_id": "r", "label": 7}], 400, "label"),  # not a class
+        ([{"request_id": "r", "label": 0.5}], 400, "label"),
         ([{"request_id": "r", "label": True}], 400, "label"),
         ([{"label": 1}], 400, "request_id"),  # names no prediction
         ([{"request_id": "r", "id": "p-1", "label": 1}], 400, "request_id"),  # both

@@ -175,13 +175,19 @@ def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn,
     (before the cooldown, each new ALARM transition was a new run, queued behind the last)."""
     import time
 
+    from mlops.registry import promote
+
     client, arn = sfn
     t0 = time.time()
+    lambda_env.stores.meta.put_model_version(
+        {"model": "breast-cancer", "version": 1, "status": "approved", "created_at": "2026-11-20T10:00:00.000Z"}
+    )
+    promote(lambda_env.stores, "breast-cancer", 1, reason="test", actor="test")
     first = _trigger(load_event("alarm_state_change"))
     assert first["status"] == "started"
     payload = json.loads(client.describe_execution(executionArn=first["execution_arn"])["input"])
-    # train_on_feedback: the run also reads labelled traffic, up to the alarm's time
-    assert payload["source"]["feedback"] == {"until": "2026-11-22T15:10:00.000+0000", "since": "1970-01-01T00:00:00Z"}
+    # train_on_feedback: the run also reads the traffic labelled since the champion was registered
+    assert payload["source"]["feedback"] == {"until": "2026-11-22T15:10:00.000+0000", "since": "2026-11-20T10:00:00Z"}
     assert payload["trigger"]["reason"] == "alarm" and payload["trigger"]["alarm"] == "breast-cancer-drift"
     lambda_env.stores.meta.release_lock("breast-cancer", first["run_id"])  # the run ended
     again = load_event("alarm_state_change")
@@ -195,3 +201,25 @@ def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn,
     later["detail"]["state"]["timestamp"] = "2026-11-23T16:10:00.000+0000"
     assert _trigger(later)["status"] == "started"
     assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 2
+
+
+def test_given_an_alarm_without_a_champion_or_long_after_it_then_feedback_spans_only_kept_traffic(sfn, lambda_env):
+    """No champion: nothing was served, so no labelled traffic is read (not every day since 1970); an old
+    champion: no further back than monitoring.capture_retention_days (90)."""
+    from mlops.registry import promote
+
+    client, _ = sfn
+    first = _trigger(load_event("alarm_state_change"))
+    payload = json.loads(client.describe_execution(executionArn=first["execution_arn"])["input"])
+    assert "feedback" not in payload["source"]
+    lambda_env.stores.meta.release_lock("breast-cancer", first["run_id"])
+    lambda_env.stores.meta.release_lease("breast-cancer", "COOLDOWN#alarm", first["run_id"])
+    lambda_env.stores.meta.put_model_version(
+        {"model": "breast-cancer", "version": 1, "status": "approved", "created_at": "2025-01-01T00:00:00.000Z"}
+    )
+    promote(lambda_env.stores, "breast-cancer", 1, reason="test", actor="test")
+    later = load_event("alarm_state_change")
+    later["detail"]["state"]["timestamp"] = "2026-11-22T18:10:00.000+0000"
+    second = _trigger(later)
+    payload = json.loads(client.describe_execution(executionArn=second["execution_arn"])["input"])
+    assert payload["source"]["feedback"]["since"] == "2026-08-24T18:10:00Z"

@@ -218,3 +218,12 @@ def test_given_a_powertools_emf_line_then_each_value_becomes_metric_data(capsys)
         ("ServerlessMLOps", "ModelLoadFailures", 1.0, {"service": "serverless-mlops"}, "Count"),
     ]
     assert emf_metrics('{"level": "INFO", "message": "no metrics here"}') == []
+
+
+def test_given_two_emulators_then_advancing_one_clock_leaves_the_other(tmp_path, monkeypatch):
+    from mlops.local import emulator
+
+    monkeypatch.setattr(emulator, "state_dir", lambda: tmp_path)
+    a, b = "http://127.0.0.1:4566", "http://127.0.0.1:4999"
+    assert emulator.write_clock_offset(a, 3600) == 3600 and emulator.write_clock_offset(a, 3600) == 7200
+    assert emulator.read_clock_offset(a) == 7200 and emulator.read_clock_offset(b) == 0.0

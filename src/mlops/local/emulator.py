@@ -115,6 +115,7 @@ class LocalCloud:
         from moto.server import ThreadedMotoServer
 
         self.assembly = synthesize(self.config_path, self.env)
+        clock_file(self.endpoint).unlink(missing_ok=True)  # a fresh account starts at the wall clock
         self.templates = load_templates(self.assembly)
         self._saved_environ = dict(os.environ)  # given back at stop: nothing of this account outlives it
         os.environ.update(
@@ -185,6 +186,7 @@ class LocalCloud:
         path = state_dir() / LOCAL_FILE
         if path.exists() and json.loads(path.read_text()).get("endpoint") == self.endpoint:
             path.unlink()
+        clock_file(self.endpoint).unlink(missing_ok=True)
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -216,7 +218,6 @@ class LocalCloud:
                     "pid": os.getpid(),
                     "started_at": _iso_now(),
                     "config": str(self.config_path),
-                    "clock_offset_s": self.clock_offset_s,
                     "outputs": self.p.outputs,
                 },
                 indent=2,
@@ -435,9 +436,7 @@ class LocalCloud:
     def now(self) -> datetime:
         """The emulated clock: the wall clock plus what :meth:`tick` (or ``mlops local tick --advance``, through
         ``local.json``) has advanced."""
-        info = read_local_file() or {}
-        if info.get("endpoint") == self.endpoint:
-            self.clock_offset_s = float(info.get("clock_offset_s", self.clock_offset_s))
+        self.clock_offset_s = read_clock_offset(self.endpoint)
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
 
     def evaluate_alarms(self) -> list[dict[str, Any]]:
@@ -459,8 +458,7 @@ class LocalCloud:
         from mlops.clock import schedule_period_s
 
         seams.drain(timeout=120)  # what is in flight (captured traffic on its way to S3) lands first
-        self.clock_offset_s += advance_s
-        self.write_local_file()
+        self.clock_offset_s = write_clock_offset(self.endpoint, advance_s)
         fired = []
         with seams.backend_lock:
             rules = [r for bus in events_backends[ACCOUNT][REGION].event_buses.values() for r in bus.rules.values()]
@@ -599,13 +597,29 @@ def _stub_zip(name: str) -> bytes:
     return buf.getvalue()
 
 
-def write_clock_offset(advance_s: float) -> float:
-    """Advance the running emulator's clock (kept in ``local.json``, which it reads); the new offset."""
-    path = state_dir() / LOCAL_FILE
-    info = json.loads(path.read_text())
-    info["clock_offset_s"] = float(info.get("clock_offset_s", 0.0)) + advance_s
-    path.write_text(json.dumps(info, indent=2))
-    return float(info["clock_offset_s"])
+def clock_file(endpoint: str) -> Path:
+    """Where the emulator at ``endpoint`` keeps its clock offset (one file per endpoint: emulators side by
+    side never move each other's clocks)."""
+    from urllib.parse import urlsplit
+
+    return state_dir() / f"clock-{urlsplit(endpoint).port}.json"
+
+
+def read_clock_offset(endpoint: str) -> float:
+    path = clock_file(endpoint)
+    try:
+        return float(json.loads(path.read_text())["offset_s"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
+
+
+def write_clock_offset(endpoint: str, advance_s: float) -> float:
+    """Move the emulated clock of the emulator at ``endpoint`` forward; the new offset in seconds."""
+    offset = read_clock_offset(endpoint) + advance_s
+    path = clock_file(endpoint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"endpoint": endpoint, "offset_s": offset}))
+    return offset
 
 
 def read_local_file() -> dict[str, Any] | None:

@@ -278,10 +278,13 @@ def check_labels(model: OnnxModel, labels: list[dict[str, Any]]) -> tuple[list[F
                 continue
             label: Any = float(value)
         else:
-            if isinstance(value, bool) or str(value) not in classes:
+            # 1.0 names class 1 (a CSV reader's number); True names no class
+            names = [str(value)] + ([str(int(value))] if isinstance(value, float) and value.is_integer() else [])
+            known = next((n for n in names if n in classes), None)
+            if isinstance(value, bool) or known is None:
                 shown = ", ".join(sorted(classes))
                 problems.append(FieldProblem(i, "label", f"{value!r} is not one of the model's classes [{shown}]"))
                 continue
-            label = classes[str(value)]
+            label = classes[known]
         clean.append({k: v for k, v in {**item, "label": label}.items() if v is not None})
     return problems, clean

@@ -184,6 +184,8 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
         monitors = _close_the_loop(cloud, p, config, data, sample)
 
         out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("monitor-*.html"):  # an earlier demo's windows: not this account's
+            old.unlink()
         for m in monitors:
             stamp = m["window"]["end"].replace(":", "").replace("-", "")[:15]
             m["href"] = f"monitor-{stamp}.html"

@@ -253,3 +253,6 @@ def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_
             time.sleep(0.5)
         (run,) = alarm_runs(p)
         assert run["trigger"]["alarm"] == drift
+        # On demand: no champion yet, so the window is not judged, and the CLI says why.
+        judged = CliRunner().invoke(app, ["monitor", "run", "--endpoint", cloud.endpoint])
+        assert judged.exit_code == 0 and "not judged: no_champion" in judged.output, judged.output

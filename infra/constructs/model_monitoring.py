@@ -120,27 +120,32 @@ class ModelMonitoring(Construct):
             at_least,
             f"{project.name}: served records break the champion's schema",
         )
-        self.server_errors = cloudwatch.Alarm(
-            self,
+
+        def serving(alarm_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> cloudwatch.Alarm:
+            """A serving alarm: 2 of the last 3 five-minute periods, quiet without traffic."""
+            return cloudwatch.Alarm(
+                self,
+                alarm_id,
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=above,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+
+        self.server_errors = serving(
             "ServerErrorAlarm",
-            alarm_description=f"More than {mon.error_rate:.1%} of prediction requests answered 5xx",
-            metric=api.metric_server_error(period=SERVING_PERIOD, statistic="Average"),
-            threshold=mon.error_rate,
-            comparison_operator=above,
-            evaluation_periods=3,
-            datapoints_to_alarm=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            api.metric_server_error(period=SERVING_PERIOD, statistic="Average"),
+            mon.error_rate,
+            f"More than {mon.error_rate:.1%} of prediction requests answered 5xx",
         )
-        self.latency = cloudwatch.Alarm(
-            self,
+        self.latency = serving(
             "LatencyAlarm",
-            alarm_description=f"Prediction latency p99 above {mon.latency_p99_ms:g} ms",
-            metric=api.metric_latency(period=SERVING_PERIOD, statistic="p99"),
-            threshold=mon.latency_p99_ms,
-            comparison_operator=above,
-            evaluation_periods=3,
-            datapoints_to_alarm=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            api.metric_latency(period=SERVING_PERIOD, statistic="p99"),
+            mon.latency_p99_ms,
+            f"Prediction latency p99 above {mon.latency_p99_ms:g} ms",
         )
         self.failed_runs = cloudwatch.Alarm(
             self,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlops.config import ProjectConfig, load_config
+from mlops.config import ModelSet, load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,11 @@ class EnvironmentSettings(BaseModel):
     name: str
     account: str | None = Field(default=None, description="Defaults to the CLI's credentials (CDK_DEFAULT_ACCOUNT).")
     region: str = "us-east-1"
-    config: str = Field(description="Project config file, relative to the repository root.")
+    models: list[str] = Field(
+        min_length=1,
+        description="The project's model configs: YAML files and/or folders of them, relative to the repository "
+        "root. One deployment serves them all (shared compute, per-model schedules, alarms and throttles).",
+    )
     architecture: Literal["arm64", "x86_64"] = "arm64"
     python: Literal["3.12", "3.13"] = "3.12"
     log_retention_days: int = 30
@@ -38,11 +42,12 @@ class EnvironmentSettings(BaseModel):
     max_predict_rows: int = Field(default=1000, gt=0, le=10_000)
 
     @property
-    def project_config_path(self) -> Path:
-        return (ROOT / self.config).resolve()
+    def model_paths(self) -> list[Path]:
+        return [(ROOT / m).resolve() for m in self.models]
 
-    def project(self) -> ProjectConfig:
-        return load_config(self.project_config_path)
+    def project(self) -> ModelSet:
+        """Every model, validated together; a problem names its file and field."""
+        return load_models(list(self.model_paths))
 
     @property
     def stack_prefix(self) -> str:

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.handlers import metrics_publisher, stores, transient_errors
 from mlops.monitoring.monitor import run_monitor
-from mlops.runtime import config_from_env
+from mlops.runtime import models_from_env
 
 logger = Logger()
 tracer = Tracer()
@@ -17,10 +17,12 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
-    # A scheduled run judges the window ending at the schedule's time; on demand, now (or "end").
+    # A scheduled run (its model's rule: detail.model) judges the window ending at the schedule's time; on
+    # demand ({"model", "end"}), now or "end". A deployment with one model needs no name.
     when = event.get("end") or event.get("time")
     end = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None
-    summary = run_monitor(stores(), config_from_env(), metrics_publisher(), end)
+    config = models_from_env().choose(event.get("model") or (event.get("detail") or {}).get("model"))
+    summary = run_monitor(stores(), config, metrics_publisher(), end)
     logger.info("window judged", extra={k: summary.get(k) for k in ("status", "records", "drifted", "version")})
     return {k: summary[k] for k in ("model", "status", "judged", "window", "records", "report") if k in summary} | {
         "drifted": summary.get("drifted"),

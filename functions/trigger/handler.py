@@ -1,12 +1,13 @@
-"""Lambda: trigger (D5) — S3 uploads, schedules, alarms and on-demand requests start one run at a time."""
+"""Lambda: trigger (D5) — S3 uploads, schedules, alarms and on-demand requests start one run at a
+time per model (routed by the upload's prefix, the rule's model, the alarm's Model dimension)."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.handlers import stores, transient_errors
-from mlops.runtime import config_from_env, executions_from_env
-from mlops.trigger import Trigger
+from mlops.runtime import executions_from_env, models_from_env
+from mlops.trigger import dispatch
 
 logger = Logger()
 tracer = Tracer()
@@ -18,6 +19,6 @@ metrics = Metrics()
 @metrics.log_metrics
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
-    result = Trigger(config_from_env(), stores(), executions_from_env()).handle(event)
+    result = dispatch(event, models_from_env(), stores(), executions_from_env())
     metrics.add_metric(name=f"Trigger{result['status'].title()}", unit=MetricUnit.Count, value=1)
     return result

@@ -19,7 +19,7 @@ class ArtifactStore(Construct):
         *,
         run_retention_days: int,
         retain: bool,
-        capture_retention_days: int = 90,
+        capture_retention_days: dict[str, int],
     ) -> None:
         super().__init__(scope, construct_id)
         policy = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
@@ -63,13 +63,15 @@ class ArtifactStore(Construct):
                 s3.LifecycleRule(
                     id="expire-old-runs", prefix=RUNS_PREFIX, expiration=Duration.days(run_retention_days)
                 ),
-                # Served traffic, labels and monitor results (D1-D3) are kept as long as configured.
+                # Served traffic, labels and monitor results (D1-D3) are kept as long as each model configures
+                # (monitoring.capture_retention_days): one rule per model and prefix, e.g. captures/<model>/.
                 *(
                     s3.LifecycleRule(
-                        id=f"expire-{prefix.rstrip('/')}",
-                        prefix=prefix,
-                        expiration=Duration.days(capture_retention_days),
+                        id=f"expire-{prefix.rstrip('/')}-{model}",
+                        prefix=f"{prefix}{model}/",
+                        expiration=Duration.days(days),
                     )
+                    for model, days in sorted(capture_retention_days.items())
                     for prefix in (CAPTURES_PREFIX, FEEDBACK_PREFIX, MONITORING_PREFIX)
                 ),
                 s3.LifecycleRule(id="expire-noncurrent", noncurrent_version_expiration=Duration.days(30)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from aws_cdk import RemovalPolicy, Stack
@@ -13,6 +14,20 @@ from constructs import Construct
 from infra import nag
 
 ROUTES = (("POST", "predict"), ("POST", "feedback"), ("GET", "model"), ("GET", "health"), ("GET", "openapi.json"))
+MODEL_ROUTES = (("GET", ""), ("POST", "predict"), ("POST", "feedback"))  # under /models/<name>
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """A model's routes and throttle: literal resources (``/models/<name>/…``), so the stage throttles each
+    model on its own."""
+
+    name: str
+    rate_limit: float
+    burst_limit: int
+
+    def method_paths(self) -> list[str]:
+        return [f"/models/{self.name}{'/' + p if p else ''}/{m}" for m, p in MODEL_ROUTES]
 
 
 class InferenceApi(Construct):
@@ -30,6 +45,7 @@ class InferenceApi(Construct):
         max_rows: int,
         quota_per_day: int,
         log_retention: logs.RetentionDays,
+        models: list[ModelRoute],
     ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
@@ -68,6 +84,15 @@ class InferenceApi(Construct):
                     user=True,
                 ),
                 variables={"alias": "live"},
+                # Per model: its routes have their own rate and burst, so a flood of one model's requests is
+                # answered 429 at its limit while the others keep theirs.
+                method_options={
+                    path: apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=m.rate_limit, throttling_burst_limit=m.burst_limit
+                    )
+                    for m in models
+                    for path in m.method_paths()
+                },
             ),
         )
         validator = self.api.add_request_validator(
@@ -85,10 +110,12 @@ class InferenceApi(Construct):
                 ("feedback", "FeedbackRequest", "labels"),
             )
         }
-        integration = apigw.LambdaIntegration(alias, proxy=True)
+        # One invoke permission per method, for the deployed stage (no console test-invoke permissions).
+        integration = apigw.LambdaIntegration(alias, proxy=True, allow_test_invoke=False)
         authorization = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE
-        for method, path in ROUTES:
-            self.api.root.add_resource(path).add_method(
+
+        def add(resource: apigw.IResource, method: str, path: str) -> None:
+            resource.add_method(
                 method,
                 integration,
                 authorization_type=authorization,
@@ -96,6 +123,15 @@ class InferenceApi(Construct):
                 request_validator=validator,
                 request_models={"application/json": bodies[path]} if method == "POST" else None,
             )
+
+        for method, path in ROUTES:
+            add(self.api.root.add_resource(path), method, path)
+        models_resource = self.api.root.add_resource("models")
+        add(models_resource, "GET", "models")
+        for m in models:
+            model_resource = models_resource.add_resource(m.name)
+            for method, path in MODEL_ROUTES:
+                add(model_resource.add_resource(path) if path else model_resource, method, path)
         self.api_key: apigw.IApiKey | None = None
         if auth == "api_key":
             self.api_key = self.api.add_api_key("Key")

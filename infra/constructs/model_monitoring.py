@@ -3,6 +3,8 @@ rule that turns a drift or quality alarm into a retraining run."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -15,14 +17,15 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from infra.constructs.dead_letters import DeadLetters
+from infra.constructs.retraining_triggers import scheduled_for
 from mlops import constants as c
 from mlops.clock import schedule_period_s
-from mlops.config import ProjectConfig
+from mlops.config import ModelSet, ProjectConfig
 
 SERVING_PERIOD = Duration.minutes(5)
 
 
-def alarm_state_change_pattern(alarms: list[cloudwatch.IAlarm]) -> events.EventPattern:
+def alarm_state_change_pattern(alarms: Sequence[cloudwatch.IAlarm]) -> events.EventPattern:
     """CloudWatch's own event when one of ``alarms`` goes into ALARM (the emulator emits the same shape)."""
     return events.EventPattern(
         source=["aws.cloudwatch"],
@@ -32,25 +35,14 @@ def alarm_state_change_pattern(alarms: list[cloudwatch.IAlarm]) -> events.EventP
     )
 
 
-class ModelMonitoring(Construct):
-    """Alarms on the monitor's metrics and on serving and runs; a dashboard; alarm → trigger."""
+class ModelAlarms(Construct):
+    """One model's share, generated from its config: the monitor's schedule for it, and the alarms on the
+    metrics the monitor publishes with its ``Model`` dimension."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        project: ProjectConfig,
-        monitor: lambda_.IFunction,
-        serve: lambda_.IFunction,
-        api: apigw.RestApi,
-        state_machine: sfn.IStateMachine,
-        topic: sns.ITopic,
-        trigger: lambda_.IFunction,
-        dead_letter_alarms: list[cloudwatch.IAlarm],
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, project: ProjectConfig, monitor: lambda_.IFunction):
         super().__init__(scope, construct_id)
         mon = project.monitoring
+        self.project = project
         period = Duration.seconds(schedule_period_s(mon.schedule))
         dims = {"Model": project.name}
         self.period_s = schedule_period_s(mon.schedule)
@@ -60,14 +52,22 @@ class ModelMonitoring(Construct):
                 namespace=c.METRICS_NAMESPACE, metric_name=name, dimensions_map=dims, period=period, statistic=statistic
             )
 
+        self.metric = model_metric
         self.schedule = None
         if mon.schedule:
             self.schedule = events.Rule(
                 self,
                 "Schedule",
-                description=f"Judge the last {mon.window_hours:g} h of served traffic",
+                description=f"Judge the last {mon.window_hours:g} h of {project.name}'s served traffic",
                 schedule=events.Schedule.expression(mon.schedule),
-                targets=[targets.LambdaFunction(monitor, retry_attempts=2, max_event_age=Duration.hours(1))],
+                targets=[
+                    targets.LambdaFunction(
+                        monitor,
+                        event=scheduled_for(project.name),
+                        retry_attempts=2,
+                        max_event_age=Duration.hours(1),
+                    )
+                ],
             )
         # The guard against false alarms: a window below monitoring.min_samples publishes no verdict (missing
         # data is not breaching), and alarm_windows consecutive judged windows must breach.
@@ -120,6 +120,64 @@ class ModelMonitoring(Construct):
             at_least,
             f"{project.name}: served records break the champion's schema",
         )
+        self.alarms = [self.drift, self.quality, self.prediction_drift, self.data_quality]
+        self.retrains = [self.drift, self.quality] if mon.retrain_on_alarm else []
+
+    def widgets(self) -> list[cloudwatch.IWidget]:
+        """This model's row on the dashboard."""
+        m, mon = self.metric, self.project.monitoring
+        return [
+            cloudwatch.TextWidget(
+                markdown=f"## {self.project.name}\nJudged every {self.period_s // 60} min over "
+                f"{mon.window_hours:g} h of captured traffic.",
+                width=6,
+                height=6,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"{self.project.name}: records and labels per window",
+                left=[m(c.METRIC_RECORDS), m(c.METRIC_LABELLED)],
+                width=6,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"{self.project.name}: drift",
+                left=[m(c.METRIC_DRIFTED_FEATURES)],
+                right=[m(c.METRIC_DRIFT_SCORE), m(c.METRIC_PREDICTION_DRIFT)],
+                width=6,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"{self.project.name}: live quality",
+                left=[m(c.METRIC_LIVE_QUALITY)],
+                right=[m(c.METRIC_QUALITY_SHORTFALL)],
+                width=6,
+            ),
+        ]
+
+
+class ModelMonitoring(Construct):
+    """Per model (from its config): the monitor's schedule and alarms. Shared: alarms on serving and runs, a
+    dashboard with a row per model, and alarm → trigger for every model that retrains on alarms."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        models: ModelSet,
+        monitor: lambda_.IFunction,
+        serve: lambda_.IFunction,
+        api: apigw.RestApi,
+        state_machine: sfn.IStateMachine,
+        topic: sns.ITopic,
+        trigger: lambda_.IFunction,
+        dead_letter_alarms: list[cloudwatch.IAlarm],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.models = {m.name: ModelAlarms(self, f"Model-{m.name}", project=m, monitor=monitor) for m in models}
+        at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        # One API, one function: their alarms are shared, at the strictest threshold any model asks for.
+        error_rate = min(m.monitoring.error_rate for m in models)
+        latency_p99_ms = min(m.monitoring.latency_p99_ms for m in models)
 
         def serving(alarm_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> cloudwatch.Alarm:
             """A serving alarm: 2 of the last 3 five-minute periods, quiet without traffic."""
@@ -138,14 +196,14 @@ class ModelMonitoring(Construct):
         self.server_errors = serving(
             "ServerErrorAlarm",
             api.metric_server_error(period=SERVING_PERIOD, statistic="Average"),
-            mon.error_rate,
-            f"More than {mon.error_rate:.1%} of prediction requests answered 5xx",
+            error_rate,
+            f"More than {error_rate:.1%} of prediction requests answered 5xx",
         )
         self.latency = serving(
             "LatencyAlarm",
             api.metric_latency(period=SERVING_PERIOD, statistic="p99"),
-            mon.latency_p99_ms,
-            f"Prediction latency p99 above {mon.latency_p99_ms:g} ms",
+            latency_p99_ms,
+            f"Prediction latency p99 above {latency_p99_ms:g} ms",
         )
         self.failed_runs = cloudwatch.Alarm(
             self,
@@ -164,21 +222,16 @@ class ModelMonitoring(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarms = [
-            self.drift,
-            self.quality,
-            self.prediction_drift,
-            self.data_quality,
-            self.server_errors,
-            self.latency,
-            self.failed_runs,
-        ]
+        per_model = [a for m in self.models.values() for a in m.alarms]
+        self.alarms = [*per_model, self.server_errors, self.latency, self.failed_runs]
         for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
-        # D5: a drift or quality alarm starts a run through the one trigger (cooldown, lock, reason "alarm").
+        # D5: a drift or quality alarm starts a run through the one trigger (cooldown, lock, reason "alarm"); the
+        # trigger finds the model in the alarm's metric (its Model dimension).
+        retrains = [a for m in self.models.values() for a in m.retrains]
         self.retrain = None
         self.retrain_dead_letters = None
-        if mon.retrain_on_alarm:
+        if retrains:
             # Its own queue (a queue policy naming this rule would make the Triggers stack depend on this one).
             retrain_dead_letters = DeadLetters(
                 self,
@@ -192,8 +245,8 @@ class ModelMonitoring(Construct):
             self.retrain = events.Rule(
                 self,
                 "RetrainOnAlarm",
-                description="A drift or quality alarm starts a retraining run (cooldown in the trigger)",
-                event_pattern=alarm_state_change_pattern([self.drift, self.quality]),
+                description="A drift or quality alarm starts a retraining run of its model (cooldown in the trigger)",
+                event_pattern=alarm_state_change_pattern(retrains),
                 targets=[
                     targets.LambdaFunction(
                         trigger,
@@ -206,8 +259,8 @@ class ModelMonitoring(Construct):
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(7))
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(
-                markdown=f"# {project.name}\nServing, monitoring and training. Drift and quality are judged every "
-                f"{self.period_s // 60} min over {mon.window_hours:g} h of captured traffic.",
+                markdown=f"# serverless-mlops: {', '.join(models.names)}\nServing (shared), a row per model "
+                "(monitoring), and training runs.",
                 width=24,
                 height=2,
             )
@@ -232,25 +285,8 @@ class ModelMonitoring(Construct):
                 width=8,
             ),
         )
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Captured and labelled records per window",
-                left=[model_metric(c.METRIC_RECORDS), model_metric(c.METRIC_LABELLED)],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Drift",
-                left=[model_metric(c.METRIC_DRIFTED_FEATURES)],
-                right=[model_metric(c.METRIC_DRIFT_SCORE), model_metric(c.METRIC_PREDICTION_DRIFT)],
-                width=8,
-            ),
-            cloudwatch.GraphWidget(
-                title="Live quality",
-                left=[model_metric(c.METRIC_LIVE_QUALITY)],
-                right=[model_metric(c.METRIC_QUALITY_SHORTFALL)],
-                width=8,
-            ),
-        )
+        for alarms in self.models.values():
+            self.dashboard.add_widgets(*alarms.widgets())
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Training runs",

@@ -11,17 +11,36 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
-from mlops.config import ProjectConfig
+from mlops.config import ModelSet
 
 FINISHED = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 
 
-def object_created_pattern(bucket_name: str, prefix: str) -> events.EventPattern:
-    """The rule pattern for new data; the offline emulator matches uploads against the same shape."""
+def object_created_pattern(bucket_name: str, prefixes: list[str]) -> events.EventPattern:
+    """The rule pattern for new data under any model's prefix; the offline emulator matches uploads against the
+    same shape, and the trigger routes each to the model whose prefix it falls under."""
     return events.EventPattern(
         source=["aws.s3"],
         detail_type=["Object Created"],
-        detail={"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": prefix}]}},
+        detail={"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": p} for p in prefixes]}},
+    )
+
+
+def scheduled_for(model: str) -> events.RuleTargetInput:
+    """A schedule's event as EventBridge sends it, with ``detail.model`` naming the model it is for (the
+    trigger and the monitor route by it)."""
+    return events.RuleTargetInput.from_object(
+        {
+            "version": "0",
+            "id": events.EventField.event_id,
+            "detail-type": events.EventField.detail_type,
+            "source": events.EventField.source,
+            "account": events.EventField.account,
+            "time": events.EventField.time,
+            "region": events.EventField.region,
+            "resources": events.EventField.from_path("$.resources"),
+            "detail": {"model": model},
+        }
     )
 
 
@@ -36,7 +55,7 @@ class RetrainingTriggers(Construct):
         trigger: lambda_.IFunction,
         landing: s3.IBucket,
         state_machine: sfn.IStateMachine,
-        project: ProjectConfig,
+        models: ModelSet,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letters = sqs.Queue(
@@ -52,19 +71,29 @@ class RetrainingTriggers(Construct):
         self.new_data = events.Rule(
             self,
             "NewData",
-            description="New training data in the landing bucket starts a run",
-            event_pattern=object_created_pattern(landing.bucket_name, project.data.prefix),
+            description="New training data under a model's prefix in the landing bucket starts its run",
+            event_pattern=object_created_pattern(landing.bucket_name, [m.data.prefix for m in models]),
             targets=[target],
         )
-        self.schedule = None
-        if project.schedule:
-            self.schedule = events.Rule(
-                self,
-                "Schedule",
-                description="Periodic retraining",
-                schedule=events.Schedule.expression(project.schedule),
-                targets=[target],
-            )
+        # Per model, generated from its config: its retraining schedule.
+        self.schedules: dict[str, events.Rule] = {}
+        for config in models:
+            if config.schedule:
+                self.schedules[config.name] = events.Rule(
+                    self,
+                    f"Schedule-{config.name}",
+                    description=f"Periodic retraining of {config.name}",
+                    schedule=events.Schedule.expression(config.schedule),
+                    targets=[
+                        targets.LambdaFunction(
+                            trigger,
+                            event=scheduled_for(config.name),
+                            dead_letter_queue=self.dead_letters,
+                            retry_attempts=4,
+                            max_event_age=Duration.hours(6),
+                        )
+                    ],
+                )
         self.run_finished = events.Rule(
             self,
             "RunFinished",

@@ -14,6 +14,7 @@ from infra.stacks.serving import ServingStack
 from infra.stacks.storage import StorageStack
 from infra.stacks.triggers import TriggersStack
 from mlops import constants as c
+from mlops.constants import model_output_key
 
 
 class MonitoringStack(Stack):
@@ -30,7 +31,6 @@ class MonitoringStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        project = settings.project()
         self.monitor = pipeline.make_function(self, "Monitor", spec=MONITOR_FUNCTION)
         artifacts = storage.store.artifacts
         # Reads served traffic, labels, the champion's statistics and schema; writes only its own results.
@@ -49,7 +49,7 @@ class MonitoringStack(Stack):
         self.monitoring = ModelMonitoring(
             self,
             "Monitoring",
-            project=project,
+            models=pipeline.models,
             monitor=self.monitor,
             serve=serving.function,
             api=serving.api.api,
@@ -59,6 +59,7 @@ class MonitoringStack(Stack):
             dead_letter_alarms=[triggers.dead_letter_alarm, serving.capture_dead_letter_alarm],
         )
         CfnOutput(self, "FunctionMonitor", value=self.monitor.function_name)
-        CfnOutput(self, "DriftAlarmName", value=self.monitoring.drift.alarm_name)
-        CfnOutput(self, "QualityAlarmName", value=self.monitoring.quality.alarm_name)
+        for name, alarms in self.monitoring.models.items():  # per model: DriftAlarmBreastCancer, …
+            CfnOutput(self, model_output_key("DriftAlarm", name), value=alarms.drift.alarm_name)
+            CfnOutput(self, model_output_key("QualityAlarm", name), value=alarms.quality.alarm_name)
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)

@@ -20,6 +20,7 @@ from infra.settings import EnvironmentSettings
 from infra.stacks.storage import StorageStack
 from mlops import constants as c
 from mlops.config import config_document
+from mlops.runtime import catalog_document, catalog_hash
 
 # What each function may touch. Grants, not hand-written policies; object grants scoped to key prefixes.
 READS_LANDING = {"extract"}
@@ -46,6 +47,11 @@ def config_parameter_name(settings: EnvironmentSettings, model: str) -> str:
     return f"/{settings.stack_prefix}/models/{model}/config"
 
 
+def catalog_parameter_name(settings: EnvironmentSettings) -> str:
+    """The SSM parameter listing the deployment's models (name → config parameter, hash)."""
+    return f"/{settings.stack_prefix}/catalog"
+
+
 class PipelineStack(Stack):
     def __init__(
         self,
@@ -57,27 +63,40 @@ class PipelineStack(Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
-        project = settings.project()
+        models = settings.project()
+        self.models = models
         self.settings = settings
         self.runtime = runtime_for(settings)
         self.architecture = architecture_for(settings)
         self.log_retention = retention = _retention(settings)
         self._layers: dict[str, PipelineLayers] = {}
-        self._config_refs: dict[str, ssm.IStringParameter] = {}
-        # The project config ships as an SSM parameter (validated, compact JSON): each function reads that
-        # one parameter, and nothing reads the CDK bootstrap bucket. The hash in the environment lets a
-        # function tell a stale read from the config it was deployed with.
-        document = config_document(project)
-        self.config_parameter_name = config_parameter_name(settings, project.name)
-        self.config_parameter = ssm.StringParameter(
+        self._config_refs: dict[str, list[ssm.IStringParameter]] = {}
+        # Each model's config ships as an SSM parameter (validated, compact JSON), and a catalog parameter names
+        # them with their hashes: every function reads the catalog and the configs, and nothing reads the CDK
+        # bootstrap bucket. The catalog's hash in the environment lets a function tell a stale read (a
+        # deployment under way) from the configs it was deployed with.
+        self.config_parameters: dict[str, ssm.StringParameter] = {}
+        for config in models:
+            document = config_document(config)
+            self.config_parameters[config.name] = ssm.StringParameter(
+                self,
+                f"Config-{config.name}",
+                parameter_name=config_parameter_name(settings, config.name),
+                string_value=document,
+                tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
+                description=f"serverless-mlops: validated config of model {config.name}",
+            )
+        catalog = catalog_document({m.name: (config_parameter_name(settings, m.name), m.config_hash()) for m in models})
+        self.catalog_parameter_name = catalog_parameter_name(settings)
+        self.catalog_parameter = ssm.StringParameter(
             self,
-            "ProjectConfig",
-            parameter_name=self.config_parameter_name,
-            string_value=document,
-            tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
-            description=f"serverless-mlops: validated config of model {project.name}",
+            "ModelCatalog",
+            parameter_name=self.catalog_parameter_name,
+            string_value=catalog,
+            tier=ssm.ParameterTier.STANDARD if len(catalog) <= 4096 else ssm.ParameterTier.ADVANCED,
+            description="serverless-mlops: the models of this deployment, their config parameters and hashes",
         )
-        self._config_refs[self.stack_name] = self.config_parameter
+        self._config_refs[self.stack_name] = [self.catalog_parameter, *self.config_parameters.values()]
         store, tables = storage.store, storage.tables
         self.function_env = {
             c.ENV_ARTIFACT_BUCKET: store.artifacts.bucket_name,
@@ -85,8 +104,8 @@ class PipelineStack(Stack):
             c.ENV_RUNS_TABLE: tables.runs.table_name,
             c.ENV_MODELS_TABLE: tables.models.table_name,
             c.ENV_LINEAGE_TABLE: tables.lineage.table_name,
-            c.ENV_CONFIG_PARAMETER: self.config_parameter_name,
-            c.ENV_CONFIG_HASH: project.config_hash(),
+            c.ENV_CATALOG_PARAMETER: self.catalog_parameter_name,
+            c.ENV_CATALOG_HASH: catalog_hash(catalog),
         }
         self.functions: dict[str, lambda_.Function] = {}
         for spec in PIPELINE_FUNCTIONS:
@@ -138,7 +157,9 @@ class PipelineStack(Stack):
             functions=dict(self.functions),
             timeouts={f.name: f.timeout_s for f in PIPELINE_FUNCTIONS},
             failure_topic=self.failure_topic,
-            max_concurrency=project.training.max_concurrency,
+            # One state machine for every model: the tuning Map runs as many trials at once as the most
+            # parallel model asks for (training.max_concurrency).
+            max_concurrency=max(m.training.max_concurrency for m in models),
             log_retention=retention,
         )
         self.state_machine = self.pipeline.state_machine
@@ -146,8 +167,8 @@ class PipelineStack(Stack):
         self.notifications_key.grant(self.state_machine.role, "kms:Decrypt", "kms:GenerateDataKey*")
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "FailureTopicArn", value=self.failure_topic.topic_arn)
-        CfnOutput(self, "ConfigParameter", value=self.config_parameter_name)
-        CfnOutput(self, "ModelName", value=project.name)
+        CfnOutput(self, "CatalogParameter", value=self.catalog_parameter_name)
+        CfnOutput(self, "Models", value=",".join(models.names))
         for name, fn in self.functions.items():
             CfnOutput(self, f"Function{_pascal(name)}", value=fn.function_name)
 
@@ -165,12 +186,17 @@ class PipelineStack(Stack):
             )
         return self._layers[stack.stack_name]
 
-    def _config_ref(self, scope: Construct) -> ssm.IStringParameter:
+    def _config_refs_in(self, scope: Construct) -> list[ssm.IStringParameter]:
+        """The catalog and config parameters, as seen from ``scope``'s stack (by name: no export to pin)."""
         stack = Stack.of(scope)
-        if stack.stack_name not in self._config_refs:  # by name: no export to pin
-            self._config_refs[stack.stack_name] = ssm.StringParameter.from_string_parameter_name(
-                stack, "ProjectConfigParameter", self.config_parameter_name
-            )
+        if stack.stack_name not in self._config_refs:
+            names = {"CatalogParameter": self.catalog_parameter_name} | {
+                f"ConfigParameter-{m}": config_parameter_name(self.settings, m) for m in self.models.names
+            }
+            self._config_refs[stack.stack_name] = [
+                ssm.StringParameter.from_string_parameter_name(stack, construct_id, name)
+                for construct_id, name in names.items()
+            ]
         return self._config_refs[stack.stack_name]
 
     def make_function(
@@ -194,7 +220,8 @@ class PipelineStack(Stack):
             log_retention=self.log_retention,
             reserved_concurrency=reserved_concurrency,
         ).function
-        self._config_ref(scope).grant_read(fn)
+        for parameter in self._config_refs_in(scope):
+            parameter.grant_read(fn)
         return fn
 
 

@@ -14,11 +14,12 @@ from aws_cdk import aws_logs_destinations as log_destinations
 
 from constructs import Construct
 from infra.constructs.dead_letters import DeadLetters
-from infra.constructs.inference_api import InferenceApi
+from infra.constructs.inference_api import InferenceApi, ModelRoute
 from infra.functions import CAPTURE_FUNCTION, SERVE_FUNCTION
 from infra.settings import EnvironmentSettings
 from infra.stacks.pipeline import PipelineStack
 from infra.stacks.storage import StorageStack
+from mlops.config import ModelSet
 from mlops.constants import (
     CAPTURE_FIELD,
     CAPTURE_KIND,
@@ -37,6 +38,19 @@ def capture_filter_pattern() -> logs.IFilterPattern:
         logs.FilterPattern.string_value(f"$.{CAPTURE_FIELD}", "=", CAPTURE_KIND),
         logs.FilterPattern.string_value(f"$.{CAPTURE_FIELD}", "=", FEEDBACK_KIND),
     )
+
+
+def model_routes(models: ModelSet, settings: EnvironmentSettings) -> list[ModelRoute]:
+    """Each model's throttle: its own (``serving:`` in its config), or an even share of the stage's."""
+    n = len(models)
+    return [
+        ModelRoute(
+            m.name,
+            m.serving.rate_limit or settings.api_rate_limit / n,
+            m.serving.burst_limit or max(1, settings.api_burst_limit // n),
+        )
+        for m in models
+    ]
 
 
 class ServingStack(Stack):
@@ -76,6 +90,7 @@ class ServingStack(Stack):
             max_rows=settings.max_predict_rows,
             quota_per_day=settings.api_quota_per_day,
             log_retention=pipeline.log_retention,
+            models=model_routes(pipeline.models, settings),
         )
         self._capture_path(pipeline, storage)
         CfnOutput(self, "ApiUrl", value=self.api.api.url)

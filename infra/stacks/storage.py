@@ -19,7 +19,7 @@ class StorageStack(Stack):
             "ArtifactStore",
             run_retention_days=settings.run_retention_days,
             retain=settings.retain_data,
-            capture_retention_days=settings.project().monitoring.capture_retention_days,
+            capture_retention_days={m.name: m.monitoring.capture_retention_days for m in settings.project()},
         )
         self.tables = MetadataTables(self, "Metadata", retain=settings.retain_data)
         # CDK's singleton custom resource that turns on EventBridge notifications for the landing bucket.

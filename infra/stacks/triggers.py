@@ -44,7 +44,7 @@ class TriggersStack(Stack):
             trigger=self.trigger,
             landing=storage.store.landing,
             state_machine=pipeline.state_machine,
-            project=settings.project(),
+            models=pipeline.models,
         )
         # Lambda retries a failed asynchronous invocation twice; what still fails lands in the queue,
         # with the event, instead of vanishing — and the queue's first message raises an alarm.

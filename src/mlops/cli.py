@@ -49,6 +49,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 TargetOpt = Annotated[str, typer.Option("--target", "-t", envvar="MLOPS_TARGET", help="local | aws")]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", envvar="MLOPS_ENV", help="Deployment environment (cdk.json).")]
 EndpointOpt = Annotated[str | None, typer.Option("--endpoint", envvar="MLOPS_ENDPOINT", help="Local endpoint URL.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", envvar="MLOPS_MODEL", help="The model (default: the deployment's only one)."),
+]
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -72,15 +76,19 @@ def emit(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
 
-def platform(target: str, env: str, endpoint: str | None) -> Any:
+def platform(target: str, env: str, endpoint: str | None, model: str | None = None, *, one: bool = True) -> Any:
+    """The target's platform, about ``model`` (``one``: a command about one model, which needs the name when
+    the deployment has several; a clear error names them)."""
     from mlops.platform import Platform, PlatformError
 
     try:
         if target == "aws":
-            return Platform.connect(env)
-        if target != "local":
+            p = Platform.connect(env)
+        elif target != "local":
             fail(f"--target must be 'local' or 'aws', not '{target}'")
-        return Platform.connect(env, endpoint) if endpoint else Platform.local()
+        else:
+            p = Platform.connect(env, endpoint) if endpoint else Platform.local()
+        return p.for_model(model) if (one or model) else p
     except PlatformError as err:
         fail(str(err))
 
@@ -105,9 +113,17 @@ def config_check(config: ConfigOpt = EXAMPLE_CONFIG, as_json: JsonOpt = False) -
 
 
 # -- local ------------------------------------------------------------------------------
+ConfigsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--config", "-c", help="A model config (YAML) or a folder of them; repeatable. Default: the project's models."
+    ),
+]
+
+
 @local_app.command("up")
 def local_up(
-    config: ConfigOpt = EXAMPLE_CONFIG,
+    config: ConfigsOpt = None,
     port: Annotated[int, typer.Option(help="AWS endpoint port on 127.0.0.1 (0: any free port).")] = 4566,
     api_port: Annotated[int, typer.Option(help="Prediction API port on 127.0.0.1 (0: any free port).")] = 4567,
     env: EnvOpt = "dev",
@@ -115,16 +131,21 @@ def local_up(
     """Start the emulator in the foreground: an AWS endpoint and the prediction API on 127.0.0.1."""
     from mlops.local.emulator import LocalCloud
 
-    cloud = LocalCloud(config, port=port, env=env, api_port=api_port)
     try:
+        cloud = LocalCloud(list(config) if config else None, port=port, env=env, api_port=api_port)
         cloud.start()
     except (RuntimeError, OSError, ConfigError) as err:
         fail(f"could not start the emulator: {err}")
     outputs = {k: v for stack in cloud.p.outputs.values() for k, v in stack.items()}
     typer.secho(f"serverless-mlops offline AWS at {cloud.endpoint}", bold=True)
-    typer.echo(f"  landing bucket   s3://{outputs['LandingBucket']}/{load_config(config).data.prefix}")
-    typer.echo(f"  state machine    {outputs['StateMachineArn']}")
-    typer.echo(f"  prediction API   {outputs['ApiUrl']}/predict   (GET /model, /health, /openapi.json)")
+    typer.echo(f"  state machine    {outputs['StateMachineArn']}   (one, for every model)")
+    for path in cloud.config_paths:
+        model = load_config(path)
+        typer.echo(
+            f"  model {model.name:<10} s3://{outputs['LandingBucket']}/{model.data.prefix}  →  "
+            f"{outputs['ApiUrl']}/models/{model.name}/predict"
+        )
+    typer.echo(f"  prediction API   {outputs['ApiUrl']}   (GET /models, /health, /openapi.json)")
     typer.echo(f"  try              aws --endpoint-url {cloud.endpoint} s3 ls")
     typer.echo("  state            a fresh, empty account: in memory, and stopping discards it")
     typer.echo('  AWS CLI          eval "$(mlops local env)"   (endpoint and dummy credentials)')
@@ -164,6 +185,7 @@ def local_tick(
         typer.Option(help="Move the emulated clock forward first (e.g. 1h, 30m, 7d); fire only the rules then due."),
     ] = None,
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """Fire scheduled rules on the running emulator (as EventBridge's scheduler would), then evaluate alarms."""
     from datetime import UTC, datetime, timedelta
@@ -171,8 +193,9 @@ def local_tick(
     from mlops.clock import schedule_period_s
     from mlops.local.cloudwatch import AlarmEvaluator
     from mlops.local.emulator import read_clock_offset, write_clock_offset
+    from mlops.local.targets import target_input
 
-    p = platform("local", "dev", endpoint)
+    p = platform("local", "dev", endpoint, one=False)
     step = _duration_s(advance) if advance else 0
     where = p.endpoint or ""
     offset = write_clock_offset(where, step) if step else read_clock_offset(where)
@@ -197,7 +220,8 @@ def local_tick(
         }
         for target in client.list_targets_by_rule(Rule=r["Name"])["Targets"]:
             # Synchronously: the monitor's metrics are published before the alarms are evaluated.
-            p.client("lambda").invoke(FunctionName=target["Arn"], Payload=json.dumps(event))
+            payload = target_input(target, event)  # e.g. the model's schedule names it in detail.model
+            p.client("lambda").invoke(FunctionName=target["Arn"], Payload=json.dumps(payload))
             typer.echo(f"fired {r['Name']} → {target['Arn'].rsplit(':', 1)[-1]}")
             fired += 1
     time.sleep(1.0)  # the emulator publishes service metrics in the background, twice a second
@@ -310,10 +334,11 @@ def run(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a run: upload a data file (the upload triggers it), or request one over the configured prefix."""
-    p = platform(target, env, endpoint)
+    p = platform(target, env, endpoint, model)
     with reported():
         if data is not None:
             if not data.exists():
@@ -359,10 +384,11 @@ def runs_list(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recent runs, newest first, with their primary metric — to compare runs."""
-    p = platform(target, env, endpoint)
+    p = platform(target, env, endpoint, model)
     runs = p.runs(limit)
     if as_json:
         emit(runs)
@@ -389,11 +415,12 @@ def runs_show(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One run: per-step status and timings, trials, anomalies, metrics, reasons."""
     with reported():
-        record = platform(target, env, endpoint).run(run_id)
+        record = platform(target, env, endpoint, model).run(run_id)
     if as_json:
         emit(record)
     else:
@@ -403,21 +430,37 @@ def runs_show(
 # -- models ------------------------------------------------------------------------------
 @models_app.command("list")
 def models_list(
-    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
 ) -> None:
-    """Registered versions; the champion is marked."""
-    p = platform(target, env, endpoint)
-    versions, champion = p.versions(), p.champion()
+    """Every model's registered versions (or one model's, with --model); each champion is marked."""
+    base = platform(target, env, endpoint, model, one=False)
+    with reported():
+        names = [model] if model else base.models()
+        listing = [
+            {"model": name, "champion": (p := base.for_model(name)).champion(), "versions": p.versions()}
+            for name in names
+        ]
     if as_json:
-        emit({"champion": champion, "versions": versions})
+        emit(listing[0] if model else {"models": listing})
         return
-    for v in versions:
-        mark = "★" if v["version"] == champion else " "
-        metric = v.get("metric", "")
-        typer.echo(
-            f"{mark} v{v['version']:<4} {v.get('status', ''):<17} {v.get('family', ''):<20} "
-            f"{metric} {(v.get('metrics') or {}).get(metric, float('nan')):.4f}  run {v.get('run_id')}"
+    for entry in listing:
+        typer.secho(
+            f"{entry['model']}  (champion: v{entry['champion']})"
+            if entry["champion"]
+            else f"{entry['model']}  (no champion yet)",
+            bold=True,
         )
+        for v in entry["versions"]:
+            mark = "★" if v["version"] == entry["champion"] else " "
+            metric = v.get("metric", "")
+            typer.echo(
+                f"  {mark} v{v['version']:<4} {v.get('status', ''):<17} {v.get('family', ''):<20} "
+                f"{metric} {(v.get('metrics') or {}).get(metric, float('nan')):.4f}  run {v.get('run_id')}"
+            )
 
 
 @models_app.command("show")
@@ -426,11 +469,12 @@ def models_show(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One version with its lineage."""
     with reported():
-        record = platform(target, env, endpoint).version(version)
+        record = platform(target, env, endpoint, model).version(version)
     record.pop("approval_token", None)
     emit(record)
 
@@ -453,11 +497,12 @@ def models_promote(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Make a version champion (releases a run waiting for approval of that version)."""
     _registry_action(
-        "promote", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint)
+        "promote", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint, model)
     )
 
 
@@ -467,10 +512,13 @@ def models_rollback(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Return to the previous champion (repeat to walk further back)."""
-    _registry_action("rollback", reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint))
+    _registry_action(
+        "rollback", reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint, model)
+    )
 
 
 @models_app.command("approve")
@@ -480,11 +528,12 @@ def models_approve(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a version waiting for manual approval: its run continues and promotes it."""
     _registry_action(
-        "approve", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint)
+        "approve", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint, model)
     )
 
 
@@ -495,21 +544,26 @@ def models_reject(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Reject a version waiting for manual approval: its run fails, nothing is promoted."""
     _registry_action(
-        "reject", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint)
+        "reject", version, reason=reason, actor=actor(), as_json=as_json, p=platform(target, env, endpoint, model)
     )
 
 
 @models_app.command("retain")
 def models_retain(
-    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
 ) -> None:
     """Upgrade step: copy registered versions' artifacts out of expiring run scratch into models/ (idempotent)."""
     with reported():
-        moved = platform(target, env, endpoint).retain()
+        moved = platform(target, env, endpoint, model).retain()
     if as_json:
         emit(moved)
         return
@@ -519,10 +573,14 @@ def models_retain(
 
 @models_app.command("history")
 def models_history(
-    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
 ) -> None:
     """The audit history of promotions and rollbacks."""
-    history = platform(target, env, endpoint).history()
+    history = platform(target, env, endpoint, model).history()
     if as_json:
         emit(history)
         return
@@ -564,6 +622,7 @@ def predict(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """Score records with the serving champion through the prediction API (local or deployed)."""
     try:
@@ -572,7 +631,7 @@ def predict(
         fail(f"could not read records: {err}")
         return
     with reported():
-        emit(platform(target, env, endpoint).predict(records))
+        emit(platform(target, env, endpoint, model).predict(records))
 
 
 @app.command()
@@ -583,6 +642,7 @@ def feedback(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """D2: ground-truth labels for earlier predictions, by request_id (and row) or by id, through POST /feedback."""
     import csv
@@ -606,7 +666,7 @@ def feedback(
         fail(f"could not read labels: {err}")
         return
     with reported():
-        emit(platform(target, env, endpoint).feedback(labels))
+        emit(platform(target, env, endpoint, model).feedback(labels))
 
 
 @monitor_app.command("run")
@@ -615,22 +675,27 @@ def monitor_run(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Judge a window of served traffic now (the monitor function, on demand)."""
     with reported():
-        p = platform(target, env, endpoint)
+        p = platform(target, env, endpoint, model)
         p.monitor(end)
         show_monitor(p.latest_monitor() or {}, as_json)
 
 
 @monitor_app.command("show")
 def monitor_show(
-    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
 ) -> None:
     """The latest judged window, and the alarms' states."""
     with reported():
-        p = platform(target, env, endpoint)
+        p = platform(target, env, endpoint, model)
         summary = p.latest_monitor()
         if summary is None:
             fail("the monitor has not run yet: `mlops monitor run` (or wait for its schedule)")
@@ -686,11 +751,12 @@ def models_served_at(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Which version was champion at a given time (from the audit history)."""
     with reported(ValueError):
-        version = platform(target, env, endpoint).served_at(when)
+        version = platform(target, env, endpoint, model).served_at(when)
     if as_json:
         emit({"at": when, "version": version})
     else:
@@ -699,20 +765,27 @@ def models_served_at(
 
 # -- schema ---------------------------------------------------------------------------------
 @schema_app.command("show")
-def schema_show(target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None) -> None:
+def schema_show(
+    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, model: ModelOpt = None
+) -> None:
     """The current schema (JSON): edit it and `mlops schema push` it to pin your changes."""
     with reported():
-        emit(platform(target, env, endpoint).schema())
+        emit(platform(target, env, endpoint, model).schema())
 
 
 @schema_app.command("push")
 def schema_push(
-    file: Path, target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+    file: Path,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
 ) -> None:
     """Store an edited schema as the next version; later runs validate against it."""
     with reported(OSError, json.JSONDecodeError):
         raw = json.loads(file.read_text())
-        record = platform(target, env, endpoint).push_schema(raw.get("schema", raw), actor())
+        record = platform(target, env, endpoint, model).push_schema(raw.get("schema", raw), actor())
     if as_json:
         emit(record)
     else:
@@ -727,12 +800,13 @@ def invoke(
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """Invoke one function with an event file, through the Lambda API."""
     if not event.exists():
         fail(f"no such event file: {event}")
     with reported(json.JSONDecodeError):
-        emit(platform(target, env, endpoint).invoke(function, json.loads(event.read_text())))
+        emit(platform(target, env, endpoint, model).invoke(function, json.loads(event.read_text())))
 
 
 @app.command()

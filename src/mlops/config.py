@@ -257,6 +257,16 @@ class MonitoringConfig(_Strict):
     capture_retention_days: int = Field(default=90, ge=1, description="Captured traffic and labels expire after.")
 
 
+class ServingConfig(_Strict):
+    """This model's share of the prediction API: API Gateway throttles its routes (``/models/<name>/…``) on
+    their own, so one model's traffic cannot starve another's."""
+
+    rate_limit: float | None = Field(
+        default=None, gt=0, description="Steady requests per second; default: the stage's rate over the models."
+    )
+    burst_limit: int | None = Field(default=None, gt=0, description="Default: the stage's burst over the models.")
+
+
 class RegistryConfig(_Strict):
     approval: Literal["auto", "manual"] = "auto"
 
@@ -277,6 +287,7 @@ class ProjectConfig(_Strict):
     validation: ValidationConfig = ValidationConfig()
     registry: RegistryConfig = RegistryConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    serving: ServingConfig = ServingConfig()
     schedule: str | None = Field(
         default=None, description="EventBridge schedule expression for periodic retraining, e.g. 'rate(7 days)'."
     )
@@ -388,3 +399,96 @@ def parse_config_document(document: str, source: str) -> ProjectConfig:
 
 def example_config_path(name: str = "breast-cancer") -> Path:
     return Path(__file__).parent / "examples" / f"{name}.yaml"
+
+
+class ModelSet:
+    """The models of one project (one deployment): each model's validated config, by name, with the file it
+    came from. Checked together: unique names, and data prefixes no upload could fall under twice."""
+
+    def __init__(self, configs: list[tuple[str, ProjectConfig]]) -> None:
+        if not configs:
+            raise ConfigError("no model configurations: give at least one YAML file (or a folder of them)")
+        self.sources: dict[str, str] = {}
+        self.configs: dict[str, ProjectConfig] = {}
+        for source, config in configs:
+            if config.name in self.configs:
+                raise ConfigError(
+                    f"{source}: name: model '{config.name}' is also defined in {self.sources[config.name]}; "
+                    "each model needs a unique name"
+                )
+            for name, other in self.configs.items():
+                overlap = _prefix_overlap(config.data, other.data)
+                if overlap:
+                    raise ConfigError(
+                        f"{source}: data.prefix: '{config.data.prefix}' overlaps '{other.data.prefix}' of model "
+                        f"'{name}' ({self.sources[name]}): an upload under {overlap} would belong to both; give "
+                        "each model its own prefix"
+                    )
+            self.sources[config.name] = source
+            self.configs[config.name] = config
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.configs)
+
+    def __iter__(self) -> Any:
+        return iter(self.configs.values())
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    def get(self, name: str) -> ProjectConfig:
+        try:
+            return self.configs[name]
+        except KeyError:
+            raise UnknownModelError(name, self.names) from None
+
+    def choose(self, name: str | None) -> ProjectConfig:
+        """The model named, or the only one; a clear error when the choice is ambiguous."""
+        if name is not None:
+            return self.get(name)
+        if len(self.configs) == 1:
+            return next(iter(self.configs.values()))
+        raise ConfigError(f"this project has {len(self.configs)} models ({', '.join(self.names)}): name one")
+
+    def for_object(self, bucket: str, key: str, landing_bucket: str) -> ProjectConfig | None:
+        """The model whose data prefix an uploaded object falls under (prefixes never overlap)."""
+        for config in self.configs.values():
+            if (config.data.bucket or landing_bucket) == bucket and key.startswith(config.data.prefix):
+                return config
+        return None
+
+
+class UnknownModelError(ConfigError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown model '{name}'; this deployment has: {', '.join(known)}")
+        self.name, self.known = name, known
+
+
+def _prefix_overlap(a: DataConfig, b: DataConfig) -> str | None:
+    """Where two models' uploads could collide (same bucket, one prefix inside the other), or None."""
+    if a.bucket != b.bucket:
+        return None
+    if a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix):
+        return f"'{max(a.prefix, b.prefix, key=len)}'"
+    return None
+
+
+def model_files(paths: list[str | Path]) -> list[Path]:
+    """YAML files named, and every ``*.yaml`` / ``*.yml`` in the folders named (sorted)."""
+    files: list[Path] = []
+    for item in paths:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise ConfigError(f"{p}: the folder holds no model configurations (*.yaml)")
+            files += found
+        else:
+            files.append(p)
+    return files
+
+
+def load_models(paths: list[str | Path]) -> ModelSet:
+    """Every model of a project, validated one by one and then together."""
+    return ModelSet([(str(f), load_config(f)) for f in model_files(paths)])

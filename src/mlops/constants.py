@@ -10,12 +10,13 @@ ENV_LANDING_BUCKET = "MLOPS_LANDING_BUCKET"
 ENV_RUNS_TABLE = "MLOPS_RUNS_TABLE"
 ENV_MODELS_TABLE = "MLOPS_MODELS_TABLE"
 ENV_LINEAGE_TABLE = "MLOPS_LINEAGE_TABLE"
-ENV_CONFIG_URI = "MLOPS_CONFIG_URI"  # a local file (tests, tools); deployed functions use the parameter
-ENV_CONFIG_PARAMETER = "MLOPS_CONFIG_PARAMETER"  # the SSM parameter holding the validated config
-ENV_CONFIG_HASH = "MLOPS_CONFIG_HASH"  # the config hash the function was deployed with
+ENV_CONFIG_URI = "MLOPS_CONFIG_URI"  # local files, comma-separated (tests, tools); deployed: the catalog
+ENV_CATALOG_PARAMETER = "MLOPS_CATALOG_PARAMETER"  # the SSM parameter naming every model's config parameter
+ENV_CATALOG_HASH = "MLOPS_CATALOG_HASH"  # the catalog's hash the function was deployed with
 ENV_STATE_MACHINE_ARN = "MLOPS_STATE_MACHINE_ARN"
 ENV_CODE_VERSION = "MLOPS_CODE_VERSION"
 ENV_MODEL_CACHE_SECONDS = "MLOPS_MODEL_CACHE_SECONDS"
+ENV_MODEL_CACHE_MB = "MLOPS_MODEL_CACHE_MB"  # the loaded models' memory bound (LRU beyond it)
 ENV_MAX_ROWS = "MLOPS_MAX_PREDICT_ROWS"
 ENV_FAILURE_TOPIC_ARN = "MLOPS_FAILURE_TOPIC_ARN"
 ENV_FUNCTION = "MLOPS_FUNCTION"  # the folder under functions/ a Lambda runs (the emulator routes by it)
@@ -26,7 +27,7 @@ RUNTIME_ENV_VARS = (
     ENV_RUNS_TABLE,
     ENV_MODELS_TABLE,
     ENV_LINEAGE_TABLE,
-    ENV_CONFIG_PARAMETER,
+    ENV_CATALOG_PARAMETER,
 )
 
 
@@ -95,3 +96,8 @@ STEPS = (
     "validate_model",
     "register",
 )
+
+
+def model_output_key(kind: str, model: str) -> str:
+    """A per-model stack output's key, e.g. ``DriftAlarmBreastCancer`` (the CLI finds a model's alarms by it)."""
+    return kind + "".join(part.title() for part in model.split("-"))

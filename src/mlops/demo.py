@@ -81,7 +81,7 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
     say(f"    {len(changed)} drifted predictions; POST /feedback with {accepted} ground-truth labels")
     for _ in range(mon.alarm_windows):
         hour_passes()
-    drift_alarm: dict[str, Any] = next((a for a in p.alarms() if a["AlarmName"] == p.output("DriftAlarmName")), {})
+    drift_alarm: dict[str, Any] = next((a for a in p.alarms() if a["AlarmName"] == p.alarm_name("DriftAlarm")), {})
     say(
         f"    drift alarm: {drift_alarm.get('StateValue')} — {drift_alarm.get('StateReason', '')[:90]}",
         fg=typer.colors.RED if drift_alarm.get("StateValue") == "ALARM" else None,

@@ -143,12 +143,10 @@ def stores() -> Stores:
 
 
 def step_context(event: StepEvent) -> StepContext:
-    from mlops.runtime import config_from_env
+    from mlops.runtime import model_config
 
-    config = config_from_env()
-    if config.name != event.model:
-        raise ValueError(f"event is for model '{event.model}' but this stack serves '{config.name}'")
-    return StepContext(run_id=event.run_id, config=config, stores=stores())
+    # The run's input names its model; the step runs with that model's published config.
+    return StepContext(run_id=event.run_id, config=model_config(event.model), stores=stores())
 
 
 _TRANSIENT_CODES = {

@@ -7,6 +7,7 @@ only difference is the endpoint URL. Every operation goes through boto3 APIs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -36,6 +37,7 @@ class Platform:
     outputs: dict[str, str]
     env: str
     endpoint: str | None = None
+    model_name: str | None = None  # the model commands concern (``--model``); None: the deployment's only one
 
     # -- discovery -----------------------------------------------------------
     @classmethod
@@ -83,15 +85,37 @@ class Platform:
             raise PlatformError(f"stack output '{key}' not found (have: {', '.join(sorted(self.outputs))})")
         return self.outputs[key]
 
+    def models(self) -> list[str]:
+        """Every model the deployment serves (its catalog, as a stack output)."""
+        return [m for m in self.output("Models").split(",") if m]
+
+    def for_model(self, name: str | None) -> Platform:
+        """This platform, with commands about model ``name`` (None: the only one). Unknown or ambiguous names
+        fail here, naming the models there are."""
+        models = self.models()
+        if name is None:
+            if len(models) != 1:
+                raise PlatformError(f"this deployment has {len(models)} models ({', '.join(models)}): give --model")
+            name = models[0]
+        elif name not in models:
+            raise PlatformError(f"unknown model '{name}'; this deployment has: {', '.join(models)}")
+        return dataclasses.replace(self, model_name=name)
+
     @property
     def model(self) -> str:
-        return self.output("ModelName")
+        if self.model_name is None:
+            return self.for_model(None).model
+        return self.model_name
+
+    def catalog(self) -> Any:
+        """Every model's config as the deployment runs it (the catalog and config parameters in SSM)."""
+        from mlops.runtime import load_catalog_parameter
+
+        return load_catalog_parameter(self.output("CatalogParameter"), self.client("ssm"))
 
     def config(self) -> Any:
-        """The project config the deployment runs with (its SSM parameter)."""
-        from mlops.runtime import load_config_parameter
-
-        return load_config_parameter(self.output("ConfigParameter"), self.client("ssm"))
+        """The config of the model this platform concerns."""
+        return self.catalog().get(self.model)
 
     @property
     def stores(self) -> Stores:
@@ -113,7 +137,12 @@ class Platform:
         return {"bucket": self.output("LandingBucket"), "key": key, "etag": resp["ETag"].strip('"')}
 
     def request_run(self, key: str | None = None, reason: str = "", requested_by: str | None = None) -> dict[str, Any]:
-        event = {"action": "run", "reason": reason, "requested_by": requested_by or os.environ.get("USER", "cli")}
+        event = {
+            "action": "run",
+            "model": self.model,
+            "reason": reason,
+            "requested_by": requested_by or os.environ.get("USER", "cli"),
+        }
         if key:
             event["key"] = key
         return self.invoke("trigger", event)
@@ -295,14 +324,14 @@ class Platform:
                 return err.code, {"message": payload.decode(errors="replace")}
 
     def predict(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        status, body = self.api_request("POST", "/predict", {"records": records})
+        status, body = self.api_request("POST", f"/models/{self.model}/predict", {"records": records})
         if status != 200:
             raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}")
         return dict(body)
 
     def feedback(self, labels: list[dict[str, Any]]) -> dict[str, Any]:
         """D2: ground-truth labels for earlier predictions (by request_id and row, or by id)."""
-        status, body = self.api_request("POST", "/feedback", {"labels": labels})
+        status, body = self.api_request("POST", f"/models/{self.model}/feedback", {"labels": labels})
         if status != 202:
             errors = body.get("errors") if isinstance(body, dict) else None
             detail = f" {json.dumps(errors[:5])}" if errors else ""
@@ -312,7 +341,7 @@ class Platform:
     # -- monitoring ----------------------------------------------------------------------
     def monitor(self, end: str | None = None) -> dict[str, Any]:
         """D3: judge the window ending at ``end`` (now) on demand; the monitor's summary."""
-        result: dict[str, Any] = self.invoke("monitor", {"end": end} if end else {})
+        result: dict[str, Any] = self.invoke("monitor", {"model": self.model, **({"end": end} if end else {})})
         return result
 
     def latest_monitor(self) -> dict[str, Any] | None:
@@ -322,6 +351,12 @@ class Platform:
         if not self.stores.artifacts.exists(key):
             return None
         return dict(json.loads(self.stores.artifacts.get_bytes(self.stores.artifacts.uri(key))))
+
+    def alarm_name(self, kind: str) -> str:
+        """This model's alarm of ``kind`` (``DriftAlarm``, ``QualityAlarm``), from the stack outputs."""
+        from mlops.constants import model_output_key
+
+        return self.output(model_output_key(kind, self.model))
 
     def alarms(self) -> list[dict[str, Any]]:
         """This environment's CloudWatch alarms (their names start with the stack names)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from mlops import constants as c
 from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader, parse_s3_uri
 from mlops.adapters.executions import StepFunctionsExecutions
 from mlops.adapters.metadata import DynamoMetadataStore
-from mlops.config import ConfigError, ProjectConfig, load_config, parse_config, parse_config_document
+from mlops.config import ConfigError, ModelSet, ProjectConfig, load_config, parse_config, parse_config_document
 from mlops.context import Stores
 from mlops.errors import TransientError
 
@@ -75,7 +77,7 @@ def executions_from_env(env: Mapping[str, str] | None = None, session: Any = Non
 
 
 def load_config_uri(uri: str, s3: Any = None) -> ProjectConfig:
-    """A config from a local path or an ``s3://`` URI (the deployed stack ships it as an asset)."""
+    """A config from a local path or an ``s3://`` URI."""
     if not uri.startswith("s3://"):
         return load_config(uri)
     bucket, key = parse_s3_uri(uri)
@@ -87,38 +89,73 @@ def load_config_uri(uri: str, s3: Any = None) -> ProjectConfig:
     return parse_config(raw, uri)
 
 
-def load_config_parameter(name: str, ssm: Any = None) -> ProjectConfig:
-    """The config a deployment published to SSM Parameter Store (see infra: PipelineStack)."""
+def load_catalog_parameter(name: str, ssm: Any = None, expected_hash: str = "") -> ModelSet:
+    """Every model a deployment published to SSM Parameter Store (see infra: PipelineStack): the catalog
+    parameter names each model's config parameter and hash; the configs are read in batches of ten."""
     ssm = ssm or boto3.client("ssm")
     document = ssm.get_parameter(Name=name)["Parameter"]["Value"]
-    return parse_config_document(document, f"ssm:{name}")
-
-
-@lru_cache(maxsize=4)
-def _cached_config(uri: str) -> ProjectConfig:
-    return load_config_uri(uri)
-
-
-@lru_cache(maxsize=4)
-def _cached_parameter(name: str, expected_hash: str) -> ProjectConfig:
-    config = load_config_parameter(name)
-    if expected_hash and config.config_hash() != expected_hash:
-        # CloudFormation updates the parameter before the functions that reference it; a mismatch means a
-        # deployment is under way: fail this invocation (retried) rather than run with the other config.
+    if expected_hash and catalog_hash(document) != expected_hash:
+        # CloudFormation updates the parameters before the functions that read them; a mismatch means a
+        # deployment is under way: fail this invocation (retried) rather than run with the other configs.
         raise TransientError(
-            f"config parameter {name} holds config {config.config_hash()[:12]}, but this function was deployed "
-            f"with {expected_hash[:12]}; a deployment is probably in progress"
+            f"catalog parameter {name} holds catalog {catalog_hash(document)[:12]}, but this function was "
+            f"deployed with {expected_hash[:12]}; a deployment is probably in progress"
         )
-    return config
+    entries: dict[str, dict[str, str]] = json.loads(document)["models"]
+    by_parameter = {e["parameter"]: (model, e["hash"]) for model, e in entries.items()}
+    names = list(by_parameter)
+    loaded: dict[str, ProjectConfig] = {}
+    for i in range(0, len(names), 10):
+        for p in ssm.get_parameters(Names=names[i : i + 10])["Parameters"]:
+            model, digest = by_parameter[p["Name"]]
+            config = parse_config_document(p["Value"], f"ssm:{p['Name']}")
+            if config.config_hash() != digest:
+                raise TransientError(f"config parameter {p['Name']} is not the one catalogued for model '{model}'")
+            loaded[model] = config
+    missing = [m for m in entries if m not in loaded]
+    if missing:
+        raise TransientError(f"config parameter(s) of {', '.join(missing)} not found; a deployment is under way?")
+    return ModelSet([(f"ssm:{entries[m]['parameter']}", loaded[m]) for m in entries])
 
 
-def config_from_env(env: Mapping[str, str] | None = None) -> ProjectConfig:
-    """The project config: the deployed SSM parameter, or a local file / s3:// URI (tests and tools)."""
+def catalog_document(parameters: dict[str, tuple[str, str]]) -> str:
+    """The catalog: model → its config parameter and config hash (compact, sorted: stable across synths)."""
+    models = {m: {"parameter": p, "hash": h} for m, (p, h) in sorted(parameters.items())}
+    return json.dumps({"models": models}, sort_keys=True, separators=(",", ":"))
+
+
+def catalog_hash(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _cached_files(uris: str) -> ModelSet:
+    return ModelSet([(u, load_config_uri(u)) for u in uris.split(",") if u])
+
+
+@lru_cache(maxsize=4)
+def _cached_catalog(name: str, expected_hash: str) -> ModelSet:
+    return load_catalog_parameter(name, expected_hash=expected_hash)
+
+
+def models_from_env(env: Mapping[str, str] | None = None) -> ModelSet:
+    """Every model of the deployment: the published catalog, or local files / s3:// URIs separated by commas
+    (tests and tools). Cached for the life of the execution environment."""
     env = os.environ if env is None else env
-    parameter = env.get(c.ENV_CONFIG_PARAMETER)
+    parameter = env.get(c.ENV_CATALOG_PARAMETER)
     if parameter:
-        return _cached_parameter(parameter, env.get(c.ENV_CONFIG_HASH, ""))
-    uri = env.get(c.ENV_CONFIG_URI)
-    if not uri:
-        raise RuntimeError(f"missing environment variable: {c.ENV_CONFIG_PARAMETER} (or {c.ENV_CONFIG_URI})")
-    return _cached_config(uri)
+        return _cached_catalog(parameter, env.get(c.ENV_CATALOG_HASH, ""))
+    uris = env.get(c.ENV_CONFIG_URI)
+    if not uris:
+        raise RuntimeError(f"missing environment variable: {c.ENV_CATALOG_PARAMETER} (or {c.ENV_CONFIG_URI})")
+    return _cached_files(uris)
+
+
+def model_config(name: str, env: Mapping[str, str] | None = None) -> ProjectConfig:
+    """One model's config (:class:`~mlops.config.UnknownModelError` names the models there are)."""
+    return models_from_env(env).get(name)
+
+
+def clear_config_caches() -> None:
+    _cached_files.cache_clear()
+    _cached_catalog.cache_clear()

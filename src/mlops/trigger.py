@@ -37,7 +37,7 @@ from typing import Any
 
 from mlops.adapters.executions import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.clock import new_run_id, utcnow_iso
-from mlops.config import ProjectConfig
+from mlops.config import ModelSet, ProjectConfig
 from mlops.constants import CHAMPION, RUN_LOCK_SECONDS
 from mlops.context import Stores
 from mlops.runs import FAILED, finish_run, start_run
@@ -123,6 +123,50 @@ def parse(event: dict[str, Any], config: ProjectConfig, landing_bucket: str) -> 
         "unrecognised trigger event: expected an S3 'Object Created', a 'Scheduled Event', an alarm state "
         "change, a Step Functions status change or {'action': 'run'}"
     )
+
+
+def target_model(event: dict[str, Any], models: ModelSet, landing_bucket: str) -> tuple[ProjectConfig | None, str]:
+    """Which model an event concerns: an upload by the data prefix it falls under, a schedule by the model its
+    rule names (``detail.model``), an alarm by its metric's ``Model`` dimension, a finished execution by its
+    input, an on-demand request by ``model`` — and the only model when a deployment has one."""
+    source, detail_type = event.get("source"), event.get("detail-type")
+    detail = event.get("detail") or {}
+    if source == "aws.s3" and detail_type == "Object Created":
+        bucket, key = detail["bucket"]["name"], detail["object"]["key"]
+        config = models.for_object(bucket, key, landing_bucket)
+        if config is None:
+            return None, f"s3://{bucket}/{key} is under no model's data prefix"
+        return config, ""
+    if is_execution_status_change(event):
+        try:
+            name = json.loads(detail.get("input") or "{}").get("model")
+        except json.JSONDecodeError:
+            name = None
+    elif source == "aws.cloudwatch" and detail_type == "CloudWatch Alarm State Change":
+        metrics = (detail.get("configuration") or {}).get("metrics") or []
+        dims = [((m.get("metricStat") or {}).get("metric") or {}).get("dimensions") or {} for m in metrics]
+        name = next((d["Model"] for d in dims if d.get("Model")), None)
+    elif source == "aws.events" and detail_type == "Scheduled Event":
+        name = detail.get("model")
+    else:
+        name = event.get("model")
+    if name is None and len(models) > 1 and is_execution_status_change(event):
+        return None, "the execution's input names no model"
+    return models.choose(name), ""
+
+
+def dispatch(
+    event: dict[str, Any],
+    models: ModelSet,
+    stores: Stores,
+    executions: Executions,
+    clock: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """Route an event to its model's trigger (locks, claims and cooldowns are all per model)."""
+    config, why = target_model(event, models, stores.landing_bucket or "")
+    if config is None:
+        return {"status": "ignored", "reason": why}
+    return {"model": config.name, **Trigger(config, stores, executions, clock).handle(event)}
 
 
 def is_execution_status_change(event: dict[str, Any]) -> bool:

@@ -71,7 +71,7 @@ def predict(p: Platform, frame: pd.DataFrame, batch: int = 50) -> list[dict[str,
 
 def describe_alarm(p: Platform, output: str) -> dict[str, Any]:
     """The alarm as ``aws cloudwatch describe-alarms`` shows it at the local endpoint."""
-    name = p.output(output)
+    name = p.alarm_name(output.removesuffix("Name"))
     aws = Path(sys.executable).parent / "aws"
     if aws.exists():
         out = subprocess.run(
@@ -244,7 +244,7 @@ def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_
         out = CliRunner().invoke(app, ["local", "tick", "--advance", "1h", "--endpoint", cloud.endpoint])
         assert out.exit_code == 0, out.output
         assert "MonitoringSchedule" in out.output and "RulesSchedule" not in out.output  # weekly: not due
-        drift = p.output("DriftAlarmName")
+        drift = p.alarm_name("DriftAlarm")
         assert f"alarm {drift}: OK → ALARM" in out.output, out.output
         assert abs(cloud.now() - (t0 + timedelta(hours=1))) < timedelta(minutes=1)  # the emulator's clock too
         deadline = time.monotonic() + 60

@@ -6,7 +6,6 @@ import json
 
 from aws_cdk.assertions import Match
 
-from mlops.config import load_config
 from mlops.local.template import resources_of_type
 from tests.infra.test_stacks import _statements
 
@@ -16,7 +15,7 @@ def _alarms(synth) -> dict[str, dict]:
 
 
 def _alarm(synth, fragment: str) -> dict:
-    (props,) = [p for k, p in _alarms(synth).items() if fragment in k]
+    (props,) = [p for k, p in _alarms(synth).items() if k.startswith(fragment)]
     return props
 
 
@@ -25,33 +24,37 @@ def _actions(statements: list[dict]) -> set[str]:
 
 
 def test_given_the_monitor_alarms_then_thresholds_windows_and_actions_follow_the_config(synth):
-    mon = load_config(synth.settings.project_config_path).monitoring
+    models = synth.settings.project()
+    assert models.names == ["breast-cancer", "diabetes"]
+    mon = models.get("breast-cancer").monitoring
     topic = {"Fn::ImportValue": Match.string_like_regexp("FailureTopic")}
-    for fragment, metric, threshold, op in (
-        ("DriftAlarm", "DriftedFeatures", mon.drift_min_features, "GreaterThanOrEqualToThreshold"),
-        ("QualityAlarm", "QualityShortfall", mon.quality_margin, "GreaterThanThreshold"),
-        ("PredictionDriftAlarm", "PredictionDrift", 0.25, "GreaterThanThreshold"),
-        ("DataQualityAlarm", "DataQualityErrors", 1, "GreaterThanOrEqualToThreshold"),
-    ):
-        props = _alarm(synth, f"Monitoring{fragment}")
-        assert props["Namespace"] == "ServerlessMLOps" and props["MetricName"] == metric
-        assert props["Dimensions"] == [{"Name": "Model", "Value": "breast-cancer"}]  # not the version: it changes
-        assert props["Threshold"] == threshold and props["ComparisonOperator"] == op
-        # The false-alarm guards: consecutive judged windows, and a window too small to judge is not breaching.
-        assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == mon.alarm_windows == 2
-        assert props["Period"] == 3600 and props["Statistic"] == "Maximum"
-        assert props["TreatMissingData"] == "notBreaching"
-        assert len(props["AlarmActions"]) == 1 and "FailureTopic" in json.dumps(props["AlarmActions"])
-    errors = _alarm(synth, "ServerErrorAlarm")
+    for model, logical in (("breast-cancer", "MonitoringModelbreastcancer"), ("diabetes", "MonitoringModeldiabetes")):
+        for fragment, metric, threshold, op in (
+            ("DriftAlarm", "DriftedFeatures", mon.drift_min_features, "GreaterThanOrEqualToThreshold"),
+            ("QualityAlarm", "QualityShortfall", mon.quality_margin, "GreaterThanThreshold"),
+            ("PredictionDriftAlarm", "PredictionDrift", 0.25, "GreaterThanThreshold"),
+            ("DataQualityAlarm", "DataQualityErrors", 1, "GreaterThanOrEqualToThreshold"),
+        ):
+            props = _alarm(synth, f"{logical}{fragment}")
+            assert props["Namespace"] == "ServerlessMLOps" and props["MetricName"] == metric
+            # Each model's alarms watch its own metrics (the Model dimension; not the version: it changes).
+            assert props["Dimensions"] == [{"Name": "Model", "Value": model}]
+            assert props["Threshold"] == threshold and props["ComparisonOperator"] == op
+            # The false-alarm guards: consecutive judged windows; a window too small to judge is not breaching.
+            assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == mon.alarm_windows == 2
+            assert props["Period"] == 3600 and props["Statistic"] == "Maximum"
+            assert props["TreatMissingData"] == "notBreaching"
+            assert len(props["AlarmActions"]) == 1 and "FailureTopic" in json.dumps(props["AlarmActions"])
+    errors = _alarm(synth, "MonitoringServerErrorAlarm")
     assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/ApiGateway", "5XXError", "Average")
     assert errors["Threshold"] == mon.error_rate and (errors["EvaluationPeriods"], errors["DatapointsToAlarm"]) == (
         3,
         2,
     )
     assert errors["Dimensions"] == [{"Name": "ApiName", "Value": "Mlops-dev-Serving-predictions"}]
-    latency = _alarm(synth, "LatencyAlarm")
+    latency = _alarm(synth, "MonitoringLatencyAlarm")
     assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == mon.latency_p99_ms
-    failed = _alarm(synth, "FailedRunsAlarm")
+    failed = _alarm(synth, "MonitoringFailedRunsAlarm")
     assert {m["Id"] for m in failed["Metrics"]} == {"expr_1", "failed", "timedout"}
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in failed["Metrics"] if "MetricStat" in m} == {
         "ExecutionsFailed",
@@ -67,11 +70,23 @@ def test_given_the_alarm_rule_then_only_drift_and_quality_alarms_into_alarm_reac
     assert pattern["source"] == ["aws.cloudwatch"] and pattern["detail-type"] == ["CloudWatch Alarm State Change"]
     assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
     named = sorted(r["Fn::GetAtt"][0] for r in pattern["resources"])
-    assert [n.startswith("MonitoringDriftAlarm") or n.startswith("MonitoringQualityAlarm") for n in named] == [True] * 2
+    # Every model's drift and quality alarms (the trigger finds the model in the alarm's Model dimension).
+    assert [n[: -len("Alarm") - 8] for n in named] == [
+        "MonitoringModelbreastcancerDrift",
+        "MonitoringModelbreastcancerQuality",
+        "MonitoringModeldiabetesDrift",
+        "MonitoringModeldiabetesQuality",
+    ]
     (target,) = rule["Targets"]
     assert "TriggerFunction" in json.dumps(target["Arn"]) and "DeadLetterConfig" in target
-    (schedule,) = [r["Properties"] for k, r in rules.items() if "MonitoringSchedule" in k]
-    assert schedule["ScheduleExpression"] == "rate(1 hour)" and "MonitorFunction" in json.dumps(schedule["Targets"])
+    schedules = {k: r["Properties"] for k, r in rules.items() if "Schedule" in k}
+    assert len(schedules) == 2
+    for model in ("breast-cancer", "diabetes"):
+        (schedule,) = [p for k, p in schedules.items() if model.replace("-", "") in k]
+        assert schedule["ScheduleExpression"] == "rate(1 hour)" and "MonitorFunction" in json.dumps(schedule["Targets"])
+        # The scheduled event names its model: the monitor judges that model's window.
+        template = schedule["Targets"][0]["InputTransformer"]["InputTemplate"]
+        assert f'"detail":{{"model":"{model}"}}' in template and '"time":<time>' in template
 
 
 def test_given_the_monitor_then_it_reads_traffic_and_champion_writes_only_results_and_its_namespace(synth):
@@ -112,10 +127,10 @@ def test_given_the_capture_path_then_the_serve_log_feeds_a_write_only_function_w
 def test_given_the_artifact_bucket_then_captured_traffic_expires_by_the_configured_retention(synth):
     (bucket,) = [b for k, b in resources_of_type(synth.raw("storage"), "AWS::S3::Bucket").items() if "Artifacts" in k]
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
-    for prefix in ("captures", "feedback", "monitoring"):
-        assert (
-            rules[f"expire-{prefix}"]["Prefix"] == f"{prefix}/" and rules[f"expire-{prefix}"]["ExpirationInDays"] == 90
-        )
+    for model in ("breast-cancer", "diabetes"):  # each model's traffic by its own monitoring.capture_retention_days
+        for prefix in ("captures", "feedback", "monitoring"):
+            rule = rules[f"expire-{prefix}-{model}"]
+            assert rule["Prefix"] == f"{prefix}/{model}/" and rule["ExpirationInDays"] == 90
 
 
 def test_given_the_dashboard_then_traffic_latency_errors_drift_quality_and_runs_are_on_it(synth):

@@ -194,12 +194,16 @@ def test_given_the_triggers_then_new_data_under_the_prefix_reaches_the_trigger(s
             "EventPattern": {
                 "source": ["aws.s3"],
                 "detail-type": ["Object Created"],
-                "detail": {"bucket": {"name": [Match.any_value()]}, "object": {"key": [{"prefix": "breast-cancer/"}]}},
+                "detail": {
+                    "bucket": {"name": [Match.any_value()]},
+                    "object": {"key": [{"prefix": "breast-cancer/"}, {"prefix": "diabetes/"}]},
+                },
             },
             "Targets": [Match.object_like({"DeadLetterConfig": Match.any_value(), "RetryPolicy": Match.any_value()})],
         },
     )
-    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(7 days)"})
+    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(7 days)"})  # per model
+    t.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": "rate(14 days)"})
     t.has_resource_properties(
         "AWS::Events::Rule",
         {
@@ -226,7 +230,7 @@ def test_given_the_templates_when_linted_then_cfn_lint_reports_no_errors(synth):
 def test_given_serving_then_every_method_requires_iam_and_the_stage_is_throttled_logged_traced(synth):
     t = synth.template("serving")
     methods = resources_of_type(synth.raw("serving"), "AWS::ApiGateway::Method")
-    assert len(methods) == 5
+    assert len(methods) == 5 + 1 + 3 * 2  # the root routes, GET /models, three routes per model
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
     t.has_resource_properties(
         "AWS::ApiGateway::Stage",
@@ -234,9 +238,13 @@ def test_given_serving_then_every_method_requires_iam_and_the_stage_is_throttled
             "StageName": "live",
             "TracingEnabled": True,
             "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
-            "MethodSettings": [
-                Match.object_like({"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200, "DataTraceEnabled": False})
-            ],
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200, "DataTraceEnabled": False}
+                    )
+                ]
+            ),
             "Variables": {"alias": "live"},
         },
     )
@@ -363,7 +371,11 @@ def test_given_the_deployed_request_model_then_the_local_gateway_refuses_what_ap
     from mlops.local.apigw import call, gateway_check, request_models
 
     models = request_models(synth.raw("serving"))
-    assert set(models) == {("POST", "/predict"), ("POST", "/feedback")}
+    assert set(models) == {
+        (m, f"{at}/{p}")
+        for m, p in (("POST", "predict"), ("POST", "feedback"))
+        for at in ("", "/models/breast-cancer", "/models/diabetes")
+    }
     assert models[("POST", "/feedback")]["required"] == ["labels"]
     assert models[("POST", "/predict")]["properties"]["records"]["maxItems"] == 1000
     invalid = (400, json.dumps({"message": "Invalid request body"}))

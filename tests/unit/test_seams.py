@@ -98,7 +98,7 @@ def test_given_any_change_to_the_mlops_package_then_the_cached_templates_are_syn
         (root / part).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(assembly.REPO_ROOT / part, root / part)
     monkeypatch.setattr(assembly, "REPO_ROOT", root)
-    before = assembly.assembly_key(example_config_path(), "dev")
+    before = assembly.assembly_key([example_config_path()], "dev")
     with (root / "src/mlops/config.py").open("a") as fh:
         fh.write("\n# a new config field changes every function's MLOPS_CONFIG_HASH\n")
-    assert assembly.assembly_key(example_config_path(), "dev") != before
+    assert assembly.assembly_key([example_config_path()], "dev") != before

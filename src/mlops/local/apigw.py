@@ -27,9 +27,13 @@ RequestModels = dict[tuple[str, str], dict[str, Any]]
 def request_models(template: dict[str, Any]) -> RequestModels:
     """(method, path) → JSON schema of every method whose validator checks the body, from a stack template."""
     resources = template.get("Resources", {})
-    paths = {
-        k: "/" + r["Properties"]["PathPart"] for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::Resource"
-    }
+
+    def full_path(logical: str) -> str:  # PathPart under its parent's path (nested: /models/<name>/predict)
+        props = resources[logical]["Properties"]
+        parent = (props.get("ParentId") or {}).get("Ref")
+        return (full_path(str(parent)) if parent in resources else "") + "/" + props["PathPart"]
+
+    paths = {k: full_path(k) for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::Resource"}
     validates = {
         k
         for k, r in resources.items()

@@ -21,28 +21,29 @@ def state_dir() -> Path:
     return Path(os.environ.get(STATE_DIR_ENV) or REPO_ROOT / ".mlops")
 
 
-def _sources(config_path: Path) -> list[Path]:
-    # Everything synthesis reads: the app, the config, and the mlops package (the code layer's asset hash, the
-    # config hash in every function's environment and the names in constants all end up in the templates).
-    files = [REPO_ROOT / "cdk.json", config_path, REPO_ROOT / "layers" / "build.py"]
+def _sources(config_paths: list[Path]) -> list[Path]:
+    # Everything synthesis reads: the app, the configs, and the mlops package (the code layer's asset hash, the
+    # catalog hash in every function's environment and the names in constants all end up in the templates).
+    files = [REPO_ROOT / "cdk.json", *config_paths, REPO_ROOT / "layers" / "build.py"]
     files += sorted(p for p in (REPO_ROOT / "src" / "mlops").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     files += sorted((REPO_ROOT / "infra").rglob("*.py"))
     files += sorted((REPO_ROOT / "functions").glob("*/handler.py"))
     return files
 
 
-def assembly_key(config_path: Path, env: str) -> str:
+def assembly_key(config_paths: list[Path], env: str) -> str:
     digest = hashlib.sha256(env.encode())
-    for path in _sources(config_path):
+    for path in _sources(config_paths):
         digest.update(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def synthesize(config_path: Path, env: str = "dev", *, force: bool = False) -> Path:
-    """Synthesize the app (layers skipped: nothing runs them offline) into ``.mlops/cdk.out-<hash>``."""
-    config_path = config_path.resolve()
-    outdir = state_dir() / f"cdk.out-{assembly_key(config_path, env)}"
+def synthesize(config_paths: list[Path], env: str = "dev", *, force: bool = False) -> Path:
+    """Synthesize the app for these model configs (layers skipped: nothing runs them offline) into
+    ``.mlops/cdk.out-<hash>``."""
+    config_paths = [p.resolve() for p in config_paths]
+    outdir = state_dir() / f"cdk.out-{assembly_key(config_paths, env)}"
     if outdir.joinpath("manifest.json").exists() and not force:
         return outdir
     tmp = outdir.with_name(f"{outdir.name}.tmp{os.getpid()}")
@@ -51,11 +52,11 @@ def synthesize(config_path: Path, env: str = "dev", *, force: bool = False) -> P
     environments: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["environments"]
     if env not in environments:
         raise ValueError(f"unknown environment '{env}' in cdk.json; choose one of {sorted(environments)}")
-    rel = os.path.relpath(config_path, REPO_ROOT)
+    rel = [os.path.relpath(p, REPO_ROOT) for p in config_paths]
     context = {
         "env": env,
         "mlops:skip_layer_build": "true",
-        "environments": {**environments, env: {**environments[env], "config": rel}},
+        "environments": {**environments, env: {**environments[env], "models": rel}},
     }
     proc = subprocess.run(
         [sys.executable, "-m", "infra.app"],

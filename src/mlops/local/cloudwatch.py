@@ -195,6 +195,44 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 _STATISTICS = ("SampleCount", "Sum", "Average", "Minimum", "Maximum")
 
 
+def alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``configuration.metrics`` of CloudWatch's state-change event for ``alarm`` (DescribeAlarms shape)."""
+    if alarm.get("Metrics"):
+        out = []
+        for q in alarm["Metrics"]:
+            entry: dict[str, Any] = {"id": q["Id"], "returnData": q.get("ReturnData", True)}
+            if "MetricStat" in q:
+                stat = q["MetricStat"]
+                entry["metricStat"] = {
+                    "metric": {
+                        "namespace": stat["Metric"].get("Namespace"),
+                        "name": stat["Metric"].get("MetricName"),
+                        "dimensions": {d["Name"]: d["Value"] for d in stat["Metric"].get("Dimensions", [])},
+                    },
+                    "period": stat.get("Period"),
+                    "stat": stat.get("Stat"),
+                }
+            if "Expression" in q:
+                entry["expression"] = q["Expression"]
+            out.append(entry)
+        return out
+    return [
+        {
+            "id": "m1",
+            "returnData": True,
+            "metricStat": {
+                "metric": {
+                    "namespace": alarm.get("Namespace"),
+                    "name": alarm.get("MetricName"),
+                    "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+                },
+                "period": alarm.get("Period"),
+                "stat": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+            },
+        }
+    ]
+
+
 class AlarmEvaluator:
     """Evaluate every alarm of the account now (``clock()``), as CloudWatch would; return the changes."""
 
@@ -336,7 +374,7 @@ class AlarmEvaluator:
                 "alarmName": alarm["AlarmName"],
                 "state": {"value": state, "reason": reason, "timestamp": stamp},
                 "previousState": {"value": previous, "reason": alarm.get("StateReason", ""), "timestamp": stamp},
-                "configuration": {"description": alarm.get("AlarmDescription", "")},
+                "configuration": {"description": alarm.get("AlarmDescription", ""), "metrics": alarm_metrics(alarm)},
             },
         }
         self._send(event)

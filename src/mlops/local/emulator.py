@@ -76,7 +76,7 @@ class LocalCloud:
 
     def __init__(
         self,
-        config_path: Path,
+        configs: Path | str | list[Path] | None = None,
         *,
         port: int = 0,
         env: str = "dev",
@@ -84,8 +84,8 @@ class LocalCloud:
         api_port: int = 0,
         isolated: bool = True,
     ) -> None:
-        self.config_path = Path(config_path).resolve()
         self.env = env
+        self.config_paths = project_models(configs, env)
         self.host = host
         self.port = port or free_port()
         self.endpoint = f"http://{host}:{self.port}"
@@ -114,7 +114,7 @@ class LocalCloud:
         from moto.moto_api import _internal  # noqa: F401  (registers the reset API)
         from moto.server import ThreadedMotoServer
 
-        self.assembly = synthesize(self.config_path, self.env)
+        self.assembly = synthesize(self.config_paths, self.env)
         clock_file(self.endpoint).unlink(missing_ok=True)  # a fresh account starts at the wall clock
         self.templates = load_templates(self.assembly)
         self._saved_environ = dict(os.environ)  # given back at stop: nothing of this account outlives it
@@ -217,7 +217,7 @@ class LocalCloud:
                     "env": self.env,
                     "pid": os.getpid(),
                     "started_at": _iso_now(),
-                    "config": str(self.config_path),
+                    "models": [str(p) for p in self.config_paths],
                     "outputs": self.p.outputs,
                 },
                 indent=2,
@@ -388,7 +388,11 @@ class LocalCloud:
                 if "ScheduleExpression" in props:
                     kwargs["ScheduleExpression"] = props["ScheduleExpression"]
                 events.put_rule(**kwargs)
-                targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", []) if ":lambda:" in t["Arn"]]
+                targets = [
+                    {k: t[k] for k in ("Id", "Arn", "Input", "InputPath", "InputTransformer") if k in t}
+                    for t in props.get("Targets", [])
+                    if ":lambda:" in t["Arn"]
+                ]
                 if targets:
                     events.put_targets(Rule=name, Targets=targets)
                 self.p.refs[(stack, logical)] = name
@@ -551,6 +555,22 @@ class LocalCloud:
                     )
             except Exception as err:  # keep watching; report once
                 seams.log(f"execution watcher: {type(err).__name__}: {err}")
+
+
+def project_models(configs: Path | str | list[Path] | None, env: str = "dev") -> list[Path]:
+    """The model configs an emulator loads: those given (files or folders), else every model of the project's
+    environment in cdk.json. Validated together here (a clear error before anything starts)."""
+    from mlops.config import load_models, model_files
+    from mlops.local.lambda_runtime import REPO_ROOT
+
+    if configs is None:
+        environments = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["environments"]
+        items: list[Path] = [REPO_ROOT / m for m in environments[env]["models"]]
+    else:
+        items = [Path(c) for c in (configs if isinstance(configs, list) else [configs])]
+    files = [f.resolve() for f in model_files(list(items))]
+    load_models(list(files))
+    return files
 
 
 def _alarm_arguments(props: dict[str, Any]) -> dict[str, Any]:

@@ -111,5 +111,4 @@ def reset_caches() -> None:
     from mlops import handlers, runtime
 
     handlers.stores.cache_clear()
-    runtime._cached_config.cache_clear()
-    runtime._cached_parameter.cache_clear()
+    runtime.clear_config_caches()

@@ -31,6 +31,7 @@ from typing import Any
 
 from mlops.local.environments import Environments, FunctionConfig, base_environment
 from mlops.local.lambda_runtime import invoke
+from mlops.local.targets import target_input
 
 
 class BackendLock:
@@ -202,7 +203,7 @@ def deliver_to_lambda_targets(rule: Any, event: dict[str, Any]) -> int:
         name = target["Arn"].split(":function:")[-1].split(":")[0] if ":function:" in target["Arn"] else ""
         fn = _functions.get(name)
         if fn is not None:
-            _submit(fn, _aws_shape(event))
+            _submit(fn, target_input(target, _aws_shape(event)))
             delivered += 1
     return delivered
 

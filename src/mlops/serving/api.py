@@ -1,9 +1,10 @@
 """C1/C2/D1/D2: the prediction API — Powertools REST resolver, pydantic models, OpenAPI.
 
-``POST /predict`` (records → predictions, probabilities, model version, request id; a sample captured for
-the monitor), ``POST /feedback`` (ground-truth labels for earlier predictions), ``GET /model``,
-``GET /health`` and ``GET /openapi.json``. A client's mistake is always a 4xx naming the problem;
-never a 5xx. JSON goes straight to numpy arrays, one per ONNX input: no pandas, no scikit-learn.
+``POST /models/{name}/predict`` (records → predictions, probabilities, model version, request id; a sample
+captured for the monitor), ``POST /models/{name}/feedback`` (ground-truth labels for earlier predictions),
+``GET /models/{name}``, ``GET /models``, ``GET /health`` and ``GET /openapi.json``; in a deployment with one
+model, ``POST /predict``, ``POST /feedback`` and ``GET /model`` answer for it. A client's mistake is always a
+4xx naming the problem; never a 5xx. JSON goes straight to numpy arrays, one per ONNX input: no pandas, no scikit-learn.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops import __version__
-from mlops.constants import ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
+from mlops.config import UnknownModelError
+from mlops.constants import CHAMPION, ENV_MAX_ROWS, ENV_MODEL_CACHE_MB, ENV_MODEL_CACHE_SECONDS
 from mlops.monitoring import capture
 from mlops.serving.service import (
     LoadedModel,
     ModelCache,
     NoModelError,
+    ServingModels,
     check_labels,
     check_records,
     undefined_outputs,
@@ -101,8 +104,18 @@ class ModelInfo(BaseModel):
 
 class Health(BaseModel):
     status: str
-    model_version: int | None = None
+    model_version: int | None = Field(default=None, description="A deployment with one model: its version.")
+    models: dict[str, int | None] = Field(default_factory=dict, description="Each model's loaded version.")
     code_version: str
+
+
+class ModelEntry(BaseModel):
+    model: str
+    version: int | None = Field(description="The champion's version; null before the first one.")
+
+
+class ModelList(BaseModel):
+    models: list[ModelEntry]
 
 
 class Problem(BaseModel):
@@ -145,17 +158,32 @@ def on_error(error: type[Exception]) -> Any:
 
 
 @functools.cache
-def model_cache() -> ModelCache:
+def model_cache() -> ServingModels:
+    """Every model's champion, loaded on first use, each re-checked on its own alias, LRU within a bound."""
     from mlops.handlers import stores
-    from mlops.runtime import config_from_env
+    from mlops.runtime import models_from_env
 
-    return ModelCache(
-        meta=stores().meta,
-        artifacts=stores().artifacts,
-        model_name=config_from_env().name,
-        ttl_seconds=float(os.environ.get(ENV_MODEL_CACHE_SECONDS, "30")),
-        on_load_failure=_count_load_failure,
-    )
+    ttl = float(os.environ.get(ENV_MODEL_CACHE_SECONDS, "30"))
+
+    def cache_for(name: str) -> ModelCache:
+        return ModelCache(
+            meta=stores().meta,
+            artifacts=stores().artifacts,
+            model_name=name,
+            ttl_seconds=ttl,
+            on_load_failure=_count_load_failure,
+        )
+
+    return ServingModels(models_from_env().names, cache_for, budget_bytes=cache_budget_bytes())
+
+
+def cache_budget_bytes() -> int:
+    """The loaded models' bound: MLOPS_MODEL_CACHE_MB, else 40 % of the function's memory (256 MB off Lambda)."""
+    explicit = os.environ.get(ENV_MODEL_CACHE_MB)
+    if explicit:
+        return int(float(explicit) * 1024 * 1024)
+    memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "640"))
+    return int(memory_mb * 0.4 * 1024 * 1024)
 
 
 _load_failures: list[int] = []
@@ -170,10 +198,10 @@ def _count_load_failure(version: int, err: Exception) -> None:
     _load_failures.append(version)
 
 
-def capture_sample() -> float:
-    from mlops.runtime import config_from_env
+def capture_sample(model: str) -> float:
+    from mlops.runtime import model_config
 
-    return config_from_env().monitoring.capture_sample
+    return model_config(model).monitoring.capture_sample
 
 
 def max_rows() -> int:
@@ -201,8 +229,26 @@ def _client_problem(err: ClientProblem) -> Response[Any]:
     return problem(err.status, err.message, err.errors)
 
 
-def _current() -> LoadedModel:
-    return model_cache().get()
+def _only_model() -> str:
+    """The model of a one-model deployment (``/predict``, ``/feedback``, ``/model``); with several, a 400."""
+    only = model_cache().only()
+    if only is None:
+        names = model_cache().names
+        raise ClientProblem(
+            400,
+            f"this deployment serves {len(names)} models ({', '.join(names)}): "
+            "use /models/{name}/predict, /models/{name}/feedback or GET /models/{name}",
+        )
+    return only
+
+
+def _current(name: str) -> LoadedModel:
+    return model_cache().get(name)
+
+
+@on_error(UnknownModelError)
+def _unknown_model(err: UnknownModelError) -> Response[Any]:
+    return problem(404, str(err), [{"field": "name", "problem": f"not one of {', '.join(err.known)}"}])
 
 
 @on_error(NoModelError)
@@ -210,10 +256,27 @@ def _no_model(err: NoModelError) -> Response[Any]:
     return problem(503, str(err))
 
 
+PREDICT_RESPONSES: dict[int | str, Any] = {
+    200: {"description": "Predictions", "content": {"application/json": {"model": PredictResponse}}},
+    400: {"description": "A record does not fit the model", "content": {"application/json": {"model": Problem}}},
+    404: {"description": "No such model", "content": {"application/json": {"model": Problem}}},
+    413: {"description": "Too many rows or too large a body", "content": {"application/json": {"model": Problem}}},
+    422: {"description": "The body is not a valid request"},
+    503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
+}
+
+
+@route(
+    "post", "/models/<name>/predict", summary="Score records with this model's champion", responses=PREDICT_RESPONSES
+)
+def predict_model(name: str, request: Annotated[PredictRequest, Body()]) -> Any:
+    return _predict(name, request)
+
+
 @route(
     "post",
     "/predict",
-    summary="Score records with the champion model",
+    summary="Score records with the champion model (a deployment with one model)",
     responses={
         200: {"description": "Predictions", "content": {"application/json": {"model": PredictResponse}}},
         400: {"description": "A record does not fit the model", "content": {"application/json": {"model": Problem}}},
@@ -223,10 +286,14 @@ def _no_model(err: NoModelError) -> Response[Any]:
     },
 )
 def predict(request: Annotated[PredictRequest, Body()]) -> Any:
+    return _predict(_only_model(), request)
+
+
+def _predict(name: str, request: PredictRequest) -> Any:
     limit = max_rows()
     if len(request.records) > limit:
         raise ClientProblem(413, f"{len(request.records)} records; at most {limit} per request")
-    loaded = _current()
+    loaded = _current(name)
     problems, warnings, feeds = check_records(loaded.model, request.records)
     if problems:
         shown = [p.as_dict() for p in problems[:50]]
@@ -254,7 +321,7 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
         "predictions": rows,
         "warnings": warnings,
     }
-    if capture.sampled(capture_sample()):
+    if capture.sampled(capture_sample(name)):
         event = _active.get().current_event
         capture.emit(
             capture.capture_lines(
@@ -273,24 +340,43 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
+FEEDBACK_RESPONSES: dict[int | str, Any] = {
+    202: {"description": "Labels accepted", "content": {"application/json": {"model": FeedbackResponse}}},
+    400: {"description": "A label does not fit the model", "content": {"application/json": {"model": Problem}}},
+    404: {"description": "No such model", "content": {"application/json": {"model": Problem}}},
+    413: {"description": "Too many labels", "content": {"application/json": {"model": Problem}}},
+    422: {"description": "The body is not a valid request"},
+    503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
+}
+
+
+@route(
+    "post",
+    "/models/<name>/feedback",
+    summary="Ground-truth labels for this model's earlier predictions",
+    status_code=202,
+    responses=FEEDBACK_RESPONSES,
+)
+def feedback_model(name: str, request: Annotated[FeedbackRequest, Body()]) -> Any:
+    return _feedback(name, request)
+
+
 @route(
     "post",
     "/feedback",
     summary="Ground-truth labels for earlier predictions (by request id and row, or by record id)",
     status_code=202,
-    responses={
-        202: {"description": "Labels accepted", "content": {"application/json": {"model": FeedbackResponse}}},
-        400: {"description": "A label does not fit the model", "content": {"application/json": {"model": Problem}}},
-        413: {"description": "Too many labels", "content": {"application/json": {"model": Problem}}},
-        422: {"description": "The body is not a valid request"},
-        503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
-    },
+    responses=FEEDBACK_RESPONSES,
 )
 def feedback(request: Annotated[FeedbackRequest, Body()]) -> Any:
+    return _feedback(_only_model(), request)
+
+
+def _feedback(name: str, request: FeedbackRequest) -> Any:
     limit = max_rows()
     if len(request.labels) > limit:
         raise ClientProblem(413, f"{len(request.labels)} labels; at most {limit} per request")
-    loaded = _current()
+    loaded = _current(name)
     problems, labels = check_labels(loaded.model, [item.model_dump() for item in request.labels])
     if problems:
         first = problems[0]
@@ -311,17 +397,33 @@ def feedback(request: Annotated[FeedbackRequest, Body()]) -> Any:
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
-@route(
-    "get",
-    "/model",
-    summary="The model now serving",
-    responses={
-        200: {"description": "The serving model", "content": {"application/json": {"model": ModelInfo}}},
-        503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
-    },
-)
+INFO_RESPONSES: dict[int | str, Any] = {
+    200: {"description": "The serving model", "content": {"application/json": {"model": ModelInfo}}},
+    404: {"description": "No such model", "content": {"application/json": {"model": Problem}}},
+    503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
+}
+
+
+@route("get", "/models", summary="The models this deployment serves, and each one's champion version")
+def models_list() -> ModelList:
+    from mlops.handlers import stores
+
+    meta = stores().meta
+    return ModelList(models=[ModelEntry(model=n, version=meta.get_alias(n, CHAMPION)) for n in model_cache().names])
+
+
+@route("get", "/models/<name>", summary="This model's champion", responses=INFO_RESPONSES)
+def model_info_named(name: str) -> ModelInfo:
+    return _model_info(name)
+
+
+@route("get", "/model", summary="The model now serving (a deployment with one model)", responses=INFO_RESPONSES)
 def model_info() -> ModelInfo:
-    loaded = _current()
+    return _model_info(_only_model())
+
+
+def _model_info(name: str) -> ModelInfo:
+    loaded = _current(name)
     sig, record = loaded.model.signature, loaded.record
     return ModelInfo(
         model=record["model"],
@@ -338,26 +440,56 @@ def model_info() -> ModelInfo:
 
 @route("get", "/health", summary="Liveness, and which version is loaded")
 def health() -> Health:
-    try:
-        version: int | None = _current().version
-    except NoModelError:
-        version = None
-    return Health(status="ok" if version is not None else "no_model", model_version=version, code_version=__version__)
+    """Each model's champion, loaded (the first health check warms every model's session)."""
+    versions: dict[str, int | None] = {}
+    for name in model_cache().names:
+        try:
+            versions[name] = _current(name).version
+        except NoModelError:
+            versions[name] = None
+    only = model_cache().only()
+    return Health(
+        status="ok" if all(v is not None for v in versions.values()) else "no_model",
+        model_version=versions[only] if only else None,
+        models=versions,
+        code_version=__version__,
+    )
 
 
 @route("get", "/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
 def openapi() -> dict[str, Any]:
-    """The document, with the serving champion's own record schema (names, types, categories) in
-    ``PredictRequest``: clients and fuzzers see which fields a record needs."""
+    """The document, with each model's own paths (``/models/<model>/…``) and record schema (names, types,
+    categories) in its ``PredictRequest``: clients and fuzzers see which fields a record needs. A model with no
+    champion yet keeps the generic schema."""
     doc: dict[str, Any] = json.loads(_active.get().get_openapi_json_schema())
-    try:
-        signature = _current().model.signature
-    except NoModelError:
-        return doc
-    request = doc.get("components", {}).get("schemas", {}).get("PredictRequest", {})
-    if "records" in request.get("properties", {}):
-        request["properties"]["records"]["items"] = signature.record_schema()
-        request["properties"]["records"]["maxItems"] = max_rows()
+    paths, schemas = doc.get("paths", {}), doc.get("components", {}).get("schemas", {})
+    generic = schemas.get("PredictRequest", {})
+    templated = {p: paths.pop(p) for p in list(paths) if "{name}" in p}
+    only = model_cache().only()
+    if only is None:  # the one-model routes answer 400 here: not documented as operations
+        for p in ("/predict", "/feedback", "/model"):
+            paths.pop(p, None)
+    for name in model_cache().names:
+        try:
+            signature: Any = _current(name).model.signature
+        except NoModelError:
+            signature = None
+        request = json.loads(json.dumps(generic))
+        if signature is not None and "records" in request.get("properties", {}):
+            request["properties"]["records"]["items"] = signature.record_schema()
+            request["properties"]["records"]["maxItems"] = max_rows()
+        component = f"PredictRequest-{name}"
+        schemas[component] = request
+        for path, item in templated.items():
+            text = json.dumps(item).replace('schemas/PredictRequest"', f'schemas/{component}"')
+            concrete = json.loads(text)
+            for operation in concrete.values():
+                operation["parameters"] = [p for p in operation.get("parameters", []) if p.get("name") != "name"]
+                operation["parameters"] or operation.pop("parameters")
+                operation["operationId"] = f"{operation.get('operationId', path)}-{name}"
+            paths[path.replace("{name}", name)] = concrete
+        if name == only:
+            schemas["PredictRequest"] = request
     return doc
 
 

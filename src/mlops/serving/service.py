@@ -10,6 +10,7 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 
 from mlops.adapters.artifacts import ArtifactStore, get_verified
 from mlops.adapters.metadata import MetadataStore
+from mlops.config import UnknownModelError
 from mlops.constants import CHAMPION
 from mlops.serving.onnx_model import OnnxModel
 from mlops.serving.signature import RANGE_SLACK, value_bounds
@@ -35,6 +37,7 @@ class LoadedModel:
     model: OnnxModel
     record: dict[str, Any]
     loaded_at: float
+    size_bytes: int = 0  # the ONNX file: what the session holds in memory is of this order
 
 
 @dataclass
@@ -72,7 +75,8 @@ class ModelCache:
             record = self.meta.get_model_version(self.model_name, version)
             if record is None:
                 raise LookupError(f"{self.alias} points at v{version}, which is not registered")
-            model = OnnxModel(get_verified(self.artifacts, record["artifacts"]["onnx"]))
+            onnx = get_verified(self.artifacts, record["artifacts"]["onnx"])
+            model = OnnxModel(onnx)
         except Exception as err:
             self._failed[version] = now
             log.error(
@@ -84,7 +88,55 @@ class ModelCache:
             if self.on_load_failure:
                 self.on_load_failure(version, err)
             return
-        self._current = LoadedModel(version, model, record, now)
+        self._current = LoadedModel(version, model, record, now, len(onnx))
+
+    @property
+    def size_bytes(self) -> int:
+        return self._current.size_bytes if self._current is not None else 0
+
+
+@dataclass
+class ServingModels:
+    """One :class:`ModelCache` per model, each with its own alias re-check, within a memory bound: when the
+    loaded models outgrow ``budget_bytes``, the least recently used are dropped (and reloaded on their next
+    request). The model just asked for always stays."""
+
+    names: list[str]
+    factory: Callable[[str], ModelCache]
+    budget_bytes: int = 256 * 1024 * 1024
+    _caches: OrderedDict[str, ModelCache] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    evictions: int = 0
+
+    def get(self, name: str) -> LoadedModel:
+        if name not in self.names:
+            raise UnknownModelError(name, self.names)
+        with self._lock:
+            cache = self._caches.get(name)
+            if cache is None:
+                cache = self._caches[name] = self.factory(name)
+            self._caches.move_to_end(name)
+        loaded = cache.get()
+        self._evict(keep=name)
+        return loaded
+
+    def only(self) -> str | None:
+        return self.names[0] if len(self.names) == 1 else None
+
+    @property
+    def loaded(self) -> list[str]:
+        """Models in memory, least recently used first."""
+        return [n for n, c in self._caches.items() if c.size_bytes]
+
+    def _evict(self, keep: str) -> None:
+        with self._lock:
+            while sum(c.size_bytes for c in self._caches.values()) > self.budget_bytes:
+                victim = next((n for n in self._caches if n != keep), None)
+                if victim is None:
+                    return
+                del self._caches[victim]
+                self.evictions += 1
+                log.info("model cache over %d bytes: unloaded '%s' (least recently used)", self.budget_bytes, victim)
 
 
 # -- request checking against the signature ---------------------------------------------

@@ -12,7 +12,7 @@ from mlops.local.template import load_templates, resources_of_type
 
 def synthesized_rules(logical_prefix: str = "ArtifactStoreArtifacts", env: str = "dev") -> list[dict[str, Any]]:
     """The lifecycle rules of a bucket as the CDK app synthesizes them (the Storage stack's template)."""
-    templates = load_templates(synthesize(example_config_path(), env))
+    templates = load_templates(synthesize([example_config_path()], env))
     buckets = resources_of_type(templates[f"Mlops-{env}-Storage"], "AWS::S3::Bucket")
     (bucket,) = [b for k, b in buckets.items() if k.startswith(logical_prefix)]
     return list(bucket["Properties"]["LifecycleConfiguration"]["Rules"])

@@ -44,6 +44,7 @@ monitor_app = typer.Typer(
 app.add_typer(monitor_app, name="monitor")
 
 EXAMPLE_CONFIG = example_config_path()
+COMPANION_CONFIG = example_config_path("diabetes")
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project config (YAML).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TargetOpt = Annotated[str, typer.Option("--target", "-t", envvar="MLOPS_TARGET", help="local | aws")]
@@ -813,12 +814,16 @@ def invoke(
 def demo(
     out: Annotated[Path, typer.Option(help="Where to write the report.")] = Path(".mlops/demo"),
     config: ConfigOpt = EXAMPLE_CONFIG,
+    companion: Annotated[
+        Path, typer.Option(help="A second model trained and served beside it (default: the diabetes regressor).")
+    ] = COMPANION_CONFIG,
 ) -> None:
-    """The whole lifecycle offline, through the real state machine: train, reject bad data, judge a candidate."""
+    """The whole lifecycle offline, through the real state machine: two models side by side; train, reject bad
+    data, judge a candidate, serve, roll back, detect drift, retrain on the alarm."""
     from mlops.demo import run_demo
 
     try:
-        report = run_demo(load_config(config), config, out)
+        report = run_demo(load_config(config), config, out, companion)
     except ConfigError as err:
         fail(str(err))
         return

@@ -114,18 +114,28 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
     return monitors
 
 
-def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
-    """Train, break, retrain, serve, drift, retrain on the alarm; write an HTML report and return its path."""
+def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path: Path | None = None) -> Path:
+    """Train, break, retrain, serve, drift, retrain on the alarm; write an HTML report and return its path.
+    A companion model (default: the bundled diabetes regressor) shares the emulator: both train from uploads
+    in the same second, side by side, and both are served on their own routes."""
     from mlops.cli import _step_line, show_run
+    from mlops.config import example_config_path, load_config
     from mlops.local.emulator import LocalCloud
     from mlops.platform import Platform
 
     t_start = time.perf_counter()
     say("Starting offline AWS (moto) from the CDK app's synthesized templates…")
     os.environ.setdefault("MLOPS_MODEL_CACHE_SECONDS", "2")  # the demo shows switches quickly
-    with LocalCloud(config_path, port=0) as cloud:
-        p = Platform.connect(cloud.env, cloud.endpoint)
+    companion_path = companion_path or example_config_path("diabetes")
+    companion = load_config(companion_path)
+    with LocalCloud([config_path, companion_path], port=0) as cloud:
+        platform = Platform.connect(cloud.env, cloud.endpoint)
+        p, q = platform.for_model(config.name), platform.for_model(companion.name)
         headline(1, f"Offline AWS is up at {cloud.endpoint} ({time.perf_counter() - t_start:.1f}s)")
+        say(
+            f"    two models, one platform: {config.name} ({config.task or 'inferred'}) and {companion.name} "
+            f"({companion.task or 'inferred'}) share one state machine, one trigger, one API"
+        )
         say(f"    landing bucket {p.output('LandingBucket')}, state machine {p.output('StateMachineArn')}")
         say(
             f"    {len([k for k in p.outputs if k.startswith('Function')]) + 1} Lambda functions served by the real "
@@ -144,10 +154,28 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
 
         data = bundled("breast-cancer").sample(frac=1.0, random_state=3).reset_index(drop=True)
         first = data.iloc[:400]
-        headline(2, f"First data: 400 rows of scikit-learn's breast-cancer set ({data.shape[1] - 1} features)")
+        headline(
+            2,
+            f"First data for both models in the same second: 400 rows of breast-cancer ({data.shape[1] - 1} "
+            f"features), and the diabetes regression set",
+        )
+        side = bundled("diabetes")
+        side_key = f"{companion.data.prefix}day-001.csv"
+        side_up = q.upload(side.to_csv(index=False).encode(), side_key)
+        say(f"    uploaded s3://{side_up['bucket']}/{side_key} ({len(side)} rows) — {companion.name}'s first data")
+        side_run = q.run_for_upload(side_key, side_up["etag"])
         upload_and_follow("batch-001.csv", first.to_csv(index=False).encode(), "the first batch")
-        champion = p.champion()
-        say(f"    champion: v{champion}", fg=typer.colors.GREEN, bold=True)
+        side_record = q.wait(side_run)
+        say(f"    {'model':<15} {'run':<28} {'status':<10} {'champion':<9} test metric")
+        for who, record in ((p, p.runs(1)[0]), (q, side_record)):
+            version = who.champion()
+            metrics = (who.version(version) if version else {}).get("metrics") or {}
+            metric = (who.version(version) if version else {}).get("metric", "")
+            value = f"{metric} {metrics[metric]:.4f}" if metric in metrics else ""
+            say(
+                f"    {who.model:<15} {record['run_id']:<28} {record['status']:<10} v{version or '-':<8} {value}",
+                fg=typer.colors.GREEN,
+            )
 
         headline(3, "A broken batch: a column went missing and another turned to text upstream")
         broken = corrupt(corrupt(first, "drop", "mean_radius"), "to_text", "worst_area", fraction=0.4)
@@ -163,14 +191,22 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
         upload_and_follow("batch-004.csv", data.to_csv(index=False).encode(), "a clean, larger batch")
         say(f"    champion: v{p.champion()}", fg=typer.colors.GREEN, bold=True)
 
-        headline(6, f"Serving the champion over HTTP: {p.output('ApiUrl')}/predict")
+        headline(6, f"Serving both champions over HTTP: {p.output('ApiUrl')}/models/{{name}}/predict")
         sample = data.drop(columns=[config.target]).iloc[400:403].to_dict("records")
         answer = p.predict(sample)
         for row, pred in zip(data.iloc[400:403][config.target], answer["predictions"], strict=True):
             probs = ", ".join(f"{k}: {v:.3f}" for k, v in pred["probabilities"].items())
             say(f"    v{answer['model_version']} → {pred['prediction']} ({probs}); truth {row}")
-        status, body = p.api_request("POST", "/predict", {"records": [{**sample[0], "mean_radius": "large"}]})
+        route = f"/models/{config.name}/predict"
+        status, body = p.api_request("POST", route, {"records": [{**sample[0], "mean_radius": "large"}]})
         say(f"    a bad record → HTTP {status}: {body['message']}", fg=typer.colors.YELLOW)
+        side_rows = side.drop(columns=[companion.target]).iloc[:2].to_dict("records")
+        side_answer = q.predict(side_rows)
+        for truth, pred in zip(side[companion.target].iloc[:2], side_answer["predictions"], strict=True):
+            say(
+                f"    {companion.name} v{side_answer['model_version']} (POST /models/{companion.name}/predict) → "
+                f"{pred['prediction']:.1f}; truth {truth:.1f}"
+            )
 
         headline(7, "Rollback in one call, effective within the cache interval (no redeploy)")
         before = p.predict(sample[:1])["model_version"]
@@ -199,8 +235,17 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path) -> Path:
             links[v["run_id"]] = name
         report = out / "index.html"
         report.write_text(lifecycle_html(p.model, runs, versions, history, links, monitors))
+        side_links: dict[str, str] = {}
+        for v in q.versions():
+            name = f"{companion.name}-evaluation-v{v['version']}.html"
+            (out / name).write_bytes(q.stores.artifacts.get_bytes(v["artifacts"]["report"]["uri"]))
+            side_links[v["run_id"]] = name
+        (out / f"{companion.name}.html").write_text(
+            lifecycle_html(q.model, list(reversed(q.runs(50))), q.versions(), q.history(), side_links, [])
+        )
         say(
             f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(runs)} runs through the state machine, "
-            f"{len(versions)} model version(s), champion v{p.champion()}."
+            f"{len(versions)} model version(s), champion v{p.champion()}; {companion.name}: champion "
+            f"v{q.champion()} ({companion.name}.html)."
         )
     return report

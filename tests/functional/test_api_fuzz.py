@@ -80,19 +80,35 @@ def api_schema(served_api: str):
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-PREDICT_EXAMPLES = 300
+PREDICT_EXAMPLES = 200
+EXAMPLES = {
+    "/predict": PREDICT_EXAMPLES,
+    "/models/breast-cancer/predict": 100,
+    "/feedback": 60,
+    "/models/breast-cancer/feedback": 40,
+}
 
 
 def test_given_generated_requests_then_no_5xx_and_responses_match_the_schema(api_schema, served_api):
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert {op.path for op in operations} == {"/predict", "/feedback", "/model", "/health"}
+    # The one-model routes and the model's own (documented with its record schema, per model).
+    assert {op.path for op in operations} == {
+        "/predict",
+        "/feedback",
+        "/model",
+        "/health",
+        "/models",
+        "/models/breast-cancer",
+        "/models/breast-cancer/predict",
+        "/models/breast-cancer/feedback",
+    }
     statuses: dict[str, list[int]] = {}
     for operation in operations:
         record = statuses.setdefault(operation.path, []).append
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples={"/predict": PREDICT_EXAMPLES, "/feedback": 80}.get(operation.path, 40),
+            max_examples=EXAMPLES.get(operation.path, 25),
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
@@ -101,9 +117,10 @@ def test_given_generated_requests_then_no_5xx_and_responses_match_the_schema(api
             record(case.call_and_validate(base_url=served_api, checks=CHECKS).status_code)  # noqa: B023 - run here
 
         fuzz()
-    predict = statuses["/predict"]
     assert all(s < 500 for codes in statuses.values() for s in codes)
-    reached = sum(1 for s in predict if s == 200)
-    print(f"\nfuzz: {len(predict)} POST /predict requests, {reached} reached a prediction, 0 answered 5xx")
-    # The document describes the champion's record (names, types): most generated requests are predictions.
-    assert reached >= len(predict) // 2, {s: predict.count(s) for s in set(predict)}
+    for path in ("/predict", "/models/breast-cancer/predict"):
+        predict = statuses[path]
+        reached = sum(1 for s in predict if s == 200)
+        print(f"\nfuzz: {len(predict)} POST {path} requests, {reached} reached a prediction, 0 answered 5xx")
+        # The document describes the champion's record (names, types): most generated requests are predictions.
+        assert reached >= len(predict) // 2, {s: predict.count(s) for s in set(predict)}

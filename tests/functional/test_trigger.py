@@ -223,3 +223,45 @@ def test_given_an_alarm_without_a_champion_or_long_after_it_then_feedback_spans_
     second = _trigger(later)
     payload = json.loads(client.describe_execution(executionArn=second["execution_arn"])["input"])
     assert payload["source"]["feedback"]["since"] == "2026-08-24T18:10:00Z"
+
+
+def test_given_two_models_then_each_event_reaches_its_model_and_locks_are_per_model(sfn, lambda_env, monkeypatch):
+    from mlops.config import example_config_path
+    from mlops.constants import ENV_CONFIG_URI
+    from mlops.local.lambda_runtime import reset_caches
+
+    models = ",".join(str(example_config_path(m)) for m in ("breast-cancer", "diabetes"))
+    monkeypatch.setenv(ENV_CONFIG_URI, models)
+    reset_caches()
+    meta = lambda_env.stores.meta
+    # Uploads for both in the same second: each starts its own model's run (one lock per model).
+    bc = _trigger(_upload_event("breast-cancer/a.csv", "e1"))
+    db = _trigger(_upload_event("diabetes/a.csv", "e2"))
+    assert (bc["model"], bc["status"]) == ("breast-cancer", "started")
+    assert (db["model"], db["status"]) == ("diabetes", "started")
+    assert meta.get_run("diabetes", db["run_id"])["trigger"]["key"] == "diabetes/a.csv"
+    outside = _trigger(_upload_event("other/a.csv", "e3"))
+    assert outside == {"status": "ignored", "reason": "s3://mlops-landing/other/a.csv is under no model's data prefix"}
+    # A schedule names its model (the rule's target input); an alarm is routed by its metric's Model dimension.
+    scheduled = load_event("scheduled_event")
+    scheduled["detail"] = {"model": "diabetes"}
+    deferred = _trigger(scheduled)
+    assert (deferred["model"], deferred["status"]) == ("diabetes", "deferred")  # behind diabetes' own run
+    alarm = load_event("alarm_state_change")
+    alarm["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {"Model": "diabetes"}
+    assert _trigger(alarm)["model"] == "diabetes"
+    # breast-cancer's run ends: its lock is released and nothing of diabetes' moves.
+    _, arn = sfn
+    finished = load_event("execution_status_change")
+    finished["detail"].update(
+        stateMachineArn=arn,
+        status="SUCCEEDED",
+        input=json.dumps({"run_id": bc["run_id"], "model": "breast-cancer"}),
+    )
+    released = _trigger(finished)
+    assert (released["model"], released["status"]) == ("breast-cancer", "released")
+    assert _trigger(_upload_event("breast-cancer/b.csv", "e4"))["status"] == "started"
+    assert _trigger(_upload_event("diabetes/b.csv", "e5"))["status"] == "deferred"  # diabetes' run still holds
+    # A request that does not say which model, in a deployment of two: a loud failure naming them.
+    out = invoke("trigger", {"action": "run", "reason": "which one?"})
+    assert out.function_error and "2 models (breast-cancer, diabetes)" in out.payload["errorMessage"]

@@ -219,7 +219,9 @@ def test_given_mlops_local_up_when_aws_s3_cp_uploads_then_a_run_is_triggered(tmp
             text=True,
         )
         assert "breast-cancer/" in listing.stdout
-        p = Platform.connect("dev", endpoint)
+        project = Platform.connect("dev", endpoint)
+        assert project.models() == ["breast-cancer", "diabetes"]  # `mlops local up`: every model of the project
+        p = project.for_model("breast-cancer")
         etag = p.client("s3").head_object(Bucket=landing, Key="breast-cancer/from-cli.csv")["ETag"].strip('"')
         run = p.wait(p.run_for_upload("breast-cancer/from-cli.csv", etag), timeout=300)
         assert run["status"] == "SUCCEEDED" and p.champion() == 1

@@ -243,7 +243,7 @@ def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_
         )
         out = CliRunner().invoke(app, ["local", "tick", "--advance", "1h", "--endpoint", cloud.endpoint])
         assert out.exit_code == 0, out.output
-        assert "MonitoringSchedule" in out.output and "RulesSchedule" not in out.output  # weekly: not due
+        assert "MonitoringModelbreastcancerSchedule" in out.output and "RulesSchedule" not in out.output  # weekly
         drift = p.alarm_name("DriftAlarm")
         assert f"alarm {drift}: OK → ALARM" in out.output, out.output
         assert abs(cloud.now() - (t0 + timedelta(hours=1))) < timedelta(minutes=1)  # the emulator's clock too

@@ -485,7 +485,8 @@ def openapi() -> dict[str, Any]:
             concrete = json.loads(text)
             for operation in concrete.values():
                 operation["parameters"] = [p for p in operation.get("parameters", []) if p.get("name") != "name"]
-                operation["parameters"] or operation.pop("parameters")
+                if not operation["parameters"]:
+                    del operation["parameters"]
                 operation["operationId"] = f"{operation.get('operationId', path)}-{name}"
             paths[path.replace("{name}", name)] = concrete
         if name == only:

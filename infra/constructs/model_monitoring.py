@@ -17,7 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from infra.constructs.dead_letters import DeadLetters
-from infra.constructs.retraining_triggers import scheduled_for
+from infra.constructs.retraining_triggers import model_schedule
 from mlops import constants as c
 from mlops.clock import schedule_period_s
 from mlops.config import ModelSet, ProjectConfig
@@ -55,19 +55,15 @@ class ModelAlarms(Construct):
         self.metric = model_metric
         self.schedule = None
         if mon.schedule:
-            self.schedule = events.Rule(
+            self.schedule = model_schedule(
                 self,
                 "Schedule",
+                model=project.name,
+                expression=mon.schedule,
                 description=f"Judge the last {mon.window_hours:g} h of {project.name}'s served traffic",
-                schedule=events.Schedule.expression(mon.schedule),
-                targets=[
-                    targets.LambdaFunction(
-                        monitor,
-                        event=scheduled_for(project.name),
-                        retry_attempts=2,
-                        max_event_age=Duration.hours(1),
-                    )
-                ],
+                function=monitor,
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
             )
         # The guard against false alarms: a window below monitoring.min_samples publishes no verdict (missing
         # data is not breaching), and alarm_windows consecutive judged windows must breach.

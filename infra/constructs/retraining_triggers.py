@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -23,6 +25,27 @@ def object_created_pattern(bucket_name: str, prefixes: list[str]) -> events.Even
         source=["aws.s3"],
         detail_type=["Object Created"],
         detail={"bucket": {"name": [bucket_name]}, "object": {"key": [{"prefix": p} for p in prefixes]}},
+    )
+
+
+def model_schedule(
+    scope: Construct,
+    construct_id: str,
+    *,
+    model: str,
+    expression: str,
+    description: str,
+    function: lambda_.IFunction,
+    **target: Any,
+) -> events.Rule:
+    """A model's schedule: a rule that hands ``function`` the Scheduled Event naming ``model`` (``target``: the
+    Lambda target's retry and dead-letter settings)."""
+    return events.Rule(
+        scope,
+        construct_id,
+        description=description,
+        schedule=events.Schedule.expression(expression),
+        targets=[targets.LambdaFunction(function, event=scheduled_for(model), **target)],
     )
 
 
@@ -79,20 +102,16 @@ class RetrainingTriggers(Construct):
         self.schedules: dict[str, events.Rule] = {}
         for config in models:
             if config.schedule:
-                self.schedules[config.name] = events.Rule(
+                self.schedules[config.name] = model_schedule(
                     self,
                     f"Schedule-{config.name}",
+                    model=config.name,
+                    expression=config.schedule,
                     description=f"Periodic retraining of {config.name}",
-                    schedule=events.Schedule.expression(config.schedule),
-                    targets=[
-                        targets.LambdaFunction(
-                            trigger,
-                            event=scheduled_for(config.name),
-                            dead_letter_queue=self.dead_letters,
-                            retry_attempts=4,
-                            max_event_age=Duration.hours(6),
-                        )
-                    ],
+                    function=trigger,
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(6),
                 )
         self.run_finished = events.Rule(
             self,

@@ -308,26 +308,12 @@ class ProjectConfig(_Strict):
         return self
 
     def primary_metric_for(self, task: Task) -> str:
-        metric = self.evaluation.primary_metric or ("rmse" if task is Task.REGRESSION else "roc_auc")
-        allowed = REGRESSION_METRICS if task is Task.REGRESSION else CLASSIFICATION_METRICS
-        if metric not in allowed:
-            raise ConfigError(
-                f"evaluation.primary_metric: '{metric}' does not apply to a {task.value} task; "
-                f"use one of {sorted(allowed)}"
-            )
-        return metric
+        return _metric_for(task, "evaluation.primary_metric", self.evaluation.primary_metric, "roc_auc")
 
     def quality_metric_for(self, task: Task) -> str:
         """The live-quality metric: one that is defined on any labelled window (not roc_auc, which needs
         both classes present)."""
-        metric = self.monitoring.quality_metric or ("rmse" if task is Task.REGRESSION else "accuracy")
-        allowed = REGRESSION_METRICS if task is Task.REGRESSION else CLASSIFICATION_METRICS
-        if metric not in allowed:
-            raise ConfigError(
-                f"monitoring.quality_metric: '{metric}' does not apply to a {task.value} task; "
-                f"use one of {sorted(allowed)}"
-            )
-        return metric
+        return _metric_for(task, "monitoring.quality_metric", self.monitoring.quality_metric, "accuracy")
 
     def drift_threshold(self, feature: str) -> float:
         return self.validation.drift.features.get(feature, self.validation.drift.default_threshold)
@@ -335,6 +321,15 @@ class ProjectConfig(_Strict):
     def config_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _metric_for(task: Task, field: str, chosen: str | None, classification_default: str) -> str:
+    """The metric ``field`` names (or its default: rmse for regression), checked against the task."""
+    metric = chosen or ("rmse" if task is Task.REGRESSION else classification_default)
+    allowed = REGRESSION_METRICS if task is Task.REGRESSION else CLASSIFICATION_METRICS
+    if metric not in allowed:
+        raise ConfigError(f"{field}: '{metric}' does not apply to a {task.value} task; use one of {sorted(allowed)}")
+    return metric
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

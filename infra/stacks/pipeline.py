@@ -43,8 +43,10 @@ def architecture_for(settings: EnvironmentSettings) -> lambda_.Architecture:
 
 
 def config_parameter_name(settings: EnvironmentSettings, model: str) -> str:
-    """The SSM parameter holding a model's validated config: known to every stack without an export."""
-    return f"/{settings.stack_prefix}/models/{model}/config"
+    """The SSM parameter holding a model's validated config (the catalog names it). Not the previous release's
+    ``/<prefix>/models/<model>/config``: an upgrade would create the new parameter under that name before
+    deleting the old one, and fail (tests/infra/test_redeploy.py)."""
+    return f"/{settings.stack_prefix}/config/{model}"
 
 
 def catalog_parameter_name(settings: EnvironmentSettings) -> str:

@@ -3,6 +3,7 @@ rule that an export another stack imports may not change (aws/aws-cdk#1972)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -83,6 +84,45 @@ def blocked_exports(before: dict[str, dict[str, Any]], after: dict[str, dict[str
     return problems
 
 
+# Physical names unique in an account and region: CloudFormation creates a resource before it deletes the one
+# it replaces, so a name that moves to another logical id fails the update ("already exists").
+UNIQUE_NAMES = {
+    "AWS::SSM::Parameter": "Name",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::DynamoDB::GlobalTable": "TableName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::Events::Rule": "Name",
+}
+
+
+def _named(templates: dict[str, dict[str, Any]]) -> dict[tuple[str, str], tuple[str, str]]:
+    out = {}
+    for stack, template in templates.items():
+        for logical, res in template.get("Resources", {}).items():
+            prop = UNIQUE_NAMES.get(res["Type"])
+            name = (res.get("Properties") or {}).get(prop) if prop else None
+            if name is not None:
+                out[(res["Type"], json.dumps(name, sort_keys=True))] = (stack, logical)
+    return out
+
+
+def name_collisions(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[str]:
+    """Resources the update would create under a physical name that an existing resource of another logical id
+    (or stack) still holds."""
+    old, new = _named(before), _named(after)
+    return [
+        f"{where[0]}/{where[1]}: {kind} {name} is still held by {old[(kind, name)][0]}/{old[(kind, name)][1]}"
+        for (kind, name), where in sorted(new.items())
+        if (kind, name) in old and old[(kind, name)] != where
+    ]
+
+
 def _imports(node: Any) -> set[str]:
     if isinstance(node, dict):
         found = {json.dumps(node["Fn::ImportValue"], sort_keys=True)} if "Fn::ImportValue" in node else set()
@@ -92,11 +132,15 @@ def _imports(node: Any) -> set[str]:
     return set()
 
 
-def _synth(outdir: Path) -> dict[str, dict[str, Any]]:
+def _synth(outdir: Path, models: list[str] | None = None) -> dict[str, dict[str, Any]]:
     from infra.app import build, make_app
     from infra.settings import settings_from_context
 
-    app = make_app(context={"mlops:skip_layer_build": "true", "env": "dev"}, outdir=str(outdir))
+    context: dict[str, Any] = {"mlops:skip_layer_build": "true", "env": "dev"}
+    if models is not None:
+        environments = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["environments"]
+        context["environments"] = {**environments, "dev": {**environments["dev"], "models": models}}
+    app = make_app(context=context, outdir=str(outdir))
     build(app, settings_from_context(app.node.try_get_context))
     app.synth()
     return load_templates(outdir)
@@ -139,3 +183,41 @@ def test_given_a_changed_layer_exported_to_another_stack_then_the_check_reports_
         "Pipeline: export CodeLayerOut (value {'Ref': 'CodeLayer'}) changes but is imported"
     ]
     assert blocked_exports(before, json.loads(json.dumps(before))) == []
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = (
+    "AWS::StepFunctions::StateMachine",
+    "AWS::ApiGateway::RestApi",
+    "AWS::DynamoDB::GlobalTable",
+    "AWS::S3::Bucket",
+    "AWS::Lambda::Function",
+)
+
+
+def test_given_the_release_before_many_models_when_upgraded_then_no_physical_name_is_created_twice(tmp_path):
+    """The previous release named its one config parameter /Mlops-dev/models/breast-cancer/config under another
+    logical id: a new resource of that name would be created before the old one is deleted, and the update fail."""
+    previous = json.loads((FIXTURES / "release-6bc02f8-named.json").read_text())["templates"]
+    assert name_collisions(previous, _synth(tmp_path / "now")) == []
+
+
+def test_given_a_model_added_then_retired_then_nothing_shared_is_replaced_and_no_name_collides(tmp_path):
+    one = ["src/mlops/examples/breast-cancer.yaml"]
+    two = [*one, "src/mlops/examples/diabetes.yaml"]
+    states = [_synth(tmp_path / f"s{i}", models) for i, models in enumerate((one, two, one))]
+    for before, after in itertools.pairwise(states):
+        assert name_collisions(before, after) == []
+        assert blocked_exports(before, after) == []
+        for stack, template in before.items():
+            shared = {k for k, r in template["Resources"].items() if r["Type"] in SHARED}
+            assert not (replaced(template, after[stack]) & shared), stack
+
+
+def test_given_a_name_moved_to_another_logical_id_then_the_check_reports_it():
+    param = {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/x/config", "Value": "{}"}}
+    before = {"Pipeline": {"Resources": {"Old": param}}}
+    assert name_collisions(before, {"Pipeline": {"Resources": {"New": param}}}) == [
+        'Pipeline/New: AWS::SSM::Parameter "/x/config" is still held by Pipeline/Old'
+    ]
+    assert name_collisions(before, before) == []

@@ -70,7 +70,12 @@ class ModelAlarms(Construct):
         windows = mon.alarm_windows
 
         def judged(
-            alarm_id: str, metric: str, threshold: float, op: cloudwatch.ComparisonOperator, description: str
+            alarm_id: str,
+            metric: str,
+            threshold: float,
+            op: cloudwatch.ComparisonOperator,
+            description: str,
+            windows: int = windows,
         ) -> cloudwatch.Alarm:
             return cloudwatch.Alarm(
                 self,
@@ -116,7 +121,35 @@ class ModelAlarms(Construct):
             at_least,
             f"{project.name}: served records break the champion's schema",
         )
+        # C4: a challenger's alarms; their ALARM withdraws it (the trigger, through the WithdrawChallenger rule).
+        self.challenger_errors = cloudwatch.Alarm(
+            self,
+            "ChallengerErrorAlarm",
+            alarm_description=f"{project.name}: the challenger could not answer a request the champion could; "
+            "withdraws the challenger",
+            metric=cloudwatch.Metric(
+                namespace=c.METRICS_NAMESPACE,
+                metric_name=c.METRIC_CHALLENGER_ERRORS,
+                dimensions_map={"Model": project.name, "service": c.SERVICE_NAME},  # EMF from the serve function
+                period=SERVING_PERIOD,
+                statistic="Sum",
+            ),
+            threshold=1,
+            comparison_operator=at_least,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.challenger_disagreement = judged(
+            "ChallengerDisagreementAlarm",
+            c.METRIC_CHALLENGER_DISAGREEMENT,
+            mon.challenger_max_disagreement,
+            above,
+            f"{project.name}: the shadow challenger's answers differ from the champion's on more than "
+            f"{mon.challenger_max_disagreement:.0%} of a judged window; withdraws the challenger",
+            windows=1,
+        )
         self.alarms = [self.drift, self.quality, self.prediction_drift, self.data_quality]
+        self.challenger_alarms = [self.challenger_errors, self.challenger_disagreement]
         self.retrains = [self.drift, self.quality] if mon.retrain_on_alarm else []
 
     def widgets(self) -> list[cloudwatch.IWidget]:
@@ -218,7 +251,7 @@ class ModelMonitoring(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        per_model = [a for m in self.models.values() for a in m.alarms]
+        per_model = [a for m in self.models.values() for a in (*m.alarms, *m.challenger_alarms)]
         self.alarms = [*per_model, self.server_errors, self.latency, self.failed_runs]
         for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
@@ -252,6 +285,29 @@ class ModelMonitoring(Construct):
                     )
                 ],
             )
+        # C4: a challenger's alarm withdraws it without a person (the trigger; the history names the alarm).
+        withdraw_dead_letters = DeadLetters(
+            self,
+            "WithdrawDeadLetters",
+            of="the challenger-withdrawal rule",
+            impact="A challenger's alarm could not reach the trigger: the challenger may still be taking traffic",
+            topic=topic,
+        )
+        dead_letter_alarms = [*dead_letter_alarms, withdraw_dead_letters.alarm]
+        self.withdraw = events.Rule(
+            self,
+            "WithdrawChallenger",
+            description="A challenger's error or disagreement alarm withdraws the challenger",
+            event_pattern=alarm_state_change_pattern([a for m in self.models.values() for a in m.challenger_alarms]),
+            targets=[
+                targets.LambdaFunction(
+                    trigger,
+                    dead_letter_queue=withdraw_dead_letters.queue,
+                    retry_attempts=4,
+                    max_event_age=Duration.hours(6),
+                )
+            ],
+        )
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(7))
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(

@@ -15,10 +15,10 @@ from constructs import Construct
 from infra import nag
 from infra.constructs.pipeline_layers import PipelineLayers
 from infra.functions import FunctionSpec
-from mlops.constants import ENV_FUNCTION, METRICS_NAMESPACE
+from mlops.constants import ENV_FUNCTION, METRICS_NAMESPACE, SERVICE_NAME
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-SERVICE = "serverless-mlops"
+SERVICE = SERVICE_NAME
 
 
 class PipelineFunction(Construct):

@@ -35,6 +35,8 @@ class TriggersStack(Stack):
             extra_env={ENV_STATE_MACHINE_ARN: pipeline.state_machine.state_machine_arn},
         )
         storage.tables.runs.grant_read_write_data(self.trigger)
+        # C4: a challenger's alarm withdraws it (the models table's alias and history items).
+        storage.tables.models.grant_read_write_data(self.trigger)
         pipeline.state_machine.grant_start_execution(self.trigger)
         # To evict a lock whose execution ended without releasing it (a lost status-change event).
         pipeline.state_machine.grant_execution(self.trigger, "states:DescribeExecution")

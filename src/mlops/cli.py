@@ -507,6 +507,66 @@ def models_promote(
     )
 
 
+@models_app.command("canary")
+def models_canary(
+    version: int,
+    percent: Annotated[float, typer.Option(help="Share of traffic the challenger answers (0 < p <= 50).")] = 10.0,
+    reason: Annotated[str, typer.Option(help="Why (audit history).")] = "canary",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Try a version on a share of live traffic (by a stable key: one entity sees one version)."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        result = p.challenge(version, "canary", percent, reason, actor())
+    if as_json:
+        emit(result)
+    else:
+        typer.echo(f"canary: v{version} answers {percent:g} % of {p.model}'s requests")
+
+
+@models_app.command("shadow")
+def models_shadow(
+    version: int,
+    reason: Annotated[str, typer.Option(help="Why (audit history).")] = "shadow",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score every request with a version as well, captured beside the champion's answer and never returned."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        result = p.challenge(version, "shadow", 0, reason, actor())
+    if as_json:
+        emit(result)
+    else:
+        typer.echo(f"shadow: v{version} scores every {p.model} request, unseen")
+
+
+@models_app.command("withdraw")
+def models_withdraw(
+    reason: Annotated[str, typer.Option(help="Why (audit history).")] = "manual",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Take the challenger off traffic: the champion answers everything again."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        result = p.withdraw(reason, actor())
+    if as_json:
+        emit(result)
+    else:
+        typer.echo(f"withdrawn: v{result['version']} ({reason})")
+
+
 @models_app.command("rollback")
 def models_rollback(
     reason: Annotated[str, typer.Option(help="Why (audit history).")] = "manual",

@@ -255,6 +255,13 @@ class MonitoringConfig(_Strict):
     latency_p99_ms: float = Field(default=500, gt=0, description="Serving latency alarm (API Gateway p99).")
     error_rate: float = Field(default=0.01, gt=0, le=1, description="Serving 5xx alarm: share of requests.")
     capture_retention_days: int = Field(default=90, ge=1, description="Captured traffic and labels expire after.")
+    challenger_max_disagreement: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="C4: a shadow challenger whose answers differ from the champion's on more than this share of a "
+        "judged window's records is withdrawn (its disagreement alarm).",
+    )
 
 
 class ServingConfig(_Strict):

@@ -72,6 +72,12 @@ METRIC_PREDICTION_DRIFT = "PredictionDrift"
 METRIC_QUALITY_ERRORS = "DataQualityErrors"
 METRIC_LIVE_QUALITY = "LiveQuality"
 METRIC_QUALITY_SHORTFALL = "QualityShortfall"
+# C4: a challenger's health. Errors: the serve function (EMF, per request the challenger could not answer);
+# disagreement and records: the monitor, per judged window.
+METRIC_CHALLENGER_ERRORS = "ChallengerErrors"
+METRIC_CHALLENGER_DISAGREEMENT = "ChallengerDisagreement"
+METRIC_CHALLENGER_RECORDS = "ChallengerRecords"
+SERVICE_NAME = "serverless-mlops"  # Powertools' service: a dimension of the metrics the functions emit
 
 # The run budget, one source for the state machine (infra) and the run lock (trigger): the lock must
 # outlive every path through an execution, including the manual-approval wait.
@@ -82,6 +88,8 @@ RUN_LOCK_SECONDS = STATE_MACHINE_TIMEOUT_S + 3600
 
 # Registry aliases.
 CHAMPION = "champion"
+CHALLENGER = "challenger"  # C4: tried beside the champion (canary: a share of traffic; shadow: scored, never returned)
+CANARY, SHADOW = "canary", "shadow"
 CHALLENGER = "challenger"
 
 # Pipeline steps, in order; each writes under runs/<run_id>/<step>/.

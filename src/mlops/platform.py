@@ -231,6 +231,31 @@ class Platform:
         except RegistryError as err:
             raise PlatformError(str(err)) from None
 
+    def challenge(self, version: int, mode: str, percent: float, reason: str, actor: str) -> dict[str, Any]:
+        """C4: set a canary (``percent`` of traffic) or a shadow challenger."""
+        from mlops.registry import set_challenger
+
+        try:
+            return set_challenger(
+                self.stores, self.model, version, mode=mode, percent=percent, reason=reason, actor=actor
+            )
+        except RegistryError as err:
+            raise PlatformError(str(err)) from None
+
+    def withdraw(self, reason: str, actor: str) -> dict[str, Any]:
+        from mlops.registry import withdraw_challenger
+
+        try:
+            return withdraw_challenger(self.stores, self.model, reason=reason, actor=actor)
+        except RegistryError as err:
+            raise PlatformError(str(err)) from None
+
+    def challenger(self) -> dict[str, Any] | None:
+        """The challenger alias (version, mode, percent), if any."""
+        from mlops.constants import CHALLENGER
+
+        return self.stores.meta.get_alias_item(self.model, CHALLENGER)
+
     def retain(self) -> dict[int, list[str]]:
         """Copy every version's artifacts out of run scratch (upgrade from a release that kept them there)."""
         from mlops.registry import retain_version

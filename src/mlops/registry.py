@@ -7,7 +7,7 @@ from typing import Any
 
 from mlops.adapters.artifacts import parse_s3_uri, put_json
 from mlops.clock import utcnow_iso
-from mlops.constants import CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX
+from mlops.constants import CANARY, CHALLENGER, CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX, SHADOW
 from mlops.context import Stores
 from mlops.errors import RegistryError
 
@@ -86,7 +86,63 @@ def promote(
     if record.get("status") != APPROVED:
         stores.meta.update_model_version(model, version, {"status": APPROVED, "approved_by": actor})
     stores.meta.set_alias(model, alias, version, history)
+    challenger = stores.meta.get_alias_item(model, CHALLENGER) if alias == CHAMPION else None
+    if challenger is not None and int(challenger["version"]) == version:  # the challenger won: it is champion now
+        stores.meta.clear_alias(
+            model, CHALLENGER, version, {**history, "action": "withdraw", "reason": f"promoted to champion: {reason}"}
+        )
     return {**history, "alias": alias, "version": version}
+
+
+def set_challenger(
+    stores: Stores, model: str, version: int, *, mode: str, percent: float, reason: str, actor: str
+) -> dict[str, Any]:
+    """C4: try ``version`` beside the champion — ``canary``: it answers ``percent`` % of traffic (by a stable
+    key); ``shadow``: it scores every request, captured beside the champion's answer and never returned."""
+    if mode not in (CANARY, SHADOW):
+        raise RegistryError(f"a challenger's mode is '{CANARY}' or '{SHADOW}', not '{mode}'")
+    if mode == CANARY and not 0 < percent <= 50:
+        raise RegistryError(f"a canary takes 0 < percent <= 50 of traffic (got {percent:g}); promote it to give it all")
+    record = stores.meta.get_model_version(model, version)
+    if record is None:
+        raise RegistryError(f"{model} has no version {version}")
+    champion = stores.meta.get_alias(model, CHAMPION)
+    if champion is None:
+        raise RegistryError(f"{model} has no champion to challenge yet")
+    if champion == version:
+        raise RegistryError(f"v{version} is {model}'s champion already")
+    share = percent if mode == CANARY else 0.0
+    current = stores.meta.get_alias(model, CHALLENGER)
+    history = {
+        "at": utcnow_iso(),
+        "action": mode,
+        "previous": current,
+        "percent": share,
+        "champion": champion,
+        "reason": reason,
+        "actor": actor,
+    }
+    stores.meta.set_alias(model, CHALLENGER, version, history, {"mode": mode, "percent": share})
+    return {**history, "alias": CHALLENGER, "version": version, "mode": mode}
+
+
+def withdraw_challenger(stores: Stores, model: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """Take the challenger off traffic (by hand, or on its alarm); the champion answers everything again."""
+    item = stores.meta.get_alias_item(model, CHALLENGER)
+    if item is None:
+        raise RegistryError(f"{model} has no challenger")
+    version = int(item["version"])
+    history = {
+        "at": utcnow_iso(),
+        "action": "withdraw",
+        "previous": version,
+        "mode": item.get("mode"),
+        "reason": reason,
+        "actor": actor,
+    }
+    if not stores.meta.clear_alias(model, CHALLENGER, version, history):
+        raise RegistryError(f"{model}'s challenger changed meanwhile; look again (`mlops models history`)")
+    return {**history, "alias": CHALLENGER, "version": version}
 
 
 def rollback(stores: Stores, model: str, *, reason: str, actor: str, alias: str = CHAMPION) -> dict[str, Any]:

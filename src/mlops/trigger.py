@@ -38,7 +38,12 @@ from typing import Any
 from mlops.adapters.executions import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.clock import new_run_id, utcnow_iso
 from mlops.config import ModelSet, ProjectConfig
-from mlops.constants import CHAMPION, RUN_LOCK_SECONDS
+from mlops.constants import (
+    CHAMPION,
+    METRIC_CHALLENGER_DISAGREEMENT,
+    METRIC_CHALLENGER_ERRORS,
+    RUN_LOCK_SECONDS,
+)
 from mlops.context import Stores
 from mlops.runs import FAILED, finish_run, start_run
 
@@ -166,7 +171,38 @@ def dispatch(
     config, why = target_model(event, models, stores.landing_bucket or "")
     if config is None:
         return {"status": "ignored", "reason": why}
+    if challenger_alarm(event):
+        return {"model": config.name, **withdraw_on_alarm(stores, config.name, event)}
     return {"model": config.name, **Trigger(config, stores, executions, clock).handle(event)}
+
+
+CHALLENGER_METRICS = (METRIC_CHALLENGER_ERRORS, METRIC_CHALLENGER_DISAGREEMENT)
+
+
+def challenger_alarm(event: dict[str, Any]) -> bool:
+    """A state change of a challenger's alarm (its metric is one of :data:`CHALLENGER_METRICS`)."""
+    if event.get("source") != "aws.cloudwatch" or event.get("detail-type") != "CloudWatch Alarm State Change":
+        return False
+    metrics = ((event.get("detail") or {}).get("configuration") or {}).get("metrics") or []
+    names = {((m.get("metricStat") or {}).get("metric") or {}).get("name") for m in metrics}
+    return bool(names & set(CHALLENGER_METRICS))
+
+
+def withdraw_on_alarm(stores: Stores, model: str, event: dict[str, Any]) -> dict[str, Any]:
+    """C4: a challenger's alarm into ALARM withdraws it, without a person; the history names the alarm."""
+    from mlops.errors import RegistryError
+    from mlops.registry import withdraw_challenger
+
+    detail = event.get("detail") or {}
+    state = detail.get("state") or {}
+    if state.get("value") != "ALARM":
+        return {"status": "ignored", "reason": f"alarm {detail.get('alarmName')} is {state.get('value')}"}
+    reason = f"alarm {detail.get('alarmName')}: {state.get('reason', '')}".strip()
+    try:
+        withdrawn = withdraw_challenger(stores, model, reason=reason[:500], actor="alarm")
+    except RegistryError as err:  # already withdrawn (a redelivered event, or by hand)
+        return {"status": "ignored", "reason": str(err)}
+    return {"status": "withdrawn", "version": withdrawn["version"], "reason": reason}
 
 
 def is_execution_status_change(event: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ from mlops.local.template import load_templates, resources_of_type, state_machin
 PER_MODEL = {
     "Pipeline": 1,  # its config parameter (the catalog is one parameter for all)
     "Triggers": 2,  # its retraining schedule rule and the rule's permission to invoke the trigger
-    "Monitoring": 6,  # its monitor schedule rule + permission, and four alarms (drift, quality, prediction, data)
+    "Monitoring": 8,  # monitor schedule rule + permission; drift, quality, prediction, data and 2 challenger alarms
     "Serving": 9,  # /models/<name>, …/predict, …/feedback: 3 resources, 3 methods, 3 invoke permissions
     "Storage": 0,  # lifecycle rules are properties of the one artifact bucket
 }
@@ -57,7 +57,7 @@ def test_given_one_two_and_three_models_then_each_adds_the_stated_resources_and_
     for stack, added in PER_MODEL.items():
         assert counts[1][stack] - counts[0][stack] == added, (stack, counts)
         assert counts[2][stack] - counts[1][stack] == added, (stack, counts)
-    assert sum(PER_MODEL.values()) == 18
+    assert sum(PER_MODEL.values()) == 20
     # Shared compute: one state machine, one trigger, one serve function and one API for all three models.
     assert len(resources_of_type(t3["Pipeline"], "AWS::StepFunctions::StateMachine")) == 1
     assert len(resources_of_type(t3["Serving"], "AWS::ApiGateway::RestApi")) == 1

@@ -146,3 +146,27 @@ def test_given_the_dashboard_then_traffic_latency_errors_drift_quality_and_runs_
         "ExecutionsFailed",
     ):
         assert metric in body
+
+
+def test_given_a_challenger_then_its_error_and_disagreement_alarms_withdraw_it_through_the_trigger(synth):
+    alarms = _alarms(synth)
+    for model, logical in (("breast-cancer", "MonitoringModelbreastcancer"), ("diabetes", "MonitoringModeldiabetes")):
+        errors = _alarm(synth, f"{logical}ChallengerErrorAlarm")
+        # The serve function's EMF metric: Powertools adds its service as a dimension.
+        assert (errors["MetricName"], errors["Statistic"], errors["Period"]) == ("ChallengerErrors", "Sum", 300)
+        assert sorted(d["Name"] for d in errors["Dimensions"]) == ["Model", "service"]
+        assert {"Name": "Model", "Value": model} in errors["Dimensions"] and errors["Threshold"] == 1
+        disagreement = _alarm(synth, f"{logical}ChallengerDisagreementAlarm")
+        assert disagreement["MetricName"] == "ChallengerDisagreement" and disagreement["Threshold"] == 0.2
+        assert disagreement["EvaluationPeriods"] == 1 and disagreement["Dimensions"] == [
+            {"Name": "Model", "Value": model}
+        ]
+    assert len(alarms) >= 12
+    rules = resources_of_type(synth.raw("monitoring"), "AWS::Events::Rule")
+    (rule,) = [r["Properties"] for k, r in rules.items() if k.startswith("MonitoringWithdrawChallenger")]
+    named = sorted(r["Fn::GetAtt"][0] for r in rule["EventPattern"]["resources"])
+    assert len(named) == 4 and all("Challenger" in n for n in named)
+    assert "TriggerFunction" in json.dumps(rule["Targets"]) and "DeadLetterConfig" in rule["Targets"][0]
+    # The trigger may move the challenger alias (the models table), nothing else new.
+    statements = _statements(synth.raw("triggers"), "TriggerRole")
+    assert "ModelsTable" in json.dumps(statements)

@@ -60,7 +60,11 @@ class MetadataStore(Protocol):
     def get_model_version(self, model: str, version: int) -> dict[str, Any] | None: ...
     def list_model_versions(self, model: str) -> list[dict[str, Any]]: ...
     def get_alias(self, model: str, alias: str) -> int | None: ...
-    def set_alias(self, model: str, alias: str, version: int, history: dict[str, Any]) -> None: ...
+    def set_alias(
+        self, model: str, alias: str, version: int, history: dict[str, Any], fields: dict[str, Any] | None = None
+    ) -> None: ...
+    def get_alias_item(self, model: str, alias: str) -> dict[str, Any] | None: ...
+    def clear_alias(self, model: str, alias: str, version: int, history: dict[str, Any]) -> bool: ...
     def alias_history(self, model: str) -> list[dict[str, Any]]: ...
     def put_schema_version(self, model: str, version: int, record: dict[str, Any]) -> None: ...
     def latest_schema(self, model: str) -> dict[str, Any] | None: ...
@@ -261,8 +265,46 @@ class DynamoMetadataStore:
         item = self._models.get_item(Key={"pk": model, "sk": f"ALIAS#{alias}"}).get("Item")
         return int(item["version"]) if item else None
 
-    def set_alias(self, model: str, alias: str, version: int, history: dict[str, Any]) -> None:
-        """Move an alias and append its history record in one transaction.
+    def get_alias_item(self, model: str, alias: str) -> dict[str, Any] | None:
+        """The alias with what it carries besides the version (a challenger's ``mode`` and ``percent``)."""
+        item = self._models.get_item(Key={"pk": model, "sk": f"ALIAS#{alias}"}).get("Item")
+        return from_dynamo(item) if item else None
+
+    def _history_put(self, model: str, alias: str, version: int, history: dict[str, Any]) -> dict[str, Any]:
+        item = {"pk": model, "sk": f"HISTORY#{history['at']}#{alias}#{version:06d}", **history}
+        return {
+            "Put": {
+                "TableName": self._models.name,
+                "Item": to_dynamo({**item, "alias": alias, "version": version}),
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+        }
+
+    def clear_alias(self, model: str, alias: str, version: int, history: dict[str, Any]) -> bool:
+        """Remove an alias still at ``version`` and append its history record, in one transaction; False if the
+        alias had moved or was already gone (a concurrent withdrawal)."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._models.name,
+                            "Key": to_dynamo({"pk": model, "sk": f"ALIAS#{alias}"}),
+                            "ConditionExpression": "version = :v",
+                            "ExpressionAttributeValues": to_dynamo({":v": version}),
+                        }
+                    },
+                    self._history_put(model, alias, version, history),
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    def set_alias(
+        self, model: str, alias: str, version: int, history: dict[str, Any], fields: dict[str, Any] | None = None
+    ) -> None:
+        """Move an alias (with ``fields`` it carries) and append its history record in one transaction.
 
         The resource's client serializes Python values itself, so items are passed unserialized.
         """
@@ -274,14 +316,19 @@ class DynamoMetadataStore:
             "alias": alias,
             "version": version,
         }
+        alias_item = {
+            "pk": model,
+            "sk": f"ALIAS#{alias}",
+            **(fields or {}),
+            "version": version,
+            "updated_at": history["at"],
+        }
         self._client.transact_write_items(
             TransactItems=[
                 {
                     "Put": {
                         "TableName": table,
-                        "Item": to_dynamo(
-                            {"pk": model, "sk": f"ALIAS#{alias}", "version": version, "updated_at": history["at"]}
-                        ),
+                        "Item": to_dynamo(alias_item),
                     }
                 },
                 {

@@ -62,12 +62,17 @@ def capture_lines(
     id_column: str | None,
     now: datetime,
     body: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[str]:
     """The log lines recording one answered request: every record with its prediction and probabilities.
 
     ``body`` (the request's JSON text, if it is one line) is embedded as received instead of serializing the
-    records again: that is most of the cost of a capture on the single-row path."""
+    records again: that is most of the cost of a capture on the single-row path. ``extra``: what else the line
+    carries (the handler's ``ms``; ``role: challenger`` for a canary's answers; a shadow's ``version``,
+    ``predictions`` and ``ms``)."""
     head = {CAPTURE_FIELD: CAPTURE_KIND, "model": model, "version": version, "request_id": request_id, "time": iso(now)}
+    if extra:
+        head.update(extra)
     if body is not None and "\n" not in body and "\r" not in body and len(body) < MAX_LINE_BYTES:
         answers = json.dumps(predictions, separators=(",", ":"), default=str)
         line = f'{json.dumps(head, separators=(",", ":"))[:-1]},"request":{body},"predictions":{answers}}}'
@@ -130,9 +135,32 @@ def partition(kind: str, model: str, when: str) -> str:
     return f"{prefix}{model}/date={when[:10]}/"
 
 
+def _shadow_row(shadow: dict[str, Any], i: int) -> dict[str, Any]:
+    """A shadow challenger's answer for record ``i`` (or its error), kept beside the champion's."""
+    out: dict[str, Any] = {"version": shadow.get("version"), "ms": shadow.get("ms")}
+    answers = shadow.get("predictions") or []
+    if i < len(answers):
+        out["prediction"] = answers[i].get("prediction")
+        if answers[i].get("probabilities") is not None:
+            out["probabilities"] = answers[i]["probabilities"]
+    if shadow.get("error"):
+        out["error"] = shadow["error"]
+    return out
+
+
 def flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """One JSON Lines row per captured record (or per label)."""
-    common = {k: v for k, v in obj.items() if k not in (CAPTURE_FIELD, "rows", "labels", "request", "predictions")}
+    """One JSON Lines row per captured record (or per label); a shadow's answer rides on its record's row."""
+    rows = _flatten(obj)
+    shadow = obj.get("shadow")
+    if isinstance(shadow, dict):
+        for row in rows:
+            row["shadow"] = _shadow_row(shadow, int(row.get("row", 0)))
+    return rows
+
+
+def _flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    skip = (CAPTURE_FIELD, "rows", "labels", "request", "predictions", "shadow")
+    common = {k: v for k, v in obj.items() if k not in skip}
     if obj[CAPTURE_FIELD] == CAPTURE_KIND and "request" in obj:  # the request as received, and the answers
         records = (obj.get("request") or {}).get("records") or []
         answers = obj.get("predictions") or []

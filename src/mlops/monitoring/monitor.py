@@ -110,6 +110,69 @@ def live_quality(
     return value, task_metrics(task, y_true, y_pred, proba, names)
 
 
+def _agree(task: Task, a: Any, b: Any) -> bool:
+    """Two answers agree: the same class; for regression, within 5 % of each other."""
+    if task is not Task.REGRESSION:
+        return str(a) == str(b)
+    a, b = float(a), float(b)
+    return abs(a - b) <= 0.05 * max(abs(a), abs(b), 1e-9)
+
+
+def _median_ms(rows: list[dict[str, Any]], pick: Any) -> float | None:
+    """The median handler time per request (a request's records share one time)."""
+    per_request = {r.get("request_id"): pick(r) for r in rows if pick(r) is not None}
+    values = [float(v) for v in per_request.values()]
+    return round(float(np.median(values)), 3) if values else None
+
+
+def compare(
+    stores: Stores,
+    config: ProjectConfig,
+    task: Task,
+    champion: int,
+    captured: list[dict[str, Any]],
+    labels: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """C4: champion against challenger on the same live traffic — records each answered, agreement (shadow: the
+    same records), handler latency, errors, and live quality where labels exist. None without a challenger."""
+    item = stores.meta.get_alias_item(config.name, c.CHALLENGER)
+    if item is None:
+        return None
+    version, mode = int(item["version"]), str(item.get("mode"))
+    ours = [r for r in captured if int(r.get("version", -1)) == champion and r.get("role") != c.CHALLENGER]
+    theirs = [r for r in captured if int(r.get("version", -1)) == version and r.get("role") == c.CHALLENGER]
+    shadowed = [r for r in ours if (r.get("shadow") or {}).get("version") == version]
+    answered = [r for r in shadowed if "prediction" in r["shadow"]]
+    out: dict[str, Any] = {
+        "version": version,
+        "mode": mode,
+        "percent": float(item.get("percent") or 0),
+        "champion": champion,
+        "records": {"champion": len(ours), "challenger": len(theirs) if mode == c.CANARY else len(answered)},
+        "errors": sum(1 for r in shadowed if r["shadow"].get("error")),
+        "latency_ms": {
+            "champion": _median_ms(ours, lambda r: r.get("ms")),
+            "challenger": _median_ms(theirs, lambda r: r.get("ms"))
+            if mode == c.CANARY
+            else _median_ms(shadowed, lambda r: r["shadow"].get("ms")),
+        },
+    }
+    if answered:
+        agreement = sum(_agree(task, r["prediction"], r["shadow"]["prediction"]) for r in answered) / len(answered)
+        out.update(agreement=round(agreement, 6), disagreement=round(1 - agreement, 6))
+    metric = config.quality_metric_for(task)
+    quality: dict[str, Any] = {"metric": metric}
+    challenger_rows = theirs if mode == c.CANARY else [{**r, **r["shadow"]} for r in answered]
+    for side, rows in (("champion", ours), ("challenger", challenger_rows)):
+        pairs = join_labels(rows, labels)
+        if pairs:
+            classes = list((pairs[0][0].get("probabilities") or {}).keys()) or None
+            value, _ = live_quality(pairs, task, metric, classes)
+            quality[side] = {"labelled": len(pairs), "value": None if value is None else round(value, 6)}
+    out["quality"] = quality
+    return out
+
+
 def shortfall(metric: str, champion: float, live: float) -> float:
     """How much worse live is than the champion's test metric: in the metric's units for scores, relative
     for errors (rmse, mae, mape), so one margin reads the same way for both."""
@@ -145,11 +208,18 @@ def run_monitor(
         for r in read_partitions(stores, c.CAPTURES_PREFIX, model, window.dates())
         if window.holds(str(r.get("time"))) and r.get("model") == model
     ]
-    served = [r for r in captured if int(r.get("version", -1)) == version]
+    served = [r for r in captured if int(r.get("version", -1)) == version and r.get("role") != c.CHALLENGER]
     others = sorted({int(r["version"]) for r in captured if int(r.get("version", -1)) != version})
     summary.update(version=version, records=len(served), other_versions=others, task=task.value)
     dims = [{"Model": model}, {"Model": model, "Version": str(version)}]
     values: dict[str, float] = {c.METRIC_RECORDS: len(served)}
+    labels = [r for r in read_partitions(stores, c.FEEDBACK_PREFIX, model, window.dates()) if r.get("model") == model]
+    challenger = compare(stores, config, task, version, captured, labels)
+    if challenger is not None:
+        summary["challenger"] = challenger
+        values[c.METRIC_CHALLENGER_RECORDS] = challenger["records"]["challenger"]
+        if challenger.get("disagreement") is not None and challenger["records"]["challenger"] >= mon.min_samples:
+            values[c.METRIC_CHALLENGER_DISAGREEMENT] = challenger["disagreement"]
     if len(served) < mon.min_samples:
         summary.update(
             status="insufficient",
@@ -192,7 +262,6 @@ def run_monitor(
             }
             values[c.METRIC_PREDICTION_DRIFT] = round(measured[1], 6)
     # Live quality, where labels have arrived.
-    labels = [r for r in read_partitions(stores, c.FEEDBACK_PREFIX, model, window.dates()) if r.get("model") == model]
     pairs = join_labels(served, labels)
     metric = config.quality_metric_for(task)
     quality: dict[str, Any] = {"metric": metric, "labels_received": len(labels), "labelled": len(pairs)}

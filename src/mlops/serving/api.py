@@ -10,8 +10,10 @@ model, ``POST /predict``, ``POST /feedback`` and ``GET /model`` answer for it. A
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -22,7 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlops import __version__
 from mlops.config import UnknownModelError
-from mlops.constants import CHAMPION, ENV_MAX_ROWS, ENV_MODEL_CACHE_MB, ENV_MODEL_CACHE_SECONDS
+from mlops.constants import (
+    CANARY,
+    CHALLENGER,
+    CHAMPION,
+    ENV_MAX_ROWS,
+    ENV_MODEL_CACHE_MB,
+    ENV_MODEL_CACHE_SECONDS,
+    METRIC_CHALLENGER_ERRORS,
+    METRICS_NAMESPACE,
+    SHADOW,
+)
 from mlops.monitoring import capture
 from mlops.serving.service import (
     LoadedModel,
@@ -78,6 +90,9 @@ class FeedbackResponse(BaseModel):
 
 class Prediction(BaseModel):
     id: str | int | float | None = Field(default=None, description="The record's id column, echoed back if sent.")
+    model_version: int | None = Field(
+        default=None, description="While a canary runs: the version that answered this record."
+    )
     prediction: float | int | str | None
     probabilities: dict[str, float] | None = None
 
@@ -165,12 +180,13 @@ def model_cache() -> ServingModels:
 
     ttl = float(os.environ.get(ENV_MODEL_CACHE_SECONDS, "30"))
 
-    def cache_for(name: str) -> ModelCache:
+    def cache_for(name: str, alias: str) -> ModelCache:
         return ModelCache(
             meta=stores().meta,
             artifacts=stores().artifacts,
             model_name=name,
             ttl_seconds=ttl,
+            alias=alias,
             on_load_failure=_count_load_failure,
         )
 
@@ -289,19 +305,16 @@ def predict(request: Annotated[PredictRequest, Body()]) -> Any:
     return _predict(_only_model(), request)
 
 
-def _predict(name: str, request: PredictRequest) -> Any:
-    limit = max_rows()
-    if len(request.records) > limit:
-        raise ClientProblem(413, f"{len(request.records)} records; at most {limit} per request")
-    loaded = _current(name)
-    problems, warnings, feeds = check_records(loaded.model, request.records)
+def _score(loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One model's answers for ``records`` (checked against its own signature: a 400 naming each problem)."""
+    problems, warnings, feeds = check_records(loaded.model, records)
     if problems:
         shown = [p.as_dict() for p in problems[:50]]
         first = problems[0]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ClientProblem(400, f"record {first.row}, field '{first.field}': {first.problem}{more}", shown)
     rows = loaded.model.predict_columns(feeds)
-    undefined = undefined_outputs(loaded.model, request.records, rows)
+    undefined = undefined_outputs(loaded.model, records, rows)
     if undefined:
         raise ClientProblem(
             400,
@@ -311,30 +324,131 @@ def _predict(name: str, request: PredictRequest) -> Any:
         )
     id_column = loaded.model.signature.id_column
     if id_column:
-        for row, record in zip(rows, request.records, strict=True):
+        for row, record in zip(rows, records, strict=True):
             if id_column in record:
                 row["id"] = record[id_column]
+    return rows, warnings
+
+
+def challenger_error(model: str) -> None:
+    """C4: one request the challenger could not answer (an EMF metric by model: its error alarm's)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(
+        name=METRIC_CHALLENGER_ERRORS,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=METRICS_NAMESPACE,
+        default_dimensions={"Model": model},
+    ):
+        pass
+
+
+def canary_draw(model: str, key: str) -> float:
+    """A stable draw in [0, 100) for a routing key: the same key always lands on the same side of a share."""
+    digest = hashlib.sha256(f"{model}\x1f{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+def _canary(
+    name: str, champion: LoadedModel, challenger: LoadedModel, records: list[dict[str, Any]], request_id: str
+) -> tuple[list[dict[str, Any]], list[str], list[tuple[LoadedModel, list[dict[str, Any]], list[dict[str, Any]]]]]:
+    """C4 canary: each record to the challenger when its key's draw is under the share (the key: the record's
+    id column when sent, else the request id), to the champion otherwise; each answer names its version."""
+    id_column = champion.model.signature.id_column
+    percent = float(challenger.alias.get("percent") or 0)
+
+    def key(record: dict[str, Any]) -> str:
+        return str(record[id_column]) if id_column and record.get(id_column) is not None else request_id
+
+    to_challenger = [canary_draw(name, key(r)) < percent for r in records]
+    rows: list[dict[str, Any]] = [{} for _ in records]
+    warnings: list[str] = []
+    answered = []
+    for loaded, side in ((challenger, True), (champion, False)):
+        index = [i for i, chosen in enumerate(to_challenger) if chosen is side]
+        if not index:
+            continue
+        subset = [records[i] for i in index]
+        try:
+            answers, more = _score(loaded, subset)
+        except ClientProblem:
+            if loaded is not challenger:
+                raise
+            # The challenger cannot answer what the champion can: the champion does, and it counts against
+            # the challenger (its error alarm withdraws it). What the champion cannot answer is the client's.
+            answers, more = _score(champion, subset)
+            challenger_error(name)
+            loaded = champion
+        for i, answer in zip(index, answers, strict=True):
+            answer["model_version"] = loaded.version
+            rows[i] = answer
+        warnings += more
+        answered.append((loaded, subset, answers))
+    return rows, warnings, answered
+
+
+def _shadow(challenger: LoadedModel, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """C4 shadow: the challenger scores the same records; captured, never returned (nor allowed to fail the
+    request)."""
+    t0 = time.perf_counter()
+    try:
+        answers, _ = _score(challenger, records)
+        out: dict[str, Any] = {"version": challenger.version, "predictions": answers}
+    except ClientProblem as err:
+        out = {"version": challenger.version, "error": err.message}
+        challenger_error(str(challenger.record.get("model")))
+    out["ms"] = round((time.perf_counter() - t0) * 1000, 3)
+    return out
+
+
+def _predict(name: str, request: PredictRequest) -> Any:
+    limit = max_rows()
+    if len(request.records) > limit:
+        raise ClientProblem(413, f"{len(request.records)} records; at most {limit} per request")
+    t0 = time.perf_counter()
+    loaded = _current(name)
+    challenger = model_cache().challenger(name)
+    mode = challenger.alias.get("mode") if challenger is not None else None
+    request_id = _active.get().current_event.request_context.request_id or ""
+    records = request.records
+    if challenger is not None and mode == CANARY:
+        rows, warnings, answered = _canary(name, loaded, challenger, records, request_id)
+    else:
+        rows, warnings = _score(loaded, records)
+        answered = [(loaded, records, rows)]
+    version = answered[0][0].version if len(answered) == 1 else loaded.version
     body = {
         "model": loaded.record["model"],
-        "model_version": loaded.version,
-        "request_id": _active.get().current_event.request_context.request_id or "",
+        "model_version": version,
+        "request_id": request_id,
         "predictions": rows,
         "warnings": warnings,
     }
+    elapsed = round((time.perf_counter() - t0) * 1000, 3)
+    shadow = _shadow(challenger, records) if challenger is not None and mode == SHADOW else None
     if capture.sampled(capture_sample(name)):
         event = _active.get().current_event
-        capture.emit(
-            capture.capture_lines(
-                model=body["model"],
-                version=loaded.version,
-                request_id=body["request_id"],
-                records=request.records,
-                predictions=rows,
-                id_column=id_column,
-                now=datetime.now(UTC),
-                body=None if event.is_base64_encoded else event.body,
+        whole = len(answered) == 1 and not event.is_base64_encoded
+        for who, subset, answers in answered:
+            extra: dict[str, Any] = {"ms": elapsed}
+            if who is challenger:
+                extra["role"] = CHALLENGER
+            if shadow is not None:
+                extra["shadow"] = shadow
+            capture.emit(
+                capture.capture_lines(
+                    model=body["model"],
+                    version=who.version,
+                    request_id=request_id,
+                    records=subset,
+                    predictions=answers,
+                    id_column=who.model.signature.id_column,
+                    now=datetime.now(UTC),
+                    body=event.body if whole else None,
+                    extra=extra,
+                )
             )
-        )
     # Serialized here: the 200 schema is documented above (PredictResponse) and tested by schemathesis;
     # re-validating thousands of rows through pydantic on every response would dominate the latency.
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))

@@ -20,7 +20,7 @@ import numpy as np
 from mlops.adapters.artifacts import ArtifactStore, get_verified
 from mlops.adapters.metadata import MetadataStore
 from mlops.config import UnknownModelError
-from mlops.constants import CHAMPION
+from mlops.constants import CHALLENGER, CHAMPION
 from mlops.serving.onnx_model import OnnxModel
 from mlops.serving.signature import RANGE_SLACK, value_bounds
 
@@ -38,6 +38,7 @@ class LoadedModel:
     record: dict[str, Any]
     loaded_at: float
     size_bytes: int = 0  # the ONNX file: what the session holds in memory is of this order
+    alias: dict[str, Any] = field(default_factory=dict)  # what the alias carries (a challenger's mode, percent)
 
 
 @dataclass
@@ -54,11 +55,17 @@ class ModelCache:
     _failed: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def _stale(self, now: float) -> bool:
+        # No champion yet: look on every request (the first one serves at once). No challenger: a normal state,
+        # re-checked on the interval like any alias — not a read per request.
+        missing = self._current is None and self.alias == CHAMPION
+        return missing or now - self._checked_at >= self.ttl_seconds
+
     def get(self) -> LoadedModel:
         now = self.clock()
-        if self._current is None or now - self._checked_at >= self.ttl_seconds:
+        if self._stale(now):
             with self._lock:
-                if self._current is None or now - self._checked_at >= self.ttl_seconds:
+                if self._stale(now):
                     self._refresh(now)
         if self._current is None:
             raise NoModelError(f"no {self.alias} model is available for '{self.model_name}' yet")
@@ -66,8 +73,14 @@ class ModelCache:
 
     def _refresh(self, now: float) -> None:
         self._checked_at = now
-        version = self.meta.get_alias(self.model_name, self.alias)
-        if version is None or (self._current is not None and self._current.version == version):
+        item = self.meta.get_alias_item(self.model_name, self.alias)
+        if item is None:
+            if self.alias != CHAMPION:  # a challenger withdrawn: nothing answers for it any more
+                self._current = None
+            return  # a champion is never unset: keep the last one
+        version = int(item["version"])
+        if self._current is not None and self._current.version == version:
+            self._current.alias = item  # same model; its mode or share may have changed
             return
         if self._failed.get(version, -math.inf) > now - self.ttl_seconds * 10:
             return  # failed recently: keep serving the last good model, retry later
@@ -88,7 +101,7 @@ class ModelCache:
             if self.on_load_failure:
                 self.on_load_failure(version, err)
             return
-        self._current = LoadedModel(version, model, record, now, len(onnx))
+        self._current = LoadedModel(version, model, record, now, len(onnx), item)
 
     @property
     def size_bytes(self) -> int:
@@ -102,23 +115,31 @@ class ServingModels:
     request). The model just asked for always stays."""
 
     names: list[str]
-    factory: Callable[[str], ModelCache]
+    factory: Callable[[str, str], ModelCache]  # (model, alias) → its cache
     budget_bytes: int = 256 * 1024 * 1024
     _caches: OrderedDict[str, ModelCache] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     evictions: int = 0
 
-    def get(self, name: str) -> LoadedModel:
+    def get(self, name: str, alias: str = CHAMPION) -> LoadedModel:
         if name not in self.names:
             raise UnknownModelError(name, self.names)
+        key = name if alias == CHAMPION else f"{name}#{alias}"
         with self._lock:
-            cache = self._caches.get(name)
+            cache = self._caches.get(key)
             if cache is None:
-                cache = self._caches[name] = self.factory(name)
-            self._caches.move_to_end(name)
+                cache = self._caches[key] = self.factory(name, alias)
+            self._caches.move_to_end(key)
         loaded = cache.get()
-        self._evict(keep=name)
+        self._evict(keep=key)
         return loaded
+
+    def challenger(self, name: str) -> LoadedModel | None:
+        """The model's challenger (canary or shadow), if one is set and loads."""
+        try:
+            return self.get(name, CHALLENGER)
+        except NoModelError:
+            return None
 
     def only(self) -> str | None:
         return self.names[0] if len(self.names) == 1 else None

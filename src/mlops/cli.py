@@ -567,6 +567,43 @@ def models_withdraw(
         typer.echo(f"withdrawn: v{result['version']} ({reason})")
 
 
+@models_app.command("compare")
+def models_compare(
+    hours: Annotated[float, typer.Option(help="How much captured traffic to compare (hours back from now).")] = 24,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Champion against challenger on live traffic: records, agreement, latency, errors, quality where labelled."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        result = p.compare(hours)
+    if result is None:
+        fail(f"{p.model} has no challenger: `mlops models canary <v>` or `mlops models shadow <v>`")
+        return
+    if as_json:
+        emit(result)
+        return
+    records, latency, quality = result["records"], result["latency_ms"], result["quality"]
+    typer.secho(
+        f"{p.model}: champion v{result['champion']} vs challenger v{result['version']} ({result['mode']}"
+        + (f" {result['percent']:g} %" if result["mode"] == "canary" else "")
+        + f"), last {hours:g} h",
+        bold=True,
+    )
+    typer.echo(f"  records     champion {records['champion']:>7}   challenger {records['challenger']:>7}")
+    typer.echo(f"  latency ms  champion {latency['champion']!s:>7}   challenger {latency['challenger']!s:>7}")
+    if result.get("agreement") is not None:
+        typer.echo(f"  agreement   {result['agreement']:.1%} of the records both answered")
+    typer.echo(f"  errors      {result['errors']} record(s) the challenger could not answer")
+    for side in ("champion", "challenger"):
+        if side in quality:
+            q = quality[side]
+            typer.echo(f"  live {quality['metric']:<8} {side:<10} {q['value']} on {q['labelled']} labels")
+
+
 @models_app.command("rollback")
 def models_rollback(
     reason: Annotated[str, typer.Option(help="Why (audit history).")] = "manual",

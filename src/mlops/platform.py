@@ -256,6 +256,37 @@ class Platform:
 
         return self.stores.meta.get_alias_item(self.model, CHALLENGER)
 
+    def now(self) -> Any:
+        """The target's clock: the wall clock, or the emulator's (which ``mlops local tick --advance`` moves)."""
+        from datetime import UTC, datetime, timedelta
+
+        offset = 0.0
+        if self.endpoint:
+            from mlops.local.emulator import read_clock_offset
+
+            offset = read_clock_offset(self.endpoint)
+        return datetime.now(UTC) + timedelta(seconds=offset)
+
+    def compare(self, hours: float = 24.0) -> dict[str, Any] | None:
+        """C4: champion against challenger on the last ``hours`` of captured traffic (None: no challenger)."""
+        from mlops.config import Task
+        from mlops.constants import CAPTURES_PREFIX, FEEDBACK_PREFIX
+        from mlops.monitoring.monitor import Window, compare, read_partitions
+
+        champion = self.champion()
+        if champion is None:
+            raise PlatformError(f"{self.model} has no champion yet")
+        window = Window.ending(self.now(), hours)
+        captured = [
+            r
+            for r in read_partitions(self.stores, CAPTURES_PREFIX, self.model, window.dates())
+            if window.holds(str(r.get("time")))
+        ]
+        labels = read_partitions(self.stores, FEEDBACK_PREFIX, self.model, window.dates())
+        task = Task(self.version(champion).get("task", "binary"))
+        result = compare(self.stores, self.config(), task, champion, captured, labels)
+        return None if result is None else {**result, "window": {"hours": hours, "end": window.end.isoformat()}}
+
     def retain(self) -> dict[int, list[str]]:
         """Copy every version's artifacts out of run scratch (upgrade from a release that kept them there)."""
         from mlops.registry import retain_version

@@ -38,6 +38,16 @@ class EnvironmentSettings(BaseModel):
     api_rate_limit: float = Field(default=100, gt=0, description="Steady requests per second (stage).")
     api_burst_limit: int = Field(default=200, gt=0)
     api_quota_per_day: int = Field(default=100_000, gt=0, description="Usage-plan quota (api_key auth).")
+    serving_deployment: Literal[
+        "all_at_once",
+        "canary_10_percent_5_minutes",
+        "canary_10_percent_15_minutes",
+        "linear_10_percent_every_1_minute",
+        "linear_10_percent_every_3_minutes",
+    ] = Field(
+        default="canary_10_percent_5_minutes",
+        description="How CodeDeploy shifts the serve function's live alias to new code (rolled back on alarm).",
+    )
     model_cache_seconds: int = Field(default=30, ge=0, le=300, description="Champion alias re-check interval.")
     max_predict_rows: int = Field(default=1000, gt=0, le=10_000)
 

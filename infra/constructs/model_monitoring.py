@@ -199,41 +199,11 @@ class ModelMonitoring(Construct):
         topic: sns.ITopic,
         trigger: lambda_.IFunction,
         dead_letter_alarms: list[cloudwatch.IAlarm],
+        serving_alarms: Sequence[cloudwatch.IAlarm],
     ) -> None:
         super().__init__(scope, construct_id)
         self.models = {m.name: ModelAlarms(self, f"Model-{m.name}", project=m, monitor=monitor) for m in models}
         at_least = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-        # One API, one function: their alarms are shared, at the strictest threshold any model asks for.
-        error_rate = min(m.monitoring.error_rate for m in models)
-        latency_p99_ms = min(m.monitoring.latency_p99_ms for m in models)
-
-        def serving(alarm_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> cloudwatch.Alarm:
-            """A serving alarm: 2 of the last 3 five-minute periods, quiet without traffic."""
-            return cloudwatch.Alarm(
-                self,
-                alarm_id,
-                alarm_description=description,
-                metric=metric,
-                threshold=threshold,
-                comparison_operator=above,
-                evaluation_periods=3,
-                datapoints_to_alarm=2,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-
-        self.server_errors = serving(
-            "ServerErrorAlarm",
-            api.metric_server_error(period=SERVING_PERIOD, statistic="Average"),
-            error_rate,
-            f"More than {error_rate:.1%} of prediction requests answered 5xx",
-        )
-        self.latency = serving(
-            "LatencyAlarm",
-            api.metric_latency(period=SERVING_PERIOD, statistic="p99"),
-            latency_p99_ms,
-            f"Prediction latency p99 above {latency_p99_ms:g} ms",
-        )
         self.failed_runs = cloudwatch.Alarm(
             self,
             "FailedRunsAlarm",
@@ -252,9 +222,10 @@ class ModelMonitoring(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         per_model = [a for m in self.models.values() for a in (*m.alarms, *m.challenger_alarms)]
-        self.alarms = [*per_model, self.server_errors, self.latency, self.failed_runs]
+        self.alarms = [*per_model, self.failed_runs]
         for alarm in self.alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        self.serving_alarms = serving_alarms  # the Serving stack's (they also gate code deploys there)
         # D5: a drift or quality alarm starts a run through the one trigger (cooldown, lock, reason "alarm"); the
         # trigger finds the model in the alarm's metric (its Model dimension).
         retrains = [a for m in self.models.values() for a in m.retrains]
@@ -349,5 +320,7 @@ class ModelMonitoring(Construct):
                 ],
                 width=12,
             ),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=[*self.alarms, *dead_letter_alarms], width=12),
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms", alarms=[*serving_alarms, *self.alarms, *dead_letter_alarms], width=12
+            ),
         )

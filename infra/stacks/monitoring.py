@@ -57,6 +57,7 @@ class MonitoringStack(Stack):
             topic=pipeline.failure_topic,
             trigger=triggers.trigger,
             dead_letter_alarms=[triggers.dead_letter_alarm, serving.capture_dead_letter_alarm],
+            serving_alarms=serving.alarms.alarms,
         )
         CfnOutput(self, "FunctionMonitor", value=self.monitor.function_name)
         for name, alarms in self.monitoring.models.items():  # per model: DriftAlarmBreastCancer, …

@@ -15,6 +15,7 @@ from aws_cdk import aws_logs_destinations as log_destinations
 from constructs import Construct
 from infra.constructs.dead_letters import DeadLetters
 from infra.constructs.inference_api import InferenceApi, ModelRoute
+from infra.constructs.serving_alarms import ServingAlarms
 from infra.functions import CAPTURE_FUNCTION, SERVE_FUNCTION
 from infra.settings import EnvironmentSettings
 from infra.stacks.pipeline import PipelineStack
@@ -78,7 +79,7 @@ class ServingStack(Stack):
         # Reads only: the champion alias and version records, and the registered models' artifacts.
         storage.tables.models.grant_read_data(self.function)
         storage.store.artifacts.grant_read(self.function, f"{MODELS_PREFIX}*")
-        # Code deploys go through an alias, so they can be shifted gradually (CodeDeploy) later.
+        # Code deploys go through an alias, shifted gradually by CodeDeploy (ServingAlarms' deployment group).
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         self.api = InferenceApi(
             self,
@@ -93,6 +94,15 @@ class ServingStack(Stack):
             models=model_routes(pipeline.models, settings),
         )
         self._capture_path(pipeline, storage)
+        self.alarms = ServingAlarms(
+            self,
+            "ServingAlarms",
+            models=pipeline.models,
+            api=self.api.api,
+            alias=self.alias,
+            topic=pipeline.failure_topic,
+            deployment=settings.serving_deployment,
+        )
         CfnOutput(self, "ApiUrl", value=self.api.api.url)
         CfnOutput(self, "FunctionCapture", value=self.capture.function_name)
         CfnOutput(self, "ApiAuth", value=settings.api_auth)

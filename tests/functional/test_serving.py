@@ -19,12 +19,12 @@ FEATURES = bundled("breast-cancer").drop(columns=["target"])
 
 
 @pytest.fixture
-def served(lambda_env, breast_cancer_config, monkeypatch):
+def served(lambda_env, quick_breast_cancer_config, monkeypatch):
     """A champion trained by the chain, the serve handler's environment, and a fresh model cache."""
     monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "0")
     monkeypatch.setenv("MLOPS_MAX_PREDICT_ROWS", "50")
     body = bundled("breast-cancer").to_csv(index=False).encode()
-    out = run_chain(lambda_env.context(breast_cancer_config), lambda_env.upload("breast-cancer/a.csv", body))
+    out = run_chain(lambda_env.context(quick_breast_cancer_config), lambda_env.upload("breast-cancer/a.csv", body))
     assert out["status"] == "SUCCEEDED"
     api.model_cache.cache_clear()
     yield lambda_env
@@ -109,9 +109,9 @@ def test_given_model_and_health_routes_then_they_describe_the_champion(served):
     assert status == 200 and "/predict" in json.loads(body)["paths"]
 
 
-def test_given_a_promotion_then_it_takes_effect_without_a_redeploy(served, breast_cancer_config):
+def test_given_a_promotion_then_it_takes_effect_without_a_redeploy(served, quick_breast_cancer_config):
     body = bundled("breast-cancer").to_csv(index=False).encode()
-    run_chain(served.context(breast_cancer_config), served.upload("breast-cancer/b.csv", body))
+    run_chain(served.context(quick_breast_cancer_config), served.upload("breast-cancer/b.csv", body))
     assert _predict(FEATURES.head(1).to_dict("records"))[1]["model_version"] == 2
     promote(served.stores, "breast-cancer", 1, reason="test", actor="t")
     assert _predict(FEATURES.head(1).to_dict("records"))[1]["model_version"] == 1
@@ -209,6 +209,7 @@ def served_with_ids(lambda_env, breast_cancer_config, monkeypatch, tmp_path):
 
     raw = yaml.safe_load(example_config_path().read_text())
     raw["id_column"] = "patient_id"
+    raw["training"] = {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]}  # quick
     path = tmp_path / "with-ids.yaml"
     path.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv(ENV_CONFIG_URI, str(path))

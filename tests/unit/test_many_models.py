@@ -65,7 +65,7 @@ class _Cache:
 def test_given_a_memory_bound_then_the_least_recently_used_model_is_unloaded_first():
     loads: list[str] = []
     sizes = {"a": 40, "b": 40, "c": 40}
-    models = ServingModels(list(sizes), lambda n: _Cache(n, sizes[n], loads), budget_bytes=100)  # type: ignore[arg-type, return-value]
+    models = ServingModels(list(sizes), lambda n, a: _Cache(n, sizes[n], loads), budget_bytes=100)  # type: ignore[arg-type, return-value]
     models.get("a")
     models.get("b")
     models.get("a")  # a is now the most recent
@@ -78,7 +78,7 @@ def test_given_a_memory_bound_then_the_least_recently_used_model_is_unloaded_fir
 
 
 def test_given_one_model_bigger_than_the_bound_then_it_still_serves():
-    models = ServingModels(["big"], lambda n: _Cache(n, 500, []), budget_bytes=100)  # type: ignore[arg-type, return-value]
+    models = ServingModels(["big"], lambda n, a: _Cache(n, 500, []), budget_bytes=100)  # type: ignore[arg-type, return-value]
     assert models.get("big").record["model"] == "big" and models.loaded == ["big"]
 
 

@@ -1,5 +1,5 @@
 """The CDK app: storage, pipeline, triggers, serving and monitoring stacks for one environment
-(``-c env=dev|staging|prod``)."""
+(``-c env=dev|staging|prod``), or the delivery pipeline that deploys them in order (``-c env=delivery``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Any
 
 from aws_cdk import Annotations, App, Environment, Tags
 
+from constructs import Construct
 from infra import nag
-from infra.settings import ROOT, EnvironmentSettings, settings_from_context
+from infra.constructs.smoke_tester import SmokeTester
+from infra.settings import ROOT, EnvironmentSettings, delivery_from_context, settings_from_context
 from infra.stacks.monitoring import MonitoringStack
 from infra.stacks.pipeline import PipelineStack
 from infra.stacks.serving import ServingStack
@@ -19,22 +21,66 @@ from infra.stacks.triggers import TriggersStack
 
 
 def build(app: App, settings: EnvironmentSettings) -> dict[str, object]:
+    """One environment's stacks in ``app``, checked by cdk-nag."""
     env = Environment(account=settings.account or os.environ.get("CDK_DEFAULT_ACCOUNT"), region=settings.region)
+    stacks = build_environment(app, settings, env=env)
+    nag.apply(app)
+    return stacks
+
+
+def build_environment(
+    scope: Construct,
+    settings: EnvironmentSettings,
+    env: Environment | None = None,
+    smoke_tester_for: str | None = None,
+) -> dict[str, object]:
+    """The five stacks of one environment under ``scope`` (the app, or a delivery pipeline's stage). Stack names
+    are explicit, so a stage deploys the very stacks ``cdk deploy -c env=<name>`` would. ``smoke_tester_for``:
+    the delivery account whose pipeline smoke-tests this environment (adds the role it assumes)."""
     prefix = settings.stack_prefix
-    storage = StorageStack(app, f"{prefix}-Storage", settings=settings, env=env)
-    pipeline = PipelineStack(app, f"{prefix}-Pipeline", settings=settings, storage=storage, env=env)
-    triggers = TriggersStack(app, f"{prefix}-Triggers", settings=settings, storage=storage, pipeline=pipeline, env=env)
-    serving = ServingStack(app, f"{prefix}-Serving", settings=settings, storage=storage, pipeline=pipeline, env=env)
+
+    def named(suffix: str) -> dict[str, Any]:
+        return {"stack_name": f"{prefix}-{suffix}", "env": env}
+
+    storage = StorageStack(scope, f"{prefix}-Storage", settings=settings, **named("Storage"))
+    pipeline = PipelineStack(scope, f"{prefix}-Pipeline", settings=settings, storage=storage, **named("Pipeline"))
+    triggers = TriggersStack(
+        scope, f"{prefix}-Triggers", settings=settings, storage=storage, pipeline=pipeline, **named("Triggers")
+    )
+    serving = ServingStack(
+        scope, f"{prefix}-Serving", settings=settings, storage=storage, pipeline=pipeline, **named("Serving")
+    )
     monitoring = MonitoringStack(
-        app,
+        scope,
         f"{prefix}-Monitoring",
         settings=settings,
         storage=storage,
         pipeline=pipeline,
         triggers=triggers,
         serving=serving,
-        env=env,
+        **named("Monitoring"),
     )
+    stacks: dict[str, object] = {
+        "storage": storage,
+        "pipeline": pipeline,
+        "triggers": triggers,
+        "serving": serving,
+        "monitoring": monitoring,
+    }
+    if smoke_tester_for is not None:
+        stacks["smoke_tester"] = SmokeTester(
+            monitoring,
+            "SmokeTester",
+            stack_prefix=prefix,
+            delivery_account=smoke_tester_for or None,
+            models=pipeline.models,
+            landing=storage.store.landing,
+            tables=storage.tables,
+            parameters=[pipeline.catalog_parameter, *pipeline.config_parameters.values()],
+            state_machine=pipeline.state_machine,
+            api=serving.api.api,
+            api_key=serving.api.api_key,
+        )
     for stack in (storage, pipeline, triggers, serving, monitoring):
         Tags.of(stack).add("project", "serverless-mlops")
         Tags.of(stack).add("environment", settings.name)
@@ -47,14 +93,7 @@ def build(app: App, settings: EnvironmentSettings) -> dict[str, object]:
         )
     nag.acknowledge(storage.store.access_logs, "AwsSolutions-S1")
     nag.acknowledge(triggers.rules.dead_letters, "AwsSolutions-SQS3")
-    nag.apply(app)
-    return {
-        "storage": storage,
-        "pipeline": pipeline,
-        "triggers": triggers,
-        "serving": serving,
-        "monitoring": monitoring,
-    }
+    return stacks
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -67,9 +106,14 @@ def make_app(context: dict[str, Any] | None = None, outdir: str | None = None) -
     return App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
 
 
-def main() -> None:
-    app = make_app()
-    build(app, settings_from_context(app.node.try_get_context))
+def main(context: dict[str, Any] | None = None, outdir: str | None = None) -> None:
+    app = make_app(context, outdir)
+    if app.node.try_get_context("env") == "delivery":
+        from infra.stacks.delivery import build_delivery
+
+        build_delivery(app, delivery_from_context(app.node.try_get_context))
+    else:
+        build(app, settings_from_context(app.node.try_get_context))
     app.synth()
 
 

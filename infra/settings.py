@@ -82,3 +82,48 @@ def settings_from_context(app_context: Any, env_name: str | None = None) -> Envi
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ValueError(f"cdk.json: environments.{env_name}: {problems}") from None
+
+
+class DeliverySettings(BaseModel):
+    """The CDK Pipelines stack that ships the system (E4), from ``cdk.json``'s ``delivery`` block. It is synthesized
+    (``-c env=delivery``) only when a repository connection is configured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection_arn: str = Field(
+        pattern=r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/.+$",
+        description="A CodeStar/CodeConnections connection to the repository host (created once in the console).",
+    )
+    repository: str = Field(pattern=r"^[\w.-]+/[\w.-]+$", description="owner/name on the connected host.")
+    branch: str = "main"
+    account: str | None = Field(default=None, description="Where the pipeline lives; default: the CLI's account.")
+    region: str = "us-east-1"
+    stages: list[str] = Field(
+        default=["staging", "prod"],
+        min_length=1,
+        description="Environments deployed in order, each followed by the smoke test; all but the first wait for "
+        "a manual approval.",
+    )
+
+    @property
+    def stack_name(self) -> str:
+        return "Mlops-delivery"
+
+
+def delivery_from_context(app_context: Any) -> DeliverySettings:
+    raw = app_context("delivery")
+    if not isinstance(raw, dict) or not raw.get("connection_arn"):
+        raise ValueError(
+            "cdk.json: context.delivery.connection_arn is not set: the delivery pipeline is deployed only once a "
+            "repository connection exists (see README, 'Release flow')"
+        )
+    try:
+        delivery = DeliverySettings(**raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"cdk.json: delivery: {problems}") from None
+    environments = app_context("environments") or {}
+    unknown = [s for s in delivery.stages if s not in environments]
+    if unknown:
+        raise ValueError(f"cdk.json: delivery.stages: unknown environment(s) {unknown}; have {sorted(environments)}")
+    return delivery

@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from infra import nag
+from infra.logical_ids import logical_id_within, stage_free_unique_id
 
 ROUTES = (("POST", "predict"), ("POST", "feedback"), ("GET", "model"), ("GET", "health"), ("GET", "openapi.json"))
 MODEL_ROUTES = (("GET", ""), ("POST", "predict"), ("POST", "feedback"))  # under /models/<name>
@@ -140,7 +141,14 @@ class InferenceApi(Construct):
                 throttle=apigw.ThrottleSettings(rate_limit=rate_limit, burst_limit=burst_limit),
                 quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
             )
-            plan.add_api_key(self.api_key)
+            # CDK names the usage-plan key after the key's path from the app; pinned, so that moving the stack into
+            # the delivery pipeline's stage does not create a second key for the same plan (a conflict).
+            plan.add_api_key(
+                self.api_key,
+                override_logical_id=logical_id_within(
+                    plan, f"UsagePlanKeyResource:{stage_free_unique_id(self.api_key)}"
+                ),
+            )
             plan.add_api_stage(stage=self.api.deployment_stage)
             nag.acknowledge(self.api, "AwsSolutions-APIG4", nag.API_KEY_REASON)
             nag.acknowledge(self.api, "AwsSolutions-COG4", nag.API_KEY_REASON)

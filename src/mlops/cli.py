@@ -957,7 +957,8 @@ def smoke(
         with LocalCloud(configs, port=0, env=env) as cloud:
             ok = run(Platform.connect(env, cloud.endpoint).for_model(model))
     else:
-        ok = run(platform(target, env, endpoint, model))
+        p = platform(target, env, endpoint, model, one=False)
+        ok = run(p if model else p.for_model(p.models()[0]))  # one model proves the deployment
     if not ok:
         raise typer.Exit(1)
 

@@ -90,7 +90,9 @@ RUN_LOCK_SECONDS = STATE_MACHINE_TIMEOUT_S + 3600
 CHAMPION = "champion"
 CHALLENGER = "challenger"  # C4: tried beside the champion (canary: a share of traffic; shadow: scored, never returned)
 CANARY, SHADOW = "canary", "shadow"
-CHALLENGER = "challenger"
+
+# One environment's stacks, Mlops-<env>-<suffix> (the platform client reads their outputs).
+STACK_SUFFIXES = ("Storage", "Pipeline", "Triggers", "Serving", "Monitoring")
 
 # Pipeline steps, in order; each writes under runs/<run_id>/<step>/.
 STEPS = (

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from mlops.constants import CHAMPION
+from mlops.constants import CHAMPION, STACK_SUFFIXES
 from mlops.context import Stores
 from mlops.errors import RegistryError
 from mlops.registry import PENDING, promote, rollback
@@ -49,7 +49,7 @@ class Platform:
         session = boto3.session.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
         cfn = session.client("cloudformation")
         outputs: dict[str, str] = {}
-        for suffix in ("Storage", "Pipeline", "Triggers", "Serving", "Monitoring"):
+        for suffix in STACK_SUFFIXES:
             name = f"Mlops-{env}-{suffix}"
             try:
                 stack = cfn.describe_stacks(StackName=name)["Stacks"][0]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 from mlops.clock import new_run_id
@@ -70,6 +73,20 @@ def load_event(name: str) -> dict:
     return json.loads((Path(__file__).resolve().parents[1] / "events" / f"{name}.json").read_text())
 
 
+QUICK_TRAINING = {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]}
+
+
+def quick_config_file(directory: Path, name: str = "breast-cancer", **sections: Any) -> Path:
+    """An example config with one candidate (a single logistic regression) and ``sections`` replaced, written
+    under ``directory``: for emulator tests about what happens around a run, not about the tuning."""
+    raw = yaml.safe_load(example_config_path(name).read_text())
+    raw["training"] = QUICK_TRAINING
+    raw.update(sections)
+    path = directory / f"{name}-quick.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 @pytest.fixture(scope="session")
 def breast_cancer_config() -> ProjectConfig:
     return load_config(example_config_path("breast-cancer"))
@@ -82,5 +99,5 @@ def quick_breast_cancer_config(breast_cancer_config: ProjectConfig) -> ProjectCo
     from mlops.config import parse_config
 
     raw = breast_cancer_config.model_dump(mode="json", exclude_defaults=True)
-    raw["training"] = {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]}
+    raw["training"] = QUICK_TRAINING
     return parse_config(raw)

@@ -148,8 +148,31 @@ class ModelAlarms(Construct):
             f"{mon.challenger_max_disagreement:.0%} of a judged window; withdraws the challenger",
             windows=1,
         )
+        self.challenger_quality = judged(
+            "ChallengerQualityAlarm",
+            c.METRIC_CHALLENGER_QUALITY_SHORTFALL,
+            mon.quality_margin,
+            above,
+            f"{project.name}: the challenger's live quality is more than {mon.quality_margin:g} below the "
+            "champion's on the same window's labels; withdraws the challenger",
+            windows=1,
+        )
+        self.challenger_latency = judged(
+            "ChallengerLatencyAlarm",
+            c.METRIC_CHALLENGER_LATENCY_RATIO,
+            mon.challenger_max_latency_ratio,
+            above,
+            f"{project.name}: the challenger's median handler time is more than "
+            f"{mon.challenger_max_latency_ratio:g}x the champion's in a judged window; withdraws the challenger",
+            windows=1,
+        )
         self.alarms = [self.drift, self.quality, self.prediction_drift, self.data_quality]
-        self.challenger_alarms = [self.challenger_errors, self.challenger_disagreement]
+        self.challenger_alarms = [
+            self.challenger_errors,
+            self.challenger_disagreement,
+            self.challenger_quality,
+            self.challenger_latency,
+        ]
         self.retrains = [self.drift, self.quality] if mon.retrain_on_alarm else []
 
     def widgets(self) -> list[cloudwatch.IWidget]:
@@ -268,7 +291,7 @@ class ModelMonitoring(Construct):
         self.withdraw = events.Rule(
             self,
             "WithdrawChallenger",
-            description="A challenger's error or disagreement alarm withdraws the challenger",
+            description="A challenger's error, disagreement, live-quality or latency alarm withdraws the challenger",
             event_pattern=alarm_state_change_pattern([a for m in self.models.values() for a in m.challenger_alarms]),
             targets=[
                 targets.LambdaFunction(

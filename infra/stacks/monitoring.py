@@ -37,7 +37,12 @@ class MonitoringStack(Stack):
         for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX, c.MODELS_PREFIX, c.SCHEMAS_PREFIX):
             artifacts.grant_read(self.monitor, f"{prefix}*")
         artifacts.grant_put(self.monitor, f"{c.MONITORING_PREFIX}*")
-        storage.tables.models.grant_read_data(self.monitor)
+        # Reads the registry; writes it only where a model promotes challengers by policy (C4: registry.
+        # challenger_auto_promote).
+        if any(m.registry.challenger_auto_promote for m in pipeline.models):
+            storage.tables.models.grant_read_write_data(self.monitor)
+        else:
+            storage.tables.models.grant_read_data(self.monitor)
         # PutMetricData has no resource-level permissions: the condition limits it to this app's namespace.
         self.monitor.add_to_role_policy(
             iam.PolicyStatement(

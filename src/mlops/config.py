@@ -262,6 +262,13 @@ class MonitoringConfig(_Strict):
         description="C4: a shadow challenger whose answers differ from the champion's on more than this share of a "
         "judged window's records is withdrawn (its disagreement alarm).",
     )
+    challenger_max_latency_ratio: float = Field(
+        default=3.0,
+        gt=1,
+        description="C4: a challenger whose median handler time exceeds the champion's by this factor in a judged "
+        "window is withdrawn (its latency alarm). Its live quality alarm uses quality_margin against the champion's "
+        "live metric on the same window's labels (at least min_labels on each side).",
+    )
 
 
 class ServingConfig(_Strict):
@@ -274,8 +281,24 @@ class ServingConfig(_Strict):
     burst_limit: int | None = Field(default=None, gt=0, description="Default: the stage's burst over the models.")
 
 
+class ChallengerPolicy(_Strict):
+    """C4: promote a challenger without a person once live labels show it does not regress."""
+
+    min_labels: int = Field(ge=1, description="Labelled records the challenger answered (or shadowed) in a window.")
+    max_regression: float = Field(
+        default=0.0,
+        ge=0,
+        description="Largest allowed shortfall of the challenger's live metric against the champion's on the same "
+        "window (the quality alarm's units: a difference for scores, relative for errors).",
+    )
+
+
 class RegistryConfig(_Strict):
     approval: Literal["auto", "manual"] = "auto"
+    challenger_auto_promote: ChallengerPolicy | None = Field(
+        default=None,
+        description="None: a challenger becomes champion only by hand (mlops models promote).",
+    )
 
 
 class ProjectConfig(_Strict):

@@ -42,6 +42,8 @@ from mlops.constants import (
     CHAMPION,
     METRIC_CHALLENGER_DISAGREEMENT,
     METRIC_CHALLENGER_ERRORS,
+    METRIC_CHALLENGER_LATENCY_RATIO,
+    METRIC_CHALLENGER_QUALITY_SHORTFALL,
     RUN_LOCK_SECONDS,
 )
 from mlops.context import Stores
@@ -176,7 +178,12 @@ def dispatch(
     return {"model": config.name, **Trigger(config, stores, executions, clock).handle(event)}
 
 
-CHALLENGER_METRICS = (METRIC_CHALLENGER_ERRORS, METRIC_CHALLENGER_DISAGREEMENT)
+CHALLENGER_METRICS = (
+    METRIC_CHALLENGER_ERRORS,
+    METRIC_CHALLENGER_DISAGREEMENT,
+    METRIC_CHALLENGER_QUALITY_SHORTFALL,
+    METRIC_CHALLENGER_LATENCY_RATIO,
+)
 
 
 def challenger_alarm(event: dict[str, Any]) -> bool:

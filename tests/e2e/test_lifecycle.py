@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mlops.config import example_config_path
 from mlops.datasets import bundled, corrupt
 from mlops.local import seams
 from mlops.local.emulator import LocalCloud, free_port
 from mlops.platform import Platform
+from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,8 +26,10 @@ DATA = bundled("breast-cancer").to_csv(index=False).encode()
 
 
 @pytest.fixture
-def cloud() -> Iterator[LocalCloud]:
-    with LocalCloud(example_config_path(), port=0) as c:
+def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
+    """The example with one candidate: these tests are about what happens around a run, not the tuning (the
+    first test runs the full example)."""
+    with LocalCloud(quick_config_file(tmp_path), port=0) as c:
         yield c
 
 
@@ -45,7 +47,12 @@ def _executions(p: Platform) -> list[dict]:
     return p.client("stepfunctions").list_executions(stateMachineArn=p.output("StateMachineArn"))["executions"]
 
 
-def test_given_an_upload_when_it_lands_then_the_state_machine_registers_a_champion(platform):
+def test_given_an_upload_when_it_lands_then_the_state_machine_registers_a_champion():
+    with LocalCloud(example_config_path(), port=0) as cloud:
+        _registers_a_champion(Platform.connect("dev", cloud.endpoint))
+
+
+def _registers_a_champion(platform: Platform) -> None:
     run = _upload_and_wait(platform, "v1.csv", DATA)
     assert run["status"] == "SUCCEEDED", run
     assert run["trigger"]["reason"] == "s3_upload" and run["trigger"]["key"] == "breast-cancer/v1.csv"
@@ -146,11 +153,7 @@ def test_given_a_permanent_failure_then_catch_records_it_notifies_and_promotes_n
 
 
 def test_given_manual_approval_then_the_run_waits_until_promote_releases_it(tmp_path):
-    raw = yaml.safe_load(example_config_path().read_text())
-    raw["registry"] = {"approval": "manual"}
-    config = tmp_path / "manual.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    with LocalCloud(config, port=0) as cloud:
+    with LocalCloud(quick_config_file(tmp_path, registry={"approval": "manual"}), port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
         up = p.upload(DATA, "breast-cancer/v1.csv")
         run_id = p.run_for_upload(up["key"], up["etag"])
@@ -234,10 +237,12 @@ def test_given_mlops_local_up_when_aws_s3_cp_uploads_then_a_run_is_triggered(tmp
         os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_the_cache_interval(monkeypatch):
+def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_the_cache_interval(
+    monkeypatch, tmp_path
+):
     # The serve function's environment is fixed when the emulator starts, as a deployed function's is.
     monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "1")
-    with LocalCloud(example_config_path(), port=0) as cloud:
+    with LocalCloud(quick_config_file(tmp_path), port=0) as cloud:
         _serve_and_roll_back(Platform.connect("dev", cloud.endpoint))
 
 

@@ -3,6 +3,7 @@ returned, a challenger's alarm withdrawing it through the trigger, and the champ
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 
@@ -135,3 +136,72 @@ def test_given_a_challenger_promoted_by_hand_then_it_is_champion_and_no_longer_a
     assert env.stores.meta.get_alias_item("breast-cancer", CHALLENGER) is None
     with pytest.raises(RegistryError, match="no challenger"):
         withdraw_challenger(env.stores, "breast-cancer", reason="x", actor="t")
+
+
+def _shadow_traffic(env, data, capsys, n=120):
+    """Shadowed traffic with labels by id, as the monitor would read them from capture and feedback."""
+    rows = data.drop(columns=["target"]).head(n).to_dict("records")
+    capsys.readouterr()
+    for i in range(0, n, 20):
+        _predict(rows[i : i + 20])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"mlops":"capture"')]
+    captured = [row for line in lines for row in capture.flatten(line)]
+    labels = [{"id": r["patient_id"], "label": int(t)} for r, t in zip(rows, data["target"].head(n), strict=True)]
+    return captured, labels
+
+
+def test_given_live_labels_then_a_worse_challenger_breaches_its_quality_metric_and_the_policy_promotes_a_sound_one(
+    two_versions, capsys
+):
+    from mlops.config import ChallengerPolicy
+    from mlops.monitoring.monitor import auto_promote, challenger_metrics
+
+    env, config, data = two_versions
+    set_challenger(env.stores, "breast-cancer", 1, mode="shadow", percent=0, reason="try v1", actor="test")
+    captured, labels = _shadow_traffic(env, data, capsys)
+    result = compare(env.stores, config, Task.BINARY, 2, captured, labels)
+    assert result["quality"]["challenger"]["labelled"] == result["quality"]["champion"]["labelled"] == 120
+
+    # A challenger that the labels prove wrong (its shadow answers inverted): its quality metric exceeds the
+    # margin its alarm judges; with too few answers in the window, nothing is published for the alarms at all.
+    inverted = copy.deepcopy(captured)
+    for row in inverted:
+        row["shadow"]["prediction"] = 1 - int(row["shadow"]["prediction"])
+        probs = row["shadow"]["probabilities"]
+        row["shadow"]["probabilities"] = dict(zip(probs, reversed(list(probs.values())), strict=True))
+    worse = challenger_metrics(config, compare(env.stores, config, Task.BINARY, 2, inverted, labels))
+    assert worse["ChallengerQualityShortfall"] > config.monitoring.quality_margin
+    assert worse["ChallengerDisagreement"] > 0.9
+    few = compare(env.stores, config, Task.BINARY, 2, captured[:10], labels)
+    assert set(challenger_metrics(config, few)) == {"ChallengerRecords"}
+
+    # Not enough labels for the policy: nothing moves, and the decision says why.
+    strict = config.model_copy(
+        update={
+            "registry": config.registry.model_copy(update={"challenger_auto_promote": ChallengerPolicy(min_labels=500)})
+        }
+    )
+    decision = auto_promote(env.stores, strict, result)
+    assert decision == {"promoted": False, "reason": decision["reason"]} and "needs 500" in decision["reason"]
+    assert env.stores.meta.get_alias("breast-cancer", "champion") == 2
+    # No policy: nothing either.
+    assert auto_promote(env.stores, config, result) is None
+
+    # Enough labels, no regression beyond the allowance: promoted by the policy, with the evidence.
+    metrics = challenger_metrics(config, result)
+    gap = metrics["ChallengerQualityShortfall"]
+    assert abs(gap) < 0.05 and metrics["ChallengerLatencyRatio"] > 0
+    lenient = config.model_copy(
+        update={
+            "registry": config.registry.model_copy(
+                update={"challenger_auto_promote": ChallengerPolicy(min_labels=100, max_regression=max(gap, 0) + 0.01)}
+            )
+        }
+    )
+    decision = auto_promote(env.stores, lenient, result)
+    assert decision is not None and decision["promoted"] is True, decision
+    assert env.stores.meta.get_alias("breast-cancer", "champion") == 1
+    assert env.stores.meta.get_alias_item("breast-cancer", CHALLENGER) is None
+    history = env.stores.meta.alias_history("breast-cancer")
+    promoted = [h for h in history if h["action"] == "promote" and h["actor"] == "policy"]
+    assert promoted and "120 labelled answers" in promoted[-1]["reason"] and "accuracy" in promoted[-1]["reason"]

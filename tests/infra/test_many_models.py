@@ -12,20 +12,22 @@ from infra.settings import settings_from_context
 
 from mlops.config import ConfigError, example_config_path
 from mlops.local.template import load_templates, resources_of_type, state_machine_definition
+from tests.infra.test_stacks import _statements
 
 # What one more model adds, by stack (a model with a retraining schedule and a monitor schedule):
 PER_MODEL = {
     "Pipeline": 1,  # its config parameter (the catalog is one parameter for all)
     "Triggers": 2,  # its retraining schedule rule and the rule's permission to invoke the trigger
-    "Monitoring": 8,  # monitor schedule rule + permission; drift, quality, prediction, data and 2 challenger alarms
+    "Monitoring": 10,  # monitor schedule rule + permission; drift, quality, prediction, data and 4 challenger alarms
     "Serving": 9,  # /models/<name>, …/predict, …/feedback: 3 resources, 3 methods, 3 invoke permissions
     "Storage": 0,  # lifecycle rules are properties of the one artifact bucket
 }
 
 
-def _model(tmp: Path, name: str, prefix: str) -> Path:
+def _model(tmp: Path, name: str, prefix: str, **sections: object) -> Path:
     raw = yaml.safe_load(example_config_path("diabetes").read_text())
     raw["name"], raw["data"]["prefix"] = name, prefix
+    raw.update(sections)
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -50,14 +52,18 @@ def _counts(templates: dict[str, dict]) -> dict[str, int]:
 def test_given_one_two_and_three_models_then_each_adds_the_stated_resources_and_shares_the_compute(tmp_path):
     one = [example_config_path("breast-cancer")]
     two = [*one, example_config_path("diabetes")]
-    three = [*two, _model(tmp_path, "churn", "churn/")]
-    counts = [_counts(_synth(tmp_path / f"out{len(m)}", m)) for m in (one, two)]
+    # The third model promotes its challengers by policy: only then may the monitor write the registry.
+    three = [*two, _model(tmp_path, "churn", "churn/", registry={"challenger_auto_promote": {"min_labels": 200}})]
+    t1, t2 = (_synth(tmp_path / f"out{len(m)}", m) for m in (one, two))
     t3 = _synth(tmp_path / "out3", three)
-    counts.append(_counts(t3))
+    counts = [_counts(t) for t in (t1, t2, t3)]
+    for templates, writes in ((t1, False), (t2, False), (t3, True)):
+        monitor = json.dumps(_statements(templates["Monitoring"], "MonitorRole"))
+        assert ("dynamodb:PutItem" in monitor) is writes
     for stack, added in PER_MODEL.items():
         assert counts[1][stack] - counts[0][stack] == added, (stack, counts)
         assert counts[2][stack] - counts[1][stack] == added, (stack, counts)
-    assert sum(PER_MODEL.values()) == 20
+    assert sum(PER_MODEL.values()) == 22
     # Shared compute: one state machine, one trigger, one serve function and one API for all three models.
     assert len(resources_of_type(t3["Pipeline"], "AWS::StepFunctions::StateMachine")) == 1
     assert len(resources_of_type(t3["Serving"], "AWS::ApiGateway::RestApi")) == 1

@@ -149,7 +149,9 @@ def test_given_the_dashboard_then_traffic_latency_errors_drift_quality_and_runs_
         assert metric in body
 
 
-def test_given_a_challenger_then_its_error_and_disagreement_alarms_withdraw_it_through_the_trigger(synth):
+def test_given_a_challenger_then_its_error_disagreement_quality_and_latency_alarms_withdraw_it_via_the_trigger(
+    synth,
+):
     alarms = _alarms(synth)
     for model, logical in (("breast-cancer", "MonitoringModelbreastcancer"), ("diabetes", "MonitoringModeldiabetes")):
         errors = _alarm(synth, f"{logical}ChallengerErrorAlarm")
@@ -162,15 +164,24 @@ def test_given_a_challenger_then_its_error_and_disagreement_alarms_withdraw_it_t
         assert disagreement["EvaluationPeriods"] == 1 and disagreement["Dimensions"] == [
             {"Name": "Model", "Value": model}
         ]
-    assert len(alarms) >= 12
+        quality = _alarm(synth, f"{logical}ChallengerQualityAlarm")
+        assert quality["MetricName"] == "ChallengerQualityShortfall" and quality["EvaluationPeriods"] == 1
+        assert quality["ComparisonOperator"] == "GreaterThanThreshold"
+        latency = _alarm(synth, f"{logical}ChallengerLatencyAlarm")
+        assert (latency["MetricName"], latency["Threshold"]) == ("ChallengerLatencyRatio", 3.0)
+    assert len(alarms) >= 16
     rules = resources_of_type(synth.raw("monitoring"), "AWS::Events::Rule")
     (rule,) = [r["Properties"] for k, r in rules.items() if k.startswith("MonitoringWithdrawChallenger")]
     named = sorted(r["Fn::GetAtt"][0] for r in rule["EventPattern"]["resources"])
-    assert len(named) == 4 and all("Challenger" in n for n in named)
+    assert len(named) == 8 and all("Challenger" in n for n in named)  # four per model
     assert "TriggerFunction" in json.dumps(rule["Targets"]) and "DeadLetterConfig" in rule["Targets"][0]
     # The trigger may move the challenger alias (the models table), nothing else new.
     statements = _statements(synth.raw("triggers"), "TriggerRole")
     assert "ModelsTable" in json.dumps(statements)
+    # No model here promotes by policy (registry.challenger_auto_promote): the monitor only reads the registry
+    # (tests/infra/test_many_models.py synthesizes one that does).
+    monitor = json.dumps(_statements(synth.raw("monitoring"), "MonitorRole"))
+    assert "dynamodb:PutItem" not in monitor and "ModelsTable" in monitor
 
 
 def test_given_a_code_deploy_then_codedeploy_shifts_live_and_rolls_back_on_the_serving_alarms(synth, prod_synth):

@@ -102,3 +102,16 @@ def test_given_any_change_to_the_mlops_package_then_the_cached_templates_are_syn
     with (root / "src/mlops/config.py").open("a") as fh:
         fh.write("\n# a new config field changes every function's MLOPS_CONFIG_HASH\n")
     assert assembly.assembly_key([example_config_path()], "dev") != before
+
+
+def test_given_one_config_in_two_temporary_directories_then_one_assembly_key_and_an_edit_changes_it(tmp_path):
+    from mlops.config import example_config_path
+    from mlops.local import assembly
+
+    a, b = tmp_path / "a" / "m.yaml", tmp_path / "b" / "m.yaml"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_bytes(example_config_path().read_bytes())
+    assert assembly.assembly_key([a], "dev") == assembly.assembly_key([b], "dev")
+    b.write_text(b.read_text() + "\n# edited\n")
+    assert assembly.assembly_key([a], "dev") != assembly.assembly_key([b], "dev")

@@ -14,6 +14,7 @@ from typing import Any
 from mlops.local.lambda_runtime import REPO_ROOT
 
 STATE_DIR_ENV = "MLOPS_STATE_DIR"
+KEEP_ASSEMBLIES = 8
 
 
 def state_dir() -> Path:
@@ -34,7 +35,9 @@ def _sources(config_paths: list[Path]) -> list[Path]:
 def assembly_key(config_paths: list[Path], env: str) -> str:
     digest = hashlib.sha256(env.encode())
     for path in _sources(config_paths):
-        digest.update(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path).encode())
+        # A config outside the repository is keyed by its name and content, not where it lies: the same config
+        # written to two temporary directories is one assembly.
+        digest.update(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path.name).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -45,6 +48,7 @@ def synthesize(config_paths: list[Path], env: str = "dev", *, force: bool = Fals
     config_paths = [p.resolve() for p in config_paths]
     outdir = state_dir() / f"cdk.out-{assembly_key(config_paths, env)}"
     if outdir.joinpath("manifest.json").exists() and not force:
+        os.utime(outdir)  # recently used: kept when older assemblies are pruned
         return outdir
     tmp = outdir.with_name(f"{outdir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -70,7 +74,12 @@ def synthesize(config_paths: list[Path], env: str = "dev", *, force: bool = Fals
         raise RuntimeError(f"cdk synth failed:\n{tail}")
     shutil.rmtree(outdir, ignore_errors=True)
     tmp.rename(outdir)
-    for old in outdir.parent.glob("cdk.out-*"):
-        if old != outdir and ".tmp" not in old.name:
-            shutil.rmtree(old, ignore_errors=True)
+    # Keep the few most recent (a project, its tests' variants: ~3 MB each); older ones are stale sources.
+    cached = sorted(
+        (d for d in outdir.parent.glob("cdk.out-*") if ".tmp" not in d.name and d != outdir),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    for old in cached[KEEP_ASSEMBLIES - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
     return outdir

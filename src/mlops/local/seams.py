@@ -110,6 +110,43 @@ def route_logs(router: Any) -> None:
         _log_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-logs")
 
 
+# CloudWatch Logs buffers a log group's events and hands a subscription several at once: lines that arrive while
+# the previous batch is being shipped ride in the next one (at most these many events / bytes per delivery).
+LOG_BATCH_EVENTS = 1000
+LOG_BATCH_BYTES = 1_000_000
+_log_lock = threading.Lock()
+_log_batches: dict[tuple[str, str], list[str]] = {}
+
+
+def _queue_logs(log_group: str, function: str, lines: list[str]) -> None:
+    with _log_lock:
+        batch = _log_batches.get((log_group, function))
+        if batch is not None:  # a delivery is scheduled and has not started: these lines go with it
+            batch.extend(lines)
+            return
+        _log_batches[(log_group, function)] = list(lines)
+        if _log_pool is not None:
+            _pending.append(_log_pool.submit(_ship_logs, log_group, function))
+
+
+def _ship_logs(log_group: str, function: str) -> None:
+    with _log_lock:
+        lines = _log_batches.pop((log_group, function), [])
+    router = _router
+    if router is None:  # the emulator stopped
+        return
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if chunk and (len(chunk) >= LOG_BATCH_EVENTS or size + len(line) > LOG_BATCH_BYTES):
+            router.ship(log_group, function, chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 26  # CloudWatch Logs counts 26 bytes of overhead per event
+    if chunk:
+        router.ship(log_group, function, chunk)
+
+
 def deliver(physical_name: str, event: Any) -> None:
     """An asynchronous invocation of a registered function (a subscription filter's delivery, say)."""
     fn = _functions.get(physical_name)
@@ -143,8 +180,8 @@ def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
         log(f"lambda {fn.handler} {result.request_id[:8]} {result.duration_ms:.0f} ms {status}")
         return result.payload_bytes(), result.function_error is not None
     out = _environments.invoke(fn, payload, chaos=chaos)
-    if _router is not None and out.logs and _log_pool is not None:  # off the caller's path, as in Lambda
-        _pending.append(_log_pool.submit(_router.ship, fn.log_group, fn.physical_name, out.logs))
+    if _router is not None and out.logs:  # off the caller's path, as in Lambda
+        _queue_logs(fn.log_group, fn.physical_name, out.logs)
     status = f"error {out.payload.get('errorType')}" if out.error else "ok"
     log(
         f"lambda {fn.handler} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
@@ -297,6 +334,8 @@ def uninstall() -> None:
         _pool = None
     global _router, _log_pool
     _router = None
+    with _log_lock:
+        _log_batches.clear()
     if _log_pool is not None:
         _log_pool.shutdown(wait=False, cancel_futures=True)
         _log_pool = None

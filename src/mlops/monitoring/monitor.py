@@ -173,6 +173,71 @@ def compare(
     return out
 
 
+def challenger_metrics(config: ProjectConfig, result: dict[str, Any]) -> dict[str, float]:
+    """C4: what the challenger's alarms judge, published only for a window with enough evidence — disagreement and
+    the latency ratio on at least ``min_samples`` challenger answers, the live-quality shortfall (the champion's
+    live metric minus the challenger's, on the same window's labels) with ``min_labels`` on each side."""
+    mon = config.monitoring
+    answered = result["records"]["challenger"]
+    out: dict[str, float] = {c.METRIC_CHALLENGER_RECORDS: answered}
+    if answered < mon.min_samples:
+        return out
+    if result.get("disagreement") is not None:
+        out[c.METRIC_CHALLENGER_DISAGREEMENT] = result["disagreement"]
+    ms = result["latency_ms"]
+    if ms.get("champion") and ms.get("challenger") is not None:
+        out[c.METRIC_CHALLENGER_LATENCY_RATIO] = round(ms["challenger"] / ms["champion"], 4)
+    gap = quality_gap(result, mon.min_labels)
+    if gap is not None:
+        out[c.METRIC_CHALLENGER_QUALITY_SHORTFALL] = gap
+    return out
+
+
+def quality_gap(result: dict[str, Any], min_labels: int) -> float | None:
+    """The challenger's live-quality shortfall against the champion on the same window, or None without
+    ``min_labels`` labelled answers on each side."""
+    quality = result.get("quality") or {}
+    ours, theirs = quality.get("champion") or {}, quality.get("challenger") or {}
+    if min(ours.get("labelled", 0), theirs.get("labelled", 0)) < min_labels:
+        return None
+    if ours.get("value") is None or theirs.get("value") is None:
+        return None
+    return round(shortfall(str(quality["metric"]), float(ours["value"]), float(theirs["value"])), 6)
+
+
+def auto_promote(stores: Stores, config: ProjectConfig, result: dict[str, Any]) -> dict[str, Any] | None:
+    """C4's optional policy (``registry.challenger_auto_promote``): a challenger with ``min_labels`` labelled
+    answers, no errors and a live-quality shortfall within ``max_regression`` becomes champion, recorded with
+    ``actor: policy`` and the evidence as the reason. None: no policy."""
+    from mlops.errors import RegistryError
+    from mlops.registry import promote
+
+    policy = config.registry.challenger_auto_promote
+    if policy is None:
+        return None
+    gap = quality_gap(result, policy.min_labels)
+    labelled = ((result.get("quality") or {}).get("challenger") or {}).get("labelled", 0)
+    if gap is None:
+        return {
+            "promoted": False,
+            "reason": f"{labelled} labelled challenger answer(s); the policy needs "
+            f"{policy.min_labels} (and as many for the champion)",
+        }
+    if result["errors"] or gap > policy.max_regression:
+        why = f"{result['errors']} error(s)" if result["errors"] else f"shortfall {gap:g} > {policy.max_regression:g}"
+        return {"promoted": False, "reason": why}
+    metric = result["quality"]["metric"]
+    reason = (
+        f"policy: {labelled} labelled answers, live {metric} {result['quality']['challenger']['value']:g} against "
+        f"the champion's {result['quality']['champion']['value']:g} (shortfall {gap:g} <= {policy.max_regression:g})"
+    )
+    try:
+        promote(stores, config.name, int(result["version"]), reason=reason, actor="policy")
+    except RegistryError as err:
+        return {"promoted": False, "reason": str(err)}
+    return {"promoted": True, "reason": reason}
+
+
 def shortfall(metric: str, champion: float, live: float) -> float:
     """How much worse live is than the champion's test metric: in the metric's units for scores, relative
     for errors (rmse, mae, mape), so one margin reads the same way for both."""
@@ -217,9 +282,8 @@ def run_monitor(
     challenger = compare(stores, config, task, version, captured, labels)
     if challenger is not None:
         summary["challenger"] = challenger
-        values[c.METRIC_CHALLENGER_RECORDS] = challenger["records"]["challenger"]
-        if challenger.get("disagreement") is not None and challenger["records"]["challenger"] >= mon.min_samples:
-            values[c.METRIC_CHALLENGER_DISAGREEMENT] = challenger["disagreement"]
+        values.update(challenger_metrics(config, challenger))
+        challenger["decision"] = auto_promote(stores, config, challenger)
     if len(served) < mon.min_samples:
         summary.update(
             status="insufficient",

@@ -35,4 +35,3 @@ SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the predicti
 CAPTURE_FUNCTION = FunctionSpec("capture", "base", 256, 60, "D1/D2: ship captured predictions and labels to S3")
 MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data and live quality of served traffic")
 ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION, SERVE_FUNCTION, CAPTURE_FUNCTION, MONITOR_FUNCTION)
-BY_NAME = {f.name: f for f in ALL_FUNCTIONS}

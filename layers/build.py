@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,29 +108,30 @@ def find_python(version: str) -> str | None:
 
 
 def trim(site: Path, bundle: str = "") -> None:
-    provided = () if bundle == RUNTIME_STANDIN else PROVIDED_BY_RUNTIME
-    for pkg in UNUSED_AT_RUNTIME.get(bundle, ()):
-        shutil.rmtree(site / pkg, ignore_errors=True)
-        for info in site.glob(f"{pkg}-*.dist-info"):
-            shutil.rmtree(info, ignore_errors=True)
+    """Remove what the bundle's functions never import: unused packages, tests, docs, caches, and what the
+    Lambda runtime provides (except for the stand-in runtime's own bundle)."""
+    _remove_packages(site, UNUSED_AT_RUNTIME.get(bundle, ()))
     for rel in TRIM_PATHS:
         shutil.rmtree(site / rel, ignore_errors=True)
     for pattern in TRIM_GLOBS:
         for path in site.glob(pattern):
             path.unlink()
-    for pkg in provided:
-        shutil.rmtree(site / pkg, ignore_errors=True)
-        for info in site.glob(f"{pkg}-*.dist-info"):
-            shutil.rmtree(info, ignore_errors=True)
+    _remove_packages(site, () if bundle == RUNTIME_STANDIN else PROVIDED_BY_RUNTIME)
     shutil.rmtree(site / "bin", ignore_errors=True)
     for root, dirs, files in os.walk(site, topdown=True):
-        for d in list(dirs):
-            if d in TRIM_DIRS:
-                shutil.rmtree(os.path.join(root, d), ignore_errors=True)
-                dirs.remove(d)
+        for d in [d for d in dirs if d in TRIM_DIRS]:
+            shutil.rmtree(os.path.join(root, d), ignore_errors=True)
+            dirs.remove(d)
         for f in files:
             if f.endswith(TRIM_SUFFIXES):
                 os.remove(os.path.join(root, f))
+
+
+def _remove_packages(site: Path, packages: Iterable[str]) -> None:
+    for pkg in packages:
+        shutil.rmtree(site / pkg, ignore_errors=True)
+        for info in site.glob(f"{pkg}-*.dist-info"):
+            shutil.rmtree(info, ignore_errors=True)
 
 
 def compile_site(site: Path, python: str) -> None:

@@ -113,25 +113,7 @@ class PipelineStack(Stack):
         for spec in PIPELINE_FUNCTIONS:
             fn = self.make_function(self, f"Fn-{spec.name}", spec=spec)
             self.functions[spec.name] = fn
-            tables.runs.grant_read_write_data(fn)
-            if spec.name in READS_LANDING:
-                store.landing.grant_read(fn)
-            if spec.name in READS_ARTIFACTS:
-                for prefix in ARTIFACT_PREFIXES:
-                    store.artifacts.grant_read(fn, f"{prefix}*")
-            if spec.name in READS_TRAFFIC:
-                for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX):
-                    store.artifacts.grant_read(fn, f"{prefix}*")
-            if spec.name in WRITES_RUNS:
-                store.artifacts.grant_put(fn, f"{c.RUNS_PREFIX}*")
-            if spec.name in WRITES_SCHEMAS:
-                store.artifacts.grant_put(fn, f"{c.SCHEMAS_PREFIX}*")
-            if spec.name in WRITES_MODELS:
-                store.artifacts.grant_put(fn, f"{c.MODELS_PREFIX}*")
-            if spec.name in USES_MODELS:
-                tables.models.grant_read_write_data(fn)
-            if spec.name in WRITES_LINEAGE:
-                tables.lineage.grant_read_write_data(fn)
+            _grant_step(spec.name, fn, storage)
 
         # A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
         self.notifications_key = kms.Key(
@@ -258,3 +240,23 @@ def _retention(settings: EnvironmentSettings) -> logs.RetentionDays:
         if days >= settings.log_retention_days:
             return getattr(logs.RetentionDays, name)  # type: ignore[no-any-return]
     return logs.RetentionDays.TEN_YEARS
+
+
+def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack) -> None:
+    """A pipeline step's grants: its run records, and only the prefixes and tables its step reads or writes."""
+    store, tables = storage.store, storage.tables
+    tables.runs.grant_read_write_data(fn)
+    if name in READS_LANDING:
+        store.landing.grant_read(fn)
+    reads = [*(ARTIFACT_PREFIXES if name in READS_ARTIFACTS else ())]
+    reads += [c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX] if name in READS_TRAFFIC else []
+    for prefix in reads:
+        store.artifacts.grant_read(fn, f"{prefix}*")
+    writes = ((WRITES_RUNS, c.RUNS_PREFIX), (WRITES_SCHEMAS, c.SCHEMAS_PREFIX), (WRITES_MODELS, c.MODELS_PREFIX))
+    for steps, prefix in writes:
+        if name in steps:
+            store.artifacts.grant_put(fn, f"{prefix}*")
+    if name in USES_MODELS:
+        tables.models.grant_read_write_data(fn)
+    if name in WRITES_LINEAGE:
+        tables.lineage.grant_read_write_data(fn)

@@ -715,6 +715,18 @@ def _number(value: str) -> Any:
 
 
 @app.command()
+def lineage(
+    ref: Annotated[str, typer.Argument(help="An artifact's sha256 (which runs made or used it) or a run id.")],
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+) -> None:
+    """The lineage table: the runs and steps behind an artifact, or a run's executions with their artifacts."""
+    with reported():
+        emit(platform(target, env, endpoint, one=False).lineage(ref))
+
+
+@app.command()
 def predict(
     source: Annotated[Path | None, typer.Argument(help="JSON or CSV file; JSON on stdin when omitted.")] = None,
     target: TargetOpt = "local",

@@ -14,21 +14,10 @@ ENV_CONFIG_URI = "MLOPS_CONFIG_URI"  # local files, comma-separated (tests, tool
 ENV_CATALOG_PARAMETER = "MLOPS_CATALOG_PARAMETER"  # the SSM parameter naming every model's config parameter
 ENV_CATALOG_HASH = "MLOPS_CATALOG_HASH"  # the catalog's hash the function was deployed with
 ENV_STATE_MACHINE_ARN = "MLOPS_STATE_MACHINE_ARN"
-ENV_CODE_VERSION = "MLOPS_CODE_VERSION"
 ENV_MODEL_CACHE_SECONDS = "MLOPS_MODEL_CACHE_SECONDS"
 ENV_MODEL_CACHE_MB = "MLOPS_MODEL_CACHE_MB"  # the loaded models' memory bound (LRU beyond it)
 ENV_MAX_ROWS = "MLOPS_MAX_PREDICT_ROWS"
-ENV_FAILURE_TOPIC_ARN = "MLOPS_FAILURE_TOPIC_ARN"
 ENV_FUNCTION = "MLOPS_FUNCTION"  # the folder under functions/ a Lambda runs (the emulator routes by it)
-
-RUNTIME_ENV_VARS = (
-    ENV_ARTIFACT_BUCKET,
-    ENV_LANDING_BUCKET,
-    ENV_RUNS_TABLE,
-    ENV_MODELS_TABLE,
-    ENV_LINEAGE_TABLE,
-    ENV_CATALOG_PARAMETER,
-)
 
 
 @dataclass(frozen=True)
@@ -95,19 +84,6 @@ CANARY, SHADOW = "canary", "shadow"
 
 # One environment's stacks, Mlops-<env>-<suffix> (the platform client reads their outputs).
 STACK_SUFFIXES = ("Storage", "Pipeline", "Triggers", "Serving", "Monitoring")
-
-# Pipeline steps, in order; each writes under runs/<run_id>/<step>/.
-STEPS = (
-    "extract",
-    "analyze",
-    "validate_data",
-    "prepare",
-    "train",
-    "export",
-    "evaluate",
-    "validate_model",
-    "register",
-)
 
 
 def model_output_key(kind: str, model: str) -> str:

@@ -52,7 +52,7 @@ def read_table(data: bytes, key: str, fmt: DataFormat) -> pd.DataFrame:
             f"{key} could not be parsed as {fmt.value}: {err}",
             [_anomaly("UNPARSEABLE_FILE", key, f"not valid {fmt.value}: {str(err)[:200]}")],
         ) from None
-    except Exception as err:  # fastparquet raises a variety of low-level errors on garbage
+    except Exception as err:  # noqa: BLE001 — fastparquet raises a variety of low-level errors on garbage
         raise DataValidationError(
             f"{key} could not be parsed as {fmt.value}: {err}",
             [_anomaly("UNPARSEABLE_FILE", key, f"not valid {fmt.value}: {type(err).__name__}")],

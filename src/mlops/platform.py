@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops.constants import CHAMPION, STACK_SUFFIXES
 from mlops.context import Stores
@@ -25,6 +26,27 @@ from mlops.registry import PENDING, promote, rollback
 from mlops.runtime import Resources, make_stores
 
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED"}
+
+
+def lineage(stores: Stores, ref: str) -> dict[str, Any]:
+    """See :meth:`Platform.lineage`; ``ref`` is a sha256 (64 hex digits) or a run id."""
+    ref = ref.strip().removeprefix("sha256:")
+    digest = ref.lower()
+    if len(digest) == 64 and all(ch in "0123456789abcdef" for ch in digest):
+        uses = stores.meta.artifact_uses(digest)
+        return {
+            "artifact": digest,
+            "produced_by": [_use(u) for u in uses if str(u["sk"]).startswith("OUTPUT#")],
+            "used_by": [_use(u) for u in uses if str(u["sk"]).startswith("INPUT#")],
+        }
+    executions = stores.meta.executions(ref)
+    if not executions:
+        raise PlatformError(f"nothing in the lineage table for '{ref}': give an artifact's sha256 or a run id")
+    return {"run_id": ref, "executions": [{k: v for k, v in e.items() if k not in ("pk", "sk")} for e in executions]}
+
+
+def _use(item: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": item.get("run_id"), "step": item.get("step"), "name": item.get("name"), "uri": item.get("uri")}
 
 
 class PlatformError(RuntimeError):
@@ -53,7 +75,7 @@ class Platform:
             name = f"Mlops-{env}-{suffix}"
             try:
                 stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
-            except Exception as err:
+            except (ClientError, BotoCoreError) as err:
                 if suffix in ("Serving", "Monitoring"):
                     continue  # optional for pipeline commands
                 where = f"the local endpoint {endpoint}" if endpoint else "AWS (default credentials)"
@@ -214,6 +236,11 @@ class Platform:
         if record is None:
             raise PlatformError(f"{self.model} has no version {version}")
         return record
+
+    def lineage(self, ref: str) -> dict[str, Any]:
+        """The lineage table both ways: for an artifact's sha256, every run and step that produced or used it;
+        for a run id, each step's execution with its input and output artifacts."""
+        return lineage(self.stores, ref)
 
     def champion(self) -> int | None:
         return self.stores.meta.get_alias(self.model, CHAMPION)

@@ -208,9 +208,6 @@ def validate(
     anomalies: list[Anomaly] = usability(df, config, labelled=labelled)
     schema = schema or {"features": {}, "target": {}}
     features: dict[str, Any] = schema["features"]
-    known = set(features) | {config.target, config.id_column, config.time_column}
-    known |= {c for c, o in config.features.overrides.items() if o.drop}
-
     if labelled and len(df) < config.validation.min_rows:
         anomalies.append(
             anomaly(
@@ -221,77 +218,16 @@ def validate(
                 len(df),
             )
         )
-    if config.target in df.columns:
-        tgt_missing = float(df[config.target].isna().mean())
-        if tgt_missing > config.validation.max_missing_rate_increase:
-            anomalies.append(
-                anomaly(
-                    "MISSING_RATE_SPIKE", "error", config.target, f"{tgt_missing:.1%} of labels missing", tgt_missing
-                )
-            )
-        domain = schema.get("target", {}).get("domain")
-        if domain and schema["target"]["type"] == FeatureType.CATEGORICAL.value:
-            labels = df[config.target].dropna().astype(str)
-            new = sorted(set(labels.unique()) - set(domain))
-            if new:
-                anomalies.append(
-                    anomaly("UNSEEN_LABEL", "warning", config.target, f"labels not seen before: {new[:5]}")
-                )
-    for col in features:
-        if col not in df.columns:
-            anomalies.append(anomaly("MISSING_COLUMN", "error", col, "column in the schema is missing from the data"))
-    for col in df.columns:
-        if col not in known:
-            anomalies.append(
-                anomaly("EXTRA_COLUMN", "warning", str(col), "column not in the schema; it will be ignored")
-            )
-
+    anomalies += _label_checks(df, schema, config)
+    anomalies += _column_checks(df, features, config)
     for col, spec in features.items():
-        if col not in df.columns:
-            continue
-        s = df[col]
-        if spec["type"] == FeatureType.NUMERIC.value:
-            anomalies.extend(_numeric_check(col, s, spec, config))
-        else:
-            anomalies.extend(_categorical_check(col, s, spec, config))
-        rate = float(s.isna().mean())
-        allowed = float(spec.get("missing_rate", 0.0)) + config.validation.max_missing_rate_increase
-        if rate > allowed:
-            anomalies.append(
-                anomaly(
-                    "MISSING_RATE_SPIKE",
-                    "error",
-                    col,
-                    f"{rate:.1%} missing, above the allowed {allowed:.1%} (schema rate + "
-                    f"validation.max_missing_rate_increase)",
-                    rate,
-                )
-            )
-
+        if col in df.columns:
+            anomalies += _feature_checks(col, df[col], spec, config)
     drift: dict[str, Any] = {}
     if baseline_stats:
         broken = {a["column"] for a in anomalies if a["code"] in {"WRONG_DTYPE", "MISSING_COLUMN", "ALL_MISSING"}}
-        for col, base in baseline_stats.get("features", {}).items():
-            if col not in df.columns or col not in features or col in broken:
-                continue
-            result = feature_drift(base, df[col])
-            if result is None:
-                continue
-            measure, value = result
-            threshold = config.drift_threshold(col)
-            drifted = value > threshold
-            drift[col] = {"measure": measure, "value": round(value, 6), "threshold": threshold, "drifted": drifted}
-            if drifted:
-                anomalies.append(
-                    anomaly(
-                        "DRIFT",
-                        config.validation.drift.severity,
-                        col,
-                        f"{measure.upper()} {value:.3f} above threshold {threshold:g} against the champion's "
-                        "training data",
-                        value,
-                    )
-                )
+        drift, drifted = _drift_checks(df, features, baseline_stats, config, broken)
+        anomalies += drifted
 
     errors = [a for a in anomalies if a["severity"] == "error"]
     return {
@@ -301,3 +237,94 @@ def validate(
         "anomalies": anomalies,
         "drift": drift,
     }
+
+
+def _label_checks(df: pd.DataFrame, schema: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+    """Missing labels, and (classification) labels the schema has not seen."""
+    if config.target not in df.columns:
+        return []
+    out: list[Anomaly] = []
+    tgt_missing = float(df[config.target].isna().mean())
+    if tgt_missing > config.validation.max_missing_rate_increase:
+        out.append(
+            anomaly("MISSING_RATE_SPIKE", "error", config.target, f"{tgt_missing:.1%} of labels missing", tgt_missing)
+        )
+    domain = schema.get("target", {}).get("domain")
+    if domain and schema["target"]["type"] == FeatureType.CATEGORICAL.value:
+        labels = df[config.target].dropna().astype(str)
+        new = sorted(set(labels.unique()) - set(domain))
+        if new:
+            out.append(anomaly("UNSEEN_LABEL", "warning", config.target, f"labels not seen before: {new[:5]}"))
+    return out
+
+
+def _column_checks(df: pd.DataFrame, features: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+    """Schema columns missing from the data, and data columns the schema does not know."""
+    known = set(features) | {config.target, config.id_column, config.time_column}
+    known |= {c for c, o in config.features.overrides.items() if o.drop}
+    out = [
+        anomaly("MISSING_COLUMN", "error", col, "column in the schema is missing from the data")
+        for col in features
+        if col not in df.columns
+    ]
+    out += [
+        anomaly("EXTRA_COLUMN", "warning", str(col), "column not in the schema; it will be ignored")
+        for col in df.columns
+        if col not in known
+    ]
+    return out
+
+
+def _feature_checks(col: str, s: pd.Series, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+    """One feature against its schema entry: type, range or domain, and its missing rate."""
+    if spec["type"] == FeatureType.NUMERIC.value:
+        out = list(_numeric_check(col, s, spec, config))
+    else:
+        out = list(_categorical_check(col, s, spec, config))
+    rate = float(s.isna().mean())
+    allowed = float(spec.get("missing_rate", 0.0)) + config.validation.max_missing_rate_increase
+    if rate > allowed:
+        out.append(
+            anomaly(
+                "MISSING_RATE_SPIKE",
+                "error",
+                col,
+                f"{rate:.1%} missing, above the allowed {allowed:.1%} (schema rate + "
+                f"validation.max_missing_rate_increase)",
+                rate,
+            )
+        )
+    return out
+
+
+def _drift_checks(
+    df: pd.DataFrame,
+    features: dict[str, Any],
+    baseline_stats: dict[str, Any],
+    config: ProjectConfig,
+    broken: set[str],
+) -> tuple[dict[str, Any], list[Anomaly]]:
+    """Each usable feature's drift from the champion's training statistics; anomalies for those that drifted."""
+    drift: dict[str, Any] = {}
+    out: list[Anomaly] = []
+    for col, base in baseline_stats.get("features", {}).items():
+        if col not in df.columns or col not in features or col in broken:
+            continue
+        result = feature_drift(base, df[col])
+        if result is None:
+            continue
+        measure, value = result
+        threshold = config.drift_threshold(col)
+        drifted = value > threshold
+        drift[col] = {"measure": measure, "value": round(value, 6), "threshold": threshold, "drifted": drifted}
+        if drifted:
+            out.append(
+                anomaly(
+                    "DRIFT",
+                    config.validation.drift.severity,
+                    col,
+                    f"{measure.upper()} {value:.3f} above threshold {threshold:g} against the champion's training data",
+                    value,
+                )
+            )
+    return drift, out

@@ -9,6 +9,8 @@ from mlops.config import parse_config
 from mlops.constants import CHAMPION
 from mlops.datasets import bundled, corrupt, customers, degrade_labels
 from mlops.frames import to_parquet_bytes
+from mlops.platform import PlatformError
+from mlops.platform import lineage as lineage_of
 from mlops.serving.onnx_model import OnnxModel
 from tests.chain import run_chain
 
@@ -36,6 +38,15 @@ def test_given_breast_cancer_when_the_chain_runs_then_a_champion_with_auc_above_
     assert version["artifacts"]["onnx"]["sha256"] == out["export"]["onnx"]["sha256"]
     history = meta.alias_history(cfg.name)
     assert [(h["action"], h["version"]) for h in history] == [("promote", 1)]
+    # Lineage both ways (`mlops lineage`): the ONNX file was made by export and read by the model checks and the
+    # registry; the run's executions name their artifacts.
+    onnx = lineage_of(account.stores, version["artifacts"]["onnx"]["sha256"])
+    assert [(u["run_id"], u["step"]) for u in onnx["produced_by"]] == [(ctx.run_id, "export")]
+    assert {u["step"] for u in onnx["used_by"]} == {"validate_model", "register"}
+    steps = {e["step"]: e for e in lineage_of(account.stores, ctx.run_id)["executions"]}
+    assert steps["export"]["outputs"]["onnx"]["sha256"] == version["artifacts"]["onnx"]["sha256"]
+    with pytest.raises(PlatformError, match="nothing in the lineage table"):
+        lineage_of(account.stores, "no-such-run")
     run = meta.get_run(cfg.name, ctx.run_id)
     assert run["status"] == "SUCCEEDED" and run["model_version"] == 1
     assert len(run["trials"]) == 7 and all(t["duration_s"] > 0 for t in run["trials"].values())

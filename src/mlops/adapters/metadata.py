@@ -44,10 +44,6 @@ def from_dynamo(value: Any) -> Any:
     return value
 
 
-class ConflictError(RuntimeError):
-    """A conditional write lost a race (e.g. a run lock is held)."""
-
-
 class MetadataStore(Protocol):
     def put_run(self, record: dict[str, Any]) -> None: ...
     def get_run(self, model: str, run_id: str) -> dict[str, Any] | None: ...
@@ -245,10 +241,12 @@ class DynamoMetadataStore:
         return from_dynamo(item) if item else None
 
     def _query_prefix(self, table: Any, pk: str, prefix: str, forward: bool = True) -> list[dict[str, Any]]:
+        """Every item of partition ``pk`` whose sort key starts with ``prefix`` (all of them for ``""``: DynamoDB
+        refuses an empty key value in a condition)."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
-            "ExpressionAttributeValues": {":p": pk, ":s": prefix},
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)" if prefix else "pk = :p",
+            "ExpressionAttributeValues": {":p": pk, ":s": prefix} if prefix else {":p": pk},
             "ScanIndexForward": forward,
         }
         while True:

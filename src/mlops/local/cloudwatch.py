@@ -28,6 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 _TERM = re.compile(r'\$\.([\w.]+)\s*=\s*"([^"]*)"')
 
 
@@ -126,7 +128,7 @@ class LogRouter:
                         self._logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
                     self._streams.add((log_group, stream))
             self._logs.put_log_events(logGroupName=log_group, logStreamName=stream, logEvents=events)
-        except Exception:  # the log group may not be emulated; subscriptions still deliver
+        except (ClientError, BotoCoreError):  # the log group may not be emulated; subscriptions still deliver
             pass
         if self._metrics is not None:
             for line in lines:

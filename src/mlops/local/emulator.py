@@ -274,162 +274,204 @@ class LocalCloud:
     def _stack(self, suffix: str) -> str:
         return f"Mlops-{self.env}-{suffix}"
 
+    # Resource kinds in the order they are created (what a later kind refers to exists by then), each by its own
+    # method; a kind not listed is not emulated.
+    PROVISIONERS = (
+        ("AWS::S3::Bucket", "_bucket"),
+        ("AWS::DynamoDB::GlobalTable", "_table"),
+        ("AWS::SNS::Topic", "_topic"),
+        ("AWS::SQS::Queue", "_queue"),
+        ("Custom::S3BucketNotifications", "_bucket_notifications"),
+        ("AWS::SSM::Parameter", "_parameter"),
+        ("AWS::Logs::LogGroup", "_log_group"),
+        ("AWS::Lambda::Function", "_function"),
+        ("AWS::Logs::SubscriptionFilter", "_subscription"),
+        ("AWS::StepFunctions::StateMachine", "_state_machine"),
+        ("AWS::CloudWatch::Alarm", "_alarm"),
+        ("AWS::CloudWatch::Dashboard", "_dashboard"),
+        ("AWS::Events::Rule", "_rule"),
+    )
+
     def provision(self) -> None:
-        s3, ddb, sns, lam, sfn = (self.client(n) for n in ("s3", "dynamodb", "sns", "lambda", "stepfunctions"))
-        events, iam, cfn, sqs, ssm = (self.client(n) for n in ("events", "iam", "cloudformation", "sqs", "ssm"))
-        role = iam.create_role(RoleName="mlops-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        logs, cloudwatch = self.client("logs"), self.client("cloudwatch")
-        order = [self._stack(x) for x in STACKS if self._stack(x) in self.templates]
-        for stack in order:
+        """Create every emulated resource of every stack, in stack order, then the stacks' outputs."""
+        self._clients: dict[str, Any] = {}
+        self._role = self._c("iam").create_role(RoleName="mlops-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        for stack in [self._stack(x) for x in STACKS if self._stack(x) in self.templates]:
             template = self.templates[stack]
-            for logical, res in resources_of_type(template, "AWS::S3::Bucket").items():
-                name = self._physical(stack, logical, 63, lower=True)
-                s3.create_bucket(Bucket=name)
-                if res["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
-                    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-                self.p.refs[(stack, logical)] = name
-                self.p.arns[(stack, logical)] = f"arn:aws:s3:::{name}"
-            for logical, res in resources_of_type(template, "AWS::DynamoDB::GlobalTable").items():
-                props = res["Properties"]
-                name = self._physical(stack, logical, 255)
-                ddb.create_table(
-                    TableName=name,
-                    KeySchema=props["KeySchema"],
-                    AttributeDefinitions=props["AttributeDefinitions"],
-                    BillingMode="PAY_PER_REQUEST",
-                )
-                self.p.refs[(stack, logical)] = name
-                self.p.arns[(stack, logical)] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-            for logical in resources_of_type(template, "AWS::SNS::Topic"):
-                arn = sns.create_topic(Name=self._physical(stack, logical, 256))["TopicArn"]
-                self.p.refs[(stack, logical)] = self.p.arns[(stack, logical)] = arn
-            for logical in resources_of_type(template, "AWS::SQS::Queue"):
-                url = sqs.create_queue(QueueName=self._physical(stack, logical, 80))["QueueUrl"]
-                self.p.refs[(stack, logical)] = url
-                self.p.arns[(stack, logical)] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}"
-            for res in resources_of_type(template, "Custom::S3BucketNotifications").values():
-                props = res["Properties"]  # its ServiceToken (CDK's handler) is what we stand in for
-                if "EventBridgeConfiguration" in props["NotificationConfiguration"]:
-                    bucket = self._render(stack, props["BucketName"])
-                    s3.put_bucket_notification_configuration(
-                        Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
-                    )
-                    seams.enable_eventbridge(ACCOUNT, bucket)
-            for logical, res in resources_of_type(template, "AWS::SSM::Parameter").items():
-                props = self._render(stack, res["Properties"])
-                ssm.put_parameter(Name=props["Name"], Value=props["Value"], Type=props["Type"], Overwrite=True)
-                self.p.refs[(stack, logical)] = props["Name"]
-            for logical, res in resources_of_type(template, "AWS::Logs::LogGroup").items():
-                group = res["Properties"].get("LogGroupName") or f"/aws/mlops/{self._physical(stack, logical, 200)}"
-                group = self._render(stack, group)
-                logs.create_log_group(logGroupName=group)
-                self.p.refs[(stack, logical)] = group
-                self.p.arns[(stack, logical)] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"
-            for logical, res in resources_of_type(template, "AWS::Lambda::Function").items():
-                props = res["Properties"]
-                env = self._render(stack, props.get("Environment", {}).get("Variables", {}))
-                if ENV_FUNCTION not in env:
-                    continue  # CDK's own helpers (e.g. the bucket-notifications handler) are not emulated
-                name = self._physical(stack, logical, 64)
-                self.p.refs[(stack, logical)] = name
-                arn = lam.create_function(
-                    FunctionName=name,
-                    Runtime=props.get("Runtime", "python3.12"),
-                    Role=role,
-                    Handler=props.get("Handler", "handler.handler"),
-                    Code={"ZipFile": _stub_zip(env[ENV_FUNCTION])},
-                    Timeout=int(props.get("Timeout", 900)),
-                    MemorySize=int(props.get("MemorySize", 1024)),
-                    Environment={"Variables": env},
-                )["FunctionArn"]
-                self.p.arns[(stack, logical)] = arn
-                # A tunable set in the emulator's environment (the demo's short cache) wins over the template.
-                env = {k: v for k, v in env.items() if not (k in TUNABLES and k in os.environ)}
-                log_group = props.get("LoggingConfig", {}).get("LogGroup")
-                seams.register_function(
-                    name,
-                    env[ENV_FUNCTION],
-                    env,
-                    int(props.get("Timeout", 900)),
-                    int(props.get("MemorySize", 128)),
-                    self._render(stack, log_group) if log_group else f"/aws/lambda/{name}",
-                )
-            for logical, res in resources_of_type(template, "AWS::Logs::SubscriptionFilter").items():
-                props = self._render(stack, res["Properties"])
-                destination = str(props["DestinationArn"]).split(":function:")[-1].split(":")[0]
-                assert self.router is not None
-                self.router.subscribe(props["LogGroupName"], logical, props.get("FilterPattern", ""), destination)
-            for logical, res in resources_of_type(template, "AWS::StepFunctions::StateMachine").items():
-                definition = self._render(stack, res["Properties"]["DefinitionString"])
-                arn = sfn.create_state_machine(
-                    name=self._physical(stack, logical, 80), definition=definition, roleArn=role
-                )["stateMachineArn"]
-                self.p.refs[(stack, logical)] = self.p.arns[(stack, logical)] = arn
-            for logical, res in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
-                props = self._render(stack, res["Properties"])
-                name = self._physical(stack, logical, 255)
-                cloudwatch.put_metric_alarm(AlarmName=name, **_alarm_arguments(props))
-                self.p.refs[(stack, logical)] = name
-                self.p.arns[(stack, logical)] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
-            for logical, res in resources_of_type(template, "AWS::CloudWatch::Dashboard").items():
-                name = self._physical(stack, logical, 255)
-                try:
-                    body = self._render(stack, res["Properties"]["DashboardBody"])
-                    cloudwatch.put_dashboard(DashboardName=name, DashboardBody=body)
-                except (KeyError, ValueError, TypeError):
-                    continue  # a widget on something not emulated
-                self.p.refs[(stack, logical)] = name
-            for logical, res in resources_of_type(template, "AWS::Events::Rule").items():
-                props = self._render(stack, res["Properties"])
-                name = self._physical(stack, logical, 64)
-                kwargs: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
-                if "EventPattern" in props:
-                    kwargs["EventPattern"] = json.dumps(props["EventPattern"])
-                if "ScheduleExpression" in props:
-                    kwargs["ScheduleExpression"] = props["ScheduleExpression"]
-                events.put_rule(**kwargs)
-                targets = [
-                    {k: t[k] for k in ("Id", "Arn", "Input", "InputPath", "InputTransformer") if k in t}
-                    for t in props.get("Targets", [])
-                    if ":lambda:" in t["Arn"]
-                ]
-                if targets:
-                    events.put_targets(Rule=name, Targets=targets)
-                self.p.refs[(stack, logical)] = name
-            outputs = {"ApiUrl": self.api.url} if stack == self._stack("Serving") and self.api else {}
-            for key, out in template.get("Outputs", {}).items():
-                try:
-                    value = str(self._render(stack, out["Value"]))
-                except KeyError:
-                    continue  # an output about something not emulated
-                outputs.setdefault(key, value)
-                if "Export" in out:
-                    self.p.exports[out["Export"]["Name"]] = value
-            self.p.outputs[stack] = outputs
-            # Stack outputs in the emulated CloudFormation: the CLI discovers local and deployed stacks alike.
-            cfn.create_stack(
-                StackName=stack,
-                TemplateBody=json.dumps(
-                    {
-                        "Resources": {
-                            "Marker": {
-                                "Type": "AWS::SSM::Parameter",
-                                "Properties": {"Name": f"/mlops/local/{stack}", "Type": "String", "Value": "emulated"},
-                            }
-                        },
-                        "Outputs": {k: {"Value": v} for k, v in outputs.items() if not k.startswith("Exports")},
-                    }
-                ),
+            for kind, method in self.PROVISIONERS:
+                for logical, resource in resources_of_type(template, kind).items():
+                    getattr(self, method)(stack, logical, resource)
+            self._outputs(stack, template)
+        self._share_environment()
+
+    def _c(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.client(service)
+        return self._clients[service]
+
+    def _named(self, stack: str, logical: str, ref: str, arn: str | None = None) -> None:
+        self.p.refs[(stack, logical)] = ref
+        if arn is not None:
+            self.p.arns[(stack, logical)] = arn
+
+    def _bucket(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        name = self._physical(stack, logical, 63, lower=True)
+        self._c("s3").create_bucket(Bucket=name)
+        if res["Properties"].get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            self._c("s3").put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        self._named(stack, logical, name, f"arn:aws:s3:::{name}")
+
+    def _table(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        props = res["Properties"]
+        name = self._physical(stack, logical, 255)
+        self._c("dynamodb").create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self._named(stack, logical, name, f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
+
+    def _topic(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        arn = self._c("sns").create_topic(Name=self._physical(stack, logical, 256))["TopicArn"]
+        self._named(stack, logical, arn, arn)
+
+    def _queue(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        url = self._c("sqs").create_queue(QueueName=self._physical(stack, logical, 80))["QueueUrl"]
+        self._named(stack, logical, url, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{url.rsplit('/', 1)[-1]}")
+
+    def _bucket_notifications(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        props = res["Properties"]  # its ServiceToken (CDK's handler) is what we stand in for
+        if "EventBridgeConfiguration" in props["NotificationConfiguration"]:
+            bucket = self._render(stack, props["BucketName"])
+            self._c("s3").put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
             )
-        # Every function sees the same resource names; handlers read them on first use.
-        for name, spec in seams.functions().items():
+            seams.enable_eventbridge(ACCOUNT, bucket)
+
+    def _parameter(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        props = self._render(stack, res["Properties"])
+        self._c("ssm").put_parameter(Name=props["Name"], Value=props["Value"], Type=props["Type"], Overwrite=True)
+        self._named(stack, logical, props["Name"])
+
+    def _log_group(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        group = res["Properties"].get("LogGroupName") or f"/aws/mlops/{self._physical(stack, logical, 200)}"
+        group = self._render(stack, group)
+        self._c("logs").create_log_group(logGroupName=group)
+        self._named(stack, logical, group, f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*")
+
+    def _function(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        props = res["Properties"]
+        env = self._render(stack, props.get("Environment", {}).get("Variables", {}))
+        if ENV_FUNCTION not in env:
+            return  # CDK's own helpers (e.g. the bucket-notifications handler) are not emulated
+        name = self._physical(stack, logical, 64)
+        arn = self._c("lambda").create_function(
+            FunctionName=name,
+            Runtime=props.get("Runtime", "python3.12"),
+            Role=self._role,
+            Handler=props.get("Handler", "handler.handler"),
+            Code={"ZipFile": _stub_zip(env[ENV_FUNCTION])},
+            Timeout=int(props.get("Timeout", 900)),
+            MemorySize=int(props.get("MemorySize", 1024)),
+            Environment={"Variables": env},
+        )["FunctionArn"]
+        self._named(stack, logical, name, arn)
+        # A tunable set in the emulator's environment (the demo's short cache) wins over the template.
+        env = {k: v for k, v in env.items() if not (k in TUNABLES and k in os.environ)}
+        log_group = props.get("LoggingConfig", {}).get("LogGroup")
+        seams.register_function(
+            name,
+            env[ENV_FUNCTION],
+            env,
+            int(props.get("Timeout", 900)),
+            int(props.get("MemorySize", 128)),
+            self._render(stack, log_group) if log_group else f"/aws/lambda/{name}",
+        )
+
+    def _subscription(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        props = self._render(stack, res["Properties"])
+        destination = str(props["DestinationArn"]).split(":function:")[-1].split(":")[0]
+        assert self.router is not None
+        self.router.subscribe(props["LogGroupName"], logical, props.get("FilterPattern", ""), destination)
+
+    def _state_machine(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        definition = self._render(stack, res["Properties"]["DefinitionString"])
+        arn = self._c("stepfunctions").create_state_machine(
+            name=self._physical(stack, logical, 80), definition=definition, roleArn=self._role
+        )["stateMachineArn"]
+        self._named(stack, logical, arn, arn)
+
+    def _alarm(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        props = self._render(stack, res["Properties"])
+        name = self._physical(stack, logical, 255)
+        self._c("cloudwatch").put_metric_alarm(AlarmName=name, **_alarm_arguments(props))
+        self._named(stack, logical, name, f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}")
+
+    def _dashboard(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        name = self._physical(stack, logical, 255)
+        try:
+            body = self._render(stack, res["Properties"]["DashboardBody"])
+            self._c("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
+        except (KeyError, ValueError, TypeError):
+            return  # a widget on something not emulated
+        self._named(stack, logical, name)
+
+    def _rule(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        props = self._render(stack, res["Properties"])
+        name = self._physical(stack, logical, 64)
+        kwargs: dict[str, Any] = {"Name": name, "State": props.get("State", "ENABLED")}
+        if "EventPattern" in props:
+            kwargs["EventPattern"] = json.dumps(props["EventPattern"])
+        if "ScheduleExpression" in props:
+            kwargs["ScheduleExpression"] = props["ScheduleExpression"]
+        self._c("events").put_rule(**kwargs)
+        targets = [
+            {k: t[k] for k in ("Id", "Arn", "Input", "InputPath", "InputTransformer") if k in t}
+            for t in props.get("Targets", [])
+            if ":lambda:" in t["Arn"]
+        ]
+        if targets:
+            self._c("events").put_targets(Rule=name, Targets=targets)
+        self._named(stack, logical, name)
+
+    def _outputs(self, stack: str, template: dict[str, Any]) -> None:
+        """The stack's outputs, resolved; registered in the emulated CloudFormation for the CLI to discover."""
+        outputs = {"ApiUrl": self.api.url} if stack == self._stack("Serving") and self.api else {}
+        for key, out in template.get("Outputs", {}).items():
+            try:
+                value = str(self._render(stack, out["Value"]))
+            except KeyError:
+                continue  # an output about something not emulated
+            outputs.setdefault(key, value)
+            if "Export" in out:
+                self.p.exports[out["Export"]["Name"]] = value
+        self.p.outputs[stack] = outputs
+        # Stack outputs in the emulated CloudFormation: the CLI discovers local and deployed stacks alike.
+        self._c("cloudformation").create_stack(
+            StackName=stack,
+            TemplateBody=json.dumps(
+                {
+                    "Resources": {
+                        "Marker": {
+                            "Type": "AWS::SSM::Parameter",
+                            "Properties": {"Name": f"/mlops/local/{stack}", "Type": "String", "Value": "emulated"},
+                        }
+                    },
+                    "Outputs": {k: {"Value": v} for k, v in outputs.items() if not k.startswith("Exports")},
+                }
+            ),
+        )
+
+    def _share_environment(self) -> None:
+        """Every function's resource names in this process's environment too: handlers read them on first use."""
+        for spec in seams.functions().values():
             shared = {k: v for k, v in spec.env.items() if k.startswith(("MLOPS_", "POWERTOOLS_SERVICE"))}
             shared.pop(ENV_FUNCTION, None)
             for key in TUNABLES:  # a value already in the environment wins locally (e.g. a short cache)
                 if key in os.environ:
                     shared.pop(key, None)
             os.environ.update(shared)
-            del name
 
     # -- events -----------------------------------------------------------------
     def _api_name(self) -> str:
@@ -513,7 +555,7 @@ class LocalCloud:
                 last_evaluation = time.monotonic()
                 try:
                     self.evaluate_alarms()
-                except Exception as err:
+                except Exception as err:  # noqa: BLE001 — the clock thread outlives any one evaluation; reported
                     seams.log(f"alarm evaluation: {type(err).__name__}: {err}")
             try:
                 backend = stepfunctions_parser_backends[ACCOUNT][REGION]
@@ -553,7 +595,7 @@ class LocalCloud:
                             },
                         }
                     )
-            except Exception as err:  # keep watching; report once
+            except Exception as err:  # noqa: BLE001 — the watcher thread keeps watching; reported
                 seams.log(f"execution watcher: {type(err).__name__}: {err}")
 
 

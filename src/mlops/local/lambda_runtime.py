@@ -96,7 +96,7 @@ def invoke(name: str, event: Any, *, timeout_s: int = 900, memory_mb: int = 1024
     try:
         result = handler(json.loads(json.dumps(event)), context)
         return Invocation(result, None, context.aws_request_id, (time.perf_counter() - t0) * 1000)
-    except Exception as err:  # Lambda's contract: an unhandled error becomes a function error
+    except Exception as err:  # noqa: BLE001 — Lambda's contract: an unhandled error becomes a function error
         payload = {
             "errorMessage": str(err),
             "errorType": type(err).__name__,

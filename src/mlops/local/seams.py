@@ -314,10 +314,6 @@ def drain(timeout: float = 30.0) -> None:
         _pending.pop(0).result(timeout=max(0.1, deadline - time.monotonic()))
 
 
-def idle() -> bool:
-    return all(f.done() for f in _pending)
-
-
 def uninstall() -> None:
     global _pool
     from moto.awslambda.models import LambdaFunction

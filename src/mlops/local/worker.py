@@ -100,7 +100,7 @@ def main(function: str) -> None:
         )
         try:
             result = {"payload": handler(request["event"], context), "error": False}
-        except Exception as err:  # Lambda's contract: an unhandled error becomes a function error
+        except Exception as err:  # noqa: BLE001 — Lambda's contract: an unhandled error becomes a function error
             result = {
                 "payload": {
                     "errorMessage": str(err),

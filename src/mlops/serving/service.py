@@ -90,7 +90,7 @@ class ModelCache:
                 raise LookupError(f"{self.alias} points at v{version}, which is not registered")
             onnx = get_verified(self.artifacts, record["artifacts"]["onnx"])
             model = OnnxModel(onnx)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 — no model load may take the function down: cached as failed, logged
             self._failed[version] = now
             log.error(
                 "model v%s failed to load; still serving v%s: %s",
@@ -186,24 +186,8 @@ def check_records(
     All numeric columns are checked and converted as one array, so a valid batch costs a few passes.
     """
     specs = model.signature.inputs
-    expected = {s["name"] for s in specs}
-    optional = {model.signature.id_column} if model.signature.id_column else set()
-    problems: list[FieldProblem] = []
-    rows: list[int] = []  # the records whose fields are right: their values are checked too
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            problems.append(FieldProblem(i, "", "each record must be a JSON object"))
-            continue
-        keys = record.keys()
-        if keys != expected:
-            extra, missing = keys - expected - optional, expected - keys
-            for name in sorted(extra):
-                problems.append(FieldProblem(i, name, "unknown field; the model has no such input"))
-            for name in sorted(missing):
-                problems.append(FieldProblem(i, name, "missing field (send null for a missing value)"))
-            if extra or missing:
-                continue
-        rows.append(i)
+    id_column = model.signature.id_column
+    problems, rows = _shape_problems(records, {s["name"] for s in specs}, {id_column} if id_column else set())
     checked = records if len(rows) == len(records) else [records[i] for i in rows]
     numeric = [s for s in specs if s["type"] == "numeric"]
     feeds: dict[str, Any] = {}
@@ -215,29 +199,69 @@ def check_records(
             for j, spec in enumerate(numeric):
                 feeds[spec.get("input", spec["name"])] = values[:, j : j + 1]
     for spec in specs:
-        if spec["type"] == "numeric":
-            continue
-        name = spec["name"]
-        column = [r[name] for r in checked]
-        for i, v in zip(rows, column, strict=True):
-            if v is not None and not isinstance(v, str | int | float | bool):
-                problems.append(FieldProblem(i, name, f"expected a string, got {type(v).__name__}"))
-        strings = ["" if v is None else str(v) for v in column]
-        domain = spec.get("domain")
-        if domain:
-            unseen = set(strings) - set(domain) - {""}
-            if unseen:
-                warnings.append(
-                    f"{name}: value(s) {sorted(unseen)[:5]} not seen in training; treated as an unknown category"
-                )
-        feeds[spec.get("input", name)] = np.array(strings, dtype=object).reshape(-1, 1)
-    for i in rows if optional else ():
-        ident = records[i].get(model.signature.id_column or "")
-        if (ident is not None and not isinstance(ident, str | int | float)) or isinstance(ident, bool):
-            problems.append(FieldProblem(i, str(model.signature.id_column), "an id must be a string or a number"))
+        if spec["type"] != "numeric":
+            feeds[spec.get("input", spec["name"])] = _categorical_feed(spec, checked, rows, problems, warnings)
+    if id_column:
+        problems += _id_problems(records, rows, id_column)
     if problems:
         return sorted(problems, key=lambda p: (p.row, p.field)), [], {}
     return problems, warnings, feeds
+
+
+def _shape_problems(
+    records: list[dict[str, Any]], expected: set[str], optional: set[str]
+) -> tuple[list[FieldProblem], list[int]]:
+    """Records that are not objects or whose fields are not the model's; and the rows whose fields are right
+    (their values are checked next)."""
+    problems: list[FieldProblem] = []
+    rows: list[int] = []
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            problems.append(FieldProblem(i, "", "each record must be a JSON object"))
+            continue
+        keys = record.keys()
+        if keys != expected:
+            extra, missing = keys - expected - optional, expected - keys
+            problems += [FieldProblem(i, n, "unknown field; the model has no such input") for n in sorted(extra)]
+            problems += [FieldProblem(i, n, "missing field (send null for a missing value)") for n in sorted(missing)]
+            if extra or missing:
+                continue
+        rows.append(i)
+    return problems, rows
+
+
+def _categorical_feed(
+    spec: dict[str, Any],
+    checked: list[dict[str, Any]],
+    rows: list[int],
+    problems: list[FieldProblem],
+    warnings: list[str],
+) -> Any:
+    """One categorical input as strings (null: the empty string, imputed in the graph); a non-scalar value is a
+    problem, a category unseen in training a warning."""
+    name = spec["name"]
+    column = [r[name] for r in checked]
+    for i, v in zip(rows, column, strict=True):
+        if v is not None and not isinstance(v, str | int | float | bool):
+            problems.append(FieldProblem(i, name, f"expected a string, got {type(v).__name__}"))
+    strings = ["" if v is None else str(v) for v in column]
+    domain = spec.get("domain")
+    if domain:
+        unseen = set(strings) - set(domain) - {""}
+        if unseen:
+            warnings.append(
+                f"{name}: value(s) {sorted(unseen)[:5]} not seen in training; treated as an unknown category"
+            )
+    return np.array(strings, dtype=object).reshape(-1, 1)
+
+
+def _id_problems(records: list[dict[str, Any]], rows: list[int], id_column: str) -> list[FieldProblem]:
+    out = []
+    for i in rows:
+        ident = records[i].get(id_column)
+        if (ident is not None and not isinstance(ident, str | int | float)) or isinstance(ident, bool):
+            out.append(FieldProblem(i, id_column, "an id must be a string or a number"))
+    return out
 
 
 def _numeric_matrix(

@@ -1,9 +1,6 @@
-"""The pipeline steps: pure, typed functions over the stores in a StepContext.
+"""The pipeline steps: one function per step, reading and writing through the stores of a StepContext
+(the artifact store, the metadata store) — the steps do their own I/O, always through those ports.
 
 Each takes artifact references (``{"uri", "sha256", "size"}``) as keyword arguments, writes under
 ``runs/<run_id>/<step>/`` and returns a small JSON-serialisable dict of references and numbers.
 """
-
-from typing import Any
-
-Ref = dict[str, Any]

@@ -48,7 +48,7 @@ def champion_value(ctx: StepContext, raw: pd.DataFrame, y: np.ndarray, ds: Datas
 
         pred, proba = predict(pipe, model_frame(raw, champ_ds.kinds), ds.task, ds.classes)
         value = task_metrics(ds.task, y, pred, proba, ds.classes).get(metric)
-    except Exception as err:  # an old pickle, a changed feature set: report, don't guess
+    except Exception as err:  # noqa: BLE001 — an old pickle, a changed feature set: report, don't guess
         return {"version": version, "value": None, "note": f"champion v{version} could not be re-scored: {err}"}
     return {"version": version, "value": value, "note": f"champion v{version} re-scored on this test split"}
 

@@ -30,7 +30,7 @@ def serving_checks(ctx: StepContext, onnx_bytes: bytes, reference: dict[str, Any
     cfg = ctx.config.evaluation
     try:
         model = OnnxModel(onnx_bytes)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 — any load failure is the infra check's failed gate
         return [_check("infra_load", False, f"the serving runtime could not load the model: {err}")]
     checks = [_check("infra_load", True, f"loaded in the serving runtime ({model.size:,} bytes)")]
     p = compare(model, reference, cfg.parity.atol)

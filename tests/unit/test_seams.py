@@ -115,3 +115,38 @@ def test_given_one_config_in_two_temporary_directories_then_one_assembly_key_and
     assert assembly.assembly_key([a], "dev") == assembly.assembly_key([b], "dev")
     b.write_text(b.read_text() + "\n# edited\n")
     assert assembly.assembly_key([a], "dev") != assembly.assembly_key([b], "dev")
+
+
+def test_given_lines_arriving_during_a_delivery_then_they_ride_in_the_next_one_in_order_and_in_bounded_chunks(
+    monkeypatch,
+):
+    """The emulator batches a log group's lines as CloudWatch Logs does for a subscription: one delivery at a
+    time per group; what arrives meanwhile goes in the next, at most LOG_BATCH_EVENTS per delivery."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    shipped: list[list[str]] = []
+    gate = threading.Event()
+
+    class Router:
+        def ship(self, group: str, function: str, lines: list[str]) -> None:
+            gate.wait(5)  # the first delivery is slow: everything else queues behind it
+            shipped.append(list(lines))
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(seams, "_router", Router())
+    monkeypatch.setattr(seams, "_log_pool", pool)
+    monkeypatch.setattr(seams, "_pending", [])
+    monkeypatch.setattr(seams, "_log_batches", {})
+    try:
+        seams._queue_logs("/aws/lambda/serve", "serve", ["first"])
+        while seams._log_batches:  # the first delivery has started and holds the worker
+            threading.Event().wait(0.01)
+        for i in range(2500):
+            seams._queue_logs("/aws/lambda/serve", "serve", [f"line-{i}"])
+        gate.set()
+        seams.drain(timeout=10)
+    finally:
+        pool.shutdown(wait=True)
+    assert [len(batch) for batch in shipped] == [1, 1000, 1000, 500]
+    assert [line for batch in shipped for line in batch] == ["first", *(f"line-{i}" for i in range(2500))]

@@ -38,9 +38,9 @@ def timed(fn, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-d
 
 def train(family: str):  # type: ignore[no-untyped-def]
     from mlops.config import Family, FeatureType, Task
-    from mlops.datasets import bundled
     from mlops.ml.export import to_onnx
     from mlops.ml.models import build_pipeline, model_frame
+    from mlops.samples import bundled
     from mlops.serving.signature import Signature
 
     df = bundled("breast-cancer")

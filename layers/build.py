@@ -199,17 +199,32 @@ def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -
     return Layer(bundle, target, dir_size(target / "python"), compiled)
 
 
+# The tools around the system never run in Lambda: the emulator, the CLI, the demo, the smoke test, the platform
+# client, the sample data and the example configs stay out of the code layer (tests/unit/test_layer_rules.py
+# checks that everything a handler reaches, at any depth, is shipped).
+NOT_SHIPPED = frozenset({"local", "cli.py", "demo.py", "smoke.py", "platform.py", "samples.py", "examples"})
+
+
+def _shipped(path: Path) -> bool:
+    rel = path.relative_to(SOURCE).parts
+    return "__pycache__" not in rel and rel[0] not in NOT_SHIPPED
+
+
 def build_code(python: str = "3.12") -> Layer:
-    """The ``mlops`` package as a layer of its own, copied from ``src/mlops`` (its single source)."""
+    """The ``mlops`` package as a layer of its own, copied from ``src/mlops`` (its single source), without the
+    tools that never run in Lambda."""
     digest = hashlib.sha256()
-    files = sorted(p for p in SOURCE.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files = sorted(p for p in SOURCE.rglob("*") if p.is_file() and _shipped(p))
     for p in files:
         digest.update(str(p.relative_to(SOURCE)).encode())
         digest.update(p.read_bytes())
     target = BUILD / f"code-py{python}-{digest.hexdigest()[:16]}"
     if not (target / ".complete").exists():
-        tmp = Path(tempfile.mkdtemp(prefix=".code-", dir=BUILD.mkdir(parents=True, exist_ok=True) or BUILD))
-        shutil.copytree(SOURCE, tmp / "python" / "mlops", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        BUILD.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".code-", dir=BUILD))
+        for p in files:
+            (tmp / "python" / "mlops" / p.relative_to(SOURCE)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, tmp / "python" / "mlops" / p.relative_to(SOURCE))
         runtime_python = find_python(python)
         if runtime_python:
             compile_site(tmp / "python", runtime_python)

@@ -23,7 +23,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         snapshot=r.extract.snapshot,
         manifest=r.extract.manifest,
         statistics=r.analyze.statistics,
-        schema=r.validate_data.schema_,
+        schema=r.validate_data.usable_schema,
         schema_version=r.validate_data.schema_version,
         dataset=r.prepare.dataset,
         model=r.train.model,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 
@@ -23,7 +25,7 @@ class ArtifactStore(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         policy = RemovalPolicy.RETAIN if retain else RemovalPolicy.DESTROY
-        common = {
+        common: dict[str, Any] = {
             "encryption": s3.BucketEncryption.S3_MANAGED,
             "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
             "enforce_ssl": True,

@@ -238,7 +238,8 @@ def _retention(settings: EnvironmentSettings) -> logs.RetentionDays:
     """The nearest CloudWatch retention at or above the configured number of days."""
     for days, name in RETENTION:
         if days >= settings.log_retention_days:
-            return getattr(logs.RetentionDays, name)  # type: ignore[no-any-return]
+            retention: logs.RetentionDays = getattr(logs.RetentionDays, name)
+            return retention
     return logs.RetentionDays.TEN_YEARS
 
 

@@ -940,7 +940,7 @@ def smoke(
         typer.secho(f"  {mark} {check.name:<32} {check.seconds:6.1f}s  {check.detail}", fg=color)
 
     def run(p: Any) -> bool:
-        from mlops.datasets import BUNDLED, bundled
+        from mlops.samples import BUNDLED, bundled
 
         config = p.config()
         if batch is not None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops.adapters.artifacts import ArtifactStore, ObjectReader
-from mlops.adapters.metadata import MetadataStore
 from mlops.config import ProjectConfig
 from mlops.constants import RUNS_PREFIX
+from mlops.ports import ArtifactStore, MetadataStore, ObjectReader
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import typer
 
 from mlops.config import ProjectConfig
-from mlops.datasets import bundled, corrupt, degrade_labels
 from mlops.report import lifecycle_html
+from mlops.samples import bundled, corrupt, degrade_labels
 
 
 def say(text: str = "", **style: Any) -> None:

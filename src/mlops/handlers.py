@@ -48,6 +48,13 @@ class ValidateDataResult(_Result):
     schema_version: int  # 0: this run's candidate schema, stored as a version only if the run registers
     passed: bool
 
+    @property
+    def usable_schema(self) -> Ref:
+        """The schema the later steps use; the state machine sends them only a batch that passed."""
+        if self.schema_ is None:
+            raise ValueError("validate_data produced no schema (the batch was not usable): nothing to go on with")
+        return self.schema_
+
 
 class PrepareResult(_Result):
     dataset: Ref
@@ -135,11 +142,11 @@ class FinalizeEvent(StepEvent):
     register_: dict[str, Any] | None = Field(default=None, alias="register")  # BaseModel has .register
 
 
-@functools.cache
 def stores() -> Stores:
-    from mlops.runtime import Resources, make_stores
+    """This execution environment's stores (built once; see :func:`mlops.runtime.stores_from_env`)."""
+    from mlops.runtime import stores_from_env
 
-    return make_stores(Resources.from_env())
+    return stores_from_env()
 
 
 def step_context(event: StepEvent) -> StepContext:

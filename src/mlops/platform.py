@@ -64,12 +64,17 @@ class Platform:
     # -- discovery -----------------------------------------------------------
     @classmethod
     def connect(cls, env: str = "dev", endpoint: str | None = None, region: str | None = None) -> Platform:
+        """The deployment ``Mlops-<env>-*`` on AWS (the default credential chain), or at ``endpoint`` (the
+        emulator: any credentials do). The endpoint goes to every client this platform makes; the process's
+        environment is left as it was."""
+        region = region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         if endpoint:
-            os.environ["AWS_ENDPOINT_URL"] = endpoint
-            os.environ.setdefault("AWS_ACCESS_KEY_ID", "offline")
-            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "offline")
-        session = boto3.session.Session(region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
-        cfn = session.client("cloudformation")
+            session = boto3.session.Session(
+                aws_access_key_id="offline", aws_secret_access_key="offline", region_name=region
+            )
+        else:
+            session = boto3.session.Session(region_name=region)
+        cfn = session.client("cloudformation", endpoint_url=endpoint)
         outputs: dict[str, str] = {}
         for suffix in STACK_SUFFIXES:
             name = f"Mlops-{env}-{suffix}"
@@ -131,9 +136,10 @@ class Platform:
 
     def catalog(self) -> Any:
         """Every model's config as the deployment runs it (the catalog and config parameters in SSM)."""
+        from mlops.adapters.parameters import SsmParameters
         from mlops.runtime import load_catalog_parameter
 
-        return load_catalog_parameter(self.output("CatalogParameter"), self.client("ssm"))
+        return load_catalog_parameter(self.output("CatalogParameter"), SsmParameters(self.client("ssm")))
 
     def config(self) -> Any:
         """The config of the model this platform concerns."""
@@ -148,10 +154,17 @@ class Platform:
             models_table=self.output("ModelsTable"),
             lineage_table=self.output("LineageTable"),
         )
-        return make_stores(resources, self.session)
+        return make_stores(resources, self.session, endpoint_url=self.endpoint)
+
+    @property
+    def workflow(self) -> Any:
+        """The training state machine's executions and waiting tasks (the workflow port)."""
+        from mlops.adapters.executions import StepFunctionsExecutions
+
+        return StepFunctionsExecutions(self.client("stepfunctions"), self.output("StateMachineArn"))
 
     def client(self, service: str) -> Any:
-        return self.session.client(service)  # type: ignore[call-overload]
+        return self.session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
     # -- runs --------------------------------------------------------------------
     def upload(self, body: bytes, key: str) -> dict[str, str]:
@@ -330,17 +343,14 @@ class Platform:
         token = self.version(version).get("approval_token")
         if not token:
             raise PlatformError(f"version {version} is not waiting for approval")
-        output = json.dumps({"approved_by": actor, "reason": reason or f"approved by {actor}"})
-        self.client("stepfunctions").send_task_success(taskToken=token, output=output)
+        self.workflow.succeed_task(token, {"approved_by": actor, "reason": reason or f"approved by {actor}"})
         return {"version": version, "action": "approved", "actor": actor, "reason": reason}
 
     def reject(self, version: int, reason: str, actor: str) -> dict[str, Any]:
         token = self.version(version).get("approval_token")
         if not token:
             raise PlatformError(f"version {version} is not waiting for approval")
-        self.client("stepfunctions").send_task_failure(
-            taskToken=token, error="ApprovalRejected", cause=f"{actor}: {reason}"
-        )
+        self.workflow.fail_task(token, "ApprovalRejected", f"{actor}: {reason}")
         return {"version": version, "action": "rejected", "actor": actor, "reason": reason}
 
     def served_at(self, when: str) -> int | None:
@@ -350,7 +360,7 @@ class Platform:
 
     # -- schema -------------------------------------------------------------------------
     def schema(self) -> dict[str, Any]:
-        from mlops.adapters.artifacts import get_json
+        from mlops.artifact_io import get_json
 
         current = self.stores.meta.latest_schema(self.model)
         if current is None:

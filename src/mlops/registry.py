@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlops.adapters.artifacts import parse_s3_uri, put_json
+from mlops.artifact_io import put_json
 from mlops.clock import utcnow_iso
 from mlops.constants import CANARY, CHALLENGER, CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX, SHADOW
 from mlops.context import Stores
 from mlops.errors import RegistryError
+from mlops.ports import parse_s3_uri
 
 APPROVED, PENDING = "approved", "pending_approval"
 RETAINED_SECTIONS = ("artifacts", "lineage")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from mlops import __version__
-from mlops.adapters.artifacts import put_json
+from mlops.artifact_io import put_json
 from mlops.clock import utcnow_iso
 from mlops.config import ProjectConfig
 from mlops.context import StepContext, Stores

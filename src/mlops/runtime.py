@@ -14,12 +14,14 @@ import boto3
 import yaml
 
 from mlops import constants as c
-from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader, parse_s3_uri
+from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader
 from mlops.adapters.executions import StepFunctionsExecutions
 from mlops.adapters.metadata import DynamoMetadataStore
+from mlops.adapters.parameters import SsmParameters
 from mlops.config import ConfigError, ModelSet, ProjectConfig, load_config, parse_config, parse_config_document
 from mlops.context import Stores
 from mlops.errors import TransientError
+from mlops.ports import ObjectInfo, ParameterStore, parse_s3_uri
 
 
 @dataclass(frozen=True)
@@ -55,16 +57,23 @@ class Resources:
         }
 
 
-def make_stores(resources: Resources, session: Any = None) -> Stores:
+def make_stores(resources: Resources, session: Any = None, endpoint_url: str | None = None) -> Stores:
     session = session or boto3.session.Session()
-    s3 = session.client("s3")
-    ddb = session.resource("dynamodb")
+    s3 = session.client("s3", endpoint_url=endpoint_url)
+    ddb = session.resource("dynamodb", endpoint_url=endpoint_url)
     return Stores(
         artifacts=S3ArtifactStore(resources.artifact_bucket, s3),
         meta=DynamoMetadataStore(ddb, resources.runs_table, resources.models_table, resources.lineage_table),
         reader=S3ObjectReader(s3),
         landing_bucket=resources.landing_bucket,
     )
+
+
+@lru_cache(maxsize=1)
+def stores_from_env() -> Stores:
+    """The stores over the resources this function's environment names, built once per execution environment
+    (the pipeline's handlers and the serve function share it)."""
+    return make_stores(Resources.from_env())
 
 
 def executions_from_env(env: Mapping[str, str] | None = None, session: Any = None) -> StepFunctionsExecutions:
@@ -76,24 +85,24 @@ def executions_from_env(env: Mapping[str, str] | None = None, session: Any = Non
     return StepFunctionsExecutions((session or boto3.session.Session()).client("stepfunctions"), arn)
 
 
-def load_config_uri(uri: str, s3: Any = None) -> ProjectConfig:
+def load_config_uri(uri: str, reader: S3ObjectReader | None = None) -> ProjectConfig:
     """A config from a local path or an ``s3://`` URI."""
     if not uri.startswith("s3://"):
         return load_config(uri)
     bucket, key = parse_s3_uri(uri)
-    s3 = s3 or boto3.client("s3")
+    reader = reader or S3ObjectReader(boto3.session.Session().client("s3"))
     try:
-        raw = yaml.safe_load(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        raw = yaml.safe_load(reader.read(ObjectInfo(bucket=bucket, key=key, size=0, etag="", version_id=None)))
     except yaml.YAMLError as err:
         raise ConfigError(f"{uri} is not valid YAML: {err}") from None
     return parse_config(raw, uri)
 
 
-def load_catalog_parameter(name: str, ssm: Any = None, expected_hash: str = "") -> ModelSet:
+def load_catalog_parameter(name: str, parameters: ParameterStore | None = None, expected_hash: str = "") -> ModelSet:
     """Every model a deployment published to SSM Parameter Store (see infra: PipelineStack): the catalog
     parameter names each model's config parameter and hash; the configs are read in batches of ten."""
-    ssm = ssm or boto3.client("ssm")
-    document = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    parameters = parameters or SsmParameters()
+    document = parameters.get(name)
     if expected_hash and catalog_hash(document) != expected_hash:
         # CloudFormation updates the parameters before the functions that read them; a mismatch means a
         # deployment is under way: fail this invocation (retried) rather than run with the other configs.
@@ -103,15 +112,13 @@ def load_catalog_parameter(name: str, ssm: Any = None, expected_hash: str = "") 
         )
     entries: dict[str, dict[str, str]] = json.loads(document)["models"]
     by_parameter = {e["parameter"]: (model, e["hash"]) for model, e in entries.items()}
-    names = list(by_parameter)
     loaded: dict[str, ProjectConfig] = {}
-    for i in range(0, len(names), 10):
-        for p in ssm.get_parameters(Names=names[i : i + 10])["Parameters"]:
-            model, digest = by_parameter[p["Name"]]
-            config = parse_config_document(p["Value"], f"ssm:{p['Name']}")
-            if config.config_hash() != digest:
-                raise TransientError(f"config parameter {p['Name']} is not the one catalogued for model '{model}'")
-            loaded[model] = config
+    for parameter, value in parameters.get_many(list(by_parameter)).items():
+        model, digest = by_parameter[parameter]
+        config = parse_config_document(value, f"ssm:{parameter}")
+        if config.config_hash() != digest:
+            raise TransientError(f"config parameter {parameter} is not the one catalogued for model '{model}'")
+        loaded[model] = config
     missing = [m for m in entries if m not in loaded]
     if missing:
         raise TransientError(f"config parameter(s) of {', '.join(missing)} not found; a deployment is under way?")
@@ -159,3 +166,9 @@ def model_config(name: str, env: Mapping[str, str] | None = None) -> ProjectConf
 def clear_config_caches() -> None:
     _cached_files.cache_clear()
     _cached_catalog.cache_clear()
+
+
+def reset_wiring() -> None:
+    """Forget this process's wiring (stores, configs), as a cold start would: after the environment changes."""
+    stores_from_env.cache_clear()
+    clear_config_caches()

@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlops.adapters.executions import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.clock import new_run_id, utcnow_iso
 from mlops.config import ModelSet, ProjectConfig
 from mlops.constants import (
@@ -47,6 +46,7 @@ from mlops.constants import (
     RUN_LOCK_SECONDS,
 )
 from mlops.context import Stores
+from mlops.ports import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.runs import FAILED, finish_run, start_run
 
 # A lock whose execution never started (the trigger died between lock and start) is stale after this;

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from mlops.config import example_config_path
-from mlops.datasets import bundled
 from mlops.local.emulator import LocalCloud
 from mlops.platform import Platform
+from mlops.samples import bundled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from mlops.config import example_config_path
-from mlops.datasets import bundled, corrupt
 from mlops.local import seams
 from mlops.local.emulator import LocalCloud, free_port
 from mlops.platform import Platform
+from mlops.samples import bundled, corrupt
 from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -234,7 +234,6 @@ def test_given_mlops_local_up_when_aws_s3_cp_uploads_then_a_run_is_triggered(tmp
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-        os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
 def test_given_a_champion_then_http_predictions_a_named_4xx_and_rollback_within_the_cache_interval(

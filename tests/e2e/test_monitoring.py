@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from mlops.config import example_config_path
-from mlops.datasets import bundled
 from mlops.local.emulator import LocalCloud
 from mlops.platform import Platform
+from mlops.samples import bundled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from mlops.constants import CAPTURES_PREFIX, CHALLENGER
-from mlops.datasets import bundled
 from mlops.local.emulator import LocalCloud
 from mlops.monitoring.monitor import Window, read_partitions
 from mlops.platform import Platform
+from mlops.samples import bundled
 from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

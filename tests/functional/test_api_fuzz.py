@@ -22,12 +22,12 @@ from mlops.clock import new_run_id
 from mlops.config import example_config_path, load_config
 from mlops.constants import ENV_CONFIG_URI
 from mlops.context import StepContext
-from mlops.datasets import bundled
 from mlops.local.apigw import LocalApi, call
 from mlops.local.lambda_runtime import reset_caches
 from mlops.local.provision import create_resources
 from mlops.runs import start_run
 from mlops.runtime import make_stores
+from mlops.samples import bundled
 from mlops.serving import api
 from tests.chain import run_chain
 

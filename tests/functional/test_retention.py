@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlops.adapters.artifacts import get_json
+from mlops.artifact_io import get_json
 from mlops.constants import RUNS_PREFIX
-from mlops.datasets import bundled
+from mlops.samples import bundled
 from mlops.serving.service import ModelCache
 from tests.chain import run_chain
 from tests.lifecycle import apply_lifecycle, synthesized_rules
@@ -50,7 +50,7 @@ def test_given_a_pickle_changed_after_it_was_written_then_no_step_unpickles_it(
 ):
     import joblib
 
-    from mlops.adapters.artifacts import ArtifactIntegrityError, parse_s3_uri
+    from mlops.ports import ArtifactIntegrityError, parse_s3_uri
     from mlops.steps.evaluate import evaluate
     from mlops.steps.export import export
 

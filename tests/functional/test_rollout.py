@@ -12,13 +12,13 @@ import yaml
 
 from mlops.config import Task, example_config_path, load_config
 from mlops.constants import CHALLENGER, ENV_CONFIG_URI, ENV_STATE_MACHINE_ARN
-from mlops.datasets import bundled
 from mlops.errors import RegistryError
 from mlops.local.apigw import call
 from mlops.local.lambda_runtime import invoke, reset_caches
 from mlops.monitoring import capture
 from mlops.monitoring.monitor import compare
 from mlops.registry import promote, set_challenger, withdraw_challenger
+from mlops.samples import bundled
 from mlops.serving import api
 from tests.chain import run_chain
 from tests.conftest import load_event

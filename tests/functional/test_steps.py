@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.adapters.artifacts import get_json
+from mlops.artifact_io import get_json
 from mlops.config import parse_config
-from mlops.datasets import bundled, customers
 from mlops.errors import DataTooLargeError, DataValidationError
 from mlops.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.samples import bundled, customers
 from mlops.steps.analyze import analyze
 from mlops.steps.extract import extract
 from mlops.steps.prepare import prepare

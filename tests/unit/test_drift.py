@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops.config import parse_config
-from mlops.datasets import customers
+from mlops.samples import customers
 from mlops.schema import infer_schema, validate
 from mlops.stats import compute_statistics, js_distance, psi
 

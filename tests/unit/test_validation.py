@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from mlops.config import DataFormat, parse_config
-from mlops.datasets import corrupt, customers
 from mlops.errors import DataValidationError
 from mlops.frames import read_table, to_parquet_bytes
+from mlops.samples import corrupt, customers
 from mlops.schema import infer_schema, validate
 
 pytestmark = pytest.mark.unit

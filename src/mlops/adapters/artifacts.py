@@ -3,65 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-
-@dataclass(frozen=True)
-class ArtifactRef:
-    uri: str
-    sha256: str
-    size: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"uri": self.uri, "sha256": self.sha256, "size": self.size}
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    version_id: str | None
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise ValueError(f"no bucket in URI: {uri!r}")
-    return bucket, key
-
-
-class ArtifactIntegrityError(RuntimeError):
-    """An artifact's bytes do not match the sha256 recorded when it was written: it is never loaded."""
-
-
-class ArtifactStore(Protocol):
-    """Where steps write what they produce."""
-
-    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef: ...
-
-    def get_bytes(self, uri: str) -> bytes: ...
-
-    def copy(self, ref: dict[str, Any], key: str) -> ArtifactRef: ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def uri(self, key: str) -> str: ...
-
-
-class ObjectReader(Protocol):
-    """Read access to the landing data."""
-
-    def list_objects(self, bucket: str, prefix: str) -> list[ObjectInfo]: ...
-
-    def head(self, bucket: str, key: str) -> ObjectInfo: ...
-
-    def read(self, obj: ObjectInfo) -> bytes: ...
+from mlops.ports import ArtifactRef, ObjectInfo, parse_s3_uri
 
 
 class S3ArtifactStore:
@@ -138,28 +82,3 @@ class S3ObjectReader:
             kwargs["VersionId"] = obj.version_id
         body: bytes = self._s3.get_object(**kwargs)["Body"].read()
         return body
-
-
-def get_verified(store: ArtifactStore, ref: dict[str, Any]) -> bytes:
-    """The bytes of ``ref``, checked against its recorded sha256 before anyone trusts them (a pickle is
-    code): a mismatch raises :class:`ArtifactIntegrityError`."""
-    data = store.get_bytes(ref["uri"])
-    expected = ref.get("sha256")
-    if not expected:
-        raise ArtifactIntegrityError(f"{ref['uri']}: no sha256 recorded; refusing to load an unverifiable artifact")
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected:
-        raise ArtifactIntegrityError(
-            f"{ref['uri']}: sha256 {actual[:16]}… does not match the recorded {str(expected)[:16]}…; "
-            "the object changed after it was written, so it is not loaded"
-        )
-    return data
-
-
-def put_json(store: ArtifactStore, key: str, obj: Any) -> ArtifactRef:
-    data = json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
-    return store.put_bytes(key, data, "application/json")
-
-
-def get_json(store: ArtifactStore, uri: str) -> Any:
-    return json.loads(store.get_bytes(uri))

@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
-TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-
-
-class ExecutionExistsError(RuntimeError):
-    """Step Functions refuses a second execution of one name (for 90 days on a Standard workflow)."""
-
-    def __init__(self, execution_arn: str) -> None:
-        super().__init__(f"an execution named {execution_arn.rsplit(':', 1)[-1]} already exists")
-        self.execution_arn = execution_arn
-
-
-class Executions(Protocol):
-    state_machine_arn: str
-
-    def arn_of(self, name: str) -> str: ...
-    def start(self, name: str, payload: dict[str, Any]) -> str: ...
-    def status(self, execution_arn: str) -> str | None: ...
+from mlops.ports import ExecutionExistsError
 
 
 class StepFunctionsExecutions:
@@ -50,3 +34,10 @@ class StepFunctionsExecutions:
             return str(self._sfn.describe_execution(executionArn=execution_arn)["status"])
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return None
+
+    def succeed_task(self, token: str, output: dict[str, Any]) -> None:
+        """Release a task waiting on ``token`` (the approval wait) with ``output``."""
+        self._sfn.send_task_success(taskToken=token, output=json.dumps(output))
+
+    def fail_task(self, token: str, error: str, cause: str) -> None:
+        self._sfn.send_task_failure(taskToken=token, error=error, cause=cause)

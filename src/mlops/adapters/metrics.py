@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from mlops.constants import METRICS_NAMESPACE
-
-
-class MetricsPublisher(Protocol):
-    def publish(self, values: dict[str, float], dimensions: list[dict[str, str]], when: datetime) -> None:
-        """Each value once per dimension set, timestamped ``when``."""
-        ...
 
 
 class CloudWatchMetrics:

@@ -108,7 +108,6 @@ def invoke(name: str, event: Any, *, timeout_s: int = 900, memory_mb: int = 1024
 
 def reset_caches() -> None:
     """Forget per-process wiring (stores, config): call after the environment changes, as a cold start would."""
-    from mlops import handlers, runtime
+    from mlops.runtime import reset_wiring
 
-    handlers.stores.cache_clear()
-    runtime.clear_config_caches()
+    reset_wiring()

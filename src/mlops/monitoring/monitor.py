@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from mlops import constants as c
-from mlops.adapters.artifacts import get_json, parse_s3_uri, put_json
-from mlops.adapters.metrics import MetricsPublisher
+from mlops.artifact_io import get_json, put_json
 from mlops.config import HIGHER_IS_BETTER, ProjectConfig, Task
 from mlops.context import Stores
 from mlops.monitoring.capture import from_jsonl, iso
+from mlops.ports import MetricsPublisher, parse_s3_uri
 from mlops.stats import feature_drift
 
 MAX_ANOMALIES_SHOWN = 50

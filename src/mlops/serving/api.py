@@ -175,8 +175,8 @@ def on_error(error: type[Exception]) -> Any:
 @functools.cache
 def model_cache() -> ServingModels:
     """Every model's champion, loaded on first use, each re-checked on its own alias, LRU within a bound."""
-    from mlops.handlers import stores
     from mlops.runtime import models_from_env
+    from mlops.runtime import stores_from_env as stores
 
     ttl = float(os.environ.get(ENV_MODEL_CACHE_SECONDS, "30"))
 
@@ -202,16 +202,12 @@ def cache_budget_bytes() -> int:
     return int(memory_mb * 0.4 * 1024 * 1024)
 
 
-_load_failures: list[int] = []
-
-
 def _count_load_failure(version: int, err: Exception) -> None:
-    """Counted in CloudWatch (EMF, flushed by the handler's Metrics) — alarmable — and kept for tests."""
+    """Counted in CloudWatch (EMF, flushed by the handler's Metrics): alarmable."""
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
     Metrics().add_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1)
-    _load_failures.append(version)
 
 
 def capture_sample(model: str) -> float:
@@ -520,7 +516,7 @@ INFO_RESPONSES: dict[int | str, Any] = {
 
 @route("get", "/models", summary="The models this deployment serves, and each one's champion version")
 def models_list() -> ModelList:
-    from mlops.handlers import stores
+    from mlops.runtime import stores_from_env as stores
 
     meta = stores().meta
     return ModelList(models=[ModelEntry(model=n, version=meta.get_alias(n, CHAMPION)) for n in model_cache().names])

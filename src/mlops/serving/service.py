@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from mlops.adapters.artifacts import ArtifactStore, get_verified
-from mlops.adapters.metadata import MetadataStore
+from mlops.artifact_io import get_verified
 from mlops.config import UnknownModelError
 from mlops.constants import CHALLENGER, CHAMPION
+from mlops.ports import ArtifactStore, MetadataStore
 from mlops.serving.onnx_model import OnnxModel
 from mlops.serving.signature import RANGE_SLACK, value_bounds
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.adapters.artifacts import get_verified, put_json
+from mlops.artifact_io import get_verified, put_json
 from mlops.context import StepContext
 from mlops.frames import from_parquet_bytes
 from mlops.report import statistics_html

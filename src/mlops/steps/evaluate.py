@@ -11,12 +11,12 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from mlops.adapters.artifacts import get_verified, put_json
+from mlops.artifact_io import get_verified, put_json
 from mlops.config import Task
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
-from mlops.dataset import Dataset, load_dataset
 from mlops.ml.metrics import baseline_comparison, sliced_metrics, task_metrics
+from mlops.prepared import Dataset, load_dataset
 from mlops.report import evaluation_html
 from mlops.runs import pipeline_step
 

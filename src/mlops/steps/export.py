@@ -11,10 +11,10 @@ from typing import Any
 
 import joblib
 
-from mlops.adapters.artifacts import get_verified
+from mlops.artifact_io import get_verified
 from mlops.context import StepContext
-from mlops.dataset import Dataset, load_dataset
 from mlops.ml.export import to_onnx
+from mlops.prepared import Dataset, load_dataset
 from mlops.runs import pipeline_step
 from mlops.serving.signature import Signature
 

@@ -6,10 +6,11 @@ from typing import Any
 
 import pandas as pd
 
-from mlops.adapters.artifacts import ObjectInfo, put_json
+from mlops.artifact_io import put_json
 from mlops.context import StepContext
 from mlops.errors import DataTooLargeError, DataValidationError
 from mlops.frames import detect_format, read_table, to_parquet_bytes
+from mlops.ports import ObjectInfo
 from mlops.runs import pipeline_step
 
 

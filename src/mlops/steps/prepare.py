@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mlops.adapters.artifacts import get_json, get_verified, put_json
+from mlops.artifact_io import get_json, get_verified, put_json
 from mlops.config import FeatureType, Task
 from mlops.context import StepContext
 from mlops.errors import DataValidationError

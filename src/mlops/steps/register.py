@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops import __version__
-from mlops.adapters.artifacts import get_json
+from mlops.artifact_io import get_json
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
 from mlops.registry import APPROVED, PENDING, promote, push_schema, register_version

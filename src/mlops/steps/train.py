@@ -10,13 +10,13 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from mlops.adapters.artifacts import put_json
+from mlops.artifact_io import put_json
 from mlops.config import Family, Task
 from mlops.context import StepContext
-from mlops.dataset import Dataset, load_dataset
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
 from mlops.ml.models import build_pipeline, expand_trials
+from mlops.prepared import Dataset, load_dataset
 from mlops.runs import FAILED, SUCCEEDED, pipeline_step
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.adapters.artifacts import get_json, get_verified, put_json
+from mlops.artifact_io import get_json, get_verified, put_json
 from mlops.constants import CHAMPION
 from mlops.context import StepContext, Stores
 from mlops.frames import from_parquet_bytes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.adapters.artifacts import get_json, get_verified, put_json
+from mlops.artifact_io import get_json, get_verified, put_json
 from mlops.context import StepContext
 from mlops.ml.metrics_compare import regression_of
 from mlops.runs import pipeline_step

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.adapters.artifacts import ArtifactStore, get_json, get_verified
+from mlops.artifact_io import get_json, get_verified
 from mlops.config import FeatureType, Task
+from mlops.ports import ArtifactStore
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,0 +1,124 @@
+"""The layer rules, read from the source (every import, at any depth): only the edge talks to AWS, and nothing that
+ships to Lambda reaches into the tools around it.
+
+- boto3/botocore: only the adapters, the wiring (``runtime``, ``handlers``), the platform client and ``local/``;
+  everything else depends on the ports (``mlops.ports``), never on ``mlops.adapters``.
+- The emulator, the CLI, the demo and the smoke test (``local``, ``cli``, ``demo``, ``smoke``) and the platform
+  client are tools: no step, serving, monitoring or registry module imports them.
+- Nothing in the package imports ``infra`` or ``tests``; the Lambda handlers import ``mlops`` only.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+BOTO_ALLOWED = ("mlops.adapters", "mlops.runtime", "mlops.handlers", "mlops.platform", "mlops.local")
+TOOLS = ("mlops.local", "mlops.cli", "mlops.demo", "mlops.smoke", "mlops.platform")
+
+
+def imports(source: str) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def violations(module: str, source: str) -> list[str]:
+    """Each rule ``module`` breaks, given its source."""
+    out = []
+    for name in sorted(imports(source)):
+        top = name.split(".")[0]
+        if top in ("boto3", "botocore") and not module.startswith(BOTO_ALLOWED):
+            out.append(f"{module} imports {name}: AWS calls belong in mlops.adapters")
+        if name.startswith("mlops.adapters") and not module.startswith(BOTO_ALLOWED):
+            out.append(f"{module} imports {name}: the domain depends on mlops.ports, not on the adapters")
+        if name.startswith(TOOLS) and not module.startswith(TOOLS) and module != "mlops.__main__":
+            out.append(f"{module} imports {name}: the tools around the system are not part of it")
+        if top in ("infra", "tests"):
+            out.append(f"{module} imports {name}: the shipped package cannot import {top}")
+    return out
+
+
+def package_modules() -> dict[str, str]:
+    src = ROOT / "src"
+    return {
+        ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): path.read_text()
+        for path in (src / "mlops").rglob("*.py")
+    }
+
+
+def test_given_the_package_then_every_module_keeps_the_layer_rules():
+    broken = [v for module, source in package_modules().items() for v in violations(module, source)]
+    assert broken == []
+
+
+def test_given_the_lambda_handlers_then_they_import_only_the_package_and_the_standard_library():
+    for path in (ROOT / "functions").glob("*/handler.py"):
+        found = {name.split(".")[0] for name in imports(path.read_text())} - sys.stdlib_module_names
+        assert found <= {"mlops", "aws_lambda_powertools"}, (path, found)
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "rule"),
+    [
+        ("mlops.steps.extract", "import boto3\n", "AWS calls belong in mlops.adapters"),
+        ("mlops.steps.prepare", "from mlops.adapters.artifacts import S3ArtifactStore\n", "not on the adapters"),
+        ("mlops.steps.train", "def f():\n    from botocore.exceptions import ClientError\n", "AWS calls"),
+        ("mlops.serving.api", "from mlops.local.emulator import LocalCloud\n", "tools around the system"),
+        ("mlops.registry", "from mlops.platform import Platform\n", "tools around the system"),
+        ("mlops.monitoring.monitor", "import infra.app\n", "cannot import infra"),
+    ],
+)
+def test_given_a_step_that_imports_boto3_or_a_tool_then_the_rule_reports_it(module, source, rule):
+    (problem,) = violations(module, source)
+    assert rule in problem and module in problem
+
+
+def _imports_with_submodules(source: str, modules: dict[str, str]) -> set[str]:
+    """The ``mlops`` modules a source imports, counting ``from mlops.x import y`` as ``mlops.x.y`` when y is one."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("mlops")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module.startswith("mlops"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules}
+    return found
+
+
+def test_given_the_code_layer_then_every_module_a_handler_reaches_is_shipped_and_no_tool_is():
+    from layers.build import SOURCE, _shipped
+
+    modules = package_modules()
+    todo = [
+        m
+        for path in (ROOT / "functions").glob("*/handler.py")
+        for m in _imports_with_submodules(path.read_text(), modules)
+    ]
+    reached: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in modules:
+            continue
+        reached.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a module runs its packages
+        todo += _imports_with_submodules(modules[name], modules)
+    assert {"mlops.serving.api", "mlops.steps.train", "mlops.monitoring.monitor", "mlops.trigger"} <= reached
+
+    def file_of(name: str) -> Path:
+        path = SOURCE.parent.joinpath(*name.split("."))
+        return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+    assert [m for m in sorted(reached) if not _shipped(file_of(m))] == []
+    assert not any(_shipped(file_of(m)) for m in ("mlops.local.emulator", "mlops.cli", "mlops.samples"))

@@ -3,7 +3,10 @@
 A dependency layer per bundle (``requirements/<bundle>.txt``) is installed with
 ``pip install --platform manylinux… --only-binary=:all: --python-version 3.12 --target …`` for the
 Lambda architecture, trimmed (tests, caches, headers, sources; never a shared object — stripping
-``.so`` files broke scipy's OpenBLAS), and byte-compiled with the runtime's Python where it fits.
+``.so`` files broke scipy's OpenBLAS), and byte-compiled with the runtime's Python: byte code beside the sources
+where both fit (``__pycache__``), byte code *instead of* the sources where only that fits (the legacy
+``compileall -b`` layout: ``module.pyc`` where ``module.py`` was, which CPython imports without a source) — a cold
+import reads byte code either way, never compiles.
 The domain package ``mlops`` goes into a small code layer of its own, copied from ``src/mlops`` at
 synth time. Builds are cached under ``layers/.build`` by a hash of their inputs.
 
@@ -30,7 +33,7 @@ BUILD = HERE / ".build"
 REQUIREMENTS = HERE / "requirements"
 CONSTRAINTS = REQUIREMENTS / "constraints.txt"  # one set of pins for every layer and the test environment
 SOURCE = ROOT / "src" / "mlops"
-BUILDER_VERSION = "8"
+BUILDER_VERSION = "9"
 LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB unzipped, function code and all its layers together
 # A dependency layer may use the limit less room for the mlops code layer (<1 MB), a handler and a margin.
 DEPENDENCY_BUDGET_BYTES = LAMBDA_LIMIT_BYTES - 4_000_000
@@ -69,8 +72,13 @@ class Layer:
     name: str
     path: Path  # the layer root (contains python/)
     size: int  # apparent bytes, as Lambda counts them
-    compiled: bool
+    compiled: bool  # byte code shipped (beside the sources, or instead of them)
     placeholder: bool = False
+    sourceless: bool = False  # byte code instead of the sources
+
+    @property
+    def layout(self) -> str:
+        return "byte code only" if self.sourceless else "byte code + sources" if self.compiled else "sources only"
 
 
 def dir_size(path: Path) -> int:
@@ -134,12 +142,39 @@ def _remove_packages(site: Path, packages: Iterable[str]) -> None:
             shutil.rmtree(info, ignore_errors=True)
 
 
-def compile_site(site: Path, python: str) -> None:
+def compile_site(site: Path, python: str, *, legacy: bool = False) -> None:
+    """Byte-compile every module with the runtime's Python: into ``__pycache__`` (checked-hash free: the layer
+    never changes), or with ``legacy`` beside each source as ``module.pyc`` (to replace the sources)."""
+    layout = ["-b"] if legacy else ["--invalidation-mode", "unchecked-hash"]
     subprocess.run(
-        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
+        [python, "-m", "compileall", "-q", "-j", "0", *layout, str(site)],
         check=True,
         stdout=subprocess.DEVNULL,
     )
+
+
+def _drop_byte_code(site: Path) -> None:
+    for cache in [p for p in site.rglob("__pycache__") if p.is_dir()]:
+        shutil.rmtree(cache, ignore_errors=True)
+    for pyc in site.rglob("*.pyc"):
+        pyc.unlink()
+
+
+def _compile_within(site: Path, python: str, budget: int) -> tuple[bool, bool]:
+    """Byte-compile ``site`` in the largest layout that fits ``budget``: (compiled, sourceless)."""
+    compile_site(site, python)
+    if dir_size(site) <= budget:
+        return True, False
+    _drop_byte_code(site)
+    compile_site(site, python, legacy=True)
+    replaced = [py for py in site.rglob("*.py") if py.with_suffix(".pyc").exists()]
+    if dir_size(site) - sum(py.stat().st_size for py in replaced) <= budget:
+        for py in replaced:
+            py.unlink()
+        return True, True
+    _drop_byte_code(site)
+    print(f"[layers] {site.parent.name}: left as sources; even byte code alone exceeds the budget", file=sys.stderr)
+    return False, False
 
 
 def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -> Layer:
@@ -150,8 +185,8 @@ def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -
     target = BUILD / f"{bundle}-{arch}-py{python}-{key}"
     marker = target / ".complete"
     if marker.exists():
-        compiled = (target / ".compiled").exists()
-        return Layer(bundle, target, dir_size(target / "python"), compiled)
+        compiled, sourceless = (target / ".compiled").exists(), (target / ".sourceless").exists()
+        return Layer(bundle, target, dir_size(target / "python"), compiled, sourceless=sourceless)
     BUILD.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{bundle}-", dir=BUILD))
     site = tmp / "python"
@@ -180,23 +215,20 @@ def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -
     print(f"[layers] pip install {bundle} for {arch}/python{python} …", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
     trim(site, bundle)
-    compiled = False
+    compiled = sourceless = False
     runtime_python = find_python(python)
     if runtime_python:
-        compile_site(site, runtime_python)
-        if budget is not None and dir_size(site) > budget:
-            for cache in [p for p in site.rglob("__pycache__") if p.is_dir()]:
-                shutil.rmtree(cache, ignore_errors=True)
-            print(f"[layers] {bundle}: left uncompiled, byte code would exceed its budget", file=sys.stderr)
-        else:
-            compiled = True
+        compiled, sourceless = _compile_within(site, runtime_python, budget)
+        if compiled:
             (tmp / ".compiled").touch()
+        if sourceless:
+            (tmp / ".sourceless").touch()
     else:
         print(f"[layers] python{python} not found: {bundle} left uncompiled", file=sys.stderr)
     (tmp / ".complete").touch()
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    return Layer(bundle, target, dir_size(target / "python"), compiled)
+    return Layer(bundle, target, dir_size(target / "python"), compiled, sourceless=sourceless)
 
 
 # The tools around the system never run in Lambda: the emulator, the CLI, the demo, the smoke test, the platform
@@ -282,11 +314,11 @@ def main() -> None:
         print("\n".join(problems) or "pins resolve for every bundle on arm64 and x86_64")
         sys.exit(1 if problems else 0)
     code = build_code(args.python)
-    print(f"{'layer':<10} {'unzipped MB':>12} {'+ mlops MB':>11}  byte-compiled")
+    print(f"{'layer':<10} {'unzipped MB':>12} {'+ mlops MB':>11}  layout")
     for bundle in args.bundles:
         layer = build_dependencies(bundle, args.arch, args.python)
         total = layer.size + code.size
-        print(f"{bundle:<10} {layer.size / 1e6:>12.1f} {total / 1e6:>11.1f}  {layer.compiled}")
+        print(f"{bundle:<10} {layer.size / 1e6:>12.1f} {total / 1e6:>11.1f}  {layer.layout}")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def main() -> None:
     layers = {b: build_dependencies(b, "x86_64", "3.12") for b in ("train", "export", "serving")}
     runtime = build_dependencies(RUNTIME_STANDIN, "x86_64", "3.12")  # stands in for /var/runtime
     for name, layer in layers.items():
-        print(f"{name:<8} {layer.size / 1e6:7.1f} MB  byte-compiled={layer.compiled}")
+        print(f"{name:<8} {layer.size / 1e6:7.1f} MB  {layer.layout}")
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         run_in_layer(python, [layers["train"].path, code.path, runtime.path], TRAIN, str(t / "model.pkl"))

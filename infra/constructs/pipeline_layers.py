@@ -22,7 +22,7 @@ def _dependencies(bundle: str, arch: str, python: str, skip_build: bool) -> Laye
     if skip_build:
         return placeholder(bundle)
     layer = build_dependencies(bundle, arch, python)
-    print(f"[layers] {bundle:<8} {layer.size / 1e6:7.1f} MB  byte-compiled={layer.compiled}", file=sys.stderr)
+    print(f"[layers] {bundle:<8} {layer.size / 1e6:7.1f} MB  {layer.layout}", file=sys.stderr)
     return layer
 
 

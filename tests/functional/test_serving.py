@@ -308,3 +308,41 @@ def test_given_the_id_column_then_labels_may_name_records_by_id(served_with_ids,
     assert status == 202, body
     (line,) = _captured(capsys.readouterr().out, "feedback")
     assert line["labels"] == [{"id": "p-0001", "label": 0}]
+
+
+def test_given_any_request_then_the_direct_predict_path_answers_exactly_as_the_resolver(served, monkeypatch, capsys):
+    """The hot path (api._direct_predict) answers only a well-formed predict, and exactly as the Powertools
+    resolver would: same status, body and headers; everything else falls through to the resolver."""
+    from mlops.local.apigw import rest_event
+
+    rows = FEATURES.head(3).to_dict("records")
+    good = json.dumps({"records": rows})
+    cases = [
+        ("POST", "/predict", good),
+        ("POST", "/models/breast-cancer/predict", json.dumps({"records": FEATURES.head(40).to_dict("records")})),
+        ("POST", "/predict", json.dumps({"records": [{**rows[0], "mean_radius": None}]})),
+        ("POST", "/predict", json.dumps({"records": [{**rows[0], "mean_radius": "large"}]})),  # 400 by field
+        ("POST", "/predict", json.dumps({"records": [{**rows[0], "mean_radius": 10**30}]})),  # 400 out of range
+        ("POST", "/predict", json.dumps({"records": [{**rows[0], "colour": "red"}]})),  # 400 unknown field
+        ("POST", "/predict", json.dumps({"records": rows * 20})),  # 413: above this fixture's 50 rows
+        ("POST", "/models/nope/predict", good),  # 404
+        ("POST", "/predict", json.dumps({"records": []})),  # 422 (the request model)
+        ("POST", "/predict", json.dumps({"records": rows, "extra": 1})),  # 422
+        ("POST", "/predict", json.dumps({"records": [1, 2]})),  # 422
+        ("POST", "/predict", '{"records": [{"mean_radius": NaN}]}'),  # not JSON to orjson; json reads it: 400
+        ("POST", "/predict", "not json"),  # 422
+        ("POST", "/predict/", good),  # no such route
+        ("GET", "/predict", None),  # wrong method
+    ]
+    for method, path, body in cases:
+        event = rest_event(method, path, body)
+        monkeypatch.setattr(api, "DIRECT_PREDICT", True)
+        direct = api.handle(event, None)
+        monkeypatch.setattr(api, "DIRECT_PREDICT", False)
+        resolved = api.handle(event, None)
+        for answer in (direct, resolved):
+            answer["multiValueHeaders"] = {k: list(v) for k, v in answer.get("multiValueHeaders", {}).items()}
+        assert direct == resolved, (method, path, (body or "")[:80])
+    assert api._direct_predict(rest_event("POST", "/predict", good)) is not None  # the hot path is taken
+    assert api._direct_predict(rest_event("POST", "/predict", json.dumps({"records": []}))) is None
+    capsys.readouterr()

@@ -7,7 +7,7 @@ function (asynchronously, retried, then dead-lettered), which writes them as JSO
 Data Firehose or S3 would put a network round trip (milliseconds) on every prediction. See README,
 "Monitoring: how capture works".
 
-Standard library only: the serve bundle imports this module.
+The serve bundle imports this module: the standard library and orjson only.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from mlops.constants import CAPTURE_FIELD, CAPTURE_KIND, CAPTURES_PREFIX, FEEDBACK_KIND, FEEDBACK_PREFIX
 
@@ -42,14 +44,19 @@ def sampled(rate: float, draw: float | None = None) -> bool:
 
 
 def _lines(head: dict[str, Any], key: str, items: list[dict[str, Any]]) -> Iterator[str]:
-    """``head`` plus ``items`` under ``key`` as JSON lines, each under the log event limit."""
-    line = json.dumps({**head, key: items}, separators=(",", ":"), default=str)
-    if len(line) <= MAX_LINE_BYTES or len(items) == 1:
-        yield line
-        return
-    half = len(items) // 2
-    yield from _lines(head, key, items[:half])
-    yield from _lines(head, key, items[half:])
+    """``head`` plus ``items`` under ``key`` as JSON lines, each under the log event limit: every item is
+    serialized once and the lines are packed greedily (an item larger than the limit goes alone)."""
+    prefix = orjson.dumps(head, default=str)[:-1] + b',"' + key.encode() + b'":['
+    parts = [orjson.dumps(item, default=str) for item in items]
+    line: list[bytes] = []
+    size = len(prefix) + 2
+    for part in parts:
+        if line and size + len(part) + 1 > MAX_LINE_BYTES:
+            yield (prefix + b",".join(line) + b"]}").decode()
+            line, size = [], len(prefix) + 2
+        line.append(part)
+        size += len(part) + 1
+    yield (prefix + b",".join(line) + b"]}").decode()
 
 
 def capture_lines(
@@ -74,7 +81,7 @@ def capture_lines(
     if extra:
         head.update(extra)
     if body is not None and "\n" not in body and "\r" not in body and len(body) < MAX_LINE_BYTES:
-        answers = json.dumps(predictions, separators=(",", ":"), default=str)
+        answers = orjson.dumps(predictions, default=str).decode()
         line = f'{json.dumps(head, separators=(",", ":"))[:-1]},"request":{body},"predictions":{answers}}}'
         if len(line) <= MAX_LINE_BYTES:
             return [line]

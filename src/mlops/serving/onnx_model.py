@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import operator
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,8 +29,17 @@ class OnnxModel:
                 raise ValueError("the ONNX model carries no mlops signature")
             signature = Signature.from_json(meta[SIGNATURE_KEY])
         self.signature = signature
-        # The numeric inputs' accepted bounds, once per model rather than on every request.
-        bounds = [value_bounds(spec) for spec in signature.inputs if spec["type"] == "numeric"]
+        # Per model rather than per request: the input names, the numeric inputs, a getter that takes their values
+        # out of a record as one tuple (in C), and their accepted bounds.
+        self.input_names = frozenset(spec["name"] for spec in signature.inputs)
+        self.numeric_specs = [spec for spec in signature.inputs if spec["type"] == "numeric"]
+        self.numeric_inputs = [spec.get("input", spec["name"]) for spec in self.numeric_specs]
+        self.categorical_specs = [spec for spec in signature.inputs if spec["type"] != "numeric"]
+        names = [spec["name"] for spec in self.numeric_specs]
+        self.numeric_getter: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            operator.itemgetter(*names) if len(names) > 1 else lambda record: (record[names[0]],)
+        )
+        bounds = [value_bounds(spec) for spec in self.numeric_specs]
         self.numeric_low = np.array([b[0] for b in bounds], dtype=np.float64)
         self.numeric_high = np.array([b[1] for b in bounds], dtype=np.float64)
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -65,17 +76,26 @@ class OnnxModel:
         return self.predict_columns(self.feeds_from_records(records))
 
     def predict_columns(self, feeds: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-        """Rows of {"prediction", "probabilities"} — built from whole arrays, not value by value."""
+        return self.score(feeds)[0]
+
+    def score(self, feeds: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]], list[int]]:
+        """Rows of {"prediction", "probabilities"} — built from whole arrays, not value by value — and the rows
+        whose output is undefined (a prediction or probability that is not finite)."""
         labels, proba = self.run(feeds)
+        undefined = ~np.isfinite(labels) if labels.dtype.kind == "f" else np.zeros(len(labels), dtype=bool)
+        if proba is not None:
+            undefined |= ~np.isfinite(proba).all(axis=1)
         predictions = [_plain(v) for v in labels.tolist()] if labels.dtype.kind == "f" else labels.tolist()
+        bad = np.flatnonzero(undefined).tolist()
         if proba is None:
-            return [{"prediction": p} for p in predictions]
+            return [{"prediction": p} for p in predictions], bad
         names = [str(c) for c in (self.signature.classes or [])]
         probabilities = np.round(proba.astype(np.float64), 6).tolist()
-        return [
+        rows = [
             {"prediction": p, "probabilities": dict(zip(names, row, strict=False))}
             for p, row in zip(predictions, probabilities, strict=True)
         ]
+        return rows, bad
 
 
 def _plain(v: Any) -> Any:

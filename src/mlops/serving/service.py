@@ -6,8 +6,10 @@ Requests are checked against the model's own input signature before anything rea
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import operator
 import threading
 import time
 from collections import OrderedDict
@@ -172,6 +174,8 @@ class FieldProblem:
 
 
 _NUMBER_TYPES = (int, float)
+_NUMERIC_OK = frozenset({int, float, type(None)})  # JSON numbers and null (bool is not a number here)
+_CATEGORY_OK = frozenset({str, type(None)})
 
 
 def check_records(
@@ -183,24 +187,22 @@ def check_records(
     As in training: ``null`` (or NaN) is a missing value, imputed inside the graph; a category never seen in
     training is accepted and ignored by the encoder (reported as a warning); numbers must be finite and fit
     the model's float32 inputs. The signature's id column may be sent: it is echoed back, never fed.
-    All numeric columns are checked and converted as one array, so a valid batch costs a few passes.
+    A valid batch costs a few C-level passes: the values are gathered per column by ``itemgetter``, their
+    types checked as a set, and the numbers converted and bounded as one array; only a batch with a problem
+    takes the per-value path that names each one.
     """
-    specs = model.signature.inputs
     id_column = model.signature.id_column
-    problems, rows = _shape_problems(records, {s["name"] for s in specs}, {id_column} if id_column else set())
+    problems, rows = _shape_problems(records, model.input_names, {id_column} if id_column else set())
     checked = records if len(rows) == len(records) else [records[i] for i in rows]
-    numeric = [s for s in specs if s["type"] == "numeric"]
     feeds: dict[str, Any] = {}
     warnings: list[str] = []
-    if numeric and checked:
-        matrix: list[list[Any]] = [[r[s["name"]] for s in numeric] for r in checked]
-        values = _numeric_matrix(matrix, numeric, rows, problems, (model.numeric_low, model.numeric_high))
+    if model.numeric_specs and checked:
+        values = _numeric_matrix(checked, model, rows, problems)
         if values is not None:
-            for j, spec in enumerate(numeric):
-                feeds[spec.get("input", spec["name"])] = values[:, j : j + 1]
-    for spec in specs:
-        if spec["type"] != "numeric":
-            feeds[spec.get("input", spec["name"])] = _categorical_feed(spec, checked, rows, problems, warnings)
+            for j, name in enumerate(model.numeric_inputs):
+                feeds[name] = values[:, j : j + 1]
+    for spec in model.categorical_specs:
+        feeds[spec.get("input", spec["name"])] = _categorical_feed(spec, checked, rows, problems, warnings)
     if id_column:
         problems += _id_problems(records, rows, id_column)
     if problems:
@@ -209,10 +211,14 @@ def check_records(
 
 
 def _shape_problems(
-    records: list[dict[str, Any]], expected: set[str], optional: set[str]
+    records: list[dict[str, Any]], expected: frozenset[str], optional: set[str]
 ) -> tuple[list[FieldProblem], list[int]]:
     """Records that are not objects or whose fields are not the model's; and the rows whose fields are right
     (their values are checked next)."""
+    if set(map(type, records)) == {dict}:
+        with_optional = expected | optional
+        if all(k in (expected, with_optional) for k in map(dict.keys, records)):
+            return [], list(range(len(records)))  # the usual case: every record has the model's fields
     problems: list[FieldProblem] = []
     rows: list[int] = []
     for i, record in enumerate(records):
@@ -240,11 +246,14 @@ def _categorical_feed(
     """One categorical input as strings (null: the empty string, imputed in the graph); a non-scalar value is a
     problem, a category unseen in training a warning."""
     name = spec["name"]
-    column = [r[name] for r in checked]
-    for i, v in zip(rows, column, strict=True):
-        if v is not None and not isinstance(v, str | int | float | bool):
-            problems.append(FieldProblem(i, name, f"expected a string, got {type(v).__name__}"))
-    strings = ["" if v is None else str(v) for v in column]
+    column = list(map(operator.itemgetter(name), checked))
+    if set(map(type, column)) <= _CATEGORY_OK:
+        strings = [v if v is not None else "" for v in column]
+    else:
+        for i, v in zip(rows, column, strict=True):
+            if v is not None and not isinstance(v, str | int | float | bool):
+                problems.append(FieldProblem(i, name, f"expected a string, got {type(v).__name__}"))
+        strings = ["" if v is None else str(v) for v in column]
     domain = spec.get("domain")
     if domain:
         unseen = set(strings) - set(domain) - {""}
@@ -265,23 +274,19 @@ def _id_problems(records: list[dict[str, Any]], rows: list[int], id_column: str)
 
 
 def _numeric_matrix(
-    matrix: list[list[Any]],
-    numeric: list[dict[str, Any]],
-    rows: list[int],
-    problems: list[FieldProblem],
-    bounds: tuple[np.ndarray, np.ndarray],
+    checked: list[dict[str, Any]], model: OnnxModel, rows: list[int], problems: list[FieldProblem]
 ) -> Any:
     """The numeric inputs as one float32 array, or None after appending a problem for every bad value."""
-    flat = [v for row in matrix for v in row]
-    if all(type(v) in _NUMBER_TYPES or v is None for v in flat):
-        try:  # null and NaN are missing values (imputed in the graph, as in training)
-            values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64).reshape(len(matrix), -1)
+    numeric = model.numeric_specs
+    matrix = list(map(model.numeric_getter, checked))  # one tuple of the numeric values per record
+    if set(map(type, itertools.chain.from_iterable(matrix))) <= _NUMERIC_OK:
+        try:  # null and NaN are missing values (imputed in the graph, as in training): None becomes NaN here
+            values = np.array(matrix, dtype=np.float64)
         except OverflowError:  # an integer beyond any float: find which
             values = None
         if values is not None:
-            low, high = bounds
             with np.errstate(invalid="ignore"):
-                bad = np.isinf(values) | (values < low) | (values > high)
+                bad = np.isinf(values) | (values < model.numeric_low) | (values > model.numeric_high)
             if not bad.any():
                 return values.astype(np.float32)
             for i, j in zip(*np.nonzero(bad), strict=True):
@@ -318,20 +323,16 @@ def _out_of_bounds(spec: dict[str, Any]) -> str:
     )
 
 
-def undefined_outputs(
-    model: OnnxModel, records: list[dict[str, Any]], rows: list[dict[str, Any]]
-) -> list[FieldProblem]:
-    """Records the model cannot score: values so far outside the training range that the graph overflows
-    (a NaN prediction or probability). Each is named by its most extreme field, measured in training ranges."""
+def undefined_outputs(model: OnnxModel, records: list[dict[str, Any]], undefined: list[int]) -> list[FieldProblem]:
+    """Records the model cannot score (``undefined``: the rows whose prediction or probabilities are not finite,
+    found on the output arrays): values so far outside the training range that the graph overflows. Each is named
+    by its most extreme field, measured in training ranges."""
     problems = []
-    for i, row in enumerate(rows):
-        outputs = [row.get("prediction"), *(row.get("probabilities") or {}).values()]
-        if all(isinstance(v, str | int) or (isinstance(v, float) and math.isfinite(v)) for v in outputs):
-            continue
+    for i in undefined:
         worst, field = 0.0, ""
-        for spec in model.signature.inputs:
+        for spec in model.numeric_specs:
             v, lo, hi = records[i].get(spec["name"]), spec.get("min"), spec.get("max")
-            if spec["type"] != "numeric" or not isinstance(v, int | float) or lo is None or hi is None:
+            if not isinstance(v, int | float) or lo is None or hi is None:
                 continue
             span = max(float(hi) - float(lo), 1e-12)
             distance = max(float(v) - float(hi), float(lo) - float(v)) / span

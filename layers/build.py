@@ -160,10 +160,10 @@ def _drop_byte_code(site: Path) -> None:
         pyc.unlink()
 
 
-def _compile_within(site: Path, python: str, budget: int) -> tuple[bool, bool]:
+def _compile_within(site: Path, python: str, budget: int | None) -> tuple[bool, bool]:
     """Byte-compile ``site`` in the largest layout that fits ``budget``: (compiled, sourceless)."""
     compile_site(site, python)
-    if dir_size(site) <= budget:
+    if budget is None or dir_size(site) <= budget:
         return True, False
     _drop_byte_code(site)
     compile_site(site, python, legacy=True)
@@ -177,9 +177,11 @@ def _compile_within(site: Path, python: str, budget: int) -> tuple[bool, bool]:
     return False, False
 
 
-def build_dependencies(bundle: str, arch: str = "arm64", python: str = "3.12") -> Layer:
-    """Build (or reuse) the dependency layer of ``bundle``; byte-compile it if it stays within the budget."""
-    budget = DEPENDENCY_BUDGET_BYTES
+def build_dependencies(
+    bundle: str, arch: str = "arm64", python: str = "3.12", budget: int | None = DEPENDENCY_BUDGET_BYTES
+) -> Layer:
+    """Build (or reuse) the dependency layer of ``bundle``, byte-compiled in the largest layout within ``budget``
+    (None: byte code beside the sources whatever the size — the benchmarks' floor, not deployable)."""
     reqs = _requirements_text(bundle) + "\n" + CONSTRAINTS.read_text()
     key = hashlib.sha256(f"{BUILDER_VERSION}|{arch}|{python}|{budget}|{reqs}".encode()).hexdigest()[:16]
     target = BUILD / f"{bundle}-{arch}-py{python}-{key}"

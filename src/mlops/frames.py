@@ -120,8 +120,9 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
 
     A column mixing text with numbers (JSON Lines with ``"heavy"`` among numbers) becomes all text, as the
     same data read from CSV would be, so validation names it (WRONG_DTYPE) instead of the Parquet writer
-    failing on it."""
-    out = df.copy()
+    failing on it. Only the text columns are replaced; the others are shared with ``df``, never copied (pandas'
+    copy-on-write keeps ``df`` as it was)."""
+    out = df.copy(deep=False)
     for col in out.columns:
         s = out[col]
         if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
@@ -129,7 +130,7 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
             values = s.astype(object)
             if s.dtype == object and not all(isinstance(v, str) for v in values[present]):
                 values = values.map(_as_text).astype(object)
-            out[col] = values.where(present, None)
+            out[col] = values.where(present, None) if not present.all() else values
     return out
 
 

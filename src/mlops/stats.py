@@ -101,7 +101,10 @@ def column_stats(series: pd.Series, kind: FeatureType) -> dict[str, Any]:
                 zeros=int((values == 0).sum()),
             )
     else:
-        counts = present.astype(str).value_counts()
+        counts = present.value_counts()  # on the values as they are: never a string object per row
+        if not all(isinstance(k, str) for k in counts.index):  # then name each value by its text, as before
+            counts = present.astype(str).value_counts() if counts.index.map(str).has_duplicates else counts
+            counts.index = counts.index.map(str)
         out.update(
             top=[{"value": str(k), "count": int(v)} for k, v in counts.head(TOP_K).items()],
             frequencies={str(k): int(v) for k, v in counts.items()} if len(counts) <= 200 else None,

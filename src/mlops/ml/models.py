@@ -137,6 +137,19 @@ def model_frame(df: pd.DataFrame, kinds: dict[str, FeatureType]) -> pd.DataFrame
         if kind is FeatureType.NUMERIC:
             out[col] = pd.to_numeric(s, errors="coerce").astype("float32")
         else:
-            out[col] = s.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-            out[col] = out[col].astype(object)
+            # missing → "", anything else as its text (str(v)): vectorised, not a Python call per value
+            out[col] = s.where(s.notna(), "").astype(str).astype(object)
     return pd.DataFrame(out, index=df.index)
+
+
+def predict(pipe: Any, X: pd.DataFrame, task: Task, classes: list[Any] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions, and for a classifier its probabilities with columns in ``classes`` order (absent classes get
+    zeros). A classifier predicts once: its labels are the arg-max of the probabilities it computed (what every
+    family's own ``predict`` does), not a second pass over ``X``."""
+    if task is Task.REGRESSION:
+        return np.asarray(pipe.predict(X)).astype(float), None
+    raw = pipe.predict_proba(X)
+    known = list(pipe.classes_)
+    pred = np.asarray(pipe.classes_)[np.argmax(raw, axis=1)]
+    cols = [raw[:, known.index(c)] if c in known else np.zeros(len(X)) for c in classes or known]
+    return pred, np.column_stack(cols)

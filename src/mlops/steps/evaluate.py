@@ -16,22 +16,12 @@ from mlops.config import Task
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
 from mlops.ml.metrics import baseline_comparison, sliced_metrics, task_metrics
+from mlops.ml.models import predict
 from mlops.prepared import Dataset, load_dataset
 from mlops.report import evaluation_html
 from mlops.runs import pipeline_step
 
 MAX_REFERENCE_ROWS = 2000
-
-
-def predict(pipe: Any, X: pd.DataFrame, task: Task, classes: list[Any] | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions and probabilities with columns in ``classes`` order (absent classes get zeros)."""
-    pred = pipe.predict(X)
-    if task is Task.REGRESSION:
-        return pred.astype(float), None
-    raw = pipe.predict_proba(X)
-    known = list(pipe.classes_)
-    cols = [raw[:, known.index(c)] if c in known else np.zeros(len(X)) for c in classes or known]
-    return pred, np.column_stack(cols)
 
 
 def champion_value(ctx: StepContext, raw: pd.DataFrame, y: np.ndarray, ds: Dataset, metric: str) -> dict[str, Any]:

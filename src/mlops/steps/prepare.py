@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -16,21 +17,25 @@ from mlops.runs import pipeline_step
 from mlops.stats import infer_task
 
 
-def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> dict[str, np.ndarray]:
+    """The row positions of each split (not copies of the frame: each split is taken, written and dropped in
+    turn, so the step holds about one frame)."""
     split = ctx.config.split
     n = len(df)
     if ctx.config.time_column:
-        ordered = df.sort_values(ctx.config.time_column, kind="stable").reset_index(drop=True)
+        # the frame's index is its row positions here (a RangeIndex): sort the one column, not the frame
+        order = df[ctx.config.time_column].sort_values(kind="stable").index.to_numpy()
         a = round(n * split.train)
         b = round(n * (split.train + split.validation))
-        return ordered.iloc[:a], ordered.iloc[a:b], ordered.iloc[b:]
+        return {"train": order[:a], "validation": order[a:b], "test": order[b:]}
+    positions = np.arange(n)
     y = df[ctx.config.target]
-    stratify = y if task is not Task.REGRESSION and y.value_counts().min() >= 3 else None
-    rest, test = train_test_split(df, test_size=split.test, random_state=split.seed, stratify=stratify)
+    stratify = y.to_numpy() if task is not Task.REGRESSION and y.value_counts().min() >= 3 else None
+    rest, test = train_test_split(positions, test_size=split.test, random_state=split.seed, stratify=stratify)
     rel_val = split.validation / (split.train + split.validation)
-    strat_rest = rest[ctx.config.target] if stratify is not None else None
+    strat_rest = stratify[rest] if stratify is not None else None
     train, val = train_test_split(rest, test_size=rel_val, random_state=split.seed, stratify=strat_rest)
-    return train, val, test
+    return {"train": train, "validation": val, "test": test}
 
 
 @pipeline_step("prepare")
@@ -39,13 +44,16 @@ def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any
     df = from_parquet_bytes(get_verified(store, snapshot))
     spec = get_json(store, schema["uri"])
     target = ctx.config.target
-    df = df[df[target].notna()].reset_index(drop=True)
+    labelled = df[target].notna()
+    if not labelled.all():
+        df = df[labelled].reset_index(drop=True)
     task = ctx.config.task or infer_task(df[target])
     kinds = {c: FeatureType(s["type"]) for c, s in spec["features"].items()}
     if task is not Task.REGRESSION:
         df[target] = df[target].astype(str) if df[target].dtype == object else df[target]
-    train, val, test = _split(df, ctx, task)
-    if min(len(train), len(val), len(test)) == 0:
+    splits = _split(df, ctx, task)
+    rows = {name: len(positions) for name, positions in splits.items()}
+    if min(rows.values()) == 0:
         raise DataValidationError(
             f"{len(df)} labelled rows are too few to split",
             [
@@ -58,8 +66,8 @@ def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any
             ],
         )
     refs = {
-        name: store.put_bytes(ctx.key("prepare", f"{name}.parquet"), to_parquet_bytes(part)).as_dict()
-        for name, part in (("train", train), ("validation", val), ("test", test))
+        name: store.put_bytes(ctx.key("prepare", f"{name}.parquet"), to_parquet_bytes(df.take(positions))).as_dict()
+        for name, positions in splits.items()
     }
     classes = sorted(df[target].unique().tolist()) if task is not Task.REGRESSION else None
     dataset = put_json(
@@ -70,7 +78,7 @@ def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any
             "target": target,
             "features": {c: k.value for c, k in kinds.items()},
             "classes": classes,
-            "rows": {"train": len(train), "validation": len(val), "test": len(test)},
+            "rows": rows,
             "splits": refs,
             "schema": spec,
         },
@@ -79,5 +87,5 @@ def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any
         "dataset": dataset.as_dict(),
         **refs,
         "task": task.value,
-        "rows": {"train": len(train), "validation": len(val), "test": len(test)},
+        "rows": rows,
     }

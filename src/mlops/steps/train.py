@@ -11,21 +11,17 @@ import numpy as np
 import pandas as pd
 
 from mlops.artifact_io import put_json
-from mlops.config import Family, Task
+from mlops.config import Family
 from mlops.context import StepContext
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
-from mlops.ml.models import build_pipeline, expand_trials
+from mlops.ml.models import build_pipeline, expand_trials, predict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import FAILED, SUCCEEDED, pipeline_step
 
 
 def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
-    pred = pipe.predict(X)
-    proba = pipe.predict_proba(X) if ds.task is not Task.REGRESSION else None
-    if proba is not None and ds.classes is not None:
-        order = [list(pipe.classes_).index(c) if c in list(pipe.classes_) else None for c in ds.classes]
-        proba = np.column_stack([proba[:, i] if i is not None else np.zeros(len(X)) for i in order])
+    pred, proba = predict(pipe, X, ds.task, ds.classes)
     return task_metrics(ds.task, y, pred, proba, ds.classes)
 
 

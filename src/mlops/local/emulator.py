@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import socket
+import tempfile
 import threading
 import time
 import zipfile
@@ -183,9 +184,9 @@ class LocalCloud:
             os.environ.update(self._saved_environ)
             self._saved_environ = None
         reset_caches()
-        path = state_dir() / LOCAL_FILE
-        if path.exists() and json.loads(path.read_text()).get("endpoint") == self.endpoint:
-            path.unlink()
+        current = read_local_file()
+        if current is not None and current.get("endpoint") == self.endpoint:
+            (state_dir() / LOCAL_FILE).unlink(missing_ok=True)
         clock_file(self.endpoint).unlink(missing_ok=True)
 
     def __enter__(self) -> LocalCloud:
@@ -208,8 +209,8 @@ class LocalCloud:
 
     def write_local_file(self) -> Path:
         path = state_dir() / LOCAL_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
+        write_json_atomically(
+            path,
             json.dumps(
                 {
                     "endpoint": self.endpoint,
@@ -221,7 +222,7 @@ class LocalCloud:
                     "outputs": self.p.outputs,
                 },
                 indent=2,
-            )
+            ),
         )
         return path
 
@@ -678,12 +679,28 @@ def read_clock_offset(endpoint: str) -> float:
 def write_clock_offset(endpoint: str, advance_s: float) -> float:
     """Move the emulated clock of the emulator at ``endpoint`` forward; the new offset in seconds."""
     offset = read_clock_offset(endpoint) + advance_s
-    path = clock_file(endpoint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"endpoint": endpoint, "offset_s": offset}))
+    write_json_atomically(clock_file(endpoint), json.dumps({"endpoint": endpoint, "offset_s": offset}))
     return offset
 
 
+def write_json_atomically(path: Path, text: str) -> None:
+    """Write ``path`` so that a reader (another emulator, a CLI, a test worker) sees the old file or the new one,
+    never a truncated one: a temporary file beside it, renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def read_local_file() -> dict[str, Any] | None:
-    path = state_dir() / LOCAL_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    """The running emulator's endpoint and outputs, or None (no emulator, or a file being replaced)."""
+    try:
+        data = json.loads((state_dir() / LOCAL_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

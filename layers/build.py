@@ -142,37 +142,43 @@ def _remove_packages(site: Path, packages: Iterable[str]) -> None:
             shutil.rmtree(info, ignore_errors=True)
 
 
-def compile_site(site: Path, python: str, *, legacy: bool = False) -> None:
-    """Byte-compile every module with the runtime's Python: into ``__pycache__`` (checked-hash free: the layer
-    never changes), or with ``legacy`` beside each source as ``module.pyc`` (to replace the sources)."""
-    layout = ["-b"] if legacy else ["--invalidation-mode", "unchecked-hash"]
+def compile_site(site: Path, python: str) -> None:
+    """Byte-compile every module with the runtime's Python into ``__pycache__`` (unchecked hashes: a layer never
+    changes, so no import stats a source to validate its byte code)."""
     subprocess.run(
-        [python, "-m", "compileall", "-q", "-j", "0", *layout, str(site)],
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(site)],
         check=True,
         stdout=subprocess.DEVNULL,
     )
 
 
-def _drop_byte_code(site: Path) -> None:
+def _drop_byte_code_caches(site: Path) -> None:
     for cache in [p for p in site.rglob("__pycache__") if p.is_dir()]:
         shutil.rmtree(cache, ignore_errors=True)
-    for pyc in site.rglob("*.pyc"):
-        pyc.unlink()
 
 
 def _compile_within(site: Path, python: str, budget: int | None) -> tuple[bool, bool]:
-    """Byte-compile ``site`` in the largest layout that fits ``budget``: (compiled, sourceless)."""
+    """Byte-compile ``site`` in the largest layout that fits ``budget``: (compiled, sourceless).
+
+    Compiled once, into ``__pycache__``; when sources and byte code together exceed the budget, each
+    ``__pycache__/<module>.cpython-3XX.pyc`` moves to ``<module>.pyc`` in place of ``<module>.py`` (the legacy
+    sourceless layout; the byte code is the same — the loader checks no source for it)."""
     compile_site(site, python)
     if budget is None or dir_size(site) <= budget:
         return True, False
-    _drop_byte_code(site)
-    compile_site(site, python, legacy=True)
-    replaced = [py for py in site.rglob("*.py") if py.with_suffix(".pyc").exists()]
-    if dir_size(site) - sum(py.stat().st_size for py in replaced) <= budget:
-        for py in replaced:
-            py.unlink()
+    moves = []
+    for pyc in site.rglob("__pycache__/*.pyc"):
+        module = pyc.name.split(".", 1)[0]
+        source = pyc.parent.parent / f"{module}.py"
+        if source.exists():
+            moves.append((pyc, source))
+    if dir_size(site) - sum(source.stat().st_size for _, source in moves) <= budget:
+        for pyc, source in moves:
+            pyc.replace(source.with_suffix(".pyc"))
+            source.unlink()
+        _drop_byte_code_caches(site)
         return True, True
-    _drop_byte_code(site)
+    _drop_byte_code_caches(site)
     print(f"[layers] {site.parent.name}: left as sources; even byte code alone exceeds the budget", file=sys.stderr)
     return False, False
 

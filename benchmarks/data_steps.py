@@ -82,8 +82,9 @@ def memory_rows(rows: int) -> list[str]:
     from mlops.frames import from_parquet_bytes, read_table
     from mlops.steps.analyze import analyze
     from mlops.steps.extract import extract
+    from mlops.steps.plan import plan_trials
     from mlops.steps.prepare import prepare
-    from mlops.steps.train import plan_trials, run_trial
+    from mlops.steps.train import run_trial
     from mlops.steps.validate_data import validate_data
 
     cfg = config()

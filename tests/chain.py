@@ -16,9 +16,10 @@ from mlops.steps.analyze import analyze
 from mlops.steps.evaluate import evaluate
 from mlops.steps.export import export
 from mlops.steps.extract import extract
+from mlops.steps.plan import plan_trials
 from mlops.steps.prepare import prepare
 from mlops.steps.register import register
-from mlops.steps.train import plan_trials, run_trial, select_and_refit
+from mlops.steps.train import run_trial, select_and_refit
 from mlops.steps.validate_data import validate_data
 from mlops.steps.validate_model import validate_model
 

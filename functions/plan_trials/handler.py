@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.handlers import DatasetEvent, step_context, transient_errors
-from mlops.steps.train import plan_trials
+from mlops.steps.plan import plan_trials
 
 logger = Logger()
 tracer = Tracer()

@@ -122,3 +122,38 @@ def test_given_the_code_layer_then_every_module_a_handler_reaches_is_shipped_and
 
     assert [m for m in sorted(reached) if not _shipped(file_of(m))] == []
     assert not any(_shipped(file_of(m)) for m in ("mlops.local.emulator", "mlops.cli", "mlops.samples"))
+
+
+# What each dependency layer lacks (requirements/<bundle>.txt): a handler importing one of these on a cold start
+# would fail in Lambda with ModuleNotFoundError, whatever the tests on the dev environment say.
+NOT_IN_BUNDLE = {
+    "base": ("numpy", "pandas", "sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "fastparquet", "jinja2"),
+    "data": ("sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx"),
+    "export": ("fastparquet", "onnxruntime"),
+    "serving": ("pandas", "sklearn", "scipy", "onnx", "skl2onnx", "fastparquet", "jinja2"),
+}
+
+
+@pytest.mark.parametrize("bundle", sorted(NOT_IN_BUNDLE))
+def test_given_each_bundle_then_its_handlers_import_nothing_its_layer_lacks(bundle):
+    """Every handler of the bundle imported in one fresh process (the union of what they load is checked)."""
+    import json
+    import subprocess
+
+    from infra.functions import ALL_FUNCTIONS
+
+    names = [f.name for f in ALL_FUNCTIONS if f.bundle == bundle]
+    script = (
+        "import importlib.util, json, sys\n"
+        f"for name in {names!r}:\n"
+        f"    path = {str(ROOT / 'functions')!r} + '/' + name + '/handler.py'\n"
+        "    spec = importlib.util.spec_from_file_location('handler_' + name, path)\n"
+        "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert not loaded & set(NOT_IN_BUNDLE[bundle]), (
+        f"{bundle} handlers {names} import {loaded & set(NOT_IN_BUNDLE[bundle])}"
+    )

@@ -150,3 +150,45 @@ def test_given_lines_arriving_during_a_delivery_then_they_ride_in_the_next_one_i
         pool.shutdown(wait=True)
     assert [len(batch) for batch in shipped] == [1, 1000, 1000, 500]
     assert [line for batch in shipped for line in batch] == ["first", *(f"line-{i}" for i in range(2500))]
+
+
+def test_given_rules_and_a_finished_execution_then_the_seams_read_them_and_a_reset_empties_the_account():
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    account, region = "123456789012", "us-east-1"
+    with mock_aws():
+        events = boto3.client("events", region_name=region)
+        events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
+        events.put_rule(Name="uploads", EventPattern=json.dumps({"source": ["aws.s3"]}))
+        assert {r.name for r in seams.event_rules(account, region)} == {"hourly", "uploads"}
+
+        seams.execute_state_machines(True)  # before the machine exists: moto keeps it in its ASL engine then
+        try:
+            sfn = boto3.client("stepfunctions", region_name=region)
+            definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+            role = "arn:aws:iam::123456789012:role/sfn"
+            created = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=role)
+            arn = created["stateMachineArn"]
+            assert seams.finished_executions(account, region) == []
+            execution = sfn.start_execution(stateMachineArn=arn, name="run-1", input='{"a": 1}')["executionArn"]
+            deadline = time.monotonic() + 20
+            while not seams.finished_executions(account, region) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            [ended] = seams.finished_executions(account, region)
+            assert (ended.arn, ended.name, ended.status, ended.state_machine_arn) == (
+                execution,
+                "run-1",
+                "SUCCEEDED",
+                arn,
+            )
+            assert json.loads(json.dumps(ended.input)) == {"a": 1}
+        finally:
+            seams.execute_state_machines(False)
+
+        boto3.client("s3", region_name=region).create_bucket(Bucket="kept-until-reset")
+        seams.reset_backends()
+        assert boto3.client("s3", region_name=region).list_buckets()["Buckets"] == []
+        assert seams.event_rules(account, region) == []

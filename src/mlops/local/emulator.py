@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import re
 import socket
@@ -111,8 +110,6 @@ class LocalCloud:
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
-        from moto.core.config import default_user_config
-        from moto.moto_api import _internal  # noqa: F401  (registers the reset API)
         from moto.server import ThreadedMotoServer
 
         self.assembly = synthesize(self.config_paths, self.env)
@@ -131,14 +128,12 @@ class LocalCloud:
             }
         )
         os.environ.pop("AWS_PROFILE", None)
-        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        seams.execute_state_machines(True)
         seams.install(self)
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request is noise here
-        # moto's ASL engine logs every Fail state as an exception; a failed run is reported by the run record.
-        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+        seams.quiet_logs()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
-        self._reset_backends()
+        seams.reset_backends()
         from mlops.local.apigw import LocalApi
 
         self.api = LocalApi(port=self.api_port, host=self.host).start()
@@ -176,9 +171,7 @@ class LocalCloud:
             self._server.stop()
             self._server = None
         seams.uninstall()
-        from moto.core.config import default_user_config
-
-        default_user_config["stepfunctions"] = {"execute_state_machine": False}
+        seams.execute_state_machines(False)
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)
@@ -194,12 +187,6 @@ class LocalCloud:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    @staticmethod
-    def _reset_backends() -> None:
-        from moto.moto_api._internal.models import moto_api_backend
-
-        moto_api_backend.reset()
 
     def session(self) -> boto3.session.Session:
         return boto3.session.Session(aws_access_key_id="offline", aws_secret_access_key="offline", region_name=REGION)
@@ -500,17 +487,13 @@ class LocalCloud:
         """Move the emulated clock ``advance_s`` forward and fire the scheduled rules that are due by then (a
         rate(1 hour) rule after an hour, a rate(7 days) rule after a week) — or, without ``advance_s``, every
         scheduled rule (or the one named) now. Then wait for what they invoked and evaluate the alarms."""
-        from moto.events.models import events_backends
-
         from mlops.clock import schedule_period_s
 
         seams.drain(timeout=120)  # what is in flight (captured traffic on its way to S3) lands first
         self.clock_offset_s = write_clock_offset(self.endpoint, advance_s)
         fired = []
-        with seams.backend_lock:
-            rules = [r for bus in events_backends[ACCOUNT][REGION].event_buses.values() for r in bus.rules.values()]
         now = self.now()
-        for rule in rules:
+        for rule in seams.event_rules(ACCOUNT, REGION):
             if not rule.scheduled_expression or (rule_name and rule.name != rule_name):
                 continue
             last = self._last_fired.setdefault(rule.name, self._started_at)
@@ -538,18 +521,12 @@ class LocalCloud:
 
     def put_event(self, event: dict[str, Any]) -> None:
         """Deliver an event to every matching rule's Lambda targets (as the default bus would)."""
-        from moto.events.models import events_backends
-
-        with seams.backend_lock:
-            rules = [r for bus in events_backends[ACCOUNT][REGION].event_buses.values() for r in bus.rules.values()]
-        for rule in rules:
+        for rule in seams.event_rules(ACCOUNT, REGION):
             if seams.rule_matches(rule, event):
                 seams.deliver_to_lambda_targets(rule, event)
 
     def _watch_executions(self) -> None:
         """Emit "Step Functions Execution Status Change" when an execution ends (EventBridge does in AWS)."""
-        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
         last_evaluation = time.monotonic()
         while not self._stop.wait(0.2):
             if time.monotonic() - last_evaluation > ALARM_EVALUATION_S:
@@ -559,45 +536,40 @@ class LocalCloud:
                 except Exception as err:  # noqa: BLE001 — the clock thread outlives any one evaluation; reported
                     seams.log(f"alarm evaluation: {type(err).__name__}: {err}")
             try:
-                backend = stepfunctions_parser_backends[ACCOUNT][REGION]
-                with seams.backend_lock:
-                    executions = list(backend._get_executions())
-                for execution in executions:
-                    if execution.exec_status is None:
-                        continue
-                    status = str(getattr(execution.exec_status, "value", execution.exec_status))
-                    arn = execution.exec_arn
-                    if status == "RUNNING" or arn in self._reported:
-                        continue
-                    self._reported.add(arn)
-                    if self.metrics is not None:
-                        metric = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed"}.get(
-                            status, f"Executions{status.title().replace('_', '')}"
-                        )
-                        self.metrics.add(
-                            "AWS/States", metric, 1, {"StateMachineArn": execution.state_machine_arn}, "Count"
-                        )
-                    self.put_event(
-                        {
-                            "version": "0",
-                            "id": f"local-{time.time_ns()}",
-                            "detail-type": "Step Functions Execution Status Change",
-                            "source": "aws.states",
-                            "account": ACCOUNT,
-                            "time": _iso_now(),
-                            "region": REGION,
-                            "resources": [arn],
-                            "detail": {
-                                "executionArn": arn,
-                                "stateMachineArn": execution.state_machine_arn,
-                                "name": execution.name,
-                                "status": status,
-                                "input": json.dumps(execution.input_data),
-                            },
-                        }
-                    )
+                for execution in seams.finished_executions(ACCOUNT, REGION):
+                    if execution.arn not in self._reported:
+                        self._reported.add(execution.arn)
+                        self._execution_ended(execution)
             except Exception as err:  # noqa: BLE001 — the watcher thread keeps watching; reported
                 seams.log(f"execution watcher: {type(err).__name__}: {err}")
+
+    def _execution_ended(self, execution: seams.FinishedExecution) -> None:
+        """AWS/States metrics and the "Step Functions Execution Status Change" event of an ended execution."""
+        status = execution.status
+        if self.metrics is not None:
+            metric = {"SUCCEEDED": "ExecutionsSucceeded", "FAILED": "ExecutionsFailed"}.get(
+                status, f"Executions{status.title().replace('_', '')}"
+            )
+            self.metrics.add("AWS/States", metric, 1, {"StateMachineArn": execution.state_machine_arn}, "Count")
+        self.put_event(
+            {
+                "version": "0",
+                "id": f"local-{time.time_ns()}",
+                "detail-type": "Step Functions Execution Status Change",
+                "source": "aws.states",
+                "account": ACCOUNT,
+                "time": _iso_now(),
+                "region": REGION,
+                "resources": [execution.arn],
+                "detail": {
+                    "executionArn": execution.arn,
+                    "stateMachineArn": execution.state_machine_arn,
+                    "name": execution.name,
+                    "status": status,
+                    "input": json.dumps(execution.input),
+                },
+            }
+        )
 
 
 def project_models(configs: Path | str | list[Path] | None, env: str = "dev") -> list[Path]:

@@ -15,6 +15,10 @@
    thread-safe (two concurrent ``UpdateItem`` calls on one item raised "dictionary changed size during
    iteration"), so every request is dispatched under :data:`backend_lock`. A Lambda handler runs with the
    lock released — its own AWS calls are requests too — and so do the emulator's own reads of backends.
+5. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
+   :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
+   (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
+   (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +346,66 @@ def uninstall() -> None:
     _pending.clear()
     _functions.clear()
     _faults.clear()
+
+
+# -- 5. reads and switches moto has no API for ---------------------------------------------------------------
+def event_rules(account: str, region: str) -> list[Any]:
+    """Every EventBridge rule of the account's region, on every bus."""
+    from moto.events.models import events_backends
+
+    with backend_lock:
+        return [r for bus in events_backends[account][region].event_buses.values() for r in bus.rules.values()]
+
+
+@dataclass(frozen=True)
+class FinishedExecution:
+    arn: str
+    state_machine_arn: str
+    name: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    input: Any
+
+
+def finished_executions(account: str, region: str) -> list[FinishedExecution]:
+    """The Step Functions executions that have ended (moto's ASL engine keeps them in its parser backend)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[account][region]
+    with backend_lock:
+        executions = list(backend._get_executions())
+    out = []
+    for execution in executions:
+        if execution.exec_status is None:
+            continue
+        status = str(getattr(execution.exec_status, "value", execution.exec_status))
+        if status != "RUNNING":
+            out.append(
+                FinishedExecution(
+                    execution.exec_arn, execution.state_machine_arn, execution.name, status, execution.input_data
+                )
+            )
+    return out
+
+
+def execute_state_machines(on: bool) -> None:
+    """moto runs a state machine's ASL (its parser engine) only when its user config says so."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": on}
+
+
+def reset_backends() -> None:
+    """Every moto backend back to empty: a fresh account."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    with backend_lock:
+        moto_api_backend.reset()
+
+
+def quiet_logs() -> None:
+    """One werkzeug line per request is noise here; moto's ASL engine logs every Fail state as an exception
+    (a failed run is reported by its run record)."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)

@@ -8,9 +8,6 @@ strings with ``""`` for missing (ONNX string tensors cannot hold None), one-hot 
 
 from __future__ import annotations
 
-import itertools
-import json
-import random
 from typing import Any
 
 import numpy as np
@@ -30,7 +27,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mlops.config import Candidate, Family, FeatureType, ProjectConfig, RandomRange, Task
+from mlops.config import Family, FeatureType, Task
 
 # Bounded by default: an unlimited-depth forest on 100k rows exported to a 172 MB ONNX file
 # that took 5 s to load; depth 12 gave 7.5 MB and 0.15 s.
@@ -54,52 +51,6 @@ def estimator_class(family: Family, task: Task) -> type[BaseEstimator]:
     }
     cls, reg = table[family]
     return cls if classification else reg
-
-
-def _sample(space: RandomRange, rng: random.Random) -> float | int:
-    if space.log:
-        value = float(np.exp(rng.uniform(np.log(space.low), np.log(space.high))))
-    else:
-        value = rng.uniform(space.low, space.high)
-    return round(value) if space.integer else round(value, 6)
-
-
-def expand_trials(config: ProjectConfig) -> list[dict[str, Any]]:
-    """The candidate configurations to try: a grid per family, or random samples, capped at max_trials."""
-    search = config.training.search
-    rng = random.Random(config.split.seed)
-    trials: list[dict[str, Any]] = []
-    per_family = max(1, search.max_trials // len(config.training.candidates))
-    for cand in config.training.candidates:
-        trials.extend(_expand_candidate(cand, search.strategy, per_family, rng))
-    trials = trials[: search.max_trials]
-    for i, t in enumerate(trials):
-        t["trial_id"] = f"t{i:03d}"
-    return trials
-
-
-def _expand_candidate(cand: Candidate, strategy: str, limit: int, rng: random.Random) -> list[dict[str, Any]]:
-    names = sorted(cand.params)
-    if strategy == "grid" and all(isinstance(cand.params[n], list) for n in names):
-        grids = [cand.params[n] for n in names]
-        combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*grids)]
-        if len(combos) > limit:
-            combos = rng.sample(combos, limit)
-    else:
-        combos = []
-        seen: set[str] = set()
-        for _ in range(limit * 10):
-            combo: dict[str, Any] = {}
-            for n in names:
-                space = cand.params[n]
-                combo[n] = rng.choice(space) if isinstance(space, list) else _sample(space, rng)
-            key = json.dumps(combo, sort_keys=True)
-            if key not in seen:
-                seen.add(key)
-                combos.append(combo)
-            if len(combos) >= limit:
-                break
-    return [{"family": cand.family.value, "params": c} for c in (combos or [{}])]
 
 
 def build_pipeline(

@@ -15,7 +15,7 @@ from mlops.config import Family
 from mlops.context import StepContext
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
-from mlops.ml.models import build_pipeline, expand_trials, predict
+from mlops.ml.models import build_pipeline, predict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import FAILED, SUCCEEDED, pipeline_step
 
@@ -23,12 +23,6 @@ from mlops.runs import FAILED, SUCCEEDED, pipeline_step
 def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
     pred, proba = predict(pipe, X, ds.task, ds.classes)
     return task_metrics(ds.task, y, pred, proba, ds.classes)
-
-
-@pipeline_step("plan_trials")
-def plan_trials(ctx: StepContext, *, dataset: dict[str, Any]) -> dict[str, Any]:
-    trials = expand_trials(ctx.config)
-    return {"trials": trials, "count": len(trials), "max_concurrency": ctx.config.training.max_concurrency}
 
 
 def run_trial(ctx: StepContext, *, dataset: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:

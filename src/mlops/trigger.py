@@ -26,7 +26,6 @@ every pending trigger is coalesced into one run over the union of their objects.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 import uuid
@@ -46,6 +45,16 @@ from mlops.constants import (
     RUN_LOCK_SECONDS,
 )
 from mlops.context import Stores
+from mlops.events import (
+    EVENTBRIDGE_TIME,
+    AlarmStateChange,
+    ExecutionStatusChange,
+    RunRequest,
+    S3Upload,
+    ScheduledEvent,
+    TriggerEvent,
+    parse_trigger_event,
+)
 from mlops.ports import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.runs import FAILED, finish_run, start_run
 
@@ -85,80 +94,67 @@ def why_no_run(config: ProjectConfig, key: str) -> str | None:
     return None
 
 
-def parse(event: dict[str, Any], config: ProjectConfig, landing_bucket: str) -> TriggerRequest | None:
+def request_for(event: TriggerEvent, config: ProjectConfig, landing_bucket: str) -> TriggerRequest | None:
     """The run an event asks for, or None when it asks for none (a key outside the prefix, say)."""
-    source, detail_type = event.get("source"), event.get("detail-type")
-    detail = event.get("detail") or {}
     prefix_source = {"bucket": config.data.bucket or landing_bucket, "prefix": config.data.prefix}
-    if source == "aws.s3" and detail_type == "Object Created":
-        bucket, obj = detail["bucket"]["name"], detail["object"]
-        key = obj["key"]
-        if why_no_run(config, key) is not None:
+    if isinstance(event, S3Upload):
+        bucket, obj = event.detail.bucket.name, event.detail.object
+        if why_no_run(config, obj.key) is not None:
             return None
-        etag = str(obj.get("etag", "")).strip('"')
-        src = {"bucket": bucket, "keys": [key]} if config.data.scope == "object" else {**prefix_source}
+        etag = obj.etag.strip('"')
+        src: dict[str, Any] = (
+            {"bucket": bucket, "keys": [obj.key]} if config.data.scope == "object" else {**prefix_source}
+        )
+        size = int(obj.size) if obj.size is not None else None
         return TriggerRequest(
             "s3_upload",
-            f"s3-{_digest(bucket, key, etag, str(obj.get('version-id', '')))}",
+            f"s3-{_digest(bucket, obj.key, etag, str(obj.version_id or ''))}",
             src,
-            {"bucket": bucket, "key": key, "etag": etag, "version_id": obj.get("version-id"), "size": obj.get("size")},
+            {"bucket": bucket, "key": obj.key, "etag": etag, "version_id": obj.version_id, "size": size},
         )
-    if source == "aws.events" and detail_type == "Scheduled Event":
-        when = event.get("time", utcnow_iso())
-        return TriggerRequest("schedule", _safe(f"schedule-{when}"), prefix_source, {"time": when})
-    if source == "aws.cloudwatch" and detail_type == "CloudWatch Alarm State Change":
-        state = detail.get("state", {})
-        if state.get("value") != "ALARM" or not config.monitoring.retrain_on_alarm:
+    if isinstance(event, ScheduledEvent):
+        return TriggerRequest("schedule", _safe(f"schedule-{event.when}"), prefix_source, {"time": event.when})
+    if isinstance(event, AlarmStateChange):
+        state = event.detail.state
+        if state.value != "ALARM" or not config.monitoring.retrain_on_alarm:
             return None
-        when = state.get("timestamp", event.get("time", utcnow_iso()))
-        alarm = detail.get("alarmName", "alarm")
+        when = state.timestamp or event.time.strftime(EVENTBRIDGE_TIME)
+        alarm = event.detail.alarm_name
         src = {**prefix_source, "feedback": {"until": when}} if config.monitoring.train_on_feedback else prefix_source
-        detail_out = {"alarm": alarm, "time": when, "alarm_reason": state.get("reason")}
+        detail_out = {"alarm": alarm, "time": when, "alarm_reason": state.reason}
         return TriggerRequest("alarm", f"alarm-{_digest(alarm, when)}", src, detail_out)
-    if event.get("action") == "run":
-        key = event.get("key")
-        bucket = event.get("bucket") or prefix_source["bucket"]
-        src = {"bucket": bucket, "keys": [key]} if key else prefix_source
-        token = event.get("idempotency_key") or uuid.uuid4().hex
+    if isinstance(event, RunRequest):
+        bucket = event.bucket or prefix_source["bucket"]
+        src = {"bucket": bucket, "keys": [event.key]} if event.key else prefix_source
+        token = event.idempotency_key or uuid.uuid4().hex
         return TriggerRequest(
             "manual",
             _safe(f"manual-{token}"),
             src,
-            {"requested_by": event.get("requested_by", "unknown"), "note": event.get("reason", ""), "key": key},
+            {"requested_by": event.requested_by, "note": event.reason, "key": event.key},
         )
-    raise ValueError(
-        "unrecognised trigger event: expected an S3 'Object Created', a 'Scheduled Event', an alarm state "
-        "change, a Step Functions status change or {'action': 'run'}"
-    )
+    return None  # an execution's status change asks for no run (it releases the lock: Trigger.handle)
 
 
-def target_model(event: dict[str, Any], models: ModelSet, landing_bucket: str) -> tuple[ProjectConfig | None, str]:
+def target_model(event: TriggerEvent, models: ModelSet, landing_bucket: str) -> tuple[ProjectConfig | None, str]:
     """Which model an event concerns: an upload by the data prefix it falls under, a schedule by the model its
     rule names (``detail.model``), an alarm by its metric's ``Model`` dimension, a finished execution by its
     input, an on-demand request by ``model`` — and the only model when a deployment has one."""
-    source, detail_type = event.get("source"), event.get("detail-type")
-    detail = event.get("detail") or {}
-    if source == "aws.s3" and detail_type == "Object Created":
-        bucket, key = detail["bucket"]["name"], detail["object"]["key"]
+    if isinstance(event, S3Upload):
+        bucket, key = event.detail.bucket.name, event.detail.object.key
         config = models.for_object(bucket, key, landing_bucket)
         if config is None:
             return None, f"s3://{bucket}/{key} is under no model's data prefix"
         return config, ""
-    if is_execution_status_change(event):
-        try:
-            name = json.loads(detail.get("input") or "{}").get("model")
-        except json.JSONDecodeError:
-            name = None
-    elif source == "aws.cloudwatch" and detail_type == "CloudWatch Alarm State Change":
-        metrics = (detail.get("configuration") or {}).get("metrics") or []
-        dims = [((m.get("metricStat") or {}).get("metric") or {}).get("dimensions") or {} for m in metrics]
-        name = next((d["Model"] for d in dims if d.get("Model")), None)
-    elif source == "aws.events" and detail_type == "Scheduled Event":
-        name = detail.get("model")
+    name: str | None
+    if isinstance(event, ExecutionStatusChange):
+        name = event.detail.input_field("model")
+        if name is None and len(models) > 1:
+            return None, "the execution's input names no model"
+    elif isinstance(event, AlarmStateChange | ScheduledEvent):
+        name = event.detail.model
     else:
-        name = event.get("model")
-    if name is None and len(models) > 1 and is_execution_status_change(event):
-        return None, "the execution's input names no model"
+        name = event.model
     return models.choose(name), ""
 
 
@@ -170,12 +166,13 @@ def dispatch(
     clock: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Route an event to its model's trigger (locks, claims and cooldowns are all per model)."""
-    config, why = target_model(event, models, stores.landing_bucket or "")
+    parsed = parse_trigger_event(event)
+    config, why = target_model(parsed, models, stores.landing_bucket or "")
     if config is None:
         return {"status": "ignored", "reason": why}
-    if challenger_alarm(event):
-        return {"model": config.name, **withdraw_on_alarm(stores, config.name, event)}
-    return {"model": config.name, **Trigger(config, stores, executions, clock).handle(event)}
+    if isinstance(parsed, AlarmStateChange) and challenger_alarm(parsed):
+        return {"model": config.name, **withdraw_on_alarm(stores, config.name, parsed)}
+    return {"model": config.name, **Trigger(config, stores, executions, clock).handle(parsed)}
 
 
 CHALLENGER_METRICS = (
@@ -186,34 +183,25 @@ CHALLENGER_METRICS = (
 )
 
 
-def challenger_alarm(event: dict[str, Any]) -> bool:
+def challenger_alarm(event: AlarmStateChange) -> bool:
     """A state change of a challenger's alarm (its metric is one of :data:`CHALLENGER_METRICS`)."""
-    if event.get("source") != "aws.cloudwatch" or event.get("detail-type") != "CloudWatch Alarm State Change":
-        return False
-    metrics = ((event.get("detail") or {}).get("configuration") or {}).get("metrics") or []
-    names = {((m.get("metricStat") or {}).get("metric") or {}).get("name") for m in metrics}
-    return bool(names & set(CHALLENGER_METRICS))
+    return bool(event.detail.metric_names & set(CHALLENGER_METRICS))
 
 
-def withdraw_on_alarm(stores: Stores, model: str, event: dict[str, Any]) -> dict[str, Any]:
+def withdraw_on_alarm(stores: Stores, model: str, event: AlarmStateChange) -> dict[str, Any]:
     """C4: a challenger's alarm into ALARM withdraws it, without a person; the history names the alarm."""
     from mlops.errors import RegistryError
     from mlops.registry import withdraw_challenger
 
-    detail = event.get("detail") or {}
-    state = detail.get("state") or {}
-    if state.get("value") != "ALARM":
-        return {"status": "ignored", "reason": f"alarm {detail.get('alarmName')} is {state.get('value')}"}
-    reason = f"alarm {detail.get('alarmName')}: {state.get('reason', '')}".strip()
+    alarm, state = event.detail.alarm_name, event.detail.state
+    if state.value != "ALARM":
+        return {"status": "ignored", "reason": f"alarm {alarm} is {state.value}"}
+    reason = f"alarm {alarm}: {state.reason or ''}".strip()
     try:
         withdrawn = withdraw_challenger(stores, model, reason=reason[:500], actor="alarm")
     except RegistryError as err:  # already withdrawn (a redelivered event, or by hand)
         return {"status": "ignored", "reason": str(err)}
     return {"status": "withdrawn", "version": withdrawn["version"], "reason": reason}
-
-
-def is_execution_status_change(event: dict[str, Any]) -> bool:
-    return event.get("source") == "aws.states" and event.get("detail-type") == "Step Functions Execution Status Change"
 
 
 class Trigger:
@@ -233,10 +221,11 @@ class Trigger:
     def model(self) -> str:
         return self.config.name
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        if is_execution_status_change(event):
-            return self.on_execution_finished(event)
-        req = parse(event, self.config, self.stores.landing_bucket or "")
+    def handle(self, event: dict[str, Any] | TriggerEvent) -> dict[str, Any]:
+        parsed = parse_trigger_event(event) if isinstance(event, dict) else event
+        if isinstance(parsed, ExecutionStatusChange):
+            return self.on_execution_finished(parsed)
+        req = request_for(parsed, self.config, self.stores.landing_bucket or "")
         if req is None:
             return {"status": "ignored", "reason": "event outside the configured data prefix or state"}
         return self.request(req)
@@ -353,14 +342,11 @@ class Trigger:
         self.stores.meta.release_lock(self.model, run_id)
         self.stores.meta.delete_run(self.model, run_id)
 
-    def on_execution_finished(self, event: dict[str, Any]) -> dict[str, Any]:
-        detail = event.get("detail") or {}
-        if detail.get("stateMachineArn") != self.executions.state_machine_arn or detail.get("status") == "RUNNING":
+    def on_execution_finished(self, event: ExecutionStatusChange) -> dict[str, Any]:
+        detail = event.detail
+        if detail.state_machine_arn != self.executions.state_machine_arn or detail.status == "RUNNING":
             return {"status": "ignored"}
-        try:
-            run_id = json.loads(detail.get("input") or "{}").get("run_id")
-        except json.JSONDecodeError:
-            run_id = None
+        run_id = detail.input_field("run_id")
         released = bool(run_id) and self.stores.meta.release_lock(self.model, run_id)
         if run_id:
             run = self.stores.meta.get_run(self.model, run_id) or {}
@@ -370,7 +356,7 @@ class Trigger:
                     self.model,
                     run_id,
                     FAILED,
-                    error={"type": f"Execution{str(detail.get('status', '')).title()}", "message": "execution ended"},
+                    error={"type": f"Execution{detail.status.title()}", "message": "execution ended"},
                 )
         return {"status": "released" if released else "not_held", "run_id": run_id, **self.start_pending()}
 

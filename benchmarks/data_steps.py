@@ -130,8 +130,9 @@ def run_seconds(rows: int) -> tuple[float, float, dict[str, float]]:
     own seconds as its run record has them)."""
     from tests.chain import run_chain
 
-    from mlops.config import Family, FeatureType, Task
+    from mlops.config import Family, Task
     from mlops.ml.models import build_pipeline, model_frame
+    from mlops.stats import column_kind
 
     cfg = config()
     data = customers(rows, seed=2)
@@ -159,7 +160,7 @@ def run_seconds(rows: int) -> tuple[float, float, dict[str, float]]:
     t0 = time.perf_counter()
     df = data.dropna(subset=["churn"])
     X, y = df.drop(columns=["churn", "customer_id"]), df["churn"].astype(str)
-    kinds = {c: FeatureType.CATEGORICAL if X[c].dtype == object else FeatureType.NUMERIC for c in X.columns}
+    kinds = {c: column_kind(X[c]) for c in X.columns}  # as the pipeline infers them (text: categorical)
     X_rest, X_test, y_rest, y_test = train_test_split(X, y, test_size=0.2, random_state=42, stratify=y)
     X_tr, X_val, y_tr, y_val = train_test_split(X_rest, y_rest, test_size=0.25, random_state=42, stratify=y_rest)
     best: tuple[float, Any] = (-1.0, None)

@@ -1,4 +1,8 @@
-"""Every Lambda of the pipeline, defined once: its folder under functions/, bundle, memory and timeout."""
+"""Every Lambda of the pipeline, defined once: its folder under functions/, bundle, memory and timeout.
+
+Memory also buys CPU (one vCPU at 1,769 MB, a share below): no function gets less than 512 MB, where the base
+bundle's cold import (Powertools, pydantic, boto3: ~0.9 s on a full core) projects to ~3 s of init, well inside
+Lambda's 10 s (at 256 MB it projected to 5-7 s). ``python -m benchmarks.cold_start`` measures each one."""
 
 from __future__ import annotations
 
@@ -25,13 +29,13 @@ PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("export", "export", 2048, 300, "scikit-learn pipeline to ONNX"),
     FunctionSpec("evaluate", "train", 2048, 300, "B4: held-out metrics, slices, plots"),
     FunctionSpec("validate_model", "serving", 1024, 300, "B5: gates, champion, parity and infra check"),
-    FunctionSpec("register", "base", 256, 60, "B6: model version with lineage"),
-    FunctionSpec("await_approval", "base", 256, 30, "B6: park a run for manual approval"),
-    FunctionSpec("promote", "base", 256, 30, "B6: promote an approved version"),
-    FunctionSpec("finalize", "base", 256, 30, "close the run record and release the run lock"),
+    FunctionSpec("register", "base", 512, 60, "B6: model version with lineage"),
+    FunctionSpec("await_approval", "base", 512, 30, "B6: park a run for manual approval"),
+    FunctionSpec("promote", "base", 512, 30, "B6: promote an approved version"),
+    FunctionSpec("finalize", "base", 512, 30, "close the run record and release the run lock"),
 )
-TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 256, 30, "D5: start runs idempotently, one at a time")
+TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 512, 30, "D5: start runs idempotently, one at a time")
 SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the prediction API (ONNX)")
-CAPTURE_FUNCTION = FunctionSpec("capture", "base", 256, 60, "D1/D2: ship captured predictions and labels to S3")
+CAPTURE_FUNCTION = FunctionSpec("capture", "base", 512, 60, "D1/D2: ship captured predictions and labels to S3")
 MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data and live quality of served traffic")
 ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION, SERVE_FUNCTION, CAPTURE_FUNCTION, MONITOR_FUNCTION)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.config import FeatureType, ProjectConfig, Task
-from mlops.stats import column_kind, feature_drift, feature_kinds, infer_task
+from mlops.stats import column_kind, feature_drift, feature_kinds, infer_task, text_counts, text_values
 
 MAX_DOMAIN = 200
 # Each class must be able to land in the train, validation and test splits.
@@ -65,7 +65,7 @@ def usability(df: pd.DataFrame, config: ProjectConfig, *, labelled: bool = True)
                     anomaly("WRONG_DTYPE", "error", target, f"a regression target must be numeric (dtype {y.dtype})")
                 )
         else:
-            counts = y.astype(str).value_counts()
+            counts = text_counts(y)
             for label, n in counts[counts < MIN_ROWS_PER_CLASS].items():
                 out.append(
                     anomaly(
@@ -120,7 +120,7 @@ def infer_schema(df: pd.DataFrame, config: ProjectConfig) -> dict[str, Any]:
             vals = pd.to_numeric(s, errors="coerce").dropna()
             spec.update(min=float(vals.min()) if len(vals) else None, max=float(vals.max()) if len(vals) else None)
         else:
-            domain = sorted(s.dropna().astype(str).unique().tolist())
+            domain = sorted(text_values(s))
             spec["domain"] = domain if len(domain) <= MAX_DOMAIN else None
         features[col] = spec
     target = df[config.target]
@@ -251,8 +251,7 @@ def _label_checks(df: pd.DataFrame, schema: dict[str, Any], config: ProjectConfi
         )
     domain = schema.get("target", {}).get("domain")
     if domain and schema["target"]["type"] == FeatureType.CATEGORICAL.value:
-        labels = df[config.target].dropna().astype(str)
-        new = sorted(set(labels.unique()) - set(domain))
+        new = sorted(text_values(df[config.target]) - set(domain))
         if new:
             out.append(anomaly("UNSEEN_LABEL", "warning", config.target, f"labels not seen before: {new[:5]}"))
     return out

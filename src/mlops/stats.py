@@ -73,6 +73,24 @@ def bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
     return [int(c) for c in np.bincount(idx, minlength=len(edges) - 1)]
 
 
+def text_counts(values: pd.Series) -> pd.Series:
+    """How often each value occurs, keyed by its text (``str(v)``) — counted on the values as they are, so a
+    column of a million numbers (a 0/1 target) does not become a million string objects first."""
+    counts = values.value_counts()
+    if all(isinstance(k, str) for k in counts.index):
+        return counts
+    keys = counts.index.map(str)
+    if keys.has_duplicates:  # 1 and "1" in one column: one text, counted together
+        return values.astype(str).value_counts()
+    counts.index = keys
+    return counts
+
+
+def text_values(values: pd.Series) -> set[str]:
+    """The distinct texts of the present values (unique first, then ``str``: not a string per row)."""
+    return {str(v) for v in values.dropna().unique()}
+
+
 def column_stats(series: pd.Series, kind: FeatureType) -> dict[str, Any]:
     n = int(series.size)
     missing = int(series.isna().sum())
@@ -101,10 +119,7 @@ def column_stats(series: pd.Series, kind: FeatureType) -> dict[str, Any]:
                 zeros=int((values == 0).sum()),
             )
     else:
-        counts = present.value_counts()  # on the values as they are: never a string object per row
-        if not all(isinstance(k, str) for k in counts.index):  # then name each value by its text, as before
-            counts = present.astype(str).value_counts() if counts.index.map(str).has_duplicates else counts
-            counts.index = counts.index.map(str)
+        counts = text_counts(present)
         out.update(
             top=[{"value": str(k), "count": int(v)} for k, v in counts.head(TOP_K).items()],
             frequencies={str(k): int(v) for k, v in counts.items()} if len(counts) <= 200 else None,
@@ -168,5 +183,5 @@ def feature_drift(baseline: dict[str, Any], series: pd.Series) -> tuple[str, flo
     freqs = baseline.get("frequencies")
     if not freqs or present.empty:
         return None
-    actual = {str(k): int(v) for k, v in present.astype(str).value_counts().items()}
+    actual = {str(k): int(v) for k, v in text_counts(present).items()}
     return "js", js_distance(freqs, actual)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import threading
 import time
 import traceback
@@ -111,3 +112,6 @@ def reset_caches() -> None:
     from mlops.runtime import reset_wiring
 
     reset_wiring()
+    api = sys.modules.get("mlops.serving.api")
+    if api is not None:  # the serve function's per-environment reads of the config
+        api.capture_sample.cache_clear()

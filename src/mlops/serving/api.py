@@ -233,7 +233,10 @@ def _count_load_failure(version: int, err: Exception) -> None:
     Metrics().add_metric(name="ModelLoadFailures", unit=MetricUnit.Count, value=1)
 
 
+@functools.cache
 def capture_sample(model: str) -> float:
+    """The model's capture rate, read once per execution environment (a config is published by a deploy, which
+    starts new environments; offline, ``reset_caches`` forgets it as a cold start would)."""
     from mlops.runtime import model_config
 
     return model_config(model).monitoring.capture_sample

@@ -1,7 +1,9 @@
 """Peak memory of the data steps against the size of the frame they hold, and a run against plain scikit-learn.
 
 **Memory.** The real steps (extract, analyze, validate_data, prepare, one trial) run in one process against an
-in-memory account (moto) on a churn-like table with numeric and text columns. Before each step the peak
+in-memory account (moto) on a churn-like table with numeric and text columns; their artifacts go to the
+ArtifactStore port held in a dict (moto's S3 keeps further copies of every body it serves, which S3 never puts in
+a function's memory; the bytes a step stores still count against it, conservatively). Before each step the peak
 resident set is reset (Linux: ``/proc/self/clear_refs`` ← 5); after it, the step's own peak is
 ``VmHWM - VmRSS before``. The ratio divides it by the size of the DataFrame the step reads
 (``memory_usage(deep=True)``): 1.0x would be one copy of the frame and nothing else.
@@ -18,7 +20,9 @@ Run: ``python -m benchmarks.data_steps [--memory | --time] [rows ...]`` (default
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import hashlib
 import os
 import sys
 import time
@@ -33,6 +37,7 @@ from mlops.clock import new_run_id
 from mlops.config import ProjectConfig, example_config_path, parse_config
 from mlops.context import StepContext
 from mlops.local.provision import create_resources
+from mlops.ports import ArtifactRef
 from mlops.runs import start_run
 from mlops.runtime import make_stores
 from mlops.samples import customers
@@ -74,6 +79,30 @@ def peak_of(fn: Any) -> tuple[Any, int]:
     return out, _status("VmHWM") - before
 
 
+class MemoryArtifacts:
+    """The ArtifactStore port over a dict: what a step keeps in memory is its own, not the S3 emulation's."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def uri(self, key: str) -> str:
+        return f"s3://bench/{key}"
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef:
+        self.blobs[self.uri(key)] = data
+        return ArtifactRef(self.uri(key), hashlib.sha256(data).hexdigest(), len(data))
+
+    def get_bytes(self, uri: str) -> bytes:
+        return self.blobs[uri]
+
+    def copy(self, ref: dict[str, Any], key: str) -> ArtifactRef:
+        self.blobs[self.uri(key)] = self.blobs[ref["uri"]]
+        return ArtifactRef(self.uri(key), str(ref["sha256"]), int(ref["size"]))
+
+    def exists(self, key: str) -> bool:
+        return self.uri(key) in self.blobs
+
+
 def frame_bytes(df: pd.DataFrame) -> int:
     return int(df.memory_usage(deep=True).sum())
 
@@ -91,7 +120,7 @@ def memory_rows(rows: int) -> list[str]:
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         resources = create_resources(session)
-        stores = make_stores(resources, session)
+        stores = dataclasses.replace(make_stores(resources, session), artifacts=MemoryArtifacts())
         csv = customers(rows, seed=1).to_csv(index=False).encode()
         raw_frame = frame_bytes(read_table(csv, "x.csv", cfg.data.format))
         gc.collect()

@@ -88,9 +88,18 @@ def model_frame(df: pd.DataFrame, kinds: dict[str, FeatureType]) -> pd.DataFrame
         if kind is FeatureType.NUMERIC:
             out[col] = pd.to_numeric(s, errors="coerce").astype("float32")
         else:
-            # missing → "", anything else as its text (str(v)): vectorised, not a Python call per value
-            out[col] = s.where(s.notna(), "").astype(str).astype(object)
+            out[col] = _as_text(s)
     return pd.DataFrame(out, index=df.index)
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """A categorical input as the graph takes it: missing → "", anything else its text (``str(v)``). One array of
+    references to the column's own strings; a Python call per value only for values that are not text yet."""
+    values = s.to_numpy(dtype=object, copy=True)
+    values[s.isna().to_numpy()] = ""
+    if not set(map(type, values)) <= {str}:
+        values = np.array([v if isinstance(v, str) else str(v) for v in values], dtype=object)
+    return pd.Series(values, index=s.index, dtype=object)
 
 
 def predict(pipe: Any, X: pd.DataFrame, task: Task, classes: list[Any] | None) -> tuple[np.ndarray, np.ndarray | None]:

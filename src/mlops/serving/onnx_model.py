@@ -82,11 +82,15 @@ class OnnxModel:
         """Rows of {"prediction", "probabilities"} — built from whole arrays, not value by value — and the rows
         whose output is undefined (a prediction or probability that is not finite)."""
         labels, proba = self.run(feeds)
-        undefined = ~np.isfinite(labels) if labels.dtype.kind == "f" else np.zeros(len(labels), dtype=bool)
-        if proba is not None:
-            undefined |= ~np.isfinite(proba).all(axis=1)
+        bad: list[int] = []
+        if not (
+            (labels.dtype.kind != "f" or np.isfinite(labels).all()) and (proba is None or np.isfinite(proba).all())
+        ):
+            undefined = ~np.isfinite(labels) if labels.dtype.kind == "f" else np.zeros(len(labels), dtype=bool)
+            if proba is not None:
+                undefined |= ~np.isfinite(proba).all(axis=1)
+            bad = np.flatnonzero(undefined).tolist()
         predictions = [_plain(v) for v in labels.tolist()] if labels.dtype.kind == "f" else labels.tolist()
-        bad = np.flatnonzero(undefined).tolist()
         if proba is None:
             return [{"prediction": p} for p in predictions], bad
         names = [str(c) for c in (self.signature.classes or [])]

@@ -121,6 +121,7 @@ class ServingModels:
     budget_bytes: int = 256 * 1024 * 1024
     _caches: OrderedDict[str, ModelCache] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _seen: dict[str, LoadedModel] = field(default_factory=dict)  # what each cache answered last
     evictions: int = 0
 
     def get(self, name: str, alias: str = CHAMPION) -> LoadedModel:
@@ -133,7 +134,9 @@ class ServingModels:
                 cache = self._caches[key] = self.factory(name, alias)
             self._caches.move_to_end(key)
         loaded = cache.get()
-        self._evict(keep=key)
+        if self._seen.get(key) is not loaded:  # a model (re)loaded: the memory bound may be crossed
+            self._seen[key] = loaded
+            self._evict(keep=key)
         return loaded
 
     def challenger(self, name: str) -> LoadedModel | None:
@@ -158,6 +161,7 @@ class ServingModels:
                 if victim is None:
                     return
                 del self._caches[victim]
+                self._seen.pop(victim, None)
                 self.evictions += 1
                 log.info("model cache over %d bytes: unloaded '%s' (least recently used)", self.budget_bytes, victim)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import offline_aws
 from benchmarks.serving import percentile, serving_champion, train
 
 
@@ -38,12 +39,7 @@ def main(rounds: int = 40, per_round: int = 250) -> None:
     from mlops.local.lambda_runtime import LocalContext
     from mlops.serving import api
 
-    for key, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "b",
-        "AWS_SECRET_ACCESS_KEY": "b",
-    }.items():
-        os.environ.setdefault(key, value)
+    offline_aws()
     _, _, X, onnx_bytes = train("gradient_boosting")
     raw = yaml.safe_load(example_config_path().read_text())
     configs = {}

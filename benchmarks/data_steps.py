@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import boto3
 import pandas as pd
 from moto import mock_aws
 
+from benchmarks import offline_aws
 from mlops.clock import new_run_id
 from mlops.config import ProjectConfig, example_config_path, parse_config
 from mlops.context import StepContext
@@ -217,12 +217,7 @@ def _grid(params: dict[str, list[Any]]) -> list[dict[str, Any]]:
 def main() -> None:
     if not Path("/proc/self/clear_refs").exists():
         raise SystemExit("Linux only: the peak resident set is read from /proc")
-    for key, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "b",
-        "AWS_SECRET_ACCESS_KEY": "b",
-    }.items():
-        os.environ.setdefault(key, value)
+    offline_aws()
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     only = {a for a in sys.argv[1:] if a.startswith("--")}
     sizes = [int(a.replace(",", "").replace("_", "")) for a in args] or [10_000, 100_000, 1_000_000]

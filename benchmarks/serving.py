@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import offline_aws
+
 
 def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples), q))
@@ -226,13 +228,7 @@ def bundle_rows() -> list[str]:
 
 
 def main() -> None:
-    for key, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "POWERTOOLS_METRICS_NAMESPACE": "bench",
-    }.items():
-        os.environ.setdefault(key, value)
+    offline_aws()
     print("## Warm handler latency (ms, median / p99) against its floor\n")
     print(
         "| model | rows | handler (event → JSON) | floor | handler ÷ floor | onnxruntime session.run "

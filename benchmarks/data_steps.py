@@ -102,6 +102,10 @@ class MemoryArtifacts:
     def exists(self, key: str) -> bool:
         return self.uri(key) in self.blobs
 
+    def keys(self, prefix: str) -> list[str]:
+        start = self.uri(prefix)
+        return sorted(uri.removeprefix(self.uri("")) for uri in self.blobs if uri.startswith(start))
+
 
 def frame_bytes(df: pd.DataFrame) -> int:
     return int(df.memory_usage(deep=True).sum())

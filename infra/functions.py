@@ -32,7 +32,7 @@ PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("register", "base", 512, 60, "B6: model version with lineage"),
     FunctionSpec("await_approval", "base", 512, 30, "B6: park a run for manual approval"),
     FunctionSpec("promote", "base", 512, 30, "B6: promote an approved version"),
-    FunctionSpec("finalize", "base", 512, 30, "close the run record and release the run lock"),
+    FunctionSpec("finalize", "base", 512, 120, "close the run record, release the run lock, publish the site"),
 )
 TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 512, 30, "D5: start runs idempotently, one at a time")
 SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the prediction API (ONNX)")

@@ -1,4 +1,5 @@
-"""Lambda: finalize — close the run record (succeeded, failed or rejected) and release the run lock."""
+"""Lambda: finalize — close the run record (succeeded, failed or rejected), release the run lock, and publish
+the model's report site with this run on it."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -7,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.handlers import FinalizeEvent, stores, transient_errors
 from mlops.runs import finalize
+from mlops.site import publish_quietly
 
 logger = Logger()
 tracer = Tracer()
@@ -23,4 +25,6 @@ def handler(event: dict, context: LambdaContext) -> dict:
     details = req.model_dump(include=fields, exclude_none=True, by_alias=True)
     result = finalize(stores(), req.model, req.run_id, req.outcome, error=req.error, details=details)
     metrics.add_metric(name=f"Runs{req.outcome.title()}", unit=MetricUnit.Count, value=1)
+    published = publish_quietly(stores(), req.model)
+    metrics.add_metric(name="SitePagesPublished", unit=MetricUnit.Count, value=len(published))
     return result

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops.handlers import metrics_publisher, stores, transient_errors
 from mlops.monitoring.monitor import run_monitor
 from mlops.runtime import models_from_env
+from mlops.site import publish_quietly
 
 logger = Logger()
 tracer = Tracer()
@@ -23,6 +24,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     end = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None
     config = models_from_env().choose(event.get("model") or (event.get("detail") or {}).get("model"))
     summary = run_monitor(stores(), config, metrics_publisher(), end)
+    publish_quietly(stores(), config.name)  # the model's site, with this window on it
     logger.info("window judged", extra={k: summary.get(k) for k in ("status", "records", "drifted", "version")})
     return {k: summary[k] for k in ("model", "status", "judged", "window", "records", "report") if k in summary} | {
         "drifted": summary.get("drifted"),

@@ -9,7 +9,7 @@ from constructs import Construct
 from infra.constructs.model_monitoring import ModelMonitoring
 from infra.functions import MONITOR_FUNCTION
 from infra.settings import EnvironmentSettings
-from infra.stacks.pipeline import PipelineStack
+from infra.stacks.pipeline import PipelineStack, grant_site_publishing
 from infra.stacks.serving import ServingStack
 from infra.stacks.storage import StorageStack
 from infra.stacks.triggers import TriggersStack
@@ -37,6 +37,7 @@ class MonitoringStack(Stack):
         for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX, c.MODELS_PREFIX, c.SCHEMAS_PREFIX):
             artifacts.grant_read(self.monitor, f"{prefix}*")
         artifacts.grant_put(self.monitor, f"{c.MONITORING_PREFIX}*")
+        grant_site_publishing(self.monitor, storage)  # each judged window republishes the model's site
         # Reads the registry; writes it only where a model promotes challengers by policy (C4: registry.
         # challenger_auto_promote).
         if any(m.registry.challenger_auto_promote for m in pipeline.models):

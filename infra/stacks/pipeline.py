@@ -28,7 +28,10 @@ READS_TRAFFIC = {"extract"}  # an alarm-started run may train on labelled captur
 WRITES_RUNS = {f.name for f in PIPELINE_FUNCTIONS} - {"finalize", "await_approval", "promote"}
 WRITES_SCHEMAS = {"validate_data"}
 WRITES_MODELS = {"register"}
-READS_ARTIFACTS = WRITES_RUNS | {"promote"}
+# finalize publishes the model's report site (mlops.site): it reads what the runs, the registry and the monitor
+# wrote, and writes only under sites/.
+PUBLISHES_SITE = {"finalize"}
+READS_ARTIFACTS = WRITES_RUNS | {"promote"} | PUBLISHES_SITE
 USES_MODELS = {"validate_data", "evaluate", "validate_model", "register", "await_approval", "promote"}
 WRITES_LINEAGE = WRITES_RUNS
 ARTIFACT_PREFIXES = (c.RUNS_PREFIX, c.SCHEMAS_PREFIX, c.MODELS_PREFIX)
@@ -243,6 +246,17 @@ def _retention(settings: EnvironmentSettings) -> logs.RetentionDays:
     return logs.RetentionDays.TEN_YEARS
 
 
+def grant_site_publishing(fn: lambda_.Function, storage: StorageStack) -> None:
+    """What building a model's site reads (the runs, the registry, the monitor's windows and every JSON artifact
+    a page draws) and the one prefix it writes."""
+    store, tables = storage.store, storage.tables
+    for prefix in (*ARTIFACT_PREFIXES, c.MONITORING_PREFIX):
+        store.artifacts.grant_read(fn, f"{prefix}*")
+    store.artifacts.grant_put(fn, f"{c.SITES_PREFIX}*")
+    tables.runs.grant_read_data(fn)
+    tables.models.grant_read_data(fn)
+
+
 def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack) -> None:
     """A pipeline step's grants: its run records, and only the prefixes and tables its step reads or writes."""
     store, tables = storage.store, storage.tables
@@ -259,5 +273,7 @@ def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack) -> None:
             store.artifacts.grant_put(fn, f"{prefix}*")
     if name in USES_MODELS:
         tables.models.grant_read_write_data(fn)
+    if name in PUBLISHES_SITE:
+        grant_site_publishing(fn, storage)
     if name in WRITES_LINEAGE:
         tables.lineage.grant_read_write_data(fn)

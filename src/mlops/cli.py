@@ -727,6 +727,26 @@ def lineage(
 
 
 @app.command()
+def site(
+    out: Annotated[Path, typer.Option(help="The folder to write the site to (one sub-folder per model).")] = Path(
+        ".mlops/site"
+    ),
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Build each model's report site from the runs, the registry and the monitor, into a folder: an overview,
+    a page per run, per version and per monitored window (the same pages finalize publishes under sites/)."""
+    from mlops import site as report_site
+
+    with reported():
+        p = platform(target, env, endpoint, one=False)
+        home = report_site.write_sites(p.stores, [model] if model else p.models(), out)
+        typer.echo(f"Site: {home.resolve()}")
+
+
+@app.command()
 def predict(
     source: Annotated[Path | None, typer.Argument(help="JSON or CSV file; JSON on stdin when omitted.")] = None,
     target: TargetOpt = "local",
@@ -977,7 +997,9 @@ def smoke(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Where to write the report.")] = Path(".mlops/demo"),
+    out: Annotated[Path, typer.Option(help="Where to write the report site (one folder per model).")] = Path(
+        ".mlops/demo"
+    ),
     config: ConfigOpt = EXAMPLE_CONFIG,
     companion: Annotated[
         Path, typer.Option(help="A second model trained and served beside it (default: the diabetes regressor).")
@@ -992,7 +1014,7 @@ def demo(
     except ConfigError as err:
         fail(str(err))
         return
-    typer.secho(f"\nReport: {report.resolve()}", bold=True)
+    typer.secho(f"\nSite: {report.resolve()}", bold=True)
 
 
 def main() -> None:

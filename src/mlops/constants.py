@@ -44,6 +44,8 @@ MODELS_PREFIX = "models/"
 CAPTURES_PREFIX = "captures/"
 FEEDBACK_PREFIX = "feedback/"
 MONITORING_PREFIX = "monitoring/"
+# Each model's static report site (mlops.site), rebuilt when a run ends and when a window is judged.
+SITES_PREFIX = "sites/"
 
 # Capture: the serve function writes one JSON line per request to its log; the log's subscription filter
 # matches on this field, and the capture function ships matching lines to S3.

@@ -15,8 +15,8 @@ from typing import Any
 import typer
 
 from mlops.config import ProjectConfig
-from mlops.report import lifecycle_html
 from mlops.samples import bundled, corrupt, degrade_labels
+from mlops.site import write_sites
 
 
 def say(text: str = "", **style: Any) -> None:
@@ -59,6 +59,9 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
     def hour_passes() -> None:
         cloud.tick(advance_s=3600)  # the emulated clock: the monitor's rate(1 hour) schedule is due
         summary = p.latest_monitor() or {}
+        if not summary:
+            say("    the monitor wrote no summary (its errors: .mlops/logs/emulator.log)", fg=typer.colors.RED)
+            return
         monitors.append(summary)
         show_monitor(summary)
 
@@ -115,7 +118,8 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
 
 
 def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path: Path | None = None) -> Path:
-    """Train, break, retrain, serve, drift, retrain on the alarm; write an HTML report and return its path.
+    """Train, break, retrain, serve, drift, retrain on the alarm; write both models' report sites under ``out``
+    and return the home page's path.
     A companion model (default: the bundled diabetes regressor) shares the emulator: both train from uploads
     in the same second, side by side, and both are served on their own routes."""
     from mlops.cli import _step_line, show_run
@@ -217,35 +221,15 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
         again = _await_version(p, sample[:1], after)
         say(f"    promote v{before} → served v{again}", fg=typer.colors.GREEN)
 
-        monitors = _close_the_loop(cloud, p, config, data, sample)
+        _close_the_loop(cloud, p, config, data, sample)
 
-        out.mkdir(parents=True, exist_ok=True)
-        for old in out.glob("monitor-*.html"):  # an earlier demo's windows: not this account's
+        runs, versions = p.runs(50), p.versions()
+        for old in out.glob("*.html") if out.is_dir() else ():  # an earlier demo's flat report
             old.unlink()
-        for m in monitors:
-            stamp = m["window"]["end"].replace(":", "").replace("-", "")[:15]
-            m["href"] = f"monitor-{stamp}.html"
-            (out / m["href"]).write_bytes(p.stores.artifacts.get_bytes(m["report"]["uri"]))
-        runs = list(reversed(p.runs(50)))
-        versions, history = p.versions(), p.history()
-        links: dict[str, str] = {}
-        for v in versions:
-            name = f"evaluation-v{v['version']}.html"
-            (out / name).write_bytes(p.stores.artifacts.get_bytes(v["artifacts"]["report"]["uri"]))
-            links[v["run_id"]] = name
-        report = out / "index.html"
-        report.write_text(lifecycle_html(p.model, runs, versions, history, links, monitors))
-        side_links: dict[str, str] = {}
-        for v in q.versions():
-            name = f"{companion.name}-evaluation-v{v['version']}.html"
-            (out / name).write_bytes(q.stores.artifacts.get_bytes(v["artifacts"]["report"]["uri"]))
-            side_links[v["run_id"]] = name
-        (out / f"{companion.name}.html").write_text(
-            lifecycle_html(q.model, list(reversed(q.runs(50))), q.versions(), q.history(), side_links, [])
-        )
+        report = write_sites(p.stores, [p.model, q.model], out, title="serverless-mlops demo")
         say(
             f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(runs)} runs through the state machine, "
             f"{len(versions)} model version(s), champion v{p.champion()}; {companion.name}: champion "
-            f"v{q.champion()} ({companion.name}.html)."
+            f"v{q.champion()}."
         )
     return report

@@ -4,6 +4,8 @@ Every value reaches the page through a template with autoescape on, so a slice v
 anomaly description is text and never markup. Python computes the data and the plot coordinates; the
 templates draw them. Plots are SVG rather than matplotlib: matplotlib (~40 MB) does not fit in the
 pipeline layer beside scikit-learn within Lambda's 250 MB limit; nothing is fetched at view time.
+No numpy here: the site (:mod:`mlops.site`) renders these pages in the base bundle; the curves are computed
+by evaluate (:mod:`mlops.ml.curves`) and stored with the evaluation.
 """
 
 from __future__ import annotations
@@ -11,31 +13,37 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import numpy as np
 from jinja2 import Environment, PackageLoader
 
-COLORS = ["#3e7bfa", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e44ad"]
-MAX_POINTS = 500
+COLORS = ["#2f6fde", "#d9480f", "#0c8599", "#b08900", "#5c940d", "#862e9c"]
 
 
 def fmt(value: Any) -> Any:
-    """Floats to four significant digits; None to an empty cell."""
-    if isinstance(value, np.generic):
+    """Floats to four significant digits; None to an empty cell (numpy scalars as their Python value)."""
+    if hasattr(value, "item") and not isinstance(value, list | dict | str):
         value = value.item()
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else value
 
 
+def _pct(value: Any) -> str:
+    return "" if value is None else f"{100 * float(value):.1f}%"
+
+
 @functools.cache
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("mlops", "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = fmt
+    env.filters["pct"] = _pct
     env.filters["slice_row"] = lambda row, keys: [row["value"], *[row.get(k, "") for k in keys]]
+    env.globals["colors"] = COLORS
     return env
 
 
 def render(template: str, **context: Any) -> str:
+    context.setdefault("root", "")
+    context.setdefault("nav", None)
     return templates().get_template(template).render(**context)
 
 
@@ -43,136 +51,143 @@ def statistics_html(model: str, run_id: str, stats: dict[str, Any]) -> str:
     return render("statistics.html.j2", title=f"Data statistics — {model}", model=model, run_id=run_id, stats=stats)
 
 
-def roc_points(y_true: np.ndarray, scores: np.ndarray) -> list[tuple[float, float]]:
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, _ = roc_curve(y_true, scores)
-    idx = np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int)
-    return list(zip(fpr[idx].tolist(), tpr[idx].tolist(), strict=True))
-
-
-def scatter_plot(xs: np.ndarray, ys: np.ndarray, title: str, xlabel: str, ylabel: str) -> dict[str, Any] | None:
-    """Points scaled into the unit square (at most MAX_POINTS), with the y = 0 line when it is in view."""
-    if len(xs) == 0:
-        return None
-    x0, x1, y0, y1 = float(np.min(xs)), float(np.max(xs)), float(np.min(ys)), float(np.max(ys))
+def line_plot(
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    series: list[dict[str, Any]],
+    *,
+    diagonal: bool = False,
+    x_range: tuple[float, float] = (0.0, 1.0),
+    y_range: tuple[float, float] = (0.0, 1.0),
+    dots: bool = False,
+) -> dict[str, Any] | None:
+    """Series of (x, y) points scaled into the unit square, each with a name and a colour."""
+    (x0, x1), (y0, y1) = x_range, y_range
     sx, sy = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-    idx = np.linspace(0, len(xs) - 1, min(len(xs), MAX_POINTS)).astype(int)
-    points = [((float(xs[i]) - x0) / sx, (float(ys[i]) - y0) / sy) for i in idx]
-    zero = (0 - y0) / sy if y0 < 0 < y1 else None
-    return {"title": title, "xlabel": xlabel, "ylabel": ylabel, "points": points, "zero": zero, "x0": x0, "x1": x1}
+    drawn = []
+    for i, s in enumerate(series):
+        points = [((float(x) - x0) / sx, (float(y) - y0) / sy) for x, y, *_ in s["points"]]
+        if points:
+            drawn.append({"name": s["name"], "color": COLORS[i % len(COLORS)], "points": points})
+    if not drawn:
+        return None
+    return {
+        "title": title,
+        "xlabel": xlabel,
+        "ylabel": ylabel,
+        "series": drawn,
+        "diagonal": diagonal,
+        "dots": dots,
+        "x0": x0,
+        "x1": x1,
+        "y0": y0,
+        "y1": y1,
+    }
 
 
-def evaluation_html(
-    model: str,
-    run_id: str,
-    payload: dict[str, Any],
-    y: np.ndarray,
-    pred: np.ndarray,
-    proba: np.ndarray | None,
-    classes: list[Any] | None,
-) -> str:
-    confusion = None
-    if "confusion_matrix" in payload:
-        cm = payload["confusion_matrix"]
-        top = max(max(row) for row in cm["matrix"]) or 1
-        labels = [str(c) for c in cm["labels"]]
-        confusion = {
-            "labels": labels,
-            "rows": [
-                {"label": labels[i], "cells": [{"value": v, "shade": v / top} for v in row]}
-                for i, row in enumerate(cm["matrix"])
-            ],
-        }
-    line_plots = []
-    if proba is not None and classes:
-        pairs = [(classes[1], 1)] if len(classes) == 2 else [(c, i) for i, c in enumerate(classes)]
-        series: list[dict[str, Any]] = []
-        for c, i in pairs:
-            truth = np.asarray(y).astype(str) == str(c)
-            if 0 < truth.sum() < len(truth):
-                series.append(
-                    {
-                        "name": f"class {c}",
-                        "color": COLORS[len(series) % len(COLORS)],
-                        "points": roc_points(truth, proba[:, i]),
-                    }
-                )
-        if series:
-            line_plots.append(
+def evaluation_plots(curves: dict[str, Any], task: str) -> list[dict[str, Any]]:
+    """The evaluation's stored curves (:func:`mlops.ml.curves.evaluation_curves`) as plots."""
+    plots = [
+        line_plot("ROC", "false positive rate", "true positive rate", curves.get("roc") or [], diagonal=True),
+        line_plot("Precision-recall", "recall", "precision", curves.get("pr") or []),
+    ]
+    calibration = curves.get("calibration")
+    if calibration:
+        plots.append(
+            line_plot(
+                f"Calibration (class {calibration['positive']})",
+                "mean predicted probability",
+                "observed frequency",
+                [{"name": "by decile of score", "points": calibration["points"]}],
+                diagonal=True,
+                dots=True,
+            )
+        )
+    pairs = curves.get("predicted_actual") or []
+    if task == "regression" and pairs:
+        values = [v for pair in pairs for v in pair]
+        lo, hi = min(values), max(values)
+        residuals = [[p, a - p] for p, a in pairs]
+        r = max(abs(res) for _, res in residuals) or 1.0
+        plots.append(
+            line_plot(
+                "Predicted vs actual",
+                "predicted",
+                "actual",
+                [{"name": "test rows", "points": pairs}],
+                diagonal=True,
+                x_range=(lo, hi),
+                y_range=(lo, hi),
+                dots=True,
+            )
+        )
+        plots.append(
+            line_plot(
+                "Residuals",
+                "predicted",
+                "actual - predicted",
+                [{"name": "test rows", "points": residuals}],
+                x_range=(lo, hi),
+                y_range=(-r, r),
+                dots=True,
+            )
+        )
+    return [p for p in plots if p is not None]
+
+
+def confusion_table(cm: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Counts with each row's share; the cell's shade follows the share of its true class, and its text is
+    white on the darker half of the scale, so every number stays readable."""
+    if not cm:
+        return None
+    labels = [str(x) for x in cm["labels"]]
+    rows = []
+    for label, row in zip(labels, cm["matrix"], strict=True):
+        total = sum(row) or 1
+        cells = []
+        for j, v in enumerate(row):
+            share = v / total
+            lightness = round(97 - 55 * share)  # hsl lightness: 97 % (none) to 42 % (all of the row)
+            cells.append(
                 {
-                    "title": "ROC",
-                    "xlabel": "false positive rate",
-                    "ylabel": "true positive rate",
-                    "diagonal": True,
-                    "series": series,
+                    "value": v,
+                    "share": share,
+                    "background": f"hsl(218,70%,{lightness}%)",
+                    "color": "#ffffff" if lightness < 66 else "#102a43",
+                    "diagonal": labels[j] == label,
                 }
             )
-    scatter_plots = []
-    if payload["task"] == "regression":
-        yt, yp = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
-        scatter_plots = [
-            p
-            for p in (
-                scatter_plot(yp, yt - yp, "Residuals", "predicted", "actual - predicted"),
-                scatter_plot(yt, yp, "Predicted vs actual", "actual", "predicted"),
-            )
-            if p is not None
-        ]
+        rows.append({"label": label, "cells": cells, "total": sum(row)})
+    return {"labels": labels, "rows": rows}
+
+
+def evaluation_html(model: str, run_id: str, payload: dict[str, Any] | None, **page: Any) -> str:
+    """One evaluation: metrics, the trivial baseline, the champion on the same split, curves, the confusion
+    matrix, slices. ``page``: ``root`` and ``nav`` when it is a page of the site, ``version`` and ``champion``.
+    Without a payload (its artifact expired) the page says so."""
+    payload = payload or {}
     return render(
         "evaluation.html.j2",
-        title=f"Evaluation — {model}",
+        title=page.pop("title", f"Evaluation — {model}"),
         model=model,
         run_id=run_id,
-        payload=payload,
-        metrics=payload["metrics"],
-        baseline=payload.get("baseline"),
-        confusion=confusion,
-        line_plots=line_plots,
-        scatter_plots=scatter_plots,
-        slices=payload.get("slices", {}),
+        e=payload or None,
+        plots=evaluation_plots(payload.get("curves") or {}, payload.get("task", "")),
+        confusion=confusion_table(payload.get("confusion_matrix")),
+        **page,
     )
 
 
-def lifecycle_html(
-    model: str,
-    runs: list[dict[str, Any]],
-    versions: list[dict[str, Any]],
-    history: list[dict[str, Any]],
-    links: dict[str, str] | None = None,
-    monitors: list[dict[str, Any]] | None = None,
-) -> str:
-    """Runs with step timings, metrics and anomalies; versions; the promotion history; monitored windows
-    (``monitors``: the monitor's summaries, each with ``href`` to its HTML report)."""
-    version_rows = [
-        [
-            v["version"],
-            v.get("status"),
-            v.get("run_id"),
-            v.get("family"),
-            v.get("metric"),
-            (v.get("metrics") or {}).get(v.get("metric", ""), ""),
-            v.get("created_at"),
-        ]
-        for v in versions
-    ]
-    history_rows = [
-        [h["at"], h["action"], h.get("alias"), h["version"], h.get("previous") or "", h.get("actor"), h.get("reason")]
-        for h in history
-    ]
-    return render(
-        "lifecycle.html.j2",
-        title=f"serverless-mlops lifecycle — {model}",
-        model=model,
-        runs=runs,
-        versions=versions,
-        links=links or {},
-        version_rows=version_rows,
-        history_rows=history_rows,
-        monitors=monitors or [],
+def monitor_html(summary: dict[str, Any], **page: Any) -> str:
+    """D3: one monitored window — verdicts first, then drift per feature (with each feature's picture), data
+    quality and live quality."""
+    drift = (summary.get("drift") or {}).get("features") or {}
+    pictures = sorted(
+        ({"feature": col, **d} for col, d in drift.items() if (d.get("picture") or {}).get("bins")),
+        key=lambda d: -float(d.get("value") or 0),
     )
-
-
-def monitor_html(summary: dict[str, Any]) -> str:
-    """D3: one monitored window — verdicts first, then drift per feature, data quality and live quality."""
-    return render("monitor.html.j2", title=f"Monitor: {summary['model']}", s=summary)
+    prediction = summary.get("prediction_drift") or {}
+    if (prediction.get("picture") or {}).get("bins"):  # predictions against the training labels
+        pictures = [{"feature": "prediction", **prediction}, *pictures]
+    return render("monitor.html.j2", title=f"Monitor: {summary['model']}", s=summary, pictures=pictures[:13], **page)

@@ -312,10 +312,16 @@ def _drift_checks(
         result = feature_drift(base, df[col])
         if result is None:
             continue
-        measure, value = result
+        measure, value, picture = result
         threshold = config.drift_threshold(col)
         drifted = value > threshold
-        drift[col] = {"measure": measure, "value": round(value, 6), "threshold": threshold, "drifted": drifted}
+        drift[col] = {
+            "measure": measure,
+            "value": round(value, 6),
+            "threshold": threshold,
+            "drifted": drifted,
+            "picture": picture,
+        }
         if drifted:
             out.append(
                 anomaly(

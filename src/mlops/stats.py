@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ from mlops.config import FeatureType, ProjectConfig, Task
 N_BINS = 10
 TOP_K = 20
 EPS = 1e-4
+PICTURE_VALUES = 12  # categories drawn per feature in a drift picture; the rest as one bar
 
 
 def column_kind(series: pd.Series, override: FeatureType | None = None) -> FeatureType:
@@ -171,17 +172,56 @@ def js_distance(expected: dict[str, int], actual: dict[str, int]) -> float:
     return float(math.sqrt(max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))))
 
 
-def feature_drift(baseline: dict[str, Any], series: pd.Series) -> tuple[str, float] | None:
-    """Distance of ``series`` from a baseline column's statistics: ("psi", v) or ("js", v)."""
+class Drift(NamedTuple):
+    """A feature's distance from its baseline, and the picture it was measured on: the baseline's bins (or
+    its most frequent values) with each side's share, for a report to draw training against new data."""
+
+    measure: str  # "psi" (numeric) or "js" (categorical)
+    value: float
+    picture: dict[str, Any]
+
+
+def _shares(counts: list[int] | np.ndarray) -> list[float]:
+    a = np.asarray(counts, dtype=float)
+    total = a.sum()
+    return [round(float(x), 5) for x in (a / total if total else a)]
+
+
+def _edge_label(lo: float, hi: float, first: bool, last: bool) -> str:
+    if first:
+        return f"< {hi:.3g}"
+    if last:
+        return f"≥ {lo:.3g}"
+    return f"{lo:.3g} to {hi:.3g}"
+
+
+def feature_drift(baseline: dict[str, Any], series: pd.Series) -> Drift | None:
+    """Distance of ``series`` from a baseline column's statistics: PSI over the baseline's bins (numeric) or
+    the Jensen-Shannon distance over the values (categorical)."""
     present = series.dropna()
     if baseline["type"] == FeatureType.NUMERIC.value:
         hist = baseline.get("histogram")
         if not hist or present.empty:
             return None
         values = pd.to_numeric(present, errors="coerce").dropna().to_numpy(dtype=float)
-        return "psi", psi(hist["counts"], bin_counts(values, hist["edges"]))
+        edges, expected = hist["edges"], hist["counts"]
+        actual = bin_counts(values, edges)
+        n = len(expected)
+        bins = [_edge_label(edges[i], edges[i + 1], i == 0, i == n - 1) for i in range(n)] if n > 1 else ["all"]
+        picture = {"bins": bins, "expected": _shares(expected), "actual": _shares(actual)}
+        return Drift("psi", psi(expected, actual), picture)
     freqs = baseline.get("frequencies")
     if not freqs or present.empty:
         return None
-    actual = {str(k): int(v) for k, v in text_counts(present).items()}
-    return "js", js_distance(freqs, actual)
+    counts = {str(k): int(v) for k, v in text_counts(present).items()}
+    e_total, a_total = sum(freqs.values()) or 1, sum(counts.values()) or 1
+    keys = sorted(set(freqs) | set(counts), key=lambda k: -max(freqs.get(k, 0) / e_total, counts.get(k, 0) / a_total))
+    shown, rest = keys[:PICTURE_VALUES], keys[PICTURE_VALUES:]
+    expected_counts = [freqs.get(k, 0) for k in shown] + ([sum(freqs.get(k, 0) for k in rest)] if rest else [])
+    actual_counts = [counts.get(k, 0) for k in shown] + ([sum(counts.get(k, 0) for k in rest)] if rest else [])
+    picture = {
+        "bins": shown + ([f"{len(rest)} other"] if rest else []),
+        "expected": [round(x / e_total, 5) for x in expected_counts],
+        "actual": [round(x / a_total, 5) for x in actual_counts],
+    }
+    return Drift("js", js_distance(freqs, counts), picture)

@@ -28,3 +28,12 @@ def test_given_a_classifier_then_labels_from_its_probabilities_match_its_own_pre
     assert (pred == pipe.predict(frame)).all()
     assert proba is not None and proba.shape == (len(X), len(classes) + 1)
     assert np.allclose(proba[:, :-1], pipe.predict_proba(frame)) and not proba[:, -1].any()
+
+
+def test_given_integer_labels_then_the_trivial_baseline_is_named_by_its_label_not_a_numpy_repr():
+    from mlops.ml.metrics import baseline_comparison
+
+    y_train, y_test = np.array([0, 1, 1, 1]), np.array([1, 0, 1, 1])
+    proba = np.array([[0.2, 0.8], [0.7, 0.3], [0.1, 0.9], [0.4, 0.6]])
+    out = baseline_comparison(Task.BINARY, "roc_auc", y_train, y_test, (proba[:, 1] > 0.5).astype(int), proba, [0, 1])
+    assert out["model"] == "the majority class 1 with the training class priors"

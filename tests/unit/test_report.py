@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from mlops.report import evaluation_html, lifecycle_html, statistics_html
+from mlops.report import evaluation_html, render, statistics_html
+from mlops.site import SiteData
 
 pytestmark = pytest.mark.unit
 
@@ -20,16 +20,15 @@ def test_given_a_slice_value_that_is_markup_then_the_evaluation_report_shows_it_
         "slices": {"plan": [{"value": ATTACK, "roc_auc": 0.8, "n": 2}, {"value": "a & b", "roc_auc": 0.7, "n": 2}]},
         "confusion_matrix": {"labels": [0, 1], "matrix": [[2, 0], [1, 1]]},
     }
-    y, pred = np.array([0, 1, 0, 1]), np.array([0, 1, 0, 0])
-    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.6, 0.4]])
-    html = evaluation_html("m", "r", payload, y, pred, proba, [0, 1])
+    payload["curves"] = {"roc": [{"name": "class 1", "points": [[0, 0], [0.5, 1], [1, 1]]}]}
+    html = evaluation_html("m", "r", payload)
     assert ATTACK not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "a &amp; b" in html and "&amp;amp;" not in html  # escaped once
     assert "<svg" in html and "ROC" in html  # plots are still markup
-    assert "color:#fff" in html  # the darkest confusion cell's number stays readable
+    assert "color:#ffffff" in html  # the darkest confusion cell's number stays readable
 
 
-def test_given_anomalies_and_reasons_then_the_lifecycle_report_escapes_them_and_lists_them():
+def test_given_anomalies_and_reasons_then_the_site_overview_escapes_them_and_lists_them():
     runs = [
         {
             "run_id": "r1",
@@ -41,7 +40,19 @@ def test_given_anomalies_and_reasons_then_the_lifecycle_report_escapes_them_and_
             "reasons": ["first & foremost", "second"],
         }
     ]
-    html = lifecycle_html("m<x>", runs, [], [], {})
+    data = SiteData("m<x>", runs, [], [], None)
+    html = render(
+        "site_index.html.j2",
+        title="m<x>",
+        nav={"model": "m<x>"},
+        data=data,
+        status_class={},
+        versions_of={},
+        chart=None,
+        metric_of=lambda r: (None, None),
+        monitor_page=str,
+        run_pages=set(),
+    )
     assert ATTACK not in html and "<script>" not in html and "m&lt;x&gt;" in html
     assert "<li>first &amp; foremost</li><li>second</li>" in html and "&lt;br&gt;" not in html
 
@@ -62,3 +73,36 @@ def test_given_a_column_name_that_is_markup_then_the_statistics_report_escapes_i
     }
     html = statistics_html("m", "r", stats)
     assert ATTACK not in html and "<b>" not in html.replace("<b>m</b>", "")
+
+
+def test_given_every_template_then_each_compiles():
+    """A syntax error in a page nobody opened in a test (the monitor's) fails here, not in a Lambda."""
+    from mlops.report import templates
+
+    names = templates().list_templates(extensions=["j2"])
+    assert "site_run.html.j2" in names and "monitor.html.j2" in names
+    for name in names:
+        templates().get_template(name)
+
+
+def test_given_a_monitored_window_then_its_page_draws_each_feature_and_the_predictions_against_training():
+    from mlops.report import monitor_html
+
+    picture = {"bins": ["< 1", "1 to 2", "≥ 2"], "expected": [0.3, 0.4, 0.3], "actual": [0.1, 0.2, 0.7]}
+    drift = {"measure": "psi", "value": 0.9, "threshold": 0.25, "drifted": True, "picture": picture}
+    summary = {
+        "model": "m",
+        "version": 2,
+        "window": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "hours": 1.0},
+        "evaluated_at": "2026-01-01T01:00:05Z",
+        "judged": True,
+        "drifted": True,
+        "records": 300,
+        "drift": {"features": {ATTACK: drift}, "drifted": [ATTACK], "min_features": 1},
+        "prediction_drift": {**drift, "measure": "js", "value": 0.4},
+        "data_quality": {"errors": 0, "anomalies": []},
+        "quality": {"judged": False, "reason": "no labels"},
+    }
+    html = monitor_html(summary, root="../", nav={"model": "m"})
+    assert html.count("training against new data") == 2  # the feature and the predictions
+    assert ATTACK not in html and "&lt;img" in html and 'href="../index.html"' in html

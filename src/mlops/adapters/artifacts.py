@@ -40,6 +40,11 @@ class S3ArtifactStore:
         self._s3.copy({"Bucket": bucket, "Key": src}, self.bucket, key)
         return ArtifactRef(self.uri(key), str(ref["sha256"]), int(ref["size"]))
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` in this bucket, sorted."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
     def exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self.bucket, Key=key)

@@ -153,7 +153,8 @@ def baseline_comparison(
         priors = dict(zip(labels.tolist(), (counts / counts.sum()).tolist(), strict=True))
         base_pred = np.array([majority] * n, dtype=np.asarray(y_test).dtype)
         base_proba = np.tile([priors.get(c, 0.0) for c in classes or []], (n, 1))
-        name = f"the majority class {majority!r} with the training class priors"
+        label = majority.item() if isinstance(majority, np.generic) else majority
+        name = f"the majority class {label!r} with the training class priors"
     candidate = metric_value(task, metric, y_test, pred, proba, classes)
     baseline = metric_value(task, metric, y_test, base_pred, base_proba, classes)
     out: dict[str, Any] = {"model": name, "value": baseline, "lift": None, "lift_low": None, "resamples": 0}

@@ -319,12 +319,13 @@ def run_monitor(
         if measured is not None:
             threshold = config.validation.drift.default_threshold
             prediction_drift = {
-                "measure": measured[0],
-                "value": round(measured[1], 6),
+                "measure": measured.measure,
+                "value": round(measured.value, 6),
                 "threshold": threshold,
-                "drifted": measured[1] > threshold,
+                "drifted": measured.value > threshold,
+                "picture": measured.picture,
             }
-            values[c.METRIC_PREDICTION_DRIFT] = round(measured[1], 6)
+            values[c.METRIC_PREDICTION_DRIFT] = round(measured.value, 6)
     # Live quality, where labels have arrived.
     pairs = join_labels(served, labels)
     metric = config.quality_metric_for(task)

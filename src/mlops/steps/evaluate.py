@@ -15,6 +15,7 @@ from mlops.artifact_io import get_verified, put_json
 from mlops.config import Task
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
+from mlops.ml.curves import evaluation_curves
 from mlops.ml.metrics import baseline_comparison, sliced_metrics, task_metrics
 from mlops.ml.models import predict
 from mlops.prepared import Dataset, load_dataset
@@ -77,8 +78,9 @@ def evaluate(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]
             "labels": ds.classes,
             "matrix": confusion_matrix(y, pred, labels=ds.classes).tolist(),
         }
+    payload["curves"] = evaluation_curves(ds.task, y, pred, proba, ds.classes)
     ref = put_json(store, ctx.key("evaluate", "evaluation.json"), payload)
-    html = evaluation_html(ctx.model, ctx.run_id, payload, y, pred, proba, ds.classes)
+    html = evaluation_html(ctx.model, ctx.run_id, payload)
     report = store.put_bytes(ctx.key("evaluate", "report.html"), html.encode(), "text/html")
     n = min(len(raw), MAX_REFERENCE_ROWS)
     features = list(ds.kinds)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.artifact_io import put_json
+from mlops.clock import utcnow_iso
 from mlops.config import Family
 from mlops.context import StepContext
 from mlops.ml.metrics import task_metrics
@@ -30,7 +31,7 @@ def run_trial(ctx: StepContext, *, dataset: dict[str, Any], trial: dict[str, Any
     ds = load_dataset(ctx.stores.artifacts, dataset)
     metric = ctx.config.primary_metric_for(ds.task)
     t0 = time.perf_counter()
-    result: dict[str, Any] = {**trial, "metric": metric}
+    result: dict[str, Any] = {**trial, "metric": metric, "started_at": utcnow_iso()}
     try:
         _, X_train, y_train = ds.load(ctx.stores.artifacts, "train")
         _, X_val, y_val = ds.load(ctx.stores.artifacts, "validation")

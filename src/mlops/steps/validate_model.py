@@ -41,6 +41,10 @@ def serving_checks(ctx: StepContext, onnx_bytes: bytes, reference: dict[str, Any
             f"ONNX vs scikit-learn: {p['mismatches']}/{p['rows']} test rows differ by more than {cfg.parity.atol:g} "
             f"(rate {p['mismatch_rate']:.4f}, allowed {cfg.parity.max_mismatch_rate:g}; "
             f"largest gap {p['max_abs_diff']:.2e})",
+            candidate=p["mismatch_rate"],
+            against_label="scikit-learn",
+            threshold=cfg.parity.max_mismatch_rate,
+            threshold_label="max mismatch rate",
             **{k: v for k, v in p.items() if k != "atol"},
         )
     )
@@ -53,6 +57,9 @@ def serving_checks(ctx: StepContext, onnx_bytes: bytes, reference: dict[str, Any
                 lat["p50_ms"] <= cfg.infra.latency_budget_ms,
                 f"single-row p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms "
                 f"(budget {cfg.infra.latency_budget_ms:g} ms)",
+                candidate=lat["p50_ms"],
+                threshold=cfg.infra.latency_budget_ms,
+                threshold_label="budget (ms, p50)",
                 **lat,
             )
         )
@@ -73,16 +80,19 @@ def validate_model(
             "metric_defined",
             value is not None,
             f"{metric} = {_f(value)}" if value is not None else f"{metric} is undefined on the test split",
+            candidate=value,
         )
     ]
     for m, floor in gates.min.items():
         v = metrics.get(m)
         ok = v is not None and v >= floor
-        checks.append(_check(f"min_{m}", ok, f"{m} {_f(v)} {'meets' if ok else 'is below'} the floor {floor:g}"))
+        detail = f"{m} {_f(v)} {'meets' if ok else 'is below'} the floor {floor:g}"
+        checks.append(_check(f"min_{m}", ok, detail, candidate=v, threshold=floor, threshold_label="floor"))
     for m, ceil in gates.max.items():
         v = metrics.get(m)
         ok = v is not None and v <= ceil
-        checks.append(_check(f"max_{m}", ok, f"{m} {_f(v)} {'meets' if ok else 'is above'} the ceiling {ceil:g}"))
+        detail = f"{m} {_f(v)} {'meets' if ok else 'is above'} the ceiling {ceil:g}"
+        checks.append(_check(f"max_{m}", ok, detail, candidate=v, threshold=ceil, threshold_label="ceiling"))
 
     base = ev.get("baseline") or {}
     if value is not None and base.get("lift") is not None:
@@ -97,6 +107,11 @@ def validate_model(
                 baseline_value=base["value"],
                 lift=base["lift"],
                 lift_low=low,
+                candidate=value,
+                against=base["value"],
+                against_label=f"trivial model ({base['model']})",
+                threshold=margin,
+                threshold_label="min lift",
             )
         )
 
@@ -114,6 +129,11 @@ def validate_model(
                     f"split (loss {loss:+.4f}, allowed {gates.max_regression:g})",
                     champion_value=champ["value"],
                     loss=loss,
+                    candidate=value,
+                    against=champ["value"],
+                    against_label=f"champion v{champ['version']}",
+                    threshold=gates.max_regression,
+                    threshold_label="max loss",
                 )
             )
 

@@ -168,7 +168,7 @@ def test_given_the_demo_site_then_a_reader_sees_the_champion_the_steps_the_gates
             break
     else:
         pytest.fail("no run page shows a blessed candidate")
-    labels = page.locator("svg[aria-label='step timeline'] text").all_inner_texts()
+    labels = page.eval_on_selector_all("svg[aria-label='step timeline'] text", "els => els.map(e => e.textContent)")
     assert {"extract", "validate_data", "train", "evaluate", "validate_model"} <= set(labels)
     assert page.locator("svg[aria-label='trial scores'] circle").count() >= 2
     gates = page.locator("h2:has-text('Blessing') ~ table").first

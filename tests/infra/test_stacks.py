@@ -361,7 +361,7 @@ def test_given_the_functions_then_none_reads_the_bootstrap_bucket_and_writers_ar
     for name in ("pipeline", "triggers", "serving", "monitoring"):
         text = json.dumps(_statements(synth.raw(name)))
         assert "cdk-hnb659fds-assets" not in text, f"{name}: a role may read the bootstrap bucket"
-    prefixes = ("/runs/*", "/schemas/*", "/models/*", "/captures/*", "/feedback/*", "/monitoring/*")
+    prefixes = ("/runs/*", "/schemas/*", "/models/*", "/captures/*", "/feedback/*", "/monitoring/*", "/sites/*")
     for name in ("pipeline", "serving", "triggers", "monitoring"):
         for st in _statements(synth.raw(name)):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from mlops.ports import ArtifactIntegrityError, ArtifactRef, ArtifactStore
 
 
-def get_verified(store: ArtifactStore, ref: dict[str, Any]) -> bytes:
+def get_verified(store: ArtifactStore, ref: Mapping[str, Any]) -> bytes:
     """The bytes of ``ref``, checked against its recorded sha256 before anyone trusts them (a pickle is
     code): a mismatch raises :class:`ArtifactIntegrityError`."""
     data = store.get_bytes(ref["uri"])

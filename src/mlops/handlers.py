@@ -15,10 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.context import StepContext, Stores
 from mlops.errors import TransientError
+from mlops.ports import ArtifactRefDict
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-Ref = dict[str, Any]
 
 
 class StepEvent(BaseModel):
@@ -35,21 +34,21 @@ class _Result(BaseModel):
 
 
 class ExtractResult(_Result):
-    snapshot: Ref
-    manifest: Ref
+    snapshot: ArtifactRefDict
+    manifest: ArtifactRefDict
 
 
 class AnalyzeResult(_Result):
-    statistics: Ref
+    statistics: ArtifactRefDict
 
 
 class ValidateDataResult(_Result):
-    schema_: Ref | None = Field(alias="schema")  # None: the batch was not usable (passed is false)
+    schema_: ArtifactRefDict | None = Field(alias="schema")  # None: the batch was not usable (passed is false)
     schema_version: int  # 0: this run's candidate schema, stored as a version only if the run registers
     passed: bool
 
     @property
-    def usable_schema(self) -> Ref:
+    def usable_schema(self) -> ArtifactRefDict:
         """The schema the later steps use; the state machine sends them only a batch that passed."""
         if self.schema_ is None:
             raise ValueError("validate_data produced no schema (the batch was not usable): nothing to go on with")
@@ -57,28 +56,28 @@ class ValidateDataResult(_Result):
 
 
 class PrepareResult(_Result):
-    dataset: Ref
+    dataset: ArtifactRefDict
 
 
 class TrainResult(_Result):
-    model: Ref
+    model: ArtifactRefDict
     family: str
     params: dict[str, Any]
 
 
 class ExportResult(_Result):
-    onnx: Ref
+    onnx: ArtifactRefDict
 
 
 class EvaluateResult(_Result):
-    evaluation: Ref
-    report: Ref
-    reference: Ref
+    evaluation: ArtifactRefDict
+    report: ArtifactRefDict
+    reference: ArtifactRefDict
 
 
 class ValidateModelResult(_Result):
     blessed: bool
-    report: Ref
+    report: ArtifactRefDict
 
 
 class ExtractEvent(StepEvent):
@@ -102,7 +101,7 @@ class DatasetEvent(StepEvent):
 
 
 class TrialEvent(StepEvent):
-    dataset: Ref
+    dataset: ArtifactRefDict
     trial: dict[str, Any]
 
 

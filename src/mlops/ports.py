@@ -7,14 +7,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from typing_extensions import TypedDict  # pydantic validates a TypedDict from typing_extensions before 3.12
 
-@dataclass(frozen=True)
-class ArtifactRef:
+
+class ArtifactRefDict(TypedDict):
+    """An :class:`ArtifactRef` as it travels: in the state machine's state, run records and the registry.
+    The handlers' event models validate it (a ref without its sha256 fails at the step's edge, naming the
+    field), and the steps take it as it is."""
+
     uri: str
     sha256: str
     size: int
 
-    def as_dict(self) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """Where an artifact is, and the sha256 and size it had when it was written: one concept, one shape."""
+
+    uri: str
+    sha256: str
+    size: int
+
+    def as_dict(self) -> ArtifactRefDict:
         return {"uri": self.uri, "sha256": self.sha256, "size": self.size}
 
 

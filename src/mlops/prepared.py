@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops.artifact_io import get_json, get_verified
 from mlops.config import FeatureType, Task
-from mlops.ports import ArtifactStore
+from mlops.ports import ArtifactRefDict, ArtifactStore
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +36,7 @@ class Dataset:
         return raw, model_frame(raw, self.kinds), y
 
 
-def load_dataset(store: ArtifactStore, ref: dict[str, Any]) -> Dataset:
+def load_dataset(store: ArtifactStore, ref: ArtifactRefDict) -> Dataset:
     d = get_json(store, ref["uri"])
     return Dataset(
         task=Task(d["task"]),

@@ -13,14 +13,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment, PackageLoader, Undefined
 
 COLORS = ["#2f6fde", "#d9480f", "#0c8599", "#b08900", "#5c940d", "#862e9c"]
 
 
 def fmt(value: Any) -> Any:
     """Floats to four significant digits; None to an empty cell (numpy scalars as their Python value)."""
-    if hasattr(value, "item") and not isinstance(value, list | dict | str):
+    if isinstance(value, Undefined):  # a statistic the column does not have (all missing: no min)
+        return ""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float):
         return f"{value:.4g}"

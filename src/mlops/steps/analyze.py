@@ -7,13 +7,14 @@ from typing import Any
 from mlops.artifact_io import get_verified, put_json
 from mlops.context import StepContext
 from mlops.frames import from_parquet_bytes
+from mlops.ports import ArtifactRefDict
 from mlops.report import statistics_html
 from mlops.runs import pipeline_step
 from mlops.stats import compute_statistics
 
 
 @pipeline_step("analyze")
-def analyze(ctx: StepContext, *, snapshot: dict[str, Any]) -> dict[str, Any]:
+def analyze(ctx: StepContext, *, snapshot: ArtifactRefDict) -> dict[str, Any]:
     df = from_parquet_bytes(get_verified(ctx.stores.artifacts, snapshot))
     stats = compute_statistics(df, ctx.config)
     ref = put_json(ctx.stores.artifacts, ctx.key("analyze", "statistics.json"), stats)

@@ -18,6 +18,7 @@ from mlops.context import StepContext
 from mlops.ml.curves import evaluation_curves
 from mlops.ml.metrics import baseline_comparison, sliced_metrics, task_metrics
 from mlops.ml.models import predict
+from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.report import evaluation_html
 from mlops.runs import pipeline_step
@@ -53,7 +54,7 @@ def _plain(v: Any) -> Any:
 
 
 @pipeline_step("evaluate")
-def evaluate(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDict) -> dict[str, Any]:
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
     pipe = joblib.load(io.BytesIO(get_verified(store, model)))

@@ -14,6 +14,7 @@ import joblib
 from mlops.artifact_io import get_verified
 from mlops.context import StepContext
 from mlops.ml.export import to_onnx
+from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import pipeline_step
 from mlops.serving.signature import Signature
@@ -32,7 +33,7 @@ def signature_for(ds: Dataset, id_column: str | None = None) -> Signature:
 
 
 @pipeline_step("export")
-def export(ctx: StepContext, *, dataset: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+def export(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDict) -> dict[str, Any]:
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
     pipe = joblib.load(io.BytesIO(get_verified(store, model)))

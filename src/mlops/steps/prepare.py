@@ -13,6 +13,7 @@ from mlops.config import FeatureType, Task
 from mlops.context import StepContext
 from mlops.errors import DataValidationError
 from mlops.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.ports import ArtifactRefDict
 from mlops.runs import pipeline_step
 from mlops.stats import infer_task
 
@@ -39,7 +40,7 @@ def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> dict[str, np.ndarr
 
 
 @pipeline_step("prepare")
-def prepare(ctx: StepContext, *, snapshot: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+def prepare(ctx: StepContext, *, snapshot: ArtifactRefDict, schema: ArtifactRefDict) -> dict[str, Any]:
     store = ctx.stores.artifacts
     df = from_parquet_bytes(get_verified(store, snapshot))
     spec = get_json(store, schema["uri"])

@@ -8,6 +8,7 @@ from mlops import __version__
 from mlops.artifact_io import get_json
 from mlops.constants import CHAMPION
 from mlops.context import StepContext
+from mlops.ports import ArtifactRefDict
 from mlops.registry import APPROVED, PENDING, promote, push_schema, register_version
 from mlops.runs import pipeline_step
 
@@ -16,17 +17,17 @@ from mlops.runs import pipeline_step
 def register(
     ctx: StepContext,
     *,
-    snapshot: dict[str, Any],
-    manifest: dict[str, Any],
-    statistics: dict[str, Any],
-    schema: dict[str, Any],
+    snapshot: ArtifactRefDict,
+    manifest: ArtifactRefDict,
+    statistics: ArtifactRefDict,
+    schema: ArtifactRefDict,
     schema_version: int,
-    dataset: dict[str, Any],
-    model: dict[str, Any],
-    onnx: dict[str, Any],
-    evaluation: dict[str, Any],
-    report: dict[str, Any],
-    blessing: dict[str, Any],
+    dataset: ArtifactRefDict,
+    model: ArtifactRefDict,
+    onnx: ArtifactRefDict,
+    evaluation: ArtifactRefDict,
+    report: ArtifactRefDict,
+    blessing: ArtifactRefDict,
     train: dict[str, Any],
 ) -> dict[str, Any]:
     manual = ctx.config.registry.approval == "manual"

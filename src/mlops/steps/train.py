@@ -17,6 +17,7 @@ from mlops.context import StepContext
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
 from mlops.ml.models import build_pipeline, predict
+from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import FAILED, SUCCEEDED, pipeline_step
 
@@ -26,7 +27,7 @@ def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, 
     return task_metrics(ds.task, y, pred, proba, ds.classes)
 
 
-def run_trial(ctx: StepContext, *, dataset: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:
+def run_trial(ctx: StepContext, *, dataset: ArtifactRefDict, trial: dict[str, Any]) -> dict[str, Any]:
     """Fit one candidate on train, score on validation. A failing candidate is recorded, not raised."""
     ds = load_dataset(ctx.stores.artifacts, dataset)
     metric = ctx.config.primary_metric_for(ds.task)
@@ -47,7 +48,7 @@ def run_trial(ctx: StepContext, *, dataset: dict[str, Any], trial: dict[str, Any
 
 
 @pipeline_step("train")
-def select_and_refit(ctx: StepContext, *, dataset: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
+def select_and_refit(ctx: StepContext, *, dataset: ArtifactRefDict, trials: list[dict[str, Any]]) -> dict[str, Any]:
     """Best trial by the validation metric, refit on train + validation."""
     ds = load_dataset(ctx.stores.artifacts, dataset)
     metric = ctx.config.primary_metric_for(ds.task)

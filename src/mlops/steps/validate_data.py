@@ -8,6 +8,7 @@ from mlops.artifact_io import get_json, get_verified, put_json
 from mlops.constants import CHAMPION
 from mlops.context import StepContext, Stores
 from mlops.frames import from_parquet_bytes
+from mlops.ports import ArtifactRefDict
 from mlops.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.schema import infer_schema, usability, validate
 
@@ -22,13 +23,13 @@ def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:
 
 
 @pipeline_step("validate_data")
-def validate_data(ctx: StepContext, *, snapshot: dict[str, Any], statistics: dict[str, Any]) -> dict[str, Any]:
+def validate_data(ctx: StepContext, *, snapshot: ArtifactRefDict, statistics: ArtifactRefDict) -> dict[str, Any]:
     """Usability, schema and drift checks. Without a schema yet, the first usable batch's schema is inferred
     as this run's candidate (``schema_version`` 0); only a run that registers a model stores it as a version."""
     stores = ctx.stores
     df = from_parquet_bytes(get_verified(stores.artifacts, snapshot))
     current = stores.meta.latest_schema(ctx.model)
-    schema_ref: dict[str, Any] | None
+    schema_ref: ArtifactRefDict | None
     if current is not None:
         schema_ref, version = current["schema"], int(current["version"])
         schema: dict[str, Any] | None = get_json(stores.artifacts, schema_ref["uri"])

@@ -13,6 +13,7 @@ from typing import Any
 from mlops.artifact_io import get_json, get_verified, put_json
 from mlops.context import StepContext
 from mlops.ml.metrics_compare import regression_of
+from mlops.ports import ArtifactRefDict
 from mlops.runs import pipeline_step
 from mlops.serving.onnx_model import OnnxModel, single_row_latency_ms
 from mlops.serving.parity import compare
@@ -68,7 +69,7 @@ def serving_checks(ctx: StepContext, onnx_bytes: bytes, reference: dict[str, Any
 
 @pipeline_step("validate_model")
 def validate_model(
-    ctx: StepContext, *, evaluation: dict[str, Any], onnx: dict[str, Any], reference: dict[str, Any]
+    ctx: StepContext, *, evaluation: ArtifactRefDict, onnx: ArtifactRefDict, reference: ArtifactRefDict
 ) -> dict[str, Any]:
     store = ctx.stores.artifacts
     ev = get_json(store, evaluation["uri"])

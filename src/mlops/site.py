@@ -28,18 +28,6 @@ from mlops.report import evaluation_html, monitor_html, render
 
 log = logging.getLogger(__name__)
 
-STEP_ORDER = [
-    "extract",
-    "analyze",
-    "validate_data",
-    "prepare",
-    "plan_trials",
-    "train",
-    "export",
-    "evaluate",
-    "validate_model",
-    "register",
-]
 MAX_RUNS = 50
 MAX_FEATURE_PICTURES = 12
 STABLE_FEATURE_PICTURES = 6  # where no feature drifted, the six closest to drifting
@@ -176,8 +164,7 @@ def step_timeline(run: dict[str, Any]) -> dict[str, Any] | None:
     steps = run.get("steps") or {}
     t0 = _parse_time(run.get("started_at"))
     rows: list[dict[str, Any]] = []
-    order = {name: i for i, name in enumerate(STEP_ORDER)}
-    for name, s in sorted(steps.items(), key=lambda kv: (kv[1].get("started_at") or "", order.get(kv[0], 99))):
+    for name, s in sorted(steps.items(), key=lambda kv: (kv[1].get("started_at") or "", kv[0])):
         start = _parse_time(s.get("started_at"))
         if start is None:
             continue

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +31,6 @@ MAX_RUNS = 50
 MAX_FEATURE_PICTURES = 12
 STABLE_FEATURE_PICTURES = 6  # where no feature drifted, the six closest to drifting
 MAX_MONITOR_WINDOWS = 48
-STATUS_CLASS = {"SUCCEEDED": "ok", "FAILED": "bad", "REJECTED": "warn", "RUNNING": "muted", "WAITING_APPROVAL": "warn"}
 
 
 def site_prefix(model: str) -> str:
@@ -301,7 +299,6 @@ def build(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = No
             root="../",
             nav=nav,
             run=run,
-            status_class=STATUS_CLASS,
             version=versions_of.get(run["run_id"]),
             timeline=step_timeline(run),
             trials=trials_table(run),
@@ -334,7 +331,6 @@ def build(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = No
         root="",
         nav=nav,
         data=data,
-        status_class=STATUS_CLASS,
         versions_of=versions_of,
         chart=metric_points(data),
         metric_of=_metric_of,
@@ -374,17 +370,14 @@ def write(pages: dict[str, str], out: Path) -> Path:
     return out / "index.html"
 
 
-def publish(stores: Stores, model: str, put: Callable[[str, bytes], Any] | None = None) -> list[str]:
+def publish(stores: Stores, model: str) -> list[str]:
     """Build ``model``'s site and put it under ``sites/<model>/`` in the artifacts bucket; the keys written."""
     pages = build(stores, model)
     prefix = site_prefix(model)
     keys = []
     for rel, html in pages.items():
         key = prefix + rel
-        if put is None:
-            stores.artifacts.put_bytes(key, html.encode(), "text/html; charset=utf-8")
-        else:
-            put(key, html.encode())
+        stores.artifacts.put_bytes(key, html.encode(), "text/html; charset=utf-8")
         keys.append(key)
     return keys
 

@@ -46,7 +46,6 @@ def test_given_anomalies_and_reasons_then_the_site_overview_escapes_them_and_lis
         title="m<x>",
         nav={"model": "m<x>"},
         data=data,
-        status_class={},
         versions_of={},
         chart=None,
         metric_of=lambda r: (None, None),

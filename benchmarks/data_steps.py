@@ -25,8 +25,9 @@ import gc
 import hashlib
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import pandas as pd
@@ -41,6 +42,8 @@ from mlops.ports import ArtifactRef
 from mlops.runs import start_run
 from mlops.runtime import make_stores
 from mlops.samples import customers
+
+T = TypeVar("T")
 
 GRID: list[dict[str, Any]] = [
     {"family": "logistic_regression", "params": {"C": [0.1, 1.0]}},
@@ -70,7 +73,7 @@ def _status(field: str) -> int:
     raise RuntimeError(field)
 
 
-def peak_of(fn: Any) -> tuple[Any, int]:
+def peak_of(fn: Callable[[], T]) -> tuple[T, int]:
     """(result, bytes above the resident set before the call at the call's peak)."""
     gc.collect()
     before = _status("VmRSS")
@@ -137,20 +140,20 @@ def memory_rows(rows: int) -> list[str]:
         out = []
         ex, peak = peak_of(lambda: extract(ctx, source=source))
         out.append(("extract", peak, raw_frame))
-        snapshot = from_parquet_bytes(stores.artifacts.get_bytes(ex["snapshot"]["uri"]))
+        snapshot = from_parquet_bytes(stores.artifacts.get_bytes(ex.snapshot["uri"]))
         frame = frame_bytes(snapshot)
         del snapshot
-        an, peak = peak_of(lambda: analyze(ctx, snapshot=ex["snapshot"]))
+        an, peak = peak_of(lambda: analyze(ctx, snapshot=ex.snapshot))
         out.append(("analyze", peak, frame))
-        vd, peak = peak_of(lambda: validate_data(ctx, snapshot=ex["snapshot"], statistics=an["statistics"]))
+        vd, peak = peak_of(lambda: validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics))
         out.append(("validate_data", peak, frame))
-        pr, peak = peak_of(lambda: prepare(ctx, snapshot=ex["snapshot"], schema=vd["schema"]))
+        pr, peak = peak_of(lambda: prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema))
         out.append(("prepare", peak, frame))
-        trial = plan_trials(ctx, dataset=pr["dataset"])["trials"][-1]  # gradient boosting
-        train_split = from_parquet_bytes(stores.artifacts.get_bytes(pr["train"]["uri"]))
+        trial = plan_trials(ctx, dataset=pr.dataset).trials[-1]  # gradient boosting
+        train_split = from_parquet_bytes(stores.artifacts.get_bytes(pr.train["uri"]))
         train_frame = frame_bytes(train_split)
         del train_split
-        _, peak = peak_of(lambda: run_trial(ctx, dataset=pr["dataset"], trial=trial))
+        _, peak = peak_of(lambda: run_trial(ctx, dataset=pr.dataset, trial=trial))
         out.append(("run_trial (gradient boosting)", peak, train_frame))
     return [
         f"| {step} | {rows:,} | {size / 1e6:.1f} | {peak / 1e6:.1f} | {peak / size:.2f}x | {peak / rows:.0f} |"

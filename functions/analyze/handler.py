@@ -18,4 +18,4 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=AnalyzeEvent)
-    return analyze(step_context(req), snapshot=req.extract.snapshot)
+    return analyze(step_context(req), snapshot=req.extract.snapshot).as_state()

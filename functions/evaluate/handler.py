@@ -18,4 +18,4 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=ModelEvent)
-    return evaluate(step_context(req), dataset=req.prepare.dataset, model=req.train.model)
+    return evaluate(step_context(req), dataset=req.prepare.dataset, model=req.train.model).as_state()

@@ -20,5 +20,5 @@ metrics = Metrics()
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=ModelEvent)
     result = export(step_context(req), dataset=req.prepare.dataset, model=req.train.model)
-    metrics.add_metric(name="OnnxBytes", unit=MetricUnit.Bytes, value=result["size_bytes"])
-    return result
+    metrics.add_metric(name="OnnxBytes", unit=MetricUnit.Bytes, value=result.size_bytes)
+    return result.as_state()

@@ -20,5 +20,5 @@ metrics = Metrics()
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=ExtractEvent)
     result = extract(step_context(req), source=req.source)
-    metrics.add_metric(name="RowsExtracted", unit=MetricUnit.Count, value=result["rows"])
-    return result
+    metrics.add_metric(name="RowsExtracted", unit=MetricUnit.Count, value=result.rows)
+    return result.as_state()

@@ -18,4 +18,4 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=DatasetEvent)
-    return plan_trials(step_context(req), dataset=req.prepare.dataset)
+    return plan_trials(step_context(req), dataset=req.prepare.dataset).as_state()

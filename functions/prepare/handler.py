@@ -18,4 +18,4 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=PrepareEvent)
-    return prepare(step_context(req), snapshot=req.extract.snapshot, schema=req.validate_data.usable_schema)
+    return prepare(step_context(req), snapshot=req.extract.snapshot, schema=req.validate_data.usable_schema).as_state()

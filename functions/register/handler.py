@@ -31,5 +31,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
         evaluation=r.evaluate.evaluation,
         report=r.evaluate.report,
         blessing=r.validate_model.report,
-        train=r.train.model_dump(),
-    )
+        train=r.train,
+    ).as_state()

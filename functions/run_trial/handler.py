@@ -20,5 +20,5 @@ metrics = Metrics()
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=TrialEvent)
     result = run_trial(step_context(req), dataset=req.dataset, trial=req.trial)
-    metrics.add_metric(name="TrialSeconds", unit=MetricUnit.Seconds, value=result["duration_s"])
-    return result
+    metrics.add_metric(name="TrialSeconds", unit=MetricUnit.Seconds, value=result.duration_s or 0.0)
+    return result.as_state()

@@ -18,4 +18,4 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=SelectEvent)
-    return select_and_refit(step_context(req), dataset=req.prepare.dataset, trials=req.trials)
+    return select_and_refit(step_context(req), dataset=req.prepare.dataset, trials=req.trials).as_state()

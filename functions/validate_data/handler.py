@@ -20,6 +20,6 @@ metrics = Metrics()
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=ValidateDataEvent)
     result = validate_data(step_context(req), snapshot=req.extract.snapshot, statistics=req.analyze.statistics)
-    metrics.add_metric(name="DataAnomalyErrors", unit=MetricUnit.Count, value=result["num_errors"])
-    metrics.add_metric(name="DriftedFeatures", unit=MetricUnit.Count, value=result["drifted_features"])
-    return result
+    metrics.add_metric(name="DataAnomalyErrors", unit=MetricUnit.Count, value=result.num_errors)
+    metrics.add_metric(name="DriftedFeatures", unit=MetricUnit.Count, value=result.drifted_features)
+    return result.as_state()

@@ -21,5 +21,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=ValidateModelEvent)
     ev = req.evaluate
     result = validate_model(step_context(req), evaluation=ev.evaluation, onnx=req.export.onnx, reference=ev.reference)
-    metrics.add_metric(name="CandidateBlessed", unit=MetricUnit.Count, value=int(result["blessed"]))
-    return result
+    metrics.add_metric(name="CandidateBlessed", unit=MetricUnit.Count, value=int(result.blessed))
+    return result.as_state()

@@ -1,8 +1,12 @@
 """What the thin Lambda handlers share: event models and the per-process wiring.
 
 Handlers parse their event with one of these models (Powertools parser), build a StepContext with
-:func:`step_context` and call one domain function. Nothing here reads the environment at import
-time: the first invocation does, and the result is cached for the life of the execution environment.
+:func:`step_context`, call one domain function and return its result as the state machine carries it
+(``result.as_state()``). The event models are made of the steps' own result models
+(:mod:`mlops.steps.results`): what one step returns is what the next one parses.
+
+Nothing here reads the environment at import time: the first invocation does, and the result is cached for the
+life of the execution environment.
 """
 
 from __future__ import annotations
@@ -16,6 +20,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlops.context import StepContext, Stores
 from mlops.errors import TransientError
 from mlops.ports import ArtifactRefDict
+from mlops.steps.results import (
+    AnalyzeResult,
+    EvaluateResult,
+    ExportResult,
+    ExtractResult,
+    PrepareResult,
+    RegisterResult,
+    TrainResult,
+    Trial,
+    TrialResult,
+    ValidateDataResult,
+    ValidateModelResult,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,57 +44,6 @@ class StepEvent(BaseModel):
 
     run_id: str = Field(min_length=8, max_length=64)
     model: str
-
-
-class _Result(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ExtractResult(_Result):
-    snapshot: ArtifactRefDict
-    manifest: ArtifactRefDict
-
-
-class AnalyzeResult(_Result):
-    statistics: ArtifactRefDict
-
-
-class ValidateDataResult(_Result):
-    schema_: ArtifactRefDict | None = Field(alias="schema")  # None: the batch was not usable (passed is false)
-    schema_version: int  # 0: this run's candidate schema, stored as a version only if the run registers
-    passed: bool
-
-    @property
-    def usable_schema(self) -> ArtifactRefDict:
-        """The schema the later steps use; the state machine sends them only a batch that passed."""
-        if self.schema_ is None:
-            raise ValueError("validate_data produced no schema (the batch was not usable): nothing to go on with")
-        return self.schema_
-
-
-class PrepareResult(_Result):
-    dataset: ArtifactRefDict
-
-
-class TrainResult(_Result):
-    model: ArtifactRefDict
-    family: str
-    params: dict[str, Any]
-
-
-class ExportResult(_Result):
-    onnx: ArtifactRefDict
-
-
-class EvaluateResult(_Result):
-    evaluation: ArtifactRefDict
-    report: ArtifactRefDict
-    reference: ArtifactRefDict
-
-
-class ValidateModelResult(_Result):
-    blessed: bool
-    report: ArtifactRefDict
 
 
 class ExtractEvent(StepEvent):
@@ -102,11 +68,11 @@ class DatasetEvent(StepEvent):
 
 class TrialEvent(StepEvent):
     dataset: ArtifactRefDict
-    trial: dict[str, Any]
+    trial: Trial
 
 
 class SelectEvent(DatasetEvent):
-    trials: list[dict[str, Any]]
+    trials: list[TrialResult]
 
 
 class ModelEvent(DatasetEvent):
@@ -135,10 +101,10 @@ class PromoteEvent(StepEvent):
 class FinalizeEvent(StepEvent):
     outcome: str = Field(pattern="^(SUCCEEDED|FAILED|REJECTED)$")
     error: dict[str, Any] | None = None
-    validate_data: dict[str, Any] | None = None
-    validate_model: dict[str, Any] | None = None
-    evaluate: dict[str, Any] | None = None
-    register_: dict[str, Any] | None = Field(default=None, alias="register")  # BaseModel has .register
+    validate_data: ValidateDataResult | None = None
+    validate_model: ValidateModelResult | None = None
+    evaluate: EvaluateResult | None = None
+    register_: RegisterResult | None = Field(default=None, alias="register")  # BaseModel has .register
 
 
 def stores() -> Stores:

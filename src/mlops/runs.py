@@ -11,7 +11,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from mlops import __version__
 from mlops.artifact_io import put_json
@@ -20,8 +20,11 @@ from mlops.config import ProjectConfig
 from mlops.context import StepContext, Stores
 from mlops.errors import DataValidationError
 
+if TYPE_CHECKING:
+    from mlops.steps.results import StepResult
+
 P = ParamSpec("P")
-R = TypeVar("R", bound=dict[str, Any])
+R = TypeVar("R", bound="StepResult")
 
 RUNNING, SUCCEEDED, FAILED, REJECTED, WAITING = "RUNNING", "SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"
 MAX_ANOMALIES_IN_RECORD = 50
@@ -111,7 +114,12 @@ def pipeline_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 ctx.model,
                 ctx.run_id,
                 name,
-                {"status": SUCCEEDED, "started_at": started, "duration_s": duration, "outputs": _summary(result)},
+                {
+                    "status": SUCCEEDED,
+                    "started_at": started,
+                    "duration_s": duration,
+                    "outputs": _summary(result.as_state()),
+                },
             )
             meta.put_execution(
                 ctx.run_id,
@@ -122,7 +130,7 @@ def pipeline_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                     "started_at": started,
                     "duration_s": duration,
                     "inputs": {k: v for k, v in kwargs.items() if isinstance(v, dict) and "sha256" in v},
-                    "outputs": {k: v for k, v in result.items() if isinstance(v, dict) and "sha256" in v},
+                    "outputs": result.artifacts(),
                 },
             )
             return result

@@ -38,17 +38,17 @@ def test_given_files_in_three_formats_under_a_prefix_when_extracted_then_one_sna
     account.upload("churn/notes.txt", b"ignored: not a data file")
     ctx = account.context(cfg)
     out = extract(ctx, source={"bucket": account.resources.landing_bucket, "prefix": "churn/"})
-    assert out["rows"] == 300 and out["objects"] == 3
-    manifest = get_json(account.stores.artifacts, out["manifest"]["uri"])
+    assert out.rows == 300 and out.objects == 3
+    manifest = get_json(account.stores.artifacts, out.manifest["uri"])
     assert [o["key"] for o in manifest["objects"]] == ["churn/a.csv", "churn/b.parquet", "churn/c.jsonl"]
     assert all(o["etag"] and o["version_id"] for o in manifest["objects"])
-    assert manifest["snapshot"]["sha256"] == out["snapshot"]["sha256"]
-    assert out["snapshot"]["uri"].endswith(f"runs/{ctx.run_id}/extract/snapshot.parquet")
-    snap = from_parquet_bytes(account.stores.artifacts.get_bytes(out["snapshot"]["uri"]))
+    assert manifest["snapshot"]["sha256"] == out.snapshot["sha256"]
+    assert out.snapshot["uri"].endswith(f"runs/{ctx.run_id}/extract/snapshot.parquet")
+    snap = from_parquet_bytes(account.stores.artifacts.get_bytes(out.snapshot["uri"]))
     assert sorted(snap["customer_id"]) == sorted(c for p in parts for c in p["customer_id"])
     run = account.stores.meta.get_run("churn", ctx.run_id)
     assert run["steps"]["extract"]["status"] == "SUCCEEDED"
-    assert account.stores.meta.executions(ctx.run_id)[0]["outputs"]["snapshot"]["sha256"] == out["snapshot"]["sha256"]
+    assert account.stores.meta.executions(ctx.run_id)[0]["outputs"]["snapshot"]["sha256"] == out.snapshot["sha256"]
 
 
 def test_given_data_above_the_size_guard_when_extracted_then_a_clear_error_not_an_oom(account):
@@ -74,15 +74,15 @@ def test_given_an_empty_upload_when_extracted_then_the_run_records_the_anomaly(a
 def test_given_a_snapshot_when_analyzed_then_statistics_cover_every_feature(account):
     ctx = account.context(churn_config())
     ex = extract(ctx, source=account.upload("churn/a.csv", customers(1000).to_csv(index=False).encode()))
-    out = analyze(ctx, snapshot=ex["snapshot"])
-    stats = get_json(account.stores.artifacts, out["statistics"]["uri"])
+    out = analyze(ctx, snapshot=ex.snapshot)
+    stats = get_json(account.stores.artifacts, out.statistics["uri"])
     assert set(stats["features"]) == {"age", "income", "tenure_months", "support_calls", "plan", "region"}
     income = stats["features"]["income"]
     assert income["type"] == "numeric" and 0 < income["missing_rate"] < 0.05
     assert income["min"] < income["quantiles"]["p50"] < income["max"]
     assert sum(income["histogram"]["counts"]) == 1000 - income["missing"]
     assert {t["value"] for t in stats["features"]["plan"]["top"]} == {"basic", "standard", "premium"}
-    html = account.stores.artifacts.get_bytes(out["report"]["uri"]).decode()
+    html = account.stores.artifacts.get_bytes(out.report["uri"]).decode()
     assert "tenure_months" in html and "<svg" in html
 
 
@@ -92,11 +92,11 @@ def test_given_a_first_run_when_validated_then_the_schema_is_a_candidate_until_a
     cfg = churn_config()
     ctx = account.context(cfg)
     ex = extract(ctx, source=account.upload("churn/a.csv", customers(500).to_csv(index=False).encode()))
-    an = analyze(ctx, snapshot=ex["snapshot"])
-    out = validate_data(ctx, snapshot=ex["snapshot"], statistics=an["statistics"])
-    assert out["passed"] and out["schema_inferred"] and out["schema_version"] == 0
+    an = analyze(ctx, snapshot=ex.snapshot)
+    out = validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics)
+    assert out.passed and out.schema_inferred and out.schema_version == 0
     assert account.stores.meta.latest_schema("churn") is None  # a candidate: this run has not registered
-    schema = get_json(account.stores.artifacts, out["schema"]["uri"])
+    schema = get_json(account.stores.artifacts, out.schema_["uri"])
     assert schema["features"]["plan"]["domain"] == ["basic", "premium", "standard"]
     assert "customer_id" not in schema["features"]
     assert push_schema(account.stores, "churn", schema, "inferred", ctx.run_id)["version"] == 1  # as register does
@@ -104,9 +104,9 @@ def test_given_a_first_run_when_validated_then_the_schema_is_a_candidate_until_a
     ctx2 = account.context(cfg)
     broken = customers(500, seed=9).drop(columns=["age"])
     ex2 = extract(ctx2, source=account.upload("churn/b.csv", broken.to_csv(index=False).encode()))
-    an2 = analyze(ctx2, snapshot=ex2["snapshot"])
-    out2 = validate_data(ctx2, snapshot=ex2["snapshot"], statistics=an2["statistics"])
-    assert not out2["passed"] and not out2["schema_inferred"] and out2["schema_version"] == 1
+    an2 = analyze(ctx2, snapshot=ex2.snapshot)
+    out2 = validate_data(ctx2, snapshot=ex2.snapshot, statistics=an2.statistics)
+    assert not out2.passed and not out2.schema_inferred and out2.schema_version == 1
     assert account.stores.meta.get_run("churn", ctx2.run_id)["anomalies"][0]["code"] == "MISSING_COLUMN"
 
 
@@ -120,15 +120,15 @@ def test_given_a_snapshot_when_prepared_then_splits_are_deterministic(account, t
     for _ in range(2):
         ctx = account.context(cfg)
         ex = extract(ctx, source=key)
-        an = analyze(ctx, snapshot=ex["snapshot"])
-        vd = validate_data(ctx, snapshot=ex["snapshot"], statistics=an["statistics"])
-        results.append(prepare(ctx, snapshot=ex["snapshot"], schema=vd["schema"]))
+        an = analyze(ctx, snapshot=ex.snapshot)
+        vd = validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics)
+        results.append(prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema))
     a, b = results
-    assert a["rows"] == b["rows"] == {"train": 700, "validation": 150, "test": 150}
-    assert a["test"]["sha256"] == b["test"]["sha256"]
+    assert a.rows == b.rows == {"train": 700, "validation": 150, "test": 150}
+    assert a.test["sha256"] == b.test["sha256"]
     store = account.stores.artifacts
-    train = from_parquet_bytes(store.get_bytes(a["train"]["uri"]))
-    test = from_parquet_bytes(store.get_bytes(a["test"]["uri"]))
+    train = from_parquet_bytes(store.get_bytes(a.train["uri"]))
+    test = from_parquet_bytes(store.get_bytes(a.test["uri"]))
     if time_ordered:
         assert train["signup_day"].max() < test["signup_day"].min()
     else:
@@ -148,10 +148,8 @@ def test_given_a_first_batch_with_an_all_missing_feature_then_it_fails_naming_it
     for attempt in range(2):  # the second all-missing upload fails the same way: nothing was kept from the first
         ctx = account.context(cfg)
         ex = extract(ctx, source=account.upload(f"churn/nan-{attempt}.csv", bad.to_csv(index=False).encode()))
-        out = validate_data(
-            ctx, snapshot=ex["snapshot"], statistics=analyze(ctx, snapshot=ex["snapshot"])["statistics"]
-        )
-        assert not out["passed"] and out["schema"] is None
+        out = validate_data(ctx, snapshot=ex.snapshot, statistics=analyze(ctx, snapshot=ex.snapshot).statistics)
+        assert not out.passed and out.schema_ is None
         codes = {(a["code"], a["column"]) for a in account.stores.meta.get_run("churn", ctx.run_id)["anomalies"]}
         assert ("ALL_MISSING", "income") in codes
         assert account.stores.meta.latest_schema("churn") is None

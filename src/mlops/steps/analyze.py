@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlops.artifact_io import get_verified, put_json
 from mlops.context import StepContext
 from mlops.frames import from_parquet_bytes
@@ -11,18 +9,16 @@ from mlops.ports import ArtifactRefDict
 from mlops.report import statistics_html
 from mlops.runs import pipeline_step
 from mlops.stats import compute_statistics
+from mlops.steps.results import AnalyzeResult
 
 
 @pipeline_step("analyze")
-def analyze(ctx: StepContext, *, snapshot: ArtifactRefDict) -> dict[str, Any]:
+def analyze(ctx: StepContext, *, snapshot: ArtifactRefDict) -> AnalyzeResult:
     df = from_parquet_bytes(get_verified(ctx.stores.artifacts, snapshot))
     stats = compute_statistics(df, ctx.config)
     ref = put_json(ctx.stores.artifacts, ctx.key("analyze", "statistics.json"), stats)
     html = statistics_html(ctx.model, ctx.run_id, stats)
     report = ctx.stores.artifacts.put_bytes(ctx.key("analyze", "statistics.html"), html.encode(), "text/html")
-    return {
-        "statistics": ref.as_dict(),
-        "report": report.as_dict(),
-        "rows": stats["num_rows"],
-        "features": len(stats["features"]),
-    }
+    return AnalyzeResult(
+        statistics=ref.as_dict(), report=report.as_dict(), rows=stats["num_rows"], features=len(stats["features"])
+    )

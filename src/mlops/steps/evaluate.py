@@ -22,6 +22,7 @@ from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.report import evaluation_html
 from mlops.runs import pipeline_step
+from mlops.steps.results import EvaluateResult
 
 MAX_REFERENCE_ROWS = 2000
 
@@ -54,7 +55,7 @@ def _plain(v: Any) -> Any:
 
 
 @pipeline_step("evaluate")
-def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDict) -> dict[str, Any]:
+def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDict) -> EvaluateResult:
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
     pipe = joblib.load(io.BytesIO(get_verified(store, model)))
@@ -94,11 +95,11 @@ def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDi
             "probabilities": proba[:n].tolist() if proba is not None else None,
         },
     )
-    return {
-        "evaluation": ref.as_dict(),
-        "report": report.as_dict(),
-        "reference": reference.as_dict(),
-        "metric": metric,
-        "value": metrics.get(metric),
-        "metrics": {k: round(v, 6) for k, v in metrics.items() if isinstance(v, float)},
-    }
+    return EvaluateResult(
+        evaluation=ref.as_dict(),
+        report=report.as_dict(),
+        reference=reference.as_dict(),
+        metric=metric,
+        value=metrics.get(metric),
+        metrics={k: round(v, 6) for k, v in metrics.items() if isinstance(v, float)},
+    )

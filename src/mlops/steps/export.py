@@ -18,6 +18,7 @@ from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import pipeline_step
 from mlops.serving.signature import Signature
+from mlops.steps.results import ExportResult
 
 
 def signature_for(ds: Dataset, id_column: str | None = None) -> Signature:
@@ -33,10 +34,10 @@ def signature_for(ds: Dataset, id_column: str | None = None) -> Signature:
 
 
 @pipeline_step("export")
-def export(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDict) -> dict[str, Any]:
+def export(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDict) -> ExportResult:
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
     pipe = joblib.load(io.BytesIO(get_verified(store, model)))
     onnx_bytes = to_onnx(pipe, ds.kinds, signature_for(ds, ctx.config.id_column))
     onnx_ref = store.put_bytes(ctx.key("export", "model.onnx"), onnx_bytes)
-    return {"onnx": onnx_ref.as_dict(), "size_bytes": len(onnx_bytes), "inputs": len(ds.kinds)}
+    return ExportResult(onnx=onnx_ref.as_dict(), size_bytes=len(onnx_bytes), inputs=len(ds.kinds))

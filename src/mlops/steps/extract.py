@@ -12,6 +12,7 @@ from mlops.errors import DataTooLargeError, DataValidationError
 from mlops.frames import detect_format, read_table, to_parquet_bytes
 from mlops.ports import ObjectInfo
 from mlops.runs import pipeline_step
+from mlops.steps.results import ExtractResult
 
 
 def resolve_objects(ctx: StepContext, source: dict[str, Any]) -> list[ObjectInfo]:
@@ -80,7 +81,7 @@ def _labelled_traffic(ctx: StepContext, window: dict[str, Any]) -> tuple[pd.Data
 
 
 @pipeline_step("extract")
-def extract(ctx: StepContext, *, source: dict[str, Any]) -> dict[str, Any]:
+def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
     cfg = ctx.config.data
     objs = resolve_objects(ctx, source)
     ctx.stores.meta.update_run(
@@ -134,11 +135,11 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> dict[str, Any]:
             "snapshot": snapshot.as_dict(),
         },
     )
-    return {
-        "snapshot": snapshot.as_dict(),
-        "manifest": manifest.as_dict(),
-        "rows": len(snapshot_df),
-        "columns": len(snapshot_df.columns),
-        "objects": len(objs),
-        "bytes": total,
-    }
+    return ExtractResult(
+        snapshot=snapshot.as_dict(),
+        manifest=manifest.as_dict(),
+        rows=len(snapshot_df),
+        columns=len(snapshot_df.columns),
+        objects=len(objs),
+        bytes=total,
+    )

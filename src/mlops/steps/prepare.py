@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -16,6 +14,7 @@ from mlops.frames import from_parquet_bytes, to_parquet_bytes
 from mlops.ports import ArtifactRefDict
 from mlops.runs import pipeline_step
 from mlops.stats import infer_task
+from mlops.steps.results import PrepareResult
 
 
 def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> dict[str, np.ndarray]:
@@ -40,7 +39,7 @@ def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> dict[str, np.ndarr
 
 
 @pipeline_step("prepare")
-def prepare(ctx: StepContext, *, snapshot: ArtifactRefDict, schema: ArtifactRefDict) -> dict[str, Any]:
+def prepare(ctx: StepContext, *, snapshot: ArtifactRefDict, schema: ArtifactRefDict) -> PrepareResult:
     store = ctx.stores.artifacts
     df = from_parquet_bytes(get_verified(store, snapshot))
     spec = get_json(store, schema["uri"])
@@ -84,9 +83,4 @@ def prepare(ctx: StepContext, *, snapshot: ArtifactRefDict, schema: ArtifactRefD
             "schema": spec,
         },
     )
-    return {
-        "dataset": dataset.as_dict(),
-        **refs,
-        "task": task.value,
-        "rows": rows,
-    }
+    return PrepareResult(dataset=dataset.as_dict(), **refs, task=task.value, rows=rows)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlops import __version__
 from mlops.artifact_io import get_json
 from mlops.constants import CHAMPION
@@ -11,6 +9,7 @@ from mlops.context import StepContext
 from mlops.ports import ArtifactRefDict
 from mlops.registry import APPROVED, PENDING, promote, push_schema, register_version
 from mlops.runs import pipeline_step
+from mlops.steps.results import RegisterResult, TrainResult
 
 
 @pipeline_step("register")
@@ -28,8 +27,8 @@ def register(
     evaluation: ArtifactRefDict,
     report: ArtifactRefDict,
     blessing: ArtifactRefDict,
-    train: dict[str, Any],
-) -> dict[str, Any]:
+    train: TrainResult,
+) -> RegisterResult:
     manual = ctx.config.registry.approval == "manual"
     if schema_version == 0 and ctx.stores.meta.latest_schema(ctx.model) is None:
         # The first model registered makes its run's inferred schema the reference for later batches.
@@ -48,8 +47,8 @@ def register(
             "task": ev["task"],
             "metric": ev["metric"],
             "metrics": ev["metrics"],
-            "family": train["family"],
-            "params": train["params"],
+            "family": train.family,
+            "params": train.params,
             "artifacts": {
                 "onnx": onnx,
                 "model": model,
@@ -75,9 +74,6 @@ def register(
     if not manual:
         promote(ctx.stores, ctx.model, version, reason=f"blessed by run {ctx.run_id}", actor="pipeline")
         promoted = True
-    return {
-        "version": version,
-        "status": record["status"],
-        "promoted": promoted,
-        "alias": CHAMPION if promoted else None,
-    }
+    return RegisterResult(
+        version=version, status=record["status"], promoted=promoted, alias=CHAMPION if promoted else None
+    )

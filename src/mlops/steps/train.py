@@ -20,6 +20,7 @@ from mlops.ml.models import build_pipeline, predict
 from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import FAILED, SUCCEEDED, pipeline_step
+from mlops.steps.results import TrainResult, Trial, TrialResult
 
 
 def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
@@ -27,50 +28,55 @@ def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, 
     return task_metrics(ds.task, y, pred, proba, ds.classes)
 
 
-def run_trial(ctx: StepContext, *, dataset: ArtifactRefDict, trial: dict[str, Any]) -> dict[str, Any]:
+def run_trial(ctx: StepContext, *, dataset: ArtifactRefDict, trial: Trial) -> TrialResult:
     """Fit one candidate on train, score on validation. A failing candidate is recorded, not raised."""
     ds = load_dataset(ctx.stores.artifacts, dataset)
     metric = ctx.config.primary_metric_for(ds.task)
     t0 = time.perf_counter()
-    result: dict[str, Any] = {**trial, "metric": metric, "started_at": utcnow_iso()}
+    started = utcnow_iso()
     try:
         _, X_train, y_train = ds.load(ctx.stores.artifacts, "train")
         _, X_val, y_val = ds.load(ctx.stores.artifacts, "validation")
-        pipe = build_pipeline(Family(trial["family"]), trial["params"], ds.task, ds.kinds, ctx.config.split.seed)
+        pipe = build_pipeline(Family(trial.family), trial.params, ds.task, ds.kinds, ctx.config.split.seed)
         pipe.fit(X_train, y_train)
         scores = _score(ds, pipe, X_val, y_val)
-        result.update(status=SUCCEEDED, value=scores.get(metric), validation=scores)
+        outcome: dict[str, Any] = {"status": SUCCEEDED, "value": scores.get(metric), "validation": scores}
     except (ValueError, TypeError) as err:  # bad hyperparameters for this family
-        result.update(status=FAILED, value=None, error=str(err)[:500])
-    result["duration_s"] = round(time.perf_counter() - t0, 3)
-    ctx.stores.meta.record_step(ctx.model, ctx.run_id, trial["trial_id"], result, section="trials")
+        outcome = {"status": FAILED, "value": None, "error": str(err)[:500]}
+    result = TrialResult(
+        **trial.model_dump(),
+        **outcome,
+        metric=metric,
+        started_at=started,
+        duration_s=round(time.perf_counter() - t0, 3),
+    )
+    ctx.stores.meta.record_step(ctx.model, ctx.run_id, trial.trial_id, result.as_state(), section="trials")
     return result
 
 
 @pipeline_step("train")
-def select_and_refit(ctx: StepContext, *, dataset: ArtifactRefDict, trials: list[dict[str, Any]]) -> dict[str, Any]:
+def select_and_refit(ctx: StepContext, *, dataset: ArtifactRefDict, trials: list[TrialResult]) -> TrainResult:
     """Best trial by the validation metric, refit on train + validation."""
     ds = load_dataset(ctx.stores.artifacts, dataset)
     metric = ctx.config.primary_metric_for(ds.task)
     for t in trials:
-        if "cause" in t:  # died in its Lambda (memory, timeout, crash) and was caught by the tuning Map
-            died = {**t, "value": None, "error": f"{t.get('error')}: {str(t.get('cause'))[:400]}"}
-            died.pop("cause")
-            ctx.stores.meta.record_step(ctx.model, ctx.run_id, t["trial_id"], died, section="trials")
-    ok = [t for t in trials if t.get("status") == SUCCEEDED and t.get("value") is not None]
-    if not ok:
-        errors = sorted({t.get("error", "no metric") for t in trials})
+        if t.cause is not None:  # died in its Lambda (memory, timeout, crash) and was caught by the tuning Map
+            died = t.model_copy(update={"value": None, "error": f"{t.error}: {t.cause[:400]}", "cause": None})
+            ctx.stores.meta.record_step(ctx.model, ctx.run_id, t.trial_id, died.as_state(), section="trials")
+    scored = [(t.value, t) for t in trials if t.status == SUCCEEDED and t.value is not None]
+    if not scored:
+        errors = sorted({t.error or "no metric" for t in trials})
         raise ValueError(f"all {len(trials)} trials failed: {errors[:3]}")
-    best = ok[0]
-    for t in ok[1:]:
-        if better(metric, t["value"], best["value"]):
-            best = t
+    best_value, best = scored[0]
+    for value, t in scored[1:]:
+        if better(metric, value, best_value):
+            best_value, best = value, t
     _, X_train, y_train = ds.load(ctx.stores.artifacts, "train")
     _, X_val, y_val = ds.load(ctx.stores.artifacts, "validation")
     X = pd.concat([X_train, X_val])
     y = np.concatenate([y_train, y_val])
     t0 = time.perf_counter()
-    pipe = build_pipeline(Family(best["family"]), best["params"], ds.task, ds.kinds, ctx.config.split.seed)
+    pipe = build_pipeline(Family(best.family), best.params, ds.task, ds.kinds, ctx.config.split.seed)
     pipe.fit(X, y)
     fit_s = round(time.perf_counter() - t0, 3)
     buf = io.BytesIO()
@@ -79,16 +85,16 @@ def select_and_refit(ctx: StepContext, *, dataset: ArtifactRefDict, trials: list
     table = put_json(
         ctx.stores.artifacts,
         ctx.key("train", "trials.json"),
-        {"metric": metric, "best": best["trial_id"], "trials": trials},
+        {"metric": metric, "best": best.trial_id, "trials": [t.as_state() for t in trials]},
     )
-    return {
-        "model": model.as_dict(),
-        "trials": table.as_dict(),
-        "best_trial": best["trial_id"],
-        "family": best["family"],
-        "params": best["params"],
-        "metric": metric,
-        "validation_value": best["value"],
-        "num_trials": len(trials),
-        "refit_s": fit_s,
-    }
+    return TrainResult(
+        model=model.as_dict(),
+        trials=table.as_dict(),
+        best_trial=best.trial_id,
+        family=best.family,
+        params=best.params,
+        metric=metric,
+        validation_value=best_value,
+        num_trials=len(trials),
+        refit_s=fit_s,
+    )

@@ -11,6 +11,7 @@ from mlops.frames import from_parquet_bytes
 from mlops.ports import ArtifactRefDict
 from mlops.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.schema import infer_schema, usability, validate
+from mlops.steps.results import ValidateDataResult
 
 
 def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:
@@ -23,7 +24,7 @@ def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:
 
 
 @pipeline_step("validate_data")
-def validate_data(ctx: StepContext, *, snapshot: ArtifactRefDict, statistics: ArtifactRefDict) -> dict[str, Any]:
+def validate_data(ctx: StepContext, *, snapshot: ArtifactRefDict, statistics: ArtifactRefDict) -> ValidateDataResult:
     """Usability, schema and drift checks. Without a schema yet, the first usable batch's schema is inferred
     as this run's candidate (``schema_version`` 0); only a run that registers a model stores it as a version."""
     stores = ctx.stores
@@ -49,14 +50,14 @@ def validate_data(ctx: StepContext, *, snapshot: ArtifactRefDict, statistics: Ar
     )
     if result["anomalies"]:
         stores.meta.update_run(ctx.model, ctx.run_id, {"anomalies": result["anomalies"][:MAX_ANOMALIES_IN_RECORD]})
-    return {
-        "passed": result["passed"],
-        "num_errors": result["num_errors"],
-        "num_warnings": result["num_warnings"],
-        "anomalies": report.as_dict(),
-        "schema": schema_ref,
-        "schema_version": version,
-        "schema_inferred": current is None,
-        "drift_checked": baseline is not None,
-        "drifted_features": sum(1 for d in result["drift"].values() if d["drifted"]),
-    }
+    return ValidateDataResult(
+        passed=result["passed"],
+        num_errors=result["num_errors"],
+        num_warnings=result["num_warnings"],
+        anomalies=report.as_dict(),
+        schema=schema_ref,
+        schema_version=version,
+        schema_inferred=current is None,
+        drift_checked=baseline is not None,
+        drifted_features=sum(1 for d in result["drift"].values() if d["drifted"]),
+    )

@@ -17,6 +17,7 @@ from mlops.ports import ArtifactRefDict
 from mlops.runs import pipeline_step
 from mlops.serving.onnx_model import OnnxModel, single_row_latency_ms
 from mlops.serving.parity import compare
+from mlops.steps.results import ValidateModelResult
 
 
 def _f(v: float | None) -> str:
@@ -70,7 +71,7 @@ def serving_checks(ctx: StepContext, onnx_bytes: bytes, reference: dict[str, Any
 @pipeline_step("validate_model")
 def validate_model(
     ctx: StepContext, *, evaluation: ArtifactRefDict, onnx: ArtifactRefDict, reference: ArtifactRefDict
-) -> dict[str, Any]:
+) -> ValidateModelResult:
     store = ctx.stores.artifacts
     ev = get_json(store, evaluation["uri"])
     metric, metrics = ev["metric"], ev["metrics"]
@@ -144,12 +145,12 @@ def validate_model(
     report = put_json(
         store, ctx.key("validate_model", "blessing.json"), {"blessed": blessed, "checks": checks, "reasons": reasons}
     )
-    return {
-        "blessed": blessed,
-        "reasons": reasons,
-        "report": report.as_dict(),
-        "metric": metric,
-        "value": value,
-        "champion_version": champ.get("version"),
-        "champion_value": champ.get("value"),
-    }
+    return ValidateModelResult(
+        blessed=blessed,
+        reasons=reasons,
+        report=report.as_dict(),
+        metric=metric,
+        value=value,
+        champion_version=champ.get("version"),
+        champion_value=champ.get("value"),
+    )

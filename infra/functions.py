@@ -39,3 +39,19 @@ SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the predicti
 CAPTURE_FUNCTION = FunctionSpec("capture", "base", 512, 60, "D1/D2: ship captured predictions and labels to S3")
 MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data and live quality of served traffic")
 ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION, SERVE_FUNCTION, CAPTURE_FUNCTION, MONITOR_FUNCTION)
+
+# The steps the state machine warms as a run starts (see TrainingPipeline._warm_up), in the order the run
+# reaches them: extract runs at once, and the manual approval's two steps are off the usual path.
+WARMED = (
+    "analyze",
+    "validate_data",
+    "prepare",
+    "plan_trials",
+    "run_trial",
+    "train",
+    "export",
+    "evaluate",
+    "validate_model",
+    "register",
+    "finalize",
+)

@@ -6,7 +6,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import FinalizeEvent, stores, transient_errors
+from mlops.handlers import FinalizeEvent, stores, transient_errors, warm_up
 from mlops.runs import finalize
 from mlops.site import publish_quietly
 
@@ -15,6 +15,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 
+@warm_up()
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
 @metrics.log_metrics

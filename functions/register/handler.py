@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import RegisterEvent, step_context, transient_errors
+from mlops.handlers import RegisterEvent, step_context, transient_errors, warm_up
 from mlops.steps.register import register
 
 logger = Logger()
@@ -12,6 +12,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 
+@warm_up()
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
 @metrics.log_metrics

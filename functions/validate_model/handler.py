@@ -5,7 +5,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import ValidateModelEvent, step_context, transient_errors
+from mlops.handlers import ValidateModelEvent, step_context, transient_errors, warm_up
 from mlops.steps.validate_model import validate_model
 
 logger = Logger()
@@ -13,6 +13,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 
+@warm_up()
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
 @metrics.log_metrics

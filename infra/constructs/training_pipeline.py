@@ -1,5 +1,6 @@
 """The training state machine, defined once (JSONPath), run by AWS and, offline, by the emulator.
 
+warm-up (every later step's environment initializes, asynchronously, off the run's path) →
 extract → analyze → validate_data → [anomalies? → record, notify, fail] → prepare → plan_trials →
 Map(run_trial) → train → export → evaluate → validate_model → [blessed? → register →
 (manual approval? wait for the task token → promote) → finalize] / [not blessed → finalize REJECTED].
@@ -17,7 +18,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
-from mlops.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S
+from infra.functions import WARMED
+from mlops.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_UP_EVENT
 
 RETRYABLE = [
     "Lambda.ServiceException",
@@ -27,6 +29,7 @@ RETRYABLE = [
     "TransientError",
 ]
 APPROVAL_TIMEOUT = Duration.seconds(APPROVAL_TIMEOUT_S)
+WARM_UP_TIMEOUT_S = 10  # an asynchronous invocation is accepted in milliseconds
 
 
 class TrainingPipeline(Construct):
@@ -194,7 +197,8 @@ class TrainingPipeline(Construct):
                 prepare.next(plan).next(tune).next(train).next(export).next(evaluate).next(validate_model).next(blessed)
             )
         )
-        definition = extract.next(analyze).next(validate_data).next(data_ok)
+        warm_up = self._warm_up(max_concurrency, then=extract)
+        definition = warm_up.next(extract).next(analyze).next(validate_data).next(data_ok)
 
         # Under /aws/vendedlogs/: AWS's advice, so log delivery does not grow the account's resource policy.
         self.log_group = logs.LogGroup(
@@ -214,6 +218,41 @@ class TrainingPipeline(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             comment="serverless-mlops continuous training",
         )
+
+    def _warm_up(self, max_concurrency: int, *, then: sfn.IChainable) -> sfn.Parallel:
+        """Send every later step of the run a warm-up event, asynchronously, as the run starts.
+
+        Lambda initializes a function's execution environment (imports its bundle) on its first invocation;
+        without this, each step's cold start (1.5-4 s) sits on the run's path one after another. A warm-up
+        invocation (``InvocationType: Event``) returns at once; each function initializes in its own environment,
+        side by side, while extract and the steps after it work, and the step then finds it warm. The tuning Map
+        gets as many as it runs at once. Extract is not warmed: it is invoked right away. A warm-up that fails
+        (throttled, say) never fails the run: it only means a cold start."""
+        warm = sfn.Parallel(
+            self,
+            "WarmUp",
+            comment="Initialize the later steps' execution environments now, off the run's path",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        for fn in WARMED:
+            # A warm-up Lambda could not deliver at once is useless a minute later, and one that failed is not
+            # worth another cold start: asynchronous invocations of the steps are never retried.
+            self._functions[fn].configure_async_invoke(retry_attempts=0, max_event_age=Duration.seconds(60))
+            for copy in range(max_concurrency if fn == "run_trial" else 1):
+                warm.branch(
+                    tasks.LambdaInvoke(
+                        self,
+                        f"WarmUp-{fn}-{copy}",
+                        lambda_function=self._functions[fn],
+                        invocation_type=tasks.LambdaInvocationType.EVENT,
+                        payload=sfn.TaskInput.from_object(WARM_UP_EVENT),
+                        retry_on_service_exceptions=False,
+                        result_path=sfn.JsonPath.DISCARD,
+                        task_timeout=sfn.Timeout.duration(Duration.seconds(WARM_UP_TIMEOUT_S)),
+                    )
+                )
+        warm.add_catch(then, result_path=sfn.JsonPath.DISCARD)
+        return warm
 
     def _notify(self, state_id: str, subject: str, fields: dict[str, object], *, then: sfn.Fail) -> tasks.SnsPublish:
         """Publish the run's identity and ``fields`` to the failure topic, then (even if that fails) ``then``."""

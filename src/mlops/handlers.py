@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops.constants import WARM_UP_EVENT
 from mlops.context import StepContext, Stores
 from mlops.errors import TransientError
 from mlops.ports import ArtifactRefDict
@@ -132,6 +133,31 @@ _TRANSIENT_CODES = {
     "InternalError",
     "RequestTimeout",
 }
+
+
+def warm_up(*modules: str) -> Callable[[F], F]:
+    """Answer the state machine's warm-up event (:data:`mlops.constants.WARM_UP_EVENT`) without running the step.
+
+    The warm-up is sent asynchronously to the steps of a run when it starts, so each step's execution
+    environment initializes (imports its bundle: the cold start) while the earlier steps work, instead of on
+    the run's path. It also does what the first invocation would do that is not the run's: the clients of the
+    stores, and ``modules`` the step imports only when it runs. Outermost, so a warm-up is not logged as a step."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(event: Any, context: Any) -> Any:
+            if event == WARM_UP_EVENT:
+                import importlib
+
+                for name in modules:
+                    importlib.import_module(name)
+                stores()
+                return {"warm": True}
+            return fn(event, context)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def transient_errors(fn: F) -> F:

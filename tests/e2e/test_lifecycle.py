@@ -8,10 +8,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from infra.functions import WARMED
 
 from mlops.config import example_config_path
 from mlops.local import seams
@@ -69,6 +71,10 @@ def _registers_a_champion(platform: Platform) -> None:
         "register",
     ]
     assert len(run["trials"]) == 7  # one Lambda invocation per trial, through the Map
+    # The run started by warming its later steps, asynchronously; none of those warm-ups ran a step or failed.
+    warm_ups = Counter(i.handler for i in seams.invocations if i.warm_up and not i.error)
+    assert warm_ups == Counter({f: 4 if f == "run_trial" else 1 for f in WARMED})
+    assert not any(i.error for i in seams.invocations if i.warm_up)
     assert run["metrics"]["roc_auc"] >= 0.95
     assert platform.champion() == 1
     execution = _executions(platform)[0]

@@ -103,6 +103,8 @@ def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
         "Promote",
     } <= set(tasks)
     for name, state in tasks.items():
+        if name.startswith("WarmUp-"):
+            continue  # asynchronous, and never worth a retry (their own test below)
         assert state.get("Retry"), f"{name} has no Retry"
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"]) or name.startswith("Notify")
         if name == "RunTrial":
@@ -334,7 +336,11 @@ def test_given_the_run_budget_then_the_lock_outlives_every_path_through_the_stat
     assert definition["TimeoutSeconds"] < RUN_LOCK_SECONDS
     states = walk_states(definition)
     assert states["AwaitApproval"]["TimeoutSeconds"] == APPROVAL_TIMEOUT_S
-    worst = sum(s.get("TimeoutSeconds", 0) for s in states.values() if s["Type"] == "Task")
+    # The warm-up's branches run side by side: one of them is on the path.
+    warm_up = max(s["TimeoutSeconds"] for n, s in states.items() if n.startswith("WarmUp-"))
+    worst = warm_up + sum(
+        s.get("TimeoutSeconds", 0) for n, s in states.items() if s["Type"] == "Task" and not n.startswith("WarmUp-")
+    )
     assert definition["TimeoutSeconds"] < RUN_LOCK_SECONDS and worst < RUN_LOCK_SECONDS + APPROVAL_TIMEOUT_S
 
 
@@ -417,3 +423,37 @@ def test_given_the_functions_then_each_role_writes_only_to_its_own_log_group(syn
                 if "logs:PutLogEvents" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
             ]
             assert writes and all(st["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]} for st in writes), logical
+
+
+def test_given_a_run_then_its_later_steps_are_warmed_asynchronously_first_and_a_warm_up_never_fails_it(synth):
+    from infra.functions import WARMED
+
+    from mlops.constants import WARM_UP_EVENT
+
+    definition = state_machine_definition(synth.raw("pipeline"))
+    assert definition["StartAt"] == "WarmUp"
+    warm_up = definition["States"]["WarmUp"]
+    assert warm_up["Type"] == "Parallel" and warm_up["Next"] == "Extract" and warm_up["ResultPath"] is None
+    assert warm_up["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Extract"}]
+    states = walk_states(definition)
+    functions = {
+        logical: r["Properties"]["Environment"]["Variables"]["MLOPS_FUNCTION"]
+        for logical, r in resources_of_type(synth.raw("pipeline"), "AWS::Lambda::Function").items()
+        if "MLOPS_FUNCTION" in r["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    warmed = []
+    for branch in warm_up["Branches"]:
+        (state,) = branch["States"].values()
+        params = state["Parameters"]
+        assert state["Resource"].endswith(":states:::lambda:invoke") and "Retry" not in state
+        assert params["InvocationType"] == "Event" and params["Payload"] == WARM_UP_EVENT
+        logical, attribute = params["FunctionName"].strip("<>").split(".")  # placeholder_resolver's <Logical.Arn>
+        assert attribute == "Arn"
+        warmed.append(functions[logical])
+    tune = states["Tune"]
+    assert warmed == [f for f in WARMED for _ in range(tune["MaxConcurrency"] if f == "run_trial" else 1)]
+    assert "extract" not in warmed and {"await_approval", "promote"}.isdisjoint(warmed)
+    configs = resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig").values()
+    assert len(configs) == len(WARMED)
+    assert all(c["Properties"]["MaximumRetryAttempts"] == 0 for c in configs)
+    assert all(c["Properties"]["MaximumEventAgeInSeconds"] == 60 for c in configs)

@@ -192,3 +192,57 @@ def test_given_rules_and_a_finished_execution_then_the_seams_read_them_and_a_res
         seams.reset_backends()
         assert boto3.client("s3", region_name=region).list_buckets()["Buckets"] == []
         assert seams.event_rules(account, region) == []
+
+
+def test_given_a_lambda_task_with_invocation_type_event_then_moto_passes_it_to_lambda_as_aws_does(monkeypatch):
+    import io
+    import time
+    import zipfile
+
+    import boto3
+    from moto import mock_aws
+    from moto.awslambda.models import LambdaFunction
+
+    seen: list[str | None] = []
+
+    def invoke(self, body, request_headers, response_headers):  # what Lambda is asked, not what it runs
+        seen.append({k.lower(): v for k, v in dict(request_headers).items()}.get("x-amz-invocation-type"))
+        return b""
+
+    monkeypatch.setattr(LambdaFunction, "invoke", invoke)
+    region = "us-east-1"
+    with mock_aws():
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as z:
+            z.writestr("handler.py", "def handler(event, context):\n    return event\n")
+        role = boto3.client("iam", region_name=region).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+        fn = boto3.client("lambda", region_name=region).create_function(
+            FunctionName="warmed",
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler="handler.handler",
+            Code={"ZipFile": code.getvalue()},
+        )["FunctionArn"]
+        task = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": fn, "InvocationType": "Event", "Payload": {"warm_up": True}},
+            "ResultPath": None,
+            "End": True,
+        }
+        definition = {"StartAt": "WarmUp", "States": {"WarmUp": task}}
+        seams.pass_invocation_type()
+        seams.execute_state_machines(True)
+        try:
+            sfn = boto3.client("stepfunctions", region_name=region)
+            arn = sfn.create_state_machine(name="w", definition=json.dumps(definition), roleArn=role["Role"]["Arn"])[
+                "stateMachineArn"
+            ]
+            execution = sfn.start_execution(stateMachineArn=arn, name="run-1", input="{}")["executionArn"]
+            deadline = time.monotonic() + 20
+            while (status := sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            seams.execute_state_machines(False)
+    assert status == "SUCCEEDED" and seen == ["Event"]

@@ -15,7 +15,10 @@
    thread-safe (two concurrent ``UpdateItem`` calls on one item raised "dictionary changed size during
    iteration"), so every request is dispatched under :data:`backend_lock`. A Lambda handler runs with the
    lock released — its own AWS calls are requests too — and so do the emulator's own reads of backends.
-5. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
+5. ``moto.stepfunctions.parser``'s parameters of the ``lambda:invoke`` integration: moto drops
+   ``InvocationType``, which AWS supports, so a state machine's asynchronous invocation (the run's warm-up)
+   would run synchronously; :func:`install` lets it through (:func:`pass_invocation_type`).
+6. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
    :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
    (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
    (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`.
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops.constants import WARM_UP_EVENT
 from mlops.local.environments import Environments, FunctionConfig, base_environment
 from mlops.local.lambda_runtime import invoke
 from mlops.local.targets import target_input
@@ -74,6 +78,19 @@ backend_lock = BackendLock()
 
 
 LocalFunction = FunctionConfig
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation an execution environment answered: what tests and the demo read of cold starts."""
+
+    handler: str
+    warm_up: bool
+    cold: bool
+    error: bool
+
+
+invocations: list[Invocation] = []  # since the emulator started (appended from the invoking threads)
 
 _functions: dict[str, LocalFunction] = {}
 _environments: Environments | None = None
@@ -170,7 +187,8 @@ def inject_fault(handler: str, error_type: str, times: int = 1) -> None:
 
 
 def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
-    queued = _faults.get(fn.handler)
+    warm_up = payload == WARM_UP_EVENT
+    queued = None if warm_up else _faults.get(fn.handler)  # a fault is meant for the step, not its warm-up
     chaos = None
     if queued:
         error_type = queued.pop(0)
@@ -188,8 +206,9 @@ def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
     if _router is not None and out.logs:  # off the caller's path, as in Lambda
         _queue_logs(fn.log_group, fn.physical_name, out.logs)
     status = f"error {out.payload.get('errorType')}" if out.error else "ok"
+    invocations.append(Invocation(fn.handler, warm_up, out.cold, out.error))
     log(
-        f"lambda {fn.handler} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
+        f"lambda {fn.handler}{' warm-up' if warm_up else ''} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
         f"peak {out.max_rss_mb:.0f}/{fn.memory_mb} MB {status}"
     )
     return json.dumps(out.payload, default=str).encode(), out.error
@@ -300,7 +319,9 @@ def install(cloud: Any) -> None:
         LambdaFunction.invoke = _lambda_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
         DomainDispatcherApplication.__call__ = _dispatch  # type: ignore[method-assign]
+    pass_invocation_type()
     _functions.clear()
+    invocations.clear()
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
 
 
@@ -385,6 +406,13 @@ def finished_executions(account: str, region: str) -> list[FinishedExecution]:
                 )
             )
     return out
+
+
+def pass_invocation_type() -> None:
+    """Let ``InvocationType`` through to Lambda in moto's ``lambda:invoke`` integration, as AWS does (idempotent)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_lambda
+
+    state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")
 
 
 def execute_state_machines(on: bool) -> None:

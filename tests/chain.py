@@ -69,7 +69,6 @@ def run_chain(ctx: StepContext, source: dict[str, Any]) -> dict[str, Any]:
                 schema=vd.usable_schema,
                 schema_version=vd.schema_version,
                 dataset=pr.dataset,
-                model=tr.model,
                 onnx=xp.onnx,
                 evaluation=ev.evaluation,
                 report=ev.report,

@@ -27,7 +27,6 @@ def handler(event: dict, context: LambdaContext) -> dict:
         schema=r.validate_data.usable_schema,
         schema_version=r.validate_data.schema_version,
         dataset=r.prepare.dataset,
-        model=r.train.model,
         onnx=r.export.onnx,
         evaluation=r.evaluate.evaluation,
         report=r.evaluate.report,

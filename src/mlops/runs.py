@@ -11,7 +11,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from mlops import __version__
 from mlops.artifact_io import put_json
@@ -19,9 +19,7 @@ from mlops.clock import utcnow_iso
 from mlops.config import ProjectConfig
 from mlops.context import StepContext, Stores
 from mlops.errors import DataValidationError
-
-if TYPE_CHECKING:
-    from mlops.steps.results import StepResult
+from mlops.steps.results import StepResult
 
 P = ParamSpec("P")
 R = TypeVar("R", bound="StepResult")
@@ -60,6 +58,16 @@ def finish_run(stores: Stores, model: str, run_id: str, status: str, **fields: A
         update["duration_s"] = round((t1 - t0).total_seconds(), 3)
     stores.meta.update_run(model, run_id, update)
     return {**record, **update}
+
+
+def _input_refs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The artifacts a step read, for lineage: its refs, and those of an earlier step's record it was given."""
+    refs: dict[str, Any] = {k: v for k, v in kwargs.items() if isinstance(v, dict) and "sha256" in v}
+    for value in kwargs.values():
+        if isinstance(value, StepResult):
+            for name, ref in value.artifacts().items():
+                refs.setdefault(name, ref)
+    return refs
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +137,7 @@ def pipeline_step(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                     "model": ctx.model,
                     "started_at": started,
                     "duration_s": duration,
-                    "inputs": {k: v for k, v in kwargs.items() if isinstance(v, dict) and "sha256" in v},
+                    "inputs": _input_refs(kwargs),
                     "outputs": result.artifacts(),
                 },
             )

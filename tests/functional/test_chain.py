@@ -43,6 +43,8 @@ def test_given_breast_cancer_when_the_chain_runs_then_a_champion_with_auc_above_
     onnx = lineage_of(account.stores, version["artifacts"]["onnx"]["sha256"])
     assert [(u["run_id"], u["step"]) for u in onnx["produced_by"]] == [(ctx.run_id, "export")]
     assert {u["step"] for u in onnx["used_by"]} == {"validate_model", "register"}
+    model = lineage_of(account.stores, version["artifacts"]["model"]["sha256"])  # register has it in train's record
+    assert {u["step"] for u in model["used_by"]} == {"export", "evaluate", "register"}
     steps = {e["step"]: e for e in lineage_of(account.stores, ctx.run_id)["executions"]}
     assert steps["export"]["outputs"]["onnx"]["sha256"] == version["artifacts"]["onnx"]["sha256"]
     with pytest.raises(PlatformError, match="nothing in the lineage table"):

@@ -22,12 +22,11 @@ def register(
     schema: ArtifactRefDict,
     schema_version: int,
     dataset: ArtifactRefDict,
-    model: ArtifactRefDict,
     onnx: ArtifactRefDict,
     evaluation: ArtifactRefDict,
     report: ArtifactRefDict,
     blessing: ArtifactRefDict,
-    train: TrainResult,
+    train: TrainResult,  # the model, its family and parameters
 ) -> RegisterResult:
     manual = ctx.config.registry.approval == "manual"
     if schema_version == 0 and ctx.stores.meta.latest_schema(ctx.model) is None:
@@ -51,7 +50,7 @@ def register(
             "params": train.params,
             "artifacts": {
                 "onnx": onnx,
-                "model": model,
+                "model": train.model,
                 "evaluation": evaluation,
                 "report": report,
                 "blessing": blessing,

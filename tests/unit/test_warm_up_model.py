@@ -1,0 +1,26 @@
+"""The benchmark's model of a run's cold starts with the warm-up (benchmarks.data_steps.cold_on_path)."""
+
+from __future__ import annotations
+
+import pytest
+from benchmarks.data_steps import PATH, cold_on_path
+
+pytestmark = pytest.mark.unit
+
+COLD = dict.fromkeys(PATH, 1.0) | {"prepare": 3.0}
+
+
+def test_given_no_warm_up_then_every_function_on_the_path_waits_for_its_cold_start():
+    assert cold_on_path(COLD, {}, warm_up=False) == COLD
+
+
+def test_given_the_warm_up_then_extract_and_the_steps_reached_before_their_init_is_done_still_wait():
+    # t: extract cold 1 + 0.5 → analyze (ready at 1) warm → 1.7 → validate_data warm → 1.9 → prepare (ready at
+    # 3) not yet: a new environment, 3 s → 5.1 … every later function was ready long before.
+    steps = {"extract": 0.5, "analyze": 0.2, "validate_data": 0.2, "prepare": 0.2}
+    assert cold_on_path(COLD, steps, warm_up=True) == {"extract": 1.0, "prepare": 3.0}
+
+
+def test_given_steps_slower_than_every_init_then_only_extract_waits():
+    steps = dict.fromkeys(PATH, 5.0)
+    assert cold_on_path(COLD, steps, warm_up=True) == {"extract": 1.0}

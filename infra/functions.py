@@ -40,12 +40,11 @@ CAPTURE_FUNCTION = FunctionSpec("capture", "base", 512, 60, "D1/D2: ship capture
 MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data and live quality of served traffic")
 ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION, SERVE_FUNCTION, CAPTURE_FUNCTION, MONITOR_FUNCTION)
 
-# The steps the state machine warms as a run starts (see TrainingPipeline._warm_up), in the order the run
-# reaches them: extract runs at once, and the manual approval's two steps are off the usual path.
-WARMED = (
-    "analyze",
-    "validate_data",
-    "prepare",
+# The steps the state machine warms before the run reaches them (see TrainingPipeline._warm_up), in the order the
+# run reaches them: as the run starts, the data steps after extract (invoked at once); once the batch is valid,
+# the training steps. The manual approval's two steps are off the usual path.
+WARMED_AT_START = ("analyze", "validate_data", "prepare")
+WARMED_ONCE_VALID = (
     "plan_trials",
     "run_trial",
     "train",
@@ -55,3 +54,4 @@ WARMED = (
     "register",
     "finalize",
 )
+WARMED = WARMED_AT_START + WARMED_ONCE_VALID

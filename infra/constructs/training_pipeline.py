@@ -1,7 +1,8 @@
 """The training state machine, defined once (JSONPath), run by AWS and, offline, by the emulator.
 
-warm-up (every later step's environment initializes, asynchronously, off the run's path) →
-extract → analyze → validate_data → [anomalies? → record, notify, fail] → prepare → plan_trials →
+warm-up (the data steps' environments initialize, asynchronously, off the run's path) →
+extract → analyze → validate_data → [anomalies? → record, notify, fail] → warm-up (the training steps') →
+prepare → plan_trials →
 Map(run_trial) → train → export → evaluate → validate_model → [blessed? → register →
 (manual approval? wait for the task token → promote) → finalize] / [not blessed → finalize REJECTED].
 Every Task retries transient errors with backoff and catches everything else into one failure path:
@@ -18,7 +19,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
-from infra.functions import WARMED
+from infra.functions import WARMED_AT_START, WARMED_ONCE_VALID
 from mlops.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_UP_EVENT
 
 RETRYABLE = [
@@ -194,10 +195,18 @@ class TrainingPipeline(Construct):
             sfn.Choice(self, "DataValid?")
             .when(sfn.Condition.boolean_equals("$.validate_data.passed", False), record_anomalies)
             .otherwise(
-                prepare.next(plan).next(tune).next(train).next(export).next(evaluate).next(validate_model).next(blessed)
+                self._warm_up("WarmUpTraining", WARMED_ONCE_VALID, max_concurrency, then=prepare)
+                .next(prepare)
+                .next(plan)
+                .next(tune)
+                .next(train)
+                .next(export)
+                .next(evaluate)
+                .next(validate_model)
+                .next(blessed)
             )
         )
-        warm_up = self._warm_up(max_concurrency, then=extract)
+        warm_up = self._warm_up("WarmUp", WARMED_AT_START, max_concurrency, then=extract)
         definition = warm_up.next(extract).next(analyze).next(validate_data).next(data_ok)
 
         # Under /aws/vendedlogs/: AWS's advice, so log delivery does not grow the account's resource policy.
@@ -219,22 +228,25 @@ class TrainingPipeline(Construct):
             comment="serverless-mlops continuous training",
         )
 
-    def _warm_up(self, max_concurrency: int, *, then: sfn.IChainable) -> sfn.Parallel:
-        """Send every later step of the run a warm-up event, asynchronously, as the run starts.
+    def _warm_up(
+        self, state_id: str, functions: tuple[str, ...], max_concurrency: int, *, then: sfn.IChainable
+    ) -> sfn.Parallel:
+        """Send ``functions`` a warm-up event, asynchronously, before the run reaches them.
 
         Lambda initializes a function's execution environment (imports its bundle) on its first invocation;
         without this, each step's cold start (1.5-4 s) sits on the run's path one after another. A warm-up
         invocation (``InvocationType: Event``) returns at once; each function initializes in its own environment,
-        side by side, while extract and the steps after it work, and the step then finds it warm. The tuning Map
-        gets as many as it runs at once. Extract is not warmed: it is invoked right away. A warm-up that fails
-        (throttled, say) never fails the run: it only means a cold start."""
+        side by side, while the steps before it work, and the step then finds it warm. The tuning Map gets as
+        many as it runs at once. Two rounds: as the run starts, the data steps after extract (extract itself is
+        invoked right away); once the batch is valid, the training steps — a bad batch costs no training
+        bundle's init. A warm-up that fails (throttled, say) never fails the run: it only means a cold start."""
         warm = sfn.Parallel(
             self,
-            "WarmUp",
-            comment="Initialize the later steps' execution environments now, off the run's path",
+            state_id,
+            comment="Initialize the coming steps' execution environments now, off the run's path",
             result_path=sfn.JsonPath.DISCARD,
         )
-        for fn in WARMED:
+        for fn in functions:
             # A warm-up Lambda could not deliver at once is useless a minute later, and one that failed is not
             # worth another cold start: asynchronous invocations of the steps are never retried.
             self._functions[fn].configure_async_invoke(retry_attempts=0, max_event_age=Duration.seconds(60))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from infra.functions import WARMED
+from infra.functions import WARMED, WARMED_AT_START
 
 from mlops.config import example_config_path
 from mlops.local import seams
@@ -86,7 +86,12 @@ def _registers_a_champion(platform: Platform) -> None:
 def test_given_a_bad_upload_then_the_run_fails_with_anomalies_and_the_champion_stays(platform):
     assert _upload_and_wait(platform, "v1.csv", DATA)["status"] == "SUCCEEDED"
     broken = corrupt(bundled("breast-cancer"), "drop", "mean_texture").to_csv(index=False).encode()
+    seams.drain()  # the first run's warm-ups, all answered
+    before = len(seams.invocations)
     run = _upload_and_wait(platform, "v2.csv", broken)
+    seams.drain()
+    # a bad batch warmed only the data steps: no training bundle was initialized for it
+    assert {i.handler for i in seams.invocations[before:] if i.warm_up} == set(WARMED_AT_START)
     assert run["status"] == "FAILED"
     assert run["error"]["type"] == "DataValidationFailed"
     assert ("MISSING_COLUMN", "mean_texture") in {(a["code"], a["column"]) for a in run["anomalies"]}

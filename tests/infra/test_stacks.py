@@ -425,34 +425,43 @@ def test_given_the_functions_then_each_role_writes_only_to_its_own_log_group(syn
             assert writes and all(st["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]} for st in writes), logical
 
 
-def test_given_a_run_then_its_later_steps_are_warmed_asynchronously_first_and_a_warm_up_never_fails_it(synth):
-    from infra.functions import WARMED
+def test_given_a_run_then_its_coming_steps_are_warmed_asynchronously_first_and_a_warm_up_never_fails_it(synth):
+    from infra.functions import WARMED, WARMED_AT_START, WARMED_ONCE_VALID
 
     from mlops.constants import WARM_UP_EVENT
 
     definition = state_machine_definition(synth.raw("pipeline"))
-    assert definition["StartAt"] == "WarmUp"
-    warm_up = definition["States"]["WarmUp"]
-    assert warm_up["Type"] == "Parallel" and warm_up["Next"] == "Extract" and warm_up["ResultPath"] is None
-    assert warm_up["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Extract"}]
     states = walk_states(definition)
     functions = {
         logical: r["Properties"]["Environment"]["Variables"]["MLOPS_FUNCTION"]
         for logical, r in resources_of_type(synth.raw("pipeline"), "AWS::Lambda::Function").items()
         if "MLOPS_FUNCTION" in r["Properties"].get("Environment", {}).get("Variables", {})
     }
-    warmed = []
-    for branch in warm_up["Branches"]:
-        (state,) = branch["States"].values()
-        params = state["Parameters"]
-        assert state["Resource"].endswith(":states:::lambda:invoke") and "Retry" not in state
-        assert params["InvocationType"] == "Event" and params["Payload"] == WARM_UP_EVENT
-        logical, attribute = params["FunctionName"].strip("<>").split(".")  # placeholder_resolver's <Logical.Arn>
-        assert attribute == "Arn"
-        warmed.append(functions[logical])
-    tune = states["Tune"]
-    assert warmed == [f for f in WARMED for _ in range(tune["MaxConcurrency"] if f == "run_trial" else 1)]
-    assert "extract" not in warmed and {"await_approval", "promote"}.isdisjoint(warmed)
+
+    def warmed_by(name: str, then: str) -> list[str]:
+        warm_up = definition["States"][name]
+        assert warm_up["Type"] == "Parallel" and warm_up["Next"] == then and warm_up["ResultPath"] is None
+        assert warm_up["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": then}]
+        warmed = []
+        for branch in warm_up["Branches"]:
+            (state,) = branch["States"].values()
+            params = state["Parameters"]
+            assert state["Resource"].endswith(":states:::lambda:invoke") and "Retry" not in state
+            assert params["InvocationType"] == "Event" and params["Payload"] == WARM_UP_EVENT
+            logical, attribute = params["FunctionName"].strip("<>").split(".")  # placeholder_resolver's <Id.Arn>
+            assert attribute == "Arn"
+            warmed.append(functions[logical])
+        return warmed
+
+    def copies(fns: tuple[str, ...]) -> list[str]:
+        return [f for f in fns for _ in range(states["Tune"]["MaxConcurrency"] if f == "run_trial" else 1)]
+
+    assert definition["StartAt"] == "WarmUp"
+    assert warmed_by("WarmUp", "Extract") == copies(WARMED_AT_START)
+    # the training steps only once the batch is valid: a bad batch costs no training bundle's init
+    assert states["DataValid?"]["Default"] == "WarmUpTraining"
+    assert warmed_by("WarmUpTraining", "Prepare") == copies(WARMED_ONCE_VALID)
+    assert "extract" not in WARMED and {"await_approval", "promote"}.isdisjoint(WARMED)
     configs = resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig").values()
     assert len(configs) == len(WARMED)
     assert all(c["Properties"]["MaximumRetryAttempts"] == 0 for c in configs)

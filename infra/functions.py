@@ -41,11 +41,11 @@ MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data 
 ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION, SERVE_FUNCTION, CAPTURE_FUNCTION, MONITOR_FUNCTION)
 
 # The steps the state machine warms before the run reaches them (see TrainingPipeline._warm_up), in the order the
-# run reaches them: as the run starts, the data steps after extract (invoked at once); once the batch is valid,
-# the training steps. The manual approval's two steps are off the usual path.
-WARMED_AT_START = ("analyze", "validate_data", "prepare")
+# run reaches them: as the run starts, the data steps after extract (invoked at once) and plan_trials (the base
+# bundle: cheap, and reached too soon after the batch is judged for a later warm-up to be ready); once the batch
+# is valid, the training steps. The manual approval's two steps are off the usual path.
+WARMED_AT_START = ("analyze", "validate_data", "prepare", "plan_trials")
 WARMED_ONCE_VALID = (
-    "plan_trials",
     "run_trial",
     "train",
     "export",

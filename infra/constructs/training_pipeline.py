@@ -238,8 +238,9 @@ class TrainingPipeline(Construct):
         invocation (``InvocationType: Event``) returns at once; each function initializes in its own environment,
         side by side, while the steps before it work, and the step then finds it warm. The tuning Map gets as
         many as it runs at once. Two rounds: as the run starts, the data steps after extract (extract itself is
-        invoked right away); once the batch is valid, the training steps — a bad batch costs no training
-        bundle's init. A warm-up that fails (throttled, say) never fails the run: it only means a cold start."""
+        invoked right away) and plan_trials; once the batch is valid, the training steps — a bad batch costs
+        one training bundle's init (prepare's), not six. A warm-up that fails (throttled, say) never fails the
+        run: it only means a cold start."""
         warm = sfn.Parallel(
             self,
             state_id,

@@ -283,7 +283,7 @@ def cold_starts() -> dict[str, float]:
     from infra.functions import PIPELINE_FUNCTIONS
     from layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_python
 
-    from benchmarks.cold_start import FULL_CPU_MB, import_seconds
+    from benchmarks.cold_start import FULL_CPU_MB, init_seconds
 
     python = find_python("3.12")
     if python is None:
@@ -294,7 +294,7 @@ def cold_starts() -> dict[str, float]:
         if spec.name in ("await_approval", "promote"):  # only on a manual approval's path
             continue
         layer = build_dependencies(spec.bundle, "x86_64", "3.12")
-        seconds = import_seconds(python, spec.name, layer.path / "python", code, runtime)
+        seconds = sum(init_seconds(python, spec, layer.path / "python", code, runtime))
         out[spec.name] = seconds * max(1.0, FULL_CPU_MB / spec.memory_mb)
     return out
 

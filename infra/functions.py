@@ -22,7 +22,7 @@ PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("extract", "data", 3008, 600, "A1: landing data into a snapshot with a manifest"),
     FunctionSpec("analyze", "data", 2048, 300, "A2: per-column statistics"),
     FunctionSpec("validate_data", "data", 2048, 300, "A3/A4: schema, anomalies, drift"),
-    FunctionSpec("prepare", "train", 2048, 300, "A5: deterministic splits"),
+    FunctionSpec("prepare", "data", 2048, 300, "A5: deterministic splits (numpy: no scikit-learn)"),
     FunctionSpec("plan_trials", "base", 512, 60, "B2: candidate configurations for the tuning Map (no scikit-learn)"),
     FunctionSpec("run_trial", "train", 3008, 900, "B1/B2: one hyperparameter trial"),
     FunctionSpec("train", "train", 3008, 900, "B1/B3: select the best trial and refit"),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mlops.artifact_io import get_json, get_verified, put_json
 from mlops.config import FeatureType, Task
 from mlops.context import StepContext
 from mlops.errors import DataValidationError
 from mlops.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.ml.split import train_test_positions
 from mlops.ports import ArtifactRefDict
 from mlops.runs import pipeline_step
 from mlops.stats import infer_task
@@ -28,14 +28,13 @@ def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> dict[str, np.ndarr
         a = round(n * split.train)
         b = round(n * (split.train + split.validation))
         return {"train": order[:a], "validation": order[a:b], "test": order[b:]}
-    positions = np.arange(n)
     y = df[ctx.config.target]
     stratify = y.to_numpy() if task is not Task.REGRESSION and y.value_counts().min() >= 3 else None
-    rest, test = train_test_split(positions, test_size=split.test, random_state=split.seed, stratify=stratify)
+    rest, test = train_test_positions(n, split.test, split.seed, stratify)
     rel_val = split.validation / (split.train + split.validation)
     strat_rest = stratify[rest] if stratify is not None else None
-    train, val = train_test_split(rest, test_size=rel_val, random_state=split.seed, stratify=strat_rest)
-    return {"train": train, "validation": val, "test": test}
+    train, val = train_test_positions(len(rest), rel_val, split.seed, strat_rest)
+    return {"train": rest[train], "validation": rest[val], "test": test}
 
 
 @pipeline_step("prepare")

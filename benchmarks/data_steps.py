@@ -14,13 +14,12 @@ work itself. A deployed run adds one cold start per step on its path (the trials
 those are measured in the same run as ``benchmarks.cold_start`` does (``import handler`` under python3.12 with
 the shipped layers, projected to each function's memory) and added.
 
-**With the run's warm-up** (the state machine invokes the coming steps asynchronously, so each initializes side by
-side while the earlier steps work: the data steps as the run starts, the training steps once the batch is
-valid): a step's cold start stays on the path only if the step is reached before its warm-up has finished
-initializing — Lambda then starts another environment for it. The timeline is computed from the same
-measurements: each warm-up is ready its function's projected init after it was sent, and each step takes its
-own in-process seconds (the trials one after another, as in-process: conservative, the Map runs them side by
-side).
+**With the run's warm-up** (the state machine sends every coming step a warm-up event as the run starts and waits
+for the answers beside the steps before it: the data steps' and plan_trials' beside extract, joined before analyze;
+the training steps' beside extract → analyze → validate_data, joined before prepare): what a run waits for is
+extract's init, then whatever is left of the slowest init at each join. The timeline is computed from the same
+measurements (each init projected to its function's memory, each step its own in-process seconds; the trials one
+after another, as in-process: conservative, the Map runs them side by side).
 
 Run: ``python -m benchmarks.data_steps [--memory | --time] [rows ...]`` (default: both, at 10,000, 100,000 and
 1,000,000 rows; Linux only).
@@ -39,7 +38,7 @@ from typing import Any, TypeVar
 
 import boto3
 import pandas as pd
-from infra.functions import WARMED, WARMED_AT_START, WARMED_ONCE_VALID
+from infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 from moto import mock_aws
 
 from benchmarks import offline_aws
@@ -174,22 +173,22 @@ PATH = ("extract", *WARMED)  # the functions a run reaches, in order
 
 
 def cold_on_path(cold: dict[str, float], steps: dict[str, float], warm_up: bool) -> dict[str, float]:
-    """The cold starts a deployed run waits for, by function: every step's without the warm-up; with it, extract's
-    and those of the steps reached before their warm-up was ready (``steps``: each step's own seconds, the trials
-    under ``run_trial``). The data steps are warmed as the run starts, the training steps once validate_data
-    has passed."""
+    """The seconds a deployed run waits for cold starts, by function (``cold``: each function's init; ``steps``:
+    each step's own seconds). Without the warm-up, every step's init, one after another. With it (see
+    ``TrainingPipeline._warmed``): extract's init; then, before analyze, whatever is left of the slowest init among
+    the functions warmed beside extract; then, before prepare, whatever is left of the slowest among those warmed
+    beside extract → analyze → validate_data. Every warm-up is sent as the run starts."""
     if not warm_up:
         return dict(cold)
-    t, waited = 0.0, {}
-    warmed_at = dict.fromkeys(WARMED_AT_START, 0.0)
-    for fn in PATH:
-        init = cold.get(fn, 0.0)
-        if fn not in warmed_at or t < warmed_at[fn] + init:  # not warmed / its warm-up still initializing
-            waited[fn] = init
-            t += init
-        t += steps.get(fn, 0.0)
-        if fn == "validate_data":  # the batch is valid: the training steps' warm-ups are sent
-            warmed_at |= dict.fromkeys(WARMED_ONCE_VALID, t)
+    waited = {"extract": cold.get("extract", 0.0)}
+    t = waited["extract"] + steps.get("extract", 0.0)
+    for warmed, then in ((WARMED_WITH_EXTRACT, ("analyze", "validate_data")), (WARMED_WITH_INGEST, ())):
+        slowest = max(warmed, key=lambda fn: cold.get(fn, 0.0))
+        left = cold.get(slowest, 0.0) - t
+        if left > 0:
+            waited[slowest] = left
+            t += left
+        t += sum(steps.get(fn, 0.0) for fn in then)
     return waited
 
 

@@ -1,8 +1,7 @@
 """The training state machine, defined once (JSONPath), run by AWS and, offline, by the emulator.
 
-warm-up (the data steps' environments initialize, asynchronously, off the run's path) →
-extract → analyze → validate_data → [anomalies? → record, notify, fail] → warm-up (the training steps') →
-prepare → plan_trials →
+Ingest: [ExtractWhileWarming: [extract | the data steps' and plan_trials' warm-ups] → analyze → validate_data
+| the training steps' warm-ups] → [anomalies? → record, notify, fail] → prepare → plan_trials →
 Map(run_trial) → train → export → evaluate → validate_model → [blessed? → register →
 (manual approval? wait for the task token → promote) → finalize] / [not blessed → finalize REJECTED].
 Every Task retries transient errors with backoff and catches everything else into one failure path:
@@ -19,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
-from infra.functions import WARMED_AT_START, WARMED_ONCE_VALID
+from infra.functions import WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 from mlops.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_UP_EVENT
 
 RETRYABLE = [
@@ -30,7 +29,9 @@ RETRYABLE = [
     "TransientError",
 ]
 APPROVAL_TIMEOUT = Duration.seconds(APPROVAL_TIMEOUT_S)
-WARM_UP_TIMEOUT_S = 10  # an asynchronous invocation is accepted in milliseconds
+# A warm-up is an init (Lambda allows 10 s) and a few clients; one that takes longer is abnormal, and the run stops
+# waiting for it (the step will then cold-start, as without a warm-up).
+WARM_UP_TIMEOUT_S = 30
 
 
 class TrainingPipeline(Construct):
@@ -84,9 +85,11 @@ class TrainingPipeline(Construct):
         record_anomalies.add_catch(data_notify, result_path="$.finalize_error")
         record_anomalies.next(data_notify)
 
-        extract = self._step("Extract", "extract", "$.extract")
-        analyze = self._step("Analyze", "analyze", "$.analyze")
-        validate_data = self._step("ValidateData", "validate_data", "$.validate_data")
+        # Inside the Ingest Parallel a state may not jump outside it: these three have no catch of their own, the
+        # Parallel catches for them (the error, name and cause, is the step's).
+        extract = self._task("Extract", "extract", result_path="$.extract", catch=False)
+        analyze = self._task("Analyze", "analyze", result_path="$.analyze", catch=False)
+        validate_data = self._task("ValidateData", "validate_data", result_path="$.validate_data", catch=False)
         prepare = self._step("Prepare", "prepare", "$.prepare")
         plan = self._step("PlanTrials", "plan_trials", "$.plan")
 
@@ -195,19 +198,15 @@ class TrainingPipeline(Construct):
             sfn.Choice(self, "DataValid?")
             .when(sfn.Condition.boolean_equals("$.validate_data.passed", False), record_anomalies)
             .otherwise(
-                self._warm_up("WarmUpTraining", WARMED_ONCE_VALID, max_concurrency, then=prepare)
-                .next(prepare)
-                .next(plan)
-                .next(tune)
-                .next(train)
-                .next(export)
-                .next(evaluate)
-                .next(validate_model)
-                .next(blessed)
+                prepare.next(plan).next(tune).next(train).next(export).next(evaluate).next(validate_model).next(blessed)
             )
         )
-        warm_up = self._warm_up("WarmUp", WARMED_AT_START, max_concurrency, then=extract)
-        definition = warm_up.next(extract).next(analyze).next(validate_data).next(data_ok)
+        with_extract = self._warmed("ExtractWhileWarming", extract, WARMED_WITH_EXTRACT, max_concurrency)
+        ingest = self._warmed(
+            "Ingest", with_extract.next(analyze).next(validate_data), WARMED_WITH_INGEST, max_concurrency
+        )
+        ingest.add_catch(self._on_error, result_path="$.error")
+        definition = ingest.next(data_ok)
 
         # Under /aws/vendedlogs/: AWS's advice, so log delivery does not grow the account's resource policy.
         self.log_group = logs.LogGroup(
@@ -228,44 +227,43 @@ class TrainingPipeline(Construct):
             comment="serverless-mlops continuous training",
         )
 
-    def _warm_up(
-        self, state_id: str, functions: tuple[str, ...], max_concurrency: int, *, then: sfn.IChainable
+    def _warmed(
+        self, state_id: str, steps: sfn.IChainable, functions: tuple[str, ...], max_concurrency: int
     ) -> sfn.Parallel:
-        """Send ``functions`` a warm-up event, asynchronously, before the run reaches them.
+        """Run ``steps`` while ``functions`` initialize beside them, and go on once both are done.
 
         Lambda initializes a function's execution environment (imports its bundle) on its first invocation;
-        without this, each step's cold start (1.5-4 s) sits on the run's path one after another. A warm-up
-        invocation (``InvocationType: Event``) returns at once; each function initializes in its own environment,
-        side by side, while the steps before it work, and the step then finds it warm. The tuning Map gets as
-        many as it runs at once. Two rounds: as the run starts, the data steps after extract (extract itself is
-        invoked right away) and plan_trials; once the batch is valid, the training steps — a bad batch costs
-        one training bundle's init (prepare's), not six. A warm-up that fails (throttled, say) never fails the
-        run: it only means a cold start."""
-        warm = sfn.Parallel(
+        without this, each step's cold start (0.5-1.5 s) sits on the run's path one after another. Each branch
+        beside ``steps`` sends one function the warm-up event (:data:`mlops.constants.WARM_UP_EVENT`) and waits for
+        its answer, so when the Parallel ends every one of those environments has initialized and is idle, and the
+        step that comes to it finds it warm. Waiting is the point: a step invoked while its warm-up is still
+        initializing is not given that environment but a new one — a second cold start, all of it on the path —
+        whereas here the run waits only for what is left of the slowest init once ``steps`` are done. The tuning
+        Map gets as many environments as it runs at once. A warm-up that fails or times out ends its branch as a
+        success: it costs the step a cold start, never the run. The Parallel's output is ``steps``' own."""
+        parallel = sfn.Parallel(
             self,
             state_id,
-            comment="Initialize the coming steps' execution environments now, off the run's path",
-            result_path=sfn.JsonPath.DISCARD,
+            comment="The steps, while the coming steps' execution environments initialize beside them",
+            output_path="$[0]",  # the steps' state; the warm-ups' answers are dropped
         )
+        parallel.branch(steps)
         for fn in functions:
-            # A warm-up Lambda could not deliver at once is useless a minute later, and one that failed is not
-            # worth another cold start: asynchronous invocations of the steps are never retried.
-            self._functions[fn].configure_async_invoke(retry_attempts=0, max_event_age=Duration.seconds(60))
             for copy in range(max_concurrency if fn == "run_trial" else 1):
-                warm.branch(
-                    tasks.LambdaInvoke(
-                        self,
-                        f"WarmUp-{fn}-{copy}",
-                        lambda_function=self._functions[fn],
-                        invocation_type=tasks.LambdaInvocationType.EVENT,
-                        payload=sfn.TaskInput.from_object(WARM_UP_EVENT),
-                        retry_on_service_exceptions=False,
-                        result_path=sfn.JsonPath.DISCARD,
-                        task_timeout=sfn.Timeout.duration(Duration.seconds(WARM_UP_TIMEOUT_S)),
-                    )
+                warm = tasks.LambdaInvoke(
+                    self,
+                    f"WarmUp-{fn}-{copy}",
+                    lambda_function=self._functions[fn],
+                    payload=sfn.TaskInput.from_object(WARM_UP_EVENT),
+                    payload_response_only=True,  # the answer, {"warm": true}, is the branch's whole output
+                    retry_on_service_exceptions=False,
+                    task_timeout=sfn.Timeout.duration(Duration.seconds(WARM_UP_TIMEOUT_S)),
                 )
-        warm.add_catch(then, result_path=sfn.JsonPath.DISCARD)
-        return warm
+                skipped = sfn.Succeed(
+                    self, f"WarmUpSkipped-{fn}-{copy}", comment="A failed warm-up only means a cold start"
+                )
+                parallel.branch(warm.add_catch(skipped))  # the error replaces the state: small, and dropped
+        return parallel
 
     def _notify(self, state_id: str, subject: str, fields: dict[str, object], *, then: sfn.Fail) -> tasks.SnsPublish:
         """Publish the run's identity and ``fields`` to the failure topic, then (even if that fails) ``then``."""

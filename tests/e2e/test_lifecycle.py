@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from infra.functions import WARMED, WARMED_AT_START
+from infra.functions import PIPELINE_FUNCTIONS, WARMED
 
 from mlops.config import example_config_path
 from mlops.local import seams
@@ -71,10 +71,13 @@ def _registers_a_champion(platform: Platform) -> None:
         "register",
     ]
     assert len(run["trials"]) == 7  # one Lambda invocation per trial, through the Map
-    # The run started by warming its later steps, asynchronously; none of those warm-ups ran a step or failed.
+    # The run warmed its later steps beside the earlier ones; none of those warm-ups ran a step or failed, and every
+    # step found its environment initialized: extract's is the one cold start on the run's path.
     warm_ups = Counter(i.handler for i in seams.invocations if i.warm_up and not i.error)
     assert warm_ups == Counter({f: 4 if f == "run_trial" else 1 for f in WARMED})
     assert not any(i.error for i in seams.invocations if i.warm_up)
+    steps = {spec.name for spec in PIPELINE_FUNCTIONS}
+    assert {i.handler for i in seams.invocations if i.handler in steps and not i.warm_up and i.cold} == {"extract"}
     assert run["metrics"]["roc_auc"] >= 0.95
     assert platform.champion() == 1
     execution = _executions(platform)[0]
@@ -90,8 +93,10 @@ def test_given_a_bad_upload_then_the_run_fails_with_anomalies_and_the_champion_s
     before = len(seams.invocations)
     run = _upload_and_wait(platform, "v2.csv", broken)
     seams.drain()
-    # a bad batch warmed only the data steps: no training bundle was initialized for it
-    assert {i.handler for i in seams.invocations[before:] if i.warm_up} == set(WARMED_AT_START)
+    # the training steps initialized beside the batch's validation, as for any run (the price of never waiting
+    # for one init after another); none of them ran
+    assert {i.handler for i in seams.invocations[before:] if i.warm_up} == set(WARMED)
+    assert {i.handler for i in seams.invocations[before:] if not i.warm_up} & {"prepare", "run_trial"} == set()
     assert run["status"] == "FAILED"
     assert run["error"]["type"] == "DataValidationFailed"
     assert ("MISSING_COLUMN", "mean_texture") in {(a["code"], a["column"]) for a in run["anomalies"]}

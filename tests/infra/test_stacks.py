@@ -104,13 +104,14 @@ def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
     } <= set(tasks)
     for name, state in tasks.items():
         if name.startswith("WarmUp-"):
-            continue  # asynchronous, and never worth a retry (their own test below)
+            continue  # never worth a retry, and caught into a success (their own test below)
         assert state.get("Retry"), f"{name} has no Retry"
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"]) or name.startswith("Notify")
-        if name == "RunTrial":
-            continue  # inside the Map: the Map's Catch covers it
-        assert state.get("Catch"), f"{name} has no Catch"
         assert state.get("TimeoutSeconds"), f"{name} has no timeout"
+        if name in ("RunTrial", "Extract", "Analyze", "ValidateData"):
+            continue  # inside the Map (its Catch covers it) or the Ingest Parallel (whose Catch covers them)
+        assert state.get("Catch"), f"{name} has no Catch"
+    assert states["Ingest"]["Catch"][0]["Next"] == "RecordFailure"
     tune = states["Tune"]
     assert tune["Type"] == "Map" and tune["Catch"] and tune["MaxConcurrency"] == 4
     assert states["AwaitApproval"]["Resource"].endswith("lambda:invoke.waitForTaskToken")
@@ -119,7 +120,8 @@ def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
 
 def test_given_the_state_machine_then_failures_are_recorded_notified_and_failed(synth):
     states = walk_states(state_machine_definition(synth.raw("pipeline")))
-    assert states["Extract"]["Catch"][0]["Next"] == "RecordFailure"
+    assert states["Ingest"]["Catch"][0]["Next"] == "RecordFailure"  # extract, analyze, validate_data
+    assert states["Prepare"]["Catch"][0]["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "NotifyFailure"
     assert states["NotifyFailure"]["Resource"].endswith(":sns:publish")
     assert states["NotifyFailure"]["Next"] == "RunFailed" and states["RunFailed"]["Type"] == "Fail"
@@ -425,8 +427,10 @@ def test_given_the_functions_then_each_role_writes_only_to_its_own_log_group(syn
             assert writes and all(st["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]} for st in writes), logical
 
 
-def test_given_a_run_then_its_coming_steps_are_warmed_asynchronously_first_and_a_warm_up_never_fails_it(synth):
-    from infra.functions import WARMED, WARMED_AT_START, WARMED_ONCE_VALID
+def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_them_and_a_warm_up_never_fails_it(
+    synth,
+):
+    from infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
     from mlops.constants import WARM_UP_EVENT
 
@@ -438,17 +442,26 @@ def test_given_a_run_then_its_coming_steps_are_warmed_asynchronously_first_and_a
         if "MLOPS_FUNCTION" in r["Properties"].get("Environment", {}).get("Variables", {})
     }
 
-    def warmed_by(name: str, then: str) -> list[str]:
-        warm_up = definition["States"][name]
-        assert warm_up["Type"] == "Parallel" and warm_up["Next"] == then and warm_up["ResultPath"] is None
-        assert warm_up["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": then}]
+    def warmed_beside(parallel: dict, path: list[str]) -> list[str]:
+        """The functions warmed beside the first branch, whose states (in order) must be ``path``; the Parallel's
+        output is that branch's alone."""
+        assert parallel["Type"] == "Parallel" and parallel["OutputPath"] == "$[0]"
+        steps, *warm_ups = parallel["Branches"]
+        order, name = [], steps["StartAt"]
+        while name:
+            order.append(name)
+            name = steps["States"][name].get("Next")
+        assert order == path
         warmed = []
-        for branch in warm_up["Branches"]:
-            (state,) = branch["States"].values()
-            params = state["Parameters"]
-            assert state["Resource"].endswith(":states:::lambda:invoke") and "Retry" not in state
-            assert params["InvocationType"] == "Event" and params["Payload"] == WARM_UP_EVENT
-            logical, attribute = params["FunctionName"].strip("<>").split(".")  # placeholder_resolver's <Id.Arn>
+        for branch in warm_ups:
+            state = branch["States"][branch["StartAt"]]
+            # synchronous: the branch ends when the environment has initialized and answered
+            # a direct invocation of the function (RequestResponse), its answer the branch's output
+            assert state["Type"] == "Task" and state["Parameters"] == WARM_UP_EVENT and "ResultPath" not in state
+            assert "Retry" not in state and state["TimeoutSeconds"] <= 30
+            (catch,) = state["Catch"]  # a failed or late warm-up ends its branch as a success: a cold start, no more
+            assert catch["ErrorEquals"] == ["States.ALL"] and branch["States"][catch["Next"]]["Type"] == "Succeed"
+            logical, attribute = state["Resource"].strip("<>").split(".")  # placeholder_resolver's <Id.Arn>
             assert attribute == "Arn"
             warmed.append(functions[logical])
         return warmed
@@ -456,13 +469,15 @@ def test_given_a_run_then_its_coming_steps_are_warmed_asynchronously_first_and_a
     def copies(fns: tuple[str, ...]) -> list[str]:
         return [f for f in fns for _ in range(states["Tune"]["MaxConcurrency"] if f == "run_trial" else 1)]
 
-    assert definition["StartAt"] == "WarmUp"
-    assert warmed_by("WarmUp", "Extract") == copies(WARMED_AT_START)
-    # the training steps only once the batch is valid: a bad batch costs no training bundle's init
-    assert states["DataValid?"]["Default"] == "WarmUpTraining"
-    assert warmed_by("WarmUpTraining", "Prepare") == copies(WARMED_ONCE_VALID)
+    assert definition["StartAt"] == "Ingest"
+    ingest = definition["States"]["Ingest"]
+    assert warmed_beside(ingest, ["ExtractWhileWarming", "Analyze", "ValidateData"]) == copies(WARMED_WITH_INGEST)
+    assert ingest["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+    assert ingest["Next"] == "DataValid?" and states["DataValid?"]["Default"] == "Prepare"
+    inner = ingest["Branches"][0]["States"]["ExtractWhileWarming"]
+    assert warmed_beside(inner, ["Extract"]) == copies(WARMED_WITH_EXTRACT)
+    # inside, the steps retry as every step does and leave their errors to the Parallel's catch
+    for name, branch in (("Extract", inner["Branches"][0]), ("Analyze", ingest["Branches"][0])):
+        assert "Catch" not in branch["States"][name] and branch["States"][name]["Retry"]
     assert "extract" not in WARMED and {"await_approval", "promote"}.isdisjoint(WARMED)
-    configs = resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig").values()
-    assert len(configs) == len(WARMED)
-    assert all(c["Properties"]["MaximumRetryAttempts"] == 0 for c in configs)
-    assert all(c["Properties"]["MaximumEventAgeInSeconds"] == 60 for c in configs)
+    assert not resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig")

@@ -58,6 +58,37 @@ def task_metrics(
     return classification_metrics(y_true, y_pred, proba, classes)
 
 
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing the mean of their ranks (scipy.stats.rankdata's "average")."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]  # where each run of equal values starts
+    dense = np.cumsum(first)
+    bounds = np.r_[np.flatnonzero(first), len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+    return ranks
+
+
+def binary_roc_auc(positive: np.ndarray, score: np.ndarray) -> float | None:
+    """The area under the ROC curve of ``score`` for the rows where ``positive``, as scikit-learn's
+    ``roc_auc_score`` computes it (the Mann-Whitney statistic: ties count half), without its input checks — the
+    bootstrap calls it hundreds of times. None where one side is empty."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = average_ranks(np.asarray(score, dtype=float))
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def ovr_roc_auc(y_true: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float | None:
+    """Macro-averaged one-vs-rest AUC (scikit-learn's ``multi_class="ovr"``); None unless every class is present."""
+    aucs = [binary_roc_auc(np.asarray(y_true == c), proba[:, k]) for k, c in enumerate(classes)]
+    present = [a for a in aucs if a is not None]
+    return float(np.mean(present)) if len(present) == len(aucs) else None
+
+
 def metric_value(
     task: Task,
     metric: str,
@@ -68,14 +99,9 @@ def metric_value(
 ) -> float | None:
     """One metric, as :func:`task_metrics` defines it, without computing the others (bootstrap loops)."""
     if metric == "roc_auc" and task is not Task.REGRESSION and classes is not None and proba is not None:
-        try:
-            if len(classes) == 2:
-                return float(skm.roc_auc_score(y_true == classes[1], proba[:, 1]))
-            if len(np.unique(y_true)) == len(classes):
-                return float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
-        except ValueError:
-            pass
-        return None
+        if len(classes) == 2:
+            return binary_roc_auc(np.asarray(y_true == classes[1]), proba[:, 1])
+        return ovr_roc_auc(y_true, proba, classes)
     if metric == "accuracy" and task is not Task.REGRESSION:
         return float(np.mean(y_true == y_pred))
     if metric in ("rmse", "mae") and task is Task.REGRESSION:

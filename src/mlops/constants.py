@@ -18,8 +18,8 @@ ENV_MODEL_CACHE_SECONDS = "MLOPS_MODEL_CACHE_SECONDS"
 ENV_MODEL_CACHE_MB = "MLOPS_MODEL_CACHE_MB"  # the loaded models' memory bound (LRU beyond it)
 ENV_MAX_ROWS = "MLOPS_MAX_PREDICT_ROWS"
 ENV_FUNCTION = "MLOPS_FUNCTION"  # the folder under functions/ a Lambda runs (the emulator routes by it)
-# What the state machine sends a step ahead of its run (asynchronously, at the run's start): the function's
-# execution environment initializes while the earlier steps work, and answers its step warm.
+# What the state machine sends a step as the run starts, beside the earlier steps, waiting for the answer: the
+# function's execution environment initializes while they work, and is idle and warm when its step comes.
 WARM_UP_EVENT = {"warm_up": True}
 
 

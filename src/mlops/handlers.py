@@ -138,10 +138,11 @@ _TRANSIENT_CODES = {
 def warm_up(*modules: str) -> Callable[[F], F]:
     """Answer the state machine's warm-up event (:data:`mlops.constants.WARM_UP_EVENT`) without running the step.
 
-    The warm-up is sent asynchronously to the steps of a run when it starts, so each step's execution
-    environment initializes (imports its bundle: the cold start) while the earlier steps work, instead of on
-    the run's path. It also does what the first invocation would do that is not the run's: the clients of the
-    stores, and ``modules`` the step imports only when it runs. Outermost, so a warm-up is not logged as a step."""
+    The warm-up is sent to the steps of a run when it starts, beside the earlier steps (the state machine waits
+    for the answers before the step that needs them), so each step's execution environment initializes (imports
+    its bundle: the cold start) while the earlier steps work, instead of on the run's path. It also does what the
+    first invocation would do that is not the run's: the clients of the stores, and ``modules`` the step imports
+    only when it runs. Outermost, so a warm-up is not logged as a step."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)

@@ -15,10 +15,7 @@
    thread-safe (two concurrent ``UpdateItem`` calls on one item raised "dictionary changed size during
    iteration"), so every request is dispatched under :data:`backend_lock`. A Lambda handler runs with the
    lock released — its own AWS calls are requests too — and so do the emulator's own reads of backends.
-5. ``moto.stepfunctions.parser``'s parameters of the ``lambda:invoke`` integration: moto drops
-   ``InvocationType``, which AWS supports, so a state machine's asynchronous invocation (the run's warm-up)
-   would run synchronously; :func:`install` lets it through (:func:`pass_invocation_type`).
-6. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
+5. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
    :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
    (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
    (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`.
@@ -319,7 +316,6 @@ def install(cloud: Any) -> None:
         LambdaFunction.invoke = _lambda_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
         DomainDispatcherApplication.__call__ = _dispatch  # type: ignore[method-assign]
-    pass_invocation_type()
     _functions.clear()
     invocations.clear()
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
@@ -406,13 +402,6 @@ def finished_executions(account: str, region: str) -> list[FinishedExecution]:
                 )
             )
     return out
-
-
-def pass_invocation_type() -> None:
-    """Let ``InvocationType`` through to Lambda in moto's ``lambda:invoke`` integration, as AWS does (idempotent)."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_lambda
-
-    state_task_service_lambda._SUPPORTED_API_PARAM_BINDINGS["invoke"].add("InvocationType")
 
 
 def execute_state_machines(on: bool) -> None:

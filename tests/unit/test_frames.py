@@ -1,0 +1,51 @@
+"""Snapshots and splits store repeated text dictionary-encoded; every step still reads plain ``object`` columns."""
+
+from __future__ import annotations
+
+import io
+
+import fastparquet
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops.frames import from_parquet_bytes, to_parquet_bytes
+
+pytestmark = pytest.mark.unit
+
+
+def frame(rows: int = 2_000) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    plan = rng.choice(["basic", "plus", "pro"], rows).astype(object)
+    plan[::7] = None
+    return pd.DataFrame(
+        {
+            "id": [f"c-{i:07d}" for i in range(rows)],
+            "plan": plan,
+            "mixed": ["a", 1, 2.5, None] * (rows // 4),
+            "x": rng.random(rows),
+        }
+    )
+
+
+def test_given_repeated_text_then_it_is_stored_as_a_dictionary_and_read_back_as_the_same_text():
+    df = frame()
+    data = to_parquet_bytes(df)
+    stored = fastparquet.ParquetFile(io.BytesIO(data))
+    assert stored.categories == {"plan": 3, "mixed": 3}  # distinct ids stay plain
+    back = from_parquet_bytes(data)
+    assert back.dtypes.to_dict() == {"id": object, "plan": object, "mixed": object, "x": np.float64}
+    assert back["plan"].tolist() == [v if isinstance(v, str) else None for v in df["plan"]]  # None where missing
+    assert back["mixed"].tolist() == ["a", "1", "2.5", None] * 500
+    assert back["id"].tolist() == df["id"].tolist() and np.array_equal(back["x"], df["x"])
+
+
+def test_given_a_dictionary_column_then_its_rows_share_one_string_object_per_value():
+    back = from_parquet_bytes(to_parquet_bytes(frame()))
+    assert len({id(v) for v in back["plan"] if v is not None}) == 3
+    assert len({id(v) for v in back["id"]}) == len(back)
+
+
+def test_given_an_all_missing_text_column_then_it_round_trips_as_missing():
+    df = pd.DataFrame({"note": [None] * 10, "x": range(10)})
+    assert from_parquet_bytes(to_parquet_bytes(df))["note"].tolist() == [None] * 10

@@ -3,10 +3,11 @@
 **Memory.** The real steps (extract, analyze, validate_data, prepare, one trial) run in one process against an
 in-memory account (moto) on a churn-like table with numeric and text columns; their artifacts go to the
 ArtifactStore port held in a dict (moto's S3 keeps further copies of every body it serves, which S3 never puts in
-a function's memory; the bytes a step stores still count against it, conservatively). Before each step the peak
-resident set is reset (Linux: ``/proc/self/clear_refs`` ← 5); after it, the step's own peak is
-``VmHWM - VmRSS before``. The ratio divides it by the size of the DataFrame the step reads
-(``memory_usage(deep=True)``): 1.0x would be one copy of the frame and nothing else.
+a function's memory; the bytes a step stores still count against it, conservatively). Before each step the heap's
+free memory is handed back to the OS (``malloc_trim``: in Lambda a step starts in a process of its own, with no
+reserve left by earlier steps to reuse unseen) and the peak resident set is reset (Linux: ``/proc/self/clear_refs``
+← 5); after it, the step's own peak is ``VmHWM - VmRSS before``. The ratio divides it by the size of the DataFrame
+the step reads (``memory_usage(deep=True)``): 1.0x would be one copy of the frame and nothing else.
 
 **Time.** The same steps as a run (every step of the pipeline in-process, the tuning grid included), against a
 plain scikit-learn script fitting and scoring the same grid on the same splits: the pipeline's overhead over the

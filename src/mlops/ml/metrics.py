@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -23,16 +24,11 @@ def classification_metrics(
         "f1_macro": float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
         "n": len(y_true),
     }
-    present = set(np.unique(y_true).tolist())
-    try:
-        if len(classes) == 2:
-            if len(present) == 2:
-                out["roc_auc"] = float(skm.roc_auc_score(y_true == classes[1], proba[:, 1]))
-        elif len(present) == len(classes):
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
+    auc = roc_auc(y_true, proba, classes)
+    if auc is not None:  # a slice may hold one class only: AUC is undefined there
+        out["roc_auc"] = auc
+    with contextlib.suppress(ValueError):  # a label outside ``classes``: log loss is undefined
         out["log_loss"] = float(skm.log_loss(y_true, np.clip(proba, 1e-15, 1), labels=classes))
-    except ValueError:
-        pass  # a slice may hold one class only: AUC and log loss are undefined there
     return out
 
 
@@ -89,6 +85,14 @@ def ovr_roc_auc(y_true: np.ndarray, proba: np.ndarray, classes: list[Any]) -> fl
     return float(np.mean(present)) if len(present) == len(aucs) else None
 
 
+def roc_auc(y_true: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float | None:
+    """ROC AUC of ``proba`` (columns in ``classes`` order): of the second class for two, macro one-vs-rest for more;
+    None where a class is absent."""
+    if len(classes) == 2:
+        return binary_roc_auc(np.asarray(y_true == classes[1]), proba[:, 1])
+    return ovr_roc_auc(y_true, proba, classes)
+
+
 def metric_value(
     task: Task,
     metric: str,
@@ -99,9 +103,7 @@ def metric_value(
 ) -> float | None:
     """One metric, as :func:`task_metrics` defines it, without computing the others (bootstrap loops)."""
     if metric == "roc_auc" and task is not Task.REGRESSION and classes is not None and proba is not None:
-        if len(classes) == 2:
-            return binary_roc_auc(np.asarray(y_true == classes[1]), proba[:, 1])
-        return ovr_roc_auc(y_true, proba, classes)
+        return roc_auc(y_true, proba, classes)
     if metric == "accuracy" and task is not Task.REGRESSION:
         return float(np.mean(y_true == y_pred))
     if metric in ("rmse", "mae") and task is Task.REGRESSION:

@@ -39,7 +39,9 @@ def run_chain(ctx: StepContext, source: dict[str, Any]) -> dict[str, Any]:
     try:
         ex = keep("extract", extract(ctx, source=source))
         an = keep("analyze", analyze(ctx, snapshot=ex.snapshot))
-        vd = keep("validate_data", validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics))
+        vd = keep(
+            "validate_data", validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics, manifest=ex.manifest)
+        )
         if not vd.passed:
             finish_run(
                 ctx.stores,

@@ -6,7 +6,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import FinalizeEvent, stores, transient_errors, warm_up
+from mlops.handlers import FinalizeEvent, step_context, transient_errors, warm_up
 from mlops.runs import finalize
 from mlops.site import publish_quietly
 
@@ -24,8 +24,11 @@ def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=FinalizeEvent)
     fields = {"validate_data", "validate_model", "evaluate", "register_"}
     details = req.model_dump(include=fields, exclude_none=True, by_alias=True)
-    result = finalize(stores(), req.model, req.run_id, req.outcome, error=req.error, details=details)
+    ctx = step_context(req)
+    result = finalize(
+        ctx.stores, req.model, req.run_id, req.outcome, error=req.error, details=details, config=ctx.config
+    )
     metrics.add_metric(name=f"Runs{req.outcome.title()}", unit=MetricUnit.Count, value=1)
-    published = publish_quietly(stores(), req.model)
+    published = publish_quietly(ctx.stores, req.model)
     metrics.add_metric(name="SitePagesPublished", unit=MetricUnit.Count, value=len(published))
     return result

@@ -20,7 +20,12 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=ValidateDataEvent)
-    result = validate_data(step_context(req), snapshot=req.extract.snapshot, statistics=req.analyze.statistics)
+    result = validate_data(
+        step_context(req),
+        snapshot=req.extract.snapshot,
+        statistics=req.analyze.statistics,
+        manifest=req.extract.manifest,
+    )
     metrics.add_metric(name="DataAnomalyErrors", unit=MetricUnit.Count, value=result.num_errors)
     metrics.add_metric(name="DriftedFeatures", unit=MetricUnit.Count, value=result.drifted_features)
     return result.as_state()

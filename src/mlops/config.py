@@ -213,6 +213,21 @@ class ValidationConfig(_Strict):
     max_missing_rate_increase: float = Field(default=0.1, ge=0, le=1)
     max_out_of_range_fraction: float = Field(default=0.05, ge=0, le=1)
     max_unseen_category_fraction: float = Field(default=0.05, ge=0, le=1)
+    max_rejected_object_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="The share of a run's objects that may be unusable on their own (unreadable, a column missing "
+        "or of the wrong type) while the run goes on with the rest: each is named and quarantined. Above it the run "
+        "fails naming every one (a share that large is more likely a changed export than a few bad files).",
+    )
+    label_changes: Literal["reject", "approve", "accept"] = Field(
+        default="reject",
+        description="A batch whose target labels differ from the champion's (labels that appear or vanish): "
+        "'reject' fails the run (LABEL_SET_CHANGED); 'approve' goes on, and a blessed candidate waits for "
+        "`mlops models approve` whatever registry.approval says; 'accept' goes on and promotes as usual. Either "
+        "way the candidate is not compared with a champion that never knew its labels.",
+    )
     drift: DriftConfig = DriftConfig()
 
 

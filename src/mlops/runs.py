@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -29,13 +30,19 @@ MAX_ANOMALIES_IN_RECORD = 50
 
 
 def start_run(
-    stores: Stores, config: ProjectConfig, run_id: str, trigger: dict[str, Any], code_version: str | None = None
+    stores: Stores,
+    config: ProjectConfig,
+    run_id: str,
+    trigger: dict[str, Any],
+    code_version: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     record = {
         "model": config.name,
         "run_id": run_id,
         "status": RUNNING,
         "trigger": trigger,
+        **({"source": source} if source else {}),
         "config_hash": config.config_hash(),
         "code_version": code_version or __version__,
         "started_at": utcnow_iso(),
@@ -172,8 +179,11 @@ def finalize(
     *,
     error: dict[str, Any] | None = None,
     details: dict[str, Any] | None = None,
+    config: ProjectConfig | None = None,
 ) -> dict[str, Any]:
-    """Close a run (SUCCEEDED, FAILED or REJECTED) and release the model's run lock."""
+    """Close a run (SUCCEEDED, FAILED or REJECTED) and release the model's run lock. A data failure quarantines
+    the objects that carry it; with the ``config``, the run is then retried without them when the rest is enough
+    (:func:`retry_without`)."""
     details = details or {}
     fields: dict[str, Any] = {}
     err = _error_of(error)
@@ -186,6 +196,9 @@ def finalize(
         fields["error"] = {**(err or {"type": "Error", "message": "unknown"}), "step": failed[-1] if failed else None}
         if fields["error"]["type"] in DATA_FAILURES:
             fields["quarantined"] = quarantine_rejected(stores, model, run_id, run)
+            retry = retry_without(stores, config, run_id, run, fields["quarantined"]) if config else None
+            if retry:
+                fields["retried_as"] = retry["execution_name"]
     elif outcome == REJECTED:
         vm = details.get("validate_model") or {}
         fields["reasons"] = vm.get("reasons", [])
@@ -198,22 +211,81 @@ def finalize(
     return {"run_id": run_id, "status": outcome, "error": fields.get("error")}
 
 
+def safe_name(text: str, limit: int = 80) -> str:
+    """An execution name Step Functions accepts, from any text."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:limit]
+
+
 DATA_FAILURES = {"DataValidationFailed", "DataValidationError"}
+# What a file is to blame for, and is set aside for: a failing rate or value it carries, a column it lacks or holds
+# in the wrong type. Not drift (the world moved, not the file) nor what the batch as a whole lacks (rows, classes).
+QUARANTINED_CODES = frozenset(
+    {
+        "EMPTY_FILE",
+        "UNPARSEABLE_FILE",
+        "WRONG_DELIMITER",
+        "DUPLICATE_COLUMN",
+        "MISSING_COLUMN",
+        "WRONG_DTYPE",
+        "NON_FINITE",
+        "ALL_MISSING",
+        "MISSING_RATE_SPIKE",
+        "OUT_OF_RANGE",
+        "UNSEEN_CATEGORY",
+        "LABEL_SET_CHANGED",
+    }
+)
 
 
 def quarantine_rejected(stores: Stores, model: str, run_id: str, run: dict[str, Any]) -> list[str]:
-    """Set aside the objects a run rejected, so prefix and scheduled runs skip them: those an anomaly
-    names, or the run's only object. (A prefix run's data failure without a named object is not
-    attributable to one file and quarantines nothing: the next prefix run reports it again.)"""
+    """Set aside the objects a failed run rejected, so prefix and scheduled runs skip them until replaced: every
+    object an error names (``object``: it could not be used on its own; ``objects``: it carries a failing check of
+    the batch), or the run's only object. Returns every object the run quarantined, those extract set aside
+    included. (A failure no object carries — too few rows, one class — quarantines nothing.)"""
     objects = run.get("objects") or []
-    named = {a.get("object") for a in run.get("anomalies") or [] if a.get("object")}
-    rejected = [o for o in objects if o["key"] in named] or (objects if len(objects) == 1 else [])
-    codes = sorted({a["code"] for a in run.get("anomalies") or [] if a.get("severity") == "error"})
+    errors = [a for a in run.get("anomalies") or [] if a.get("severity") == "error"]
+    reasons: dict[str, set[str]] = {}
+    for a in errors:
+        blamed = [a["object"]] if a.get("object") else a.get("objects") or [] if a["code"] in QUARANTINED_CODES else []
+        for key in blamed:
+            reasons.setdefault(key, set()).add(a["code"])
+    rejected = [o for o in objects if o["key"] in reasons]
+    if not rejected and len(objects) == 1:
+        rejected = objects
+        reasons[objects[0]["key"]] = {a["code"] for a in errors}
     for obj in rejected:
-        stores.meta.quarantine(
-            model, {**obj, "run_id": run_id, "reason": ", ".join(codes) or "data validation", "at": utcnow_iso()}
-        )
-    return [o["key"] for o in rejected]
+        reason = ", ".join(sorted(reasons[obj["key"]])) or "data validation"
+        stores.meta.quarantine(model, {**obj, "run_id": run_id, "reason": reason, "at": utcnow_iso()})
+    return list(dict.fromkeys([*(run.get("quarantined") or []), *(o["key"] for o in rejected)]))
+
+
+def retry_without(
+    stores: Stores, config: ProjectConfig, run_id: str, run: dict[str, Any], quarantined: list[str]
+) -> dict[str, Any] | None:
+    """A failed run whose failure is carried by some of its objects goes on without them: the same source minus
+    the quarantined objects, deferred behind this run (the trigger starts it when the execution ends) — when what
+    is left is enough (``validation.max_rejected_object_share``). Each retry has fewer objects: it ends."""
+    objects = [o for o in run.get("objects") or [] if o.get("key")]
+    left = [o for o in objects if o["key"] not in set(quarantined)]
+    blamed = len(objects) - len(left)
+    if not blamed or not left or blamed > config.validation.max_rejected_object_share * len(objects):
+        return None
+    source = dict(run.get("source") or {})
+    if not source:
+        return None
+    if source.get("keys"):
+        source["keys"] = [o["key"] for o in left]
+    name = safe_name(f"{run_id}-retry")
+    record = {
+        "at": utcnow_iso(),
+        "run_id": run_id,
+        "reason": "retry",
+        "name": name,
+        "source": source,
+        "detail": {"retry_of": run_id, "without": [k for k in quarantined if k in {o["key"] for o in objects}]},
+    }
+    stores.meta.add_pending(config.name, record)
+    return {"execution_name": name, "objects": len(left)}
 
 
 def await_approval(stores: Stores, model: str, run_id: str, version: int, token: str) -> dict[str, Any]:

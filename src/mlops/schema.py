@@ -219,6 +219,8 @@ def validate(
             )
         )
     anomalies += _label_checks(df, schema, config)
+    if labelled and baseline_stats:
+        anomalies += label_set_check(df, config, baseline_stats)
     anomalies += _column_checks(df, features, config)
     for col, spec in features.items():
         if col in df.columns:
@@ -333,3 +335,171 @@ def _drift_checks(
                 )
             )
     return drift, out
+
+
+# -- labels the champion knows -------------------------------------------------------------------------------
+def champion_labels(baseline_stats: dict[str, Any] | None) -> set[str] | None:
+    """The labels the champion was trained on (its training statistics' target frequencies), or None: no
+    champion, a regression target, or too many labels to have been recorded."""
+    target = (baseline_stats or {}).get("target") or {}
+    freqs = target.get("frequencies")
+    return set(freqs) if target.get("type") == FeatureType.CATEGORICAL.value and freqs else None
+
+
+def label_set_check(df: pd.DataFrame, config: ProjectConfig, baseline_stats: dict[str, Any]) -> list[Anomaly]:
+    """LABEL_SET_CHANGED: the batch's labels differ from the champion's (labels appear or vanish). A candidate
+    trained on other labels answers other values, and scoring the champion on labels it never knew compares
+    nothing (a renamed label gives the champion an AUC of 0.5 and the candidate a win it did not earn). An
+    error unless ``validation.label_changes`` is 'approve' or 'accept'."""
+    known = champion_labels(baseline_stats)
+    if known is None or config.target not in df.columns:
+        return []
+    y = df[config.target]
+    if (config.task or infer_task(y)) is Task.REGRESSION:
+        return []
+    seen = text_values(y)
+    appeared, vanished = sorted(seen - known), sorted(known - seen)
+    if not appeared and not vanished:
+        return []
+    policy = config.validation.label_changes
+    parts = ([f"new {appeared[:8]}"] if appeared else []) + ([f"gone {vanished[:8]}"] if vanished else [])
+    if policy == "reject":
+        fix = (
+            "if the change is intended, set validation.label_changes: approve (a person approves the new model) or "
+            "accept; otherwise fix the labels"
+        )
+        return [
+            anomaly(
+                "LABEL_SET_CHANGED",
+                "error",
+                config.target,
+                f"the labels differ from the champion's: {'; '.join(parts)}. {fix}",
+                len(appeared) + len(vanished),
+            )
+        ]
+    then = "a blessed candidate waits for approval" if policy == "approve" else "the candidate is not compared with it"
+    return [
+        anomaly(
+            "LABEL_SET_CHANGED",
+            "warning",
+            config.target,
+            f"the labels differ from the champion's: {'; '.join(parts)} (validation.label_changes: {policy}: {then})",
+            len(appeared) + len(vanished),
+        )
+    ]
+
+
+# -- one object at a time ------------------------------------------------------------------------------------
+# What makes one object unusable whatever the others hold, checked on each object before the batch is put
+# together (:func:`mlops.frames.read_table` has already refused what cannot be read). Rates (missing values,
+# out of range, unseen values) are not judged per object: over a small file they are noise — a 20-row daily file
+# with 3 missing values is at 15 % — so they are judged on the batch, and :func:`carriers` names the objects
+# that carry a failing one.
+OBJECT_CODES = frozenset({"MISSING_COLUMN", "WRONG_DTYPE", "NON_FINITE", "NO_FEATURES"})
+
+
+def object_problems(df: pd.DataFrame, schema: dict[str, Any] | None, config: ProjectConfig) -> list[Anomaly]:
+    """The structural problems of one object: the target or a schema column missing, numbers mixed with text
+    (against the stored ``schema`` when there is one, else by the object's own columns), infinite values."""
+    out = [a for a in usability(df, config) if a["code"] in OBJECT_CODES]
+    if schema:
+        features: dict[str, Any] = schema.get("features", {})
+        out = [a for a in out if a["column"] == config.target or a["code"] == "NO_FEATURES"]
+        out += [a for a in _column_checks(df, features, config) if a["code"] == "MISSING_COLUMN"]
+        numeric = [c for c, spec in features.items() if spec["type"] == FeatureType.NUMERIC.value and c in df.columns]
+    else:
+        numeric = [c for c, kind in feature_kinds(df, config).items() if kind is FeatureType.NUMERIC]
+    for col in numeric:
+        out += [a for a in _numeric_check(col, df[col], {}, config) if a["code"] in OBJECT_CODES]
+    return out
+
+
+def consensus_problems(frames: dict[str, pd.DataFrame], config: ProjectConfig) -> dict[str, list[Anomaly]]:
+    """Without a stored schema, what sets one object apart from most of the others (three objects or more): a
+    column it lacks, or holds as text where the others hold numbers. By object key. (With a schema,
+    :func:`object_problems` checks each object against it.)"""
+    if len(frames) < 3:
+        return {}
+    kinds = {key: feature_kinds(df, config) for key, df in frames.items()}
+    having: dict[str, int] = {}
+    numeric: dict[str, int] = {}
+    for found in kinds.values():
+        for col, kind in found.items():
+            having[col] = having.get(col, 0) + 1
+            numeric[col] = numeric.get(col, 0) + (kind is FeatureType.NUMERIC)
+    expected = {c for c, n in having.items() if n > len(frames) / 2}
+    out: dict[str, list[Anomaly]] = {}
+    for key, found in kinds.items():
+        for col in sorted(expected - set(found)):
+            out.setdefault(key, []).append(
+                anomaly(
+                    "MISSING_COLUMN",
+                    "error",
+                    col,
+                    f"the column is missing from this object but present in {having[col]} of {len(frames)} objects",
+                )
+            )
+        for col, kind in found.items():
+            if kind is FeatureType.CATEGORICAL and numeric.get(col, 0) > having[col] / 2:
+                present = frames[key][col].dropna().astype(str)
+                text = present[pd.to_numeric(present, errors="coerce").isna()]
+                out.setdefault(key, []).append(
+                    anomaly(
+                        "WRONG_DTYPE",
+                        "error",
+                        col,
+                        f"{len(text)} value(s) are text (e.g. {sorted(text.unique().tolist())[:3]}) where "
+                        f"{numeric[col]} of {having[col]} objects hold numbers",
+                        len(text) / max(1, len(present)),
+                    )
+                )
+    return out
+
+
+# Anomalies of the whole batch that are not any one object's doing: they are named on no object.
+BATCH_CODES = frozenset({"LOW_ROW_COUNT", "SINGLE_CLASS", "CLASS_TOO_RARE", "NO_FEATURES"})
+
+
+def carriers(
+    anomalies: list[Anomaly],
+    df: pd.DataFrame,
+    parts: list[tuple[str, int]],
+    schema: dict[str, Any] | None,
+    config: ProjectConfig,
+    baseline_stats: dict[str, Any] | None = None,
+) -> None:
+    """Name, on each anomaly of the batch ``df`` (``objects``), the objects that carry it: each object's rows
+    (``parts``: key and row count, in the order the snapshot holds them) checked alone, an object carrying an
+    anomaly when its own check reports the same code on the same column. So a user told "MISSING_RATE_SPIKE
+    on price" knows which file to replace."""
+    named = [a for a in anomalies if a["code"] not in BATCH_CODES and a["code"] != "OBJECT_SET_ASIDE"]
+    if not named or not parts:
+        return
+    if len(parts) == 1:
+        for a in named:
+            a["objects"] = [parts[0][0]]
+        return
+    drift = baseline_stats if any(a["code"] == "DRIFT" for a in named) else None
+    known = champion_labels(baseline_stats) or set()
+    found: dict[tuple[str, str], list[str]] = {}
+    start = 0
+    for key, rows in parts:
+        piece = df.iloc[start : start + rows]
+        start += rows
+        if not rows:
+            continue
+        pairs = {
+            (a["code"], a["column"])
+            for a in validate(piece, schema, config, drift)["anomalies"]
+            if a["code"] not in ("EXTRA_COLUMN", "LABEL_SET_CHANGED")  # every piece has every column of the batch
+        }
+        for a in named:
+            col = a["column"]
+            if a["code"] == "EXTRA_COLUMN" and col in piece.columns and piece[col].notna().any():
+                pairs.add(("EXTRA_COLUMN", col))
+            elif a["code"] == "LABEL_SET_CHANGED" and text_values(piece[col]) - known:  # a piece with new labels
+                pairs.add(("LABEL_SET_CHANGED", col))
+        for pair in pairs:
+            found.setdefault(pair, []).append(key)
+    for a in named:
+        a["objects"] = found.get((a["code"], a["column"]), [])

@@ -26,7 +26,6 @@ every pending trigger is coalesced into one run over the union of their objects.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -56,7 +55,7 @@ from mlops.events import (
     parse_trigger_event,
 )
 from mlops.ports import TERMINAL_STATUSES, ExecutionExistsError, Executions
-from mlops.runs import FAILED, finish_run, start_run
+from mlops.runs import FAILED, finish_run, safe_name, start_run
 
 # A lock whose execution never started (the trigger died between lock and start) is stale after this;
 # the trigger's own timeout is 30 s.
@@ -75,10 +74,6 @@ class TriggerRequest:
 def _parse_time(text: str) -> datetime:
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _safe(text: str, limit: int = 80) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "-", text)[:limit]
 
 
 def _digest(*parts: str) -> str:
@@ -113,7 +108,7 @@ def request_for(event: TriggerEvent, config: ProjectConfig, landing_bucket: str)
             {"bucket": bucket, "key": obj.key, "etag": etag, "version_id": obj.version_id, "size": size},
         )
     if isinstance(event, ScheduledEvent):
-        return TriggerRequest("schedule", _safe(f"schedule-{event.when}"), prefix_source, {"time": event.when})
+        return TriggerRequest("schedule", safe_name(f"schedule-{event.when}"), prefix_source, {"time": event.when})
     if isinstance(event, AlarmStateChange):
         state = event.detail.state
         if state.value != "ALARM" or not config.monitoring.retrain_on_alarm:
@@ -129,7 +124,7 @@ def request_for(event: TriggerEvent, config: ProjectConfig, landing_bucket: str)
         token = event.idempotency_key or uuid.uuid4().hex
         return TriggerRequest(
             "manual",
-            _safe(f"manual-{token}"),
+            safe_name(f"manual-{token}"),
             src,
             {"requested_by": event.requested_by, "note": event.reason, "key": event.key},
         )
@@ -323,7 +318,7 @@ class Trigger:
 
     def _start(self, run_id: str, req: TriggerRequest) -> dict[str, Any]:
         trigger = {"reason": req.reason, "execution_name": req.name, **req.detail}
-        start_run(self.stores, self.config, run_id, trigger)
+        start_run(self.stores, self.config, run_id, trigger, source=req.source)
         payload = {"run_id": run_id, "model": self.model, "source": req.source, "trigger": trigger}
         try:
             arn = self.executions.start(req.name, payload)
@@ -394,4 +389,4 @@ def coalesce(pending: list[dict[str, Any]]) -> TriggerRequest:
         "keys": keys,
     }
     reason = "coalesced" if len(pending) > 1 else str(pending[0]["reason"])
-    return TriggerRequest(reason, _safe(f"{names[-1][:50]}-c{_digest(*names)[:12]}"), source, detail)
+    return TriggerRequest(reason, safe_name(f"{names[-1][:50]}-c{_digest(*names)[:12]}"), source, detail)

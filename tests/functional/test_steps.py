@@ -102,12 +102,16 @@ def test_given_a_first_run_when_validated_then_the_schema_is_a_candidate_until_a
     assert push_schema(account.stores, "churn", schema, "inferred", ctx.run_id)["version"] == 1  # as register does
     # a second run checks against v1 instead of inferring again
     ctx2 = account.context(cfg)
+    ex2 = extract(ctx2, source=account.upload("churn/b.csv", customers(500, seed=9).to_csv(index=False).encode()))
+    out2 = validate_data(ctx2, snapshot=ex2.snapshot, statistics=analyze(ctx2, snapshot=ex2.snapshot).statistics)
+    assert out2.passed and not out2.schema_inferred and out2.schema_version == 1
+    # and an object without one of v1's columns is refused on its own, as it is read
+    ctx3 = account.context(cfg)
     broken = customers(500, seed=9).drop(columns=["age"])
-    ex2 = extract(ctx2, source=account.upload("churn/b.csv", broken.to_csv(index=False).encode()))
-    an2 = analyze(ctx2, snapshot=ex2.snapshot)
-    out2 = validate_data(ctx2, snapshot=ex2.snapshot, statistics=an2.statistics)
-    assert not out2.passed and not out2.schema_inferred and out2.schema_version == 1
-    assert account.stores.meta.get_run("churn", ctx2.run_id)["anomalies"][0]["code"] == "MISSING_COLUMN"
+    with pytest.raises(DataValidationError, match=r"churn/c\.csv"):
+        extract(ctx3, source=account.upload("churn/c.csv", broken.to_csv(index=False).encode()))
+    anomaly = account.stores.meta.get_run("churn", ctx3.run_id)["anomalies"][0]
+    assert (anomaly["code"], anomaly["column"], anomaly["object"]) == ("MISSING_COLUMN", "age", "churn/c.csv")
 
 
 @pytest.mark.parametrize("time_ordered", [False, True])

@@ -36,6 +36,18 @@ def champion_value(ctx: StepContext, raw: pd.DataFrame, y: np.ndarray, ds: Datas
     record = stores.meta.get_model_version(ctx.model, version) or {}
     try:
         champ_ds = load_dataset(stores.artifacts, record["lineage"]["dataset"])
+        if ds.task is not Task.REGRESSION and _labels(champ_ds.classes) != _labels(ds.classes):
+            appeared = sorted(_labels(ds.classes) - _labels(champ_ds.classes))
+            vanished = sorted(_labels(champ_ds.classes) - _labels(ds.classes))
+            return {
+                "version": version,
+                "value": None,
+                "comparable": False,
+                "labels": {"appeared": appeared, "vanished": vanished},
+                "note": f"champion v{version} was not re-scored: it knows other labels (new here: {appeared[:8]}; "
+                f"not here: {vanished[:8]})",
+            }
+        unchanged = _same_inputs(ctx, ds, champ_ds, record)
         pipe = joblib.load(io.BytesIO(get_verified(stores.artifacts, record["artifacts"]["model"])))
         from mlops.ml.models import model_frame
 
@@ -43,7 +55,36 @@ def champion_value(ctx: StepContext, raw: pd.DataFrame, y: np.ndarray, ds: Datas
         value = task_metrics(ds.task, y, pred, proba, ds.classes).get(metric)
     except Exception as err:  # noqa: BLE001 — an old pickle, a changed feature set: report, don't guess
         return {"version": version, "value": None, "note": f"champion v{version} could not be re-scored: {err}"}
-    return {"version": version, "value": value, "note": f"champion v{version} re-scored on this test split"}
+    return {
+        "version": version,
+        "value": value,
+        "unchanged": unchanged,
+        "note": f"champion v{version} re-scored on this test split"
+        + (" (trained on the same data with the same config and code)" if unchanged else ""),
+    }
+
+
+def _labels(classes: list[Any] | None) -> set[str]:
+    return {str(c) for c in classes or []}
+
+
+def _same_inputs(ctx: StepContext, ds: Dataset, champ_ds: Dataset, record: dict[str, Any]) -> bool:
+    """Whether this candidate was made from what made the champion: the same splits (byte for byte), config
+    and code. Its metrics can only tie the champion's up to training noise; promoting it would churn the
+    registry and the served version for nothing."""
+    from mlops import __version__
+
+    lineage = record.get("lineage") or {}
+    run = ctx.stores.meta.get_run(ctx.model, ctx.run_id) or {}
+    same_splits = all(
+        (ds.splits.get(s) or {}).get("sha256") == (champ_ds.splits.get(s) or {}).get("sha256")
+        for s in ("train", "validation", "test")
+    )
+    return (
+        same_splits
+        and lineage.get("config_hash") == ctx.config.config_hash()
+        and lineage.get("code_version") == run.get("code_version", __version__)
+    )
 
 
 def _plain(v: Any) -> Any:

@@ -28,7 +28,9 @@ def register(
     blessing: ArtifactRefDict,
     train: TrainResult,  # the model, its family and parameters
 ) -> RegisterResult:
-    manual = ctx.config.registry.approval == "manual"
+    # A change of labels under validation.label_changes: approve waits for a person, whatever registry.approval says.
+    requires_approval = bool(get_json(ctx.stores.artifacts, blessing["uri"]).get("requires_approval"))
+    manual = ctx.config.registry.approval == "manual" or requires_approval
     if schema_version == 0 and ctx.stores.meta.latest_schema(ctx.model) is None:
         # The first model registered makes its run's inferred schema the reference for later batches.
         pushed = push_schema(

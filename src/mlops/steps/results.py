@@ -44,8 +44,9 @@ class ExtractResult(StepResult):
     manifest: ArtifactRefDict
     rows: int = 0
     columns: int = 0
-    objects: int = 0
+    objects: int = 0  # the landing objects in the snapshot
     bytes: int = 0
+    set_aside: int = 0  # objects unusable on their own, quarantined, the run going on without them
 
 
 class AnalyzeResult(StepResult):

@@ -10,7 +10,7 @@ from mlops.context import StepContext, Stores
 from mlops.frames import from_parquet_bytes
 from mlops.ports import ArtifactRefDict
 from mlops.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
-from mlops.schema import infer_schema, usability, validate
+from mlops.schema import carriers, infer_schema, usability, validate
 from mlops.steps.results import ValidateDataResult
 
 
@@ -23,10 +23,36 @@ def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:
     return get_json(stores.artifacts, stats_ref["uri"]) if stats_ref else None
 
 
+def set_aside_anomalies(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects extract went on without, as warnings in the batch's report (their own problems in the run
+    record's ``set_aside``)."""
+    return [
+        {
+            "code": "OBJECT_SET_ASIDE",
+            "severity": "warning",
+            "column": "",
+            "object": o["key"],
+            "objects": [o["key"]],
+            "description": "set aside and quarantined, the run going on without it: "
+            + "; ".join(
+                f"{a['code']} {a.get('column') or ''}".strip() + f": {a['description']}" for a in o["anomalies"]
+            )[:400],
+        }
+        for o in manifest.get("set_aside") or []
+    ]
+
+
 @pipeline_step("validate_data")
-def validate_data(ctx: StepContext, *, snapshot: ArtifactRefDict, statistics: ArtifactRefDict) -> ValidateDataResult:
+def validate_data(
+    ctx: StepContext,
+    *,
+    snapshot: ArtifactRefDict,
+    statistics: ArtifactRefDict,
+    manifest: ArtifactRefDict | None = None,
+) -> ValidateDataResult:
     """Usability, schema and drift checks. Without a schema yet, the first usable batch's schema is inferred
-    as this run's candidate (``schema_version`` 0); only a run that registers a model stores it as a version."""
+    as this run's candidate (``schema_version`` 0); only a run that registers a model stores it as a version.
+    Each anomaly names the objects that carry it (``objects``, from the ``manifest``'s parts of the snapshot)."""
     stores = ctx.stores
     df = from_parquet_bytes(get_verified(stores.artifacts, snapshot))
     current = stores.meta.latest_schema(ctx.model)
@@ -43,6 +69,12 @@ def validate_data(ctx: StepContext, *, snapshot: ArtifactRefDict, statistics: Ar
         )
     baseline = champion_statistics(stores, ctx.model)
     result = validate(df, schema, ctx.config, baseline)
+    listing = get_json(stores.artifacts, manifest["uri"]) if manifest else {}
+    parts = [(o["key"], int(o["rows"])) for o in listing.get("objects") or []]
+    if sum(n for _, n in parts) == len(df):  # the parts are the snapshot's rows, in order
+        carriers(result["anomalies"], df, parts, schema, ctx.config, baseline)
+    result["anomalies"] = set_aside_anomalies(listing) + result["anomalies"]
+    result["num_warnings"] += len(listing.get("set_aside") or [])
     report = put_json(
         stores.artifacts,
         ctx.key("validate_data", "anomalies.json"),

@@ -118,7 +118,24 @@ def validate_model(
         )
 
     champ = ev.get("champion") or {}
-    if champ.get("version") is not None:
+    requires_approval = False
+    if champ.get("comparable") is False:
+        policy = ctx.config.validation.label_changes
+        requires_approval = policy == "approve"
+        checks.append(
+            _check(
+                "label_set",
+                policy != "reject",
+                f"not compared with champion v{champ['version']}: {champ.get('note')}; "
+                + {
+                    "reject": "validation.label_changes: reject refuses a change of labels",
+                    "approve": "validation.label_changes: approve — a person approves it (mlops models approve)",
+                    "accept": "validation.label_changes: accept",
+                }[policy],
+                labels=champ.get("labels"),
+            )
+        )
+    elif champ.get("version") is not None:
         if champ.get("value") is None or value is None:
             checks.append(_check("no_regression", False, f"cannot compare with the champion: {champ.get('note')}"))
         else:
@@ -139,11 +156,23 @@ def validate_model(
                 )
             )
 
+    if champ.get("unchanged"):
+        checks.append(
+            _check(
+                "changed",
+                False,
+                f"trained on the same data, config and code as champion v{champ['version']}: nothing new to promote "
+                "(a tie on the same inputs is training noise; new data, a config change or new code is a new model)",
+            )
+        )
+
     checks.extend(serving_checks(ctx, get_verified(store, onnx), get_json(store, reference["uri"])))
     reasons = [c["detail"] for c in checks if not c["passed"]]
     blessed = not reasons
     report = put_json(
-        store, ctx.key("validate_model", "blessing.json"), {"blessed": blessed, "checks": checks, "reasons": reasons}
+        store,
+        ctx.key("validate_model", "blessing.json"),
+        {"blessed": blessed, "checks": checks, "reasons": reasons, "requires_approval": requires_approval},
     )
     return ValidateModelResult(
         blessed=blessed,

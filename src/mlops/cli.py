@@ -38,6 +38,11 @@ app.add_typer(local_app, name="local")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(schema_app, name="schema")
+quarantine_app = typer.Typer(
+    help="Objects a run rejected: prefix and scheduled runs skip them until replaced or released.",
+    no_args_is_help=True,
+)
+app.add_typer(quarantine_app, name="quarantine")
 monitor_app = typer.Typer(
     help="The monitor: drift, data quality and live quality of served traffic.", no_args_is_help=True
 )
@@ -277,6 +282,27 @@ def _step_line(name: str, step: dict[str, Any]) -> None:
     typer.echo(f"  {mark} {name:<15} {step.get('duration_s', 0):6.2f}s{extra}")
 
 
+def _data_lines(run: dict[str, Any]) -> None:
+    """What a run read, what it set aside and what it skipped (quarantined by earlier runs)."""
+    keys = [o["key"] for o in run.get("objects") or []]
+    if keys:
+        typer.echo(f"  data: {len(keys)} object(s): {', '.join(keys[:4])}" + (" …" if len(keys) > 4 else ""))
+    for aside in run.get("set_aside") or []:
+        problems = "; ".join(
+            f"{a['code']} {a.get('column') or ''}".strip() + f": {a['description']}"
+            for a in aside.get("anomalies") or []
+        )
+        typer.secho(f"  set aside {aside['key']} (the run went on without it): {problems}", fg=typer.colors.YELLOW)
+    if (run.get("trigger") or {}).get("retry_of"):
+        without = ", ".join(run["trigger"].get("without") or [])
+        typer.echo(f"  retry of run {run['trigger']['retry_of']}, without {without}")
+    for skipped in run.get("skipped") or []:
+        typer.secho(
+            f"  skipped {skipped['key']}: quarantined by run {skipped.get('rejected_by')} ({skipped.get('reason')})",
+            fg=typer.colors.YELLOW,
+        )
+
+
 def show_run(run: dict[str, Any], steps: bool = True) -> None:
     color = {"SUCCEEDED": typer.colors.GREEN, "FAILED": typer.colors.RED, "REJECTED": typer.colors.YELLOW}
     typer.secho(f"run {run['run_id']}: {run.get('status')}", bold=True, fg=color.get(run.get("status", "")))
@@ -284,14 +310,7 @@ def show_run(run: dict[str, Any], steps: bool = True) -> None:
     typer.echo(f"  trigger: {trig.get('reason')} {trig.get('key') or trig.get('time') or ''}".rstrip())
     for name, step in run.get("steps", {}).items() if steps else ():
         _step_line(name, step)
-    keys = [o["key"] for o in run.get("objects") or []]
-    if keys:
-        typer.echo(f"  data: {len(keys)} object(s): {', '.join(keys[:4])}" + (" …" if len(keys) > 4 else ""))
-    for skipped in run.get("skipped") or []:
-        typer.secho(
-            f"  skipped {skipped['key']}: quarantined by run {skipped.get('rejected_by')} ({skipped.get('reason')})",
-            fg=typer.colors.YELLOW,
-        )
+    _data_lines(run)
     trials = run.get("trials") or {}
     if trials:
         from mlops.config import HIGHER_IS_BETTER
@@ -306,7 +325,12 @@ def show_run(run: dict[str, Any], steps: bool = True) -> None:
     anomalies = sorted(run.get("anomalies") or [], key=lambda a: a["severity"] != "error")
     for a in anomalies[:6]:
         typer.secho(
-            f"  anomaly [{a['severity']}] {a['code']} {a['column']}: {a['description']}",
+            f"  anomaly [{a['severity']}] {a['code']} {a['column']}: {a['description']}"
+            + (
+                f" (in {', '.join(a['objects'][:4])}{' …' if len(a['objects']) > 4 else ''})"
+                if a.get("objects")
+                else ""
+            ),
             fg=typer.colors.RED if a["severity"] == "error" else typer.colors.YELLOW,
         )
     if len(anomalies) > 6:
@@ -319,9 +343,12 @@ def show_run(run: dict[str, Any], steps: bool = True) -> None:
         typer.secho(f"  error: {run['error'].get('type')}: {run['error'].get('message')}", fg=typer.colors.RED)
     if run.get("quarantined"):
         typer.secho(
-            f"  quarantined: {', '.join(run['quarantined'])} (prefix and scheduled runs skip it until it is replaced)",
+            f"  quarantined: {', '.join(run['quarantined'])} (prefix and scheduled runs skip them until each is "
+            "replaced, or `mlops quarantine release`)",
             fg=typer.colors.YELLOW,
         )
+    if run.get("retried_as"):
+        typer.echo(f"  retried without them: execution {run['retried_as']}")
     if run.get("model_version"):
         typer.echo(f"  model version: v{run['model_version']}")
 
@@ -891,6 +918,44 @@ def models_served_at(
         emit({"at": when, "version": version})
     else:
         typer.echo(f"v{version}" if version is not None else f"no champion at {when}")
+
+
+# -- quarantine -----------------------------------------------------------------------------
+@quarantine_app.command("list")
+def quarantine_list(
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every quarantined object, the run that rejected it and why."""
+    with reported():
+        held = platform(target, env, endpoint, model).quarantined()
+    if as_json:
+        emit(held)
+        return
+    if not held:
+        typer.echo("nothing is quarantined")
+    for q in held:
+        typer.echo(f"{q['key']}  {q.get('reason')}  (run {q.get('run_id')}, {q.get('at')})")
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    key: Annotated[str | None, typer.Argument(help="The object's key; omit with --all.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Release every quarantined object.")] = False,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Let prefix and scheduled runs read an object again as it is (replacing it releases it too)."""
+    if (key is None) == (not every):
+        fail("give an object's key or --all")
+    with reported():
+        released = platform(target, env, endpoint, model).release(None if every else key)
+    typer.echo(f"released {len(released)} object(s): {', '.join(released)}" if released else "nothing released")
 
 
 # -- schema ---------------------------------------------------------------------------------

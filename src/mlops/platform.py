@@ -358,6 +358,22 @@ class Platform:
 
         return served_at(self.stores, self.model, when)
 
+    # -- quarantine ---------------------------------------------------------------------
+    def quarantined(self) -> list[dict[str, Any]]:
+        """The objects prefix and scheduled runs skip: each with the run that rejected it and why."""
+        return sorted(self.stores.meta.quarantined(self.model).values(), key=lambda q: str(q.get("at")))
+
+    def release(self, key: str | None) -> list[str]:
+        """Lift the quarantine of one object (its key, or ``bucket/key``) or, with None, of every object."""
+        held = self.stores.meta.quarantined(self.model)
+        if key is None:
+            chosen = list(held)
+        else:
+            chosen = [k for k in held if k == key or k.split("/", 1)[1] == key]
+            if not chosen:
+                raise PlatformError(f"{key} is not quarantined for {self.model} (`mlops quarantine list`)")
+        return [k for k in chosen if self.stores.meta.release_quarantine(self.model, k)]
+
     # -- schema -------------------------------------------------------------------------
     def schema(self) -> dict[str, Any]:
         from mlops.artifact_io import get_json

@@ -384,9 +384,17 @@ def coalesce(pending: list[dict[str, Any]]) -> TriggerRequest:
     names = [str(p["name"]) for p in pending]
     detail: dict[str, Any] = {
         "coalesced": [
-            {"reason": p["reason"], "name": p["name"], "key": (p.get("detail") or {}).get("key")} for p in pending
+            {
+                "reason": p["reason"],
+                "name": p["name"],
+                "key": (p.get("detail") or {}).get("key"),
+                **{k: v for k, v in (p.get("detail") or {}).items() if k in ("retry_of", "without")},
+            }
+            for p in pending
         ],
         "keys": keys,
     }
     reason = "coalesced" if len(pending) > 1 else str(pending[0]["reason"])
+    if len(pending) == 1:  # a retry says of which run, and without what
+        detail.update({k: v for k, v in (pending[0].get("detail") or {}).items() if k in ("retry_of", "without")})
     return TriggerRequest(reason, safe_name(f"{names[-1][:50]}-c{_digest(*names)[:12]}"), source, detail)

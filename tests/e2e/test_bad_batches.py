@@ -146,3 +146,72 @@ def test_given_the_cli_and_a_burst_of_five_uploads_then_reasons_are_immediate_an
         assert sorted(coalesced["trigger"]["keys"]) == sorted(set(keys) - {first["trigger"]["key"]})
         code, text = _cli("runs", "show", coalesced["run_id"], *endpoint)
         assert code == 0 and "data: 4 object(s)" in text
+
+
+def _dollars(frame):
+    """Rows of one file say "107$" in a numeric column (the Carseats upload that broke prefix runs)."""
+    out = frame.copy()
+    out["mean_radius"] = out["mean_radius"].astype(object)
+    out.loc[out.index[:40], "mean_radius"] = "107$"
+    return out
+
+
+def _upload_and_wait_started(p: Platform, key: str, body: bytes) -> str:
+    up = p.upload(body, key)
+    return p.run_for_upload(up["key"], up["etag"])
+
+
+def test_given_good_and_bad_files_coalesced_then_each_bad_file_is_named_and_quarantined_and_every_good_one_trained(
+    tmp_path,
+):
+    import time
+
+    from tests.conftest import quick_config_file
+
+    good = {f"breast-cancer/good-{i}.csv": _body(BASE.sample(frac=0.9, random_state=i)) for i in range(7)}
+    unreadable_or_broken = {
+        "breast-cancer/semicolon.csv": (BASE.to_csv(index=False, sep=";").encode(), "WRONG_DELIMITER"),
+        "breast-cancer/garbage.csv": (random.Random(1).randbytes(4096), "UNPARSEABLE_FILE"),
+        "breast-cancer/dollars.csv": (_body(_dollars(BASE)), "WRONG_DTYPE"),
+    }
+    spike = "breast-cancer/no-texture.csv"  # readable, but a column's values are gone: a failing rate of the batch
+    with LocalCloud(quick_config_file(tmp_path), port=0) as cloud:
+        p = Platform.connect("dev", cloud.endpoint)
+        first = _upload_and_wait_started(p, "breast-cancer/first.csv", _body(BASE))  # holds the lock
+        s3, bucket = p.client("s3"), p.output("LandingBucket")
+        bodies = {**good, **{k: body for k, (body, _) in unreadable_or_broken.items()}}
+        bodies[spike] = _body(BASE.assign(mean_texture=np.nan))
+        for key, body in bodies.items():  # within a second, behind the first run
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        assert p.wait(first, timeout=600)["status"] == "SUCCEEDED"
+
+        # WHEN the coalesced run reads the eleven: THEN it sets aside the three unusable ones, each named with its
+        # own problem, and fails on the batch's missing rate, naming the one file that carries it
+        coalesced = p.wait(p.run_for_upload(spike, s3.head_object(Bucket=bucket, Key=spike)["ETag"]), timeout=600)
+        assert coalesced["trigger"]["reason"] == "coalesced" and sorted(coalesced["trigger"]["keys"]) == sorted(bodies)
+        assert {o["key"]: o["codes"] for o in coalesced.get("set_aside", [])} == {
+            k: [code] for k, (_, code) in unreadable_or_broken.items()
+        }
+        assert coalesced["status"] == "FAILED", coalesced.get("error")
+        (rate,) = [a for a in coalesced["anomalies"] if a["severity"] == "error"]
+        assert (rate["code"], rate["column"], rate["objects"]) == ("MISSING_RATE_SPIKE", "mean_texture", [spike])
+        assert sorted(coalesced["quarantined"]) == sorted([*unreadable_or_broken, spike])
+
+        # AND the run goes on without them: a retry trains on the seven good files
+        deadline = time.monotonic() + 600
+        while not (retries := [r for r in p.runs(50) if (r.get("trigger") or {}).get("retry_of")]):
+            assert time.monotonic() < deadline, "no retry started"
+            time.sleep(1)
+        retry = p.wait(retries[0]["run_id"], timeout=600)
+        assert retry["trigger"]["reason"] == "retry" and retry["trigger"]["retry_of"] == coalesced["run_id"]
+        assert sorted(o["key"] for o in retry["objects"]) == sorted(good)
+        assert retry["status"] in ("SUCCEEDED", "REJECTED"), retry.get("error")
+        assert retry["steps"]["validate_data"]["status"] == "SUCCEEDED"
+
+        # AND a prefix run skips every quarantined file, naming each, and goes on
+        weekly = p.wait(p.request_run(reason="weekly")["run_id"], timeout=600)
+        assert weekly["status"] in ("SUCCEEDED", "REJECTED"), weekly.get("error")
+        assert {s["key"] for s in weekly["skipped"]} == {*unreadable_or_broken, spike}
+        assert sorted(o["key"] for o in weekly["objects"]) == sorted(["breast-cancer/first.csv", *good])
+        code, text = _cli("runs", "show", coalesced["run_id"], "--endpoint", cloud.endpoint)
+        assert code == 0 and "set aside breast-cancer/semicolon.csv" in text and f"(in {spike})" in text

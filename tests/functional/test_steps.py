@@ -61,6 +61,22 @@ def test_given_data_above_the_size_guard_when_extracted_then_a_clear_error_not_a
     assert step["status"] == "FAILED" and step["error"]["type"] == "DataTooLargeError"
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_given_more_rows_than_the_guard_when_extracted_then_it_refuses_before_parsing(account, monkeypatch, fmt):
+    import mlops.steps.extract
+
+    def parse(*args, **kwargs):
+        raise AssertionError("parsed a file the row guard should have refused")
+
+    monkeypatch.setattr(mlops.steps.extract, "read_table", parse)
+    cfg = churn_config(data={"prefix": "churn/", "max_rows": 400})
+    frame = customers(500)
+    body = to_parquet_bytes(frame) if fmt == "parquet" else frame.to_csv(index=False).encode()
+    src = account.upload(f"churn/big.{fmt}", body)
+    with pytest.raises(DataTooLargeError, match=r"more than data\.max_rows=400 rows \(counted before parsing"):
+        extract(account.context(cfg), source=src)
+
+
 def test_given_an_empty_upload_when_extracted_then_the_run_records_the_anomaly(account):
     ctx = account.context(churn_config())
     with pytest.raises(DataValidationError):

@@ -160,6 +160,16 @@ class DynamoMetadataStore:
         """Quarantined objects by ``bucket/key``."""
         return {i["sk"].removeprefix("QUARANTINE#"): i for i in self._query_prefix(self._runs, model, "QUARANTINE#")}
 
+    def release_quarantine(self, model: str, bucket_key: str) -> bool:
+        """Let prefix and scheduled runs read a quarantined object again (``bucket/key``); False if it was not."""
+        try:
+            self._runs.delete_item(
+                Key={"pk": model, "sk": f"QUARANTINE#{bucket_key}"}, ConditionExpression="attribute_exists(sk)"
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def add_pending(self, model: str, record: dict[str, Any]) -> None:
         self._runs.put_item(Item=to_dynamo({"pk": model, "sk": f"PENDING#{record['at']}#{record['name']}", **record}))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -99,8 +100,25 @@ class FeatureOverride(_Strict):
     drop: bool = False
 
 
+# A component's import path: 'package.module:Class'.
+IMPORT_PATH = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
+class FeatureStep(_Strict):
+    """One feature component of the model's pipeline (see ``mlops.components``)."""
+
+    component: str = Field(pattern=IMPORT_PATH, description="Import path of the class: 'package.module:Class'.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Its constructor's keyword arguments.")
+    drop_inputs: bool = Field(
+        default=False, description="Its input columns are not features themselves (a raw timestamp, say)."
+    )
+
+
 class FeaturesConfig(_Strict):
     overrides: dict[str, FeatureOverride] = Field(default_factory=dict)
+    steps: tuple[FeatureStep, ...] = Field(
+        default=(), description="Feature components, in order, before the built-in preprocessing."
+    )
     slice_by: tuple[str, ...] = Field(default=(), description="Columns to slice evaluation metrics by.")
 
 
@@ -144,11 +162,20 @@ class Family(StrEnum):
     RANDOM_FOREST = "random_forest"
     EXTRA_TREES = "extra_trees"
     GRADIENT_BOOSTING = "gradient_boosting"  # HistGradientBoosting
+    LIGHTGBM = "lightgbm"  # LGBMClassifier / LGBMRegressor, exported with onnxmltools
 
 
 class Candidate(_Strict):
-    family: Family
+    family: str = Field(description="A built-in family, or a model component's import path ('package.module:Class').")
     params: dict[str, ParamSpace] = Field(default_factory=dict)
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, v: str) -> str:
+        if v in {f.value for f in Family} or re.match(IMPORT_PATH, v):
+            return v
+        names = ", ".join(f.value for f in Family)
+        raise ValueError(f"{v!r} is neither a built-in family ({names}) nor an import path 'package.module:Class'")
 
 
 class SearchConfig(_Strict):

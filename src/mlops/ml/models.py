@@ -8,7 +8,8 @@ strings with ``""`` for missing (ONNX string tensors cannot hold None), one-hot 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,56 +29,101 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlops.config import Family, FeatureType, Task
+from mlops.ml.features import feature_steps
+
+if TYPE_CHECKING:
+    from mlops.config import FeatureStep
 
 # Bounded by default: an unlimited-depth forest on 100k rows exported to a 172 MB ONNX file
 # that took 5 s to load; depth 12 gave 7.5 MB and 0.15 s.
-DEFAULTS: dict[Family, dict[str, Any]] = {
+DEFAULTS: dict[str, dict[str, Any]] = {
     Family.LOGISTIC_REGRESSION: {"max_iter": 2000},
     Family.LINEAR: {},
     Family.RANDOM_FOREST: {"n_estimators": 100, "max_depth": 12, "min_samples_leaf": 2, "n_jobs": 1},
     Family.EXTRA_TREES: {"n_estimators": 100, "max_depth": 12, "min_samples_leaf": 2, "n_jobs": 1},
     Family.GRADIENT_BOOSTING: {"max_iter": 200, "max_depth": 6, "early_stopping": False},
+    # One thread: a trial has its own Lambda (and the tests share two cores); quiet, and deterministic so.
+    Family.LIGHTGBM: {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31, "n_jobs": 1, "verbose": -1},
 }
 
 
-def estimator_class(family: Family, task: Task) -> type[BaseEstimator]:
+def estimator_class(family: str, task: Task) -> type[BaseEstimator]:
+    """The estimator a candidate's ``family`` names for ``task``: a built-in family, or a model component by its
+    import path (which must be a classifier for a classification task, a regressor for regression)."""
     classification = task is not Task.REGRESSION
-    table: dict[Family, tuple[type[BaseEstimator], type[BaseEstimator]]] = {
+    if family == Family.LIGHTGBM:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        return LGBMClassifier if classification else LGBMRegressor
+    table: dict[str, tuple[type[BaseEstimator], type[BaseEstimator]]] = {
         Family.LOGISTIC_REGRESSION: (LogisticRegression, Ridge),
         Family.LINEAR: (LogisticRegression, Ridge),
         Family.RANDOM_FOREST: (RandomForestClassifier, RandomForestRegressor),
         Family.EXTRA_TREES: (ExtraTreesClassifier, ExtraTreesRegressor),
         Family.GRADIENT_BOOSTING: (HistGradientBoostingClassifier, HistGradientBoostingRegressor),
     }
-    cls, reg = table[family]
-    return cls if classification else reg
+    if family in table:
+        cls, reg = table[family]
+        return cls if classification else reg
+    from sklearn.base import is_classifier, is_regressor
+
+    from mlops.components import ComponentError, load
+
+    component = load(family)
+    try:
+        sample = component()
+    except TypeError as err:
+        raise ComponentError(f"{family} cannot be built without arguments (scikit-learn's rule): {err}") from None
+    if (classification and not is_classifier(sample)) or (not classification and not is_regressor(sample)):
+        wanted = "a classifier" if classification else "a regressor"
+        raise ComponentError(
+            f"{family} is not {wanted} (scikit-learn's is_classifier/is_regressor); the task is {task}"
+        )
+    return component
+
+
+def _scaled(cls: type) -> bool:
+    """Linear models want scaled inputs; trees must not have them: a float32 scaler in the graph against float64 in
+    scikit-learn moves values across split thresholds near ties."""
+    from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
+
+    return issubclass(cls, LinearModel | LinearClassifierMixin)
 
 
 def build_pipeline(
-    family: Family, params: dict[str, Any], task: Task, kinds: dict[str, FeatureType], seed: int
+    family: str,
+    params: dict[str, Any],
+    task: Task,
+    kinds: dict[str, FeatureType],
+    seed: int,
+    steps: Sequence[FeatureStep] = (),
 ) -> Pipeline:
-    numeric = [c for c, k in kinds.items() if k is FeatureType.NUMERIC]
-    categorical = [c for c, k in kinds.items() if k is FeatureType.CATEGORICAL]
+    """The candidate's whole pipeline on raw columns ``kinds``: its feature components (``steps``), then imputation
+    (and scaling for linear models) and one-hot encoding, then the estimator."""
+    features = feature_steps(steps, kinds) if steps else None
+    columns = features.kinds(kinds) if features else kinds
+    cls = estimator_class(family, task)
+    numeric = [c for c, k in columns.items() if k is FeatureType.NUMERIC]
+    categorical = [c for c, k in columns.items() if k is FeatureType.CATEGORICAL]
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:
-        # Trees need no scaling, and skipping it keeps ONNX parity exact: a float32 StandardScaler in the
-        # graph vs float64 in scikit-learn moves values across split thresholds near ties.
         numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
-        if family in (Family.LOGISTIC_REGRESSION, Family.LINEAR):
+        if _scaled(cls):
             numeric_steps.append(("scale", StandardScaler()))
         transformers.append(("num", Pipeline(numeric_steps), numeric))
     if categorical:
         transformers.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical))
-    cls = estimator_class(family, task)
-    merged = {**DEFAULTS[family], **params}
-    accepted = cls().get_params()
+    merged = {**DEFAULTS.get(family, {}), **params}
+    accepted = cls(**DEFAULTS.get(family, {})).get_params()  # LightGBM takes some of its parameters as **kwargs
     unknown = sorted(set(merged) - set(accepted))
     if unknown:
         raise ValueError(f"{cls.__name__} has no parameter(s) {unknown}; check training.candidates for {family}")
     merged = {k: v for k, v in merged.items() if k in accepted}
     if "random_state" in accepted:
         merged["random_state"] = seed
-    return Pipeline([("preprocess", ColumnTransformer(transformers)), ("model", cls(**merged))])
+    stages: list[tuple[str, Any]] = [("features", features)] if features else []
+    stages += [("preprocess", ColumnTransformer(transformers)), ("model", cls(**merged))]
+    return Pipeline(stages)
 
 
 def model_frame(df: pd.DataFrame, kinds: dict[str, FeatureType]) -> pd.DataFrame:

@@ -55,4 +55,4 @@ def _expand_candidate(cand: Candidate, strategy: str, limit: int, rng: random.Ra
                 combos.append(combo)
             if len(combos) >= limit:
                 break
-    return [{"family": cand.family.value, "params": c} for c in (combos or [{}])]
+    return [{"family": cand.family, "params": c} for c in (combos or [{}])]

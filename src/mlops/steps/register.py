@@ -67,6 +67,7 @@ def register(
                 "config_hash": ctx.config.config_hash(),
                 "code_version": run.get("code_version", __version__),
                 "trigger": run.get("trigger"),
+                "components": train.components,
             },
         },
     )

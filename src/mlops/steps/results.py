@@ -127,6 +127,8 @@ class TrainResult(StepResult):
     validation_value: float | None = None
     num_trials: int = 0
     refit_s: float | None = None
+    # The user's code in the model: each component's import path, parameters and source sha256 (mlops.components).
+    components: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class ExportResult(StepResult):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlops.artifact_io import put_json
 from mlops.clock import utcnow_iso
-from mlops.config import Family
+from mlops.config import FeatureStep
 from mlops.context import StepContext
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
@@ -21,6 +21,23 @@ from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import FAILED, SUCCEEDED, pipeline_step
 from mlops.steps.results import TrainResult, Trial, TrialResult
+
+
+def _steps(ctx: StepContext) -> tuple[FeatureStep, ...]:
+    return ctx.config.features.steps
+
+
+def components_of(pipe: Any) -> list[dict[str, Any]]:
+    """The user's code in a fitted pipeline, for the lineage: each feature component, then the model if it is a
+    model component (not a built-in family), with its import path, parameters and source's sha256."""
+    from mlops.components import provenance
+    from mlops.ml.features import FeatureSteps
+
+    out = [provenance(step) for name, stage in pipe.steps if isinstance(stage, FeatureSteps) for step in stage.steps]
+    model = pipe.steps[-1][1]
+    if not type(model).__module__.startswith(("sklearn.", "lightgbm.")):
+        out.append(provenance(model))
+    return out
 
 
 def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
@@ -37,7 +54,7 @@ def run_trial(ctx: StepContext, *, dataset: ArtifactRefDict, trial: Trial) -> Tr
     try:
         _, X_train, y_train = ds.load(ctx.stores.artifacts, "train")
         _, X_val, y_val = ds.load(ctx.stores.artifacts, "validation")
-        pipe = build_pipeline(Family(trial.family), trial.params, ds.task, ds.kinds, ctx.config.split.seed)
+        pipe = build_pipeline(trial.family, trial.params, ds.task, ds.kinds, ctx.config.split.seed, _steps(ctx))
         pipe.fit(X_train, y_train)
         scores = _score(ds, pipe, X_val, y_val)
         outcome: dict[str, Any] = {"status": SUCCEEDED, "value": scores.get(metric), "validation": scores}
@@ -76,7 +93,7 @@ def select_and_refit(ctx: StepContext, *, dataset: ArtifactRefDict, trials: list
     X = pd.concat([X_train, X_val])
     y = np.concatenate([y_train, y_val])
     t0 = time.perf_counter()
-    pipe = build_pipeline(Family(best.family), best.params, ds.task, ds.kinds, ctx.config.split.seed)
+    pipe = build_pipeline(best.family, best.params, ds.task, ds.kinds, ctx.config.split.seed, _steps(ctx))
     pipe.fit(X, y)
     fit_s = round(time.perf_counter() - t0, 3)
     buf = io.BytesIO()
@@ -97,4 +114,5 @@ def select_and_refit(ctx: StepContext, *, dataset: ArtifactRefDict, trials: list
         validation_value=best_value,
         num_trials=len(trials),
         refit_s=fit_s,
+        components=components_of(pipe),
     )

@@ -21,6 +21,12 @@ metrics = Metrics()
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=ValidateModelEvent)
     ev = req.evaluate
-    result = validate_model(step_context(req), evaluation=ev.evaluation, onnx=req.export.onnx, reference=ev.reference)
+    result = validate_model(
+        step_context(req),
+        evaluation=ev.evaluation,
+        onnx=req.export.onnx,
+        reference=ev.reference,
+        features=req.export.features,
+    )
     metrics.add_metric(name="CandidateBlessed", unit=MetricUnit.Count, value=int(result.blessed))
     return result.as_state()

@@ -38,6 +38,8 @@ app.add_typer(local_app, name="local")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(schema_app, name="schema")
+component_app = typer.Typer(help="Your own components: check one before a pipeline runs it.", no_args_is_help=True)
+app.add_typer(component_app, name="component")
 quarantine_app = typer.Typer(
     help="Objects a run rejected: prefix and scheduled runs skip them until replaced or released.",
     no_args_is_help=True,
@@ -918,6 +920,56 @@ def models_served_at(
         emit({"at": when, "version": version})
     else:
         typer.echo(f"v{version}" if version is not None else f"no champion at {when}")
+
+
+# -- components -----------------------------------------------------------------------------
+@component_app.command("check")
+def component_check(
+    path: Annotated[str, typer.Argument(help="The component's import path, e.g. components.features:Ratio.")],
+    data: Annotated[Path, typer.Option(help="A sample of the raw table (CSV, Parquet or JSON Lines).")],
+    params: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="A constructor argument, name=value (repeat).")
+    ] = None,
+    params_json: Annotated[str | None, typer.Option("--params", help="Constructor arguments as a JSON object.")] = None,
+    target: Annotated[str | None, typer.Option(help="The label column (needed for a model component).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit, transform, pickle, determinism, ONNX conversion, parity on rows it was not fitted on and single-row
+    latency: each failure names its rule and the fix. Exits 1 unless every rule passes."""
+    from mlops.config import DataFormat
+    from mlops.frames import detect_format, read_table
+    from mlops.testing import check_component
+
+    if not data.exists():
+        fail(f"no such file: {data}")
+    arguments: dict[str, Any] = json.loads(params_json) if params_json else {}
+    for item in params or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--param {item!r}: write name=value")
+        arguments[name] = _param(value)
+    sys.path.insert(0, str(Path.cwd()))  # the project's components/ package, as the pipeline imports it
+    from mlops.errors import MlopsError
+
+    with reported(OSError, ValueError, MlopsError):
+        frame = read_table(data.read_bytes(), data.name, detect_format(data.name, DataFormat.AUTO))
+        report = check_component(path, frame, params=arguments, target=target)
+    if as_json:
+        emit(report.as_dict())
+    else:
+        typer.secho(str(report), fg=typer.colors.GREEN if report.ok else typer.colors.RED)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _param(value: str) -> Any:
+    """A parameter's value as YAML reads it (numbers, true/false, lists), else the text."""
+    import yaml
+
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
 
 
 # -- quarantine -----------------------------------------------------------------------------

@@ -12,9 +12,6 @@ from mlops.config import FeatureType, Task
 from mlops.errors import ModelExportError
 from mlops.serving.signature import SIGNATURE_KEY, Signature
 
-TARGET_OPSET = 17
-ML_OPSET = 3
-
 
 def register_converters(pipeline: Pipeline) -> None:
     """Teach skl2onnx what this pipeline holds beyond scikit-learn: its feature components, LightGBM, a model
@@ -70,12 +67,13 @@ def register_lightgbm() -> None:
     )
 
 
-def opset_for(pipeline: Pipeline) -> int:
-    """The opset a pipeline is exported at: ours, or what its feature components need if more."""
-    from mlops.ml.features import FeatureSteps
+def opset_for(pipeline: Pipeline) -> dict[str, int]:
+    """The opsets a pipeline is exported at (see :func:`mlops.ml.features.target_opset`)."""
+    from mlops.ml.features import FeatureSteps, target_opset
 
-    needed = [step.min_opset for _, stage in pipeline.steps if isinstance(stage, FeatureSteps) for step in stage.steps]
-    return max([TARGET_OPSET, *needed])
+    return target_opset(
+        [step for _, stage in pipeline.steps if isinstance(stage, FeatureSteps) for step in stage.steps]
+    )
 
 
 def to_onnx(pipeline: Pipeline, kinds: dict[str, FeatureType], signature: Signature) -> bytes:
@@ -91,8 +89,7 @@ def to_onnx(pipeline: Pipeline, kinds: dict[str, FeatureType], signature: Signat
             pipeline,
             initial_types=initial_types,
             options=options,
-            # ai.onnx.ml 3 (what opset 17 implies): onnxmltools' LightGBM converter knows no later one
-            target_opset={"": opset_for(pipeline), "ai.onnx.ml": ML_OPSET},
+            target_opset=opset_for(pipeline),
         )
     except ComponentError as err:  # names the component and what it broke
         raise ModelExportError(str(err)) from err

@@ -85,13 +85,23 @@ def feature_steps(specs: Sequence[FeatureStep], raw: dict[str, FeatureType]) -> 
 
 
 # -- ONNX ---------------------------------------------------------------------------------------------------------
+BASE_OPSET = 17
+# What opset 17 implies for ai.onnx.ml; onnxmltools' LightGBM converter knows no later one.
+ML_OPSET = 3
+
+
+def target_opset(steps: Sequence[FeatureComponent]) -> dict[str, int]:
+    """The opsets a graph is exported at: ours, or what its feature components need if more."""
+    return {"": max([BASE_OPSET, *(step.min_opset for step in steps)]), "ai.onnx.ml": ML_OPSET}
+
+
 def _alias(cls: type) -> str:
     return f"MlopsFeature_{cls.__module__.replace('.', '_')}_{cls.__qualname__}"
 
 
-def parse_feature_steps(scope: Any, model: FeatureSteps, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
-    """skl2onnx parser: an operator per component, from the variables of its input columns to one variable per
-    output column (named as the column); returns every column's variable, the dropped ones left out."""
+def _declare(scope: Any, model: FeatureSteps, inputs: list[Any]) -> dict[str, Any]:
+    """An operator per component, from the variables of its input columns to one variable per output column (named
+    as the column): every column's variable by name."""
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     columns = {v.raw_name: v for v in inputs}
@@ -104,9 +114,83 @@ def parse_feature_steps(scope: Any, model: FeatureSteps, inputs: list[Any], cust
             variable = scope.declare_local_variable(name, tensor)
             operator.outputs.append(variable)
             columns[name] = variable
+    return columns
+
+
+def parse_feature_steps(scope: Any, model: FeatureSteps, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
+    """skl2onnx parser of :class:`FeatureSteps`: every column's variable for the next step, the dropped ones left
+    out."""
+    columns = _declare(scope, model, inputs)
     for name in model.drop:
         columns.pop(name, None)
     return list(columns.values())
+
+
+class ComponentProbe(FeatureSteps):
+    """The feature components alone, their output columns the graph's outputs: what ``mlops component check`` and the
+    run's component parity check run in onnxruntime."""
+
+
+def parse_probe(scope: Any, model: ComponentProbe, inputs: list[Any], custom_parsers: Any = None) -> list[Any]:
+    columns = _declare(scope, model, inputs)
+    return [columns[name] for step in model.steps for name in step.output_columns()]
+
+
+def probe_graph(features: FeatureSteps, kinds: dict[str, FeatureType]) -> bytes:
+    """The ONNX graph of ``features``' components alone (inputs: the raw columns they read; outputs: their columns, in
+    order), with what :func:`mlops.serving.parity.component_parity` needs to feed and read it."""
+    import json
+
+    from skl2onnx import convert_sklearn, update_registered_converter
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    from mlops.serving.signature import PROBE_KEY
+
+    register_feature_steps()
+    if ComponentProbe not in _REGISTERED:
+        update_registered_converter(ComponentProbe, "MlopsComponentProbe", _no_shape, _no_nodes, parser=parse_probe)
+        _REGISTERED.add(ComponentProbe)
+    read = {c for step in features.steps for c in step.input_columns()}
+    used = {c: k for c, k in kinds.items() if c in read}
+    types = [
+        (c, StringTensorType([None, 1]) if k is FeatureType.CATEGORICAL else FloatTensorType([None, 1]))
+        for c, k in used.items()
+    ]
+    probe = ComponentProbe(features.steps, ())
+    onx = convert_sklearn(probe, initial_types=types, target_opset=target_opset(features.steps))
+    inputs = [
+        {"name": c, "type": k.value, "input": i.name} for (c, k), i in zip(used.items(), onx.graph.input, strict=True)
+    ]
+    columns = [
+        {"name": name, "kind": kind, "component": f"{type(step).__module__}:{type(step).__qualname__}"}
+        for step in features.steps
+        for name, kind in step.output_columns().items()
+    ]
+    entry = onx.metadata_props.add()
+    entry.key, entry.value = PROBE_KEY, json.dumps({"inputs": inputs, "columns": columns})
+    return bytes(onx.SerializeToString())
+
+
+def check_deterministic(features: FeatureSteps, X_fit: pd.DataFrame, y: Any, X: pd.DataFrame) -> None:
+    """Refuse components whose columns differ between two fits on the same data, or two transforms of the same rows
+    — naming the component and the column. A model must be made again from its inputs, and the served graph
+    computes each column once: randomness there is a mismatch nobody can explain."""
+    import numpy as np
+    from sklearn.base import clone
+
+    again = clone(features).fit(X_fit, y)
+    first, second = features.transform(X), again.transform(X)
+    for step in features.steps:
+        for name in step.output_columns():
+            a, b = first[name].to_numpy(), second[name].to_numpy()
+            same = (a == b) | (pd.isna(a) & pd.isna(b)) if a.dtype.kind == "f" else a == b
+            if not np.all(same):
+                where = f"{type(step).__module__}:{type(step).__qualname__}"
+                raise ComponentError(
+                    f"{where} is not deterministic: its column {name!r} differs on {int((~same).sum())} of {len(a)} "
+                    "rows between two fits on the same data (rule: deterministic; fix: seed any randomness from a "
+                    "parameter, and keep compute free of it)"
+                )
 
 
 def _no_shape(operator: Any) -> None:

@@ -34,3 +34,52 @@ def compare(model: OnnxModel, reference: dict[str, Any], atol: float) -> dict[st
         bad = gap > atol
     out.update(mismatch_rate=float(bad.mean()), mismatches=int(bad.sum()), max_abs_diff=float(gap.max()))
     return out
+
+
+def probe_model(probe: bytes) -> OnnxModel:
+    """The feature components' probe graph (:func:`mlops.ml.features.probe_graph`) with the inputs it records."""
+    import json
+
+    import onnxruntime as ort
+
+    from mlops.serving.signature import PROBE_KEY, Signature
+
+    session = ort.InferenceSession(probe, providers=["CPUExecutionProvider"])
+    meta = json.loads(session.get_modelmeta().custom_metadata_map[PROBE_KEY])
+    model = OnnxModel(probe, Signature("regression", "", meta["inputs"], None))
+    model.probe_columns = meta["columns"]  # type: ignore[attr-defined]
+    return model
+
+
+def component_parity(probe: bytes, reference: dict[str, Any], atol: float) -> list[dict[str, Any]]:
+    """Each feature component's columns computed by the probe graph in this runtime from ``reference["records"]``,
+    against scikit-learn's (``reference["features"]``): per column, the rows that differ (numbers by more than
+    ``atol``, relative; missing on one side only; text at all)."""
+    model = probe_model(probe)
+    records = reference["records"]
+    outputs = model.session.run(None, model.feeds_from_records(records)) if records else []
+    out = []
+    for column, got in zip(model.probe_columns, outputs, strict=False):  # type: ignore[attr-defined]
+        want = reference.get("features", {}).get(column["name"], [])
+        values = np.asarray(got).ravel()
+        if column["kind"] == "numeric":
+            a = values.astype(float)
+            b = np.array([np.nan if v is None else v for v in want], dtype=float)
+            both = np.isnan(a) & np.isnan(b)
+            one = np.isnan(a) ^ np.isnan(b)
+            gap = np.where(both | one, 0.0, np.abs(a - b) / np.maximum(1.0, np.abs(np.nan_to_num(b))))
+            bad = one | (gap > atol)
+            largest = float(gap.max()) if len(gap) else 0.0
+        else:
+            bad = values.astype(str) != np.array(["" if v is None else str(v) for v in want])
+            largest = float(bad.any())
+        out.append(
+            {
+                **column,
+                "rows": len(values),
+                "mismatches": int(bad.sum()),
+                "mismatch_rate": float(bad.mean()) if len(values) else 0.0,
+                "max_abs_diff": largest,
+            }
+        )
+    return out

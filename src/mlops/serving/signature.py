@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 SIGNATURE_KEY = "mlops_signature"
+# The feature components' probe graph (mlops.ml.features.probe_graph): its inputs and output columns.
+PROBE_KEY = "mlops.probe"
 FLOAT32_MAX = 3.4e38  # numeric inputs are float32 in the graph
 # How far outside its training range (in multiples of that range) a numeric value may be: beyond it a value is
 # a unit or data error, and the graph's arithmetic may overflow (undefined output). Refused with a named 400.

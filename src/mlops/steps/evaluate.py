@@ -87,6 +87,15 @@ def _same_inputs(ctx: StepContext, ds: Dataset, champ_ds: Dataset, record: dict[
     )
 
 
+def component_columns(pipe: Any, X: pd.DataFrame) -> dict[str, list[Any]]:
+    """What the feature components compute for the reference rows, by column (their parity check's reference)."""
+    features = pipe.named_steps.get("features")
+    if features is None:
+        return {}
+    added = features.transform(X)
+    return {c: [_plain(v) for v in added[c]] for step in features.steps for c in step.output_columns()}
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         v = v.item()
@@ -134,6 +143,7 @@ def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDi
             "records": [{c: _plain(v) for c, v in row.items()} for row in raw[features].head(n).to_dict("records")],
             "predictions": [_plain(v) for v in pred[:n]],
             "probabilities": proba[:n].tolist() if proba is not None else None,
+            "features": component_columns(pipe, X.head(n)),
         },
     )
     return EvaluateResult(

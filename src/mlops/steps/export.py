@@ -14,6 +14,7 @@ import joblib
 from mlops.artifact_io import get_verified
 from mlops.context import StepContext
 from mlops.ml.export import to_onnx
+from mlops.ml.features import probe_graph
 from mlops.ports import ArtifactRefDict
 from mlops.prepared import Dataset, load_dataset
 from mlops.runs import pipeline_step
@@ -40,4 +41,10 @@ def export(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDict
     pipe = joblib.load(io.BytesIO(get_verified(store, model)))
     onnx_bytes = to_onnx(pipe, ds.kinds, signature_for(ds, ctx.config.id_column))
     onnx_ref = store.put_bytes(ctx.key("export", "model.onnx"), onnx_bytes)
-    return ExportResult(onnx=onnx_ref.as_dict(), size_bytes=len(onnx_bytes), inputs=len(ds.kinds))
+    features = pipe.named_steps.get("features")
+    probe = (
+        store.put_bytes(ctx.key("export", "features.onnx"), probe_graph(features, ds.kinds)).as_dict()
+        if features is not None
+        else None
+    )
+    return ExportResult(onnx=onnx_ref.as_dict(), size_bytes=len(onnx_bytes), inputs=len(ds.kinds), features=probe)

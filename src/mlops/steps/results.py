@@ -135,6 +135,7 @@ class ExportResult(StepResult):
     onnx: ArtifactRefDict
     size_bytes: int = 0
     inputs: int = 0
+    features: ArtifactRefDict | None = None  # the feature components' probe graph, for their parity check
 
 
 class EvaluateResult(StepResult):

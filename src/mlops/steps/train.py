@@ -14,6 +14,7 @@ from mlops.artifact_io import put_json
 from mlops.clock import utcnow_iso
 from mlops.config import FeatureStep
 from mlops.context import StepContext
+from mlops.ml.features import check_deterministic
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
 from mlops.ml.models import build_pipeline, predict
@@ -96,6 +97,8 @@ def select_and_refit(ctx: StepContext, *, dataset: ArtifactRefDict, trials: list
     pipe = build_pipeline(best.family, best.params, ds.task, ds.kinds, ctx.config.split.seed, _steps(ctx))
     pipe.fit(X, y)
     fit_s = round(time.perf_counter() - t0, 3)
+    if "features" in pipe.named_steps:  # the user's code: made again from the same inputs, it must answer the same
+        check_deterministic(pipe.named_steps["features"], X, y, X_val)
     buf = io.BytesIO()
     joblib.dump(pipe, buf)
     model = ctx.stores.artifacts.put_bytes(ctx.key("train", "model.joblib"), buf.getvalue())

@@ -16,7 +16,7 @@ from mlops.ml.metrics_compare import regression_of
 from mlops.ports import ArtifactRefDict
 from mlops.runs import pipeline_step
 from mlops.serving.onnx_model import OnnxModel, single_row_latency_ms
-from mlops.serving.parity import compare
+from mlops.serving.parity import compare, component_parity
 from mlops.steps.results import ValidateModelResult
 
 
@@ -68,9 +68,49 @@ def serving_checks(ctx: StepContext, onnx_bytes: bytes, reference: dict[str, Any
     return checks
 
 
+def component_checks(ctx: StepContext, probe: bytes, reference: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each feature component's columns in the serving runtime against scikit-learn's, on the reference rows: a
+    mismatch is named with its component and column, where the model's parity check could only say that answers
+    differ."""
+    cfg = ctx.config.evaluation.parity
+    by_component: dict[str, list[dict[str, Any]]] = {}
+    for column in component_parity(probe, reference, cfg.atol):
+        by_component.setdefault(column["component"], []).append(column)
+    checks = []
+    for component, columns in by_component.items():
+        worst = max(columns, key=lambda c: c["mismatch_rate"])
+        ok = worst["mismatch_rate"] <= cfg.max_mismatch_rate
+        detail = (
+            f"{component}: ONNX computes its columns as scikit-learn does on {worst['rows']} test rows"
+            if ok
+            else f"{component}: its column {worst['name']!r} differs between ONNX and scikit-learn on "
+            f"{worst['mismatches']}/{worst['rows']} test rows (rule: ONNX parity; allowed rate "
+            f"{cfg.max_mismatch_rate:g}; fix: make onnx() compute what compute() does — `mlops component check` "
+            "shows the rows)"
+        )
+        checks.append(
+            _check(
+                "component_parity",
+                ok,
+                detail,
+                component=component,
+                candidate=worst["mismatch_rate"],
+                against_label="scikit-learn",
+                threshold=cfg.max_mismatch_rate,
+                threshold_label="max mismatch rate",
+            )
+        )
+    return checks
+
+
 @pipeline_step("validate_model")
 def validate_model(
-    ctx: StepContext, *, evaluation: ArtifactRefDict, onnx: ArtifactRefDict, reference: ArtifactRefDict
+    ctx: StepContext,
+    *,
+    evaluation: ArtifactRefDict,
+    onnx: ArtifactRefDict,
+    reference: ArtifactRefDict,
+    features: ArtifactRefDict | None = None,
 ) -> ValidateModelResult:
     store = ctx.stores.artifacts
     ev = get_json(store, evaluation["uri"])
@@ -166,7 +206,10 @@ def validate_model(
             )
         )
 
-    checks.extend(serving_checks(ctx, get_verified(store, onnx), get_json(store, reference["uri"])))
+    answers = get_json(store, reference["uri"])
+    if features is not None:
+        checks.extend(component_checks(ctx, get_verified(store, features), answers))
+    checks.extend(serving_checks(ctx, get_verified(store, onnx), answers))
     reasons = [c["detail"] for c in checks if not c["passed"]]
     blessed = not reasons
     report = put_json(

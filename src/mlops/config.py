@@ -86,6 +86,11 @@ class DataConfig(_Strict):
     suffixes: tuple[str, ...] = (".csv", ".parquet", ".jsonl", ".json")
     max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="Size guard for one extraction.")
     max_rows: int = Field(default=2_000_000, gt=0)
+    sample: str | None = Field(
+        default=None,
+        description="A sample of the model's data in the project, relative to it (`mlops run --sample`, `mlops demo`, "
+        "`mlops component check --all`).",
+    )
 
     @field_validator("prefix")
     @classmethod
@@ -98,6 +103,11 @@ class DataConfig(_Strict):
 class FeatureOverride(_Strict):
     type: FeatureType | None = None
     drop: bool = False
+    compare: bool = Field(
+        default=True,
+        description="False: the column's values are not compared with earlier data — no domain, no drift — as for a "
+        "date or other text the model reads only through a feature component (new every day, never 'drifted').",
+    )
 
 
 # A component's import path: 'package.module:Class'.
@@ -386,6 +396,11 @@ class ProjectConfig(_Strict):
         """The live-quality metric: one that is defined on any labelled window (not roc_auc, which needs
         both classes present)."""
         return _metric_for(task, "monitoring.quality_metric", self.monitoring.quality_metric, "accuracy")
+
+    def compared(self, feature: str) -> bool:
+        """Whether a feature's values are compared with earlier data (its domain, its drift)."""
+        override = self.features.overrides.get(feature)
+        return override is None or override.compare
 
     def drift_threshold(self, feature: str) -> float:
         return self.validation.drift.features.get(feature, self.validation.drift.default_threshold)

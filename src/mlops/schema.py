@@ -120,8 +120,8 @@ def infer_schema(df: pd.DataFrame, config: ProjectConfig) -> dict[str, Any]:
             vals = pd.to_numeric(s, errors="coerce").dropna()
             spec.update(min=float(vals.min()) if len(vals) else None, max=float(vals.max()) if len(vals) else None)
         else:
-            domain = sorted(text_values(s))
-            spec["domain"] = domain if len(domain) <= MAX_DOMAIN else None
+            domain = sorted(text_values(s)) if config.compared(col) else []
+            spec["domain"] = domain if 0 < len(domain) <= MAX_DOMAIN else None
         features[col] = spec
     target = df[config.target]
     target_kind = column_kind(target)
@@ -309,7 +309,7 @@ def _drift_checks(
     drift: dict[str, Any] = {}
     out: list[Anomaly] = []
     for col, base in baseline_stats.get("features", {}).items():
-        if col not in df.columns or col not in features or col in broken:
+        if col not in df.columns or col not in features or col in broken or not config.compared(col):
             continue
         result = feature_drift(base, df[col])
         if result is None:

@@ -17,11 +17,11 @@ SAMPLE = pd.read_csv(Path(__file__).parents[1] / "data" / "seattle-weather.csv")
         ("components.features:TimestampParts", {"column": "date"}),
     ],
 )
-def test_the_component_is_servable(component, params):
+def test_the_component_is_servable(component: str, params: dict) -> None:
     assert_component_ok(component, SAMPLE, params=params)
 
 
-def test_timestamp_parts_reads_an_iso_date():
+def test_timestamp_parts_reads_an_iso_date() -> None:
     from components.features import TimestampParts
 
     parts = TimestampParts("date").fit_transform(pd.DataFrame({"date": ["2024-03-15T13:45:00", "2024-03-17"]}))

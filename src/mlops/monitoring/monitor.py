@@ -25,6 +25,7 @@ import pandas as pd
 
 from mlops import constants as c
 from mlops.artifact_io import get_json, put_json
+from mlops.clock import utcnow
 from mlops.config import HIGHER_IS_BETTER, ProjectConfig, Task
 from mlops.context import Stores
 from mlops.monitoring.capture import from_jsonl, iso
@@ -266,13 +267,13 @@ def run_monitor(
     from mlops.steps.validate_data import champion_statistics
 
     mon = config.monitoring
-    window = Window.ending(end or datetime.now(UTC), mon.window_hours)
+    window = Window.ending(end or utcnow(), mon.window_hours)
     model = config.name
     summary: dict[str, Any] = {
         "model": model,
         "window": {"start": iso(window.start), "end": iso(window.end), "hours": mon.window_hours},
         "min_samples": mon.min_samples,
-        "evaluated_at": iso(datetime.now(UTC)),
+        "evaluated_at": iso(utcnow()),
     }
     version = stores.meta.get_alias(model, c.CHAMPION)
     if version is None:

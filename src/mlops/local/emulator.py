@@ -199,6 +199,7 @@ class LocalCloud:
         if current is not None and current.get("endpoint") == self.endpoint:
             (state_dir() / LOCAL_FILE).unlink(missing_ok=True)
         clock_file(self.endpoint).unlink(missing_ok=True)
+        clock_file(self.endpoint).with_suffix(".lock").unlink(missing_ok=True)
         clock.set_offset(None)
 
     def __enter__(self) -> LocalCloud:

@@ -16,10 +16,17 @@ from moto import mock_aws
 from mlops.clock import new_run_id
 from mlops.config import ProjectConfig, example_config_path, load_config
 from mlops.context import StepContext, Stores
+from mlops.local.assembly import STATE_DIR_ENV
+from mlops.local.lambda_runtime import REPO_ROOT
 from mlops.local.provision import create_resources
 from mlops.runs import start_run
 from mlops.runtime import Resources, make_stores
 
+# The tests' emulators keep their state (local.json, clocks, logs, the template cache) in a folder of their own: a
+# `mlops local up` running in this checkout keeps its `.mlops/local.json`, and the CLI keeps finding it (#27).
+# Kept between sessions (the cache), and inherited by the processes the tests start.
+TEST_STATE_DIR = REPO_ROOT / ".mlops" / "tests"
+os.environ.setdefault(STATE_DIR_ENV, str(TEST_STATE_DIR))
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMLOpsTests")

@@ -195,18 +195,28 @@ def local_tick(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """Fire scheduled rules on the running emulator (as EventBridge's scheduler would), then evaluate alarms."""
+    """Fire scheduled rules on the running emulator (as EventBridge's scheduler would), then evaluate alarms; print
+    every alarm state change since the previous tick (the emulator's own evaluations' too)."""
     from datetime import UTC, datetime, timedelta
 
     from mlops.clock import schedule_period_s
-    from mlops.local.cloudwatch import AlarmEvaluator
-    from mlops.local.emulator import read_clock_offset, write_clock_offset
+    from mlops.local.cloudwatch import AlarmEvaluator, alarm_state_changes
+    from mlops.local.emulator import (
+        clock_lock,
+        mark_reported,
+        read_clock_offset,
+        read_settled_offset,
+        reported_until,
+        settle_clock,
+        write_clock_offset,
+    )
     from mlops.local.targets import target_input
 
     p = platform("local", "dev", endpoint, one=False)
     step = _duration_s(advance) if advance else 0
     where = p.endpoint or ""
-    offset = write_clock_offset(where, step) if step else read_clock_offset(where)
+    # Alarms stay evaluated at the previous tick's time until the schedules below have run (settle_clock).
+    offset = write_clock_offset(where, step, settle=False) if step else read_clock_offset(where)
     now = datetime.now(UTC) + timedelta(seconds=offset)
     client = p.client("events")
     fired = 0
@@ -233,6 +243,7 @@ def local_tick(
             typer.echo(f"fired {r['Name']} → {target['Arn'].rsplit(':', 1)[-1]}")
             fired += 1
     time.sleep(1.0)  # the emulator publishes service metrics in the background, twice a second
+    settle_clock(where)
     evaluator = AlarmEvaluator(
         p.client("cloudwatch"),
         p.client("sns"),
@@ -247,10 +258,18 @@ def local_tick(
                 }
             ]
         ),
-        lambda: now,
+        lambda: datetime.now(UTC) + timedelta(seconds=read_settled_offset(where)),
+        exclusive=lambda: clock_lock(where),
     )
-    for change in evaluator.evaluate():
-        typer.echo(f"alarm {change['alarm']}: {change['from']} → {change['to']} ({change['reason']})")
+    evaluator.evaluate()
+    # Every change since the previous tick, whoever made it (this evaluation, the emulator's every few seconds).
+    until = datetime.now(UTC) + timedelta(seconds=read_clock_offset(where))
+    for change in alarm_state_changes(p.client("cloudwatch"), reported_until(where), until):
+        typer.echo(
+            f"alarm {change['alarm']}: {change['from']} → {change['to']} at {change['at']:%Y-%m-%dT%H:%M:%SZ} "
+            f"({change['reason']})"
+        )
+    mark_reported(where, until)
     typer.echo(f"fired {fired} scheduled target(s) at {now:%Y-%m-%dT%H:%M:%SZ}")
     if not fired and not step:
         raise typer.Exit(1)

@@ -74,6 +74,13 @@ class Platform:
             )
         else:
             session = boto3.session.Session(region_name=region)
+        if endpoint:
+            # Offline, this process tells the time by the emulator's clock (mlops.clock): what it writes (a
+            # challenger's stint, the registry's history) is stamped as the emulator's functions stamp.
+            from mlops import clock
+            from mlops.local.emulator import read_clock_offset
+
+            clock.set_offset(lambda: read_clock_offset(endpoint))
         cfn = session.client("cloudformation", endpoint_url=endpoint)
         outputs: dict[str, str] = {}
         for suffix in STACK_SUFFIXES:

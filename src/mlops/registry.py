@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from mlops.artifact_io import put_json
-from mlops.clock import utcnow_iso
+from mlops.clock import iso_ms, iso_us, utcnow, utcnow_iso
 from mlops.constants import CANARY, CHALLENGER, CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX, SHADOW
 from mlops.context import Stores
 from mlops.errors import RegistryError
@@ -114,8 +114,9 @@ def set_challenger(
         raise RegistryError(f"v{version} is {model}'s champion already")
     share = percent if mode == CANARY else 0.0
     current = stores.meta.get_alias(model, CHALLENGER)
+    now = utcnow()
     history = {
-        "at": utcnow_iso(),
+        "at": iso_ms(now),
         "action": mode,
         "previous": current,
         "percent": share,
@@ -123,8 +124,11 @@ def set_challenger(
         "reason": reason,
         "actor": actor,
     }
-    stores.meta.set_alias(model, CHALLENGER, version, history, {"mode": mode, "percent": share})
-    return {**history, "alias": CHALLENGER, "version": version, "mode": mode}
+    # The stint starts now, to the microsecond as captures are stamped: the monitor judges the challenger on the
+    # rows captured from here on, in this mode (mlops.monitoring.monitor.compare).
+    since = iso_us(now)
+    stores.meta.set_alias(model, CHALLENGER, version, history, {"mode": mode, "percent": share, "since": since})
+    return {**history, "alias": CHALLENGER, "version": version, "mode": mode, "since": since}
 
 
 def withdraw_challenger(stores: Stores, model: str, *, reason: str, actor: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, Undefined
 
+from mlops.clock import offset_s
+
 COLORS = ["#2f6fde", "#d9480f", "#0c8599", "#b08900", "#5c940d", "#862e9c"]
 
 
@@ -46,6 +48,9 @@ def templates() -> Environment:
 def render(template: str, **context: Any) -> str:
     context.setdefault("root", "")
     context.setdefault("nav", None)
+    # Every time on a page is by the deployment's clock (mlops.clock); offline the emulator's, which `mlops local
+    # tick --advance` moves ahead of the wall clock: a page says so, or a window ending tomorrow reads as a bug.
+    context.setdefault("clock_ahead_h", round(offset_s() / 3600, 1))
     return templates().get_template(template).render(**context)
 
 

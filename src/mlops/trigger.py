@@ -26,14 +26,13 @@ every pending trigger is coalesced into one run over the union of their objects.
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlops.clock import new_run_id, utcnow_iso
+from mlops.clock import new_run_id, now_s, utcnow_iso
 from mlops.config import ModelSet, ProjectConfig
 from mlops.constants import (
     CHAMPION,
@@ -210,7 +209,8 @@ class Trigger:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.config, self.stores, self.executions = config, stores, executions
-        self.clock = clock or (lambda: time.time())  # looked up per call: a test's fake clock applies
+        # mlops.clock: in AWS the wall clock; offline the emulator's (`mlops local tick --advance` expires a cooldown)
+        self.clock = clock or now_s
 
     @property
     def model(self) -> str:

@@ -207,8 +207,8 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
         Namespace="ServerlessMLOps",
         MetricName="CapturedRows",
         Dimensions=[{"Name": "service", "Value": "serverless-mlops"}],
-        StartTime=time.time() - 3600,
-        EndTime=time.time() + 60,
+        StartTime=cloud.now().timestamp() - 4 * 3600,  # stamped by the emulated clock: 3 ticks (hours) on by now
+        EndTime=cloud.now().timestamp() + 60,
         Period=3600,
         Statistics=["Sum"],
     )["Datapoints"]

@@ -205,3 +205,37 @@ def test_given_live_labels_then_a_worse_challenger_breaches_its_quality_metric_a
     history = env.stores.meta.alias_history("breast-cancer")
     promoted = [h for h in history if h["action"] == "promote" and h["actor"] == "policy"]
     assert promoted and "120 labelled answers" in promoted[-1]["reason"] and "accuracy" in promoted[-1]["reason"]
+
+
+def test_given_a_shadow_stint_then_a_canary_of_the_same_version_is_judged_only_on_its_own_answers(two_versions, capsys):
+    """Issue 27, finding 3: v1 shadowed (and disagreeing: its captured answers inverted), then made a canary that
+    answers cleanly. The canary's comparison holds only the rows captured since it was set, as a canary: no
+    disagreement from the shadow stint, so nothing for the disagreement alarm to withdraw it on."""
+    from mlops.monitoring.monitor import challenger_metrics
+
+    env, config, data = two_versions
+    set_challenger(env.stores, "breast-cancer", 1, mode="shadow", percent=0, reason="shadow v1", actor="test")
+    shadowed, _ = _shadow_traffic(env, data, capsys, n=300)
+    for row in shadowed:  # the shadow stint's evidence: it disagrees on every record
+        row["shadow"]["prediction"] = 1 - int(row["shadow"]["prediction"])
+    assert (
+        challenger_metrics(config, compare(env.stores, config, Task.BINARY, 2, shadowed, []))["ChallengerDisagreement"]
+        > 0.9
+    )
+
+    set_challenger(env.stores, "breast-cancer", 1, mode="canary", percent=50, reason="canary v1", actor="test")
+    rows = data.drop(columns=["target"]).iloc[100:500].to_dict("records")
+    for i in range(0, len(rows), 50):
+        _predict(rows[i : i + 50])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"mlops":"capture"')]
+    canary = [row for line in lines for row in capture.flatten(line)]
+    answered_by_v1 = sum(r.get("role") == CHALLENGER for r in canary)
+    assert answered_by_v1 >= config.monitoring.min_samples  # enough for the canary's alarms to be judged
+
+    result = compare(env.stores, config, Task.BINARY, 2, shadowed + canary, [])
+    assert result["mode"] == "canary"
+    assert result["records"] == {"champion": len(canary) - answered_by_v1, "challenger": answered_by_v1}
+    assert "disagreement" not in result and result["errors"] == 0
+    published = challenger_metrics(config, result)
+    assert "ChallengerDisagreement" not in published and published["ChallengerRecords"] == answered_by_v1
+    assert result["since"] == env.stores.meta.get_alias_item("breast-cancer", CHALLENGER)["since"]

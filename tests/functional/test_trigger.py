@@ -27,6 +27,15 @@ def sfn(lambda_env, monkeypatch):
     return client, arn
 
 
+@pytest.fixture
+def moved_clock():
+    """Move this process's clock (mlops.clock) as the emulator's ``tick --advance`` moves it; back after the test."""
+    from mlops import clock
+
+    yield clock.set_offset
+    clock.set_offset(None)
+
+
 def _trigger(event: dict) -> dict:
     out = invoke("trigger", event)
     assert out.function_error is None, out.payload
@@ -152,33 +161,28 @@ def test_given_a_throttled_start_when_lambda_retries_the_event_then_exactly_one_
 
 
 def test_given_a_run_parked_at_approval_for_8_hours_when_new_data_arrives_then_no_second_run_starts(
-    sfn, lambda_env, monkeypatch
+    sfn, lambda_env, moved_clock
 ):
-    import time
-
     from mlops.runs import await_approval
 
     client, arn = sfn
-    t0 = time.time()
     first = _trigger(_upload_event("breast-cancer/a.csv", "etag-a"))
     assert first["status"] == "started"
     lambda_env.stores.meta.put_model_version({"model": "breast-cancer", "version": 1, "status": "pending_approval"})
     await_approval(lambda_env.stores, "breast-cancer", first["run_id"], 1, "token")
-    monkeypatch.setattr(time, "time", lambda: t0 + 8 * 3600)  # the fake clock: 8 hours at the approval wait
+    moved_clock(8 * 3600)  # 8 hours at the approval wait
     second = _trigger(_upload_event("breast-cancer/b.csv", "etag-b"))
     assert second["status"] == "deferred" and second["behind"] == first["run_id"]
     assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 1
 
 
-def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn, lambda_env, monkeypatch):
+def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn, lambda_env, moved_clock):
     """D5: a drift alarm that keeps firing starts one run per monitoring.cooldown_hours (24), not one per alarm
-    (before the cooldown, each new ALARM transition was a new run, queued behind the last)."""
-    import time
-
+    (before the cooldown, each new ALARM transition was a new run, queued behind the last). The cooldown is kept
+    by mlops.clock: moved 25 hours on (as `mlops local tick --advance 25h` moves the emulator's), it has expired."""
     from mlops.registry import promote
 
     client, arn = sfn
-    t0 = time.time()
     lambda_env.stores.meta.put_model_version(
         {"model": "breast-cancer", "version": 1, "status": "approved", "created_at": "2026-11-20T10:00:00.000Z"}
     )
@@ -196,7 +200,7 @@ def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn,
     assert second["status"] == "cooldown" and second["behind"] == first["run_id"], second
     assert _trigger(copy.deepcopy(again))["status"] == "cooldown"  # its retry is not a run either
     assert len(client.list_executions(stateMachineArn=arn)["executions"]) == 1
-    monkeypatch.setattr(time, "time", lambda: t0 + 25 * 3600)
+    moved_clock(25 * 3600)
     later = load_event("alarm_state_change")
     later["detail"]["state"]["timestamp"] = "2026-11-23T16:10:00.000+0000"
     assert _trigger(later)["status"] == "started"

@@ -105,3 +105,46 @@ def test_given_a_monitored_window_then_its_page_draws_each_feature_and_the_predi
     html = monitor_html(summary, root="../", nav={"model": "m"})
     assert html.count("training against new data") == 2  # the feature and the predictions
     assert ATTACK not in html and "&lt;img" in html and 'href="../index.html"' in html
+
+
+def test_given_the_emulated_clock_ahead_then_the_site_says_which_clock_its_times_are_on():
+    """#27: run times and window ends are on one clock; offline that clock runs ahead of the wall clock once
+    `mlops local tick --advance` has moved it, and the pages say so beside the times."""
+    from mlops import clock
+    from mlops.report import monitor_html
+
+    run = {
+        "run_id": "r1",
+        "status": "SUCCEEDED",
+        "trigger": {"reason": "schedule"},
+        "started_at": "2026-01-02T01:00:00Z",
+    }
+    window = {"start": "2026-01-01T01:00:00Z", "end": "2026-01-02T01:00:00Z", "hours": 24.0}
+    summary = {"model": "m", "window": window, "evaluated_at": "2026-01-02T01:00:01Z", "judged": False}
+    data = SiteData("m", [run], [], [], None, monitors=[summary])
+
+    def pages() -> list[str]:
+        index = render(
+            "site_index.html.j2",
+            title="m",
+            nav={"model": "m"},
+            data=data,
+            versions_of={},
+            chart=None,
+            metric_of=lambda r: (None, None),
+            monitor_page=lambda m: "monitor/x.html",
+            run_pages={"r1"},
+        )
+        run_page = render("site_run.html.j2", title="r1", root="../", nav={"model": "m"}, run=run, timeline=None)
+        return [index, run_page, monitor_html(summary, root="../", nav={"model": "m"})]
+
+    clock.set_offset(24 * 3600)
+    try:
+        ahead = pages()
+    finally:
+        clock.set_offset(None)
+    assert all("the emulator" in html and "24 h ahead" in html for html in ahead)
+    assert "started (UTC)" in ahead[0] and "window end (UTC)" in ahead[0] and "2026-01-02 01:00:00 UTC" in ahead[1]
+    on_aws = pages()
+    assert all("emulator" not in html for html in on_aws)
+    assert "Times are UTC, by the deployment's clock." in on_aws[0] and "Times are UTC" in on_aws[2]

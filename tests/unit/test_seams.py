@@ -192,3 +192,74 @@ def test_given_rules_and_a_finished_execution_then_the_seams_read_them_and_a_res
         seams.reset_backends()
         assert boto3.client("s3", region_name=region).list_buckets()["Buckets"] == []
         assert seams.event_rules(account, region) == []
+
+
+def test_given_alarm_state_changes_then_describe_alarm_history_at_the_endpoint_answers_them_as_aws_does():
+    """#27: moto has no DescribeAlarmHistory (the endpoint answered HTTP 500). Each state change is recorded as
+    AWS's StateUpdate item, stamped by the emulated clock, and the action is answered from them: by alarm, by
+    time, newest first, paged."""
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from mlops import clock
+    from mlops.local.emulator import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    seams.install(None)
+    clock.set_offset(86400)  # the emulated clock, a day ahead: history is stamped by it
+    try:
+        cw = boto3.client(
+            "cloudwatch",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="offline",
+            aws_secret_access_key="offline",
+        )
+        for name in ("drift", "quality"):
+            cw.put_metric_alarm(
+                AlarmName=name,
+                Namespace="ServerlessMLOps",
+                MetricName="DriftedFeatures",
+                Statistic="Maximum",
+                Period=3600,
+                EvaluationPeriods=2,
+                Threshold=1,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+            )
+        cw.set_alarm_state(AlarmName="drift", StateValue="ALARM", StateReason="Threshold Crossed: 2 out of 2")
+        cw.set_alarm_state(AlarmName="quality", StateValue="ALARM", StateReason="crossed")
+        cw.set_alarm_state(AlarmName="drift", StateValue="OK", StateReason="Threshold Crossed: 0 out of 2")
+
+        items = cw.describe_alarm_history(AlarmName="drift", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+        assert [i["HistorySummary"] for i in items] == [
+            "Alarm updated from ALARM to OK",
+            "Alarm updated from OK to ALARM",
+        ]
+        newest = json.loads(items[0]["HistoryData"])
+        assert newest["oldState"]["stateValue"] == "ALARM" and newest["newState"] == {
+            "stateValue": "OK",
+            "stateReason": "Threshold Crossed: 0 out of 2",
+        }
+        assert all(i["AlarmType"] == "MetricAlarm" and i["AlarmName"] == "drift" for i in items)
+        assert abs(items[0]["Timestamp"] - (datetime.now(UTC) + timedelta(days=1))) < timedelta(minutes=5)
+        described = cw.describe_alarms(AlarmNames=["drift"])["MetricAlarms"][0]
+        assert abs(described["StateUpdatedTimestamp"] - items[0]["Timestamp"]) < timedelta(seconds=1)
+
+        everything = cw.describe_alarm_history(ScanBy="TimestampAscending")["AlarmHistoryItems"]
+        assert [(i["AlarmName"], json.loads(i["HistoryData"])["newState"]["stateValue"]) for i in everything] == [
+            ("drift", "ALARM"),
+            ("quality", "ALARM"),
+            ("drift", "OK"),
+        ]
+        assert cw.describe_alarm_history(StartDate=datetime.now(UTC) + timedelta(days=2))["AlarmHistoryItems"] == []
+        first = cw.describe_alarm_history(MaxRecords=2)
+        rest = cw.describe_alarm_history(MaxRecords=2, NextToken=first["NextToken"])
+        assert len(first["AlarmHistoryItems"]) == 2 and len(rest["AlarmHistoryItems"]) == 1 and "NextToken" not in rest
+    finally:
+        clock.set_offset(None)
+        seams.uninstall()
+        server.stop()

@@ -22,13 +22,15 @@ import gzip
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from mlops import clock
 
 _TERM = re.compile(r'\$\.([\w.]+)\s*=\s*"([^"]*)"')
 
@@ -118,8 +120,9 @@ class LogRouter:
     def ship(self, log_group: str, function: str, lines: list[str]) -> None:
         if not lines or not log_group:
             return
-        now = int(time.time() * 1000)
-        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{function[-12:]}"
+        when = clock.utcnow()  # the emulated clock, as every record of the emulator
+        now = int(when.timestamp() * 1000)
+        stream = f"{when:%Y/%m/%d}/[$LATEST]{function[-12:]}"
         events: list[dict[str, Any]] = [{"timestamp": now, "message": line} for line in lines]
         try:
             with self._lock:
@@ -159,7 +162,7 @@ class MetricsBuffer:
         datum = {
             "MetricName": name,
             "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-            "Timestamp": datetime.now(UTC),
+            "Timestamp": clock.utcnow(),  # the emulated clock: alarms evaluate these at the same clock
             "Value": float(value),
             "Unit": unit,
         }
@@ -236,7 +239,11 @@ def alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class AlarmEvaluator:
-    """Evaluate every alarm of the account now (``clock()``), as CloudWatch would; return the changes."""
+    """Evaluate every alarm of the account now (``clock()``), as CloudWatch would; return the changes.
+
+    ``exclusive``: a lock shared with every other evaluator of the same account (the emulator's own and a CLI's
+    ``mlops local tick``, in another process): two evaluations at once would both see the old state and announce
+    one change twice — a second ALARM at the trigger."""
 
     def __init__(
         self,
@@ -246,10 +253,12 @@ class AlarmEvaluator:
         clock: Callable[[], datetime],
         region: str = "us-east-1",
         account: str = "123456789012",
+        exclusive: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self._cw, self._sns, self._send, self._clock = cloudwatch, sns, send_event, clock
         self.region, self.account = region, account
         self._lock = threading.Lock()
+        self._exclusive = exclusive or contextlib.nullcontext
 
     def _statistic(self, stat: dict[str, Any], start: datetime, end: datetime, period: int) -> float | None:
         metric = stat["Metric"]
@@ -348,7 +357,7 @@ class AlarmEvaluator:
 
     def evaluate(self) -> list[dict[str, Any]]:
         """Evaluate every alarm; return the state changes made (each already announced)."""
-        with self._lock:
+        with self._lock, self._exclusive():
             now = self._clock()
             changes = []
             for alarm in self._cw.describe_alarms(AlarmTypes=["MetricAlarm"])["MetricAlarms"]:
@@ -399,3 +408,34 @@ class AlarmEvaluator:
                         ),
                     )
         return {"alarm": alarm["AlarmName"], "from": previous, "to": state, "reason": reason}
+
+
+def alarm_state_changes(cloudwatch: Any, since: datetime | None, until: datetime) -> list[dict[str, Any]]:
+    """Every alarm state change with ``since < time <= until``, oldest first, from ``DescribeAlarmHistory``:
+    whoever evaluated (the emulator in the background, a CLI's tick, a ``set-alarm-state``)."""
+    pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
+        HistoryItemType="StateUpdate",
+        ScanBy="TimestampAscending",
+        EndDate=until,
+        **({"StartDate": since} if since is not None else {}),
+    )
+    out = []
+    for page in pages:
+        for item in page.get("AlarmHistoryItems", []):
+            when = item["Timestamp"]
+            if since is not None and when <= since:
+                continue
+            try:
+                data = json.loads(item.get("HistoryData") or "{}")
+            except ValueError:
+                data = {}
+            out.append(
+                {
+                    "alarm": item["AlarmName"],
+                    "from": (data.get("oldState") or {}).get("stateValue"),
+                    "to": (data.get("newState") or {}).get("stateValue"),
+                    "reason": (data.get("newState") or {}).get("stateReason", ""),
+                    "at": when,
+                }
+            )
+    return out

@@ -14,6 +14,11 @@
   evaluated (on every tick, and every few seconds in the background) and their state changes reach
   EventBridge rules and SNS. ``tick(advance_s=…)`` moves the emulated clock forward, so "two consecutive
   hourly windows" take two ticks, not two hours.
+* One clock (:mod:`mlops.clock`): the emulator process and every execution environment tell the time by the
+  emulated clock (the offset travels with each invocation), so captures, monitor windows, cooldowns, leases
+  and records agree. Alarms are evaluated at the clock the scheduled targets have caught up with: while a tick
+  is firing its schedules, evaluation stays at the previous tick's time (AWS evaluates with a delay for the
+  same reason: a period whose data has not arrived yet must not count as a missing one).
 * Every AWS SDK or the AWS CLI can talk to it: ``aws --endpoint-url http://127.0.0.1:PORT s3 ls``.
 
 State is held in memory by the process that runs the endpoint; ``.mlops/`` keeps the synthesized
@@ -23,6 +28,8 @@ the emulated AWS state; starting again provisions a fresh, empty account.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
@@ -32,6 +39,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +47,7 @@ from typing import Any
 
 import boto3
 
+from mlops import clock
 from mlops.constants import ENV_FUNCTION, ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
 from mlops.local import seams
 from mlops.local.assembly import state_dir, synthesize
@@ -107,6 +116,7 @@ class LocalCloud:
         self.alarm_changes: list[dict[str, Any]] = []
         self._last_fired: dict[str, datetime] = {}
         self._started_at = datetime.now(UTC)
+        self._ticking = threading.Lock()  # one tick at a time in this process
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -114,6 +124,8 @@ class LocalCloud:
 
         self.assembly = synthesize(self.config_paths, self.env)
         clock_file(self.endpoint).unlink(missing_ok=True)  # a fresh account starts at the wall clock
+        endpoint = self.endpoint
+        clock.set_offset(lambda: read_clock_offset(endpoint))  # this process tells the time by the emulated clock
         self.templates = load_templates(self.assembly)
         self._saved_environ = dict(os.environ)  # given back at stop: nothing of this account outlives it
         os.environ.update(
@@ -140,7 +152,13 @@ class LocalCloud:
         self.metrics = MetricsBuffer(self.client("cloudwatch"))
         self.router = LogRouter(self.client("logs"), seams.deliver, self.metrics)
         seams.route_logs(self.router)
-        self.alarms = AlarmEvaluator(self.client("cloudwatch"), self.client("sns"), self.put_event, self.now)
+        self.alarms = AlarmEvaluator(
+            self.client("cloudwatch"),
+            self.client("sns"),
+            self.put_event,
+            self.evaluation_time,
+            exclusive=lambda: clock_lock(endpoint),
+        )
         self.provision()
         self.api.publish_metrics(self.metrics, self._api_name())
         seams.start_environments(self.isolated)
@@ -181,6 +199,8 @@ class LocalCloud:
         if current is not None and current.get("endpoint") == self.endpoint:
             (state_dir() / LOCAL_FILE).unlink(missing_ok=True)
         clock_file(self.endpoint).unlink(missing_ok=True)
+        clock_file(self.endpoint).with_suffix(".lock").unlink(missing_ok=True)
+        clock.set_offset(None)
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -469,9 +489,16 @@ class LocalCloud:
 
     def now(self) -> datetime:
         """The emulated clock: the wall clock plus what :meth:`tick` (or ``mlops local tick --advance``, through
-        ``local.json``) has advanced."""
+        the endpoint's clock file) has advanced — :func:`mlops.clock.utcnow` in this process and in every
+        execution environment it runs."""
         self.clock_offset_s = read_clock_offset(self.endpoint)
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
+
+    def evaluation_time(self) -> datetime:
+        """The time alarms are evaluated at: the emulated clock as the last tick left it settled (see
+        :func:`settle_clock`) — while a tick's scheduled targets (the monitor) are still at work, the clock they
+        judge has moved, and the periods they have not judged yet are not evaluated as missing."""
+        return datetime.now(UTC) + timedelta(seconds=read_settled_offset(self.endpoint))
 
     def evaluate_alarms(self) -> list[dict[str, Any]]:
         """Evaluate every alarm now (CloudWatch does, every minute); return the state changes."""
@@ -486,11 +513,16 @@ class LocalCloud:
     def tick(self, rule_name: str | None = None, advance_s: float = 0.0) -> list[str]:
         """Move the emulated clock ``advance_s`` forward and fire the scheduled rules that are due by then (a
         rate(1 hour) rule after an hour, a rate(7 days) rule after a week) — or, without ``advance_s``, every
-        scheduled rule (or the one named) now. Then wait for what they invoked and evaluate the alarms."""
+        scheduled rule (or the one named) now. Then wait for what they invoked, settle the clock (alarms are
+        evaluated at the new time from then on) and evaluate the alarms."""
+        with self._ticking:
+            return self._tick(rule_name, advance_s)
+
+    def _tick(self, rule_name: str | None, advance_s: float) -> list[str]:
         from mlops.clock import schedule_period_s
 
         seams.drain(timeout=120)  # what is in flight (captured traffic on its way to S3) lands first
-        self.clock_offset_s = write_clock_offset(self.endpoint, advance_s)
+        self.clock_offset_s = write_clock_offset(self.endpoint, advance_s, settle=False)
         fired = []
         now = self.now()
         for rule in seams.event_rules(ACCOUNT, REGION):
@@ -515,8 +547,10 @@ class LocalCloud:
             seams.deliver_to_lambda_targets(rule, event)
             fired.append(rule.name)
         seams.drain(timeout=600)
+        settle_clock(self.endpoint)
         self.evaluate_alarms()
         seams.drain(timeout=60)  # what an alarm's state change started (the trigger)
+        mark_reported(self.endpoint, self.now())
         return fired
 
     def put_event(self, event: dict[str, Any]) -> None:
@@ -621,7 +655,7 @@ def _alarm_arguments(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _iso_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _stub_zip(name: str) -> bytes:
@@ -633,26 +667,88 @@ def _stub_zip(name: str) -> bytes:
 
 
 def clock_file(endpoint: str) -> Path:
-    """Where the emulator at ``endpoint`` keeps its clock offset (one file per endpoint: emulators side by
-    side never move each other's clocks)."""
+    """Where the emulator at ``endpoint`` keeps its clock (one file per endpoint: emulators side by side never
+    move each other's clocks): ``offset_s``, how far the emulated clock runs ahead of the wall clock;
+    ``settled_s``, the offset alarms are evaluated at (behind ``offset_s`` while a tick is firing its
+    schedules); ``reported_until``, up to when ``mlops local tick`` has printed the alarms' state changes."""
     from urllib.parse import urlsplit
 
     return state_dir() / f"clock-{urlsplit(endpoint).port}.json"
 
 
-def read_clock_offset(endpoint: str) -> float:
-    path = clock_file(endpoint)
+@contextlib.contextmanager
+def clock_lock(endpoint: str) -> Iterator[None]:
+    """Exclusive use of the emulator's clock across processes (the emulator, a CLI's tick): changes to the clock
+    file, and alarm evaluation — two evaluators deciding at once would announce one state change twice."""
+    path = clock_file(endpoint).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_clock(endpoint: str) -> dict[str, Any]:
+    """The emulator's clock file (see :func:`clock_file`); the wall clock's when there is none."""
     try:
-        return float(json.loads(path.read_text())["offset_s"])
-    except (OSError, ValueError, KeyError):
-        return 0.0
+        data = json.loads(clock_file(endpoint).read_text())
+        offset = float(data["offset_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"endpoint": endpoint, "offset_s": 0.0, "settled_s": 0.0, "reported_until": None}
+    return {
+        "endpoint": endpoint,
+        "offset_s": offset,
+        "settled_s": float(data.get("settled_s", offset)),
+        "reported_until": data.get("reported_until"),
+    }
 
 
-def write_clock_offset(endpoint: str, advance_s: float) -> float:
-    """Move the emulated clock of the emulator at ``endpoint`` forward; the new offset in seconds."""
-    offset = read_clock_offset(endpoint) + advance_s
-    write_json_atomically(clock_file(endpoint), json.dumps({"endpoint": endpoint, "offset_s": offset}))
-    return offset
+def _update_clock(endpoint: str, **changes: Any) -> dict[str, Any]:
+    with clock_lock(endpoint):
+        state = {**read_clock(endpoint), **changes}
+        write_json_atomically(clock_file(endpoint), json.dumps(state))
+    return state
+
+
+def read_clock_offset(endpoint: str) -> float:
+    return float(read_clock(endpoint)["offset_s"])
+
+
+def read_settled_offset(endpoint: str) -> float:
+    return float(read_clock(endpoint)["settled_s"])
+
+
+def write_clock_offset(endpoint: str, advance_s: float, *, settle: bool = True) -> float:
+    """Move the emulated clock of the emulator at ``endpoint`` forward; the new offset in seconds. ``settle=False``
+    (a tick about to fire its schedules): alarms are still evaluated at the old time until :func:`settle_clock`."""
+    with clock_lock(endpoint):
+        state = read_clock(endpoint)
+        state["offset_s"] = state["offset_s"] + advance_s
+        if settle:
+            state["settled_s"] = state["offset_s"]
+        write_json_atomically(clock_file(endpoint), json.dumps(state))
+    return float(state["offset_s"])
+
+
+def settle_clock(endpoint: str) -> float:
+    """The tick's scheduled targets are done: alarms are evaluated at the emulated clock again."""
+    with clock_lock(endpoint):
+        state = read_clock(endpoint)
+        state["settled_s"] = state["offset_s"]
+        write_json_atomically(clock_file(endpoint), json.dumps(state))
+    return float(state["offset_s"])
+
+
+def reported_until(endpoint: str) -> datetime | None:
+    """Up to when the alarms' state changes have been reported by a tick (None: never: since the start)."""
+    when = read_clock(endpoint)["reported_until"]
+    return datetime.fromisoformat(when) if when else None
+
+
+def mark_reported(endpoint: str, until: datetime) -> None:
+    _update_clock(endpoint, reported_until=until.astimezone(UTC).isoformat())
 
 
 def write_json_atomically(path: Path, text: str) -> None:

@@ -15,7 +15,11 @@
    thread-safe (two concurrent ``UpdateItem`` calls on one item raised "dictionary changed size during
    iteration"), so every request is dispatched under :data:`backend_lock`. A Lambda handler runs with the
    lock released — its own AWS calls are requests too — and so do the emulator's own reads of backends.
-5. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
+5. CloudWatch alarm history: moto keeps no history in AWS's shape and answers ``DescribeAlarmHistory`` with an
+   HTTP 500. ``moto.cloudwatch.models.Alarm.update_state`` is wrapped to stamp each state change with the
+   emulated clock (:mod:`mlops.clock`) and record it as AWS's ``StateUpdate`` history item, and
+   ``DescribeAlarmHistory`` is answered from those records (:func:`alarm_history`).
+6. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
    :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
    (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
    (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`.
@@ -29,11 +33,12 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops import clock
 from mlops.constants import WARM_UP_EVENT
 from mlops.local.environments import Environments, FunctionConfig, base_environment
 from mlops.local.lambda_runtime import invoke
@@ -183,8 +188,32 @@ def inject_fault(handler: str, error_type: str, times: int = 1) -> None:
     _faults.setdefault(handler, []).extend([error_type] * times)
 
 
+@dataclass(frozen=True)
+class Hold:
+    """An invocation held before it runs: ``started`` is set when it reaches the function, which runs once
+    ``release`` is set. Tests use it to look at what happens while a step is still at work (a slow monitor)."""
+
+    started: threading.Event
+    release: threading.Event
+
+
+_holds: dict[str, Hold] = {}
+HOLD_LIMIT_S = 600.0  # a forgotten hold ends this long after it started: an emulator never waits for ever
+
+
+def hold_next(handler: str) -> Hold:
+    """Hold the next invocation of ``handler`` (not a warm-up) until the returned hold is released."""
+    held = Hold(threading.Event(), threading.Event())
+    _holds[handler] = held
+    return held
+
+
 def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
     warm_up = payload == WARM_UP_EVENT
+    held = None if warm_up else _holds.pop(fn.handler, None)
+    if held is not None:
+        held.started.set()
+        held.release.wait(HOLD_LIMIT_S)
     queued = None if warm_up else _faults.get(fn.handler)  # a fault is meant for the step, not its warm-up
     chaos = None
     if queued:
@@ -303,6 +332,8 @@ def install(cloud: Any) -> None:
     """Patch moto (idempotent) and start the worker pool for asynchronous invocations."""
     global _pool, _log_path
     from moto.awslambda.models import LambdaFunction
+    from moto.cloudwatch.models import Alarm
+    from moto.cloudwatch.responses import CloudWatchResponse
     from moto.events.models import Rule
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -313,9 +344,12 @@ def install(cloud: Any) -> None:
         _original["lambda"] = LambdaFunction.invoke
         _original["events"] = Rule.send_to_targets
         _original["dispatch"] = DomainDispatcherApplication.__call__
+        _original["alarm_state"] = Alarm.update_state
         LambdaFunction.invoke = _lambda_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
         DomainDispatcherApplication.__call__ = _dispatch  # type: ignore[method-assign]
+        Alarm.update_state = _update_alarm_state  # type: ignore[method-assign]
+        CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
     _functions.clear()
     invocations.clear()
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
@@ -339,6 +373,8 @@ def drain(timeout: float = 30.0) -> None:
 def uninstall() -> None:
     global _pool
     from moto.awslambda.models import LambdaFunction
+    from moto.cloudwatch.models import Alarm
+    from moto.cloudwatch.responses import CloudWatchResponse
     from moto.events.models import Rule
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -346,6 +382,11 @@ def uninstall() -> None:
         LambdaFunction.invoke = _original.pop("lambda")  # type: ignore[method-assign]
         Rule.send_to_targets = _original.pop("events")  # type: ignore[method-assign]
         DomainDispatcherApplication.__call__ = _original.pop("dispatch")  # type: ignore[method-assign]
+        Alarm.update_state = _original.pop("alarm_state")  # type: ignore[method-assign]
+        del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]
+    for held in list(_holds.values()):  # nothing waits on a stopped emulator
+        held.release.set()
+    _holds.clear()
     global _environments
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
@@ -365,7 +406,95 @@ def uninstall() -> None:
     _faults.clear()
 
 
-# -- 5. reads and switches moto has no API for ---------------------------------------------------------------
+# -- 5. alarm history ----------------------------------------------------------------------------------------
+HISTORY_ATTRIBUTE = "mlops_history"  # on moto's Alarm: its StateUpdate items, oldest first (reset with the account)
+
+
+def history_item(name: str, old: tuple[str, str], new: tuple[str, str, str | None], when: Any) -> dict[str, Any]:
+    """One ``StateUpdate`` item of ``DescribeAlarmHistory`` as AWS writes it: ``old``/``new`` are (state, reason[,
+    reason data]); ``HistoryData`` is the JSON document AWS puts there."""
+    new_state: dict[str, Any] = {"stateValue": new[0], "stateReason": new[1]}
+    if new[2]:
+        with suppress(ValueError):
+            new_state["stateReasonData"] = json.loads(new[2])
+    data = {"version": "1.0", "oldState": {"stateValue": old[0], "stateReason": old[1]}, "newState": new_state}
+    return {
+        "AlarmName": name,
+        "AlarmType": "MetricAlarm",
+        "Timestamp": when,
+        "HistoryItemType": "StateUpdate",
+        "HistorySummary": f"Alarm updated from {old[0]} to {new[0]}",
+        "HistoryData": json.dumps(data),
+    }
+
+
+def _update_alarm_state(self: Any, reason: str, reason_data: str, state_value: str) -> None:
+    old = (self.state_value, self.state_reason)
+    _original["alarm_state"](self, reason, reason_data, state_value)
+    now = clock.utcnow()
+    self.state_updated_timestamp = now.replace(tzinfo=None)  # moto keeps naive UTC; the emulated clock's
+    self.__dict__.setdefault(HISTORY_ATTRIBUTE, []).append(
+        history_item(self.name, old, (state_value, reason, reason_data), now)
+    )
+
+
+def alarm_history(
+    alarms: list[Any],
+    *,
+    name: str | None = None,
+    item_type: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    ascending: bool = False,
+) -> list[dict[str, Any]]:
+    """The history items of ``alarms`` (moto's), filtered as ``DescribeAlarmHistory`` filters them: by alarm
+    name, item type and ``start <= Timestamp <= end``, newest first unless ``ascending``."""
+    from datetime import UTC
+
+    def aware(when: Any) -> Any:
+        return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+    start, end = aware(start), aware(end)
+    items = [
+        item
+        for alarm in alarms
+        if name is None or alarm.name == name
+        for item in getattr(alarm, HISTORY_ATTRIBUTE, [])
+        if (item_type is None or item["HistoryItemType"] == item_type)
+        and (start is None or item["Timestamp"] >= start)
+        and (end is None or item["Timestamp"] <= end)
+    ]
+    return sorted(items, key=lambda item: item["Timestamp"], reverse=not ascending)
+
+
+def _describe_alarm_history(self: Any) -> Any:
+    """``DescribeAlarmHistory`` (moto has no such action): metric alarms' state changes, paged as AWS pages."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core.responses import ActionResult
+
+    types = self._get_param("AlarmTypes") or ["MetricAlarm"]
+    backend = cloudwatch_backends[self.current_account][self.region]
+    items = (
+        alarm_history(
+            list(backend.alarms.values()),
+            name=self._get_param("AlarmName"),
+            item_type=self._get_param("HistoryItemType"),
+            start=self._get_param("StartDate"),
+            end=self._get_param("EndDate"),
+            ascending=self._get_param("ScanBy") == "TimestampAscending",
+        )
+        if "MetricAlarm" in types
+        else []
+    )
+    first = int(self._get_param("NextToken") or 0)
+    size = int(self._get_param("MaxRecords") or 100)
+    page: dict[str, Any] = {"AlarmHistoryItems": items[first : first + size]}
+    if first + size < len(items):
+        page["NextToken"] = str(first + size)
+    return ActionResult(page)
+
+
+# -- 6. reads and switches moto has no API for ---------------------------------------------------------------
 def event_rules(account: str, region: str) -> list[Any]:
     """Every EventBridge rule of the account's region, on every bus."""
     from moto.events.models import events_backends

@@ -85,13 +85,23 @@ def main(function: str) -> None:
     channel_in, channel_out = sys.stdin.buffer, sys.stdout.buffer
     output = FunctionOutput(sys.stderr)
     sys.stdout = output
-    from mlops.local.lambda_runtime import LocalContext, load_handler
+    from mlops.local.lambda_runtime import load_handler
 
     handler = load_handler(function)
     write_frame(channel_out, {"ready": True, "pid": os.getpid()})
+    serve(handler, channel_in, channel_out, output)
+
+
+def serve(handler: Any, channel_in: IO[bytes], channel_out: IO[bytes], output: FunctionOutput) -> None:
+    """Answer invocations until the channel closes. Each runs at the emulator's clock: the offset its frame
+    carries is this process's :mod:`mlops.clock` offset while the handler runs (and until the next frame)."""
+    from mlops import clock
+    from mlops.local.lambda_runtime import LocalContext
+
     while (request := read_frame(channel_in)) is not None:
         if request.get("chaos"):
             _chaos(request["chaos"])
+        clock.set_offset(float(request.get("clock_offset_s") or 0.0))
         context = LocalContext(
             function_name=request["function_name"],
             timeout_s=request["timeout_s"],

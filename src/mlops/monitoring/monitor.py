@@ -25,6 +25,7 @@ import pandas as pd
 
 from mlops import constants as c
 from mlops.artifact_io import get_json, put_json
+from mlops.clock import utcnow
 from mlops.config import HIGHER_IS_BETTER, ProjectConfig, Task
 from mlops.context import Stores
 from mlops.monitoring.capture import from_jsonl, iso
@@ -134,19 +135,30 @@ def compare(
     labels: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
     """C4: champion against challenger on the same live traffic — records each answered, agreement (shadow: the
-    same records), handler latency, errors, and live quality where labels exist. None without a challenger."""
+    same records), handler latency, errors, and live quality where labels exist. None without a challenger.
+
+    A challenger is judged on its own stint only: the rows captured since its alias was set (``since``), in its
+    current mode. The same version shadowed and then made a canary starts again from nothing: what it answered as
+    a shadow (or in an earlier stint) says nothing about it now, and its alarms must not withdraw it on that."""
     item = stores.meta.get_alias_item(config.name, c.CHALLENGER)
     if item is None:
         return None
     version, mode = int(item["version"]), str(item.get("mode"))
-    ours = [r for r in captured if int(r.get("version", -1)) == champion and r.get("role") != c.CHALLENGER]
-    theirs = [r for r in captured if int(r.get("version", -1)) == version and r.get("role") == c.CHALLENGER]
-    shadowed = [r for r in ours if (r.get("shadow") or {}).get("version") == version]
+    since = str(item.get("since") or item.get("updated_at") or "")
+    stint = [r for r in captured if _norm(str(r.get("time"))) >= _norm(since)] if since else captured
+    ours = [r for r in stint if int(r.get("version", -1)) == champion and r.get("role") != c.CHALLENGER]
+    theirs = (
+        [r for r in stint if int(r.get("version", -1)) == version and r.get("role") == c.CHALLENGER]
+        if mode == c.CANARY
+        else []
+    )
+    shadowed = [r for r in ours if (r.get("shadow") or {}).get("version") == version] if mode == c.SHADOW else []
     answered = [r for r in shadowed if "prediction" in r["shadow"]]
     out: dict[str, Any] = {
         "version": version,
         "mode": mode,
         "percent": float(item.get("percent") or 0),
+        "since": since or None,
         "champion": champion,
         "records": {"champion": len(ours), "challenger": len(theirs) if mode == c.CANARY else len(answered)},
         "errors": sum(1 for r in shadowed if r["shadow"].get("error")),
@@ -255,13 +267,13 @@ def run_monitor(
     from mlops.steps.validate_data import champion_statistics
 
     mon = config.monitoring
-    window = Window.ending(end or datetime.now(UTC), mon.window_hours)
+    window = Window.ending(end or utcnow(), mon.window_hours)
     model = config.name
     summary: dict[str, Any] = {
         "model": model,
         "window": {"start": iso(window.start), "end": iso(window.end), "hours": mon.window_hours},
         "min_samples": mon.min_samples,
-        "evaluated_at": iso(datetime.now(UTC)),
+        "evaluated_at": iso(utcnow()),
     }
     version = stores.meta.get_alias(model, c.CHAMPION)
     if version is None:

@@ -16,7 +16,6 @@ import os
 import re
 import time
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -25,6 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from mlops import __version__
+from mlops.clock import utcnow
 from mlops.config import UnknownModelError
 from mlops.constants import (
     CANARY,
@@ -469,7 +469,7 @@ def _predict(name: str, records: list[dict[str, Any]], request_id: str, raw_body
                     records=subset,
                     predictions=answers,
                     id_column=who.model.signature.id_column,
-                    now=datetime.now(UTC),
+                    now=utcnow(),
                     body=raw_body if whole else None,
                     extra=extra,
                 )
@@ -528,9 +528,7 @@ def _feedback(name: str, request: FeedbackRequest) -> Any:
     request_id = _active.get().current_event.request_context.request_id or ""
     # Logged, like captures: CloudWatch Logs holds them durably and the capture function ships them to S3.
     capture.emit(
-        capture.feedback_lines(
-            model=loaded.record["model"], request_id=request_id, labels=labels, now=datetime.now(UTC)
-        )
+        capture.feedback_lines(model=loaded.record["model"], request_id=request_id, labels=labels, now=utcnow())
     )
     body = {"model": loaded.record["model"], "accepted": len(labels), "request_id": request_id}
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=dumps(body))

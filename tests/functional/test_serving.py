@@ -69,19 +69,43 @@ def test_given_null_values_then_they_are_imputed_as_in_training(served):
 
 
 @pytest.mark.parametrize(
-    ("raw", "status"),
+    ("raw", "field", "words"),
     [
-        ("not json", 422),
-        ('{"records": []}', 422),
-        ('{"rows": [{}]}', 422),
-        ('{"records": [1, 2]}', 422),
-        ('{"records": [{"mean_radius": NaN}]}', 400),
+        ("not json", "body", "not valid JSON"),
+        ('{"records": [{"a": 1}', "body", "not valid JSON"),
+        ('{"records": []}', "records", "at least 1 item"),
+        ('{"rows": [{}]}', "records", "required"),
+        ('{"records": [1, 2]}', "records[0]", "valid dictionary"),
+        ('{"records": [{"mean_radius": NaN}]}', "", "missing field"),  # json reads NaN; the record is checked
     ],
 )
-def test_given_malformed_bodies_then_4xx(served, raw, status):
+def test_given_a_body_that_is_not_a_request_then_a_400_names_the_problem(served, raw, field, words):
+    """The same status API Gateway's request model gives these bodies before the function runs (400), and a
+    message that says what is wrong with this one (it was a bare 422 with error types only)."""
     got, _, body = call("POST", "/predict", raw)
-    assert got == status or (400 <= got < 500), body
-    assert got < 500
+    answer = json.loads(body)
+    assert got == 400, answer
+    assert words in answer["message"], answer
+    if field:
+        assert answer["errors"][0]["field"] == field, answer
+
+
+@pytest.mark.parametrize("depth", [1_100, 5_000])
+@pytest.mark.parametrize("event_file", ["api_predict", "api_predict_v2"])
+def test_given_a_body_nested_past_the_json_depth_limit_when_invoked_directly_then_a_400_names_it(
+    lambda_env, depth, event_file
+):
+    """orjson stops at 1,024 levels and json (its fallback) raised RecursionError: an unhandled function error."""
+    from mlops.local.lambda_runtime import invoke
+    from tests.conftest import load_event
+
+    event = load_event(event_file)
+    event["body"] = '{"records": ' + "[" * depth + "]" * depth + "}"
+    out = invoke("serve", event)
+    assert out.function_error is None, out.payload
+    assert out.payload["statusCode"] == 400
+    body = json.loads(out.payload["body"])
+    assert "nested" in body["message"] and "1,024" in body["message"], body
 
 
 def test_given_too_many_rows_or_bytes_then_413_with_the_limit(served):
@@ -285,8 +309,8 @@ def test_given_labels_then_202_and_they_are_logged_for_the_capture_function(serv
         ([{"label": 1}], 400, "request_id"),  # names no prediction
         ([{"request_id": "r", "id": "p-1", "label": 1}], 400, "request_id"),  # both
         ([{"id": "p-1", "label": 1}], 400, "id"),  # this model has no id column
-        ([{"request_id": "r", "row": -1, "label": 1}], 422, "row"),
-        ([{"request_id": "r", "label": 1, "extra": 2}], 422, "extra"),
+        ([{"request_id": "r", "row": -1, "label": 1}], 400, "row"),
+        ([{"request_id": "r", "label": 1, "extra": 2}], 400, "extra"),
     ],
 )
 def test_given_bad_labels_then_a_4xx_names_the_field_and_nothing_is_logged(served, capsys, labels, status, field):
@@ -326,11 +350,11 @@ def test_given_any_request_then_the_direct_predict_path_answers_exactly_as_the_r
         ("POST", "/predict", json.dumps({"records": [{**rows[0], "colour": "red"}]})),  # 400 unknown field
         ("POST", "/predict", json.dumps({"records": rows * 20})),  # 413: above this fixture's 50 rows
         ("POST", "/models/nope/predict", good),  # 404
-        ("POST", "/predict", json.dumps({"records": []})),  # 422 (the request model)
-        ("POST", "/predict", json.dumps({"records": rows, "extra": 1})),  # 422
-        ("POST", "/predict", json.dumps({"records": [1, 2]})),  # 422
+        ("POST", "/predict", json.dumps({"records": []})),  # 400 (as the request model answers)
+        ("POST", "/predict", json.dumps({"records": rows, "extra": 1})),  # 400
+        ("POST", "/predict", json.dumps({"records": [1, 2]})),  # 400
         ("POST", "/predict", '{"records": [{"mean_radius": NaN}]}'),  # not JSON to orjson; json reads it: 400
-        ("POST", "/predict", "not json"),  # 422
+        ("POST", "/predict", "not json"),  # 400
         ("POST", "/predict/", good),  # no such route
         ("GET", "/predict", None),  # wrong method
     ]

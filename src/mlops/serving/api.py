@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
@@ -56,7 +57,7 @@ DEFAULT_MAX_ROWS = 1000
 def _records_as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """A non-empty list of JSON objects passes as sent: pydantic would copy every record, key and value only to
     hand back the same dicts (their values are checked against the model's own signature next, which names each
-    bad field). Anything else gets pydantic's own validation, and its 422."""
+    bad field). Anything else gets pydantic's own validation, and a 400 naming each problem."""
     if type(value) is list and value and set(map(type, value)) == {dict}:
         return value
     return handler(value)
@@ -148,13 +149,23 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] = []
 
 
+MAX_JSON_DEPTH = 1024  # orjson's nesting limit; json, its fallback, runs out of Python stack near 1,000
+
+
 def loads(body: str) -> Any:
     """orjson for request bodies (several times faster than json); a body it refuses (it is strict: ``NaN`` is not
-    JSON) is read by json, so what the API accepts is unchanged."""
+    JSON) is read by json, so what the API accepts is unchanged. A body nested past orjson's limit would exhaust
+    json's recursion too: it is refused as the JSON error it is (a 400 naming it), not left to crash the function.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except RecursionError:
+            raise json.JSONDecodeError(
+                f"nested more than {MAX_JSON_DEPTH:,} levels deep (arrays and objects)", body, 0
+            ) from None
 
 
 def dumps(body: Any) -> str:
@@ -267,6 +278,36 @@ def _client_problem(err: ClientProblem) -> Response[Any]:
     return problem(err.status, err.message, err.errors)
 
 
+@on_error(RequestValidationError)
+def _invalid_body(err: RequestValidationError) -> Response[Any]:
+    """A body that is not a request (not JSON, nested too deep, no records, a record that is not an object, a field
+    the request does not have) is the client's mistake: a 400 naming each problem, as API Gateway's request model
+    answers 400 for the same bodies before the function runs. (Powertools' default is a 422 that names only the
+    error types.)"""
+    problems = [_body_problem(e) for e in err.errors()]
+    first = problems[0] if problems else {"field": "body", "problem": "not a valid request"}
+    where = "" if first["field"] == "body" else f"{first['field']}: "
+    more = f" (and {len(problems) - 1} more, in errors)" if len(problems) > 1 else ""
+    return problem(400, f"invalid request body: {where}{first['problem']}{more}", problems)
+
+
+def _body_problem(error: dict[str, Any]) -> dict[str, Any]:
+    """One pydantic (or JSON) error as ``{"field", "problem"}``: where in the body, and what is wrong there."""
+    loc = [part for part in error.get("loc", ()) if part not in ("body", "request")]
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error") or "not valid JSON"
+        position = f" (at character {loc[0]})" if loc and isinstance(loc[0], int) and loc[0] else ""
+        return {"field": "body", "problem": f"not valid JSON: {reason}{position}"}
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".") or "body"
+    ctx = error.get("ctx") or {}
+    reason = {
+        "missing": "required",
+        "extra_forbidden": "unknown field; the request has no such field",
+        "too_short": f"must hold at least {ctx.get('min_length')} item(s); it holds {ctx.get('actual_length')}",
+    }.get(str(error.get("type")), str(error.get("msg") or error.get("type") or "invalid"))
+    return {"field": field, "problem": reason}
+
+
 def _only_model() -> str:
     """The model of a one-model deployment (``/predict``, ``/feedback``, ``/model``); with several, a 400."""
     only = model_cache().only()
@@ -294,12 +335,12 @@ def _no_model(err: NoModelError) -> Response[Any]:
     return problem(503, str(err))
 
 
+BAD_RECORDS = "A record does not fit the model, or the body is not a request (each problem named)"
 PREDICT_RESPONSES: dict[int | str, Any] = {
     200: {"description": "Predictions", "content": {"application/json": {"model": PredictResponse}}},
-    400: {"description": "A record does not fit the model", "content": {"application/json": {"model": Problem}}},
+    400: {"description": BAD_RECORDS, "content": {"application/json": {"model": Problem}}},
     404: {"description": "No such model", "content": {"application/json": {"model": Problem}}},
     413: {"description": "Too many rows or too large a body", "content": {"application/json": {"model": Problem}}},
-    422: {"description": "The body is not a valid request"},
     503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
 }
 
@@ -317,9 +358,8 @@ def predict_model(name: str, request: Annotated[PredictRequest, Body()]) -> Any:
     summary="Score records with the champion model (a deployment with one model)",
     responses={
         200: {"description": "Predictions", "content": {"application/json": {"model": PredictResponse}}},
-        400: {"description": "A record does not fit the model", "content": {"application/json": {"model": Problem}}},
+        400: {"description": BAD_RECORDS, "content": {"application/json": {"model": Problem}}},
         413: {"description": "Too many rows or too large a body", "content": {"application/json": {"model": Problem}}},
-        422: {"description": "The body is not a valid request"},
         503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
     },
 )
@@ -481,10 +521,12 @@ def _predict(name: str, records: list[dict[str, Any]], request_id: str, raw_body
 
 FEEDBACK_RESPONSES: dict[int | str, Any] = {
     202: {"description": "Labels accepted", "content": {"application/json": {"model": FeedbackResponse}}},
-    400: {"description": "A label does not fit the model", "content": {"application/json": {"model": Problem}}},
+    400: {
+        "description": "A label does not fit the model, or the body is not a request (each problem named)",
+        "content": {"application/json": {"model": Problem}},
+    },
     404: {"description": "No such model", "content": {"application/json": {"model": Problem}}},
     413: {"description": "Too many labels", "content": {"application/json": {"model": Problem}}},
-    422: {"description": "The body is not a valid request"},
     503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
 }
 
@@ -602,6 +644,7 @@ def openapi() -> dict[str, Any]:
     champion yet keeps the generic schema."""
     doc: dict[str, Any] = json.loads(_active.get().get_openapi_json_schema())
     paths, schemas = doc.get("paths", {}), doc.get("components", {}).get("schemas", {})
+    _without_422(paths, schemas)
     generic = schemas.get("PredictRequest", {})
     templated = {p: paths.pop(p) for p in list(paths) if "{name}" in p}
     only = model_cache().only()
@@ -631,6 +674,15 @@ def openapi() -> dict[str, Any]:
         if name == only:
             schemas["PredictRequest"] = request
     return doc
+
+
+def _without_422(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Powertools documents a 422 for every operation; a body that is not a request is our 400 instead."""
+    for item in paths.values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
 
 
 # The two predict routes, as API Gateway REST events carry them: ``/predict`` and ``/models/<name>/predict``.

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from mlops.config import ProjectConfig
+from mlops.platform import LIVENESS_S
 from mlops.samples import bundled, corrupt, degrade_labels
 from mlops.site import write_sites
 
@@ -27,7 +28,7 @@ def headline(n: int, text: str) -> None:
     say(f"\n[{n}] {text}", bold=True, fg=typer.colors.CYAN)
 
 
-def _await_version(p: Any, records: list[dict[str, Any]], old: int, timeout: float = 60) -> int:
+def _await_version(p: Any, records: list[dict[str, Any]], old: int, timeout: float = LIVENESS_S) -> int:
     """Poll the API until it answers from a version other than ``old`` (the cache interval at most)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

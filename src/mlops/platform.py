@@ -26,6 +26,12 @@ from mlops.registry import PENDING, promote, rollback
 from mlops.runtime import Resources, make_stores
 
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED"}
+# How long a client waits for something the platform will do by itself (an answer, the trigger starting a run)
+# before it gives up: a bound on liveness, never a latency check. The local endpoint answers within a function's
+# timeout plus one cold start's init (both enforced by the emulator: up to 30 s + 120 s), API Gateway within its
+# 29 s integration timeout. A shorter wait cuts off answers that are merely slow — a cold start on a busy
+# machine — as a 10 s bound in a test once did.
+LIVENESS_S = 300.0
 
 
 def lineage(stores: Stores, ref: str) -> dict[str, Any]:
@@ -182,8 +188,8 @@ class Platform:
             event["key"] = key
         return self.invoke("trigger", event)
 
-    def run_for_upload(self, key: str, etag: str, timeout: float = 60) -> str:
-        """The run an upload started (the trigger runs asynchronously, as from EventBridge)."""
+    def run_for_upload(self, key: str, etag: str, timeout: float = LIVENESS_S) -> str:
+        """The run an upload started (the trigger runs asynchronously, as from EventBridge, and may cold-start)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for run in self.stores.meta.list_runs(self.model, limit=20):
@@ -407,7 +413,7 @@ class Platform:
             headers = dict(request.headers.items())
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=LIVENESS_S) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as err:
             payload = err.read()

@@ -51,3 +51,37 @@ def test_given_a_body_nested_past_the_json_depth_limit_then_the_gateway_answers_
     # the same server, still answering
     status, answer = post(gateway.url + "/predict", b'{"records": []}')
     assert status == 400 and answer["message"].startswith("Invalid request body")
+
+
+def test_given_a_client_that_goes_away_before_the_answer_then_the_gateway_ends_quietly_and_keeps_serving(
+    monkeypatch, capsys
+):
+    """What happened under load: the serve function cold-started past the client's timeout, the client closed
+    its connection, and the gateway's write of the late answer raised BrokenPipeError in its handler thread."""
+    import socket
+    import struct
+    import threading
+
+    client_gone = threading.Event()
+
+    def late_answer(method: str, path: str, *args: Any) -> tuple[int, dict[str, str], str]:
+        if path == "/slow":
+            assert client_gone.wait(timeout=120)  # a liveness bound: the test sets it right after closing
+            return 200, {"Content-Type": "application/json"}, json.dumps({"pad": "x" * 4_000_000})
+        return 200, {"Content-Type": "application/json"}, json.dumps({"ok": True})
+
+    monkeypatch.setattr(apigw, "call", late_answer)
+    local = apigw.LocalApi().start()
+    host, port = local.url.split("//")[1].split("/")[0].split(":")
+    try:
+        client = socket.create_connection((host, int(port)), timeout=120)
+        client.sendall(b"POST /live/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        client.close()
+        client_gone.set()
+        with urllib.request.urlopen(local.url + "/fast", timeout=120) as resp:  # still serving
+            assert json.loads(resp.read()) == {"ok": True}
+    finally:
+        local.stop()  # joins the handler threads: the late answer's write has been tried by now
+    errors = capsys.readouterr().err
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors and "ConnectionResetError" not in errors

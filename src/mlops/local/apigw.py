@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+log = logging.getLogger(__name__)
 
 STAGE = "live"
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's event
@@ -193,13 +196,19 @@ class _Handler(BaseHTTPRequestHandler):
             path = path[len(STAGE) + 1 :] or "/"
         status, headers, out = call(self.command, path, body, dict(self.headers.items()), dict(parse_qsl(url.query)))
         data = out.encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            if k.lower() not in {"content-length", "connection"}:
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                if k.lower() not in {"content-length", "connection"}:
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client stopped waiting (its own timeout, say while the function cold-started) and closed the
+            # connection: there is no one to answer. As API Gateway does, the request still ran and was counted.
+            self.close_connection = True
+            log.info("%s %s: the client closed the connection before the %d answer", self.command, path, status)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

@@ -56,6 +56,17 @@ ModelOpt = Annotated[
 ]
 
 
+STILL_RUNNING = 3  # the exit code of a command that stopped waiting while its run goes on
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        help="Stop waiting after this many seconds (0: until the run ends). The run goes on; the command says how "
+        f"to follow it and exits {STILL_RUNNING}.",
+    ),
+]
+
+
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
@@ -326,12 +337,37 @@ def show_run(run: dict[str, Any], steps: bool = True) -> None:
         typer.echo(f"  model version: v{run['model_version']}")
 
 
+def _follow(p: Any, run_id: str, timeout: float, as_json: bool, until: set[str] | None = None) -> dict[str, Any]:
+    """Wait for a run, printing each step as it finishes; past ``timeout`` say the run goes on and how to follow
+    it, and exit STILL_RUNNING (a run outlives the command that started it: it runs in the state machine)."""
+    from mlops.platform import StillRunning
+
+    try:
+        record: dict[str, Any] = p.wait(
+            run_id, timeout=timeout or None, on_step=None if as_json else _step_line, until=until
+        )
+    except StillRunning as err:
+        where = (f" --target aws --env {p.env}" if not p.endpoint else "") + f" --model {p.model}"
+        if as_json:
+            emit({"run_id": run_id, "status": err.status, "still_running": True, "waited_s": err.waited_s})
+        else:
+            typer.secho(
+                f"run {run_id} is still {err.status} after {err.waited_s:.0f}s: it goes on without this command.\n"
+                f"  follow it:  mlops runs watch {run_id}{where}\n"
+                f"  see it:     mlops runs show {run_id}{where}",
+                fg=typer.colors.YELLOW,
+            )
+        raise typer.Exit(STILL_RUNNING) from None
+    return record
+
+
 @app.command()
 def run(
     data: Annotated[Path | None, typer.Option(help="Upload this file to the landing bucket first.")] = None,
     key: Annotated[str | None, typer.Option(help="Landing key (default: <prefix><file name>).")] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the run).")] = "",
     wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = True,
+    timeout: WaitOpt = 3600,
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
@@ -366,11 +402,7 @@ def run(
             if as_json:
                 emit({"run_id": run_id})
             return
-        record = p.wait(
-            run_id,
-            on_step=None if as_json else _step_line,
-            until={"SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"},
-        )
+        record = _follow(p, run_id, timeout, as_json, until={"SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"})
     if as_json:
         emit(record)
     else:
@@ -408,6 +440,29 @@ def runs_list(
             f"{r['run_id']:<26} {r.get('status', ''):<17} {(r.get('trigger') or {}).get('reason', ''):<11} "
             f"{r.get('duration_s', 0):6.1f}s  {metric:<9} {value:>7}  {r.get('model_version') or ''}"
         )
+
+
+@runs_app.command("watch")
+def runs_watch(
+    run_id: str,
+    timeout: WaitOpt = 3600,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow a run until it ends: each step as it finishes, then the outcome (exit 1 if it failed)."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        p.run(run_id)  # an unknown run id fails now, naming the model, rather than waiting for nothing
+        record = _follow(p, run_id, timeout, as_json)
+    if as_json:
+        emit(record)
+    else:
+        show_run(record, steps=False)
+    if record["status"] == "FAILED":
+        raise typer.Exit(1)
 
 
 @runs_app.command("show")

@@ -59,6 +59,14 @@ class PlatformError(RuntimeError):
     """The target cannot be reached or lacks what was asked for."""
 
 
+class StillRunning(PlatformError):
+    """A wait ended before the run did: the run goes on without the client (it runs in the state machine)."""
+
+    def __init__(self, run_id: str, status: str | None, waited_s: float) -> None:
+        super().__init__(f"run {run_id} still {status or 'RUNNING'} after {waited_s:.0f}s")
+        self.run_id, self.status, self.waited_s = run_id, status or "RUNNING", waited_s
+
+
 @dataclass
 class Platform:
     session: boto3.session.Session
@@ -204,13 +212,15 @@ class Platform:
     def wait(
         self,
         run_id: str,
-        timeout: float = 900,
+        timeout: float | None = 900,
         on_step: Callable[[str, dict[str, Any]], None] | None = None,
         until: set[str] | None = None,
     ) -> dict[str, Any]:
+        """The run's record once its status is in ``until`` (a finished run), reporting each finished step to
+        ``on_step``; :class:`StillRunning` after ``timeout`` seconds (None: no limit) — the run itself goes on."""
         until = until or TERMINAL
         seen: set[str] = set()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
         while True:
             run = self.stores.meta.get_run(self.model, run_id) or {}
             for name, step in run.get("steps", {}).items():
@@ -223,7 +233,7 @@ class Platform:
                     self._wait_execution(str(run["execution_arn"]), deadline)  # what AWS reports, not our record
                 return run
             if time.monotonic() > deadline:
-                raise PlatformError(f"run {run_id} still {run.get('status')} after {timeout:.0f}s")
+                raise StillRunning(run_id, run.get("status"), float(timeout or 0))
             time.sleep(0.3)
 
     def _wait_execution(self, execution_arn: str, deadline: float) -> str:

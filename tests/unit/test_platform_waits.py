@@ -93,3 +93,45 @@ def test_given_the_serve_function_cold_starts_then_api_request_waits_longer_than
     monkeypatch.setattr("urllib.request.urlopen", urlopen)
     assert offline_platform().api_request("GET", "/health") == (200, {"status": "ok"})
     assert waited and waited[0] > SERVE_FUNCTION.timeout_s + INIT_TIMEOUT_S, waited
+
+
+def cli_on(monkeypatch: pytest.MonkeyPatch, p: Platform) -> Any:
+    """The CLI, against ``p`` (whose on-demand run request starts run r-1)."""
+    from typer.testing import CliRunner
+
+    from mlops import cli
+
+    monkeypatch.setattr(cli, "platform", lambda *args, **kwargs: p)
+    monkeypatch.setattr(Platform, "request_run", lambda self, **kwargs: {"status": "started", "run_id": "r-1"})
+    runner = CliRunner()
+    return lambda *args: runner.invoke(cli.app, list(args))
+
+
+def test_given_a_run_longer_than_the_wait_then_mlops_run_says_it_goes_on_and_how_to_follow_it(monkeypatch, clock):
+    """It always gave up at 900 s with a bare 'still RUNNING' and exit 1, as if the run had failed."""
+    running = {"run_id": "r-1", "status": "RUNNING", "steps": {"extract": {"status": "SUCCEEDED"}}}
+    with_runs(monkeypatch, FakeMeta(clock, appears_at=0, runs=[running]))
+    mlops = cli_on(monkeypatch, offline_platform())
+    out = mlops("run", "--timeout", "1200")
+    assert out.exit_code == 3, out.output
+    assert "run r-1 is still RUNNING after 1200s: it goes on without this command" in out.output
+    assert "mlops runs watch r-1 --model m" in out.output and "mlops runs show r-1 --model m" in out.output
+    assert 1200 <= clock.now < 1202  # it waited as long as it was told, not 900 s
+    as_json = mlops("run", "--timeout", "60", "--json")
+    assert as_json.exit_code == 3
+    assert json.loads(as_json.output) == {"run_id": "r-1", "status": "RUNNING", "still_running": True, "waited_s": 60}
+
+
+def test_given_a_run_still_going_then_mlops_runs_watch_follows_it_to_its_end(monkeypatch, clock):
+    steps = {"extract": {"status": "SUCCEEDED", "duration_s": 1.0}}
+    run = {"run_id": "r-1", "status": "RUNNING", "steps": steps, "trigger": {"reason": "cli"}}
+
+    class Finishing(FakeMeta):
+        def get_run(self, model: str, run_id: str) -> dict[str, Any] | None:
+            return {**run, "status": "SUCCEEDED"} if self.clock.now >= 2000 else run
+
+    with_runs(monkeypatch, Finishing(clock, appears_at=0, runs=[run]))
+    out = cli_on(monkeypatch, offline_platform())("runs", "watch", "r-1", "--timeout", "0")
+    assert out.exit_code == 0, out.output
+    assert "extract" in out.output and "run r-1: SUCCEEDED" in out.output
+    assert clock.now >= 2000  # --timeout 0: until the run ends

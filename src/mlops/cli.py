@@ -420,25 +420,37 @@ def runs_list(
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recent runs, newest first, with their primary metric — to compare runs."""
-    p = platform(target, env, endpoint, model)
-    runs = p.runs(limit)
+    """Recent runs, newest first, with their primary metric — to compare runs. Every model's, unless --model."""
+    base = platform(target, env, endpoint, model, one=False)
+    with reported():
+        names = [model] if model else base.models()
+        # run ids sort by start time: the newest ``limit`` of all the models' runs
+        runs = sorted(
+            (r for name in names for r in base.for_model(name).runs(limit)),
+            key=lambda r: str(r.get("run_id")),
+            reverse=True,
+        )[:limit]
     if as_json:
         emit(runs)
         return
     if not runs:
-        started = p.started_at()
+        started = base.started_at()
         since = f" since the emulator started at {started} with a fresh account" if started else ""
         typer.echo(f"no runs yet{since}")
         return
-    typer.echo(f"{'run':<26} {'status':<17} {'trigger':<11} {'time':>7}  {'metric':<9} {'value':>7}  version")
+    width = max(len(n) for n in names)
+    typer.echo(
+        f"{'model':<{width}}  {'run':<26} {'status':<17} {'trigger':<11} {'time':>7}  {'metric':<9} {'value':>7}  "
+        "version"
+    )
     for r in runs:
         metrics = r.get("metrics") or {}
         metric = "roc_auc" if "roc_auc" in metrics else ("rmse" if "rmse" in metrics else "")
         value = f"{metrics[metric]:.4f}" if metric else ""
         typer.echo(
-            f"{r['run_id']:<26} {r.get('status', ''):<17} {(r.get('trigger') or {}).get('reason', ''):<11} "
-            f"{r.get('duration_s', 0):6.1f}s  {metric:<9} {value:>7}  {r.get('model_version') or ''}"
+            f"{r.get('model', ''):<{width}}  {r['run_id']:<26} {r.get('status', ''):<17} "
+            f"{(r.get('trigger') or {}).get('reason', ''):<11} {r.get('duration_s', 0):6.1f}s  {metric:<9} "
+            f"{value:>7}  {r.get('model_version') or ''}"
         )
 
 

@@ -158,6 +158,7 @@ def local_up(
             f"{outputs['ApiUrl']}/models/{model.name}/predict"
         )
     typer.echo(f"  prediction API   {outputs['ApiUrl']}   (GET /models, /health, /openapi.json)")
+    typer.echo("  first champion   mlops run --sample --model <name>   (the model's bundled example data)")
     typer.echo(f"  try              aws --endpoint-url {cloud.endpoint} s3 ls")
     typer.echo("  state            a fresh, empty account: in memory, and stopping discards it")
     typer.echo('  AWS CLI          eval "$(mlops local env)"   (endpoint and dummy credentials)')
@@ -361,9 +362,32 @@ def _follow(p: Any, run_id: str, timeout: float, as_json: bool, until: set[str] 
     return record
 
 
+def _upload_body(p: Any, data: Path | None, sample: bool) -> tuple[bytes, str] | None:
+    """What ``mlops run`` uploads (bytes and file name): the file, the model's bundled example data (so a fresh
+    emulator can train a first champion with nothing of one's own), or nothing (a run over the prefix)."""
+    if data is not None and sample:
+        fail("give --data FILE or --sample, not both")
+    if data is not None:
+        if not data.exists():
+            fail(f"no such file: {data}")
+        return data.read_bytes(), data.name
+    if not sample:
+        return None
+    from mlops.samples import BUNDLED, bundled
+
+    name = p.model
+    if name not in BUNDLED:
+        fail(f"no bundled sample for model '{name}' (there are: {', '.join(BUNDLED)}): give --data FILE")
+    return bundled(name).to_csv(index=False).encode(), "sample.csv"
+
+
 @app.command()
 def run(
     data: Annotated[Path | None, typer.Option(help="Upload this file to the landing bucket first.")] = None,
+    sample: Annotated[
+        bool,
+        typer.Option("--sample", help="Upload the model's bundled example data first (breast-cancer, diabetes)."),
+    ] = False,
     key: Annotated[str | None, typer.Option(help="Landing key (default: <prefix><file name>).")] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the run).")] = "",
     wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = True,
@@ -374,20 +398,21 @@ def run(
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a run: upload a data file (the upload triggers it), or request one over the configured prefix."""
+    """Start a run: upload a data file or the bundled sample (the upload triggers it), or request one over the
+    configured prefix."""
     p = platform(target, env, endpoint, model)
     with reported():
-        if data is not None:
-            if not data.exists():
-                fail(f"no such file: {data}")
+        upload = _upload_body(p, data, sample)
+        if upload is not None:
+            body, name = upload
             config = p.config()
-            landing_key = key or f"{config.data.prefix}{data.name}"
+            landing_key = key or f"{config.data.prefix}{name}"
             from mlops.trigger import why_no_run
 
             why = why_no_run(config, landing_key)
             if why:
                 fail(f"s3://{p.output('LandingBucket')}/{landing_key} would start no run: {why}")
-            up = p.upload(data.read_bytes(), landing_key)
+            up = p.upload(body, landing_key)
             if not as_json:
                 typer.echo(f"uploaded s3://{up['bucket']}/{up['key']}")
             run_id = p.run_for_upload(up["key"], up["etag"])

@@ -55,3 +55,23 @@ def test_given_two_models_when_runs_list_is_run_as_written_then_it_lists_both_mo
     assert lines[2].split()[:2] == ["breast-cancer", "20261122T100000Z-aaaaaa"]
     only = mlops("runs", "list", "--model", "breast-cancer")
     assert only.exit_code == 0 and "bbbbbb" not in only.output and "aaaaaa" in only.output
+
+
+def test_given_a_fresh_deployment_when_run_with_sample_then_the_models_bundled_data_lands_and_starts_a_run(
+    account, mlops, monkeypatch
+):
+    """After `mlops local up` there was nothing to train with: no sample file shipped, no --sample."""
+    import io
+
+    import pandas as pd
+
+    from mlops.samples import bundled
+
+    monkeypatch.setattr(Platform, "config", lambda self: load_config(example_config_path(self.model)))
+    monkeypatch.setattr(Platform, "run_for_upload", lambda self, key, etag, timeout=0: "r-1")
+    out = mlops("run", "--sample", "--model", "diabetes", "--no-wait")
+    assert out.exit_code == 0, out.output
+    landing = account.resources.landing_bucket
+    assert f"uploaded s3://{landing}/diabetes/sample.csv" in out.output and "run r-1 started" in out.output
+    body = account.session.client("s3").get_object(Bucket=landing, Key="diabetes/sample.csv")["Body"].read()
+    assert pd.read_csv(io.BytesIO(body)).shape == bundled("diabetes").shape

@@ -133,6 +133,22 @@ def test_given_model_and_health_routes_then_they_describe_the_champion(served):
     assert status == 200 and "/predict" in json.loads(body)["paths"]
 
 
+def test_given_two_models_and_one_champion_then_health_says_partial_and_which_is_loaded(served, monkeypatch):
+    """It said "no_model" while breast-cancer's champion was loaded and answering."""
+    from mlops.config import example_config_path
+    from mlops.constants import ENV_CONFIG_URI
+    from mlops.local.lambda_runtime import reset_caches
+
+    both = f"{example_config_path('breast-cancer')},{example_config_path('diabetes')}"
+    monkeypatch.setenv(ENV_CONFIG_URI, both)
+    reset_caches()
+    api.model_cache.cache_clear()
+    status, _, body = call("GET", "/health")
+    health = json.loads(body)
+    assert status == 200 and health["status"] == "partial", health
+    assert health["models"] == {"breast-cancer": 1, "diabetes": None}
+
+
 def test_given_a_promotion_then_it_takes_effect_without_a_redeploy(served, quick_breast_cancer_config):
     body = bundled("breast-cancer").to_csv(index=False).encode()
     run_chain(served.context(quick_breast_cancer_config), served.upload("breast-cancer/b.csv", body))

@@ -129,7 +129,10 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(
+        description="ok: every model has a champion loaded; partial: some do (the others are null in models); "
+        "no_model: none has a champion yet. The function answers in all three."
+    )
     model_version: int | None = Field(default=None, description="A deployment with one model: its version.")
     models: dict[str, int | None] = Field(default_factory=dict, description="Each model's loaded version.")
     code_version: str
@@ -629,8 +632,9 @@ def health() -> Health:
         except NoModelError:
             versions[name] = None
     only = model_cache().only()
+    loaded = [v for v in versions.values() if v is not None]
     return Health(
-        status="ok" if all(v is not None for v in versions.values()) else "no_model",
+        status="ok" if len(loaded) == len(versions) else "partial" if loaded else "no_model",
         model_version=versions[only] if only else None,
         models=versions,
         code_version=__version__,

@@ -55,6 +55,19 @@ def _use(item: dict[str, Any]) -> dict[str, Any]:
     return {"run_id": item.get("run_id"), "step": item.get("step"), "name": item.get("name"), "uri": item.get("uri")}
 
 
+def refusal(status: int, body: Any, what: str) -> str:
+    """An API's refusal as the CLI prints it: the status and message, then every problem the answer lists, one a
+    line (the message names only the first)."""
+    if not isinstance(body, dict):
+        return f"HTTP {status}: {body}"
+    lines = [f"HTTP {status}: {body.get('message')}"]
+    for error in body.get("errors") or []:
+        row = f"{what} {error['row']}, " if error.get("row") is not None else ""
+        field = f"field '{error['field']}'" if error.get("field") else "the whole " + what
+        lines.append(f"  {row}{field}: {error.get('problem')}")
+    return "\n".join(lines)
+
+
 class PlatformError(RuntimeError):
     """The target cannot be reached or lacks what was asked for."""
 
@@ -435,16 +448,14 @@ class Platform:
     def predict(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         status, body = self.api_request("POST", f"/models/{self.model}/predict", {"records": records})
         if status != 200:
-            raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}")
+            raise PlatformError(refusal(status, body, "record"))
         return dict(body)
 
     def feedback(self, labels: list[dict[str, Any]]) -> dict[str, Any]:
-        """D2: ground-truth labels for earlier predictions (by request_id and row, or by id)."""
+        """Ground-truth labels for earlier predictions (by request_id and row, or by id)."""
         status, body = self.api_request("POST", f"/models/{self.model}/feedback", {"labels": labels})
         if status != 202:
-            errors = body.get("errors") if isinstance(body, dict) else None
-            detail = f" {json.dumps(errors[:5])}" if errors else ""
-            raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}{detail}")
+            raise PlatformError(refusal(status, body, "label"))
         return dict(body)
 
     # -- monitoring ----------------------------------------------------------------------

@@ -214,6 +214,40 @@ def test_given_several_bad_records_then_every_problem_is_reported_together(serve
     assert found == {(0, "mean_radius"), (1, "colour"), (2, "mean_texture")}, body
 
 
+def test_given_a_record_with_an_unknown_a_missing_and_a_wrong_typed_field_then_the_400_and_the_cli_name_all_three(
+    served, monkeypatch
+):
+    """The 400 named the unknown and the missing field only (the record's values were never checked), and the
+    CLI printed "(and 1 more)" with no way to see it."""
+    from typer.testing import CliRunner
+
+    from mlops import cli
+    from mlops.platform import Platform
+
+    record = {**FEATURES.head(1).to_dict("records")[0], "colour": "red", "mean_radius": "large"}
+    del record["worst_area"]
+    status, body = _predict([record])
+    assert status == 400, body
+    assert {(e["row"], e["field"]) for e in body["errors"]} == {(0, "colour"), (0, "mean_radius"), (0, "worst_area")}
+    assert "(and 2 more: errors lists all 3)" in body["message"]
+
+    def through_the_gateway(self, method, path, payload=None):
+        got, _, text = call(method, path, json.dumps(payload))
+        return got, json.loads(text)
+
+    p = Platform(session=served.session, outputs={"Models": "breast-cancer"}, env="dev", endpoint="http://local")
+    monkeypatch.setattr(Platform, "local", classmethod(lambda cls, state_file=None: p))
+    monkeypatch.setattr(Platform, "api_request", through_the_gateway)
+    out = CliRunner().invoke(cli.app, ["predict", "--model", "breast-cancer"], input=json.dumps([record]))
+    assert out.exit_code == 1
+    for line in (
+        "record 0, field 'colour': unknown field",
+        "record 0, field 'mean_radius': expected a number, got str",
+        "record 0, field 'worst_area': missing field",
+    ):
+        assert line in out.output, out.output
+
+
 def test_given_an_http_api_v2_event_then_it_is_served(served):
     from mlops.local.lambda_runtime import invoke
     from tests.conftest import load_event

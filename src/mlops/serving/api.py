@@ -268,6 +268,24 @@ class ClientProblem(Exception):
         self.status, self.message, self.errors = status, message, errors or []
 
 
+MAX_ERRORS = 50  # problems listed in one answer's errors (a batch can have thousands)
+
+
+def named_problems(what: str, problems: list[Any]) -> ClientProblem:
+    """A 400 for records (or labels) with problems: the first in the message, every one (up to MAX_ERRORS) in
+    ``errors``, and the message says where the others are, so "(and N more)" is never a dead end."""
+    first = problems[0]
+    field = f", field '{first.field}'" if first.field else ""
+    if len(problems) == 1:
+        more = ""
+    elif len(problems) <= MAX_ERRORS:
+        more = f" (and {len(problems) - 1} more: errors lists all {len(problems)})"
+    else:
+        more = f" (and {len(problems) - 1} more: errors lists the first {MAX_ERRORS})"
+    errors = [p.as_dict() for p in problems[:MAX_ERRORS]]
+    return ClientProblem(400, f"{what} {first.row}{field}: {first.problem}{more}", errors)
+
+
 def problem(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[Any]:
     return Response(
         status_code=status,
@@ -290,7 +308,7 @@ def _invalid_body(err: RequestValidationError) -> Response[Any]:
     problems = [_body_problem(e) for e in err.errors()]
     first = problems[0] if problems else {"field": "body", "problem": "not a valid request"}
     where = "" if first["field"] == "body" else f"{first['field']}: "
-    more = f" (and {len(problems) - 1} more, in errors)" if len(problems) > 1 else ""
+    more = f" (and {len(problems) - 1} more: errors lists all {len(problems)})" if len(problems) > 1 else ""
     return problem(400, f"invalid request body: {where}{first['problem']}{more}", problems)
 
 
@@ -380,19 +398,11 @@ def _score(loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[dic
     """One model's answers for ``records`` (checked against its own signature: a 400 naming each problem)."""
     problems, warnings, feeds = check_records(loaded.model, records)
     if problems:
-        shown = [p.as_dict() for p in problems[:50]]
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ClientProblem(400, f"record {first.row}, field '{first.field}': {first.problem}{more}", shown)
+        raise named_problems("record", problems)
     rows, flagged = loaded.model.score(feeds)
     undefined = undefined_outputs(loaded.model, records, flagged) if flagged else []
     if undefined:
-        raise ClientProblem(
-            400,
-            f"record {undefined[0].row}: {undefined[0].problem}"
-            + (f" (and {len(undefined) - 1} more)" if len(undefined) > 1 else ""),
-            [p.as_dict() for p in undefined[:50]],
-        )
+        raise named_problems("record", undefined)
     id_column = loaded.model.signature.id_column
     if id_column:
         for row, record in zip(rows, records, strict=True):
@@ -563,13 +573,7 @@ def _feedback(name: str, request: FeedbackRequest) -> Any:
     loaded = _current(name)
     problems, labels = check_labels(loaded.model, [item.model_dump() for item in request.labels])
     if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ClientProblem(
-            400,
-            f"label {first.row}, field '{first.field}': {first.problem}{more}",
-            [p.as_dict() for p in problems[:50]],
-        )
+        raise named_problems("label", problems)
     request_id = _active.get().current_event.request_context.request_id or ""
     # Logged, like captures: CloudWatch Logs holds them durably and the capture function ships them to S3.
     capture.emit(

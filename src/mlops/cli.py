@@ -33,6 +33,26 @@ models_app = typer.Typer(help="The model registry: versions, champion, promotion
 schema_app = typer.Typer(
     help="The data schema runs validate against: show it, or push an edited one.", no_args_is_help=True
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mlops import __version__
+
+        typer.echo(f"serverless-mlops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """serverless-mlops: continuous training and serving on AWS serverless — offline too."""
+
+
 app.add_typer(config_app, name="config")
 app.add_typer(local_app, name="local")
 app.add_typer(runs_app, name="runs")
@@ -866,7 +886,7 @@ def feedback(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """D2: ground-truth labels for earlier predictions, by request_id (and row) or by id, through POST /feedback."""
+    """Ground-truth labels for earlier predictions, by request_id (and row) or by id, through POST /feedback."""
     import csv
 
     try:
@@ -1044,7 +1064,7 @@ def smoke(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """E4: health, a signed predict and one pipeline run that must register a model (staging, prod, offline)."""
+    """Health, a signed predict and one pipeline run that must register a model (staging, prod, offline)."""
     from mlops.smoke import Check, smoke
 
     def say(check: Check) -> None:

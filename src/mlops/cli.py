@@ -950,6 +950,11 @@ def monitor_show(
                 typer.secho(f"  alarm {alarm['StateValue']:<17} {name}", fg=color)
 
 
+def _num(value: Any) -> str:
+    """A metric as the other figures print: four decimals (0.956140350877193 → 0.9561); anything else as is."""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
     if as_json:
         emit(summary)
@@ -965,7 +970,7 @@ def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
     flag = typer.colors.RED if summary.get("drifted") else typer.colors.GREEN
     typer.secho(
         f"  {summary['records']} records; drift: {len(drift.get('drifted', []))} feature(s) "
-        f"{', '.join(drift.get('drifted', [])[:6])} (score {drift.get('score')})",
+        f"{', '.join(drift.get('drifted', [])[:6])} (score {_num(drift.get('score'))})",
         fg=flag,
     )
     pred = summary.get("prediction_drift") or {}
@@ -976,8 +981,8 @@ def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
     if q.get("judged") and q.get("live") is not None:
         color = typer.colors.RED if q.get("degraded") else typer.colors.GREEN
         typer.secho(
-            f"  live {q['metric']}: {q['live']:.4f} on {q['labelled']} labels; champion {q.get('champion')}; "
-            f"shortfall {q.get('shortfall')} (margin {q.get('margin')})",
+            f"  live {q['metric']}: {q['live']:.4f} on {q['labelled']} labels; champion {_num(q.get('champion'))}; "
+            f"shortfall {_num(q.get('shortfall'))} (margin {q.get('margin')})",
             fg=color,
         )
     else:

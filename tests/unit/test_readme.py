@@ -61,3 +61,24 @@ def test_given_the_config_reference_then_the_model_name_pattern_is_the_codes():
     assert stated is not None
     (pattern,) = [m.pattern for m in ProjectConfig.model_fields["name"].metadata if hasattr(m, "pattern")]
     assert f"^{stated.group(1)}$" == pattern
+
+
+def test_given_the_readmes_figures_then_they_are_what_the_commands_print(capsys):
+    """Stale figures ('~15 Lambda invocations' per run, a serving bundle of 103.2 MB beside the table's 104.8,
+    'about 70 seconds') came from nowhere a reader could re-run: each now quotes the line that prints it."""
+    from mlops.demo import say_usage
+
+    class History:
+        def get_execution_history(self, **request: object) -> dict:
+            kinds = ["LambdaFunctionScheduled"] * 32 + ["TaskStateEntered"] * 39
+            return {"events": [{"type": kind} for kind in kinds]}
+
+    platform = type("P", (), {"client": lambda self, service: History()})()
+    say_usage(platform, {"execution_arn": "arn"})
+    printed = capsys.readouterr().out.strip()
+    quoted = re.search(r"`(cost: [^`]+)`", README)
+    assert quoted is not None and " ".join(quoted.group(1).split()) == printed
+    assert "Lambda invocations in all`" in README  # the demo's last line, quoted where its duration is given
+    assert "~15 Lambda" not in README and "About 70" not in README
+    outside_the_table = [line for line in README.splitlines() if not line.startswith("|")]
+    assert not [line for line in outside_the_table if re.search(r"\d+\.\d MB unzipped", line)]

@@ -135,3 +135,21 @@ def test_given_a_run_still_going_then_mlops_runs_watch_follows_it_to_its_end(mon
     assert out.exit_code == 0, out.output
     assert "extract" in out.output and "run r-1: SUCCEEDED" in out.output
     assert clock.now >= 2000  # --timeout 0: until the run ends
+
+
+def test_given_an_asynchronous_invocation_that_cold_starts_then_draining_waits_for_it(monkeypatch):
+    """seams.drain (the emulator's stop, and tests) gave in-flight invocations 30 s: less than a cold start."""
+    from infra.functions import ALL_FUNCTIONS
+
+    from mlops.local import seams
+
+    waited: list[float] = []
+
+    class InFlight:
+        def result(self, timeout: float) -> None:
+            waited.append(timeout)
+
+    monkeypatch.setattr(seams, "_pending", [InFlight()])
+    seams.drain()
+    slowest = max(f.timeout_s for f in ALL_FUNCTIONS if f.name in ("trigger", "capture"))  # invoked asynchronously
+    assert waited and waited[0] > slowest + INIT_TIMEOUT_S, waited

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,15 @@ class ModelRoute:
 
     def method_paths(self) -> list[str]:
         return [f"/models/{self.name}{'/' + p if p else ''}/{m}" for m, p in MODEL_ROUTES]
+
+
+def bad_request_body(max_rows: int) -> dict[str, object]:
+    """API Gateway's answer to a body that is not JSON or does not fit the request model: what a body must be."""
+    return {
+        "message": "Invalid request body: it must be JSON, an object with one field, records (predict) or labels "
+        f"(feedback): a list of 1 to {max_rows} JSON objects; GET /openapi.json describes each model's records",
+        "errors": [],
+    }
 
 
 class InferenceApi(Construct):
@@ -111,6 +121,16 @@ class InferenceApi(Construct):
                 ("feedback", "FeedbackRequest", "labels"),
             )
         }
+        # A body that fails its model gets what a request must be, not AWS's bare "Invalid request body". Static
+        # text: $context.error.validationErrorString is substituted as is (no JSON escaping) and some of its
+        # messages hold double quotes, which would break the JSON a client parses. The function, which sees the
+        # bodies the gateway lets through, names each problem itself (also 400). The local gateway answers this.
+        self.api.add_gateway_response(
+            "BadRequestBody",
+            type=apigw.ResponseType.BAD_REQUEST_BODY,
+            status_code="400",
+            templates={"application/json": json.dumps(bad_request_body(max_rows))},
+        )
         # One invoke permission per method, for the deployed stage (no console test-invoke permissions).
         integration = apigw.LambdaIntegration(alias, proxy=True, allow_test_invoke=False)
         authorization = apigw.AuthorizationType.IAM if auth == "iam" else apigw.AuthorizationType.NONE

@@ -18,7 +18,9 @@ from infra import nag
 from infra.constructs.smoke_tester import SMOKE_PIPELINE_ROLE, SmokeTester, smoke_tester_role_name
 from infra.settings import DeliverySettings, EnvironmentSettings, settings_from_context
 
-# What every CodeBuild step runs on: the runtime's Python and the Node the README asks for.
+# What every CodeBuild step runs on: the runtime's Python, and Node 20 — the newest the STANDARD_7_0 image lists
+# as a runtime version; the README and GitHub CI ask for Node 22, which the pinned CDK CLI supports (moving
+# here needs a newer image, to be tried against a real CodeBuild).
 RUNTIMES = {"phases": {"install": {"runtime-versions": {"python": "3.12", "nodejs": "20"}}}}
 SYNTH_COMMANDS = [
     "./scripts/test",  # ruff, mypy, the whole pytest suite (unit, functional, e2e on the emulator, infra)

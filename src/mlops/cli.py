@@ -33,6 +33,26 @@ models_app = typer.Typer(help="The model registry: versions, champion, promotion
 schema_app = typer.Typer(
     help="The data schema runs validate against: show it, or push an edited one.", no_args_is_help=True
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mlops import __version__
+
+        typer.echo(f"serverless-mlops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """serverless-mlops: continuous training and serving on AWS serverless — offline too."""
+
+
 app.add_typer(config_app, name="config")
 app.add_typer(local_app, name="local")
 app.add_typer(runs_app, name="runs")
@@ -60,6 +80,17 @@ EndpointOpt = Annotated[str | None, typer.Option("--endpoint", envvar="MLOPS_END
 ModelOpt = Annotated[
     str | None,
     typer.Option("--model", "-m", envvar="MLOPS_MODEL", help="The model (default: the deployment's only one)."),
+]
+
+
+STILL_RUNNING = 3  # the exit code of a command that stopped waiting while its run goes on
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        help="Stop waiting after this many seconds (0: until the run ends). The run goes on; the command says how "
+        f"to follow it and exits {STILL_RUNNING}.",
+    ),
 ]
 
 
@@ -154,6 +185,7 @@ def local_up(
             f"{outputs['ApiUrl']}/models/{model.name}/predict"
         )
     typer.echo(f"  prediction API   {outputs['ApiUrl']}   (GET /models, /health, /openapi.json)")
+    typer.echo("  first champion   mlops run --sample --model <name>   (the model's bundled example data)")
     typer.echo(f"  try              aws --endpoint-url {cloud.endpoint} s3 ls")
     typer.echo("  state            a fresh, empty account: in memory, and stopping discards it")
     typer.echo('  AWS CLI          eval "$(mlops local env)"   (endpoint and dummy credentials)')
@@ -374,32 +406,81 @@ def show_run(run: dict[str, Any], steps: bool = True) -> None:
         typer.echo(f"  model version: v{run['model_version']}")
 
 
+def _follow(p: Any, run_id: str, timeout: float, as_json: bool, until: set[str] | None = None) -> dict[str, Any]:
+    """Wait for a run, printing each step as it finishes; past ``timeout`` say the run goes on and how to follow
+    it, and exit STILL_RUNNING (a run outlives the command that started it: it runs in the state machine)."""
+    from mlops.platform import StillRunning
+
+    try:
+        record: dict[str, Any] = p.wait(
+            run_id, timeout=timeout or None, on_step=None if as_json else _step_line, until=until
+        )
+    except StillRunning as err:
+        where = (f" --target aws --env {p.env}" if not p.endpoint else "") + f" --model {p.model}"
+        if as_json:
+            emit({"run_id": run_id, "status": err.status, "still_running": True, "waited_s": err.waited_s})
+        else:
+            typer.secho(
+                f"run {run_id} is still {err.status} after {err.waited_s:.0f}s: it goes on without this command.\n"
+                f"  follow it:  mlops runs watch {run_id}{where}\n"
+                f"  see it:     mlops runs show {run_id}{where}",
+                fg=typer.colors.YELLOW,
+            )
+        raise typer.Exit(STILL_RUNNING) from None
+    return record
+
+
+def _upload_body(p: Any, data: Path | None, sample: bool) -> tuple[bytes, str] | None:
+    """What ``mlops run`` uploads (bytes and file name): the file, the model's bundled example data (so a fresh
+    emulator can train a first champion with nothing of one's own), or nothing (a run over the prefix)."""
+    if data is not None and sample:
+        fail("give --data FILE or --sample, not both")
+    if data is not None:
+        if not data.exists():
+            fail(f"no such file: {data}")
+        return data.read_bytes(), data.name
+    if not sample:
+        return None
+    from mlops.samples import BUNDLED, bundled
+
+    name = p.model
+    if name not in BUNDLED:
+        fail(f"no bundled sample for model '{name}' (there are: {', '.join(BUNDLED)}): give --data FILE")
+    return bundled(name).to_csv(index=False).encode(), "sample.csv"
+
+
 @app.command()
 def run(
     data: Annotated[Path | None, typer.Option(help="Upload this file to the landing bucket first.")] = None,
+    sample: Annotated[
+        bool,
+        typer.Option("--sample", help="Upload the model's bundled example data first (breast-cancer, diabetes)."),
+    ] = False,
     key: Annotated[str | None, typer.Option(help="Landing key (default: <prefix><file name>).")] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the run).")] = "",
     wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = True,
+    timeout: WaitOpt = 3600,
     target: TargetOpt = "local",
     env: EnvOpt = "dev",
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a run: upload a data file (the upload triggers it), or request one over the configured prefix."""
+    """Start a run: upload a data file or the bundled sample (the upload triggers it), or request one over the
+    configured prefix."""
     p = platform(target, env, endpoint, model)
     with reported():
-        if data is not None:
-            if not data.exists():
-                fail(f"no such file: {data}")
+        upload = _upload_body(p, data, sample)
+        if upload is not None:
+            body, name = upload
             config = p.config()
-            landing_key = key or f"{config.data.prefix}{data.name}"
+            landing_key = key or f"{config.data.prefix}{name}"
             from mlops.trigger import why_no_run
 
             why = why_no_run(config, landing_key)
             if why:
                 fail(f"s3://{p.output('LandingBucket')}/{landing_key} would start no run: {why}")
-            up = p.upload(data.read_bytes(), landing_key)
+            up = p.upload(body, landing_key)
             if not as_json:
                 typer.echo(f"uploaded s3://{up['bucket']}/{up['key']}")
             run_id = p.run_for_upload(up["key"], up["etag"])
@@ -414,11 +495,7 @@ def run(
             if as_json:
                 emit({"run_id": run_id})
             return
-        record = p.wait(
-            run_id,
-            on_step=None if as_json else _step_line,
-            until={"SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"},
-        )
+        record = _follow(p, run_id, timeout, as_json, until={"SUCCEEDED", "FAILED", "REJECTED", "WAITING_APPROVAL"})
     if as_json:
         emit(record)
     else:
@@ -436,26 +513,61 @@ def runs_list(
     model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recent runs, newest first, with their primary metric — to compare runs."""
-    p = platform(target, env, endpoint, model)
-    runs = p.runs(limit)
+    """Recent runs, newest first, with their primary metric — to compare runs. Every model's, unless --model."""
+    base = platform(target, env, endpoint, model, one=False)
+    with reported():
+        names = [model] if model else base.models()
+        # run ids sort by start time: the newest ``limit`` of all the models' runs
+        runs = sorted(
+            (r for name in names for r in base.for_model(name).runs(limit)),
+            key=lambda r: str(r.get("run_id")),
+            reverse=True,
+        )[:limit]
     if as_json:
         emit(runs)
         return
     if not runs:
-        started = p.started_at()
+        started = base.started_at()
         since = f" since the emulator started at {started} with a fresh account" if started else ""
         typer.echo(f"no runs yet{since}")
         return
-    typer.echo(f"{'run':<26} {'status':<17} {'trigger':<11} {'time':>7}  {'metric':<9} {'value':>7}  version")
+    width = max(len(n) for n in names)
+    typer.echo(
+        f"{'model':<{width}}  {'run':<26} {'status':<17} {'trigger':<11} {'time':>7}  {'metric':<9} {'value':>7}  "
+        "version"
+    )
     for r in runs:
         metrics = r.get("metrics") or {}
         metric = "roc_auc" if "roc_auc" in metrics else ("rmse" if "rmse" in metrics else "")
         value = f"{metrics[metric]:.4f}" if metric else ""
         typer.echo(
-            f"{r['run_id']:<26} {r.get('status', ''):<17} {(r.get('trigger') or {}).get('reason', ''):<11} "
-            f"{r.get('duration_s', 0):6.1f}s  {metric:<9} {value:>7}  {r.get('model_version') or ''}"
+            f"{r.get('model', ''):<{width}}  {r['run_id']:<26} {r.get('status', ''):<17} "
+            f"{(r.get('trigger') or {}).get('reason', ''):<11} {r.get('duration_s', 0):6.1f}s  {metric:<9} "
+            f"{value:>7}  {r.get('model_version') or ''}"
         )
+
+
+@runs_app.command("watch")
+def runs_watch(
+    run_id: str,
+    timeout: WaitOpt = 3600,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow a run until it ends: each step as it finishes, then the outcome (exit 1 if it failed)."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        p.run(run_id)  # an unknown run id fails now, naming the model, rather than waiting for nothing
+        record = _follow(p, run_id, timeout, as_json)
+    if as_json:
+        emit(record)
+    else:
+        show_run(record, steps=False)
+    if record["status"] == "FAILED":
+        raise typer.Exit(1)
 
 
 @runs_app.command("show")
@@ -822,7 +934,7 @@ def feedback(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """D2: ground-truth labels for earlier predictions, by request_id (and row) or by id, through POST /feedback."""
+    """Ground-truth labels for earlier predictions, by request_id (and row) or by id, through POST /feedback."""
     import csv
 
     try:
@@ -886,6 +998,11 @@ def monitor_show(
                 typer.secho(f"  alarm {alarm['StateValue']:<17} {name}", fg=color)
 
 
+def _num(value: Any) -> str:
+    """A metric as the other figures print: four decimals (0.956140350877193 → 0.9561); anything else as is."""
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
     if as_json:
         emit(summary)
@@ -901,7 +1018,7 @@ def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
     flag = typer.colors.RED if summary.get("drifted") else typer.colors.GREEN
     typer.secho(
         f"  {summary['records']} records; drift: {len(drift.get('drifted', []))} feature(s) "
-        f"{', '.join(drift.get('drifted', [])[:6])} (score {drift.get('score')})",
+        f"{', '.join(drift.get('drifted', [])[:6])} (score {_num(drift.get('score'))})",
         fg=flag,
     )
     pred = summary.get("prediction_drift") or {}
@@ -912,8 +1029,8 @@ def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
     if q.get("judged") and q.get("live") is not None:
         color = typer.colors.RED if q.get("degraded") else typer.colors.GREEN
         typer.secho(
-            f"  live {q['metric']}: {q['live']:.4f} on {q['labelled']} labels; champion {q.get('champion')}; "
-            f"shortfall {q.get('shortfall')} (margin {q.get('margin')})",
+            f"  live {q['metric']}: {q['live']:.4f} on {q['labelled']} labels; champion {_num(q.get('champion'))}; "
+            f"shortfall {_num(q.get('shortfall'))} (margin {q.get('margin')})",
             fg=color,
         )
     else:
@@ -1088,7 +1205,7 @@ def smoke(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """E4: health, a signed predict and one pipeline run that must register a model (staging, prod, offline)."""
+    """Health, a signed predict and one pipeline run that must register a model (staging, prod, offline)."""
     from mlops.smoke import Check, smoke
 
     def say(check: Check) -> None:

@@ -8,6 +8,7 @@ one Lambda handler per step.
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import typer
 
 from mlops.config import ProjectConfig
+from mlops.platform import LIVENESS_S
 from mlops.samples import bundled, corrupt, degrade_labels
 from mlops.site import write_sites
 
@@ -27,7 +29,7 @@ def headline(n: int, text: str) -> None:
     say(f"\n[{n}] {text}", bold=True, fg=typer.colors.CYAN)
 
 
-def _await_version(p: Any, records: list[dict[str, Any]], old: int, timeout: float = 60) -> int:
+def _await_version(p: Any, records: list[dict[str, Any]], old: int, timeout: float = LIVENESS_S) -> int:
     """Poll the API until it answers from a version other than ``old`` (the cache interval at most)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -36,6 +38,38 @@ def _await_version(p: Any, records: list[dict[str, Any]], old: int, timeout: flo
             return version
         time.sleep(0.5)
     return old
+
+
+def alarm_line(label: str, alarm: dict[str, Any], width: int = 110) -> str:
+    """An alarm's state and its whole reason, wrapped at word boundaries under the label (never cut mid-word)."""
+    text = f"{label}: {alarm.get('StateValue')} — {alarm.get('StateReason', '')}"
+    return textwrap.fill(text, width=width, initial_indent="    ", subsequent_indent="      ", break_long_words=False)
+
+
+def run_usage(p: Any, run: dict[str, Any]) -> dict[str, int]:
+    """What a run cost in the units AWS bills: the state machine's Lambda invocations (steps, trials and warm-ups)
+    and state transitions (states entered), from its execution history."""
+    sfn, events = p.client("stepfunctions"), []
+    request: dict[str, Any] = {"executionArn": run["execution_arn"], "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**request)
+        events += page["events"]
+        if not page.get("nextToken"):
+            break
+        request["nextToken"] = page["nextToken"]
+    return {
+        "invocations": sum(e["type"] == "LambdaFunctionScheduled" for e in events),
+        "transitions": sum(e["type"].endswith("StateEntered") for e in events),
+    }
+
+
+def say_usage(p: Any, run: dict[str, Any]) -> None:
+    if run.get("execution_arn"):
+        usage = run_usage(p, run)
+        say(
+            f"    cost: {usage['invocations']} Lambda invocations by the state machine (and the trigger's), "
+            f"{usage['transitions']} state transitions"
+        )
 
 
 def drifted(frame: Any) -> Any:
@@ -85,10 +119,8 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
     for _ in range(mon.alarm_windows):
         hour_passes()
     drift_alarm: dict[str, Any] = next((a for a in p.alarms() if a["AlarmName"] == p.alarm_name("DriftAlarm")), {})
-    say(
-        f"    drift alarm: {drift_alarm.get('StateValue')} — {drift_alarm.get('StateReason', '')[:90]}",
-        fg=typer.colors.RED if drift_alarm.get("StateValue") == "ALARM" else None,
-    )
+    alarmed = drift_alarm.get("StateValue") == "ALARM"
+    say(alarm_line("drift alarm", drift_alarm), fg=typer.colors.RED if alarmed else None)
 
     headline(10, "The alarm retrains: EventBridge → trigger (cooldown, lock) → the same state machine")
     alarm_runs = [r for r in p.runs(20) if (r.get("trigger") or {}).get("reason") == "alarm"]
@@ -98,6 +130,7 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
     before = p.champion()
     run = p.wait(alarm_runs[0]["run_id"], on_step=_step_line, timeout=600)
     show_run(run, steps=False)
+    say_usage(p, run)
     rows = (run.get("steps", {}).get("extract") or {}).get("outputs", {}).get("rows")
     say(f"    trained on {rows} rows: the prefix plus {accepted} labelled production records")
     after = p.champion()
@@ -154,6 +187,7 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
             say(f"    S3 → EventBridge → trigger started run {run_id}")
             record = p.wait(run_id, on_step=_step_line)
             show_run(record, steps=False)
+            say_usage(p, record)
             return record
 
         data = bundled("breast-cancer").sample(frac=1.0, random_state=3).reset_index(drop=True)
@@ -227,9 +261,11 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
         for old in out.glob("*.html") if out.is_dir() else ():  # an earlier demo's flat report
             old.unlink()
         report = write_sites(p.stores, [p.model, q.model], out, title="serverless-mlops demo")
+        from mlops.local import seams
+
         say(
             f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(runs)} runs through the state machine, "
             f"{len(versions)} model version(s), champion v{p.champion()}; {companion.name}: champion "
-            f"v{q.champion()}."
+            f"v{q.champion()}; {len(seams.invocations)} Lambda invocations in all."
         )
     return report

@@ -20,6 +20,11 @@ class DataValidationError(MlopsError):
         self.report_uri = report_uri
 
 
+class SourceObjectMissingError(MlopsError):
+    """An object a run was to read is gone: deleted (or that version removed) after it landed and before the run
+    read it. Its own name, rather than S3's ``Not Found``, so the run record says which object and what to do."""
+
+
 class DataTooLargeError(MlopsError):
     """The extraction would exceed the configured size guard."""
 

@@ -26,6 +26,12 @@ from mlops.registry import PENDING, promote, rollback
 from mlops.runtime import Resources, make_stores
 
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED"}
+# How long a client waits for something the platform will do by itself (an answer, the trigger starting a run)
+# before it gives up: a bound on liveness, never a latency check. The local endpoint answers within a function's
+# timeout plus one cold start's init (both enforced by the emulator: up to 30 s + 120 s), API Gateway within its
+# 29 s integration timeout. A shorter wait cuts off answers that are merely slow — a cold start on a busy
+# machine — as a 10 s bound in a test once did.
+LIVENESS_S = 300.0
 
 
 def lineage(stores: Stores, ref: str) -> dict[str, Any]:
@@ -49,8 +55,29 @@ def _use(item: dict[str, Any]) -> dict[str, Any]:
     return {"run_id": item.get("run_id"), "step": item.get("step"), "name": item.get("name"), "uri": item.get("uri")}
 
 
+def refusal(status: int, body: Any, what: str) -> str:
+    """An API's refusal as the CLI prints it: the status and message, then every problem the answer lists, one a
+    line (the message names only the first)."""
+    if not isinstance(body, dict):
+        return f"HTTP {status}: {body}"
+    lines = [f"HTTP {status}: {body.get('message')}"]
+    for error in body.get("errors") or []:
+        row = f"{what} {error['row']}, " if error.get("row") is not None else ""
+        field = f"field '{error['field']}'" if error.get("field") else "the whole " + what
+        lines.append(f"  {row}{field}: {error.get('problem')}")
+    return "\n".join(lines)
+
+
 class PlatformError(RuntimeError):
     """The target cannot be reached or lacks what was asked for."""
+
+
+class StillRunning(PlatformError):
+    """A wait ended before the run did: the run goes on without the client (it runs in the state machine)."""
+
+    def __init__(self, run_id: str, status: str | None, waited_s: float) -> None:
+        super().__init__(f"run {run_id} still {status or 'RUNNING'} after {waited_s:.0f}s")
+        self.run_id, self.status, self.waited_s = run_id, status or "RUNNING", waited_s
 
 
 @dataclass
@@ -189,8 +216,8 @@ class Platform:
             event["key"] = key
         return self.invoke("trigger", event)
 
-    def run_for_upload(self, key: str, etag: str, timeout: float = 60) -> str:
-        """The run an upload started (the trigger runs asynchronously, as from EventBridge)."""
+    def run_for_upload(self, key: str, etag: str, timeout: float = LIVENESS_S) -> str:
+        """The run an upload started (the trigger runs asynchronously, as from EventBridge, and may cold-start)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for run in self.stores.meta.list_runs(self.model, limit=20):
@@ -205,13 +232,15 @@ class Platform:
     def wait(
         self,
         run_id: str,
-        timeout: float = 900,
+        timeout: float | None = 900,
         on_step: Callable[[str, dict[str, Any]], None] | None = None,
         until: set[str] | None = None,
     ) -> dict[str, Any]:
+        """The run's record once its status is in ``until`` (a finished run), reporting each finished step to
+        ``on_step``; :class:`StillRunning` after ``timeout`` seconds (None: no limit) — the run itself goes on."""
         until = until or TERMINAL
         seen: set[str] = set()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
         while True:
             run = self.stores.meta.get_run(self.model, run_id) or {}
             for name, step in run.get("steps", {}).items():
@@ -224,7 +253,7 @@ class Platform:
                     self._wait_execution(str(run["execution_arn"]), deadline)  # what AWS reports, not our record
                 return run
             if time.monotonic() > deadline:
-                raise PlatformError(f"run {run_id} still {run.get('status')} after {timeout:.0f}s")
+                raise StillRunning(run_id, run.get("status"), float(timeout or 0))
             time.sleep(0.3)
 
     def _wait_execution(self, execution_arn: str, deadline: float) -> str:
@@ -430,7 +459,7 @@ class Platform:
             headers = dict(request.headers.items())
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=LIVENESS_S) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as err:
             payload = err.read()
@@ -442,16 +471,14 @@ class Platform:
     def predict(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         status, body = self.api_request("POST", f"/models/{self.model}/predict", {"records": records})
         if status != 200:
-            raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}")
+            raise PlatformError(refusal(status, body, "record"))
         return dict(body)
 
     def feedback(self, labels: list[dict[str, Any]]) -> dict[str, Any]:
-        """D2: ground-truth labels for earlier predictions (by request_id and row, or by id)."""
+        """Ground-truth labels for earlier predictions (by request_id and row, or by id)."""
         status, body = self.api_request("POST", f"/models/{self.model}/feedback", {"labels": labels})
         if status != 202:
-            errors = body.get("errors") if isinstance(body, dict) else None
-            detail = f" {json.dumps(errors[:5])}" if errors else ""
-            raise PlatformError(f"HTTP {status}: {body.get('message') if isinstance(body, dict) else body}{detail}")
+            raise PlatformError(refusal(status, body, "label"))
         return dict(body)
 
     # -- monitoring ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from mlops.constants import CAPTURES_PREFIX, CHALLENGER
 from mlops.local.emulator import LocalCloud
 from mlops.monitoring.monitor import Window, read_partitions
-from mlops.platform import Platform
+from mlops.platform import LIVENESS_S, Platform
 from mlops.samples import bundled
 from tests.conftest import quick_config_file
 
@@ -35,7 +35,7 @@ def post(p: Platform, records: list[dict[str, Any]]) -> dict[str, Any]:
         method="POST",
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
+    with urllib.request.urlopen(req, timeout=LIVENESS_S) as resp:  # a cold start may take a while
         assert resp.status == 200
         return dict(json.loads(resp.read()))
 
@@ -51,7 +51,7 @@ def wait_for_cache() -> None:
 def shadow_rows(p: Platform, expected: int) -> list[dict[str, Any]]:
     """Captured rows that carry a shadow answer, once the capture path (log subscription → capture function →
     S3) has shipped ``expected`` of them."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + LIVENESS_S  # the capture function is invoked asynchronously, may cold-start
     while True:
         window = Window.ending(p.now(), 24)
         rows = [r for r in read_partitions(p.stores, CAPTURES_PREFIX, p.model, window.dates()) if r.get("shadow")]

@@ -62,5 +62,6 @@ def test_given_a_missing_object_when_extracted_then_a_named_error_for_catch(lamb
     start_run(lambda_env.stores, breast_cancer_config, event["run_id"], event["trigger"])
     out = invoke("extract", event)
     assert out.function_error == "Unhandled"
-    assert out.payload["errorType"] == "ClientError"
+    assert out.payload["errorType"] == "SourceObjectMissingError"  # was botocore's ClientError (404, HeadObject)
+    assert "was deleted before the run read it" in out.payload["errorMessage"]
     assert json.dumps(out.payload)  # serialisable, as Lambda returns it

@@ -69,19 +69,43 @@ def test_given_null_values_then_they_are_imputed_as_in_training(served):
 
 
 @pytest.mark.parametrize(
-    ("raw", "status"),
+    ("raw", "field", "words"),
     [
-        ("not json", 422),
-        ('{"records": []}', 422),
-        ('{"rows": [{}]}', 422),
-        ('{"records": [1, 2]}', 422),
-        ('{"records": [{"mean_radius": NaN}]}', 400),
+        ("not json", "body", "not valid JSON"),
+        ('{"records": [{"a": 1}', "body", "not valid JSON"),
+        ('{"records": []}', "records", "at least 1 item"),
+        ('{"rows": [{}]}', "records", "required"),
+        ('{"records": [1, 2]}', "records[0]", "valid dictionary"),
+        ('{"records": [{"mean_radius": NaN}]}', "", "missing field"),  # json reads NaN; the record is checked
     ],
 )
-def test_given_malformed_bodies_then_4xx(served, raw, status):
+def test_given_a_body_that_is_not_a_request_then_a_400_names_the_problem(served, raw, field, words):
+    """The same status API Gateway's request model gives these bodies before the function runs (400), and a
+    message that says what is wrong with this one (it was a bare 422 with error types only)."""
     got, _, body = call("POST", "/predict", raw)
-    assert got == status or (400 <= got < 500), body
-    assert got < 500
+    answer = json.loads(body)
+    assert got == 400, answer
+    assert words in answer["message"], answer
+    if field:
+        assert answer["errors"][0]["field"] == field, answer
+
+
+@pytest.mark.parametrize("depth", [1_100, 5_000])
+@pytest.mark.parametrize("event_file", ["api_predict", "api_predict_v2"])
+def test_given_a_body_nested_past_the_json_depth_limit_when_invoked_directly_then_a_400_names_it(
+    lambda_env, depth, event_file
+):
+    """orjson stops at 1,024 levels and json (its fallback) raised RecursionError: an unhandled function error."""
+    from mlops.local.lambda_runtime import invoke
+    from tests.conftest import load_event
+
+    event = load_event(event_file)
+    event["body"] = '{"records": ' + "[" * depth + "]" * depth + "}"
+    out = invoke("serve", event)
+    assert out.function_error is None, out.payload
+    assert out.payload["statusCode"] == 400
+    body = json.loads(out.payload["body"])
+    assert "nested" in body["message"] and "1,024" in body["message"], body
 
 
 def test_given_too_many_rows_or_bytes_then_413_with_the_limit(served):
@@ -107,6 +131,22 @@ def test_given_model_and_health_routes_then_they_describe_the_champion(served):
     assert status == 200 and json.loads(body)["model_version"] == 1
     status, _, body = call("GET", "/openapi.json")
     assert status == 200 and "/predict" in json.loads(body)["paths"]
+
+
+def test_given_two_models_and_one_champion_then_health_says_partial_and_which_is_loaded(served, monkeypatch):
+    """It said "no_model" while breast-cancer's champion was loaded and answering."""
+    from mlops.config import example_config_path
+    from mlops.constants import ENV_CONFIG_URI
+    from mlops.local.lambda_runtime import reset_caches
+
+    both = f"{example_config_path('breast-cancer')},{example_config_path('diabetes')}"
+    monkeypatch.setenv(ENV_CONFIG_URI, both)
+    reset_caches()
+    api.model_cache.cache_clear()
+    status, _, body = call("GET", "/health")
+    health = json.loads(body)
+    assert status == 200 and health["status"] == "partial", health
+    assert health["models"] == {"breast-cancer": 1, "diabetes": None}
 
 
 def test_given_a_promotion_then_it_takes_effect_without_a_redeploy(served, quick_breast_cancer_config):
@@ -172,6 +212,40 @@ def test_given_several_bad_records_then_every_problem_is_reported_together(serve
     assert status == 400
     found = {(e["row"], e["field"]) for e in body["errors"]}
     assert found == {(0, "mean_radius"), (1, "colour"), (2, "mean_texture")}, body
+
+
+def test_given_a_record_with_an_unknown_a_missing_and_a_wrong_typed_field_then_the_400_and_the_cli_name_all_three(
+    served, monkeypatch
+):
+    """The 400 named the unknown and the missing field only (the record's values were never checked), and the
+    CLI printed "(and 1 more)" with no way to see it."""
+    from typer.testing import CliRunner
+
+    from mlops import cli
+    from mlops.platform import Platform
+
+    record = {**FEATURES.head(1).to_dict("records")[0], "colour": "red", "mean_radius": "large"}
+    del record["worst_area"]
+    status, body = _predict([record])
+    assert status == 400, body
+    assert {(e["row"], e["field"]) for e in body["errors"]} == {(0, "colour"), (0, "mean_radius"), (0, "worst_area")}
+    assert "(and 2 more: errors lists all 3)" in body["message"]
+
+    def through_the_gateway(self, method, path, payload=None):
+        got, _, text = call(method, path, json.dumps(payload))
+        return got, json.loads(text)
+
+    p = Platform(session=served.session, outputs={"Models": "breast-cancer"}, env="dev", endpoint="http://local")
+    monkeypatch.setattr(Platform, "local", classmethod(lambda cls, state_file=None: p))
+    monkeypatch.setattr(Platform, "api_request", through_the_gateway)
+    out = CliRunner().invoke(cli.app, ["predict", "--model", "breast-cancer"], input=json.dumps([record]))
+    assert out.exit_code == 1
+    for line in (
+        "record 0, field 'colour': unknown field",
+        "record 0, field 'mean_radius': expected a number, got str",
+        "record 0, field 'worst_area': missing field",
+    ):
+        assert line in out.output, out.output
 
 
 def test_given_an_http_api_v2_event_then_it_is_served(served):
@@ -285,8 +359,8 @@ def test_given_labels_then_202_and_they_are_logged_for_the_capture_function(serv
         ([{"label": 1}], 400, "request_id"),  # names no prediction
         ([{"request_id": "r", "id": "p-1", "label": 1}], 400, "request_id"),  # both
         ([{"id": "p-1", "label": 1}], 400, "id"),  # this model has no id column
-        ([{"request_id": "r", "row": -1, "label": 1}], 422, "row"),
-        ([{"request_id": "r", "label": 1, "extra": 2}], 422, "extra"),
+        ([{"request_id": "r", "row": -1, "label": 1}], 400, "row"),
+        ([{"request_id": "r", "label": 1, "extra": 2}], 400, "extra"),
     ],
 )
 def test_given_bad_labels_then_a_4xx_names_the_field_and_nothing_is_logged(served, capsys, labels, status, field):
@@ -326,11 +400,11 @@ def test_given_any_request_then_the_direct_predict_path_answers_exactly_as_the_r
         ("POST", "/predict", json.dumps({"records": [{**rows[0], "colour": "red"}]})),  # 400 unknown field
         ("POST", "/predict", json.dumps({"records": rows * 20})),  # 413: above this fixture's 50 rows
         ("POST", "/models/nope/predict", good),  # 404
-        ("POST", "/predict", json.dumps({"records": []})),  # 422 (the request model)
-        ("POST", "/predict", json.dumps({"records": rows, "extra": 1})),  # 422
-        ("POST", "/predict", json.dumps({"records": [1, 2]})),  # 422
+        ("POST", "/predict", json.dumps({"records": []})),  # 400 (as the request model answers)
+        ("POST", "/predict", json.dumps({"records": rows, "extra": 1})),  # 400
+        ("POST", "/predict", json.dumps({"records": [1, 2]})),  # 400
         ("POST", "/predict", '{"records": [{"mean_radius": NaN}]}'),  # not JSON to orjson; json reads it: 400
-        ("POST", "/predict", "not json"),  # 422
+        ("POST", "/predict", "not json"),  # 400
         ("POST", "/predict/", good),  # no such route
         ("GET", "/predict", None),  # wrong method
     ]

@@ -381,9 +381,12 @@ def test_given_the_functions_then_none_reads_the_bootstrap_bucket_and_writers_ar
 
 
 def test_given_the_deployed_request_model_then_the_local_gateway_refuses_what_api_gateway_would(synth):
-    from mlops.local.apigw import call, gateway_check, request_models
+    from mlops.local.apigw import bad_request_body, call, gateway_check, request_models
 
     models = request_models(synth.raw("serving"))
+    answer = bad_request_body(synth.raw("serving"))  # the BAD_REQUEST_BODY gateway response: what a body must be
+    assert json.loads(answer)["message"].startswith("Invalid request body: it must be JSON")
+    assert "records (predict) or labels (feedback): a list of 1 to 1000 JSON objects" in json.loads(answer)["message"]
     assert set(models) == {
         (m, f"{at}/{p}")
         for m, p in (("POST", "predict"), ("POST", "feedback"))
@@ -391,12 +394,16 @@ def test_given_the_deployed_request_model_then_the_local_gateway_refuses_what_ap
     }
     assert models[("POST", "/feedback")]["required"] == ["labels"]
     assert models[("POST", "/predict")]["properties"]["records"]["maxItems"] == 1000
-    invalid = (400, json.dumps({"message": "Invalid request body"}))
-    assert gateway_check("POST", "/predict", json.dumps({"records": [{}] * 1001}), models) == invalid
-    assert gateway_check("POST", "/predict", json.dumps({"records": []}), models) == invalid
-    assert gateway_check("POST", "/predict", "{not json", models) == invalid
-    assert gateway_check("POST", "/predict", json.dumps({"records": [{"a": 1}], "x": 1}), models) == invalid
-    assert gateway_check("POST", "/predict", json.dumps({"records": [{"a": 1}]}), models) is None
+    invalid = (400, answer)
+    for body in (
+        json.dumps({"records": [{}] * 1001}),
+        json.dumps({"records": []}),
+        "{not json",
+        "[" * 5000 + "]" * 5000,
+        json.dumps({"records": [{"a": 1}], "x": 1}),
+    ):
+        assert gateway_check("POST", "/predict", body, models, answer) == invalid
+    assert gateway_check("POST", "/predict", json.dumps({"records": [{"a": 1}]}), models, answer) is None
     assert gateway_check("GET", "/health", None, models) is None
     # A body under API Gateway's 10 MB whose event passes Lambda's 6 MB: API Gateway's own 413, never a 5xx.
     quotes = json.dumps({"records": [{"note": '"' * 3_000_000}]})

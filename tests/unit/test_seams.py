@@ -9,6 +9,7 @@ import pytest
 
 from mlops.local import seams
 from mlops.local.template import render, state_machine_definition
+from mlops.platform import LIVENESS_S
 
 pytestmark = pytest.mark.unit
 
@@ -145,7 +146,7 @@ def test_given_lines_arriving_during_a_delivery_then_they_ride_in_the_next_one_i
         for i in range(2500):
             seams._queue_logs("/aws/lambda/serve", "serve", [f"line-{i}"])
         gate.set()
-        seams.drain(timeout=10)
+        seams.drain(timeout=LIVENESS_S)  # returns as soon as the deliveries are done
     finally:
         pool.shutdown(wait=True)
     assert [len(batch) for batch in shipped] == [1, 1000, 1000, 500]
@@ -174,7 +175,7 @@ def test_given_rules_and_a_finished_execution_then_the_seams_read_them_and_a_res
             arn = created["stateMachineArn"]
             assert seams.finished_executions(account, region) == []
             execution = sfn.start_execution(stateMachineArn=arn, name="run-1", input='{"a": 1}')["executionArn"]
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + LIVENESS_S  # moto's engine runs the execution on a thread of its own
             while not seams.finished_executions(account, region) and time.monotonic() < deadline:
                 time.sleep(0.05)
             [ended] = seams.finished_executions(account, region)

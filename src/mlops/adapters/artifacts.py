@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from mlops.errors import SourceObjectMissingError
 from mlops.ports import ArtifactRef, ObjectInfo, parse_s3_uri
+
+MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})  # S3's ways of saying the object is gone
 
 
 class S3ArtifactStore:
@@ -79,11 +82,33 @@ class S3ObjectReader:
         return sorted(out, key=lambda o: o.key)
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        return self._info(bucket, key, self._s3.head_object(Bucket=bucket, Key=key))
+        try:
+            return self._info(bucket, key, self._s3.head_object(Bucket=bucket, Key=key))
+        except self._s3.exceptions.ClientError as err:
+            if _code(err) not in MISSING:
+                raise
+            raise _gone(f"s3://{bucket}/{key}", _code(err)) from err
 
     def read(self, obj: ObjectInfo) -> bytes:
         kwargs: dict[str, Any] = {"Bucket": obj.bucket, "Key": obj.key}
         if obj.version_id:
             kwargs["VersionId"] = obj.version_id
-        body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+        try:
+            body: bytes = self._s3.get_object(**kwargs)["Body"].read()
+        except self._s3.exceptions.ClientError as err:
+            if _code(err) not in MISSING:
+                raise
+            where = f"s3://{obj.bucket}/{obj.key}"
+            raise _gone(f"version {obj.version_id} of {where}" if obj.version_id else where, _code(err)) from err
         return body
+
+
+def _code(err: Any) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _gone(what: str, code: str) -> SourceObjectMissingError:
+    """An object S3 no longer has, named, with what to do (the run fails; it is not retried: it will not return)."""
+    return SourceObjectMissingError(
+        f"{what} was deleted before the run read it ({code}); upload it again to train on it"
+    )

@@ -2,21 +2,24 @@
 
 The same translation API Gateway does for a Lambda proxy integration (payload format 1.0), so
 ``curl`` against the local URL behaves as against the deployed API — including what API Gateway decides
-before Lambda runs: a body that fails the method's request model is a 400 "Invalid request body" (the
-models are read from the synthesized template), and a request whose event exceeds Lambda's 6 MB
-synchronous payload is a 413 "Request Too Long".
+before Lambda runs: a body that fails the method's request model is a 400 with the API's BAD_REQUEST_BODY
+gateway response (the models and that response are read from the synthesized template), and a request whose
+event exceeds Lambda's 6 MB synchronous payload is a 413 "Request Too Long".
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+log = logging.getLogger(__name__)
 
 STAGE = "live"
 LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's limit on a synchronous invocation's event
@@ -51,18 +54,38 @@ def request_models(template: dict[str, Any]) -> RequestModels:
     return out
 
 
-def gateway_check(method: str, path: str, body: str | None, models: RequestModels) -> tuple[int, str] | None:
-    """What API Gateway itself answers before invoking the function, or None to invoke it."""
+INVALID_BODY = json.dumps({"message": "Invalid request body"})  # API Gateway's default BAD_REQUEST_BODY answer
+
+
+def bad_request_body(template: dict[str, Any]) -> str:
+    """The body API Gateway answers a request that fails its model with: the API's BAD_REQUEST_BODY gateway
+    response (its application/json template, static text), or AWS's default."""
+    for res in template.get("Resources", {}).values():
+        props = res.get("Properties", {})
+        if res.get("Type") == "AWS::ApiGateway::GatewayResponse" and props.get("ResponseType") == "BAD_REQUEST_BODY":
+            return str((props.get("ResponseTemplates") or {}).get("application/json") or INVALID_BODY)
+    return INVALID_BODY
+
+
+def gateway_check(
+    method: str, path: str, body: str | None, models: RequestModels, invalid: str = INVALID_BODY
+) -> tuple[int, str] | None:
+    """What API Gateway itself answers before invoking the function, or None to invoke it. A body too deeply
+    nested for Python's parser is no more a valid body than a malformed one (and must not kill the thread)."""
     schema = models.get((method, path))
     if schema is not None:
         from jsonschema import Draft4Validator
 
         try:
             document = json.loads(body or "")
-        except ValueError:
-            return 400, json.dumps({"message": "Invalid request body"})
-        if not Draft4Validator(schema).is_valid(document):
-            return 400, json.dumps({"message": "Invalid request body"})
+        except (ValueError, RecursionError):
+            return 400, invalid
+        try:
+            valid = Draft4Validator(schema).is_valid(document)
+        except RecursionError:
+            valid = False
+        if not valid:
+            return 400, invalid
     return None
 
 
@@ -137,7 +160,7 @@ def _call(
     query: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], str]:
     """One request through the serve handler, with Lambda semantics; a handler crash is a 502, as in AWS."""
-    refused = gateway_check(method, path, body, _models)
+    refused = gateway_check(method, path, body, _models, _invalid_body[0])
     if refused is not None:
         return refused[0], {"Content-Type": "application/json"}, refused[1]
     event = rest_event(method, path, body, headers, query)
@@ -158,6 +181,7 @@ def _call(
 
 
 _models: RequestModels = {}
+_invalid_body: list[str] = [INVALID_BODY]  # the deployed API's BAD_REQUEST_BODY answer, once a template is applied
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -172,13 +196,19 @@ class _Handler(BaseHTTPRequestHandler):
             path = path[len(STAGE) + 1 :] or "/"
         status, headers, out = call(self.command, path, body, dict(self.headers.items()), dict(parse_qsl(url.query)))
         data = out.encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            if k.lower() not in {"content-length", "connection"}:
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                if k.lower() not in {"content-length", "connection"}:
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client stopped waiting (its own timeout, say while the function cold-started) and closed the
+            # connection: there is no one to answer. As API Gateway does, the request still ran and was counted.
+            self.close_connection = True
+            log.info("%s %s: the client closed the connection before the %d answer", self.command, path, status)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
@@ -199,9 +229,11 @@ class LocalApi:
         return self
 
     def use_template(self, template: dict[str, Any]) -> None:
-        """Apply the deployed API's request models (from the Serving stack's template)."""
+        """Apply the deployed API's request models and its answer to a body that fails them (from the Serving
+        stack's template)."""
         _models.clear()
         _models.update(request_models(template))
+        _invalid_body[0] = bad_request_body(template)
 
     def publish_metrics(self, buffer: Any, api_name: str) -> None:
         """Publish each request's metrics to CloudWatch (through ``buffer``) under ``api_name``."""
@@ -209,5 +241,6 @@ class LocalApi:
 
     def stop(self) -> None:
         _metrics.clear()
+        _invalid_body[0] = INVALID_BODY
         self._server.shutdown()
         self._server.server_close()

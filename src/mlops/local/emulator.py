@@ -178,7 +178,7 @@ class LocalCloud:
         self._stop.set()
         if self._watcher:
             self._watcher.join(timeout=2)
-        seams.drain(timeout=30)
+        seams.drain()  # what is still in flight ends first (a liveness bound: seams.DRAIN_S)
         if self.metrics is not None:
             self.metrics.stop()
             self.metrics = None

@@ -363,8 +363,13 @@ def start_environments(isolated: bool = True) -> None:
     _environments = Environments(base_environment(), state_dir() / "logs" / "functions") if isolated else None
 
 
-def drain(timeout: float = 30.0) -> None:
-    """Wait for asynchronous invocations (and log deliveries) in flight, including those they start."""
+DRAIN_S = 300.0  # a bound on liveness: an asynchronous invocation's cold start (up to 120 s) plus its timeout
+
+
+def drain(timeout: float = DRAIN_S) -> None:
+    """Wait for asynchronous invocations (and log deliveries) in flight, including those they start. Returns as
+    soon as they are done; the bound only stops a wait for one that never ends, so it must outlast a cold start
+    on a busy machine (a 30 s bound did not: a trigger's cold start could take longer)."""
     deadline = time.monotonic() + timeout
     while _pending and time.monotonic() < deadline:
         _pending.pop(0).result(timeout=max(0.1, deadline - time.monotonic()))

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
@@ -56,7 +57,7 @@ DEFAULT_MAX_ROWS = 1000
 def _records_as_sent(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """A non-empty list of JSON objects passes as sent: pydantic would copy every record, key and value only to
     hand back the same dicts (their values are checked against the model's own signature next, which names each
-    bad field). Anything else gets pydantic's own validation, and its 422."""
+    bad field). Anything else gets pydantic's own validation, and a 400 naming each problem."""
     if type(value) is list and value and set(map(type, value)) == {dict}:
         return value
     return handler(value)
@@ -128,7 +129,10 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(
+        description="ok: every model has a champion loaded; partial: some do (the others are null in models); "
+        "no_model: none has a champion yet. The function answers in all three."
+    )
     model_version: int | None = Field(default=None, description="A deployment with one model: its version.")
     models: dict[str, int | None] = Field(default_factory=dict, description="Each model's loaded version.")
     code_version: str
@@ -148,13 +152,23 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] = []
 
 
+MAX_JSON_DEPTH = 1024  # orjson's nesting limit; json, its fallback, runs out of Python stack near 1,000
+
+
 def loads(body: str) -> Any:
     """orjson for request bodies (several times faster than json); a body it refuses (it is strict: ``NaN`` is not
-    JSON) is read by json, so what the API accepts is unchanged."""
+    JSON) is read by json, so what the API accepts is unchanged. A body nested past orjson's limit would exhaust
+    json's recursion too: it is refused as the JSON error it is (a 400 naming it), not left to crash the function.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except RecursionError:
+            raise json.JSONDecodeError(
+                f"nested more than {MAX_JSON_DEPTH:,} levels deep (arrays and objects)", body, 0
+            ) from None
 
 
 def dumps(body: Any) -> str:
@@ -254,6 +268,24 @@ class ClientProblem(Exception):
         self.status, self.message, self.errors = status, message, errors or []
 
 
+MAX_ERRORS = 50  # problems listed in one answer's errors (a batch can have thousands)
+
+
+def named_problems(what: str, problems: list[Any]) -> ClientProblem:
+    """A 400 for records (or labels) with problems: the first in the message, every one (up to MAX_ERRORS) in
+    ``errors``, and the message says where the others are, so "(and N more)" is never a dead end."""
+    first = problems[0]
+    field = f", field '{first.field}'" if first.field else ""
+    if len(problems) == 1:
+        more = ""
+    elif len(problems) <= MAX_ERRORS:
+        more = f" (and {len(problems) - 1} more: errors lists all {len(problems)})"
+    else:
+        more = f" (and {len(problems) - 1} more: errors lists the first {MAX_ERRORS})"
+    errors = [p.as_dict() for p in problems[:MAX_ERRORS]]
+    return ClientProblem(400, f"{what} {first.row}{field}: {first.problem}{more}", errors)
+
+
 def problem(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[Any]:
     return Response(
         status_code=status,
@@ -265,6 +297,36 @@ def problem(status: int, message: str, errors: list[dict[str, Any]] | None = Non
 @on_error(ClientProblem)
 def _client_problem(err: ClientProblem) -> Response[Any]:
     return problem(err.status, err.message, err.errors)
+
+
+@on_error(RequestValidationError)
+def _invalid_body(err: RequestValidationError) -> Response[Any]:
+    """A body that is not a request (not JSON, nested too deep, no records, a record that is not an object, a field
+    the request does not have) is the client's mistake: a 400 naming each problem, as API Gateway's request model
+    answers 400 for the same bodies before the function runs. (Powertools' default is a 422 that names only the
+    error types.)"""
+    problems = [_body_problem(e) for e in err.errors()]
+    first = problems[0] if problems else {"field": "body", "problem": "not a valid request"}
+    where = "" if first["field"] == "body" else f"{first['field']}: "
+    more = f" (and {len(problems) - 1} more: errors lists all {len(problems)})" if len(problems) > 1 else ""
+    return problem(400, f"invalid request body: {where}{first['problem']}{more}", problems)
+
+
+def _body_problem(error: dict[str, Any]) -> dict[str, Any]:
+    """One pydantic (or JSON) error as ``{"field", "problem"}``: where in the body, and what is wrong there."""
+    loc = [part for part in error.get("loc", ()) if part not in ("body", "request")]
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error") or "not valid JSON"
+        position = f" (at character {loc[0]})" if loc and isinstance(loc[0], int) and loc[0] else ""
+        return {"field": "body", "problem": f"not valid JSON: {reason}{position}"}
+    field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".") or "body"
+    ctx = error.get("ctx") or {}
+    reason = {
+        "missing": "required",
+        "extra_forbidden": "unknown field; the request has no such field",
+        "too_short": f"must hold at least {ctx.get('min_length')} item(s); it holds {ctx.get('actual_length')}",
+    }.get(str(error.get("type")), str(error.get("msg") or error.get("type") or "invalid"))
+    return {"field": field, "problem": reason}
 
 
 def _only_model() -> str:
@@ -294,12 +356,12 @@ def _no_model(err: NoModelError) -> Response[Any]:
     return problem(503, str(err))
 
 
+BAD_RECORDS = "A record does not fit the model, or the body is not a request (each problem named)"
 PREDICT_RESPONSES: dict[int | str, Any] = {
     200: {"description": "Predictions", "content": {"application/json": {"model": PredictResponse}}},
-    400: {"description": "A record does not fit the model", "content": {"application/json": {"model": Problem}}},
+    400: {"description": BAD_RECORDS, "content": {"application/json": {"model": Problem}}},
     404: {"description": "No such model", "content": {"application/json": {"model": Problem}}},
     413: {"description": "Too many rows or too large a body", "content": {"application/json": {"model": Problem}}},
-    422: {"description": "The body is not a valid request"},
     503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
 }
 
@@ -317,9 +379,8 @@ def predict_model(name: str, request: Annotated[PredictRequest, Body()]) -> Any:
     summary="Score records with the champion model (a deployment with one model)",
     responses={
         200: {"description": "Predictions", "content": {"application/json": {"model": PredictResponse}}},
-        400: {"description": "A record does not fit the model", "content": {"application/json": {"model": Problem}}},
+        400: {"description": BAD_RECORDS, "content": {"application/json": {"model": Problem}}},
         413: {"description": "Too many rows or too large a body", "content": {"application/json": {"model": Problem}}},
-        422: {"description": "The body is not a valid request"},
         503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
     },
 )
@@ -337,19 +398,11 @@ def _score(loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[dic
     """One model's answers for ``records`` (checked against its own signature: a 400 naming each problem)."""
     problems, warnings, feeds = check_records(loaded.model, records)
     if problems:
-        shown = [p.as_dict() for p in problems[:50]]
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ClientProblem(400, f"record {first.row}, field '{first.field}': {first.problem}{more}", shown)
+        raise named_problems("record", problems)
     rows, flagged = loaded.model.score(feeds)
     undefined = undefined_outputs(loaded.model, records, flagged) if flagged else []
     if undefined:
-        raise ClientProblem(
-            400,
-            f"record {undefined[0].row}: {undefined[0].problem}"
-            + (f" (and {len(undefined) - 1} more)" if len(undefined) > 1 else ""),
-            [p.as_dict() for p in undefined[:50]],
-        )
+        raise named_problems("record", undefined)
     id_column = loaded.model.signature.id_column
     if id_column:
         for row, record in zip(rows, records, strict=True):
@@ -481,10 +534,12 @@ def _predict(name: str, records: list[dict[str, Any]], request_id: str, raw_body
 
 FEEDBACK_RESPONSES: dict[int | str, Any] = {
     202: {"description": "Labels accepted", "content": {"application/json": {"model": FeedbackResponse}}},
-    400: {"description": "A label does not fit the model", "content": {"application/json": {"model": Problem}}},
+    400: {
+        "description": "A label does not fit the model, or the body is not a request (each problem named)",
+        "content": {"application/json": {"model": Problem}},
+    },
     404: {"description": "No such model", "content": {"application/json": {"model": Problem}}},
     413: {"description": "Too many labels", "content": {"application/json": {"model": Problem}}},
-    422: {"description": "The body is not a valid request"},
     503: {"description": "No champion yet", "content": {"application/json": {"model": Problem}}},
 }
 
@@ -518,13 +573,7 @@ def _feedback(name: str, request: FeedbackRequest) -> Any:
     loaded = _current(name)
     problems, labels = check_labels(loaded.model, [item.model_dump() for item in request.labels])
     if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ClientProblem(
-            400,
-            f"label {first.row}, field '{first.field}': {first.problem}{more}",
-            [p.as_dict() for p in problems[:50]],
-        )
+        raise named_problems("label", problems)
     request_id = _active.get().current_event.request_context.request_id or ""
     # Logged, like captures: CloudWatch Logs holds them durably and the capture function ships them to S3.
     capture.emit(
@@ -585,8 +634,9 @@ def health() -> Health:
         except NoModelError:
             versions[name] = None
     only = model_cache().only()
+    loaded = [v for v in versions.values() if v is not None]
     return Health(
-        status="ok" if all(v is not None for v in versions.values()) else "no_model",
+        status="ok" if len(loaded) == len(versions) else "partial" if loaded else "no_model",
         model_version=versions[only] if only else None,
         models=versions,
         code_version=__version__,
@@ -600,6 +650,7 @@ def openapi() -> dict[str, Any]:
     champion yet keeps the generic schema."""
     doc: dict[str, Any] = json.loads(_active.get().get_openapi_json_schema())
     paths, schemas = doc.get("paths", {}), doc.get("components", {}).get("schemas", {})
+    _without_422(paths, schemas)
     generic = schemas.get("PredictRequest", {})
     templated = {p: paths.pop(p) for p in list(paths) if "{name}" in p}
     only = model_cache().only()
@@ -629,6 +680,15 @@ def openapi() -> dict[str, Any]:
         if name == only:
             schemas["PredictRequest"] = request
     return doc
+
+
+def _without_422(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Powertools documents a 422 for every operation; a body that is not a request is our 400 instead."""
+    for item in paths.values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
 
 
 # The two predict routes, as API Gateway REST events carry them: ``/predict`` and ``/models/<name>/predict``.

@@ -196,8 +196,7 @@ def check_records(
     takes the per-value path that names each one.
     """
     id_column = model.signature.id_column
-    problems, rows = _shape_problems(records, model.input_names, {id_column} if id_column else set())
-    checked = records if len(rows) == len(records) else [records[i] for i in rows]
+    problems, rows, checked = _shape_problems(records, model.input_names, {id_column} if id_column else set())
     feeds: dict[str, Any] = {}
     warnings: list[str] = []
     if model.numeric_specs and checked:
@@ -216,28 +215,29 @@ def check_records(
 
 def _shape_problems(
     records: list[dict[str, Any]], expected: frozenset[str], optional: set[str]
-) -> tuple[list[FieldProblem], list[int]]:
-    """Records that are not objects or whose fields are not the model's; and the rows whose fields are right
-    (their values are checked next)."""
+) -> tuple[list[FieldProblem], list[int], list[dict[str, Any]]]:
+    """Records that are not objects or whose fields are not the model's; the rows that are objects, and those
+    records with exactly the model's fields, whose values are checked next. A record with an unknown or a
+    missing field has its other values checked too (the missing ones as null, no second problem), so one answer
+    names every problem of the record."""
     if set(map(type, records)) == {dict}:
         with_optional = expected | optional
         if all(k in (expected, with_optional) for k in map(dict.keys, records)):
-            return [], list(range(len(records)))  # the usual case: every record has the model's fields
+            return [], list(range(len(records))), records  # the usual case: every record has the model's fields
     problems: list[FieldProblem] = []
     rows: list[int] = []
+    checked: list[dict[str, Any]] = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             problems.append(FieldProblem(i, "", "each record must be a JSON object"))
             continue
         keys = record.keys()
-        if keys != expected:
-            extra, missing = keys - expected - optional, expected - keys
-            problems += [FieldProblem(i, n, "unknown field; the model has no such input") for n in sorted(extra)]
-            problems += [FieldProblem(i, n, "missing field (send null for a missing value)") for n in sorted(missing)]
-            if extra or missing:
-                continue
+        extra, missing = keys - expected - optional, expected - keys
+        problems += [FieldProblem(i, n, "unknown field; the model has no such input") for n in sorted(extra)]
+        problems += [FieldProblem(i, n, "missing field (send null for a missing value)") for n in sorted(missing)]
         rows.append(i)
-    return problems, rows
+        checked.append({n: record.get(n) for n in expected | (keys & optional)} if extra or missing else record)
+    return problems, rows, checked
 
 
 def _categorical_feed(

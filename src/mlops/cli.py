@@ -346,6 +346,8 @@ def _data_lines(run: dict[str, Any]) -> None:
             for a in aside.get("anomalies") or []
         )
         typer.secho(f"  set aside {aside['key']} (the run went on without it): {problems}", fg=typer.colors.YELLOW)
+    for gone in run.get("missing") or []:
+        typer.secho(f"  missing {gone['key']} (the run went on without it): {gone['message']}", fg=typer.colors.YELLOW)
     if (run.get("trigger") or {}).get("retry_of"):
         without = ", ".join(run["trigger"].get("without") or [])
         typer.echo(f"  retry of run {run['trigger']['retry_of']}, without {without}")

@@ -39,3 +39,18 @@ def test_given_a_pinned_version_removed_before_it_is_read_then_the_reader_names_
     pinned = ObjectInfo(bucket=bucket, key="breast-cancer/v.csv", size=len(BODY), etag="", version_id=put["VersionId"])
     with pytest.raises(SourceObjectMissingError, match=f"version {put['VersionId']} of s3://{bucket}/breast-cancer/v"):
         account.stores.reader.read(pinned)
+
+
+def test_given_one_of_a_coalesced_runs_uploads_deleted_then_the_run_names_it_and_goes_on_with_the_others(
+    account, quick_breast_cancer_config
+):
+    keys = [f"breast-cancer/part-{i}.csv" for i in range(3)]
+    for key in keys:
+        source = account.upload(key, BODY)
+    account.session.client("s3").delete_object(Bucket=source["bucket"], Key=keys[1])
+    ctx = account.context(quick_breast_cancer_config, {"reason": "coalesced"})
+    out = extract(ctx, source={"bucket": source["bucket"], "keys": keys})
+    assert out.objects == 2 and out.rows == 120
+    (gone,) = account.stores.meta.get_run(ctx.model, ctx.run_id)["missing"]
+    assert gone["key"] == keys[1] and "deleted before the run read it" in gone["message"]
+    assert not account.stores.meta.quarantined(ctx.model)  # nothing to set aside: it is not there

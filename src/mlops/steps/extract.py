@@ -12,7 +12,7 @@ from mlops.artifact_io import get_json, put_json
 from mlops.clock import utcnow_iso
 from mlops.config import DataFormat
 from mlops.context import StepContext
-from mlops.errors import DataTooLargeError, DataValidationError
+from mlops.errors import DataTooLargeError, DataValidationError, SourceObjectMissingError
 from mlops.frames import detect_format, read_table, to_parquet_bytes
 from mlops.ports import ObjectInfo
 from mlops.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
@@ -20,16 +20,24 @@ from mlops.schema import consensus_problems, object_problems
 from mlops.steps.results import ExtractResult
 
 
-def resolve_objects(ctx: StepContext, source: dict[str, Any]) -> list[ObjectInfo]:
+def resolve_objects(ctx: StepContext, source: dict[str, Any], gone: list[dict[str, Any]]) -> list[ObjectInfo]:
     """The objects a run reads: the given keys, or every data file under a prefix that is not quarantined
-    (an object a failed run rejected, unless it has been replaced since: its ETag differs)."""
+    (an object a failed run rejected, unless it has been replaced since: its ETag differs). A given key S3 no
+    longer has is added to ``gone``; if every one is gone, the run fails naming them."""
     cfg = ctx.config.data
     bucket = source.get("bucket") or cfg.bucket or ctx.stores.landing_bucket
     if not bucket:
         raise ValueError("no bucket: set data.bucket or the landing bucket (MLOPS_LANDING_BUCKET)")
     reader = ctx.stores.reader
     if source.get("keys"):
-        objs = [reader.head(bucket, k) for k in source["keys"]]
+        objs = []
+        for key in source["keys"]:
+            try:
+                objs.append(reader.head(bucket, key))
+            except SourceObjectMissingError as err:  # deleted since it landed: named by extract, the rest read
+                gone.append({"bucket": bucket, "key": key, "message": str(err)})
+        if not objs:
+            raise SourceObjectMissingError("; ".join(g["message"] for g in gone))
     else:
         prefix = source.get("prefix", cfg.prefix)
         listed = [o for o in reader.list_objects(bucket, prefix) if o.key.lower().endswith(cfg.suffixes)]
@@ -117,32 +125,23 @@ def _set_aside_message(bad: dict[str, list[dict[str, Any]]], total: int, share: 
     return f"{len(bad)} of {total} objects are unusable ({why}): {named}"
 
 
-@pipeline_step("extract")
-def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
-    """Read each object on its own, set aside those unusable on their own (unreadable, the target or a schema
-    column missing, numbers mixed with text), and go on with the rest when they are enough
-    (``validation.max_rejected_object_share``): each set-aside object is named with its problems and quarantined.
-    Otherwise the run fails naming every one."""
+def _read_each(
+    ctx: StepContext, objs: list[ObjectInfo], gone: list[dict[str, Any]]
+) -> tuple[list[tuple[ObjectInfo, pd.DataFrame, DataFormat]], dict[str, list[dict[str, Any]]]]:
+    """Each object read and checked on its own: the usable ones as frames, the others by key with their anomalies
+    (those S3 no longer has are added to ``gone``)."""
     cfg = ctx.config.data
-    objs = resolve_objects(ctx, source)
-    ctx.stores.meta.update_run(
-        ctx.model,
-        ctx.run_id,
-        {"objects": [{"bucket": o.bucket, "key": o.key, "etag": o.etag, "version_id": o.version_id} for o in objs]},
-    )
-    total = sum(o.size for o in objs)
-    if total > cfg.max_bytes:
-        raise DataTooLargeError(
-            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
-            "raise the limit (and the extract function's memory) or narrow data.prefix"
-        )
     schema = stored_schema(ctx)
     read: list[tuple[ObjectInfo, pd.DataFrame, DataFormat]] = []
     bad: dict[str, list[dict[str, Any]]] = {}
     rows = 0
     for obj in objs:
         fmt = detect_format(obj.key, cfg.format)
-        data = ctx.stores.reader.read(obj)
+        try:
+            data = ctx.stores.reader.read(obj)
+        except SourceObjectMissingError as err:
+            gone.append({"bucket": obj.bucket, "key": obj.key, "message": str(err)})
+            continue
         rows += row_bound(data, fmt)
         if rows > cfg.max_rows:
             raise DataTooLargeError(
@@ -164,6 +163,35 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
         for key, found in consensus_problems({o.key: df for o, df, _ in read}, ctx.config).items():
             bad[key] = [{**a, "object": key} for a in found]
         read = [r for r in read if r[0].key not in bad]
+    return read, bad
+
+
+@pipeline_step("extract")
+def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
+    """Read each object on its own, set aside those unusable on their own (unreadable, the target or a schema
+    column missing, numbers mixed with text), and go on with the rest when they are enough
+    (``validation.max_rejected_object_share``): each set-aside object is named with its problems and quarantined.
+    Otherwise the run fails naming every one."""
+    cfg = ctx.config.data
+    gone: list[dict[str, Any]] = []
+    objs = resolve_objects(ctx, source, gone)
+    ctx.stores.meta.update_run(
+        ctx.model,
+        ctx.run_id,
+        {"objects": [{"bucket": o.bucket, "key": o.key, "etag": o.etag, "version_id": o.version_id} for o in objs]},
+    )
+    total = sum(o.size for o in objs)
+    if total > cfg.max_bytes:
+        raise DataTooLargeError(
+            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
+            "raise the limit (and the extract function's memory) or narrow data.prefix"
+        )
+    read, bad = _read_each(ctx, objs, gone)
+    if gone:  # nothing to quarantine: named in the run, and the run goes on with what is there
+        ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"missing": gone})
+        objs = [o for o in objs if o.key not in {g["key"] for g in gone}]
+        if not objs:
+            raise SourceObjectMissingError("; ".join(g["message"] for g in gone))
     share = ctx.config.validation.max_rejected_object_share
     if bad and (not read or len(bad) > share * len(objs)):
         anomalies = [{k: v for k, v in a.items() if k != "message"} for found in bad.values() for a in found]
@@ -196,6 +224,7 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
         {
             "objects": manifest_objects,
             "set_aside": set_aside,
+            "missing": gone,
             "rows": len(snapshot_df),
             "columns": [str(c) for c in snapshot_df.columns],
             "bytes": total,

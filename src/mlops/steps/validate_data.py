@@ -39,6 +39,16 @@ def set_aside_anomalies(manifest: dict[str, Any]) -> list[dict[str, Any]]:
             )[:400],
         }
         for o in manifest.get("set_aside") or []
+    ] + [
+        {
+            "code": "OBJECT_MISSING",
+            "severity": "warning",
+            "column": "",
+            "object": g["key"],
+            "objects": [g["key"]],
+            "description": f"{g['message']}; the run went on without it",
+        }
+        for g in manifest.get("missing") or []
     ]
 
 
@@ -74,7 +84,7 @@ def validate_data(
     if sum(n for _, n in parts) == len(df):  # the parts are the snapshot's rows, in order
         carriers(result["anomalies"], df, parts, schema, ctx.config, baseline)
     result["anomalies"] = set_aside_anomalies(listing) + result["anomalies"]
-    result["num_warnings"] += len(listing.get("set_aside") or [])
+    result["num_warnings"] += len(listing.get("set_aside") or []) + len(listing.get("missing") or [])
     report = put_json(
         stores.artifacts,
         ctx.key("validate_data", "anomalies.json"),

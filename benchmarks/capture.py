@@ -34,7 +34,7 @@ def _pipe_stdout() -> tuple[int, subprocess.Popen[bytes]]:
 
 
 def main(rounds: int = 40, per_round: int = 250) -> None:
-    from mlops.config import example_config_path
+    from mlops.core.config import example_config_path
     from mlops.local.apigw import rest_event
     from mlops.local.lambda_runtime import LocalContext
     from mlops.serving import api

@@ -29,7 +29,7 @@ from pathlib import Path
 from infra.functions import ALL_FUNCTIONS, ONE_VCPU_MB, PIPELINE_FUNCTIONS, FunctionSpec
 from layers.build import ROOT, RUNTIME_STANDIN, Layer, build_code, build_dependencies, find_python
 
-from mlops import constants as c
+from mlops.core import constants as c
 
 FULL_CPU_MB = ONE_VCPU_MB  # Lambda: one vCPU at this memory, a share of one below it
 INIT_LIMIT_S = 10.0

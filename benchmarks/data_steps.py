@@ -43,14 +43,14 @@ from infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 from moto import mock_aws
 
 from benchmarks import offline_aws
-from mlops.clock import new_run_id
-from mlops.config import ProjectConfig, example_config_path, parse_config
-from mlops.context import StepContext
+from mlops.core.clock import new_run_id
+from mlops.core.config import ProjectConfig, example_config_path, parse_config
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRef
+from mlops.core.runs import start_run
 from mlops.local.provision import create_resources
-from mlops.ports import ArtifactRef
-from mlops.runs import start_run
-from mlops.runtime import make_stores
-from mlops.samples import customers
+from mlops.tools.samples import customers
+from mlops.wiring.runtime import make_stores
 
 T = TypeVar("T")
 
@@ -137,7 +137,7 @@ def frame_bytes(df: pd.DataFrame) -> int:
 
 
 def memory_rows(rows: int) -> list[str]:
-    from mlops.frames import from_parquet_bytes, read_table
+    from mlops.data.frames import from_parquet_bytes, read_table
     from mlops.steps.analyze import analyze
     from mlops.steps.extract import extract
     from mlops.steps.plan import plan_trials
@@ -211,9 +211,9 @@ def run_seconds(rows: int) -> tuple[float, float, dict[str, float]]:
     own seconds as its run record has them, the trials' together under ``run_trial``)."""
     from tests.chain import run_chain
 
-    from mlops.config import Family, Task
+    from mlops.core.config import Family, Task
+    from mlops.data.stats import column_kind
     from mlops.ml.models import build_pipeline, model_frame
-    from mlops.stats import column_kind
 
     cfg = config()
     data = customers(rows, seed=2)

@@ -40,11 +40,11 @@ def timed(fn, repeats: int) -> tuple[float, float]:  # type: ignore[no-untyped-d
 
 
 def train(family: str):  # type: ignore[no-untyped-def]
-    from mlops.config import Family, FeatureType, Task
+    from mlops.core.config import Family, FeatureType, Task
     from mlops.ml.export import to_onnx
     from mlops.ml.models import build_pipeline, model_frame
-    from mlops.samples import bundled
     from mlops.serving.signature import Signature
+    from mlops.tools.samples import bundled
 
     df = bundled("breast-cancer")
     X, y = df.drop(columns=["target"]), df["target"]
@@ -65,12 +65,12 @@ def serving_champion(
     import boto3
     from moto import mock_aws
 
-    from mlops.config import example_config_path
+    from mlops.core.config import example_config_path
+    from mlops.core.registry import promote, register_version
     from mlops.local.lambda_runtime import reset_caches
     from mlops.local.provision import create_resources
-    from mlops.registry import promote, register_version
-    from mlops.runtime import make_stores
     from mlops.serving import api
+    from mlops.wiring.runtime import make_stores
 
     config_path = example_config_path()
     if capture_sample is not None:  # the example with monitoring.capture_sample replaced

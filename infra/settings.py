@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlops.config import ModelSet, load_models
+from mlops.core.config import ModelSet, load_models
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -242,7 +242,7 @@ def build_dependencies(
 # The tools around the system never run in Lambda: the emulator, the CLI, the demo, the smoke test, the platform
 # client, the sample data and the example configs stay out of the code layer (tests/unit/test_layer_rules.py
 # checks that everything a handler reaches, at any depth, is shipped).
-NOT_SHIPPED = frozenset({"local", "cli.py", "demo.py", "smoke.py", "platform.py", "samples.py", "examples"})
+NOT_SHIPPED = frozenset({"local", "tools", "examples", "starter"})
 
 
 def _shipped(path: Path) -> bool:

@@ -18,7 +18,7 @@ from layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_p
 TRAIN = """
 import pickle, sys, numpy as np, pandas as pd
 from sklearn.datasets import load_iris
-from mlops.config import Family, FeatureType, Task
+from mlops.core.config import Family, FeatureType, Task
 from mlops.ml.models import build_pipeline, model_frame
 X, y = load_iris(return_X_y=True, as_frame=True)
 kinds = {c: FeatureType.NUMERIC for c in X.columns}

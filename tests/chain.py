@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from mlops.context import StepContext
-from mlops.errors import DataValidationError
-from mlops.runs import FAILED, REJECTED, SUCCEEDED, WAITING, finish_run
+from mlops.core.context import StepContext
+from mlops.core.errors import DataValidationError
+from mlops.core.results import StepResult
+from mlops.core.runs import FAILED, REJECTED, SUCCEEDED, WAITING, finish_run
 from mlops.steps.analyze import analyze
 from mlops.steps.evaluate import evaluate
 from mlops.steps.export import export
@@ -19,7 +20,6 @@ from mlops.steps.extract import extract
 from mlops.steps.plan import plan_trials
 from mlops.steps.prepare import prepare
 from mlops.steps.register import register
-from mlops.steps.results import StepResult
 from mlops.steps.train import run_trial, select_and_refit
 from mlops.steps.validate_data import validate_data
 from mlops.steps.validate_model import validate_model

@@ -13,14 +13,14 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from mlops.clock import new_run_id
-from mlops.config import ProjectConfig, example_config_path, load_config
-from mlops.context import StepContext, Stores
+from mlops.core.clock import new_run_id
+from mlops.core.config import ProjectConfig, example_config_path, load_config
+from mlops.core.context import StepContext, Stores
+from mlops.core.runs import start_run
 from mlops.local.assembly import STATE_DIR_ENV
 from mlops.local.lambda_runtime import REPO_ROOT
 from mlops.local.provision import create_resources
-from mlops.runs import start_run
-from mlops.runtime import Resources, make_stores
+from mlops.wiring.runtime import Resources, make_stores
 
 # The tests' emulators keep their state (local.json, clocks, logs, the template cache) in a folder of their own: a
 # `mlops local up` running in this checkout keeps its `.mlops/local.json`, and the CLI keeps finding it (#27).
@@ -62,7 +62,7 @@ def account() -> Iterator[Account]:
 @pytest.fixture
 def lambda_env(account: Account, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     """The deployed functions' environment, pointing at the moto account; caches reset as on a cold start."""
-    from mlops.constants import ENV_CONFIG_URI
+    from mlops.core.constants import ENV_CONFIG_URI
     from mlops.local.lambda_runtime import reset_caches
 
     for key, value in account.resources.as_env().items():
@@ -103,7 +103,7 @@ def breast_cancer_config() -> ProjectConfig:
 def quick_breast_cancer_config(breast_cancer_config: ProjectConfig) -> ProjectConfig:
     """The example with one candidate (a single logistic regression): for tests that need a champion to serve,
     not the tuning — a chain in a few seconds instead of a dozen."""
-    from mlops.config import parse_config
+    from mlops.core.config import parse_config
 
     raw = breast_cancer_config.model_dump(mode="json", exclude_defaults=True)
     raw["training"] = QUICK_TRAINING

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlops.config import example_config_path
+from mlops.core.config import example_config_path
 from mlops.local.assembly import synthesize
 from mlops.local.template import load_templates, resources_of_type
 

@@ -4,8 +4,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import ApprovalEvent, stores, transient_errors
-from mlops.runs import await_approval
+from mlops.core.runs import await_approval
+from mlops.wiring.handlers import ApprovalEvent, stores, transient_errors
 
 logger = Logger()
 tracer = Tracer()

@@ -4,8 +4,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import stores, transient_errors
 from mlops.monitoring.capture import ship
+from mlops.wiring.handlers import stores, transient_errors
 
 logger = Logger()
 tracer = Tracer()

@@ -5,8 +5,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import ModelEvent, step_context, transient_errors, warm_up
 from mlops.steps.export import export
+from mlops.wiring.handlers import ModelEvent, step_context, transient_errors, warm_up
 
 logger = Logger()
 tracer = Tracer()

@@ -5,15 +5,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import ExtractEvent, step_context, transient_errors, warm_up
 from mlops.steps.extract import extract
+from mlops.wiring.handlers import ExtractEvent, step_context, transient_errors, warm_up
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
 
-@warm_up("mlops.frames")
+@warm_up("mlops.data.frames")
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
 @metrics.log_metrics

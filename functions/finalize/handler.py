@@ -6,9 +6,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import FinalizeEvent, step_context, transient_errors, warm_up
-from mlops.runs import finalize
-from mlops.site import publish_quietly
+from mlops.core.runs import finalize
+from mlops.reports.site import publish_quietly
+from mlops.wiring.handlers import FinalizeEvent, step_context, transient_errors, warm_up
 
 logger = Logger()
 tracer = Tracer()

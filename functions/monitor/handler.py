@@ -5,10 +5,10 @@ from datetime import datetime
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import metrics_publisher, stores, transient_errors
 from mlops.monitoring.monitor import run_monitor
-from mlops.runtime import models_from_env
-from mlops.site import publish_quietly
+from mlops.reports.site import publish_quietly
+from mlops.wiring.handlers import metrics_publisher, stores, transient_errors
+from mlops.wiring.runtime import models_from_env
 
 logger = Logger()
 tracer = Tracer()

@@ -4,8 +4,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import PromoteEvent, stores, transient_errors
-from mlops.registry import promote
+from mlops.core.registry import promote
+from mlops.wiring.handlers import PromoteEvent, stores, transient_errors
 
 logger = Logger()
 tracer = Tracer()

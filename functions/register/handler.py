@@ -4,8 +4,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import RegisterEvent, step_context, transient_errors, warm_up
 from mlops.steps.register import register
+from mlops.wiring.handlers import RegisterEvent, step_context, transient_errors, warm_up
 
 logger = Logger()
 tracer = Tracer()

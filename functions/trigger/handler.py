@@ -5,9 +5,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.handlers import stores, transient_errors
-from mlops.runtime import executions_from_env, models_from_env
-from mlops.trigger import dispatch
+from mlops.steps.trigger import dispatch
+from mlops.wiring.handlers import stores, transient_errors
+from mlops.wiring.runtime import executions_from_env, models_from_env
 
 logger = Logger()
 tracer = Tracer()

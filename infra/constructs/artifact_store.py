@@ -8,7 +8,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
-from mlops.constants import CAPTURES_PREFIX, FEEDBACK_PREFIX, MONITORING_PREFIX, RUNS_PREFIX
+from mlops.core.constants import CAPTURES_PREFIX, FEEDBACK_PREFIX, MONITORING_PREFIX, RUNS_PREFIX
 
 
 class ArtifactStore(Construct):

@@ -1,4 +1,4 @@
-"""The DynamoDB tables: runs, models (registry) and lineage — key schemas from mlops.constants."""
+"""The DynamoDB tables: runs, models (registry) and lineage — key schemas from mlops.core.constants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 
 from constructs import Construct
-from mlops.constants import LINEAGE_TABLE, MODELS_TABLE, RUNS_TABLE, TableSchema
+from mlops.core.constants import LINEAGE_TABLE, MODELS_TABLE, RUNS_TABLE, TableSchema
 
 
 class MetadataTables(Construct):

@@ -15,7 +15,7 @@ from constructs import Construct
 from infra import nag
 from infra.constructs.pipeline_layers import PipelineLayers
 from infra.functions import FunctionSpec
-from mlops.constants import ENV_FUNCTION, METRICS_NAMESPACE, SERVICE_NAME
+from mlops.core.constants import ENV_FUNCTION, METRICS_NAMESPACE, SERVICE_NAME
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 SERVICE = SERVICE_NAME

@@ -13,7 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
-from mlops.config import ModelSet
+from mlops.core.config import ModelSet
 
 FINISHED = ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 

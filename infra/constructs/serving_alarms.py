@@ -14,7 +14,7 @@ from aws_cdk import aws_sns as sns
 
 from constructs import Construct
 from infra import nag
-from mlops.config import ModelSet
+from mlops.core.config import ModelSet
 
 SERVING_PERIOD = Duration.minutes(5)
 DEPLOYMENT_CONFIGS = {

@@ -17,8 +17,8 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from infra.constructs.metadata_tables import MetadataTables
-from mlops.config import ModelSet
-from mlops.constants import STACK_SUFFIXES
+from mlops.core.config import ModelSet
+from mlops.core.constants import STACK_SUFFIXES
 
 SMOKE_PIPELINE_ROLE = "Mlops-delivery-smoke"  # the delivery pipeline's CodeBuild role for its smoke steps
 

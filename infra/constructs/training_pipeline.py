@@ -19,7 +19,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
 from infra.functions import WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
-from mlops.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_UP_EVENT
+from mlops.core.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_UP_EVENT
 
 RETRYABLE = [
     "Lambda.ServiceException",
@@ -234,7 +234,7 @@ class TrainingPipeline(Construct):
 
         Lambda initializes a function's execution environment (imports its bundle) on its first invocation;
         without this, each step's cold start (0.5-1.5 s) sits on the run's path one after another. Each branch
-        beside ``steps`` sends one function the warm-up event (:data:`mlops.constants.WARM_UP_EVENT`) and waits for
+        beside ``steps`` sends one function the warm-up event (:data:`mlops.core.constants.WARM_UP_EVENT`) and waits for
         its answer, so when the Parallel ends every one of those environments has initialized and is idle, and the
         step that comes to it finds it warm. Waiting is the point: a step invoked while its warm-up is still
         initializing is not given that environment but a new one — a second cold start, all of it on the path —

@@ -36,7 +36,7 @@ class EnvironmentStage(Stage):
         super().__init__(
             scope, settings.stack_prefix, env=Environment(account=settings.account, region=settings.region)
         )
-        from infra.app import build_environment
+        from infra.environment import build_environment
 
         self.settings = settings
         stacks = build_environment(self, settings, smoke_tester_for=delivery_account or "")

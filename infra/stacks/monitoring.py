@@ -13,8 +13,8 @@ from infra.stacks.pipeline import PipelineStack, grant_site_publishing
 from infra.stacks.serving import ServingStack
 from infra.stacks.storage import StorageStack
 from infra.stacks.triggers import TriggersStack
-from mlops import constants as c
-from mlops.constants import model_output_key
+from mlops.core import constants as c
+from mlops.core.constants import model_output_key
 
 
 class MonitoringStack(Stack):

@@ -18,9 +18,9 @@ from infra.constructs.training_pipeline import TrainingPipeline
 from infra.functions import PIPELINE_FUNCTIONS, FunctionSpec
 from infra.settings import EnvironmentSettings
 from infra.stacks.storage import StorageStack
-from mlops import constants as c
-from mlops.config import config_document
-from mlops.runtime import catalog_document, catalog_hash
+from mlops.core import constants as c
+from mlops.core.config import config_document
+from mlops.wiring.runtime import catalog_document, catalog_hash
 
 # What each function may touch. Grants, not hand-written policies; object grants scoped to key prefixes.
 READS_LANDING = {"extract"}
@@ -28,7 +28,7 @@ READS_TRAFFIC = {"extract"}  # an alarm-started run may train on labelled captur
 WRITES_RUNS = {f.name for f in PIPELINE_FUNCTIONS} - {"finalize", "await_approval", "promote"}
 WRITES_SCHEMAS = {"validate_data"}
 WRITES_MODELS = {"register"}
-# finalize publishes the model's report site (mlops.site): it reads what the runs, the registry and the monitor
+# finalize publishes the model's report site (mlops.reports.site): it reads what the runs, the registry and the monitor
 # wrote, and writes only under sites/.
 PUBLISHES_SITE = {"finalize"}
 READS_ARTIFACTS = WRITES_RUNS | {"promote"} | PUBLISHES_SITE

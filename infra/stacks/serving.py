@@ -20,8 +20,8 @@ from infra.functions import CAPTURE_FUNCTION, SERVE_FUNCTION
 from infra.settings import EnvironmentSettings
 from infra.stacks.pipeline import PipelineStack
 from infra.stacks.storage import StorageStack
-from mlops.config import ModelSet
-from mlops.constants import (
+from mlops.core.config import ModelSet
+from mlops.core.constants import (
     CAPTURE_FIELD,
     CAPTURE_KIND,
     CAPTURES_PREFIX,

@@ -13,7 +13,7 @@ from infra.functions import TRIGGER_FUNCTION
 from infra.settings import EnvironmentSettings
 from infra.stacks.pipeline import PipelineStack
 from infra.stacks.storage import StorageStack
-from mlops.constants import ENV_STATE_MACHINE_ARN
+from mlops.core.constants import ENV_STATE_MACHINE_ARN
 
 
 class TriggersStack(Stack):

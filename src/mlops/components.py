@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mlops import config
+from mlops.core import config
 
 __all__ = [
     "ComponentError",

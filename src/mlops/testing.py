@@ -139,7 +139,7 @@ def _sklearn_conventions(report: ComponentReport, instance: Any) -> None:
 
 
 def _kinds(data: pd.DataFrame, skip: set[str]) -> dict[str, Any]:
-    from mlops.stats import column_kind
+    from mlops.data.stats import column_kind
 
     return {c: column_kind(data[c]) for c in data.columns if c not in skip}
 
@@ -152,7 +152,7 @@ def _split(data: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _with_missing(frame: pd.DataFrame, columns: list[str], kinds: dict[str, Any]) -> pd.DataFrame:
     """Rows with each input missing in turn (NaN for numbers, "" for text: what the graph receives)."""
-    from mlops.config import FeatureType
+    from mlops.core.config import FeatureType
 
     rows = []
     for col in columns:
@@ -300,11 +300,11 @@ def _model_rules(
     budget_ms: float,
     seed: int,
 ) -> None:
+    from mlops.data.stats import infer_task
     from mlops.ml.export import to_onnx
     from mlops.ml.models import build_pipeline, model_frame, predict
     from mlops.serving.onnx_model import OnnxModel
     from mlops.serving.signature import Signature
-    from mlops.stats import infer_task
 
     if not target or target not in data.columns:
         report.add("fits", False, f"a model component needs the target column (got {target!r})", "give --target")

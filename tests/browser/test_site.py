@@ -58,7 +58,7 @@ def demo_site() -> Path:
     """The demo's site, fresh: (re)made by ``mlops demo`` unless it is newer than every source that renders it."""
     home = DEMO_SITE / "index.html"
     if not home.exists() or home.stat().st_mtime < _newest_source():
-        subprocess.run([sys.executable, "-m", "mlops.cli", "demo", "--out", str(DEMO_SITE)], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "-m", "mlops.tools.cli", "demo", "--out", str(DEMO_SITE)], cwd=ROOT, check=True)
     return DEMO_SITE
 
 

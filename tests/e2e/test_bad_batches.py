@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 
-from mlops.config import example_config_path
+from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
-from mlops.platform import Platform
-from mlops.samples import bundled
+from mlops.tools.platform import Platform
+from mlops.tools.samples import bundled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -92,7 +92,7 @@ def test_given_a_native_crash_and_a_trial_out_of_memory_then_only_those_invocati
 def _cli(*args: str) -> tuple[int, str]:
     from typer.testing import CliRunner
 
-    from mlops.cli import app
+    from mlops.tools.cli import app
 
     result = CliRunner().invoke(app, list(args))
     try:

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mlops.cli import app
 from mlops.local import seams
 from mlops.local.emulator import LocalCloud
-from mlops.platform import TERMINAL, Platform
-from mlops.samples import bundled
+from mlops.tools.cli import app
+from mlops.tools.platform import TERMINAL, Platform
+from mlops.tools.samples import bundled
 from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mlops.config import example_config_path
+from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

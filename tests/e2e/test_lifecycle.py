@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from infra.functions import PIPELINE_FUNCTIONS, WARMED
 
-from mlops.config import example_config_path
+from mlops.core.config import example_config_path
 from mlops.local import seams
 from mlops.local.emulator import LocalCloud, free_port
-from mlops.platform import LIVENESS_S, Platform
-from mlops.samples import bundled, corrupt
+from mlops.tools.platform import LIVENESS_S, Platform
+from mlops.tools.samples import bundled, corrupt
 from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -267,7 +267,7 @@ def _serve_and_roll_back(platform: Platform) -> None:
 
     from typer.testing import CliRunner
 
-    from mlops.cli import app
+    from mlops.tools.cli import app
 
     assert _upload_and_wait(platform, "v1.csv", DATA)["status"] == "SUCCEEDED"
     assert _upload_and_wait(platform, "v2.csv", DATA)["status"] == "SUCCEEDED"
@@ -304,7 +304,7 @@ def _serve_and_roll_back(platform: Platform) -> None:
 def test_given_an_edited_schema_when_pushed_then_the_next_run_validates_against_it(platform, tmp_path):
     from typer.testing import CliRunner
 
-    from mlops.cli import app
+    from mlops.tools.cli import app
 
     assert _upload_and_wait(platform, "v1.csv", DATA)["status"] == "SUCCEEDED"
     runner = CliRunner()

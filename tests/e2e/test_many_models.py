@@ -9,10 +9,10 @@ from datetime import datetime
 
 import pytest
 
-from mlops.config import example_config_path
+from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
-from mlops.platform import Platform, PlatformError
-from mlops.samples import bundled, corrupt
+from mlops.tools.platform import Platform, PlatformError
+from mlops.tools.samples import bundled, corrupt
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

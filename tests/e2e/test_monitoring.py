@@ -21,10 +21,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlops.config import example_config_path
+from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
-from mlops.platform import LIVENESS_S, Platform
-from mlops.samples import bundled
+from mlops.tools.platform import LIVENESS_S, Platform
+from mlops.tools.samples import bundled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -184,7 +184,7 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     assert status == 202 and body["accepted"] == 70, body
     from typer.testing import CliRunner
 
-    from mlops.cli import app
+    from mlops.tools.cli import app
 
     labels_file = tmp_path / "labels.json"  # the rest through the CLI, as a file
     labels_file.write_text(json.dumps({"labels": labels[70:]}))
@@ -225,7 +225,7 @@ def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_
 
     from typer.testing import CliRunner
 
-    from mlops.cli import app
+    from mlops.tools.cli import app
 
     with LocalCloud(example_config_path(), port=0) as cloud:
         cloud.alarms = None  # the emulator's own evaluation off: here only the CLI evaluates, and announces

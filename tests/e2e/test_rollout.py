@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from mlops.constants import CAPTURES_PREFIX, CHALLENGER
+from mlops.core.constants import CAPTURES_PREFIX, CHALLENGER
 from mlops.local.emulator import LocalCloud
 from mlops.monitoring.monitor import Window, read_partitions
-from mlops.platform import LIVENESS_S, Platform
-from mlops.samples import bundled
+from mlops.tools.platform import LIVENESS_S, Platform
+from mlops.tools.samples import bundled
 from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -18,17 +18,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from mlops.clock import new_run_id
-from mlops.config import example_config_path, load_config
-from mlops.constants import ENV_CONFIG_URI
-from mlops.context import StepContext
+from mlops.core.clock import new_run_id
+from mlops.core.config import example_config_path, load_config
+from mlops.core.constants import ENV_CONFIG_URI
+from mlops.core.context import StepContext
+from mlops.core.runs import start_run
 from mlops.local.apigw import LocalApi, call
 from mlops.local.lambda_runtime import reset_caches
 from mlops.local.provision import create_resources
-from mlops.runs import start_run
-from mlops.runtime import make_stores
-from mlops.samples import bundled
 from mlops.serving import api
+from mlops.tools.samples import bundled
+from mlops.wiring.runtime import make_stores
 from tests.chain import run_chain
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]

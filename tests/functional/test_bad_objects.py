@@ -9,17 +9,17 @@ import random
 import numpy as np
 import pytest
 
-from mlops.artifact_io import get_json
-from mlops.config import parse_config
-from mlops.constants import CHAMPION
-from mlops.errors import DataValidationError
-from mlops.registry import push_schema
-from mlops.runs import FAILED, finalize
-from mlops.samples import bundled, customers
-from mlops.schema import infer_schema
+from mlops.core.artifact_io import get_json
+from mlops.core.config import parse_config
+from mlops.core.constants import CHAMPION
+from mlops.core.errors import DataValidationError
+from mlops.core.registry import push_schema
+from mlops.core.runs import FAILED, finalize
+from mlops.data.schema import infer_schema
 from mlops.steps.analyze import analyze
 from mlops.steps.extract import extract
 from mlops.steps.validate_data import validate_data
+from mlops.tools.samples import bundled, customers
 from tests.chain import run_chain
 from tests.conftest import QUICK_TRAINING
 

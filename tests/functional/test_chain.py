@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.artifact_io import get_json
-from mlops.config import parse_config
-from mlops.constants import CHAMPION
-from mlops.frames import to_parquet_bytes
-from mlops.platform import PlatformError
-from mlops.platform import lineage as lineage_of
-from mlops.samples import bundled, corrupt, customers, degrade_labels
+from mlops.core.artifact_io import get_json
+from mlops.core.config import parse_config
+from mlops.core.constants import CHAMPION
+from mlops.data.frames import to_parquet_bytes
 from mlops.serving.onnx_model import OnnxModel
+from mlops.tools.platform import PlatformError
+from mlops.tools.platform import lineage as lineage_of
+from mlops.tools.samples import bundled, corrupt, customers, degrade_labels
 from tests.chain import run_chain
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
@@ -155,7 +155,7 @@ def test_given_random_labels_on_a_first_batch_then_the_baseline_gate_keeps_it_fr
     import numpy as np
     import pandas as pd
 
-    from mlops.artifact_io import get_json
+    from mlops.core.artifact_io import get_json
 
     rng = np.random.default_rng(7)
     noise = pd.DataFrame(rng.normal(size=(400, 120)), columns=[f"f{i}" for i in range(120)])

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from mlops import cli
-from mlops.config import example_config_path, load_config
-from mlops.platform import Platform
-from mlops.runs import start_run
+from mlops.core.config import example_config_path, load_config
+from mlops.core.runs import start_run
+from mlops.tools import cli
+from mlops.tools.platform import Platform
 
 pytestmark = pytest.mark.functional
 
@@ -65,7 +65,7 @@ def test_given_a_fresh_deployment_when_run_with_sample_then_the_models_bundled_d
 
     import pandas as pd
 
-    from mlops.samples import bundled
+    from mlops.tools.samples import bundled
 
     monkeypatch.setattr(Platform, "config", lambda self: load_config(example_config_path(self.model)))
     monkeypatch.setattr(Platform, "run_for_upload", lambda self, key, etag, timeout=0: "r-1")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.errors import SourceObjectMissingError
-from mlops.samples import bundled
+from mlops.core.errors import SourceObjectMissingError
 from mlops.steps.extract import extract
+from mlops.tools.samples import bundled
 
 pytestmark = pytest.mark.functional
 
@@ -30,7 +30,7 @@ def test_given_an_upload_deleted_before_the_run_reads_it_then_extract_fails_nami
 
 
 def test_given_a_pinned_version_removed_before_it_is_read_then_the_reader_names_the_version(account):
-    from mlops.ports import ObjectInfo
+    from mlops.core.ports import ObjectInfo
 
     s3 = account.session.client("s3")
     bucket = account.resources.landing_bucket

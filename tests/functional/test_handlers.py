@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from mlops.core.runs import start_run
 from mlops.local.lambda_runtime import function_names, invoke
-from mlops.runs import start_run
-from mlops.samples import bundled
+from mlops.tools.samples import bundled
 from tests.conftest import load_event
 
 pytestmark = pytest.mark.functional

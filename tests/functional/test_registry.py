@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from mlops.clock import utcnow_iso
-from mlops.errors import RegistryError
-from mlops.registry import champion_stack, promote, register_version, rollback, served_at
+from mlops.core.clock import utcnow_iso
+from mlops.core.errors import RegistryError
+from mlops.core.registry import champion_stack, promote, register_version, rollback, served_at
 
 pytestmark = pytest.mark.functional
 
@@ -64,7 +64,7 @@ def test_given_a_pending_version_when_promoted_then_it_becomes_approved(account)
 
 
 def test_given_promotions_at_fractional_seconds_then_served_at_compares_times_not_strings(account, monkeypatch):
-    import mlops.registry as registry
+    import mlops.core.registry as registry
 
     _versions(account, 2)
     for version, at in ((1, "2026-11-22T15:00:00.500Z"), (2, "2026-11-22T16:00:00.000Z")):

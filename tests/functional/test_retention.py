@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlops.artifact_io import get_json
-from mlops.constants import RUNS_PREFIX
-from mlops.samples import bundled
+from mlops.core.artifact_io import get_json
+from mlops.core.constants import RUNS_PREFIX
 from mlops.serving.service import ModelCache
+from mlops.tools.samples import bundled
 from tests.chain import run_chain
 from tests.lifecycle import apply_lifecycle, synthesized_rules
 
@@ -50,7 +50,7 @@ def test_given_a_pickle_changed_after_it_was_written_then_no_step_unpickles_it(
 ):
     import joblib
 
-    from mlops.ports import ArtifactIntegrityError, parse_s3_uri
+    from mlops.core.ports import ArtifactIntegrityError, parse_s3_uri
     from mlops.steps.evaluate import evaluate
     from mlops.steps.export import export
 
@@ -76,7 +76,7 @@ def test_given_a_version_registered_before_retention_when_retained_then_it_survi
     account, breast_cancer_config
 ):
     """The upgrade path (`mlops models retain`): a record still pointing into runs/ is moved out of it."""
-    from mlops.registry import retain_version
+    from mlops.core.registry import retain_version
 
     cfg = breast_cancer_config
     out = run_chain(

@@ -10,16 +10,16 @@ from collections import Counter
 import pytest
 import yaml
 
-from mlops.config import Task, example_config_path, load_config
-from mlops.constants import CHALLENGER, ENV_CONFIG_URI, ENV_STATE_MACHINE_ARN
-from mlops.errors import RegistryError
+from mlops.core.config import Task, example_config_path, load_config
+from mlops.core.constants import CHALLENGER, ENV_CONFIG_URI, ENV_STATE_MACHINE_ARN
+from mlops.core.errors import RegistryError
+from mlops.core.registry import promote, set_challenger, withdraw_challenger
 from mlops.local.apigw import call
 from mlops.local.lambda_runtime import invoke, reset_caches
 from mlops.monitoring import capture
 from mlops.monitoring.monitor import compare
-from mlops.registry import promote, set_challenger, withdraw_challenger
-from mlops.samples import bundled
 from mlops.serving import api
+from mlops.tools.samples import bundled
 from tests.chain import run_chain
 from tests.conftest import load_event
 
@@ -153,7 +153,7 @@ def _shadow_traffic(env, data, capsys, n=120):
 def test_given_live_labels_then_a_worse_challenger_breaches_its_quality_metric_and_the_policy_promotes_a_sound_one(
     two_versions, capsys
 ):
-    from mlops.config import ChallengerPolicy
+    from mlops.core.config import ChallengerPolicy
     from mlops.monitoring.monitor import auto_promote, challenger_metrics
 
     env, config, data = two_versions

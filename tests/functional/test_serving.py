@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from mlops.core.registry import promote
 from mlops.local.apigw import call
 from mlops.monitoring import capture
-from mlops.registry import promote
-from mlops.samples import bundled
 from mlops.serving import api
+from mlops.tools.samples import bundled
 from tests.chain import run_chain
 
 pytestmark = pytest.mark.functional
@@ -135,8 +135,8 @@ def test_given_model_and_health_routes_then_they_describe_the_champion(served):
 
 def test_given_two_models_and_one_champion_then_health_says_partial_and_which_is_loaded(served, monkeypatch):
     """It said "no_model" while breast-cancer's champion was loaded and answering."""
-    from mlops.config import example_config_path
-    from mlops.constants import ENV_CONFIG_URI
+    from mlops.core.config import example_config_path
+    from mlops.core.constants import ENV_CONFIG_URI
     from mlops.local.lambda_runtime import reset_caches
 
     both = f"{example_config_path('breast-cancer')},{example_config_path('diabetes')}"
@@ -158,7 +158,7 @@ def test_given_a_promotion_then_it_takes_effect_without_a_redeploy(served, quick
 
 
 def test_given_a_champion_that_fails_to_load_then_the_last_good_one_keeps_serving(served, capsys):
-    from mlops.registry import register_version
+    from mlops.core.registry import register_version
 
     assert _predict(FEATURES.head(1).to_dict("records"))[1]["model_version"] == 1
     broken = served.stores.artifacts.put_bytes("models/broken.onnx", b"not an onnx model")
@@ -221,8 +221,8 @@ def test_given_a_record_with_an_unknown_a_missing_and_a_wrong_typed_field_then_t
     CLI printed "(and 1 more)" with no way to see it."""
     from typer.testing import CliRunner
 
-    from mlops import cli
-    from mlops.platform import Platform
+    from mlops.tools import cli
+    from mlops.tools.platform import Platform
 
     record = {**FEATURES.head(1).to_dict("records")[0], "colour": "red", "mean_radius": "large"}
     del record["worst_area"]
@@ -280,8 +280,8 @@ def served_with_ids(lambda_env, breast_cancer_config, monkeypatch, tmp_path):
     """A champion whose config names an id column: clients send their ids and get them back."""
     import yaml
 
-    from mlops.config import example_config_path, load_config
-    from mlops.constants import ENV_CONFIG_URI
+    from mlops.core.config import example_config_path, load_config
+    from mlops.core.constants import ENV_CONFIG_URI
     from mlops.local.lambda_runtime import reset_caches
 
     raw = yaml.safe_load(example_config_path().read_text())

@@ -9,8 +9,8 @@ from posixpath import join as urljoin
 
 import pytest
 
-from mlops import site
-from mlops.samples import bundled, corrupt, degrade_labels
+from mlops.reports import site
+from mlops.tools.samples import bundled, corrupt, degrade_labels
 from tests.chain import run_chain
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.artifact_io import get_json
-from mlops.config import parse_config
-from mlops.errors import DataTooLargeError, DataValidationError
-from mlops.frames import from_parquet_bytes, to_parquet_bytes
-from mlops.samples import bundled, customers
+from mlops.core.artifact_io import get_json
+from mlops.core.config import parse_config
+from mlops.core.errors import DataTooLargeError, DataValidationError
+from mlops.data.frames import from_parquet_bytes, to_parquet_bytes
 from mlops.steps.analyze import analyze
 from mlops.steps.extract import extract
 from mlops.steps.prepare import prepare
 from mlops.steps.validate_data import validate_data
+from mlops.tools.samples import bundled, customers
 
 pytestmark = pytest.mark.functional
 
@@ -103,7 +103,7 @@ def test_given_a_snapshot_when_analyzed_then_statistics_cover_every_feature(acco
 
 
 def test_given_a_first_run_when_validated_then_the_schema_is_a_candidate_until_a_run_registers(account):
-    from mlops.registry import push_schema
+    from mlops.core.registry import push_schema
 
     cfg = churn_config()
     ctx = account.context(cfg)

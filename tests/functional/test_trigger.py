@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlops.constants import ENV_STATE_MACHINE_ARN
+from mlops.core.constants import ENV_STATE_MACHINE_ARN
 from mlops.local.lambda_runtime import invoke
 from tests.conftest import load_event
 
@@ -29,8 +29,8 @@ def sfn(lambda_env, monkeypatch):
 
 @pytest.fixture
 def moved_clock():
-    """Move this process's clock (mlops.clock) as the emulator's ``tick --advance`` moves it; back after the test."""
-    from mlops import clock
+    """Move this process's clock (mlops.core.clock) as the emulator's ``tick --advance`` moves it; back after."""
+    from mlops.core import clock
 
     yield clock.set_offset
     clock.set_offset(None)
@@ -142,8 +142,8 @@ class _ThrottledOnce:
 
 def test_given_a_throttled_start_when_lambda_retries_the_event_then_exactly_one_run_starts(sfn, lambda_env):
     from mlops.adapters.executions import StepFunctionsExecutions
-    from mlops.config import example_config_path, load_config
-    from mlops.trigger import Trigger
+    from mlops.core.config import example_config_path, load_config
+    from mlops.steps.trigger import Trigger
 
     client, arn = sfn
     throttled = _ThrottledOnce(client)
@@ -163,7 +163,7 @@ def test_given_a_throttled_start_when_lambda_retries_the_event_then_exactly_one_
 def test_given_a_run_parked_at_approval_for_8_hours_when_new_data_arrives_then_no_second_run_starts(
     sfn, lambda_env, moved_clock
 ):
-    from mlops.runs import await_approval
+    from mlops.core.runs import await_approval
 
     client, arn = sfn
     first = _trigger(_upload_event("breast-cancer/a.csv", "etag-a"))
@@ -179,8 +179,8 @@ def test_given_a_run_parked_at_approval_for_8_hours_when_new_data_arrives_then_n
 def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn, lambda_env, moved_clock):
     """D5: a drift alarm that keeps firing starts one run per monitoring.cooldown_hours (24), not one per alarm
     (before the cooldown, each new ALARM transition was a new run, queued behind the last). The cooldown is kept
-    by mlops.clock: moved 25 hours on (as `mlops local tick --advance 25h` moves the emulator's), it has expired."""
-    from mlops.registry import promote
+    by mlops.core.clock: moved 25 hours on (as `mlops local tick --advance 25h` moves the emulator's), it expired."""
+    from mlops.core.registry import promote
 
     client, arn = sfn
     lambda_env.stores.meta.put_model_version(
@@ -210,7 +210,7 @@ def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn,
 def test_given_an_alarm_without_a_champion_or_long_after_it_then_feedback_spans_only_kept_traffic(sfn, lambda_env):
     """No champion: nothing was served, so no labelled traffic is read (not every day since 1970); an old
     champion: no further back than monitoring.capture_retention_days (90)."""
-    from mlops.registry import promote
+    from mlops.core.registry import promote
 
     client, _ = sfn
     first = _trigger(load_event("alarm_state_change"))
@@ -230,8 +230,8 @@ def test_given_an_alarm_without_a_champion_or_long_after_it_then_feedback_spans_
 
 
 def test_given_two_models_then_each_event_reaches_its_model_and_locks_are_per_model(sfn, lambda_env, monkeypatch):
-    from mlops.config import example_config_path
-    from mlops.constants import ENV_CONFIG_URI
+    from mlops.core.config import example_config_path
+    from mlops.core.constants import ENV_CONFIG_URI
     from mlops.local.lambda_runtime import reset_caches
 
     models = ",".join(str(example_config_path(m)) for m in ("breast-cancer", "diabetes"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from infra.functions import WARMED
 
-from mlops.constants import WARM_UP_EVENT
+from mlops.core.constants import WARM_UP_EVENT
 from mlops.local.lambda_runtime import invoke
-from mlops.runtime import stores_from_env
+from mlops.wiring.runtime import stores_from_env
 
 pytestmark = pytest.mark.functional
 

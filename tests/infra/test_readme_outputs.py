@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.constants import model_output_key
+from mlops.core.constants import model_output_key
 
 pytestmark = pytest.mark.infra
 

@@ -332,7 +332,7 @@ def test_given_the_notifications_topic_then_its_key_lets_the_state_machine_and_c
 
 
 def test_given_the_run_budget_then_the_lock_outlives_every_path_through_the_state_machine(synth):
-    from mlops.constants import APPROVAL_TIMEOUT_S, RUN_LOCK_SECONDS
+    from mlops.core.constants import APPROVAL_TIMEOUT_S, RUN_LOCK_SECONDS
 
     definition = state_machine_definition(synth.raw("pipeline"))
     assert definition["TimeoutSeconds"] < RUN_LOCK_SECONDS
@@ -439,7 +439,7 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
 ):
     from infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
-    from mlops.constants import WARM_UP_EVENT
+    from mlops.core.constants import WARM_UP_EVENT
 
     definition = state_machine_definition(synth.raw("pipeline"))
     states = walk_states(definition)

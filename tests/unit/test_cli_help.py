@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from mlops import __version__
-from mlops.cli import app
+from mlops.tools.cli import app
 
 pytestmark = pytest.mark.unit
 

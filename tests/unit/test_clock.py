@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mlops import clock
+from mlops.core import clock
 from mlops.local import emulator, worker
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from mlops.config import example_config_path
+from mlops.core.config import example_config_path
 from mlops.testing import assert_component_ok, check_component
 
 pytestmark = pytest.mark.unit
@@ -119,7 +119,7 @@ def test_given_a_component_that_breaks_scikit_learns_rules_then_the_check_says_w
 def test_given_the_cli_then_it_prints_each_rule_and_exits_by_the_verdict(project, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from mlops.cli import app
+    from mlops.tools.cli import app
 
     monkeypatch.chdir(tmp_path)
     ok = CliRunner().invoke(

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from mlops.components import ComponentError, FeatureComponent, provenance
-from mlops.config import FeatureStep, FeatureType, Task, example_config_path
-from mlops.errors import ModelExportError
+from mlops.core.config import FeatureStep, FeatureType, Task, example_config_path
+from mlops.core.errors import ModelExportError
 from mlops.ml.export import opset_for, to_onnx
 from mlops.ml.models import build_pipeline, model_frame
 from mlops.serving.onnx_model import OnnxModel

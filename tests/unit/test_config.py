@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.config import ConfigError, Task, example_config_path, load_config, parse_config
+from mlops.core.config import ConfigError, Task, example_config_path, load_config, parse_config
 
 pytestmark = pytest.mark.unit
 
@@ -73,7 +73,7 @@ def test_given_a_scalar_where_a_list_of_values_belongs_then_the_error_is_the_fie
 
 
 def test_given_runs_with_a_lower_is_better_metric_then_the_best_trial_shown_is_the_lowest(capsys) -> None:
-    from mlops.cli import show_run
+    from mlops.tools.cli import show_run
 
     trials = {f"t{i}": {"family": "linear", "metric": "rmse", "value": v} for i, v in enumerate([65.28, 53.1, 58.0])}
     show_run({"run_id": "r", "status": "SUCCEEDED", "trials": trials}, steps=False)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.config import parse_config
-from mlops.samples import customers
-from mlops.schema import infer_schema, validate
-from mlops.stats import compute_statistics, js_distance, psi
+from mlops.core.config import parse_config
+from mlops.data.schema import infer_schema, validate
+from mlops.data.stats import compute_statistics, js_distance, psi
+from mlops.tools.samples import customers
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +67,7 @@ def test_given_a_categorical_shift_when_measured_then_js_distance_grows() -> Non
 def test_given_each_primary_metric_then_the_fast_path_agrees_with_task_metrics():
     import numpy as np
 
-    from mlops.config import Task
+    from mlops.core.config import Task
     from mlops.ml.metrics import metric_value, task_metrics
 
     rng = np.random.default_rng(1)

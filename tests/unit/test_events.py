@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mlops.events import (
+from mlops.core.events import (
     AlarmStateChange,
     ExecutionStatusChange,
     RunRequest,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.config import Family, FeatureType, Task
+from mlops.core.config import Family, FeatureType, Task
 from mlops.ml.export import to_onnx
 from mlops.ml.models import build_pipeline, model_frame
 from mlops.serving.onnx_model import OnnxModel

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.data.frames import from_parquet_bytes, to_parquet_bytes
 
 pytestmark = pytest.mark.unit
 

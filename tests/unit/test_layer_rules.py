@@ -2,7 +2,7 @@
 ships to Lambda reaches into the tools around it.
 
 - boto3/botocore: only the adapters, the wiring (``runtime``, ``handlers``), the platform client and ``local/``;
-  everything else depends on the ports (``mlops.ports``), never on ``mlops.adapters``.
+  everything else depends on the ports (``mlops.core.ports``), never on ``mlops.adapters``.
 - The emulator, the CLI, the demo and the smoke test (``local``, ``cli``, ``demo``, ``smoke``) and the platform
   client are tools: no step, serving, monitoring or registry module imports them.
 - Nothing in the package imports ``infra`` or ``tests``; the Lambda handlers import ``mlops`` only.
@@ -19,8 +19,14 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-BOTO_ALLOWED = ("mlops.adapters", "mlops.runtime", "mlops.handlers", "mlops.platform", "mlops.local")
-TOOLS = ("mlops.local", "mlops.cli", "mlops.demo", "mlops.smoke", "mlops.platform")
+BOTO_ALLOWED = (
+    "mlops.adapters",
+    "mlops.wiring.runtime",
+    "mlops.wiring.handlers",
+    "mlops.tools.platform",
+    "mlops.local",
+)
+TOOLS = ("mlops.local", "mlops.tools")
 
 
 def imports(source: str) -> set[str]:
@@ -41,7 +47,7 @@ def violations(module: str, source: str) -> list[str]:
         if top in ("boto3", "botocore") and not module.startswith(BOTO_ALLOWED):
             out.append(f"{module} imports {name}: AWS calls belong in mlops.adapters")
         if name.startswith("mlops.adapters") and not module.startswith(BOTO_ALLOWED):
-            out.append(f"{module} imports {name}: the domain depends on mlops.ports, not on the adapters")
+            out.append(f"{module} imports {name}: the domain depends on mlops.core.ports, not on the adapters")
         if name.startswith(TOOLS) and not module.startswith(TOOLS) and module != "mlops.__main__":
             out.append(f"{module} imports {name}: the tools around the system are not part of it")
         if top in ("infra", "tests"):
@@ -75,7 +81,7 @@ def test_given_the_lambda_handlers_then_they_import_only_the_package_and_the_sta
         ("mlops.steps.prepare", "from mlops.adapters.artifacts import S3ArtifactStore\n", "not on the adapters"),
         ("mlops.steps.train", "def f():\n    from botocore.exceptions import ClientError\n", "AWS calls"),
         ("mlops.serving.api", "from mlops.local.emulator import LocalCloud\n", "tools around the system"),
-        ("mlops.registry", "from mlops.platform import Platform\n", "tools around the system"),
+        ("mlops.core.registry", "from mlops.tools.platform import Platform\n", "tools around the system"),
         ("mlops.monitoring.monitor", "import infra.app\n", "cannot import infra"),
     ],
 )
@@ -114,14 +120,14 @@ def test_given_the_code_layer_then_every_module_a_handler_reaches_is_shipped_and
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a module runs its packages
         todo += _imports_with_submodules(modules[name], modules)
-    assert {"mlops.serving.api", "mlops.steps.train", "mlops.monitoring.monitor", "mlops.trigger"} <= reached
+    assert {"mlops.serving.api", "mlops.steps.train", "mlops.monitoring.monitor", "mlops.steps.trigger"} <= reached
 
     def file_of(name: str) -> Path:
         path = SOURCE.parent.joinpath(*name.split("."))
         return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
     assert [m for m in sorted(reached) if not _shipped(file_of(m))] == []
-    assert not any(_shipped(file_of(m)) for m in ("mlops.local.emulator", "mlops.cli", "mlops.samples"))
+    assert not any(_shipped(file_of(m)) for m in ("mlops.local.emulator", "mlops.tools.cli", "mlops.tools.samples"))
 
 
 # What each dependency layer lacks (requirements/<bundle>.txt): a handler importing one of these on a cold start

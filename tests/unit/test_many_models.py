@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.config import ConfigError, ModelSet, UnknownModelError, example_config_path, load_config, load_models
+from mlops.core.config import ConfigError, ModelSet, UnknownModelError, example_config_path, load_config, load_models
 from mlops.local.targets import target_input
 from mlops.serving.service import LoadedModel, ServingModels
 
@@ -12,7 +12,7 @@ from mlops.serving.service import LoadedModel, ServingModels
 def _with(name: str, prefix: str, bucket: str | None = None):
     base = load_config(example_config_path("diabetes")).model_dump(mode="json", exclude_defaults=True)
     base["name"], base["data"] = name, {**base["data"], "prefix": prefix, **({"bucket": bucket} if bucket else {})}
-    from mlops.config import parse_config
+    from mlops.core.config import parse_config
 
     return parse_config(base)
 

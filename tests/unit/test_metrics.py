@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mlops.config import Task
+from mlops.core.config import Task
 from mlops.ml.metrics import average_ranks, baseline_comparison, binary_roc_auc, metric_value, ovr_roc_auc
 
 pytestmark = pytest.mark.unit

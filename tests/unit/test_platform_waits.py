@@ -12,9 +12,9 @@ import boto3
 import pytest
 from infra.functions import SERVE_FUNCTION, TRIGGER_FUNCTION
 
-from mlops import platform as platform_module
 from mlops.local.environments import INIT_TIMEOUT_S
-from mlops.platform import Platform, PlatformError
+from mlops.tools import platform as platform_module
+from mlops.tools.platform import Platform, PlatformError
 
 pytestmark = pytest.mark.unit
 
@@ -99,7 +99,7 @@ def cli_on(monkeypatch: pytest.MonkeyPatch, p: Platform) -> Any:
     """The CLI, against ``p`` (whose on-demand run request starts run r-1)."""
     from typer.testing import CliRunner
 
-    from mlops import cli
+    from mlops.tools import cli
 
     monkeypatch.setattr(cli, "platform", lambda *args, **kwargs: p)
     monkeypatch.setattr(Platform, "request_run", lambda self, **kwargs: {"status": "started", "run_id": "r-1"})

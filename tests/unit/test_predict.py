@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops.config import Family, FeatureType, Task
+from mlops.core.config import Family, FeatureType, Task
 from mlops.ml.models import build_pipeline, model_frame, predict
-from mlops.samples import bundled
+from mlops.tools.samples import bundled
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import ProjectConfig
-from mlops.samples import bundled
+from mlops.core.config import ProjectConfig
+from mlops.tools.samples import bundled
 
 pytestmark = pytest.mark.unit
 
@@ -66,7 +66,7 @@ def test_given_the_config_reference_then_the_model_name_pattern_is_the_codes():
 def test_given_the_readmes_figures_then_they_are_what_the_commands_print(capsys):
     """Stale figures ('~15 Lambda invocations' per run, a serving bundle of 103.2 MB beside the table's 104.8,
     'about 70 seconds') came from nowhere a reader could re-run: each now quotes the line that prints it."""
-    from mlops.demo import say_usage
+    from mlops.tools.demo import say_usage
 
     class History:
         def get_execution_history(self, **request: object) -> dict:

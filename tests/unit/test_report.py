@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.report import evaluation_html, render, statistics_html
-from mlops.site import SiteData
+from mlops.reports.pages import evaluation_html, render, statistics_html
+from mlops.reports.site import SiteData
 
 pytestmark = pytest.mark.unit
 
@@ -76,7 +76,7 @@ def test_given_a_column_name_that_is_markup_then_the_statistics_report_escapes_i
 
 def test_given_every_template_then_each_compiles():
     """A syntax error in a page nobody opened in a test (the monitor's) fails here, not in a Lambda."""
-    from mlops.report import templates
+    from mlops.reports.pages import templates
 
     names = templates().list_templates(extensions=["j2"])
     assert "site_run.html.j2" in names and "monitor.html.j2" in names
@@ -85,7 +85,7 @@ def test_given_every_template_then_each_compiles():
 
 
 def test_given_a_monitored_window_then_its_page_draws_each_feature_and_the_predictions_against_training():
-    from mlops.report import monitor_html
+    from mlops.reports.pages import monitor_html
 
     picture = {"bins": ["< 1", "1 to 2", "≥ 2"], "expected": [0.3, 0.4, 0.3], "actual": [0.1, 0.2, 0.7]}
     drift = {"measure": "psi", "value": 0.9, "threshold": 0.25, "drifted": True, "picture": picture}
@@ -110,8 +110,8 @@ def test_given_a_monitored_window_then_its_page_draws_each_feature_and_the_predi
 def test_given_the_emulated_clock_ahead_then_the_site_says_which_clock_its_times_are_on():
     """#27: run times and window ends are on one clock; offline that clock runs ahead of the wall clock once
     `mlops local tick --advance` has moved it, and the pages say so beside the times."""
-    from mlops import clock
-    from mlops.report import monitor_html
+    from mlops.core import clock
+    from mlops.reports.pages import monitor_html
 
     run = {
         "run_id": "r1",

@@ -9,7 +9,7 @@ import pytest
 
 from mlops.local import seams
 from mlops.local.template import render, state_machine_definition
-from mlops.platform import LIVENESS_S
+from mlops.tools.platform import LIVENESS_S
 
 pytestmark = pytest.mark.unit
 
@@ -91,22 +91,22 @@ def test_given_any_change_to_the_mlops_package_then_the_cached_templates_are_syn
     """The templates carry the code layer's hash and each function's config hash: a stale cache is a bug."""
     import shutil
 
-    from mlops.config import example_config_path
+    from mlops.core.config import example_config_path
     from mlops.local import assembly
 
     root = tmp_path / "repo"
-    for part in ("cdk.json", "layers/build.py", "src/mlops/config.py", "src/mlops/serving/api.py", "infra/app.py"):
+    for part in ("cdk.json", "layers/build.py", "src/mlops/core/config.py", "src/mlops/serving/api.py", "infra/app.py"):
         (root / part).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(assembly.REPO_ROOT / part, root / part)
     monkeypatch.setattr(assembly, "REPO_ROOT", root)
     before = assembly.assembly_key([example_config_path()], "dev")
-    with (root / "src/mlops/config.py").open("a") as fh:
+    with (root / "src/mlops/core/config.py").open("a") as fh:
         fh.write("\n# a new config field changes every function's MLOPS_CONFIG_HASH\n")
     assert assembly.assembly_key([example_config_path()], "dev") != before
 
 
 def test_given_one_config_in_two_temporary_directories_then_one_assembly_key_and_an_edit_changes_it(tmp_path):
-    from mlops.config import example_config_path
+    from mlops.core.config import example_config_path
     from mlops.local import assembly
 
     a, b = tmp_path / "a" / "m.yaml", tmp_path / "b" / "m.yaml"
@@ -204,7 +204,7 @@ def test_given_alarm_state_changes_then_describe_alarm_history_at_the_endpoint_a
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from mlops import clock
+    from mlops.core import clock
     from mlops.local.emulator import free_port
 
     port = free_port()

@@ -1,4 +1,4 @@
-"""The steps' records between one another: each step's result model (mlops.steps.results) is what its handler
+"""The steps' records between one another: each step's result model (mlops.core.results) is what its handler
 returns and what the next step's event model parses, with artifact refs in one shape (ports.ArtifactRefDict),
 validated at the edge."""
 
@@ -10,8 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
-from mlops.handlers import AnalyzeEvent, DatasetEvent, FinalizeEvent, RegisterEvent, SelectEvent, TrialEvent
-from mlops.steps.results import (
+from mlops.core.results import (
     AnalyzeResult,
     EvaluateResult,
     ExportResult,
@@ -24,6 +23,7 @@ from mlops.steps.results import (
     ValidateDataResult,
     ValidateModelResult,
 )
+from mlops.wiring.handlers import AnalyzeEvent, DatasetEvent, FinalizeEvent, RegisterEvent, SelectEvent, TrialEvent
 
 pytestmark = pytest.mark.unit
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops.config import DataFormat, parse_config
-from mlops.errors import DataValidationError
-from mlops.frames import read_table, to_parquet_bytes
-from mlops.samples import corrupt, customers
-from mlops.schema import infer_schema, validate
+from mlops.core.config import DataFormat, parse_config
+from mlops.core.errors import DataValidationError
+from mlops.data.frames import read_table, to_parquet_bytes
+from mlops.data.schema import infer_schema, validate
+from mlops.tools.samples import corrupt, customers
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mlops.errors import SourceObjectMissingError
-from mlops.ports import ArtifactRef, ObjectInfo, parse_s3_uri
+from mlops.core.errors import SourceObjectMissingError
+from mlops.core.ports import ArtifactRef, ObjectInfo, parse_s3_uri
 
 MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})  # S3's ways of saying the object is gone
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlops.ports import ExecutionExistsError
+from mlops.core.ports import ExecutionExistsError
 
 
 class StepFunctionsExecutions:

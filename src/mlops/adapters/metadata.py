@@ -1,6 +1,6 @@
 """The metadata store: run records, the model registry, schemas and lineage in DynamoDB.
 
-Three tables share one key shape (``pk``/``sk`` strings, see :mod:`mlops.constants`):
+Three tables share one key shape (``pk``/``sk`` strings, see :mod:`mlops.core.constants`):
 
 * runs     — ``pk=<model>``: ``RUN#<run_id>`` records, a ``LOCK`` item, ``PENDING#…`` deferred triggers
 * models   — ``pk=<model>``: ``VERSION#000001``, ``ALIAS#champion``, ``HISTORY#<ts>#…``, ``SCHEMA#0001``,
@@ -16,7 +16,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from mlops.clock import utcnow_iso
+from mlops.core.clock import utcnow_iso
 
 
 def to_dynamo(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlops.constants import METRICS_NAMESPACE
+from mlops.core.constants import METRICS_NAMESPACE
 
 
 class CloudWatchMetrics:

@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlops import clock
+from mlops.core import clock
 
 _TERM = re.compile(r'\$\.([\w.]+)\s*=\s*"([^"]*)"')
 

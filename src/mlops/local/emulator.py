@@ -14,7 +14,7 @@
   evaluated (on every tick, and every few seconds in the background) and their state changes reach
   EventBridge rules and SNS. ``tick(advance_s=…)`` moves the emulated clock forward, so "two consecutive
   hourly windows" take two ticks, not two hours.
-* One clock (:mod:`mlops.clock`): the emulator process and every execution environment tell the time by the
+* One clock (:mod:`mlops.core.clock`): the emulator process and every execution environment tell the time by the
   emulated clock (the offset travels with each invocation), so captures, monitor windows, cooldowns, leases
   and records agree. Alarms are evaluated at the clock the scheduled targets have caught up with: while a tick
   is firing its schedules, evaluation stays at the previous tick's time (AWS evaluates with a delay for the
@@ -47,8 +47,8 @@ from typing import Any
 
 import boto3
 
-from mlops import clock
-from mlops.constants import ENV_FUNCTION, ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
+from mlops.core import clock
+from mlops.core.constants import ENV_FUNCTION, ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
 from mlops.local import seams
 from mlops.local.assembly import state_dir, synthesize
 from mlops.local.cloudwatch import AlarmEvaluator, LogRouter, MetricsBuffer
@@ -489,7 +489,7 @@ class LocalCloud:
 
     def now(self) -> datetime:
         """The emulated clock: the wall clock plus what :meth:`tick` (or ``mlops local tick --advance``, through
-        the endpoint's clock file) has advanced — :func:`mlops.clock.utcnow` in this process and in every
+        the endpoint's clock file) has advanced — :func:`mlops.core.clock.utcnow` in this process and in every
         execution environment it runs."""
         self.clock_offset_s = read_clock_offset(self.endpoint)
         return datetime.now(UTC) + timedelta(seconds=self.clock_offset_s)
@@ -519,7 +519,7 @@ class LocalCloud:
             return self._tick(rule_name, advance_s)
 
     def _tick(self, rule_name: str | None, advance_s: float) -> list[str]:
-        from mlops.clock import schedule_period_s
+        from mlops.core.clock import schedule_period_s
 
         seams.drain(timeout=120)  # what is in flight (captured traffic on its way to S3) lands first
         self.clock_offset_s = write_clock_offset(self.endpoint, advance_s, settle=False)
@@ -609,7 +609,7 @@ class LocalCloud:
 def project_models(configs: Path | str | list[Path] | None, env: str = "dev") -> list[Path]:
     """The model configs an emulator loads: those given (files or folders), else every model of the project's
     environment in cdk.json. Validated together here (a clear error before anything starts)."""
-    from mlops.config import load_models, model_files
+    from mlops.core.config import load_models, model_files
     from mlops.local.lambda_runtime import REPO_ROOT
 
     if configs is None:

@@ -10,7 +10,7 @@
   is answered offline: the resident memory (``/proc/<pid>/status``, Linux) is watched during an
   invocation against the function's ``MemorySize``, and the clock against its ``Timeout``.
 * **One clock.** Each invocation carries the emulated clock's offset (``mlops local tick --advance``), and the
-  worker sets it before the handler runs: a handler's :func:`mlops.clock.utcnow` is the emulator's.
+  worker sets it before the handler runs: a handler's :func:`mlops.core.clock.utcnow` is the emulator's.
 * **Lambda's error shapes.** ``Sandbox.Timedout`` ("Task timed out after N seconds"),
   ``Runtime.OutOfMemory`` and ``Runtime.ExitError`` ("Runtime exited with error: signal: aborted"), as a
   function error, so Step Functions' Retry and Catch see what they would see in AWS.
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mlops import clock
+from mlops.core import clock
 from mlops.local.worker import read_frame, write_frame
 
 POLL_S = 0.02
@@ -185,7 +185,7 @@ class Environments:
             "memory_mb": fn.memory_mb,
             "request_id": request_id,
             "chaos": chaos,
-            "clock_offset_s": clock.offset_s(),  # the emulated clock, read by the handler as its own (mlops.clock)
+            "clock_offset_s": clock.offset_s(),  # the emulated clock, read by the handler as its own (mlops.core.clock)
         }
         try:
             write_frame(environment.stdin, request)

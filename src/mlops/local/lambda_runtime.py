@@ -109,7 +109,7 @@ def invoke(name: str, event: Any, *, timeout_s: int = 900, memory_mb: int = 1024
 
 def reset_caches() -> None:
     """Forget per-process wiring (stores, config): call after the environment changes, as a cold start would."""
-    from mlops.runtime import reset_wiring
+    from mlops.wiring.runtime import reset_wiring
 
     reset_wiring()
     api = sys.modules.get("mlops.serving.api")

@@ -1,14 +1,14 @@
 """Create the stateful resources (buckets, tables) in an emulated account.
 
-Key schemas come from :mod:`mlops.constants`, the same definitions the CDK storage stack uses.
+Key schemas come from :mod:`mlops.core.constants`, the same definitions the CDK storage stack uses.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mlops.constants import TABLES
-from mlops.runtime import Resources
+from mlops.core.constants import TABLES
+from mlops.wiring.runtime import Resources
 
 DEFAULT_NAMES = Resources(
     artifact_bucket="mlops-artifacts",

@@ -17,7 +17,7 @@
    lock released — its own AWS calls are requests too — and so do the emulator's own reads of backends.
 5. CloudWatch alarm history: moto keeps no history in AWS's shape and answers ``DescribeAlarmHistory`` with an
    HTTP 500. ``moto.cloudwatch.models.Alarm.update_state`` is wrapped to stamp each state change with the
-   emulated clock (:mod:`mlops.clock`) and record it as AWS's ``StateUpdate`` history item, and
+   emulated clock (:mod:`mlops.core.clock`) and record it as AWS's ``StateUpdate`` history item, and
    ``DescribeAlarmHistory`` is answered from those records (:func:`alarm_history`).
 6. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
    :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops import clock
-from mlops.constants import WARM_UP_EVENT
+from mlops.core import clock
+from mlops.core.constants import WARM_UP_EVENT
 from mlops.local.environments import Environments, FunctionConfig, base_environment
 from mlops.local.lambda_runtime import invoke
 from mlops.local.targets import target_input

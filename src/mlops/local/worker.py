@@ -94,8 +94,8 @@ def main(function: str) -> None:
 
 def serve(handler: Any, channel_in: IO[bytes], channel_out: IO[bytes], output: FunctionOutput) -> None:
     """Answer invocations until the channel closes. Each runs at the emulator's clock: the offset its frame
-    carries is this process's :mod:`mlops.clock` offset while the handler runs (and until the next frame)."""
-    from mlops import clock
+    carries is this process's :mod:`mlops.core.clock` offset while the handler runs (and until the next frame)."""
+    from mlops.core import clock
     from mlops.local.lambda_runtime import LocalContext
 
     while (request := read_frame(channel_in)) is not None:

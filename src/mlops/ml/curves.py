@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops.config import Task
+from mlops.core.config import Task
 
 MAX_POINTS = 200
 CALIBRATION_BINS = 10

@@ -8,8 +8,8 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
 from mlops.components import ComponentError
-from mlops.config import FeatureType, Task
-from mlops.errors import ModelExportError
+from mlops.core.config import FeatureType, Task
+from mlops.core.errors import ModelExportError
 from mlops.serving.signature import SIGNATURE_KEY, Signature
 
 

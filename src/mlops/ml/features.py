@@ -18,10 +18,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mlops.components import ComponentError, FeatureComponent, Ops, load
-from mlops.config import FeatureType
+from mlops.core.config import FeatureType
 
 if TYPE_CHECKING:
-    from mlops.config import FeatureStep
+    from mlops.core.config import FeatureStep
 
 
 class FeatureSteps(TransformerMixin, BaseEstimator):

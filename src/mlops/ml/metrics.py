@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from mlops.config import Task
+from mlops.core.config import Task
 
 
 def classification_metrics(
@@ -147,7 +147,7 @@ def sliced_metrics(
 def lift(metric: str, candidate: float, baseline: float) -> float:
     """How much better than the baseline: a difference for higher-is-better metrics, the share of the
     baseline's error removed for lower-is-better ones (rmse, mae, log loss …), so one margin reads alike."""
-    from mlops.config import HIGHER_IS_BETTER
+    from mlops.core.config import HIGHER_IS_BETTER
 
     if HIGHER_IS_BETTER[metric]:
         return candidate - baseline

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlops.config import HIGHER_IS_BETTER
+from mlops.core.config import HIGHER_IS_BETTER
 
 
 def better(metric: str, a: float, b: float) -> bool:

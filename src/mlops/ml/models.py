@@ -28,11 +28,11 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mlops.config import Family, FeatureType, Task
+from mlops.core.config import Family, FeatureType, Task
 from mlops.ml.features import feature_steps
 
 if TYPE_CHECKING:
-    from mlops.config import FeatureStep
+    from mlops.core.config import FeatureStep
 
 # Bounded by default: an unlimited-depth forest on 100k rows exported to a 172 MB ONNX file
 # that took 5 s to load; depth 12 gave 7.5 MB and 0.15 s.

@@ -9,7 +9,7 @@ import math
 import random
 from typing import Any
 
-from mlops.config import Candidate, ProjectConfig, RandomRange
+from mlops.core.config import Candidate, ProjectConfig, RandomRange
 
 
 def _sample(space: RandomRange, rng: random.Random) -> float | int:

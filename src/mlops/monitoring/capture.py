@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from mlops.constants import CAPTURE_FIELD, CAPTURE_KIND, CAPTURES_PREFIX, FEEDBACK_KIND, FEEDBACK_PREFIX
+from mlops.core.constants import CAPTURE_FIELD, CAPTURE_KIND, CAPTURES_PREFIX, FEEDBACK_KIND, FEEDBACK_PREFIX
 
 # A CloudWatch Logs event is at most 256 KB: a request's capture is split into lines below this.
 MAX_LINE_BYTES = 200_000

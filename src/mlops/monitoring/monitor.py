@@ -2,7 +2,7 @@
 
 For the window ``[end - window_hours, end)``: the captured records served by the champion are read from
 ``captures/<model>/date=…/``; features are checked with the very code that checks training batches
-(:func:`mlops.schema.validate`: the champion's schema, anomalies and per-feature drift against its training
+(:func:`mlops.data.schema.validate`: the champion's schema, anomalies and per-feature drift against its training
 statistics, PSI / Jensen-Shannon with the configured thresholds); predictions are compared with the
 training labels' distribution; labels posted to ``/feedback`` are joined by request id and row (or by
 record id) and scored with the task's metrics. A window with fewer than ``monitoring.min_samples`` records
@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops import constants as c
-from mlops.artifact_io import get_json, put_json
-from mlops.clock import utcnow
-from mlops.config import HIGHER_IS_BETTER, ProjectConfig, Task
-from mlops.context import Stores
+from mlops.core import constants as c
+from mlops.core.artifact_io import get_json, put_json
+from mlops.core.clock import utcnow
+from mlops.core.config import HIGHER_IS_BETTER, ProjectConfig, Task
+from mlops.core.context import Stores
+from mlops.core.ports import MetricsPublisher, parse_s3_uri
+from mlops.data.stats import feature_drift
 from mlops.monitoring.capture import from_jsonl, iso
-from mlops.ports import MetricsPublisher, parse_s3_uri
-from mlops.stats import feature_drift
 
 MAX_ANOMALIES_SHOWN = 50
 
@@ -221,8 +221,8 @@ def auto_promote(stores: Stores, config: ProjectConfig, result: dict[str, Any]) 
     """C4's optional policy (``registry.challenger_auto_promote``): a challenger with ``min_labels`` labelled
     answers, no errors and a live-quality shortfall within ``max_regression`` becomes champion, recorded with
     ``actor: policy`` and the evidence as the reason. None: no policy."""
-    from mlops.errors import RegistryError
-    from mlops.registry import promote
+    from mlops.core.errors import RegistryError
+    from mlops.core.registry import promote
 
     policy = config.registry.challenger_auto_promote
     if policy is None:
@@ -262,8 +262,8 @@ def run_monitor(
     stores: Stores, config: ProjectConfig, metrics: MetricsPublisher, end: datetime | None = None
 ) -> dict[str, Any]:
     """Judge the window ending at ``end`` (now); publish, store and return the summary."""
-    from mlops.report import monitor_html
-    from mlops.schema import validate
+    from mlops.data.schema import validate
+    from mlops.reports.pages import monitor_html
     from mlops.steps.validate_data import champion_statistics
 
     mon = config.monitoring

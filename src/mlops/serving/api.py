@@ -25,9 +25,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from mlops import __version__
-from mlops.clock import utcnow
-from mlops.config import UnknownModelError
-from mlops.constants import (
+from mlops.core.clock import utcnow
+from mlops.core.config import UnknownModelError
+from mlops.core.constants import (
     CANARY,
     CHALLENGER,
     CHAMPION,
@@ -212,8 +212,8 @@ def on_error(error: type[Exception]) -> Any:
 @functools.cache
 def model_cache() -> ServingModels:
     """Every model's champion, loaded on first use, each re-checked on its own alias, LRU within a bound."""
-    from mlops.runtime import models_from_env
-    from mlops.runtime import stores_from_env as stores
+    from mlops.wiring.runtime import models_from_env
+    from mlops.wiring.runtime import stores_from_env as stores
 
     ttl = float(os.environ.get(ENV_MODEL_CACHE_SECONDS, "30"))
 
@@ -251,7 +251,7 @@ def _count_load_failure(version: int, err: Exception) -> None:
 def capture_sample(model: str) -> float:
     """The model's capture rate, read once per execution environment (a config is published by a deploy, which
     starts new environments; offline, ``reset_caches`` forgets it as a cold start would)."""
-    from mlops.runtime import model_config
+    from mlops.wiring.runtime import model_config
 
     return model_config(model).monitoring.capture_sample
 
@@ -592,7 +592,7 @@ INFO_RESPONSES: dict[int | str, Any] = {
 
 @route("get", "/models", summary="The models this deployment serves, and each one's champion version")
 def models_list() -> ModelList:
-    from mlops.runtime import stores_from_env as stores
+    from mlops.wiring.runtime import stores_from_env as stores
 
     meta = stores().meta
     return ModelList(models=[ModelEntry(model=n, version=meta.get_alias(n, CHAMPION)) for n in model_cache().names])

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from mlops.artifact_io import get_verified
-from mlops.config import UnknownModelError
-from mlops.constants import CHALLENGER, CHAMPION
-from mlops.ports import ArtifactStore, MetadataStore
+from mlops.core.artifact_io import get_verified
+from mlops.core.config import UnknownModelError
+from mlops.core.constants import CHALLENGER, CHAMPION
+from mlops.core.ports import ArtifactStore, MetadataStore
 from mlops.serving.onnx_model import OnnxModel
 from mlops.serving.signature import RANGE_SLACK, value_bounds
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from mlops.artifact_io import get_verified, put_json
-from mlops.context import StepContext
-from mlops.frames import from_parquet_bytes
-from mlops.ports import ArtifactRefDict
-from mlops.report import statistics_html
-from mlops.runs import pipeline_step
-from mlops.stats import compute_statistics
-from mlops.steps.results import AnalyzeResult
+from mlops.core.artifact_io import get_verified, put_json
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import AnalyzeResult
+from mlops.core.runs import pipeline_step
+from mlops.data.frames import from_parquet_bytes
+from mlops.data.stats import compute_statistics
+from mlops.reports.pages import statistics_html
 
 
 @pipeline_step("analyze")

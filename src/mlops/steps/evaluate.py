@@ -11,18 +11,18 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from mlops.artifact_io import get_verified, put_json
-from mlops.config import Task
-from mlops.constants import CHAMPION
-from mlops.context import StepContext
+from mlops.core.artifact_io import get_verified, put_json
+from mlops.core.config import Task
+from mlops.core.constants import CHAMPION
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import EvaluateResult
+from mlops.core.runs import pipeline_step
+from mlops.data.prepared import Dataset, load_dataset
 from mlops.ml.curves import evaluation_curves
 from mlops.ml.metrics import baseline_comparison, sliced_metrics, task_metrics
 from mlops.ml.models import predict
-from mlops.ports import ArtifactRefDict
-from mlops.prepared import Dataset, load_dataset
-from mlops.report import evaluation_html
-from mlops.runs import pipeline_step
-from mlops.steps.results import EvaluateResult
+from mlops.reports.pages import evaluation_html
 
 MAX_REFERENCE_ROWS = 2000
 

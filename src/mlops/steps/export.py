@@ -11,15 +11,15 @@ from typing import Any
 
 import joblib
 
-from mlops.artifact_io import get_verified
-from mlops.context import StepContext
+from mlops.core.artifact_io import get_verified
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import ExportResult
+from mlops.core.runs import pipeline_step
+from mlops.data.prepared import Dataset, load_dataset
 from mlops.ml.export import to_onnx
 from mlops.ml.features import probe_graph
-from mlops.ports import ArtifactRefDict
-from mlops.prepared import Dataset, load_dataset
-from mlops.runs import pipeline_step
 from mlops.serving.signature import Signature
-from mlops.steps.results import ExportResult
 
 
 def signature_for(ds: Dataset, id_column: str | None = None) -> Signature:

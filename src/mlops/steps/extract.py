@@ -8,16 +8,16 @@ from typing import Any
 import fastparquet
 import pandas as pd
 
-from mlops.artifact_io import get_json, put_json
-from mlops.clock import utcnow_iso
-from mlops.config import DataFormat
-from mlops.context import StepContext
-from mlops.errors import DataTooLargeError, DataValidationError, SourceObjectMissingError
-from mlops.frames import detect_format, read_table, to_parquet_bytes
-from mlops.ports import ObjectInfo
-from mlops.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
-from mlops.schema import consensus_problems, object_problems
-from mlops.steps.results import ExtractResult
+from mlops.core.artifact_io import get_json, put_json
+from mlops.core.clock import utcnow_iso
+from mlops.core.config import DataFormat
+from mlops.core.context import StepContext
+from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObjectMissingError
+from mlops.core.ports import ObjectInfo
+from mlops.core.results import ExtractResult
+from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
+from mlops.data.frames import detect_format, read_table, to_parquet_bytes
+from mlops.data.schema import consensus_problems, object_problems
 
 
 def resolve_objects(ctx: StepContext, source: dict[str, Any], gone: list[dict[str, Any]]) -> list[ObjectInfo]:
@@ -75,7 +75,7 @@ def resolve_objects(ctx: StepContext, source: dict[str, Any], gone: list[dict[st
 def _labelled_traffic(ctx: StepContext, window: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     """Served records that received labels in ``window`` (an alarm-started run with
     ``monitoring.train_on_feedback``), as one more batch, recorded in the manifest."""
-    from mlops.constants import CAPTURES_PREFIX
+    from mlops.core.constants import CAPTURES_PREFIX
     from mlops.monitoring.monitor import labelled_frame, parse_iso
 
     df = labelled_frame(ctx.stores, ctx.config, parse_iso(window["since"]), parse_iso(window["until"]))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from mlops.context import StepContext
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import PlanResult, Trial
+from mlops.core.runs import pipeline_step
 from mlops.ml.search import expand_trials
-from mlops.ports import ArtifactRefDict
-from mlops.runs import pipeline_step
-from mlops.steps.results import PlanResult, Trial
 
 
 @pipeline_step("plan_trials")

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlops.artifact_io import get_json, get_verified, put_json
-from mlops.config import FeatureType, Task
-from mlops.context import StepContext
-from mlops.errors import DataValidationError
-from mlops.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.core.artifact_io import get_json, get_verified, put_json
+from mlops.core.config import FeatureType, Task
+from mlops.core.context import StepContext
+from mlops.core.errors import DataValidationError
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import PrepareResult
+from mlops.core.runs import pipeline_step
+from mlops.data.frames import from_parquet_bytes, to_parquet_bytes
+from mlops.data.stats import infer_task
 from mlops.ml.split import train_test_positions
-from mlops.ports import ArtifactRefDict
-from mlops.runs import pipeline_step
-from mlops.stats import infer_task
-from mlops.steps.results import PrepareResult
 
 
 def _split(df: pd.DataFrame, ctx: StepContext, task: Task) -> dict[str, np.ndarray]:

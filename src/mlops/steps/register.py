@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from mlops import __version__
-from mlops.artifact_io import get_json
-from mlops.constants import CHAMPION
-from mlops.context import StepContext
-from mlops.ports import ArtifactRefDict
-from mlops.registry import APPROVED, PENDING, promote, push_schema, register_version
-from mlops.runs import pipeline_step
-from mlops.steps.results import RegisterResult, TrainResult
+from mlops.core.artifact_io import get_json
+from mlops.core.constants import CHAMPION
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.registry import APPROVED, PENDING, promote, push_schema, register_version
+from mlops.core.results import RegisterResult, TrainResult
+from mlops.core.runs import pipeline_step
 
 
 @pipeline_step("register")

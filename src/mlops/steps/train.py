@@ -10,18 +10,18 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from mlops.artifact_io import put_json
-from mlops.clock import utcnow_iso
-from mlops.config import FeatureStep
-from mlops.context import StepContext
+from mlops.core.artifact_io import put_json
+from mlops.core.clock import utcnow_iso
+from mlops.core.config import FeatureStep
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import TrainResult, Trial, TrialResult
+from mlops.core.runs import FAILED, SUCCEEDED, pipeline_step
+from mlops.data.prepared import Dataset, load_dataset
 from mlops.ml.features import check_deterministic
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
 from mlops.ml.models import build_pipeline, predict
-from mlops.ports import ArtifactRefDict
-from mlops.prepared import Dataset, load_dataset
-from mlops.runs import FAILED, SUCCEEDED, pipeline_step
-from mlops.steps.results import TrainResult, Trial, TrialResult
 
 
 def _steps(ctx: StepContext) -> tuple[FeatureStep, ...]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.artifact_io import get_json, get_verified, put_json
-from mlops.constants import CHAMPION
-from mlops.context import StepContext, Stores
-from mlops.frames import from_parquet_bytes
-from mlops.ports import ArtifactRefDict
-from mlops.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
-from mlops.schema import carriers, infer_schema, usability, validate
-from mlops.steps.results import ValidateDataResult
+from mlops.core.artifact_io import get_json, get_verified, put_json
+from mlops.core.constants import CHAMPION
+from mlops.core.context import StepContext, Stores
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import ValidateDataResult
+from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
+from mlops.data.frames import from_parquet_bytes
+from mlops.data.schema import carriers, infer_schema, usability, validate
 
 
 def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.artifact_io import get_json, get_verified, put_json
-from mlops.context import StepContext
+from mlops.core.artifact_io import get_json, get_verified, put_json
+from mlops.core.context import StepContext
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import ValidateModelResult
+from mlops.core.runs import pipeline_step
 from mlops.ml.metrics_compare import regression_of
-from mlops.ports import ArtifactRefDict
-from mlops.runs import pipeline_step
 from mlops.serving.onnx_model import OnnxModel, single_row_latency_ms
 from mlops.serving.parity import compare, component_parity
-from mlops.steps.results import ValidateModelResult
 
 
 def _f(v: float | None) -> str:

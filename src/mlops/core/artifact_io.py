@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlops.ports import ArtifactIntegrityError, ArtifactRef, ArtifactStore
+from mlops.core.ports import ArtifactIntegrityError, ArtifactRef, ArtifactStore
 
 
 def get_verified(store: ArtifactStore, ref: Mapping[str, Any]) -> bytes:

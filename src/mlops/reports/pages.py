@@ -4,7 +4,7 @@ Every value reaches the page through a template with autoescape on, so a slice v
 anomaly description is text and never markup. Python computes the data and the plot coordinates; the
 templates draw them. Plots are SVG rather than matplotlib: matplotlib (~40 MB) does not fit in the
 pipeline layer beside scikit-learn within Lambda's 250 MB limit; nothing is fetched at view time.
-No numpy here: the site (:mod:`mlops.site`) renders these pages in the base bundle; the curves are computed
+No numpy here: the site (:mod:`mlops.reports.site`) renders these pages in the base bundle; the curves are computed
 by evaluate (:mod:`mlops.ml.curves`) and stored with the evaluation.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, Undefined
 
-from mlops.clock import offset_s
+from mlops.core.clock import offset_s
 
 COLORS = ["#2f6fde", "#d9480f", "#0c8599", "#b08900", "#5c940d", "#862e9c"]
 
@@ -48,7 +48,7 @@ def templates() -> Environment:
 def render(template: str, **context: Any) -> str:
     context.setdefault("root", "")
     context.setdefault("nav", None)
-    # Every time on a page is by the deployment's clock (mlops.clock); offline the emulator's, which `mlops local
+    # Every time on a page is by the deployment's clock (mlops.core.clock); offline the emulator's, which `mlops local
     # tick --advance` moves ahead of the wall clock: a page says so, or a window ending tomorrow reads as a bug.
     context.setdefault("clock_ahead_h", round(offset_s() / 3600, 1))
     return templates().get_template(template).render(**context)

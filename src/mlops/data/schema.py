@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.config import FeatureType, ProjectConfig, Task
-from mlops.stats import column_kind, feature_drift, feature_kinds, infer_task, text_counts, text_values
+from mlops.core.config import FeatureType, ProjectConfig, Task
+from mlops.data.stats import column_kind, feature_drift, feature_kinds, infer_task, text_counts, text_values
 
 MAX_DOMAIN = 200
 # Each class must be able to land in the train, validation and test splits.
@@ -391,7 +391,7 @@ def label_set_check(df: pd.DataFrame, config: ProjectConfig, baseline_stats: dic
 
 # -- one object at a time ------------------------------------------------------------------------------------
 # What makes one object unusable whatever the others hold, checked on each object before the batch is put
-# together (:func:`mlops.frames.read_table` has already refused what cannot be read). Rates (missing values,
+# together (:func:`mlops.data.frames.read_table` has already refused what cannot be read). Rates (missing values,
 # out of range, unseen values) are not judged per object: over a small file they are noise — a 20-row daily file
 # with 3 missing values is at 15 % — so they are judged on the batch, and :func:`carriers` names the objects
 # that carry a failing one.

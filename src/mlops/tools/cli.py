@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mlops.config import ConfigError, example_config_path, load_config
+from mlops.core.config import ConfigError, example_config_path, load_config
+from mlops.tools.display import emit, show_monitor, show_run, step_line
 
 app = typer.Typer(
     help="serverless-mlops: continuous training and serving on AWS serverless — offline too.",
@@ -102,7 +103,7 @@ def fail(message: str, code: int = 1) -> None:
 @contextmanager
 def reported(*extra: type[Exception]) -> Iterator[None]:
     """Turn a PlatformError (and any ``extra`` error types) into a one-line failure with a non-zero exit."""
-    from mlops.platform import PlatformError
+    from mlops.tools.platform import PlatformError
 
     caught: tuple[type[Exception], ...] = (PlatformError, *extra)
     try:
@@ -111,14 +112,10 @@ def reported(*extra: type[Exception]) -> Iterator[None]:
         fail(str(err))
 
 
-def emit(obj: Any) -> None:
-    typer.echo(json.dumps(obj, indent=2, default=str))
-
-
 def platform(target: str, env: str, endpoint: str | None, model: str | None = None, *, one: bool = True) -> Any:
     """The target's platform, about ``model`` (``one``: a command about one model, which needs the name when
     the deployment has several; a clear error names them)."""
-    from mlops.platform import Platform, PlatformError
+    from mlops.tools.platform import Platform, PlatformError
 
     try:
         if target == "aws":
@@ -231,7 +228,7 @@ def local_tick(
     every alarm state change since the previous tick (the emulator's own evaluations' too)."""
     from datetime import UTC, datetime, timedelta
 
-    from mlops.clock import schedule_period_s
+    from mlops.core.clock import schedule_period_s
     from mlops.local.cloudwatch import AlarmEvaluator, alarm_state_changes
     from mlops.local.emulator import (
         clock_lock,
@@ -317,105 +314,14 @@ def _duration_s(text: str) -> int:
 
 
 # -- runs ---------------------------------------------------------------------------------
-def _step_line(name: str, step: dict[str, Any]) -> None:
-    ok = step.get("status") == "SUCCEEDED"
-    mark = typer.style("✔" if ok else "✘", fg=typer.colors.GREEN if ok else typer.colors.RED)
-    extra = ""
-    outputs = step.get("outputs") or {}
-    for key in ("rows", "num_errors", "value", "version", "best_trial"):
-        value = outputs.get(key)
-        if isinstance(value, float):
-            extra += f" {key}={value:.4f}"
-        elif isinstance(value, dict):
-            extra += f" {key}=" + "/".join(str(v) for v in value.values())
-        elif value is not None:
-            extra += f" {key}={value}"
-    if step.get("error"):
-        extra += f" {step['error'].get('type')}: {step['error'].get('message', '')[:120]}"
-    typer.echo(f"  {mark} {name:<15} {step.get('duration_s', 0):6.2f}s{extra}")
-
-
-def _data_lines(run: dict[str, Any]) -> None:
-    """What a run read, what it set aside and what it skipped (quarantined by earlier runs)."""
-    keys = [o["key"] for o in run.get("objects") or []]
-    if keys:
-        typer.echo(f"  data: {len(keys)} object(s): {', '.join(keys[:4])}" + (" …" if len(keys) > 4 else ""))
-    for aside in run.get("set_aside") or []:
-        problems = "; ".join(
-            f"{a['code']} {a.get('column') or ''}".strip() + f": {a['description']}"
-            for a in aside.get("anomalies") or []
-        )
-        typer.secho(f"  set aside {aside['key']} (the run went on without it): {problems}", fg=typer.colors.YELLOW)
-    for gone in run.get("missing") or []:
-        typer.secho(f"  missing {gone['key']} (the run went on without it): {gone['message']}", fg=typer.colors.YELLOW)
-    if (run.get("trigger") or {}).get("retry_of"):
-        without = ", ".join(run["trigger"].get("without") or [])
-        typer.echo(f"  retry of run {run['trigger']['retry_of']}, without {without}")
-    for skipped in run.get("skipped") or []:
-        typer.secho(
-            f"  skipped {skipped['key']}: quarantined by run {skipped.get('rejected_by')} ({skipped.get('reason')})",
-            fg=typer.colors.YELLOW,
-        )
-
-
-def show_run(run: dict[str, Any], steps: bool = True) -> None:
-    color = {"SUCCEEDED": typer.colors.GREEN, "FAILED": typer.colors.RED, "REJECTED": typer.colors.YELLOW}
-    typer.secho(f"run {run['run_id']}: {run.get('status')}", bold=True, fg=color.get(run.get("status", "")))
-    trig = run.get("trigger") or {}
-    typer.echo(f"  trigger: {trig.get('reason')} {trig.get('key') or trig.get('time') or ''}".rstrip())
-    for name, step in run.get("steps", {}).items() if steps else ():
-        _step_line(name, step)
-    _data_lines(run)
-    trials = run.get("trials") or {}
-    if trials:
-        from mlops.config import HIGHER_IS_BETTER
-
-        scored = [t for t in trials.values() if t.get("value") is not None]
-        pick = max if scored and HIGHER_IS_BETTER.get(scored[0].get("metric", ""), True) else min
-        best = pick(scored, key=lambda t: t["value"], default=None)
-        typer.echo(
-            f"  trials: {len(trials)} ({', '.join(sorted({t['family'] for t in trials.values()}))})"
-            + (f"; best validation {best['metric']} {best['value']:.4f}" if best else "")
-        )
-    anomalies = sorted(run.get("anomalies") or [], key=lambda a: a["severity"] != "error")
-    for a in anomalies[:6]:
-        typer.secho(
-            f"  anomaly [{a['severity']}] {a['code']} {a['column']}: {a['description']}"
-            + (
-                f" (in {', '.join(a['objects'][:4])}{' …' if len(a['objects']) > 4 else ''})"
-                if a.get("objects")
-                else ""
-            ),
-            fg=typer.colors.RED if a["severity"] == "error" else typer.colors.YELLOW,
-        )
-    if len(anomalies) > 6:
-        typer.echo(f"  … and {len(anomalies) - 6} more (mlops runs show {run['run_id']} --json)")
-    if run.get("metrics"):
-        typer.echo("  test metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(run["metrics"].items())))
-    for reason in run.get("reasons") or []:
-        typer.secho(f"  not blessed: {reason}", fg=typer.colors.YELLOW)
-    if run.get("error"):
-        typer.secho(f"  error: {run['error'].get('type')}: {run['error'].get('message')}", fg=typer.colors.RED)
-    if run.get("quarantined"):
-        typer.secho(
-            f"  quarantined: {', '.join(run['quarantined'])} (prefix and scheduled runs skip them until each is "
-            "replaced, or `mlops quarantine release`)",
-            fg=typer.colors.YELLOW,
-        )
-    if run.get("retried_as"):
-        typer.echo(f"  retried without them: execution {run['retried_as']}")
-    if run.get("model_version"):
-        typer.echo(f"  model version: v{run['model_version']}")
-
-
 def _follow(p: Any, run_id: str, timeout: float, as_json: bool, until: set[str] | None = None) -> dict[str, Any]:
     """Wait for a run, printing each step as it finishes; past ``timeout`` say the run goes on and how to follow
     it, and exit STILL_RUNNING (a run outlives the command that started it: it runs in the state machine)."""
-    from mlops.platform import StillRunning
+    from mlops.tools.platform import StillRunning
 
     try:
         record: dict[str, Any] = p.wait(
-            run_id, timeout=timeout or None, on_step=None if as_json else _step_line, until=until
+            run_id, timeout=timeout or None, on_step=None if as_json else step_line, until=until
         )
     except StillRunning as err:
         where = (f" --target aws --env {p.env}" if not p.endpoint else "") + f" --model {p.model}"
@@ -443,7 +349,7 @@ def _upload_body(p: Any, data: Path | None, sample: bool) -> tuple[bytes, str] |
         return data.read_bytes(), data.name
     if not sample:
         return None
-    from mlops.samples import BUNDLED, bundled
+    from mlops.tools.samples import BUNDLED, bundled
 
     name = p.model
     if name not in BUNDLED:
@@ -477,7 +383,7 @@ def run(
             body, name = upload
             config = p.config()
             landing_key = key or f"{config.data.prefix}{name}"
-            from mlops.trigger import why_no_run
+            from mlops.steps.trigger import why_no_run
 
             why = why_no_run(config, landing_key)
             if why:
@@ -900,7 +806,7 @@ def site(
 ) -> None:
     """Build each model's report site from the runs, the registry and the monitor, into a folder: an overview,
     a page per run, per version and per monitored window (the same pages finalize publishes under sites/)."""
-    from mlops import site as report_site
+    from mlops.reports import site as report_site
 
     with reported():
         p = platform(target, env, endpoint, one=False)
@@ -1000,48 +906,6 @@ def monitor_show(
                 typer.secho(f"  alarm {alarm['StateValue']:<17} {name}", fg=color)
 
 
-def _num(value: Any) -> str:
-    """A metric as the other figures print: four decimals (0.956140350877193 → 0.9561); anything else as is."""
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
-    if as_json:
-        emit(summary)
-        return
-    window = summary.get("window") or {}
-    typer.echo(
-        f"{summary.get('model')} v{summary.get('version', '?')}: window {window.get('start')} → {window.get('end')}"
-    )
-    if not summary.get("judged"):
-        typer.secho(f"  not judged: {summary.get('reason') or summary.get('status')}", fg=typer.colors.YELLOW)
-        return
-    drift = summary.get("drift") or {}
-    flag = typer.colors.RED if summary.get("drifted") else typer.colors.GREEN
-    typer.secho(
-        f"  {summary['records']} records; drift: {len(drift.get('drifted', []))} feature(s) "
-        f"{', '.join(drift.get('drifted', [])[:6])} (score {_num(drift.get('score'))})",
-        fg=flag,
-    )
-    pred = summary.get("prediction_drift") or {}
-    if pred:
-        typer.echo(f"  prediction drift: {pred['measure']} {pred['value']} (threshold {pred['threshold']})")
-    typer.echo(f"  data quality: {(summary.get('data_quality') or {}).get('errors', 0)} error(s)")
-    q = summary.get("quality") or {}
-    if q.get("judged") and q.get("live") is not None:
-        color = typer.colors.RED if q.get("degraded") else typer.colors.GREEN
-        typer.secho(
-            f"  live {q['metric']}: {q['live']:.4f} on {q['labelled']} labels; champion {_num(q.get('champion'))}; "
-            f"shortfall {_num(q.get('shortfall'))} (margin {q.get('margin')})",
-            fg=color,
-        )
-    else:
-        typer.echo(f"  live quality: not judged ({q.get('reason', 'no labels')})")
-    report = (summary.get("report") or {}).get("uri")
-    if report:
-        typer.echo(f"  report: {report}")
-
-
 @models_app.command("served-at")
 def models_served_at(
     when: Annotated[str, typer.Argument(help="ISO-8601 time, e.g. 2026-11-22T15:00:00Z")],
@@ -1074,8 +938,8 @@ def component_check(
 ) -> None:
     """Fit, transform, pickle, determinism, ONNX conversion, parity on rows it was not fitted on and single-row
     latency: each failure names its rule and the fix. Exits 1 unless every rule passes."""
-    from mlops.config import DataFormat
-    from mlops.frames import detect_format, read_table
+    from mlops.core.config import DataFormat
+    from mlops.data.frames import detect_format, read_table
     from mlops.testing import check_component
 
     if not data.exists():
@@ -1087,7 +951,7 @@ def component_check(
             fail(f"--param {item!r}: write name=value")
         arguments[name] = _param(value)
     sys.path.insert(0, str(Path.cwd()))  # the project's components/ package, as the pipeline imports it
-    from mlops.errors import MlopsError
+    from mlops.core.errors import MlopsError
 
     with reported(OSError, ValueError, MlopsError):
         frame = read_table(data.read_bytes(), data.name, detect_format(data.name, DataFormat.AUTO))
@@ -1208,14 +1072,14 @@ def smoke(
     model: ModelOpt = None,
 ) -> None:
     """Health, a signed predict and one pipeline run that must register a model (staging, prod, offline)."""
-    from mlops.smoke import Check, smoke
+    from mlops.tools.smoke import Check, smoke
 
     def say(check: Check) -> None:
         mark, color = ("ok  ", typer.colors.GREEN) if check.ok else ("FAIL", typer.colors.RED)
         typer.secho(f"  {mark} {check.name:<32} {check.seconds:6.1f}s  {check.detail}", fg=color)
 
     def run(p: Any) -> bool:
-        from mlops.samples import BUNDLED, bundled
+        from mlops.tools.samples import BUNDLED, bundled
 
         config = p.config()
         if batch is not None:
@@ -1234,7 +1098,7 @@ def smoke(
 
     if emulator:
         from mlops.local.emulator import LocalCloud, project_models
-        from mlops.platform import Platform
+        from mlops.tools.platform import Platform
 
         # One model is enough to prove the platform: the one named, or the project's first.
         candidates = project_models(None, env)
@@ -1262,7 +1126,7 @@ def demo(
 ) -> None:
     """The whole lifecycle offline, through the real state machine: two models side by side; train, reject bad
     data, judge a candidate, serve, roll back, detect drift, retrain on the alarm."""
-    from mlops.demo import run_demo
+    from mlops.tools.demo import run_demo
 
     try:
         report = run_demo(load_config(config), config, out, companion)

@@ -15,10 +15,10 @@ from typing import Any
 
 import typer
 
-from mlops.config import ProjectConfig
-from mlops.platform import LIVENESS_S
-from mlops.samples import bundled, corrupt, degrade_labels
-from mlops.site import write_sites
+from mlops.core.config import ProjectConfig
+from mlops.reports.site import write_sites
+from mlops.tools.platform import LIVENESS_S
+from mlops.tools.samples import bundled, corrupt, degrade_labels
 
 
 def say(text: str = "", **style: Any) -> None:
@@ -82,7 +82,7 @@ def drifted(frame: Any) -> Any:
 
 def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample: list[Any]) -> list[dict[str, Any]]:
     """Steps 8-10: capture and the hourly monitor; drift fires the alarm; the alarm retrains."""
-    from mlops.cli import _step_line, show_monitor, show_run
+    from mlops.tools.display import show_monitor, show_run, step_line
 
     features = data.drop(columns=[config.target])
     monitors: list[dict[str, Any]] = []
@@ -128,7 +128,7 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
         say("    no alarm-started run (the alarm did not fire)", fg=typer.colors.YELLOW)
         return monitors
     before = p.champion()
-    run = p.wait(alarm_runs[0]["run_id"], on_step=_step_line, timeout=600)
+    run = p.wait(alarm_runs[0]["run_id"], on_step=step_line, timeout=600)
     show_run(run, steps=False)
     say_usage(p, run)
     rows = (run.get("steps", {}).get("extract") or {}).get("outputs", {}).get("rows")
@@ -155,10 +155,10 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
     and return the home page's path.
     A companion model (default: the bundled diabetes regressor) shares the emulator: both train from uploads
     in the same second, side by side, and both are served on their own routes."""
-    from mlops.cli import _step_line, show_run
-    from mlops.config import example_config_path, load_config
+    from mlops.core.config import example_config_path, load_config
     from mlops.local.emulator import LocalCloud
-    from mlops.platform import Platform
+    from mlops.tools.display import show_run, step_line
+    from mlops.tools.platform import Platform
 
     t_start = time.perf_counter()
     say("Starting offline AWS (moto) from the CDK app's synthesized templates…")
@@ -185,7 +185,7 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
             say(f"    uploaded s3://{up['bucket']}/{key} ({len(body):,} bytes) — {why}")
             run_id = p.run_for_upload(key, up["etag"])
             say(f"    S3 → EventBridge → trigger started run {run_id}")
-            record = p.wait(run_id, on_step=_step_line)
+            record = p.wait(run_id, on_step=step_line)
             show_run(record, steps=False)
             say_usage(p, record)
             return record

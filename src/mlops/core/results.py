@@ -1,7 +1,7 @@
 """What each step returns: the records that travel in the state machine's state from one step to the next.
 
 A step builds one of these models; its handler sends it on as JSON (:meth:`StepResult.as_state`), and the
-handlers of the later steps parse it back with the same model (their event models in :mod:`mlops.handlers`
+handlers of the later steps parse it back with the same model (their event models in :mod:`mlops.wiring.handlers`
 are made of these). So each record has one definition, checked on both sides:
 
 - writing is checked statically: a step cannot set a field its result does not declare (mypy), and each value
@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops.ports import ArtifactRefDict
+from mlops.core.ports import ArtifactRefDict
 
 Metrics = dict[str, int | float | None]  # a metric's value; undefined on the split is None; the row count an int
 

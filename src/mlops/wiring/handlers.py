@@ -3,7 +3,7 @@
 Handlers parse their event with one of these models (Powertools parser), build a StepContext with
 :func:`step_context`, call one domain function and return its result as the state machine carries it
 (``result.as_state()``). The event models are made of the steps' own result models
-(:mod:`mlops.steps.results`): what one step returns is what the next one parses.
+(:mod:`mlops.core.results`): what one step returns is what the next one parses.
 
 Nothing here reads the environment at import time: the first invocation does, and the result is cached for the
 life of the execution environment.
@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops.constants import WARM_UP_EVENT
-from mlops.context import StepContext, Stores
-from mlops.errors import TransientError
-from mlops.ports import ArtifactRefDict
-from mlops.steps.results import (
+from mlops.core.constants import WARM_UP_EVENT
+from mlops.core.context import StepContext, Stores
+from mlops.core.errors import TransientError
+from mlops.core.ports import ArtifactRefDict
+from mlops.core.results import (
     AnalyzeResult,
     EvaluateResult,
     ExportResult,
@@ -109,14 +109,14 @@ class FinalizeEvent(StepEvent):
 
 
 def stores() -> Stores:
-    """This execution environment's stores (built once; see :func:`mlops.runtime.stores_from_env`)."""
-    from mlops.runtime import stores_from_env
+    """This execution environment's stores (built once; see :func:`mlops.wiring.runtime.stores_from_env`)."""
+    from mlops.wiring.runtime import stores_from_env
 
     return stores_from_env()
 
 
 def step_context(event: StepEvent) -> StepContext:
-    from mlops.runtime import model_config
+    from mlops.wiring.runtime import model_config
 
     # The run's input names its model; the step runs with that model's published config.
     return StepContext(run_id=event.run_id, config=model_config(event.model), stores=stores())
@@ -136,7 +136,7 @@ _TRANSIENT_CODES = {
 
 
 def warm_up(*modules: str) -> Callable[[F], F]:
-    """Answer the state machine's warm-up event (:data:`mlops.constants.WARM_UP_EVENT`) without running the step.
+    """Answer the state machine's warm-up event (:data:`mlops.core.constants.WARM_UP_EVENT`) without running the step.
 
     The warm-up is sent to the steps of a run when it starts, beside the earlier steps (the state machine waits
     for the answers before the step that needs them), so each step's execution environment initializes (imports

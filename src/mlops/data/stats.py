@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from mlops.config import FeatureType, ProjectConfig, Task
+from mlops.core.config import FeatureType, ProjectConfig, Task
 
 N_BINS = 10
 TOP_K = 20

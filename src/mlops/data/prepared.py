@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.artifact_io import get_json, get_verified
-from mlops.config import FeatureType, Task
-from mlops.ports import ArtifactRefDict, ArtifactStore
+from mlops.core.artifact_io import get_json, get_verified
+from mlops.core.config import FeatureType, Task
+from mlops.core.ports import ArtifactRefDict, ArtifactStore
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,7 +26,7 @@ class Dataset:
     def load(self, store: ArtifactStore, split: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         """(raw frame, model input frame, labels) of one split."""
         # Imported here: the export function's bundle has no Parquet reader and never loads splits.
-        from mlops.frames import from_parquet_bytes
+        from mlops.data.frames import from_parquet_bytes
         from mlops.ml.models import model_frame
 
         raw = from_parquet_bytes(get_verified(store, self.splits[split]))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlops.artifact_io import put_json
-from mlops.clock import iso_ms, iso_us, utcnow, utcnow_iso
-from mlops.constants import CANARY, CHALLENGER, CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX, SHADOW
-from mlops.context import Stores
-from mlops.errors import RegistryError
-from mlops.ports import parse_s3_uri
+from mlops.core.artifact_io import put_json
+from mlops.core.clock import iso_ms, iso_us, utcnow, utcnow_iso
+from mlops.core.constants import CANARY, CHALLENGER, CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX, SHADOW
+from mlops.core.context import Stores
+from mlops.core.errors import RegistryError
+from mlops.core.ports import parse_s3_uri
 
 APPROVED, PENDING = "approved", "pending_approval"
 RETAINED_SECTIONS = ("artifacts", "lineage")

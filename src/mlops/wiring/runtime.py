@@ -13,15 +13,15 @@ from typing import Any
 import boto3
 import yaml
 
-from mlops import constants as c
 from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader
 from mlops.adapters.executions import StepFunctionsExecutions
 from mlops.adapters.metadata import DynamoMetadataStore
 from mlops.adapters.parameters import SsmParameters
-from mlops.config import ConfigError, ModelSet, ProjectConfig, load_config, parse_config, parse_config_document
-from mlops.context import Stores
-from mlops.errors import TransientError
-from mlops.ports import ObjectInfo, ParameterStore, parse_s3_uri
+from mlops.core import constants as c
+from mlops.core.config import ConfigError, ModelSet, ProjectConfig, load_config, parse_config, parse_config_document
+from mlops.core.context import Stores
+from mlops.core.errors import TransientError
+from mlops.core.ports import ObjectInfo, ParameterStore, parse_s3_uri
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def models_from_env(env: Mapping[str, str] | None = None) -> ModelSet:
 
 
 def model_config(name: str, env: Mapping[str, str] | None = None) -> ProjectConfig:
-    """One model's config (:class:`~mlops.config.UnknownModelError` names the models there are)."""
+    """One model's config (:class:`~mlops.core.config.UnknownModelError` names the models there are)."""
     return models_from_env(env).get(name)
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlops.constants import CHAMPION, STACK_SUFFIXES
-from mlops.context import Stores
-from mlops.errors import RegistryError
-from mlops.registry import PENDING, promote, rollback
-from mlops.runtime import Resources, make_stores
+from mlops.core.constants import CHAMPION, STACK_SUFFIXES
+from mlops.core.context import Stores
+from mlops.core.errors import RegistryError
+from mlops.core.registry import PENDING, promote, rollback
+from mlops.wiring.runtime import Resources, make_stores
 
 TERMINAL = {"SUCCEEDED", "FAILED", "REJECTED"}
 # How long a client waits for something the platform will do by itself (an answer, the trigger starting a run)
@@ -102,9 +102,9 @@ class Platform:
         else:
             session = boto3.session.Session(region_name=region)
         if endpoint:
-            # Offline, this process tells the time by the emulator's clock (mlops.clock): what it writes (a
+            # Offline, this process tells the time by the emulator's clock (mlops.core.clock): what it writes (a
             # challenger's stint, the registry's history) is stamped as the emulator's functions stamp.
-            from mlops import clock
+            from mlops.core import clock
             from mlops.local.emulator import read_clock_offset
 
             clock.set_offset(lambda: read_clock_offset(endpoint))
@@ -171,7 +171,7 @@ class Platform:
     def catalog(self) -> Any:
         """Every model's config as the deployment runs it (the catalog and config parameters in SSM)."""
         from mlops.adapters.parameters import SsmParameters
-        from mlops.runtime import load_catalog_parameter
+        from mlops.wiring.runtime import load_catalog_parameter
 
         return load_catalog_parameter(self.output("CatalogParameter"), SsmParameters(self.client("ssm")))
 
@@ -309,7 +309,7 @@ class Platform:
 
     def challenge(self, version: int, mode: str, percent: float, reason: str, actor: str) -> dict[str, Any]:
         """C4: set a canary (``percent`` of traffic) or a shadow challenger."""
-        from mlops.registry import set_challenger
+        from mlops.core.registry import set_challenger
 
         try:
             return set_challenger(
@@ -319,7 +319,7 @@ class Platform:
             raise PlatformError(str(err)) from None
 
     def withdraw(self, reason: str, actor: str) -> dict[str, Any]:
-        from mlops.registry import withdraw_challenger
+        from mlops.core.registry import withdraw_challenger
 
         try:
             return withdraw_challenger(self.stores, self.model, reason=reason, actor=actor)
@@ -328,7 +328,7 @@ class Platform:
 
     def challenger(self) -> dict[str, Any] | None:
         """The challenger alias (version, mode, percent), if any."""
-        from mlops.constants import CHALLENGER
+        from mlops.core.constants import CHALLENGER
 
         return self.stores.meta.get_alias_item(self.model, CHALLENGER)
 
@@ -345,8 +345,8 @@ class Platform:
 
     def compare(self, hours: float = 24.0) -> dict[str, Any] | None:
         """C4: champion against challenger on the last ``hours`` of captured traffic (None: no challenger)."""
-        from mlops.config import Task
-        from mlops.constants import CAPTURES_PREFIX, FEEDBACK_PREFIX
+        from mlops.core.config import Task
+        from mlops.core.constants import CAPTURES_PREFIX, FEEDBACK_PREFIX
         from mlops.monitoring.monitor import Window, compare, read_partitions
 
         champion = self.champion()
@@ -365,7 +365,7 @@ class Platform:
 
     def retain(self) -> dict[int, list[str]]:
         """Copy every version's artifacts out of run scratch (upgrade from a release that kept them there)."""
-        from mlops.registry import retain_version
+        from mlops.core.registry import retain_version
 
         return {v["version"]: retain_version(self.stores, self.model, v["version"]) for v in self.versions()}
 
@@ -390,7 +390,7 @@ class Platform:
         return {"version": version, "action": "rejected", "actor": actor, "reason": reason}
 
     def served_at(self, when: str) -> int | None:
-        from mlops.registry import served_at
+        from mlops.core.registry import served_at
 
         return served_at(self.stores, self.model, when)
 
@@ -412,7 +412,7 @@ class Platform:
 
     # -- schema -------------------------------------------------------------------------
     def schema(self) -> dict[str, Any]:
-        from mlops.artifact_io import get_json
+        from mlops.core.artifact_io import get_json
 
         current = self.stores.meta.latest_schema(self.model)
         if current is None:
@@ -425,7 +425,7 @@ class Platform:
 
     def push_schema(self, schema: dict[str, Any], actor: str) -> dict[str, Any]:
         """Store an edited schema as the next version: later runs validate against it."""
-        from mlops.registry import push_schema
+        from mlops.core.registry import push_schema
 
         if not isinstance(schema.get("features"), dict) or not schema["features"]:
             raise PlatformError("a schema needs a non-empty 'features' mapping (see `mlops schema show`)")
@@ -488,7 +488,7 @@ class Platform:
         return result
 
     def latest_monitor(self) -> dict[str, Any] | None:
-        from mlops.constants import MONITORING_PREFIX
+        from mlops.core.constants import MONITORING_PREFIX
 
         key = f"{MONITORING_PREFIX}{self.model}/latest.json"
         if not self.stores.artifacts.exists(key):
@@ -497,7 +497,7 @@ class Platform:
 
     def alarm_name(self, kind: str) -> str:
         """This model's alarm of ``kind`` (``DriftAlarm``, ``QualityAlarm``), from the stack outputs."""
-        from mlops.constants import model_output_key
+        from mlops.core.constants import model_output_key
 
         return self.output(model_output_key(kind, self.model))
 

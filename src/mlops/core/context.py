@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops.config import ProjectConfig
-from mlops.constants import RUNS_PREFIX
-from mlops.ports import ArtifactStore, MetadataStore, ObjectReader
+from mlops.core.config import ProjectConfig
+from mlops.core.constants import RUNS_PREFIX
+from mlops.core.ports import ArtifactStore, MetadataStore, ObjectReader
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from mlops import __version__
-from mlops.artifact_io import put_json
-from mlops.clock import utcnow_iso
-from mlops.config import ProjectConfig
-from mlops.context import StepContext, Stores
-from mlops.errors import DataValidationError
-from mlops.steps.results import StepResult
+from mlops.core.artifact_io import put_json
+from mlops.core.clock import utcnow_iso
+from mlops.core.config import ProjectConfig
+from mlops.core.context import StepContext, Stores
+from mlops.core.errors import DataValidationError
+from mlops.core.results import StepResult
 
 P = ParamSpec("P")
 R = TypeVar("R", bound="StepResult")

@@ -12,8 +12,8 @@ from collections import Counter
 import fastparquet
 import pandas as pd
 
-from mlops.config import DataFormat
-from mlops.errors import DataValidationError
+from mlops.core.config import DataFormat
+from mlops.core.errors import DataValidationError
 
 # Parquet goes through fastparquet directly, not pyarrow: pyarrow (~150 MB) does not fit in the
 # pipeline layer beside scikit-learn, and pandas 3 deprecates its own fastparquet engine.

@@ -480,7 +480,7 @@ def parse_config_document(document: str, source: str) -> ProjectConfig:
 
 
 def example_config_path(name: str = "breast-cancer") -> Path:
-    return Path(__file__).parent / "examples" / f"{name}.yaml"
+    return Path(__file__).parents[1] / "examples" / f"{name}.yaml"
 
 
 class ModelSet:

@@ -20,10 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlops import constants as c
-from mlops.config import HIGHER_IS_BETTER
-from mlops.context import Stores
-from mlops.report import evaluation_html, monitor_html, render
+from mlops.core import constants as c
+from mlops.core.config import HIGHER_IS_BETTER
+from mlops.core.context import Stores
+from mlops.reports.pages import evaluation_html, monitor_html, render
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ the same event delivered three times starts one run. A claim whose start fails (
 Step Functions itself refuses a second execution of one name, the last word on duplicates.
 
 Concurrency: one run per model at a time, guarded by a lock item that outlives every path through the
-state machine (:data:`mlops.constants.RUN_LOCK_SECONDS`, from the same budget as its timeout). A lock
+state machine (:data:`mlops.core.constants.RUN_LOCK_SECONDS`, from the same budget as its timeout). A lock
 whose execution has ended without releasing it (a lost status-change event) is taken over, after
 asking Step Functions. A trigger that finds the lock taken is recorded as pending; when the run ends,
 every pending trigger is coalesced into one run over the union of their objects.
@@ -32,9 +32,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlops.clock import new_run_id, now_s, utcnow_iso
-from mlops.config import ModelSet, ProjectConfig
-from mlops.constants import (
+from mlops.core.clock import new_run_id, now_s, utcnow_iso
+from mlops.core.config import ModelSet, ProjectConfig
+from mlops.core.constants import (
     CHAMPION,
     METRIC_CHALLENGER_DISAGREEMENT,
     METRIC_CHALLENGER_ERRORS,
@@ -42,8 +42,8 @@ from mlops.constants import (
     METRIC_CHALLENGER_QUALITY_SHORTFALL,
     RUN_LOCK_SECONDS,
 )
-from mlops.context import Stores
-from mlops.events import (
+from mlops.core.context import Stores
+from mlops.core.events import (
     EVENTBRIDGE_TIME,
     AlarmStateChange,
     ExecutionStatusChange,
@@ -53,8 +53,8 @@ from mlops.events import (
     TriggerEvent,
     parse_trigger_event,
 )
-from mlops.ports import TERMINAL_STATUSES, ExecutionExistsError, Executions
-from mlops.runs import FAILED, finish_run, safe_name, start_run
+from mlops.core.ports import TERMINAL_STATUSES, ExecutionExistsError, Executions
+from mlops.core.runs import FAILED, finish_run, safe_name, start_run
 
 # A lock whose execution never started (the trigger died between lock and start) is stale after this;
 # the trigger's own timeout is 30 s.
@@ -184,8 +184,8 @@ def challenger_alarm(event: AlarmStateChange) -> bool:
 
 def withdraw_on_alarm(stores: Stores, model: str, event: AlarmStateChange) -> dict[str, Any]:
     """C4: a challenger's alarm into ALARM withdraws it, without a person; the history names the alarm."""
-    from mlops.errors import RegistryError
-    from mlops.registry import withdraw_challenger
+    from mlops.core.errors import RegistryError
+    from mlops.core.registry import withdraw_challenger
 
     alarm, state = event.detail.alarm_name, event.detail.state
     if state.value != "ALARM":
@@ -209,7 +209,7 @@ class Trigger:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.config, self.stores, self.executions = config, stores, executions
-        # mlops.clock: in AWS the wall clock; offline the emulator's (`mlops local tick --advance` expires a cooldown)
+        # mlops.core.clock: in AWS the wall clock; offline the emulator's (`tick --advance` expires a cooldown)
         self.clock = clock or now_s
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Environment variables read by the runtime (never at import time; see mlops.runtime).
+# Environment variables read by the runtime (never at import time; see mlops.wiring.runtime).
 ENV_ARTIFACT_BUCKET = "MLOPS_ARTIFACT_BUCKET"
 ENV_LANDING_BUCKET = "MLOPS_LANDING_BUCKET"
 ENV_RUNS_TABLE = "MLOPS_RUNS_TABLE"
@@ -47,7 +47,7 @@ MODELS_PREFIX = "models/"
 CAPTURES_PREFIX = "captures/"
 FEEDBACK_PREFIX = "feedback/"
 MONITORING_PREFIX = "monitoring/"
-# Each model's static report site (mlops.site), rebuilt when a run ends and when a window is judged.
+# Each model's static report site (mlops.reports.site), rebuilt when a run ends and when a window is judged.
 SITES_PREFIX = "sites/"
 
 # Capture: the serve function writes one JSON line per request to its log; the log's subscription filter

@@ -26,8 +26,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from infra.functions import ALL_FUNCTIONS, ONE_VCPU_MB, PIPELINE_FUNCTIONS, FunctionSpec
-from layers.build import ROOT, RUNTIME_STANDIN, Layer, build_code, build_dependencies, find_python
+from mlops.infra.functions import ALL_FUNCTIONS, ONE_VCPU_MB, PIPELINE_FUNCTIONS, FunctionSpec
+from mlops.layers.build import ROOT, RUNTIME_STANDIN, Layer, build_code, build_dependencies, find_python
 
 from mlops.core import constants as c
 

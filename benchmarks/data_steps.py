@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 import boto3
 import pandas as pd
-from infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
+from mlops.infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 from moto import mock_aws
 
 from benchmarks import offline_aws
@@ -293,8 +293,8 @@ def memory_table(sizes: list[int]) -> None:
 
 def cold_starts() -> dict[str, float]:
     """Each pipeline function's cold import, as shipped, projected to its memory (see benchmarks.cold_start)."""
-    from infra.functions import PIPELINE_FUNCTIONS
-    from layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_python
+    from mlops.infra.functions import PIPELINE_FUNCTIONS
+    from mlops.layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_python
 
     from benchmarks.cold_start import FULL_CPU_MB, init_seconds
 

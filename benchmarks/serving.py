@@ -175,7 +175,7 @@ print(t1 - t0, t2 - t1, t3 - t2)
 
 
 def cold_rows(onnx_path: Path, columns: list[str]) -> list[str]:
-    from layers.build import build_code, build_dependencies, dir_size, find_python
+    from mlops.layers.build import build_code, build_dependencies, dir_size, find_python
 
     python = find_python("3.12")
     if python is None:
@@ -209,7 +209,7 @@ def cold_rows(onnx_path: Path, columns: list[str]) -> list[str]:
 
 
 def bundle_rows() -> list[str]:
-    from layers.build import build_code, build_dependencies, dir_size
+    from mlops.layers.build import build_code, build_dependencies, dir_size
 
     rows = []
     code = build_code("3.12")

@@ -8,14 +8,14 @@ from typing import Any
 from aws_cdk import Annotations, Environment, Tags
 
 from constructs import Construct
-from infra import nag
-from infra.constructs.smoke_tester import SmokeTester
-from infra.settings import EnvironmentSettings
-from infra.stacks.monitoring import MonitoringStack
-from infra.stacks.pipeline import PipelineStack
-from infra.stacks.serving import ServingStack
-from infra.stacks.storage import StorageStack
-from infra.stacks.triggers import TriggersStack
+from mlops.infra import nag
+from mlops.infra.constructs.smoke_tester import SmokeTester
+from mlops.infra.settings import EnvironmentSettings
+from mlops.infra.stacks.monitoring import MonitoringStack
+from mlops.infra.stacks.pipeline import PipelineStack
+from mlops.infra.stacks.serving import ServingStack
+from mlops.infra.stacks.storage import StorageStack
+from mlops.infra.stacks.triggers import TriggersStack
 
 
 def build_environment(

@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops.core.config import ModelSet, load_models
+from mlops.core.project import Project
 
-ROOT = Path(__file__).resolve().parent.parent
+PROJECT_CONTEXT = "mlops:project"  # the project folder, as MlopsApp passes it to the stacks (a context value)
 
 
 class EnvironmentSettings(BaseModel):
@@ -18,12 +19,13 @@ class EnvironmentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    project_dir: Path = Field(description="The project: its cdk.json, models, components/ (see mlops.core.project).")
     account: str | None = Field(default=None, description="Defaults to the CLI's credentials (CDK_DEFAULT_ACCOUNT).")
     region: str = "us-east-1"
     models: list[str] = Field(
         min_length=1,
-        description="The project's model configs: YAML files and/or folders of them, relative to the repository "
-        "root. One deployment serves them all (shared compute, per-model schedules, alarms and throttles).",
+        description="The project's model configs: YAML files and/or folders of them, relative to the project. One "
+        "deployment serves them all (shared compute, per-model schedules, alarms and throttles).",
     )
     architecture: Literal["arm64", "x86_64"] = "arm64"
     python: Literal["3.12", "3.13"] = "3.12"
@@ -53,7 +55,12 @@ class EnvironmentSettings(BaseModel):
 
     @property
     def model_paths(self) -> list[Path]:
-        return [(ROOT / m).resolve() for m in self.models]
+        return [(self.project_dir / m).resolve() for m in self.models]
+
+    @property
+    def components_dir(self) -> Path | None:
+        """The project's own components package, shipped in the code layer beside ``mlops``."""
+        return Project(self.project_dir).components
 
     def project(self) -> ModelSet:
         """Every model, validated together; a problem names its file and field."""
@@ -77,6 +84,8 @@ def settings_from_context(app_context: Any, env_name: str | None = None) -> Envi
         override = app_context(f"mlops:{key}")
         if override is not None:
             raw[key] = str(override).lower() in {"1", "true", "yes"}
+    project = app_context(PROJECT_CONTEXT)
+    raw["project_dir"] = Path(project).resolve() if project else Project.find().root
     try:
         return EnvironmentSettings(name=env_name, **raw)
     except ValidationError as err:

@@ -7,10 +7,12 @@ Lambda architecture, trimmed (tests, caches, headers, sources; never a shared ob
 where both fit (``__pycache__``), byte code *instead of* the sources where only that fits (the legacy
 ``compileall -b`` layout: ``module.pyc`` where ``module.py`` was, which CPython imports without a source) — a cold
 import reads byte code either way, never compiles.
-The domain package ``mlops`` goes into a small code layer of its own, copied from ``src/mlops`` at
-synth time. Builds are cached under ``layers/.build`` by a hash of their inputs.
+The domain package ``mlops`` goes into a small code layer of its own, copied from the installed package (in this
+repository, ``src/mlops``) at synth time, with the project's own ``components/`` package beside it. Builds are cached
+by a hash of their inputs under ``layers/.build`` (or ``~/.cache/serverless-mlops/layers`` where the package is not
+writable, or ``MLOPS_LAYER_CACHE``).
 
-Run ``python -m layers.build`` to build every bundle and print the sizes.
+Run ``python -m mlops.layers.build`` to build every bundle and print the sizes.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-HERE = ROOT / "layers"
-BUILD = HERE / ".build"
+import mlops
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent  # this repository (the benchmarks build from it)
+BUILD = Path(
+    os.environ.get("MLOPS_LAYER_CACHE")
+    or (HERE / ".build" if os.access(HERE, os.W_OK) else Path.home() / ".cache" / "serverless-mlops" / "layers")
+)
 REQUIREMENTS = HERE / "requirements"
 CONSTRAINTS = REQUIREMENTS / "constraints.txt"  # one set of pins for every layer and the test environment
-SOURCE = ROOT / "src" / "mlops"
+SOURCE = Path(mlops.__file__).resolve().parent  # the package as installed (editable: src/mlops)
 BUILDER_VERSION = "9"
 LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB unzipped, function code and all its layers together
 # A dependency layer may use the limit less room for the mlops code layer (<1 MB), a handler and a margin.
@@ -242,7 +249,7 @@ def build_dependencies(
 # The tools around the system never run in Lambda: the emulator, the CLI, the demo, the smoke test, the platform
 # client, the sample data and the example configs stay out of the code layer (tests/unit/test_layer_rules.py
 # checks that everything a handler reaches, at any depth, is shipped).
-NOT_SHIPPED = frozenset({"local", "tools", "examples", "starter"})
+NOT_SHIPPED = frozenset({"local", "tools", "examples", "starter", "infra", "functions", "layers"})
 
 
 def _shipped(path: Path) -> bool:
@@ -250,21 +257,30 @@ def _shipped(path: Path) -> bool:
     return "__pycache__" not in rel and rel[0] not in NOT_SHIPPED
 
 
-def build_code(python: str = "3.12") -> Layer:
-    """The ``mlops`` package as a layer of its own, copied from ``src/mlops`` (its single source), without the
-    tools that never run in Lambda."""
+def build_code(python: str = "3.12", components: Path | None = None) -> Layer:
+    """The ``mlops`` package as a layer of its own, copied from the installed package (its single source), without
+    the tools that never run in Lambda; and the project's ``components`` package beside it, as sources (the lineage
+    hashes a component's source file), when the project has one."""
     digest = hashlib.sha256()
-    files = sorted(p for p in SOURCE.rglob("*") if p.is_file() and _shipped(p))
-    for p in files:
-        digest.update(str(p.relative_to(SOURCE)).encode())
+    files = [
+        (p, Path("mlops") / p.relative_to(SOURCE)) for p in sorted(SOURCE.rglob("*")) if p.is_file() and _shipped(p)
+    ]
+    if components is not None:
+        files += [
+            (p, Path("components") / p.relative_to(components))
+            for p in sorted(components.rglob("*.py"))
+            if "__pycache__" not in p.parts
+        ]
+    for p, rel in files:
+        digest.update(str(rel).encode())
         digest.update(p.read_bytes())
     target = BUILD / f"code-py{python}-{digest.hexdigest()[:16]}"
     if not (target / ".complete").exists():
         BUILD.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".code-", dir=BUILD))
-        for p in files:
-            (tmp / "python" / "mlops" / p.relative_to(SOURCE)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(p, tmp / "python" / "mlops" / p.relative_to(SOURCE))
+        for p, rel in files:
+            (tmp / "python" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, tmp / "python" / rel)
         runtime_python = find_python(python)
         if runtime_python:
             compile_site(tmp / "python", runtime_python)

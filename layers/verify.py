@@ -3,7 +3,7 @@
 Builds the x86_64 layers (this machine's architecture), then in a clean ``python3.12 -I`` process
 with only a layer and the mlops code layer on ``sys.path``: trains a tiny pipeline with the train
 layer, converts it with the export layer, and answers predictions with the serving layer.
-Run: ``python -m layers.verify``.
+Run: ``python -m mlops.layers.verify``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_python
+from mlops.layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_python
 
 TRAIN = """
 import pickle, sys, numpy as np, pandas as pd

@@ -18,13 +18,13 @@ from mlops.core.config import ProjectConfig, example_config_path, load_config
 from mlops.core.context import StepContext, Stores
 from mlops.core.runs import start_run
 from mlops.local.assembly import STATE_DIR_ENV
-from mlops.local.lambda_runtime import REPO_ROOT
 from mlops.local.provision import create_resources
 from mlops.wiring.runtime import Resources, make_stores
 
 # The tests' emulators keep their state (local.json, clocks, logs, the template cache) in a folder of their own: a
 # `mlops local up` running in this checkout keeps its `.mlops/local.json`, and the CLI keeps finding it (#27).
 # Kept between sessions (the cache), and inherited by the processes the tests start.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_STATE_DIR = REPO_ROOT / ".mlops" / "tests"
 os.environ.setdefault(STATE_DIR_ENV, str(TEST_STATE_DIR))
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

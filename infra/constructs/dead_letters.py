@@ -9,7 +9,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from infra import nag
+from mlops.infra import nag
 
 
 class DeadLetters(Construct):

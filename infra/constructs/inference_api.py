@@ -12,8 +12,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from infra import nag
-from infra.logical_ids import logical_id_within, stage_free_unique_id
+from mlops.infra import nag
+from mlops.infra.logical_ids import logical_id_within, stage_free_unique_id
 
 ROUTES = (("POST", "predict"), ("POST", "feedback"), ("GET", "model"), ("GET", "health"), ("GET", "openapi.json"))
 MODEL_ROUTES = (("GET", ""), ("POST", "predict"), ("POST", "feedback"))  # under /models/<name>

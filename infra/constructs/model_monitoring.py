@@ -16,11 +16,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
-from infra.constructs.dead_letters import DeadLetters
-from infra.constructs.retraining_triggers import model_schedule
 from mlops.core import constants as c
 from mlops.core.clock import schedule_period_s
 from mlops.core.config import ModelSet, ProjectConfig
+from mlops.infra.constructs.dead_letters import DeadLetters
+from mlops.infra.constructs.retraining_triggers import model_schedule
 
 SERVING_PERIOD = Duration.minutes(5)
 

@@ -9,15 +9,16 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from layers.build import check_function_size
 
+import mlops.functions
 from constructs import Construct
-from infra import nag
-from infra.constructs.pipeline_layers import PipelineLayers
-from infra.functions import FunctionSpec
 from mlops.core.constants import ENV_FUNCTION, METRICS_NAMESPACE, SERVICE_NAME
+from mlops.infra import nag
+from mlops.infra.constructs.pipeline_layers import PipelineLayers
+from mlops.infra.functions import FunctionSpec
+from mlops.layers.build import check_function_size
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+FUNCTIONS_DIR = Path(mlops.functions.__file__).parent  # the handlers, as the installed package ships them
 SERVICE = SERVICE_NAME
 
 

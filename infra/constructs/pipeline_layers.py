@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
-from layers.build import Layer, build_code, build_dependencies, placeholder
 
 from constructs import Construct
+from mlops.layers.build import Layer, build_code, build_dependencies, placeholder
 
 
 @functools.cache
@@ -42,11 +43,12 @@ class PipelineLayers(Construct):
         runtime: lambda_.Runtime,
         python: str,
         skip_build: bool,
+        components: Path | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._arch, self._runtime, self._python, self._skip = arch, runtime, python, skip_build
         self._architecture = lambda_.Architecture.ARM_64 if arch == "arm64" else lambda_.Architecture.X86_64
-        self.code: Layer = build_code(python)
+        self.code: Layer = build_code(python, components)
         self.built: dict[str, Layer] = {}
         self._versions: dict[str, lambda_.LayerVersion] = {}
 

@@ -13,8 +13,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
-from infra import nag
 from mlops.core.config import ModelSet
+from mlops.infra import nag
 
 SERVING_PERIOD = Duration.minutes(5)
 DEPLOYMENT_CONFIGS = {

@@ -16,9 +16,9 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
-from infra.constructs.metadata_tables import MetadataTables
 from mlops.core.config import ModelSet
 from mlops.core.constants import STACK_SUFFIXES
+from mlops.infra.constructs.metadata_tables import MetadataTables
 
 SMOKE_PIPELINE_ROLE = "Mlops-delivery-smoke"  # the delivery pipeline's CodeBuild role for its smoke steps
 

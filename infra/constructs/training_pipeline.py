@@ -18,8 +18,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
-from infra.functions import WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 from mlops.core.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_UP_EVENT
+from mlops.infra.functions import WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
 RETRYABLE = [
     "Lambda.ServiceException",

@@ -14,9 +14,9 @@ from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
-from infra import nag
-from infra.constructs.smoke_tester import SMOKE_PIPELINE_ROLE, SmokeTester, smoke_tester_role_name
-from infra.settings import DeliverySettings, EnvironmentSettings, settings_from_context
+from mlops.infra import nag
+from mlops.infra.constructs.smoke_tester import SMOKE_PIPELINE_ROLE, SmokeTester, smoke_tester_role_name
+from mlops.infra.settings import DeliverySettings, EnvironmentSettings, settings_from_context
 
 # What every CodeBuild step runs on: the runtime's Python, and Node 20 — the newest the STANDARD_7_0 image lists
 # as a runtime version; the README and GitHub CI ask for Node 22, which the pinned CDK CLI supports (moving
@@ -36,7 +36,7 @@ class EnvironmentStage(Stage):
         super().__init__(
             scope, settings.stack_prefix, env=Environment(account=settings.account, region=settings.region)
         )
-        from infra.environment import build_environment
+        from mlops.infra.environment import build_environment
 
         self.settings = settings
         stacks = build_environment(self, settings, smoke_tester_for=delivery_account or "")

@@ -6,15 +6,15 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
-from infra.constructs.model_monitoring import ModelMonitoring
-from infra.functions import MONITOR_FUNCTION
-from infra.settings import EnvironmentSettings
-from infra.stacks.pipeline import PipelineStack, grant_site_publishing
-from infra.stacks.serving import ServingStack
-from infra.stacks.storage import StorageStack
-from infra.stacks.triggers import TriggersStack
 from mlops.core import constants as c
 from mlops.core.constants import model_output_key
+from mlops.infra.constructs.model_monitoring import ModelMonitoring
+from mlops.infra.functions import MONITOR_FUNCTION
+from mlops.infra.settings import EnvironmentSettings
+from mlops.infra.stacks.pipeline import PipelineStack, grant_site_publishing
+from mlops.infra.stacks.serving import ServingStack
+from mlops.infra.stacks.storage import StorageStack
+from mlops.infra.stacks.triggers import TriggersStack
 
 
 class MonitoringStack(Stack):

@@ -12,14 +12,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
-from infra.constructs.pipeline_function import PipelineFunction
-from infra.constructs.pipeline_layers import PipelineLayers
-from infra.constructs.training_pipeline import TrainingPipeline
-from infra.functions import PIPELINE_FUNCTIONS, FunctionSpec
-from infra.settings import EnvironmentSettings
-from infra.stacks.storage import StorageStack
 from mlops.core import constants as c
 from mlops.core.config import config_document
+from mlops.infra.constructs.pipeline_function import PipelineFunction
+from mlops.infra.constructs.pipeline_layers import PipelineLayers
+from mlops.infra.constructs.training_pipeline import TrainingPipeline
+from mlops.infra.functions import PIPELINE_FUNCTIONS, FunctionSpec
+from mlops.infra.settings import EnvironmentSettings
+from mlops.infra.stacks.storage import StorageStack
 from mlops.wiring.runtime import catalog_document, catalog_hash
 
 # What each function may touch. Grants, not hand-written policies; object grants scoped to key prefixes.
@@ -170,6 +170,7 @@ class PipelineStack(Stack):
                 runtime=self.runtime,
                 python=self.settings.python,
                 skip_build=self.settings.skip_layer_build,
+                components=self.settings.components_dir,
             )
         return self._layers[stack.stack_name]
 

@@ -13,13 +13,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as log_destinations
 
 from constructs import Construct
-from infra.constructs.dead_letters import DeadLetters
-from infra.constructs.inference_api import InferenceApi, ModelRoute
-from infra.constructs.serving_alarms import ServingAlarms
-from infra.functions import CAPTURE_FUNCTION, SERVE_FUNCTION
-from infra.settings import EnvironmentSettings
-from infra.stacks.pipeline import PipelineStack
-from infra.stacks.storage import StorageStack
 from mlops.core.config import ModelSet
 from mlops.core.constants import (
     CAPTURE_FIELD,
@@ -31,6 +24,13 @@ from mlops.core.constants import (
     FEEDBACK_PREFIX,
     MODELS_PREFIX,
 )
+from mlops.infra.constructs.dead_letters import DeadLetters
+from mlops.infra.constructs.inference_api import InferenceApi, ModelRoute
+from mlops.infra.constructs.serving_alarms import ServingAlarms
+from mlops.infra.functions import CAPTURE_FUNCTION, SERVE_FUNCTION
+from mlops.infra.settings import EnvironmentSettings
+from mlops.infra.stacks.pipeline import PipelineStack
+from mlops.infra.stacks.storage import StorageStack
 
 
 def capture_filter_pattern() -> logs.IFilterPattern:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 
 from constructs import Construct
-from infra import nag
-from infra.constructs.artifact_store import ArtifactStore
-from infra.constructs.metadata_tables import MetadataTables
-from infra.settings import EnvironmentSettings
+from mlops.infra import nag
+from mlops.infra.constructs.artifact_store import ArtifactStore
+from mlops.infra.constructs.metadata_tables import MetadataTables
+from mlops.infra.settings import EnvironmentSettings
 
 
 class StorageStack(Stack):

@@ -8,12 +8,12 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda_destinations as destinations
 
 from constructs import Construct
-from infra.constructs.retraining_triggers import RetrainingTriggers
-from infra.functions import TRIGGER_FUNCTION
-from infra.settings import EnvironmentSettings
-from infra.stacks.pipeline import PipelineStack
-from infra.stacks.storage import StorageStack
 from mlops.core.constants import ENV_STATE_MACHINE_ARN
+from mlops.infra.constructs.retraining_triggers import RetrainingTriggers
+from mlops.infra.functions import TRIGGER_FUNCTION
+from mlops.infra.settings import EnvironmentSettings
+from mlops.infra.stacks.pipeline import PipelineStack
+from mlops.infra.stacks.storage import StorageStack
 
 
 class TriggersStack(Stack):

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from infra.functions import PIPELINE_FUNCTIONS, WARMED
 
 from mlops.core.config import example_config_path
+from mlops.infra.functions import PIPELINE_FUNCTIONS, WARMED
 from mlops.local import seams
 from mlops.local.emulator import LocalCloud, free_port
 from mlops.tools.platform import LIVENESS_S, Platform

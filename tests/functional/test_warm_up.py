@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from infra.functions import WARMED
 
 from mlops.core.constants import WARM_UP_EVENT
+from mlops.infra.functions import WARMED
 from mlops.local.lambda_runtime import invoke
 from mlops.wiring.runtime import stores_from_env
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Template
-from infra.app import build, make_app
-from infra.settings import settings_from_context
 
+from mlops.infra.app import build, make_app
+from mlops.infra.settings import settings_from_context
 from mlops.local.template import load_templates
 
 

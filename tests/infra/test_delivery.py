@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra.app import main, make_app
-from infra.constructs.smoke_tester import SMOKE_PIPELINE_ROLE
-from infra.settings import delivery_from_context
-from infra.stacks.delivery import build_delivery
+
+from mlops.infra.app import main, make_app
+from mlops.infra.constructs.smoke_tester import SMOKE_PIPELINE_ROLE
+from mlops.infra.settings import delivery_from_context
+from mlops.infra.stacks.delivery import build_delivery
 
 CONNECTION = "arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-0000-0000-000000000000"
 DELIVERY = {"connection_arn": CONNECTION, "repository": "example/serverless-mlops"}
@@ -29,8 +30,8 @@ def synth(outdir: Path, context: dict[str, Any]) -> Path:
     if context.get("env") == "delivery":
         build_delivery(app, delivery_from_context(app.node.try_get_context))
     else:
-        from infra.app import build
-        from infra.settings import settings_from_context
+        from mlops.infra.app import build
+        from mlops.infra.settings import settings_from_context
 
         build(app, settings_from_context(app.node.try_get_context))
     app.synth()  # raises if cdk-nag reports an unacknowledged finding

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from infra.app import build, make_app
-from infra.settings import settings_from_context
 
 from mlops.core.config import ConfigError, example_config_path
+from mlops.infra.app import build, make_app
+from mlops.infra.settings import settings_from_context
 from mlops.local.template import load_templates, resources_of_type, state_machine_definition
 from tests.infra.test_stacks import _statements
 

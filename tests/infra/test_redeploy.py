@@ -133,8 +133,8 @@ def _imports(node: Any) -> set[str]:
 
 
 def _synth(outdir: Path, models: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    from infra.app import build, make_app
-    from infra.settings import settings_from_context
+    from mlops.infra.app import build, make_app
+    from mlops.infra.settings import settings_from_context
 
     context: dict[str, Any] = {"mlops:skip_layer_build": "true", "env": "dev"}
     if models is not None:
@@ -147,14 +147,14 @@ def _synth(outdir: Path, models: list[str] | None = None) -> dict[str, dict[str,
 
 
 def test_given_a_one_line_code_change_when_redeployed_then_no_imported_export_changes(tmp_path, monkeypatch):
-    import layers.build
+    import mlops.layers.build
 
     before = _synth(tmp_path / "before")
     source = tmp_path / "src" / "mlops"
-    shutil.copytree(layers.build.SOURCE, source, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(mlops.layers.build.SOURCE, source, ignore=shutil.ignore_patterns("__pycache__"))
     with (source / "clock.py").open("a") as fh:
         fh.write("\n# a one-line change\n")
-    monkeypatch.setattr(layers.build, "SOURCE", source)
+    monkeypatch.setattr(mlops.layers.build, "SOURCE", source)
     after = _synth(tmp_path / "after")
 
     changed_layers = {s: replaced(before[s], after[s]) for s in before}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match
-from infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS
 
+from mlops.infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS
 from mlops.local.template import resources_of_type, state_machine_definition, walk_states
 
 pytestmark = pytest.mark.infra
@@ -437,9 +437,8 @@ def test_given_the_functions_then_each_role_writes_only_to_its_own_log_group(syn
 def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_them_and_a_warm_up_never_fails_it(
     synth,
 ):
-    from infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
-
     from mlops.core.constants import WARM_UP_EVENT
+    from mlops.infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
     definition = state_machine_definition(synth.raw("pipeline"))
     states = walk_states(definition)

@@ -32,7 +32,7 @@ def test_given_column_names_with_spaces_when_exported_then_serving_maps_records_
 
 
 def test_given_an_oversized_bundle_then_the_build_fails_loudly(tmp_path):
-    from layers.build import BundleTooLargeError, Layer, check_function_size
+    from mlops.layers.build import BundleTooLargeError, Layer, check_function_size
 
     (tmp_path / "handler.py").write_text("x = 1\n")
     big = Layer("train", tmp_path, 255_000_000, False)

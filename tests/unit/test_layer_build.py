@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from layers.build import _compile_within, dir_size
+from mlops.layers.build import _compile_within, dir_size
 
 
 def _site(tmp_path: Path) -> Path:

@@ -1,11 +1,24 @@
-"""The layer rules, read from the source (every import, at any depth): only the edge talks to AWS, and nothing that
-ships to Lambda reaches into the tools around it.
+"""The layer rules, read from the source (every import, at any depth), as the package's folders name them:
 
-- boto3/botocore: only the adapters, the wiring (``runtime``, ``handlers``), the platform client and ``local/``;
-  everything else depends on the ports (``mlops.core.ports``), never on ``mlops.adapters``.
-- The emulator, the CLI, the demo and the smoke test (``local``, ``cli``, ``demo``, ``smoke``) and the platform
-  client are tools: no step, serving, monitoring or registry module imports them.
-- Nothing in the package imports ``infra`` or ``tests``; the Lambda handlers import ``mlops`` only.
+| layer | may import (besides itself and the package root) |
+|---|---|
+| ``mlops.core`` — domain records and ports | nothing of mlops |
+| ``mlops.data`` — tables, statistics, schema | core |
+| ``mlops.components`` — the public component API | core |
+| ``mlops.ml`` — models, features, export | core, data, components, serving (the signature the graph carries) |
+| ``mlops.reports`` — pages from records | core |
+| ``mlops.serving`` | core, monitoring (the capture line), wiring (the serve function's environment) |
+| ``mlops.monitoring`` | core, data, ml, reports |
+| ``mlops.steps`` | core, data, ml, components, serving, monitoring, reports |
+| ``mlops.adapters`` — the edge (boto3) | core |
+| ``mlops.wiring`` — environment → adapters; what handlers share | core, adapters |
+| ``mlops.functions`` — the Lambda handlers | core, wiring, steps, serving, monitoring, reports |
+| ``mlops.infra`` — the CDK app | core, wiring (names it publishes), functions, layers |
+| ``mlops.layers`` — the layer recipe | nothing of mlops |
+| ``mlops.testing`` — the public component checks | core, data, ml, components, serving |
+| ``mlops.local``, ``mlops.tools`` — the emulator, the CLI, the demo | anything |
+
+boto3/botocore: only the adapters, the wiring, the platform client and ``local/``. Nothing imports ``tests``.
 """
 
 from __future__ import annotations
@@ -19,14 +32,24 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-BOTO_ALLOWED = (
-    "mlops.adapters",
-    "mlops.wiring.runtime",
-    "mlops.wiring.handlers",
-    "mlops.tools.platform",
-    "mlops.local",
-)
-TOOLS = ("mlops.local", "mlops.tools")
+PACKAGE = ROOT / "src" / "mlops"
+BOTO_ALLOWED = ("mlops.adapters", "mlops.wiring", "mlops.tools.platform", "mlops.local")
+MAY_IMPORT = {
+    "core": set(),
+    "data": {"core"},
+    "components": {"core"},
+    "ml": {"core", "data", "components", "serving"},
+    "reports": {"core"},
+    "serving": {"core", "monitoring", "wiring"},
+    "monitoring": {"core", "data", "ml", "reports"},
+    "steps": {"core", "data", "ml", "components", "serving", "monitoring", "reports"},
+    "adapters": {"core"},
+    "wiring": {"core", "adapters"},
+    "functions": {"core", "wiring", "steps", "serving", "monitoring", "reports"},
+    "infra": {"core", "wiring", "functions", "layers"},
+    "layers": set(),
+    "testing": {"core", "data", "ml", "components", "serving"},
+}
 
 
 def imports(source: str) -> set[str]:
@@ -39,32 +62,52 @@ def imports(source: str) -> set[str]:
     return found
 
 
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
 def violations(module: str, source: str) -> list[str]:
     """Each rule ``module`` breaks, given its source."""
     out = []
+    mine = layer_of(module)
     for name in sorted(imports(source)):
         top = name.split(".")[0]
         if top in ("boto3", "botocore") and not module.startswith(BOTO_ALLOWED):
             out.append(f"{module} imports {name}: AWS calls belong in mlops.adapters")
-        if name.startswith("mlops.adapters") and not module.startswith(BOTO_ALLOWED):
-            out.append(f"{module} imports {name}: the domain depends on mlops.core.ports, not on the adapters")
-        if name.startswith(TOOLS) and not module.startswith(TOOLS) and module != "mlops.__main__":
-            out.append(f"{module} imports {name}: the tools around the system are not part of it")
-        if top in ("infra", "tests"):
-            out.append(f"{module} imports {name}: the shipped package cannot import {top}")
+        if top == "tests":
+            out.append(f"{module} imports {name}: the package cannot import tests")
+        theirs = layer_of(name)
+        if top == "mlops" and theirs and theirs != mine and mine in MAY_IMPORT and theirs not in MAY_IMPORT[mine]:
+            out.append(
+                f"{module} imports {name}: the {mine} layer may import only {sorted(MAY_IMPORT[mine]) or 'nothing'}"
+                + (" (the tools around the system are not part of it)" if theirs in ("tools", "local") else "")
+            )
     return out
 
 
 def package_modules() -> dict[str, str]:
-    src = ROOT / "src"
-    return {
-        ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__"): path.read_text()
-        for path in (src / "mlops").rglob("*.py")
-    }
+    """Every module of the package, the platform's CDK app, handlers and layer recipe included (links in src/mlops
+    to the repository's top-level folders)."""
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        out[".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")] = (
+            path.read_text()
+        )
+    for linked in ("infra", "functions", "layers"):
+        for path in (ROOT / linked).rglob("*.py"):
+            if ".build" not in path.parts:
+                name = "mlops." + ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                out[name] = path.read_text()
+    return out
 
 
 def test_given_the_package_then_every_module_keeps_the_layer_rules():
-    broken = [v for module, source in package_modules().items() for v in violations(module, source)]
+    modules = package_modules()
+    assert {"mlops.core.config", "mlops.infra.app", "mlops.functions.serve.handler", "mlops.layers.build"} <= set(
+        modules
+    )
+    broken = [v for module, source in modules.items() for v in violations(module, source)]
     assert broken == []
 
 
@@ -78,11 +121,19 @@ def test_given_the_lambda_handlers_then_they_import_only_the_package_and_the_sta
     ("module", "source", "rule"),
     [
         ("mlops.steps.extract", "import boto3\n", "AWS calls belong in mlops.adapters"),
-        ("mlops.steps.prepare", "from mlops.adapters.artifacts import S3ArtifactStore\n", "not on the adapters"),
+        (
+            "mlops.steps.prepare",
+            "from mlops.adapters.artifacts import S3ArtifactStore\n",
+            "steps layer may import only",
+        ),
         ("mlops.steps.train", "def f():\n    from botocore.exceptions import ClientError\n", "AWS calls"),
         ("mlops.serving.api", "from mlops.local.emulator import LocalCloud\n", "tools around the system"),
         ("mlops.core.registry", "from mlops.tools.platform import Platform\n", "tools around the system"),
-        ("mlops.monitoring.monitor", "import infra.app\n", "cannot import infra"),
+        ("mlops.core.config", "from mlops.data.frames import read_table\n", "core layer may import only nothing"),
+        ("mlops.serving.onnx_model", "from mlops.ml.models import predict\n", "may import only ['core'"),
+        ("mlops.monitoring.monitor", "from mlops.steps.validate_data import x\n", "monitoring layer may import only"),
+        ("mlops.infra.app", "from mlops.tools.cli import app\n", "tools around the system"),
+        ("mlops.monitoring.monitor", "import tests.chain\n", "cannot import tests"),
     ],
 )
 def test_given_a_step_that_imports_boto3_or_a_tool_then_the_rule_reports_it(module, source, rule):
@@ -103,7 +154,7 @@ def _imports_with_submodules(source: str, modules: dict[str, str]) -> set[str]:
 
 
 def test_given_the_code_layer_then_every_module_a_handler_reaches_is_shipped_and_no_tool_is():
-    from layers.build import SOURCE, _shipped
+    from mlops.layers.build import SOURCE, _shipped
 
     modules = package_modules()
     todo = [
@@ -133,10 +184,10 @@ def test_given_the_code_layer_then_every_module_a_handler_reaches_is_shipped_and
 # What each dependency layer lacks (requirements/<bundle>.txt): a handler importing one of these on a cold start
 # would fail in Lambda with ModuleNotFoundError, whatever the tests on the dev environment say.
 NOT_IN_BUNDLE = {
-    "base": ("numpy", "pandas", "sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "fastparquet"),
-    "data": ("sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx"),
+    "base": ("numpy", "pandas", "sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "fastparquet", "lightgbm"),
+    "data": ("sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "lightgbm", "onnxmltools"),
     "export": ("fastparquet", "onnxruntime"),
-    "serving": ("pandas", "sklearn", "scipy", "onnx", "skl2onnx", "fastparquet"),
+    "serving": ("pandas", "sklearn", "scipy", "onnx", "skl2onnx", "fastparquet", "lightgbm", "onnxmltools"),
 }
 
 
@@ -146,7 +197,7 @@ def test_given_each_bundle_then_its_handlers_import_nothing_its_layer_lacks(bund
     import json
     import subprocess
 
-    from infra.functions import ALL_FUNCTIONS
+    from mlops.infra.functions import ALL_FUNCTIONS
 
     names = [f.name for f in ALL_FUNCTIONS if f.bundle == bundle]
     script = (

@@ -36,7 +36,7 @@ def test_given_a_writer_rewriting_local_json_then_a_reader_never_sees_a_torn_fil
 def test_given_the_test_session_then_an_emulator_leaves_the_checkouts_local_json_alone():
     """#27: the tests ran emulators in the checkout's `.mlops/`: each start overwrote the local.json of a
     `mlops local up` running there, and each stop deleted it, so the CLI reported no endpoint."""
-    from mlops.local.lambda_runtime import REPO_ROOT
+    from tests.conftest import REPO_ROOT
 
     checkout = REPO_ROOT / ".mlops" / "local.json"
     before = checkout.read_bytes() if checkout.exists() else None

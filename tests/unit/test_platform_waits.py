@@ -10,8 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from infra.functions import SERVE_FUNCTION, TRIGGER_FUNCTION
 
+from mlops.infra.functions import SERVE_FUNCTION, TRIGGER_FUNCTION
 from mlops.local.environments import INIT_TIMEOUT_S
 from mlops.tools import platform as platform_module
 from mlops.tools.platform import Platform, PlatformError
@@ -139,8 +139,7 @@ def test_given_a_run_still_going_then_mlops_runs_watch_follows_it_to_its_end(mon
 
 def test_given_an_asynchronous_invocation_that_cold_starts_then_draining_waits_for_it(monkeypatch):
     """seams.drain (the emulator's stop, and tests) gave in-flight invocations 30 s: less than a cold start."""
-    from infra.functions import ALL_FUNCTIONS
-
+    from mlops.infra.functions import ALL_FUNCTIONS
     from mlops.local import seams
 
     waited: list[float] = []

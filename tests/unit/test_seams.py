@@ -94,15 +94,18 @@ def test_given_any_change_to_the_mlops_package_then_the_cached_templates_are_syn
     from mlops.core.config import example_config_path
     from mlops.local import assembly
 
-    root = tmp_path / "repo"
-    for part in ("cdk.json", "layers/build.py", "src/mlops/core/config.py", "src/mlops/serving/api.py", "infra/app.py"):
-        (root / part).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(assembly.REPO_ROOT / part, root / part)
-    monkeypatch.setattr(assembly, "REPO_ROOT", root)
+    package = tmp_path / "mlops"
+    for part in ("core/config.py", "serving/api.py", "infra/app.py", "layers/build.py", "functions/serve/handler.py"):
+        (package / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(assembly.PACKAGE / part, package / part)
+    monkeypatch.setattr(assembly, "PACKAGE", package)
     before = assembly.assembly_key([example_config_path()], "dev")
-    with (root / "src/mlops/core/config.py").open("a") as fh:
-        fh.write("\n# a new config field changes every function's MLOPS_CONFIG_HASH\n")
-    assert assembly.assembly_key([example_config_path()], "dev") != before
+    for part in ("core/config.py", "infra/app.py", "functions/serve/handler.py", "layers/build.py"):
+        with (package / part).open("a") as fh:
+            fh.write("\n# a change here changes what synthesis makes: every function's config hash, the stacks\n")
+        after = assembly.assembly_key([example_config_path()], "dev")
+        assert after != before, part
+        before = after
 
 
 def test_given_one_config_in_two_temporary_directories_then_one_assembly_key_and_an_edit_changes_it(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlops.core.artifact_io import put_json
+from mlops.core.artifact_io import get_json, put_json
 from mlops.core.clock import iso_ms, iso_us, utcnow, utcnow_iso
 from mlops.core.constants import CANARY, CHALLENGER, CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX, SHADOW
 from mlops.core.context import Stores
@@ -193,3 +193,13 @@ def push_schema(
     record = {"schema": ref.as_dict(), "source": source, "run_id": run_id, "created_at": utcnow_iso()}
     stores.meta.put_schema_version(model, version, record)
     return {"version": version, **record}
+
+
+def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:
+    """The champion's training statistics (the baseline drift is measured against), or None without a champion."""
+    version = stores.meta.get_alias(model, CHAMPION)
+    if version is None:
+        return None
+    record = stores.meta.get_model_version(model, version)
+    stats_ref = (record or {}).get("lineage", {}).get("statistics")
+    return get_json(stores.artifacts, stats_ref["uri"]) if stats_ref else None

@@ -11,61 +11,95 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlops.local.lambda_runtime import REPO_ROOT
+import mlops
+from mlops.core.project import PROJECT_ENV, Project, ProjectNotFoundError
 
 STATE_DIR_ENV = "MLOPS_STATE_DIR"
 KEEP_ASSEMBLIES = 8
 
 
 def state_dir() -> Path:
-    """Where offline state lives (``.mlops/`` in the repository unless MLOPS_STATE_DIR says otherwise)."""
-    return Path(os.environ.get(STATE_DIR_ENV) or REPO_ROOT / ".mlops")
+    """Where offline state lives: MLOPS_STATE_DIR, else the project's ``.mlops/`` (the working directory's, outside
+    a project)."""
+    if os.environ.get(STATE_DIR_ENV):
+        return Path(os.environ[STATE_DIR_ENV])
+    try:
+        return Project.find().state_dir
+    except ProjectNotFoundError:
+        return Path.cwd() / ".mlops"
 
 
-def _sources(config_paths: list[Path]) -> list[Path]:
-    # Everything synthesis reads: the app, the configs, and the mlops package (the code layer's asset hash, the
-    # catalog hash in every function's environment and the names in constants all end up in the templates).
-    files = [REPO_ROOT / "cdk.json", *config_paths, REPO_ROOT / "layers" / "build.py"]
-    files += sorted(p for p in (REPO_ROOT / "src" / "mlops").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    files += sorted((REPO_ROOT / "infra").rglob("*.py"))
-    files += sorted((REPO_ROOT / "functions").glob("*/handler.py"))
+PACKAGE = Path(mlops.__file__).resolve().parent
+
+
+def _sources(project: Project, config_paths: list[Path]) -> list[tuple[str, Path]]:
+    """Everything synthesis reads, each with the name it is keyed by: the project's cdk.json, the configs and its
+    components; the platform's package (the code layer's asset hash, the catalog hash in every function's
+    environment and the names in constants all end up in the templates), its CDK app, handlers and layer recipe
+    (links into the repository here, copies in an installed package: read through them)."""
+    files = [("cdk.json", project.root / "cdk.json")]
+    # A config outside the project is keyed by its name and content, not where it lies: the same config written to
+    # two temporary directories is one assembly.
+    files += [(str(p.relative_to(project.root)) if p.is_relative_to(project.root) else p.name, p) for p in config_paths]
+    if project.components is not None:
+        files += [
+            (f"components/{p.relative_to(project.components)}", p) for p in sorted(project.components.rglob("*.py"))
+        ]
+    for folder in (PACKAGE, *(PACKAGE / name for name in ("infra", "functions", "layers"))):
+        for p in sorted(folder.resolve().rglob("*")):
+            if (
+                p.is_file()
+                and "__pycache__" not in p.parts
+                and ".build" not in p.parts
+                and p.suffix in (".py", ".txt", ".j2", ".yaml", ".json")
+            ):
+                files.append((f"{folder.name}/{p.relative_to(folder.resolve())}", p))
     return files
 
 
-def assembly_key(config_paths: list[Path], env: str) -> str:
+def assembly_key(config_paths: list[Path], env: str, project: Project | None = None) -> str:
+    project = project or Project.find()
     digest = hashlib.sha256(env.encode())
-    for path in _sources(config_paths):
-        # A config outside the repository is keyed by its name and content, not where it lies: the same config
-        # written to two temporary directories is one assembly.
-        digest.update(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path.name).encode())
+    for name, path in _sources(project, config_paths):
+        digest.update(name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def synthesize(config_paths: list[Path], env: str = "dev", *, force: bool = False) -> Path:
-    """Synthesize the app for these model configs (layers skipped: nothing runs them offline) into
-    ``.mlops/cdk.out-<hash>``."""
+def synthesize(
+    config_paths: list[Path], env: str = "dev", *, project: Project | None = None, force: bool = False
+) -> Path:
+    """Synthesize the platform's app for the project's environment ``env`` with these model configs (layers
+    skipped: nothing runs them offline) into ``.mlops/cdk.out-<hash>``."""
+    project = project or Project.find()
     config_paths = [p.resolve() for p in config_paths]
-    outdir = state_dir() / f"cdk.out-{assembly_key(config_paths, env)}"
+    outdir = state_dir() / f"cdk.out-{assembly_key(config_paths, env, project)}"
     if outdir.joinpath("manifest.json").exists() and not force:
         os.utime(outdir)  # recently used: kept when older assemblies are pruned
         return outdir
     tmp = outdir.with_name(f"{outdir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    environments: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["environments"]
+    environments: dict[str, Any] = project.environments()
     if env not in environments:
-        raise ValueError(f"unknown environment '{env}' in cdk.json; choose one of {sorted(environments)}")
-    rel = [os.path.relpath(p, REPO_ROOT) for p in config_paths]
+        raise ValueError(
+            f"unknown environment '{env}' in {project.root / 'cdk.json'}; choose one of {sorted(environments)}"
+        )
+    rel = [os.path.relpath(p, project.root) for p in config_paths]
     context = {
         "env": env,
         "mlops:skip_layer_build": "true",
         "environments": {**environments, env: {**environments[env], "models": rel}},
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "infra.app"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "CDK_OUTDIR": str(tmp), "CDK_CONTEXT_JSON": json.dumps(context)},
+        [sys.executable, "-m", "mlops.infra.app"],
+        cwd=project.root,
+        env={
+            **os.environ,
+            "CDK_OUTDIR": str(tmp),
+            "CDK_CONTEXT_JSON": json.dumps(context),
+            PROJECT_ENV: str(project.root),
+        },
         capture_output=True,
         text=True,
     )

@@ -49,6 +49,7 @@ import boto3
 
 from mlops.core import clock
 from mlops.core.constants import ENV_FUNCTION, ENV_MAX_ROWS, ENV_MODEL_CACHE_SECONDS
+from mlops.core.project import Project, ProjectNotFoundError
 from mlops.local import seams
 from mlops.local.assembly import state_dir, synthesize
 from mlops.local.cloudwatch import AlarmEvaluator, LogRouter, MetricsBuffer
@@ -92,9 +93,11 @@ class LocalCloud:
         host: str = "127.0.0.1",
         api_port: int = 0,
         isolated: bool = True,
+        project: Project | None = None,
     ) -> None:
         self.env = env
-        self.config_paths = project_models(configs, env)
+        self.project = project or project_of(configs)
+        self.config_paths = project_models(configs, env, self.project)
         self.host = host
         self.port = port or free_port()
         self.endpoint = f"http://{host}:{self.port}"
@@ -122,7 +125,7 @@ class LocalCloud:
     def start(self) -> LocalCloud:
         from moto.server import ThreadedMotoServer
 
-        self.assembly = synthesize(self.config_paths, self.env)
+        self.assembly = synthesize(self.config_paths, self.env, project=self.project)
         clock_file(self.endpoint).unlink(missing_ok=True)  # a fresh account starts at the wall clock
         endpoint = self.endpoint
         clock.set_offset(lambda: read_clock_offset(endpoint))  # this process tells the time by the emulated clock
@@ -161,7 +164,7 @@ class LocalCloud:
         )
         self.provision()
         self.api.publish_metrics(self.metrics, self._api_name())
-        seams.start_environments(self.isolated)
+        seams.start_environments(self.isolated, self.project.root)
         self.api.use_template(self.templates[self._stack("Serving")])
         reset_caches()
         from mlops.serving import api
@@ -606,15 +609,26 @@ class LocalCloud:
         )
 
 
-def project_models(configs: Path | str | list[Path] | None, env: str = "dev") -> list[Path]:
+def project_of(configs: Path | str | list[Path] | None) -> Project:
+    """The project the configs belong to (the nearest cdk.json above the first), else the working directory's."""
+    first = configs[0] if isinstance(configs, list) and configs else configs
+    if first is not None and not isinstance(first, list):
+        try:
+            return Project.find(Path(first).resolve().parent)
+        except ProjectNotFoundError:
+            pass
+    return Project.find()
+
+
+def project_models(
+    configs: Path | str | list[Path] | None, env: str = "dev", project: Project | None = None
+) -> list[Path]:
     """The model configs an emulator loads: those given (files or folders), else every model of the project's
     environment in cdk.json. Validated together here (a clear error before anything starts)."""
     from mlops.core.config import load_models, model_files
-    from mlops.local.lambda_runtime import REPO_ROOT
 
     if configs is None:
-        environments = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]["environments"]
-        items: list[Path] = [REPO_ROOT / m for m in environments[env]["models"]]
+        items: list[Path] = (project or Project.find()).model_paths(env)
     else:
         items = [Path(c) for c in (configs if isinstance(configs, list) else [configs])]
     files = [f.resolve() for f in model_files(list(items))]

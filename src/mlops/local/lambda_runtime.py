@@ -22,8 +22,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-FUNCTIONS_DIR = REPO_ROOT / "functions"
+import mlops.functions
+
+FUNCTIONS_DIR = Path(mlops.functions.__file__).parent  # the handlers, as the installed package ships them
 
 _modules: dict[str, ModuleType] = {}
 _lock = threading.Lock()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -355,12 +356,17 @@ def install(cloud: Any) -> None:
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
 
 
-def start_environments(isolated: bool = True) -> None:
-    """Run functions in execution environments of their own (call once the emulator's endpoint is set)."""
+def start_environments(isolated: bool = True, project_root: Path | None = None) -> None:
+    """Run functions in execution environments of their own (call once the emulator's endpoint is set). The
+    project's folder is on their import path, as its ``components`` package is in the code layer (/opt/python) in
+    AWS."""
     global _environments
     from mlops.local.assembly import state_dir
 
-    _environments = Environments(base_environment(), state_dir() / "logs" / "functions") if isolated else None
+    base = base_environment()
+    if project_root is not None:
+        base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root), base.get("PYTHONPATH", "")]))
+    _environments = Environments(base, state_dir() / "logs" / "functions") if isolated else None
 
 
 DRAIN_S = 300.0  # a bound on liveness: an asynchronous invocation's cold start (up to 120 s) plus its timeout

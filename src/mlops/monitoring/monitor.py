@@ -262,9 +262,9 @@ def run_monitor(
     stores: Stores, config: ProjectConfig, metrics: MetricsPublisher, end: datetime | None = None
 ) -> dict[str, Any]:
     """Judge the window ending at ``end`` (now); publish, store and return the summary."""
+    from mlops.core.registry import champion_statistics
     from mlops.data.schema import validate
     from mlops.reports.pages import monitor_html
-    from mlops.steps.validate_data import champion_statistics
 
     mon = config.monitoring
     window = Window.ending(end or utcnow(), mon.window_hours)

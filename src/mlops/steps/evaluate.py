@@ -18,10 +18,10 @@ from mlops.core.context import StepContext
 from mlops.core.ports import ArtifactRefDict
 from mlops.core.results import EvaluateResult
 from mlops.core.runs import pipeline_step
-from mlops.data.prepared import Dataset, load_dataset
 from mlops.ml.curves import evaluation_curves
 from mlops.ml.metrics import baseline_comparison, sliced_metrics, task_metrics
 from mlops.ml.models import predict
+from mlops.ml.prepared import Dataset, load_dataset
 from mlops.reports.pages import evaluation_html
 
 MAX_REFERENCE_ROWS = 2000

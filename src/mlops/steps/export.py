@@ -16,9 +16,9 @@ from mlops.core.context import StepContext
 from mlops.core.ports import ArtifactRefDict
 from mlops.core.results import ExportResult
 from mlops.core.runs import pipeline_step
-from mlops.data.prepared import Dataset, load_dataset
 from mlops.ml.export import to_onnx
 from mlops.ml.features import probe_graph
+from mlops.ml.prepared import Dataset, load_dataset
 from mlops.serving.signature import Signature
 
 

@@ -17,11 +17,11 @@ from mlops.core.context import StepContext
 from mlops.core.ports import ArtifactRefDict
 from mlops.core.results import TrainResult, Trial, TrialResult
 from mlops.core.runs import FAILED, SUCCEEDED, pipeline_step
-from mlops.data.prepared import Dataset, load_dataset
 from mlops.ml.features import check_deterministic
 from mlops.ml.metrics import task_metrics
 from mlops.ml.metrics_compare import better
 from mlops.ml.models import build_pipeline, predict
+from mlops.ml.prepared import Dataset, load_dataset
 
 
 def _steps(ctx: StepContext) -> tuple[FeatureStep, ...]:

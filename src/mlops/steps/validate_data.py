@@ -5,22 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from mlops.core.artifact_io import get_json, get_verified, put_json
-from mlops.core.constants import CHAMPION
-from mlops.core.context import StepContext, Stores
+from mlops.core.context import StepContext
 from mlops.core.ports import ArtifactRefDict
+from mlops.core.registry import champion_statistics
 from mlops.core.results import ValidateDataResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.data.frames import from_parquet_bytes
 from mlops.data.schema import carriers, infer_schema, usability, validate
-
-
-def champion_statistics(stores: Stores, model: str) -> dict[str, Any] | None:
-    version = stores.meta.get_alias(model, CHAMPION)
-    if version is None:
-        return None
-    record = stores.meta.get_model_version(model, version)
-    stats_ref = (record or {}).get("lineage", {}).get("statistics")
-    return get_json(stores.artifacts, stats_ref["uri"]) if stats_ref else None
 
 
 def set_aside_anomalies(manifest: dict[str, Any]) -> list[dict[str, Any]]:

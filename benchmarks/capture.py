@@ -34,10 +34,10 @@ def _pipe_stdout() -> tuple[int, subprocess.Popen[bytes]]:
 
 
 def main(rounds: int = 40, per_round: int = 250) -> None:
-    from mlops.core.config import example_config_path
     from mlops.local.apigw import rest_event
     from mlops.local.lambda_runtime import LocalContext
     from mlops.serving import api
+    from mlops.tools.samples import example_config_path
 
     offline_aws()
     _, _, X, onnx_bytes = train("gradient_boosting")

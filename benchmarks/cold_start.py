@@ -26,10 +26,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from mlops.core import constants as c
 from mlops.infra.functions import ALL_FUNCTIONS, ONE_VCPU_MB, PIPELINE_FUNCTIONS, FunctionSpec
 from mlops.layers.build import ROOT, RUNTIME_STANDIN, Layer, build_code, build_dependencies, find_python
-
-from mlops.core import constants as c
 
 FULL_CPU_MB = ONE_VCPU_MB  # Lambda: one vCPU at this memory, a share of one below it
 INIT_LIMIT_S = 10.0

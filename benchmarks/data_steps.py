@@ -39,17 +39,17 @@ from typing import Any, TypeVar
 
 import boto3
 import pandas as pd
-from mlops.infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 from moto import mock_aws
 
 from benchmarks import offline_aws
 from mlops.core.clock import new_run_id
-from mlops.core.config import ProjectConfig, example_config_path, parse_config
+from mlops.core.config import ProjectConfig, parse_config
 from mlops.core.context import StepContext
 from mlops.core.ports import ArtifactRef
 from mlops.core.runs import start_run
+from mlops.infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 from mlops.local.provision import create_resources
-from mlops.tools.samples import customers
+from mlops.tools.samples import customers, example_config_path
 from mlops.wiring.runtime import make_stores
 
 T = TypeVar("T")
@@ -293,10 +293,9 @@ def memory_table(sizes: list[int]) -> None:
 
 def cold_starts() -> dict[str, float]:
     """Each pipeline function's cold import, as shipped, projected to its memory (see benchmarks.cold_start)."""
+    from benchmarks.cold_start import FULL_CPU_MB, init_seconds
     from mlops.infra.functions import PIPELINE_FUNCTIONS
     from mlops.layers.build import RUNTIME_STANDIN, build_code, build_dependencies, find_python
-
-    from benchmarks.cold_start import FULL_CPU_MB, init_seconds
 
     python = find_python("3.12")
     if python is None:

@@ -65,11 +65,11 @@ def serving_champion(
     import boto3
     from moto import mock_aws
 
-    from mlops.core.config import example_config_path
     from mlops.core.registry import promote, register_version
     from mlops.local.lambda_runtime import reset_caches
     from mlops.local.provision import create_resources
     from mlops.serving import api
+    from mlops.tools.samples import example_config_path
     from mlops.wiring.runtime import make_stores
 
     config_path = example_config_path()

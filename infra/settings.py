@@ -63,8 +63,15 @@ class EnvironmentSettings(BaseModel):
         return Project(self.project_dir).components
 
     def project(self) -> ModelSet:
-        """Every model, validated together; a problem names its file and field."""
-        return load_models(list(self.model_paths))
+        """Every model, validated together, each component it names importable from the project; a problem names its
+        file and field."""
+        from mlops.components import component_problems
+
+        models = load_models(list(self.model_paths))
+        problems = component_problems(models, self.project_dir)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return models
 
     @property
     def stack_prefix(self) -> str:

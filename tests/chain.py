@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from mlops.core.context import StepContext
-from mlops.core.errors import DataValidationError
+from mlops.core.errors import DataValidationError, MlopsError
 from mlops.core.results import StepResult
 from mlops.core.runs import FAILED, REJECTED, SUCCEEDED, WAITING, finish_run
 from mlops.steps.analyze import analyze
@@ -57,7 +57,10 @@ def run_chain(ctx: StepContext, source: dict[str, Any]) -> dict[str, Any]:
         tr = keep("train", select_and_refit(ctx, dataset=pr.dataset, trials=trials))
         xp = keep("export", export(ctx, dataset=pr.dataset, model=tr.model))
         ev = keep("evaluate", evaluate(ctx, dataset=pr.dataset, model=tr.model))
-        vm = keep("validate_model", validate_model(ctx, evaluation=ev.evaluation, onnx=xp.onnx, reference=ev.reference))
+        vm = keep(
+            "validate_model",
+            validate_model(ctx, evaluation=ev.evaluation, onnx=xp.onnx, reference=ev.reference, features=xp.features),
+        )
         if not vm.blessed:
             finish_run(ctx.stores, ctx.model, ctx.run_id, REJECTED, reasons=vm.reasons, metrics=ev.metrics)
             return {**out, "status": REJECTED}
@@ -78,7 +81,7 @@ def run_chain(ctx: StepContext, source: dict[str, Any]) -> dict[str, Any]:
                 train=tr,
             ),
         )
-    except DataValidationError as err:
+    except (DataValidationError, MlopsError, ValueError) as err:  # a step's failure: recorded, as finalize would
         finish_run(ctx.stores, ctx.model, ctx.run_id, FAILED, error={"type": type(err).__name__, "message": str(err)})
         return {**out, "status": FAILED, "error": str(err)}
     status = SUCCEEDED if rg.promoted else WAITING

@@ -14,11 +14,12 @@ import yaml
 from moto import mock_aws
 
 from mlops.core.clock import new_run_id
-from mlops.core.config import ProjectConfig, example_config_path, load_config
+from mlops.core.config import ProjectConfig, load_config
 from mlops.core.context import StepContext, Stores
 from mlops.core.runs import start_run
 from mlops.local.assembly import STATE_DIR_ENV
 from mlops.local.provision import create_resources
+from mlops.tools.samples import example_config_path
 from mlops.wiring.runtime import Resources, make_stores
 
 # The tests' emulators keep their state (local.json, clocks, logs, the template cache) in a folder of their own: a

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mlops.core.config import example_config_path
 from mlops.local.assembly import synthesize
 from mlops.local.template import load_templates, resources_of_type
+from mlops.tools.samples import example_config_path
 
 
 def synthesized_rules(logical_prefix: str = "ArtifactStoreArtifacts", env: str = "dev") -> list[dict[str, Any]]:

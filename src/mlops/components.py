@@ -75,6 +75,7 @@ __all__ = [
     "ComponentError",
     "FeatureComponent",
     "Ops",
+    "component_problems",
     "load",
     "provenance",
     "register_model_converter",
@@ -223,3 +224,26 @@ def register_model_converter(
     update_registered_converter(
         cls, f"Mlops{cls.__module__.replace('.', '_')}_{cls.__qualname__}", shape_calculator, converter, options=options
     )
+
+
+def component_problems(models: Any, project_root: Any = None) -> list[str]:
+    """Each component a project's models name that does not import (with the project's folder on the path, as the
+    pipeline imports it): what synthesis and `mlops config check` refuse, naming the file and field."""
+    import sys
+
+    if project_root is not None and str(project_root) not in sys.path:
+        sys.path.insert(0, str(project_root))
+    problems = []
+    for name, model in models.configs.items():
+        named = [(f"features.steps[{i}].component", s.component) for i, s in enumerate(model.features.steps)]
+        named += [
+            (f"training.candidates[{i}].family", c.family)
+            for i, c in enumerate(model.training.candidates)
+            if ":" in c.family
+        ]
+        for field, path in named:
+            try:
+                load(path)
+            except ComponentError as err:
+                problems.append(f"{models.sources[name]}: {field}: {err}")
+    return problems

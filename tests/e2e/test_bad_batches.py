@@ -7,10 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import Platform
-from mlops.tools.samples import bundled
+from mlops.tools.samples import bundled, example_config_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
+from mlops.tools.samples import example_config_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mlops.core.config import example_config_path
 from mlops.infra.functions import PIPELINE_FUNCTIONS, WARMED
 from mlops.local import seams
 from mlops.local.emulator import LocalCloud, free_port
 from mlops.tools.platform import LIVENESS_S, Platform
-from mlops.tools.samples import bundled, corrupt
+from mlops.tools.samples import bundled, corrupt, example_config_path
 from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

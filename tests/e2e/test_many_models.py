@@ -9,10 +9,9 @@ from datetime import datetime
 
 import pytest
 
-from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import Platform, PlatformError
-from mlops.tools.samples import bundled, corrupt
+from mlops.tools.samples import bundled, corrupt, example_config_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

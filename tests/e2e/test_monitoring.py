@@ -21,10 +21,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlops.core.config import example_config_path
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import LIVENESS_S, Platform
-from mlops.tools.samples import bundled
+from mlops.tools.samples import bundled, example_config_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

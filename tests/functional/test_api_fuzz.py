@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from mlops.core.clock import new_run_id
-from mlops.core.config import example_config_path, load_config
+from mlops.core.config import load_config
 from mlops.core.constants import ENV_CONFIG_URI
 from mlops.core.context import StepContext
 from mlops.core.runs import start_run
@@ -27,7 +27,7 @@ from mlops.local.apigw import LocalApi, call
 from mlops.local.lambda_runtime import reset_caches
 from mlops.local.provision import create_resources
 from mlops.serving import api
-from mlops.tools.samples import bundled
+from mlops.tools.samples import bundled, example_config_path
 from mlops.wiring.runtime import make_stores
 from tests.chain import run_chain
 

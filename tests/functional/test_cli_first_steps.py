@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from mlops.core.config import example_config_path, load_config
+from mlops.core.config import load_config
 from mlops.core.runs import start_run
 from mlops.tools import cli
 from mlops.tools.platform import Platform
+from mlops.tools.samples import example_config_path
 
 pytestmark = pytest.mark.functional
 

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from mlops.core.config import Task, example_config_path, load_config
+from mlops.core.config import Task, load_config
 from mlops.core.constants import CHALLENGER, ENV_CONFIG_URI, ENV_STATE_MACHINE_ARN
 from mlops.core.errors import RegistryError
 from mlops.core.registry import promote, set_challenger, withdraw_challenger
@@ -19,7 +19,7 @@ from mlops.local.lambda_runtime import invoke, reset_caches
 from mlops.monitoring import capture
 from mlops.monitoring.monitor import compare
 from mlops.serving import api
-from mlops.tools.samples import bundled
+from mlops.tools.samples import bundled, example_config_path
 from tests.chain import run_chain
 from tests.conftest import load_event
 

@@ -9,8 +9,9 @@ from moto import mock_aws
 
 from mlops.adapters.artifacts import S3ObjectReader
 from mlops.adapters.parameters import SsmParameters
-from mlops.core.config import ConfigError, config_document, example_config_path, load_config
+from mlops.core.config import ConfigError, config_document, load_config
 from mlops.core.errors import TransientError
+from mlops.tools.samples import example_config_path
 from mlops.wiring.runtime import catalog_document, catalog_hash, load_catalog_parameter, load_config_uri
 
 pytestmark = pytest.mark.functional

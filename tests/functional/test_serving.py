@@ -135,9 +135,9 @@ def test_given_model_and_health_routes_then_they_describe_the_champion(served):
 
 def test_given_two_models_and_one_champion_then_health_says_partial_and_which_is_loaded(served, monkeypatch):
     """It said "no_model" while breast-cancer's champion was loaded and answering."""
-    from mlops.core.config import example_config_path
     from mlops.core.constants import ENV_CONFIG_URI
     from mlops.local.lambda_runtime import reset_caches
+    from mlops.tools.samples import example_config_path
 
     both = f"{example_config_path('breast-cancer')},{example_config_path('diabetes')}"
     monkeypatch.setenv(ENV_CONFIG_URI, both)
@@ -280,9 +280,10 @@ def served_with_ids(lambda_env, breast_cancer_config, monkeypatch, tmp_path):
     """A champion whose config names an id column: clients send their ids and get them back."""
     import yaml
 
-    from mlops.core.config import example_config_path, load_config
+    from mlops.core.config import load_config
     from mlops.core.constants import ENV_CONFIG_URI
     from mlops.local.lambda_runtime import reset_caches
+    from mlops.tools.samples import example_config_path
 
     raw = yaml.safe_load(example_config_path().read_text())
     raw["id_column"] = "patient_id"

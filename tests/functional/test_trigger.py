@@ -142,8 +142,9 @@ class _ThrottledOnce:
 
 def test_given_a_throttled_start_when_lambda_retries_the_event_then_exactly_one_run_starts(sfn, lambda_env):
     from mlops.adapters.executions import StepFunctionsExecutions
-    from mlops.core.config import example_config_path, load_config
+    from mlops.core.config import load_config
     from mlops.steps.trigger import Trigger
+    from mlops.tools.samples import example_config_path
 
     client, arn = sfn
     throttled = _ThrottledOnce(client)
@@ -230,9 +231,9 @@ def test_given_an_alarm_without_a_champion_or_long_after_it_then_feedback_spans_
 
 
 def test_given_two_models_then_each_event_reaches_its_model_and_locks_are_per_model(sfn, lambda_env, monkeypatch):
-    from mlops.core.config import example_config_path
     from mlops.core.constants import ENV_CONFIG_URI
     from mlops.local.lambda_runtime import reset_caches
+    from mlops.tools.samples import example_config_path
 
     models = ",".join(str(example_config_path(m)) for m in ("breast-cancer", "diabetes"))
     monkeypatch.setenv(ENV_CONFIG_URI, models)

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.core.config import ConfigError, example_config_path
+from mlops.core.config import ConfigError
 from mlops.infra.app import build, make_app
 from mlops.infra.settings import settings_from_context
 from mlops.local.template import load_templates, resources_of_type, state_machine_definition
+from mlops.tools.samples import example_config_path
 from tests.infra.test_stacks import _statements
 
 # What one more model adds, by stack (a model with a retraining schedule and a monitor schedule):

@@ -203,8 +203,8 @@ def test_given_the_release_before_many_models_when_upgraded_then_no_physical_nam
 
 
 def test_given_a_model_added_then_retired_then_nothing_shared_is_replaced_and_no_name_collides(tmp_path):
-    one = ["src/mlops/examples/breast-cancer.yaml"]
-    two = [*one, "src/mlops/examples/diabetes.yaml"]
+    one = ["models/breast-cancer.yaml"]
+    two = [*one, "models/diabetes.yaml"]
     states = [_synth(tmp_path / f"s{i}", models) for i, models in enumerate((one, two, one))]
     for before, after in itertools.pairwise(states):
         assert name_collisions(before, after) == []

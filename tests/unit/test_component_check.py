@@ -10,12 +10,11 @@ import textwrap
 import pandas as pd
 import pytest
 
-from mlops.core.config import example_config_path
 from mlops.testing import assert_component_ok, check_component
+from mlops.tools.samples import STARTER
 
 pytestmark = pytest.mark.unit
 
-STARTER = example_config_path("breast-cancer").parents[1] / "starter"
 SAMPLE = STARTER / "data" / "seattle-weather.csv"
 
 BAD = textwrap.dedent(

@@ -10,16 +10,15 @@ import pandas as pd
 import pytest
 
 from mlops.components import ComponentError, FeatureComponent, provenance
-from mlops.core.config import FeatureStep, FeatureType, Task, example_config_path
+from mlops.core.config import FeatureStep, FeatureType, Task
 from mlops.core.errors import ModelExportError
 from mlops.ml.export import opset_for, to_onnx
 from mlops.ml.models import build_pipeline, model_frame
 from mlops.serving.onnx_model import OnnxModel
 from mlops.serving.signature import Signature
+from mlops.tools.samples import STARTER
 
 pytestmark = pytest.mark.unit
-
-STARTER = example_config_path("breast-cancer").parents[1] / "starter"
 
 
 @pytest.fixture(autouse=True)

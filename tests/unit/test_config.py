@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.core.config import ConfigError, Task, example_config_path, load_config, parse_config
+from mlops.core.config import ConfigError, Task, load_config, parse_config
+from mlops.tools.samples import example_config_path
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from mlops.core.config import example_config_path, load_config
+from mlops.core.config import load_config
 from mlops.tools.demo import _close_the_loop
-from mlops.tools.samples import bundled
+from mlops.tools.samples import bundled, example_config_path
 
 pytestmark = pytest.mark.unit
 

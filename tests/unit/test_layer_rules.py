@@ -13,7 +13,7 @@
 | ``mlops.adapters`` — the edge (boto3) | core |
 | ``mlops.wiring`` — environment → adapters; what handlers share | core, adapters |
 | ``mlops.functions`` — the Lambda handlers | core, wiring, steps, serving, monitoring, reports |
-| ``mlops.infra`` — the CDK app | core, wiring (names it publishes), functions, layers |
+| ``mlops.infra`` — the CDK app | core, components (they must import), wiring (its names), functions, layers |
 | ``mlops.layers`` — the layer recipe | nothing of mlops |
 | ``mlops.testing`` — the public component checks | core, data, ml, components, serving |
 | ``mlops.local``, ``mlops.tools`` — the emulator, the CLI, the demo | anything |
@@ -46,7 +46,7 @@ MAY_IMPORT = {
     "adapters": {"core"},
     "wiring": {"core", "adapters"},
     "functions": {"core", "wiring", "steps", "serving", "monitoring", "reports"},
-    "infra": {"core", "wiring", "functions", "layers"},
+    "infra": {"core", "components", "wiring", "functions", "layers"},
     "layers": set(),
     "testing": {"core", "data", "ml", "components", "serving"},
 }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.core.config import ConfigError, ModelSet, UnknownModelError, example_config_path, load_config, load_models
+from mlops.core.config import ConfigError, ModelSet, UnknownModelError, load_config, load_models
 from mlops.local.targets import target_input
 from mlops.serving.service import LoadedModel, ServingModels
+from mlops.tools.samples import example_config_path
 
 
 def _with(name: str, prefix: str, bucket: str | None = None):

@@ -91,8 +91,8 @@ def test_given_any_change_to_the_mlops_package_then_the_cached_templates_are_syn
     """The templates carry the code layer's hash and each function's config hash: a stale cache is a bug."""
     import shutil
 
-    from mlops.core.config import example_config_path
     from mlops.local import assembly
+    from mlops.tools.samples import example_config_path
 
     package = tmp_path / "mlops"
     for part in ("core/config.py", "serving/api.py", "infra/app.py", "layers/build.py", "functions/serve/handler.py"):
@@ -109,8 +109,8 @@ def test_given_any_change_to_the_mlops_package_then_the_cached_templates_are_syn
 
 
 def test_given_one_config_in_two_temporary_directories_then_one_assembly_key_and_an_edit_changes_it(tmp_path):
-    from mlops.core.config import example_config_path
     from mlops.local import assembly
+    from mlops.tools.samples import example_config_path
 
     a, b = tmp_path / "a" / "m.yaml", tmp_path / "b" / "m.yaml"
     for path in (a, b):

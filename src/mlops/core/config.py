@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -479,10 +480,6 @@ def parse_config_document(document: str, source: str) -> ProjectConfig:
     return parse_config(raw, source)
 
 
-def example_config_path(name: str = "breast-cancer") -> Path:
-    return Path(__file__).parents[1] / "examples" / f"{name}.yaml"
-
-
 class ModelSet:
     """The models of one project (one deployment): each model's validated config, by name, with the file it
     came from. Checked together: unique names, and data prefixes no upload could fall under twice."""
@@ -556,7 +553,7 @@ def _prefix_overlap(a: DataConfig, b: DataConfig) -> str | None:
     return None
 
 
-def model_files(paths: list[str | Path]) -> list[Path]:
+def model_files(paths: Sequence[str | Path]) -> list[Path]:
     """YAML files named, and every ``*.yaml`` / ``*.yml`` in the folders named (sorted)."""
     files: list[Path] = []
     for item in paths:
@@ -571,6 +568,6 @@ def model_files(paths: list[str | Path]) -> list[Path]:
     return files
 
 
-def load_models(paths: list[str | Path]) -> ModelSet:
+def load_models(paths: Sequence[str | Path]) -> ModelSet:
     """Every model of a project, validated one by one and then together."""
     return ModelSet([(str(f), load_config(f)) for f in model_files(paths)])

@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from mlops.core.config import ConfigError, example_config_path, load_config
+from mlops.core.config import ConfigError, load_config
 from mlops.tools.display import emit, show_monitor, show_run, step_line
+from mlops.tools.samples import example_config_path
 
 app = typer.Typer(
     help="serverless-mlops: continuous training and serving on AWS serverless — offline too.",
@@ -95,7 +96,7 @@ WaitOpt = Annotated[
 ]
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -135,17 +136,38 @@ def actor() -> str:
 
 # -- config -------------------------------------------------------------------------
 @config_app.command("check")
-def config_check(config: ConfigOpt = EXAMPLE_CONFIG, as_json: JsonOpt = False) -> None:
-    """Validate a config file; print the resolved values."""
+def config_check(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="One model's YAML. Default: every model of the project.")
+    ] = None,
+    env: EnvOpt = "dev",
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a model's config, or every model of the project's environment together (unique names, prefixes no
+    upload falls under twice), and that each component they name imports; print the resolved values."""
+    from mlops.components import component_problems
+    from mlops.core.config import load_models
+    from mlops.core.project import Project, ProjectNotFoundError
+
     try:
-        cfg = load_config(config)
-    except ConfigError as err:
+        project = Project.find(config.resolve().parent) if config else Project.find()
+    except ProjectNotFoundError as err:
+        if config is None:
+            fail(str(err))
+        project = None
+    try:
+        models = load_models([config] if config else project.model_paths(env))  # type: ignore[union-attr]
+    except (ConfigError, ValueError) as err:
         fail(str(err))
         return
+    problems = component_problems(models, project.root if project else None)
     if as_json:
-        emit(cfg.model_dump(mode="json"))
-    else:
-        typer.echo(f"{config}: valid (model '{cfg.name}', config hash {cfg.config_hash()[:12]})")
+        emit({name: cfg.model_dump(mode="json") for name, cfg in models.configs.items()})
+    for name, cfg in models.configs.items():
+        if not as_json:
+            typer.echo(f"{models.sources[name]}: valid (model '{name}', config hash {cfg.config_hash()[:12]})")
+    if problems:
+        fail("; ".join(problems))
 
 
 # -- local ------------------------------------------------------------------------------
@@ -182,7 +204,7 @@ def local_up(
             f"{outputs['ApiUrl']}/models/{model.name}/predict"
         )
     typer.echo(f"  prediction API   {outputs['ApiUrl']}   (GET /models, /health, /openapi.json)")
-    typer.echo("  first champion   mlops run --sample --model <name>   (the model's bundled example data)")
+    typer.echo("  first champion   mlops run --sample --model <name>   (the model's sample data)")
     typer.echo(f"  try              aws --endpoint-url {cloud.endpoint} s3 ls")
     typer.echo("  state            a fresh, empty account: in memory, and stopping discards it")
     typer.echo('  AWS CLI          eval "$(mlops local env)"   (endpoint and dummy credentials)')
@@ -349,12 +371,12 @@ def _upload_body(p: Any, data: Path | None, sample: bool) -> tuple[bytes, str] |
         return data.read_bytes(), data.name
     if not sample:
         return None
-    from mlops.tools.samples import BUNDLED, bundled
+    from mlops.tools.samples import sample_frame
 
-    name = p.model
-    if name not in BUNDLED:
-        fail(f"no bundled sample for model '{name}' (there are: {', '.join(BUNDLED)}): give --data FILE")
-    return bundled(name).to_csv(index=False).encode(), "sample.csv"
+    frame = sample_frame(p.config())
+    if frame is None:
+        fail(f"model '{p.model}' has no sample: set data.sample in its YAML, or give --data FILE")
+    return frame.to_csv(index=False).encode(), "sample.csv"
 
 
 @app.command()
@@ -362,7 +384,7 @@ def run(
     data: Annotated[Path | None, typer.Option(help="Upload this file to the landing bucket first.")] = None,
     sample: Annotated[
         bool,
-        typer.Option("--sample", help="Upload the model's bundled example data first (breast-cancer, diabetes)."),
+        typer.Option("--sample", help="Upload the model's sample first (its data.sample, or the bundled data)."),
     ] = False,
     key: Annotated[str | None, typer.Option(help="Landing key (default: <prefix><file name>).")] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded in the run).")] = "",
@@ -927,8 +949,14 @@ def models_served_at(
 # -- components -----------------------------------------------------------------------------
 @component_app.command("check")
 def component_check(
-    path: Annotated[str, typer.Argument(help="The component's import path, e.g. components.features:Ratio.")],
-    data: Annotated[Path, typer.Option(help="A sample of the raw table (CSV, Parquet or JSON Lines).")],
+    path: Annotated[
+        str | None, typer.Argument(help="The component's import path, e.g. components.features:Ratio.")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="A sample of the raw table (CSV, Parquet or JSON Lines).")] = None,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="Every component the project's models name, on each model's data.sample."),
+    ] = False,
     params: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="A constructor argument, name=value (repeat).")
     ] = None,
@@ -942,6 +970,12 @@ def component_check(
     from mlops.data.frames import detect_format, read_table
     from mlops.testing import check_component
 
+    if every:
+        _check_every_component(as_json)
+        return
+    if path is None or data is None:
+        fail("give a component's import path and --data FILE, or --all")
+        return
     if not data.exists():
         fail(f"no such file: {data}")
     arguments: dict[str, Any] = json.loads(params_json) if params_json else {}
@@ -962,6 +996,47 @@ def component_check(
         typer.secho(str(report), fg=typer.colors.GREEN if report.ok else typer.colors.RED)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _check_every_component(as_json: bool) -> None:
+    """What the delivery pipeline's build stage runs before staging: each component of each model, with the model's
+    parameters, on its sample."""
+    from mlops.core.config import load_models
+    from mlops.core.project import Project
+    from mlops.testing import check_component
+    from mlops.tools.samples import sample_frame
+
+    project = Project.find()
+    sys.path.insert(0, str(project.root))
+    models = load_models(project.model_paths("dev"))
+    reports = []
+    for name, cfg in models.configs.items():
+        frame = sample_frame(cfg, project)
+        steps: list[tuple[str, dict[str, Any], str | None]] = [
+            (s.component, s.params, None) for s in cfg.features.steps
+        ]
+        steps += [(c.family, _first_values(c.params), cfg.target) for c in cfg.training.candidates if ":" in c.family]
+        if steps and frame is None:
+            fail(f"model '{name}' names components but has no data.sample to check them on")
+        for component, params, target in steps:
+            report = check_component(component, frame, params=params, target=target)
+            reports.append(report)
+            if not as_json:
+                typer.secho(f"[{name}] {report}", fg=typer.colors.GREEN if report.ok else typer.colors.RED)
+    if as_json:
+        emit([r.as_dict() for r in reports])
+    if not reports and not as_json:
+        typer.echo("no components: the project's models use only built-in families and preprocessing")
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+def _first_values(space: dict[str, Any]) -> dict[str, Any]:
+    """One point of a candidate's search space (the first value of each list; a range's low end)."""
+    out = {}
+    for key, value in space.items():
+        out[key] = value[0] if isinstance(value, list) else getattr(value, "low", value)
+    return out
 
 
 def _param(value: str) -> Any:
@@ -1079,7 +1154,7 @@ def smoke(
         typer.secho(f"  {mark} {check.name:<32} {check.seconds:6.1f}s  {check.detail}", fg=color)
 
     def run(p: Any) -> bool:
-        from mlops.tools.samples import BUNDLED, bundled
+        from mlops.tools.samples import sample_frame
 
         config = p.config()
         if batch is not None:
@@ -1087,11 +1162,12 @@ def smoke(
             import pandas as pd
 
             frame = pd.read_csv(batch)
-        elif config.name in BUNDLED:
-            frame = bundled(config.name)
-            body = frame.to_csv(index=False).encode()
         else:
-            fail(f"give --batch: {config.name} has no bundled data")
+            found = sample_frame(config)
+            if found is None:
+                fail(f"give --batch: {config.name} has no sample (data.sample) nor bundled data")
+            frame = found
+            body = frame.to_csv(index=False).encode()
         records = frame.drop(columns=[config.target]).head(3).to_dict("records")
         typer.secho(f"smoke test of {p.model} at {p.endpoint or p.env}", bold=True)
         return all(c.ok for c in smoke(p, body, records, say))
@@ -1115,6 +1191,28 @@ def smoke(
 
 
 @app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="A new (or empty) folder for the project.")],
+) -> None:
+    """Start a project of one's own: cdk.json, a model, components with their tests, a sample, a CI workflow and a
+    README with its two commands. It depends on this platform (a pinned version); it copies nothing of it."""
+    from mlops.tools.starter import init_project
+
+    try:
+        written = init_project(directory)
+    except FileExistsError as err:
+        fail(str(err))
+    typer.secho(f"a new project in {directory} ({len(written)} files)", bold=True)
+    for line in (
+        f"cd {directory}",
+        "./scripts/demo    # set up, then train its model offline from data/, serve it and predict",
+        "./scripts/test    # set up, then its tests, `mlops config check` and `mlops component check --all`",
+        "npx cdk deploy --all -c env=dev   # with AWS credentials: the same, deployed",
+    ):
+        typer.echo(f"  {line}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where to write the report site (one folder per model).")] = Path(
         ".mlops/demo"
@@ -1124,15 +1222,21 @@ def demo(
         Path, typer.Option(help="A second model trained and served beside it (default: the diabetes regressor).")
     ] = COMPANION_CONFIG,
 ) -> None:
-    """The whole lifecycle offline, through the real state machine: two models side by side; train, reject bad
-    data, judge a candidate, serve, roll back, detect drift, retrain on the alarm."""
-    from mlops.tools.demo import run_demo
+    """The whole lifecycle offline, through the real state machine. In this repository: two models side by side;
+    train, reject bad data, judge a candidate, serve, roll back, detect drift, retrain on the alarm. In a project of
+    one's own: each model trained from its sample, served, and asked for predictions over HTTP."""
+    from mlops.core.project import Project
+    from mlops.tools.demo import run_demo, run_project
+    from mlops.tools.samples import REPOSITORY
 
     try:
-        report = run_demo(load_config(config), config, out, companion)
-    except ConfigError as err:
+        project = Project.find()
+        if project.root == REPOSITORY.resolve():
+            report = run_demo(load_config(config), config, out, companion)
+        else:
+            report = run_project(project, project.root / out)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
         fail(str(err))
-        return
     typer.secho(f"\nSite: {report.resolve()}", bold=True)
 
 

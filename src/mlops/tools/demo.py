@@ -155,10 +155,11 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
     and return the home page's path.
     A companion model (default: the bundled diabetes regressor) shares the emulator: both train from uploads
     in the same second, side by side, and both are served on their own routes."""
-    from mlops.core.config import example_config_path, load_config
+    from mlops.core.config import load_config
     from mlops.local.emulator import LocalCloud
     from mlops.tools.display import show_run, step_line
     from mlops.tools.platform import Platform
+    from mlops.tools.samples import example_config_path
 
     t_start = time.perf_counter()
     say("Starting offline AWS (moto) from the CDK app's synthesized templates…")
@@ -268,4 +269,51 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
             f"{len(versions)} model version(s), champion v{p.champion()}; {companion.name}: champion "
             f"v{q.champion()}; {len(seams.invocations)} Lambda invocations in all."
         )
+    return report
+
+
+def run_project(project: Any, out: Path, env: str = "dev") -> Path:
+    """A project's own lifecycle offline (``mlops demo`` inside a project made by ``mlops init``): the emulator from
+    the platform's stacks with the project's models and components; each model's sample uploaded under its prefix
+    (S3 → EventBridge → trigger → the state machine), its run followed step by step; then a few of its rows, raw as
+    a caller sends them, answered over HTTP by the champion's ONNX graph — the project's feature components in it;
+    and the report sites written under ``out``."""
+    from mlops.core.config import load_config
+    from mlops.local.emulator import LocalCloud
+    from mlops.tools.display import show_run, step_line
+    from mlops.tools.platform import Platform
+    from mlops.tools.samples import sample_frame
+
+    t_start = time.perf_counter()
+    say(f"Starting offline AWS (moto) with the project at {project.root}…")
+    with LocalCloud(None, port=0, env=env, project=project) as cloud:
+        platform = Platform.connect(cloud.env, cloud.endpoint)
+        configs = [load_config(path) for path in cloud.config_paths]
+        headline(1, f"Offline AWS is up at {cloud.endpoint} ({time.perf_counter() - t_start:.1f}s)")
+        samples = {c.name: sample_frame(c, project) for c in configs}
+        trained = []
+        for step, config in enumerate(configs, start=2):
+            frame = samples[config.name]
+            if frame is None:
+                say(f"    {config.name}: no data.sample to train on (set it in its YAML)", fg=typer.colors.YELLOW)
+                continue
+            p = platform.for_model(config.name)
+            key = f"{config.data.prefix}sample.csv"
+            body = frame.to_csv(index=False).encode()
+            headline(step, f"{config.name}: its sample ({len(frame):,} rows) uploaded to s3://…/{key}")
+            up = p.upload(body, key)
+            record = p.wait(p.run_for_upload(key, up["etag"]), on_step=step_line)
+            show_run(record, steps=False)
+            say_usage(p, record)
+            if p.champion() is not None:
+                trained.append((config, p, frame))
+        for config, p, frame in trained:
+            records = frame.drop(columns=[config.target]).head(3)
+            rows = [{k: (None if v != v else v) for k, v in r.items()} for r in records.to_dict("records")]
+            answer = p.predict(rows)
+            say(f"\n    POST /models/{config.name}/predict with {len(rows)} raw rows → v{answer['model_version']}:")
+            for row, got in zip(rows, answer["predictions"], strict=False):
+                say(f"      {row} → {got.get('prediction')}")
+        report = write_sites(platform.stores, [c.name for c, _, _ in trained] or [configs[0].name], out)
+        say(f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(trained)} of {len(configs)} model(s) served.")
     return report

@@ -3,6 +3,7 @@ controllable drift and corruption (for tests, the demo and benchmarks)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,30 @@ BUNDLED = {
     "iris": (skd.load_iris, "target"),  # multiclass (3), 150 rows
     "diabetes": (skd.load_diabetes, "target"),  # regression, 442 rows
 }
+
+
+# This repository's own project (cdk.json at its root, the bundled models in models/): the demo's and the tests'.
+REPOSITORY = Path(__file__).resolve().parents[3]
+# What `mlops init` copies: a project of one's own, with a model, components, tests and a sample.
+STARTER = Path(__file__).resolve().parents[1] / "starter"
+
+
+def example_config_path(name: str = "breast-cancer") -> Path:
+    """One of this repository's bundled models (``models/<name>.yaml``)."""
+    return REPOSITORY / "models" / f"{name}.yaml"
+
+
+def sample_frame(config: Any, project: Any = None) -> pd.DataFrame | None:
+    """A model's sample data: its ``data.sample`` file in the project, else the bundled dataset of its name, else
+    None."""
+    from mlops.core.config import DataFormat
+    from mlops.core.project import Project
+    from mlops.data.frames import detect_format, read_table
+
+    if config.data.sample:
+        path = (project or Project.find()).path(config.data.sample)
+        return read_table(path.read_bytes(), path.name, detect_format(path.name, DataFormat.AUTO))
+    return bundled(config.name) if config.name in BUNDLED else None
 
 
 def bundled(name: str) -> pd.DataFrame:

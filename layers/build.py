@@ -40,7 +40,7 @@ BUILD = Path(
 REQUIREMENTS = HERE / "requirements"
 CONSTRAINTS = REQUIREMENTS / "constraints.txt"  # one set of pins for every layer and the test environment
 SOURCE = Path(mlops.__file__).resolve().parent  # the package as installed (editable: src/mlops)
-BUILDER_VERSION = "9"
+BUILDER_VERSION = "11"
 LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB unzipped, function code and all its layers together
 # A dependency layer may use the limit less room for the mlops code layer (<1 MB), a handler and a margin.
 DEPENDENCY_BUDGET_BYTES = LAMBDA_LIMIT_BYTES - 4_000_000
@@ -64,6 +64,11 @@ BUNDLES = ("base", "data", "train", "export", "serving")
 RUNTIME_STANDIN = "runtime"  # boto3 & co. as the Lambda runtime ships them; never deployed
 # Installed as dependencies but never imported at run time by that bundle (layers/verify.py proves it).
 UNUSED_AT_RUNTIME = {"serving": ("google", "protobuf")}
+# Subpackages a bundle's functions never import (exporting every family, a feature-components pipeline and the
+# probe graph imports scipy's linalg, sparse, optimize, special, stats, spatial, interpolate, integrate, ndimage and
+# fft — not these; python -m mlops.layers.verify proves it). With LightGBM and onnxmltools, the export bundle's byte
+# code fits inside Lambda's limit only without them (arm64: 256.9 MB as sources, over the budget as byte code).
+UNUSED_PATHS = {"export": ("scipy/io", "scipy/signal", "scipy/cluster", "scipy/odr", "onnx/reference")}
 PLATFORMS = {
     "arm64": ["manylinux2014_aarch64", "manylinux_2_17_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"],
     "x86_64": ["manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"],
@@ -126,7 +131,7 @@ def trim(site: Path, bundle: str = "") -> None:
     """Remove what the bundle's functions never import: unused packages, tests, docs, caches, and what the
     Lambda runtime provides (except for the stand-in runtime's own bundle)."""
     _remove_packages(site, UNUSED_AT_RUNTIME.get(bundle, ()))
-    for rel in TRIM_PATHS:
+    for rel in (*TRIM_PATHS, *UNUSED_PATHS.get(bundle, ())):
         shutil.rmtree(site / rel, ignore_errors=True)
     for pattern in TRIM_GLOBS:
         for path in site.glob(pattern):
@@ -201,7 +206,7 @@ def build_dependencies(
     marker = target / ".complete"
     if marker.exists():
         compiled, sourceless = (target / ".compiled").exists(), (target / ".sourceless").exists()
-        return Layer(bundle, target, dir_size(target / "python"), compiled, sourceless=sourceless)
+        return Layer(bundle, target, dir_size(target), compiled, sourceless=sourceless)
     BUILD.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{bundle}-", dir=BUILD))
     site = tmp / "python"
@@ -230,6 +235,7 @@ def build_dependencies(
     print(f"[layers] pip install {bundle} for {arch}/python{python} …", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
     trim(site, bundle)
+    ship_openmp(tmp)
     compiled = sourceless = False
     runtime_python = find_python(python)
     if runtime_python:
@@ -243,7 +249,23 @@ def build_dependencies(
     (tmp / ".complete").touch()
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    return Layer(bundle, target, dir_size(target / "python"), compiled, sourceless=sourceless)
+    return Layer(bundle, target, dir_size(target), compiled, sourceless=sourceless)
+
+
+def ship_openmp(layer: Path) -> None:
+    """LightGBM's library needs ``libgomp.so.1``, which the Lambda runtime (Amazon Linux 2023, minimal) does not
+    have, and LightGBM's wheels do not carry. scikit-learn's wheel carries one for the same architecture (auditwheel
+    vendors it as ``scikit_learn.libs/libgomp-<hash>.so.1.0.0``): a copy goes to ``lib/libgomp.so.1`` in the layer,
+    ``/opt/lib`` in Lambda, which is on the runtime's ``LD_LIBRARY_PATH``. (python -m mlops.layers.verify loads
+    LightGBM with only the layer's copy to find.)"""
+    site = layer / "python"
+    if not (site / "lightgbm").is_dir():
+        return
+    vendored = sorted((site / "scikit_learn.libs").glob("libgomp*.so*"))
+    if not vendored:
+        raise RuntimeError(f"{layer.name}: lightgbm needs libgomp.so.1 and no wheel in the layer carries one")
+    (layer / "lib").mkdir(exist_ok=True)
+    shutil.copy2(vendored[0], layer / "lib" / "libgomp.so.1")
 
 
 # The tools around the system never run in Lambda: the emulator, the CLI, the demo, the smoke test, the platform

@@ -1,13 +1,16 @@
 """Prove the built layers work under the Lambda runtime's Python, without Docker.
 
 Builds the x86_64 layers (this machine's architecture), then in a clean ``python3.12 -I`` process
-with only a layer and the mlops code layer on ``sys.path``: trains a tiny pipeline with the train
-layer, converts it with the export layer, and answers predictions with the serving layer.
+with only a layer and the mlops code layer on ``sys.path`` (and the layer's ``lib/`` on ``LD_LIBRARY_PATH``, as
+``/opt/lib`` is in Lambda): trains a tiny pipeline with the train layer, converts it with the export layer, and
+answers predictions with the serving layer — a random forest, then LightGBM (whose ``libgomp.so.1`` must be the
+layer's own: the Lambda runtime has none).
 Run: ``python -m mlops.layers.verify``.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,12 @@ from mlops.core.config import Family, FeatureType, Task
 from mlops.ml.models import build_pipeline, model_frame
 X, y = load_iris(return_X_y=True, as_frame=True)
 kinds = {c: FeatureType.NUMERIC for c in X.columns}
-pipe = build_pipeline(Family.RANDOM_FOREST, {"n_estimators": 20, "max_depth": 4}, Task.MULTICLASS, kinds, 0)
+family, params = sys.argv[2], {"random_forest": {"n_estimators": 20, "max_depth": 4}}.get(sys.argv[2], {})
+pipe = build_pipeline(family, params, Task.MULTICLASS, kinds, 0)
+if family == "lightgbm":  # its OpenMP runtime: the layer's copy (Amazon Linux 2023 has none to fall back on)
+    gomp = {line.split()[-1] for line in open("/proc/self/maps") if "libgomp.so.1" in line}
+    assert gomp and all("/lib/libgomp.so.1" in p and "-py3.12-" in p for p in gomp), gomp
+    print("libgomp from", *gomp)
 pipe.fit(model_frame(X, kinds), y)
 print("train accuracy", round(pipe.score(model_frame(X, kinds), y), 3), "python", sys.version.split()[0])
 proba = pipe.predict_proba(model_frame(X.head(5), kinds)).tolist()
@@ -59,8 +67,11 @@ print("served", [r["prediction"] for r in out], "max gap", gap)
 def run_in_layer(python: str, layer_paths: list[Path], script: str, *args: str) -> None:
     path = ":".join(str(p / "python") for p in layer_paths)
     code = f"import sys; sys.path[:0] = {path.split(':')!r}\n" + script
+    # Lambda puts /opt/lib (each layer's lib/) on LD_LIBRARY_PATH, ahead of the system's own libraries.
+    libraries = ":".join(str(p / "lib") for p in layer_paths if (p / "lib").is_dir())
+    env = {"PATH": os.environ.get("PATH", ""), "LD_LIBRARY_PATH": libraries}
     # -B: never write byte code into the layer directory (it would inflate the measured size)
-    subprocess.run([python, "-I", "-B", "-c", code, *args], check=True)
+    subprocess.run([python, "-I", "-B", "-c", code, *args], check=True, env=env)
 
 
 def main() -> None:
@@ -72,19 +83,22 @@ def main() -> None:
     runtime = build_dependencies(RUNTIME_STANDIN, "x86_64", "3.12")  # stands in for /var/runtime
     for name, layer in layers.items():
         print(f"{name:<8} {layer.size / 1e6:7.1f} MB  {layer.layout}")
-    with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        run_in_layer(python, [layers["train"].path, code.path, runtime.path], TRAIN, str(t / "model.pkl"))
-        run_in_layer(
-            python,
-            [layers["export"].path, code.path, runtime.path],
-            EXPORT,
-            str(t / "model.pkl"),
-            str(t / "m.onnx"),
-            str(t / "ref.json"),
-        )
-        serving = [layers["serving"].path, code.path, runtime.path]
-        run_in_layer(python, serving, SERVE, str(t / "m.onnx"), str(t / "ref.json"))
+    for family in ("random_forest", "lightgbm"):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            print(f"-- {family}")
+            train = [layers["train"].path, code.path, runtime.path]
+            run_in_layer(python, train, TRAIN, str(t / "model.pkl"), family)
+            run_in_layer(
+                python,
+                [layers["export"].path, code.path, runtime.path],
+                EXPORT,
+                str(t / "model.pkl"),
+                str(t / "m.onnx"),
+                str(t / "ref.json"),
+            )
+            serving = [layers["serving"].path, code.path, runtime.path]
+            run_in_layer(python, serving, SERVE, str(t / "m.onnx"), str(t / "ref.json"))
     print("layers verified under", python)
 
 

@@ -22,9 +22,11 @@ from mlops.infra.settings import DeliverySettings, EnvironmentSettings, settings
 # as a runtime version; the README and GitHub CI ask for Node 22, which the pinned CDK CLI supports (moving
 # here needs a newer image, to be tried against a real CodeBuild).
 RUNTIMES = {"phases": {"install": {"runtime-versions": {"python": "3.12", "nodejs": "20"}}}}
+# The same three scripts in this repository and in a project `mlops init` made (its scripts/ folder), so a change to
+# a project's components reaches staging, its smoke test, the approval and prod exactly as platform code does.
 SYNTH_COMMANDS = [
-    "./scripts/test",  # ruff, mypy, the whole pytest suite (unit, functional, e2e on the emulator, infra)
-    "./scripts/synth delivery",  # the real layers, cdk-nag and cfn-lint over every stage's templates
+    "./scripts/test",  # here: ruff, mypy, the whole suite; in a project: its tests, config and component checks
+    "./scripts/synth delivery",  # the real layers (the project's components in the code layer), cdk-nag, cfn-lint
     "./scripts/smoke",  # the smoke test against a fresh offline emulator, as CI runs it
 ]
 

@@ -235,3 +235,17 @@ def test_given_no_or_a_bad_connection_when_env_is_delivery_then_synthesis_fails_
         context["delivery"] = delivery_block
     with pytest.raises(ValueError, match=re.escape(message)):
         main(context, str(tmp_path))
+
+
+def test_given_a_project_made_by_mlops_init_then_the_pipelines_build_stage_runs_its_tests_and_component_checks():
+    """Level 2 for components: the delivery pipeline's build stage runs the project's own scripts — its tests, its
+    config check and `mlops component check --all` before staging, then its synth and smoke test."""
+    from mlops.infra.stacks.delivery import SYNTH_COMMANDS
+    from mlops.tools.samples import STARTER
+
+    for command in SYNTH_COMMANDS:
+        script = STARTER / command.split()[0]
+        assert script.is_file() and script.stat().st_mode & 0o111, command
+    checks = (STARTER / "scripts" / "test").read_text()
+    assert "pytest" in checks and "mlops config check" in checks and "mlops component check --all" in checks
+    assert "cdk synth" in (STARTER / "scripts" / "synth").read_text()

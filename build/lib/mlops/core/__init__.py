@@ -1,0 +1,1 @@
+"""Domain records and ports: what every layer shares (no numpy, no pandas)."""

@@ -1,0 +1,96 @@
+"""Names defined once and imported by infra, handlers, the emulator and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Environment variables read by the runtime (never at import time; see mlops.wiring.runtime).
+ENV_ARTIFACT_BUCKET = "MLOPS_ARTIFACT_BUCKET"
+ENV_LANDING_BUCKET = "MLOPS_LANDING_BUCKET"
+ENV_RUNS_TABLE = "MLOPS_RUNS_TABLE"
+ENV_MODELS_TABLE = "MLOPS_MODELS_TABLE"
+ENV_LINEAGE_TABLE = "MLOPS_LINEAGE_TABLE"
+ENV_CONFIG_URI = "MLOPS_CONFIG_URI"  # local files, comma-separated (tests, tools); deployed: the catalog
+ENV_CATALOG_PARAMETER = "MLOPS_CATALOG_PARAMETER"  # the SSM parameter naming every model's config parameter
+ENV_CATALOG_HASH = "MLOPS_CATALOG_HASH"  # the catalog's hash the function was deployed with
+ENV_STATE_MACHINE_ARN = "MLOPS_STATE_MACHINE_ARN"
+ENV_MODEL_CACHE_SECONDS = "MLOPS_MODEL_CACHE_SECONDS"
+ENV_MODEL_CACHE_MB = "MLOPS_MODEL_CACHE_MB"  # the loaded models' memory bound (LRU beyond it)
+ENV_MAX_ROWS = "MLOPS_MAX_PREDICT_ROWS"
+ENV_FUNCTION = "MLOPS_FUNCTION"  # the folder under functions/ a Lambda runs (the emulator routes by it)
+# What the state machine sends a step as the run starts, beside the earlier steps, waiting for the answer: the
+# function's execution environment initializes while they work, and is idle and warm when its step comes.
+WARM_UP_EVENT = {"warm_up": True}
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A DynamoDB table's key schema: string partition key ``pk`` and sort key ``sk``."""
+
+    logical_id: str
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+
+
+RUNS_TABLE = TableSchema("RunsTable")
+MODELS_TABLE = TableSchema("ModelsTable")
+LINEAGE_TABLE = TableSchema("LineageTable")
+TABLES = (RUNS_TABLE, MODELS_TABLE, LINEAGE_TABLE)
+
+# Artifact bucket layout. Only runs/ expires (run scratch); a registered version's artifacts are copied
+# under models/ at registration and kept for as long as the version is in the registry.
+RUNS_PREFIX = "runs/"
+SCHEMAS_PREFIX = "schemas/"
+MODELS_PREFIX = "models/"
+# D1-D3: captured predictions and labels (shipped from the serve function's log), and the monitor's results.
+# Partitioned by model and date: captures/<model>/date=YYYY-MM-DD/<hour>-<delivery>.jsonl.
+CAPTURES_PREFIX = "captures/"
+FEEDBACK_PREFIX = "feedback/"
+MONITORING_PREFIX = "monitoring/"
+# Each model's static report site (mlops.reports.site), rebuilt when a run ends and when a window is judged.
+SITES_PREFIX = "sites/"
+
+# Capture: the serve function writes one JSON line per request to its log; the log's subscription filter
+# matches on this field, and the capture function ships matching lines to S3.
+CAPTURE_FIELD = "mlops"
+CAPTURE_KIND = "capture"
+FEEDBACK_KIND = "feedback"
+
+# CloudWatch: the namespace of every custom metric, and the monitor's metric names (alarms use them).
+METRICS_NAMESPACE = "ServerlessMLOps"
+METRIC_RECORDS = "MonitoredRecords"
+METRIC_LABELLED = "LabelledRecords"
+METRIC_DRIFTED_FEATURES = "DriftedFeatures"
+METRIC_DRIFT_SCORE = "DriftScore"
+METRIC_PREDICTION_DRIFT = "PredictionDrift"
+METRIC_QUALITY_ERRORS = "DataQualityErrors"
+METRIC_LIVE_QUALITY = "LiveQuality"
+METRIC_QUALITY_SHORTFALL = "QualityShortfall"
+# C4: a challenger's health. Errors: the serve function (EMF, per request the challenger could not answer);
+# disagreement and records: the monitor, per judged window.
+METRIC_CHALLENGER_ERRORS = "ChallengerErrors"
+METRIC_CHALLENGER_DISAGREEMENT = "ChallengerDisagreement"
+METRIC_CHALLENGER_RECORDS = "ChallengerRecords"
+METRIC_CHALLENGER_QUALITY_SHORTFALL = "ChallengerQualityShortfall"  # champion's live metric minus the challenger's
+METRIC_CHALLENGER_LATENCY_RATIO = "ChallengerLatencyRatio"  # challenger's median handler time ÷ the champion's
+SERVICE_NAME = "serverless-mlops"  # Powertools' service: a dimension of the metrics the functions emit
+
+# The run budget, one source for the state machine (infra) and the run lock (trigger): the lock must
+# outlive every path through an execution, including the manual-approval wait.
+RUN_TIMEOUT_S = 4 * 3600  # everything but the approval wait
+APPROVAL_TIMEOUT_S = 7 * 24 * 3600
+STATE_MACHINE_TIMEOUT_S = RUN_TIMEOUT_S + APPROVAL_TIMEOUT_S
+RUN_LOCK_SECONDS = STATE_MACHINE_TIMEOUT_S + 3600
+
+# Registry aliases.
+CHAMPION = "champion"
+CHALLENGER = "challenger"  # C4: tried beside the champion (canary: a share of traffic; shadow: scored, never returned)
+CANARY, SHADOW = "canary", "shadow"
+
+# One environment's stacks, Mlops-<env>-<suffix> (the platform client reads their outputs).
+STACK_SUFFIXES = ("Storage", "Pipeline", "Triggers", "Serving", "Monitoring")
+
+
+def model_output_key(kind: str, model: str) -> str:
+    """A per-model stack output's key, e.g. ``DriftAlarmBreastCancer`` (the CLI finds a model's alarms by it)."""
+    return kind + "".join(part.title() for part in model.split("-"))

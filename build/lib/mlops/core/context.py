@@ -1,0 +1,32 @@
+"""What every step needs: the run's identity, the config and the stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops.core.config import ProjectConfig
+from mlops.core.constants import RUNS_PREFIX
+from mlops.core.ports import ArtifactStore, MetadataStore, ObjectReader
+
+
+@dataclass(frozen=True)
+class Stores:
+    artifacts: ArtifactStore
+    meta: MetadataStore
+    reader: ObjectReader
+    landing_bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class StepContext:
+    run_id: str
+    config: ProjectConfig
+    stores: Stores
+
+    @property
+    def model(self) -> str:
+        return self.config.name
+
+    def key(self, step: str, name: str) -> str:
+        """Artifact key of ``name`` written by ``step`` in this run."""
+        return f"{RUNS_PREFIX}{self.run_id}/{step}/{name}"

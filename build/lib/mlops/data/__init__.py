@@ -1,0 +1,1 @@
+"""Tables: reading them, their statistics, schema and checks, and the prepared dataset."""

@@ -1,0 +1,1 @@
+"""Offline AWS: resources in moto created from the project's own definitions."""

@@ -1,0 +1,568 @@
+"""The places the emulator reaches into moto — kept small, and tested.
+
+1. ``moto.awslambda.models.LambdaFunction.invoke``: moto without Docker only answers a stub. For the
+   functions this app registered, the real handler runs instead, in an execution environment of its
+   own (:mod:`mlops.local.environments`: a worker process with the function's memory and timeout
+   enforced; synchronously for RequestResponse, from a thread pool for Event invocations), and an
+   exception, a crash, a timeout or running out of memory becomes a function error with Lambda's error
+   payload, so Step Functions' Retry and Catch behave as in AWS.
+2. ``moto.events.models.Rule.send_to_targets``: moto delivers events to queues and logs but not to
+   Lambda. For Lambda targets the event is handed to the handler asynchronously, as EventBridge does.
+   S3's "Object Created" detail is normalised to AWS's field names on the way (moto writes ``eTag``).
+3. A bucket's EventBridge notification flag: moto parses the empty ``<EventBridgeConfiguration/>`` of
+   ``PutBucketNotificationConfiguration`` as "absent", so :func:`enable_eventbridge` sets it directly.
+4. ``moto.moto_server.werkzeug_app.DomainDispatcherApplication.__call__``: moto's backends are not
+   thread-safe (two concurrent ``UpdateItem`` calls on one item raised "dictionary changed size during
+   iteration"), so every request is dispatched under :data:`backend_lock`. A Lambda handler runs with the
+   lock released — its own AWS calls are requests too — and so do the emulator's own reads of backends.
+5. CloudWatch alarm history: moto keeps no history in AWS's shape and answers ``DescribeAlarmHistory`` with an
+   HTTP 500. ``moto.cloudwatch.models.Alarm.update_state`` is wrapped to stamp each state change with the
+   emulated clock (:mod:`mlops.core.clock`) and record it as AWS's ``StateUpdate`` history item, and
+   ``DescribeAlarmHistory`` is answered from those records (:func:`alarm_history`).
+6. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
+   :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
+   (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
+   (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.core import clock
+from mlops.core.constants import WARM_UP_EVENT
+from mlops.local.environments import Environments, FunctionConfig, base_environment
+from mlops.local.lambda_runtime import invoke
+from mlops.local.targets import target_input
+
+
+class BackendLock:
+    """One lock around moto's backends; a thread holding it can lend it out while it waits on a handler."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def __enter__(self) -> BackendLock:
+        self._lock.acquire()
+        self._local.held = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.held = False
+        self._lock.release()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Release the lock for the duration, if this thread holds it (a handler runs meanwhile)."""
+        if not getattr(self._local, "held", False):
+            yield
+            return
+        self._local.held = False
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._local.held = True
+
+
+backend_lock = BackendLock()
+
+
+LocalFunction = FunctionConfig
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation an execution environment answered: what tests and the demo read of cold starts."""
+
+    handler: str
+    warm_up: bool
+    cold: bool
+    error: bool
+
+
+invocations: list[Invocation] = []  # since the emulator started (appended from the invoking threads)
+
+_functions: dict[str, LocalFunction] = {}
+_environments: Environments | None = None
+_original: dict[str, Any] = {}
+_pool: ThreadPoolExecutor | None = None
+_pending: list[Future[Any]] = []
+_log_lock = threading.Lock()
+_log_path: Path | None = None
+
+
+def log(message: str) -> None:
+    line = f"{time.strftime('%H:%M:%S')} {message}"
+    with _log_lock:
+        if _log_path is not None:
+            _log_path.parent.mkdir(parents=True, exist_ok=True)
+            with _log_path.open("a") as fh:
+                fh.write(line + "\n")
+
+
+def functions() -> dict[str, LocalFunction]:
+    return dict(_functions)
+
+
+def register_function(
+    physical_name: str, handler: str, env: dict[str, str], timeout_s: int, memory_mb: int, log_group: str = ""
+) -> None:
+    _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s, memory_mb, log_group)
+
+
+_router: Any = None  # mlops.local.cloudwatch.LogRouter: function output to CloudWatch Logs and subscriptions
+_log_pool: ThreadPoolExecutor | None = None
+
+
+def route_logs(router: Any) -> None:
+    """Send each function's log lines through ``router`` (set by the emulator once its endpoint is up)."""
+    global _router, _log_pool
+    _router = router
+    if _log_pool is None:
+        _log_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-logs")
+
+
+# CloudWatch Logs buffers a log group's events and hands a subscription several at once: lines that arrive while
+# the previous batch is being shipped ride in the next one (at most these many events / bytes per delivery).
+LOG_BATCH_EVENTS = 1000
+LOG_BATCH_BYTES = 1_000_000
+_log_lock = threading.Lock()
+_log_batches: dict[tuple[str, str], list[str]] = {}
+
+
+def _queue_logs(log_group: str, function: str, lines: list[str]) -> None:
+    with _log_lock:
+        batch = _log_batches.get((log_group, function))
+        if batch is not None:  # a delivery is scheduled and has not started: these lines go with it
+            batch.extend(lines)
+            return
+        _log_batches[(log_group, function)] = list(lines)
+        if _log_pool is not None:
+            _pending.append(_log_pool.submit(_ship_logs, log_group, function))
+
+
+def _ship_logs(log_group: str, function: str) -> None:
+    with _log_lock:
+        lines = _log_batches.pop((log_group, function), [])
+    router = _router
+    if router is None:  # the emulator stopped
+        return
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if chunk and (len(chunk) >= LOG_BATCH_EVENTS or size + len(line) > LOG_BATCH_BYTES):
+            router.ship(log_group, function, chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 26  # CloudWatch Logs counts 26 bytes of overhead per event
+    if chunk:
+        router.ship(log_group, function, chunk)
+
+
+def deliver(physical_name: str, event: Any) -> None:
+    """An asynchronous invocation of a registered function (a subscription filter's delivery, say)."""
+    fn = _functions.get(physical_name)
+    if fn is not None:
+        _submit(fn, event)
+
+
+_faults: dict[str, list[str]] = {}
+CHAOS = ("abort", "oom", "hang")  # happen inside the function's process: a native crash, memory, a hang
+
+
+def inject_fault(handler: str, error_type: str, times: int = 1) -> None:
+    """Make the next ``times`` invocations of ``handler`` fail with ``error_type`` (tests and chaos drills);
+    ``abort``, ``oom`` and ``hang`` really happen in the function's execution environment."""
+    _faults.setdefault(handler, []).extend([error_type] * times)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """An invocation held before it runs: ``started`` is set when it reaches the function, which runs once
+    ``release`` is set. Tests use it to look at what happens while a step is still at work (a slow monitor)."""
+
+    started: threading.Event
+    release: threading.Event
+
+
+_holds: dict[str, Hold] = {}
+HOLD_LIMIT_S = 600.0  # a forgotten hold ends this long after it started: an emulator never waits for ever
+
+
+def hold_next(handler: str) -> Hold:
+    """Hold the next invocation of ``handler`` (not a warm-up) until the returned hold is released."""
+    held = Hold(threading.Event(), threading.Event())
+    _holds[handler] = held
+    return held
+
+
+def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
+    warm_up = payload == WARM_UP_EVENT
+    held = None if warm_up else _holds.pop(fn.handler, None)
+    if held is not None:
+        held.started.set()
+        held.release.wait(HOLD_LIMIT_S)
+    queued = None if warm_up else _faults.get(fn.handler)  # a fault is meant for the step, not its warm-up
+    chaos = None
+    if queued:
+        error_type = queued.pop(0)
+        log(f"lambda {fn.handler} injected {error_type}")
+        if error_type not in CHAOS:
+            body = {"errorMessage": f"injected fault: {error_type}", "errorType": error_type, "stackTrace": []}
+            return json.dumps(body).encode(), True
+        chaos = error_type
+    if _environments is None:  # no emulator: in-process (unit and functional tests)
+        result = invoke(fn.handler, payload, timeout_s=fn.timeout_s, memory_mb=fn.memory_mb)
+        status = "error " + str(result.payload.get("errorType")) if result.function_error else "ok"
+        log(f"lambda {fn.handler} {result.request_id[:8]} {result.duration_ms:.0f} ms {status}")
+        return result.payload_bytes(), result.function_error is not None
+    out = _environments.invoke(fn, payload, chaos=chaos)
+    if _router is not None and out.logs:  # off the caller's path, as in Lambda
+        _queue_logs(fn.log_group, fn.physical_name, out.logs)
+    status = f"error {out.payload.get('errorType')}" if out.error else "ok"
+    invocations.append(Invocation(fn.handler, warm_up, out.cold, out.error))
+    log(
+        f"lambda {fn.handler}{' warm-up' if warm_up else ''} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
+        f"peak {out.max_rss_mb:.0f}/{fn.memory_mb} MB {status}"
+    )
+    return json.dumps(out.payload, default=str).encode(), out.error
+
+
+def invoke_handler(handler: str, event: Any) -> tuple[Any, bool]:
+    """Invoke the registered function whose folder is ``handler`` (the local API Gateway's integration)."""
+    fn = next((f for f in _functions.values() if f.handler == handler), None)
+    if fn is None:
+        result = invoke(handler, event, timeout_s=30)
+        return result.payload, result.function_error is not None
+    body, errored = _run(fn, event)
+    return json.loads(body), errored
+
+
+def _submit(fn: LocalFunction, payload: Any) -> None:
+    assert _pool is not None, "the emulator is not running"
+    _pending.append(_pool.submit(_run, fn, payload))
+
+
+def _lambda_invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> Any:
+    fn = _functions.get(self.function_name)
+    if fn is None:
+        return _original["lambda"](self, body, request_headers, response_headers)
+    payload = json.loads(body) if body else {}
+    headers = {k.lower(): v for k, v in dict(request_headers).items()}
+    if headers.get("x-amz-invocation-type") == "Event":
+        _submit(fn, payload)
+        return b""
+    with backend_lock.released():
+        out, errored = _run(fn, payload)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return out
+
+
+def _aws_shape(event: dict[str, Any]) -> dict[str, Any]:
+    """moto's S3 notification uses ``eTag`` and a float time; AWS sends ``etag`` and an ISO time."""
+    if event.get("source") == "aws.s3":
+        event = json.loads(json.dumps(event))
+        obj = event.get("detail", {}).get("object", {})
+        if "eTag" in obj:
+            obj["etag"] = obj.pop("eTag")
+        if isinstance(event.get("time"), int | float):
+            event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(event["time"]))
+    return event
+
+
+def deliver_to_lambda_targets(rule: Any, event: dict[str, Any]) -> int:
+    """Hand ``event`` to each Lambda target of ``rule`` that this app registered; return how many."""
+    delivered = 0
+    for target in rule.targets:
+        name = target["Arn"].split(":function:")[-1].split(":")[0] if ":function:" in target["Arn"] else ""
+        fn = _functions.get(name)
+        if fn is not None:
+            _submit(fn, target_input(target, _aws_shape(event)))
+            delivered += 1
+    return delivered
+
+
+def _send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+    others = [t for t in self.targets if ":lambda:" not in t["Arn"]]
+    if others:  # moto raises NotImplementedError for Lambda targets: give it only the ones it serves
+        clone = copy.copy(self)
+        clone.targets = others
+        _original["events"](clone, original_event, transform_input)
+    if rule_matches(self, original_event):
+        deliver_to_lambda_targets(self, original_event)
+
+
+def rule_matches(rule: Any, event: dict[str, Any]) -> bool:
+    """EventBridge matching; a schedule-only rule matches no events (it fires on LocalCloud.tick())."""
+    if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
+        return False
+    return bool(rule.event_pattern.matches_event(_aws_shape(event)))
+
+
+def _dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    with backend_lock:
+        return _original["dispatch"](self, environ, start_response)
+
+
+def enable_eventbridge(account: str, bucket: str) -> None:
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[account]["aws"]
+    config = backend.get_bucket(bucket).notification_configuration
+    if config is None:
+        backend.put_bucket_notification_configuration(bucket, {"EventBridgeConfiguration": {}})
+    else:
+        config.event_bridge = {}
+
+
+def install(cloud: Any) -> None:
+    """Patch moto (idempotent) and start the worker pool for asynchronous invocations."""
+    global _pool, _log_path
+    from moto.awslambda.models import LambdaFunction
+    from moto.cloudwatch.models import Alarm
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.events.models import Rule
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from mlops.local.assembly import state_dir
+
+    _log_path = state_dir() / "logs" / "emulator.log"
+    if "lambda" not in _original:
+        _original["lambda"] = LambdaFunction.invoke
+        _original["events"] = Rule.send_to_targets
+        _original["dispatch"] = DomainDispatcherApplication.__call__
+        _original["alarm_state"] = Alarm.update_state
+        LambdaFunction.invoke = _lambda_invoke  # type: ignore[method-assign]
+        Rule.send_to_targets = _send_to_targets  # type: ignore[method-assign]
+        DomainDispatcherApplication.__call__ = _dispatch  # type: ignore[method-assign]
+        Alarm.update_state = _update_alarm_state  # type: ignore[method-assign]
+        CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
+    _functions.clear()
+    invocations.clear()
+    _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
+
+
+def start_environments(isolated: bool = True, project_root: Path | None = None) -> None:
+    """Run functions in execution environments of their own (call once the emulator's endpoint is set). The
+    project's folder is on their import path, as its ``components`` package is in the code layer (/opt/python) in
+    AWS."""
+    global _environments
+    from mlops.local.assembly import state_dir
+
+    base = base_environment()
+    if project_root is not None:
+        base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_root), base.get("PYTHONPATH", "")]))
+    _environments = Environments(base, state_dir() / "logs" / "functions") if isolated else None
+
+
+DRAIN_S = 300.0  # a bound on liveness: an asynchronous invocation's cold start (up to 120 s) plus its timeout
+
+
+def drain(timeout: float = DRAIN_S) -> None:
+    """Wait for asynchronous invocations (and log deliveries) in flight, including those they start. Returns as
+    soon as they are done; the bound only stops a wait for one that never ends, so it must outlast a cold start
+    on a busy machine (a 30 s bound did not: a trigger's cold start could take longer)."""
+    deadline = time.monotonic() + timeout
+    while _pending and time.monotonic() < deadline:
+        _pending.pop(0).result(timeout=max(0.1, deadline - time.monotonic()))
+
+
+def uninstall() -> None:
+    global _pool
+    from moto.awslambda.models import LambdaFunction
+    from moto.cloudwatch.models import Alarm
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.events.models import Rule
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    if "lambda" in _original:
+        LambdaFunction.invoke = _original.pop("lambda")  # type: ignore[method-assign]
+        Rule.send_to_targets = _original.pop("events")  # type: ignore[method-assign]
+        DomainDispatcherApplication.__call__ = _original.pop("dispatch")  # type: ignore[method-assign]
+        Alarm.update_state = _original.pop("alarm_state")  # type: ignore[method-assign]
+        del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]
+    for held in list(_holds.values()):  # nothing waits on a stopped emulator
+        held.release.set()
+    _holds.clear()
+    global _environments
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+    global _router, _log_pool
+    _router = None
+    with _log_lock:
+        _log_batches.clear()
+    if _log_pool is not None:
+        _log_pool.shutdown(wait=False, cancel_futures=True)
+        _log_pool = None
+    if _environments is not None:
+        _environments.close()
+        _environments = None
+    _pending.clear()
+    _functions.clear()
+    _faults.clear()
+
+
+# -- 5. alarm history ----------------------------------------------------------------------------------------
+HISTORY_ATTRIBUTE = "mlops_history"  # on moto's Alarm: its StateUpdate items, oldest first (reset with the account)
+
+
+def history_item(name: str, old: tuple[str, str], new: tuple[str, str, str | None], when: Any) -> dict[str, Any]:
+    """One ``StateUpdate`` item of ``DescribeAlarmHistory`` as AWS writes it: ``old``/``new`` are (state, reason[,
+    reason data]); ``HistoryData`` is the JSON document AWS puts there."""
+    new_state: dict[str, Any] = {"stateValue": new[0], "stateReason": new[1]}
+    if new[2]:
+        with suppress(ValueError):
+            new_state["stateReasonData"] = json.loads(new[2])
+    data = {"version": "1.0", "oldState": {"stateValue": old[0], "stateReason": old[1]}, "newState": new_state}
+    return {
+        "AlarmName": name,
+        "AlarmType": "MetricAlarm",
+        "Timestamp": when,
+        "HistoryItemType": "StateUpdate",
+        "HistorySummary": f"Alarm updated from {old[0]} to {new[0]}",
+        "HistoryData": json.dumps(data),
+    }
+
+
+def _update_alarm_state(self: Any, reason: str, reason_data: str, state_value: str) -> None:
+    old = (self.state_value, self.state_reason)
+    _original["alarm_state"](self, reason, reason_data, state_value)
+    now = clock.utcnow()
+    self.state_updated_timestamp = now.replace(tzinfo=None)  # moto keeps naive UTC; the emulated clock's
+    self.__dict__.setdefault(HISTORY_ATTRIBUTE, []).append(
+        history_item(self.name, old, (state_value, reason, reason_data), now)
+    )
+
+
+def alarm_history(
+    alarms: list[Any],
+    *,
+    name: str | None = None,
+    item_type: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    ascending: bool = False,
+) -> list[dict[str, Any]]:
+    """The history items of ``alarms`` (moto's), filtered as ``DescribeAlarmHistory`` filters them: by alarm
+    name, item type and ``start <= Timestamp <= end``, newest first unless ``ascending``."""
+    from datetime import UTC
+
+    def aware(when: Any) -> Any:
+        return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+    start, end = aware(start), aware(end)
+    items = [
+        item
+        for alarm in alarms
+        if name is None or alarm.name == name
+        for item in getattr(alarm, HISTORY_ATTRIBUTE, [])
+        if (item_type is None or item["HistoryItemType"] == item_type)
+        and (start is None or item["Timestamp"] >= start)
+        and (end is None or item["Timestamp"] <= end)
+    ]
+    return sorted(items, key=lambda item: item["Timestamp"], reverse=not ascending)
+
+
+def _describe_alarm_history(self: Any) -> Any:
+    """``DescribeAlarmHistory`` (moto has no such action): metric alarms' state changes, paged as AWS pages."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core.responses import ActionResult
+
+    types = self._get_param("AlarmTypes") or ["MetricAlarm"]
+    backend = cloudwatch_backends[self.current_account][self.region]
+    items = (
+        alarm_history(
+            list(backend.alarms.values()),
+            name=self._get_param("AlarmName"),
+            item_type=self._get_param("HistoryItemType"),
+            start=self._get_param("StartDate"),
+            end=self._get_param("EndDate"),
+            ascending=self._get_param("ScanBy") == "TimestampAscending",
+        )
+        if "MetricAlarm" in types
+        else []
+    )
+    first = int(self._get_param("NextToken") or 0)
+    size = int(self._get_param("MaxRecords") or 100)
+    page: dict[str, Any] = {"AlarmHistoryItems": items[first : first + size]}
+    if first + size < len(items):
+        page["NextToken"] = str(first + size)
+    return ActionResult(page)
+
+
+# -- 6. reads and switches moto has no API for ---------------------------------------------------------------
+def event_rules(account: str, region: str) -> list[Any]:
+    """Every EventBridge rule of the account's region, on every bus."""
+    from moto.events.models import events_backends
+
+    with backend_lock:
+        return [r for bus in events_backends[account][region].event_buses.values() for r in bus.rules.values()]
+
+
+@dataclass(frozen=True)
+class FinishedExecution:
+    arn: str
+    state_machine_arn: str
+    name: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    input: Any
+
+
+def finished_executions(account: str, region: str) -> list[FinishedExecution]:
+    """The Step Functions executions that have ended (moto's ASL engine keeps them in its parser backend)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[account][region]
+    with backend_lock:
+        executions = list(backend._get_executions())
+    out = []
+    for execution in executions:
+        if execution.exec_status is None:
+            continue
+        status = str(getattr(execution.exec_status, "value", execution.exec_status))
+        if status != "RUNNING":
+            out.append(
+                FinishedExecution(
+                    execution.exec_arn, execution.state_machine_arn, execution.name, status, execution.input_data
+                )
+            )
+    return out
+
+
+def execute_state_machines(on: bool) -> None:
+    """moto runs a state machine's ASL (its parser engine) only when its user config says so."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": on}
+
+
+def reset_backends() -> None:
+    """Every moto backend back to empty: a fresh account."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    with backend_lock:
+        moto_api_backend.reset()
+
+
+def quiet_logs() -> None:
+    """One werkzeug line per request is noise here; moto's ASL engine logs every Fail state as an exception
+    (a failed run is reported by its run record)."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)

@@ -1,0 +1,224 @@
+"""D1/D2: predictions and labels leave the serve function as log lines; the capture function ships them to S3.
+
+Why log lines: a ``print`` of one JSON line costs microseconds and no network call on the request path,
+and CloudWatch Logs keeps every line durably; a subscription filter hands matching lines to the capture
+function (asynchronously, retried, then dead-lettered), which writes them as JSON Lines under
+``captures/<model>/date=YYYY-MM-DD/`` and ``feedback/<model>/date=YYYY-MM-DD/``. A direct put to Kinesis
+Data Firehose or S3 would put a network round trip (milliseconds) on every prediction. See README,
+"Monitoring: how capture works".
+
+The serve bundle imports this module: the standard library and orjson only.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from mlops.core.constants import CAPTURE_FIELD, CAPTURE_KIND, CAPTURES_PREFIX, FEEDBACK_KIND, FEEDBACK_PREFIX
+
+# A CloudWatch Logs event is at most 256 KB: a request's capture is split into lines below this.
+MAX_LINE_BYTES = 200_000
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sampled(rate: float, draw: float | None = None) -> bool:
+    """Whether this request is captured (``rate`` 1 captures all, 0 none)."""
+    if rate >= 1:
+        return True
+    if rate <= 0:
+        return False
+    return (random.random() if draw is None else draw) < rate
+
+
+def _lines(head: dict[str, Any], key: str, items: list[dict[str, Any]]) -> Iterator[str]:
+    """``head`` plus ``items`` under ``key`` as JSON lines, each under the log event limit: every item is
+    serialized once and the lines are packed greedily (an item larger than the limit goes alone)."""
+    prefix = orjson.dumps(head, default=str)[:-1] + b',"' + key.encode() + b'":['
+    parts = [orjson.dumps(item, default=str) for item in items]
+    line: list[bytes] = []
+    size = len(prefix) + 2
+    for part in parts:
+        if line and size + len(part) + 1 > MAX_LINE_BYTES:
+            yield (prefix + b",".join(line) + b"]}").decode()
+            line, size = [], len(prefix) + 2
+        line.append(part)
+        size += len(part) + 1
+    yield (prefix + b",".join(line) + b"]}").decode()
+
+
+def capture_lines(
+    *,
+    model: str,
+    version: int,
+    request_id: str,
+    records: list[dict[str, Any]],
+    predictions: list[dict[str, Any]],
+    id_column: str | None,
+    now: datetime,
+    body: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[str]:
+    """The log lines recording one answered request: every record with its prediction and probabilities.
+
+    ``body`` (the request's JSON text, if it is one line) is embedded as received instead of serializing the
+    records again: that is most of the cost of a capture on the single-row path. ``extra``: what else the line
+    carries (the handler's ``ms``; ``role: challenger`` for a canary's answers; a shadow's ``version``,
+    ``predictions`` and ``ms``)."""
+    head = {CAPTURE_FIELD: CAPTURE_KIND, "model": model, "version": version, "request_id": request_id, "time": iso(now)}
+    if extra:
+        head.update(extra)
+    if body is not None and "\n" not in body and "\r" not in body and len(body) < MAX_LINE_BYTES:
+        answers = orjson.dumps(predictions, default=str).decode()
+        line = f'{json.dumps(head, separators=(",", ":"))[:-1]},"request":{body},"predictions":{answers}}}'
+        if len(line) <= MAX_LINE_BYTES:
+            return [line]
+    rows = []
+    for i, (record, answer) in enumerate(zip(records, predictions, strict=True)):
+        row: dict[str, Any] = {"row": i, "features": record, "prediction": answer.get("prediction")}
+        if answer.get("probabilities") is not None:
+            row["probabilities"] = answer["probabilities"]
+        if id_column and record.get(id_column) is not None:
+            row["id"] = record[id_column]
+        rows.append(row)
+    return list(_lines(head, "rows", rows))
+
+
+def feedback_lines(*, model: str, request_id: str, labels: list[dict[str, Any]], now: datetime) -> list[str]:
+    head = {CAPTURE_FIELD: FEEDBACK_KIND, "model": model, "request_id": request_id, "time": iso(now)}
+    return list(_lines(head, "labels", labels))
+
+
+def emit(lines: Iterable[str]) -> None:
+    """Write to the function's log (stdout): what the subscription filter reads."""
+    out = sys.stdout
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+
+
+# -- the capture function: from a CloudWatch Logs subscription delivery to S3 ------------------------------
+def decode_subscription(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``awslogs.data`` payload of a subscription delivery: base64 of gzipped JSON."""
+    try:
+        data = event["awslogs"]["data"]
+    except (KeyError, TypeError):
+        raise ValueError("not a CloudWatch Logs subscription event: expected {'awslogs': {'data': ...}}") from None
+    decoded: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(data)))
+    return decoded
+
+
+def _message_json(message: str) -> dict[str, Any] | None:
+    """The capture record in a log event's message (Lambda's JSON log format may wrap it in a record)."""
+    text = message.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if CAPTURE_FIELD not in obj and isinstance(obj.get("message"), dict):  # wrapped by the runtime
+        obj = obj["message"]
+    return obj if obj.get(CAPTURE_FIELD) in (CAPTURE_KIND, FEEDBACK_KIND) else None
+
+
+def partition(kind: str, model: str, when: str) -> str:
+    """``captures/<model>/date=YYYY-MM-DD/`` (or ``feedback/…``) for a record's ISO time."""
+    prefix = CAPTURES_PREFIX if kind == CAPTURE_KIND else FEEDBACK_PREFIX
+    return f"{prefix}{model}/date={when[:10]}/"
+
+
+def _shadow_row(shadow: dict[str, Any], i: int) -> dict[str, Any]:
+    """A shadow challenger's answer for record ``i`` (or its error), kept beside the champion's."""
+    out: dict[str, Any] = {"version": shadow.get("version"), "ms": shadow.get("ms")}
+    answers = shadow.get("predictions") or []
+    if i < len(answers):
+        out["prediction"] = answers[i].get("prediction")
+        if answers[i].get("probabilities") is not None:
+            out["probabilities"] = answers[i]["probabilities"]
+    if shadow.get("error"):
+        out["error"] = shadow["error"]
+    return out
+
+
+def flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """One JSON Lines row per captured record (or per label); a shadow's answer rides on its record's row."""
+    rows = _flatten(obj)
+    shadow = obj.get("shadow")
+    if isinstance(shadow, dict):
+        for row in rows:
+            row["shadow"] = _shadow_row(shadow, int(row.get("row", 0)))
+    return rows
+
+
+def _flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    skip = (CAPTURE_FIELD, "rows", "labels", "request", "predictions", "shadow")
+    common = {k: v for k, v in obj.items() if k not in skip}
+    if obj[CAPTURE_FIELD] == CAPTURE_KIND and "request" in obj:  # the request as received, and the answers
+        records = (obj.get("request") or {}).get("records") or []
+        answers = obj.get("predictions") or []
+        rows: list[dict[str, Any]] = []
+        for i, (record, answer) in enumerate(zip(records, answers, strict=False)):
+            row = {"row": i, "features": record, "prediction": answer.get("prediction")}
+            for key in ("probabilities", "id"):
+                if answer.get(key) is not None:
+                    row[key] = answer[key]
+            rows.append(row)
+        return [{**common, **row} for row in rows]
+    items = obj.get("rows") if obj[CAPTURE_FIELD] == CAPTURE_KIND else obj.get("labels")
+    return [{**common, **item} for item in items or [] if isinstance(item, dict)]
+
+
+def shipments(delivery: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """The rows of one delivery grouped by the S3 key they go to, and how many lines were not ours.
+
+    Keys derive from the delivery's log stream and first event id, so a redelivered batch (Lambda's retry
+    of an asynchronous invocation) overwrites its own objects instead of duplicating rows."""
+    events = delivery.get("logEvents") or []
+    if not events:
+        return {}, 0
+    token = hashlib.sha256(f"{delivery.get('logStream')}\x1f{events[0].get('id')}".encode()).hexdigest()[:16]
+    out: dict[str, list[dict[str, Any]]] = {}
+    ignored = 0
+    for event in events:
+        obj = _message_json(str(event.get("message", "")))
+        if obj is None or not isinstance(obj.get("model"), str) or not isinstance(obj.get("time"), str):
+            ignored += 1
+            continue
+        when = obj["time"]
+        key = f"{partition(obj[CAPTURE_FIELD], obj['model'], when)}{when[11:13]}-{token}.jsonl"
+        out.setdefault(key, []).extend(flatten(obj))
+    return out, ignored
+
+
+def to_jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in rows).encode()
+
+
+def from_jsonl(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
+
+
+def ship(event: dict[str, Any], put: Any) -> dict[str, Any]:
+    """Write one subscription delivery's captures and labels to S3 (``put(key, bytes)``); return counts."""
+    delivery = decode_subscription(event)
+    if delivery.get("messageType") == "CONTROL_MESSAGE":  # CloudWatch Logs' own check that the target works
+        return {"objects": 0, "rows": 0, "ignored": 0}
+    groups, ignored = shipments(delivery)
+    for key, rows in groups.items():
+        put(key, to_jsonl(rows))
+    return {"objects": len(groups), "rows": sum(len(r) for r in groups.values()), "ignored": ignored}

@@ -1,0 +1,1 @@
+"""Pages from records: the statistics and evaluation reports, and each model's static site."""

@@ -1,0 +1,259 @@
+"""A1: read CSV / Parquet / JSON Lines from S3 into one snapshot, with a manifest for lineage."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import fastparquet
+import pandas as pd
+
+from mlops.core.artifact_io import get_json, put_json
+from mlops.core.clock import utcnow_iso
+from mlops.core.config import DataFormat
+from mlops.core.context import StepContext
+from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObjectMissingError
+from mlops.core.ports import ObjectInfo
+from mlops.core.results import ExtractResult
+from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
+from mlops.data.frames import detect_format, read_table, to_parquet_bytes
+from mlops.data.schema import consensus_problems, object_problems
+
+
+def resolve_objects(ctx: StepContext, source: dict[str, Any], gone: list[dict[str, Any]]) -> list[ObjectInfo]:
+    """The objects a run reads: the given keys, or every data file under a prefix that is not quarantined
+    (an object a failed run rejected, unless it has been replaced since: its ETag differs). A given key S3 no
+    longer has is added to ``gone``; if every one is gone, the run fails naming them."""
+    cfg = ctx.config.data
+    bucket = source.get("bucket") or cfg.bucket or ctx.stores.landing_bucket
+    if not bucket:
+        raise ValueError("no bucket: set data.bucket or the landing bucket (MLOPS_LANDING_BUCKET)")
+    reader = ctx.stores.reader
+    if source.get("keys"):
+        objs = []
+        for key in source["keys"]:
+            try:
+                objs.append(reader.head(bucket, key))
+            except SourceObjectMissingError as err:  # deleted since it landed: named by extract, the rest read
+                gone.append({"bucket": bucket, "key": key, "message": str(err)})
+        if not objs:
+            raise SourceObjectMissingError("; ".join(g["message"] for g in gone))
+    else:
+        prefix = source.get("prefix", cfg.prefix)
+        listed = [o for o in reader.list_objects(bucket, prefix) if o.key.lower().endswith(cfg.suffixes)]
+        quarantined = ctx.stores.meta.quarantined(ctx.model)
+        skipped = [
+            {"key": o.key, "reason": q.get("reason"), "rejected_by": q.get("run_id")}
+            for o in listed
+            if (q := quarantined.get(f"{o.bucket}/{o.key}")) and q.get("etag") == o.etag
+        ]
+        objs = [o for o in listed if o.key not in {s["key"] for s in skipped}]
+        if skipped:
+            ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"skipped": skipped})
+        if listed and not objs:
+            raise DataValidationError(
+                f"every data file under s3://{bucket}/{prefix} is quarantined",
+                [
+                    {
+                        "code": "NO_DATA",
+                        "severity": "error",
+                        "column": "",
+                        "description": f"all {len(listed)} file(s) were rejected by earlier runs (see `skipped`); "
+                        "upload corrected data",
+                    }
+                ],
+            )
+    if not objs:
+        where = source.get("keys") or source.get("prefix", cfg.prefix)
+        raise DataValidationError(
+            f"no data files found at s3://{bucket}/{where}",
+            [{"code": "NO_DATA", "severity": "error", "column": "", "description": f"nothing at {where}"}],
+        )
+    return objs
+
+
+def _labelled_traffic(ctx: StepContext, window: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """Served records that received labels in ``window`` (an alarm-started run with
+    ``monitoring.train_on_feedback``), as one more batch, recorded in the manifest."""
+    from mlops.core.constants import CAPTURES_PREFIX
+    from mlops.monitoring.monitor import labelled_frame, parse_iso
+
+    df = labelled_frame(ctx.stores, ctx.config, parse_iso(window["since"]), parse_iso(window["until"]))
+    if df is None:
+        return None
+    bucket = ctx.stores.artifacts.uri("").removeprefix("s3://").rstrip("/")
+    entry = {
+        "bucket": bucket,
+        "key": f"{CAPTURES_PREFIX}{ctx.model}/",
+        "rows": len(df),
+        "format": "labelled-captures",
+        "since": window["since"],
+        "until": window["until"],
+    }
+    return df, entry
+
+
+def stored_schema(ctx: StepContext) -> dict[str, Any] | None:
+    """The model's reference schema (the latest stored version), or None before a run has registered one."""
+    current = ctx.stores.meta.latest_schema(ctx.model)
+    return get_json(ctx.stores.artifacts, current["schema"]["uri"]) if current else None
+
+
+def row_bound(data: bytes, fmt: DataFormat) -> int:
+    """How many rows an object holds, known before it is parsed (parsing is what costs the memory): a Parquet
+    file's metadata, a text file's lines (an upper bound where a quoted value spans lines)."""
+    if fmt is DataFormat.PARQUET:
+        try:
+            return int(fastparquet.ParquetFile(io.BytesIO(data)).count())
+        except Exception:  # noqa: BLE001 — not Parquet after all: read_table names the problem
+            return 0
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return max(0, lines - 1) if fmt is DataFormat.CSV else lines
+
+
+def _problems(key: str, found: list[dict[str, Any]]) -> str:
+    if found[0].get("message"):  # it could not be read: what the reader said
+        return str(found[0]["message"])
+    return f"{key}: " + "; ".join(f"{a['code']} {a['column']}: {a['description']}".strip() for a in found)
+
+
+def _set_aside_message(bad: dict[str, list[dict[str, Any]]], total: int, share: float) -> str:
+    if total == 1:
+        return _problems(*next(iter(bad.items())))
+    named = "; ".join(f"{key} ({', '.join(sorted({a['code'] for a in found}))})" for key, found in bad.items())
+    why = "none is usable" if len(bad) == total else f"above validation.max_rejected_object_share={share:g}"
+    return f"{len(bad)} of {total} objects are unusable ({why}): {named}"
+
+
+def _read_each(
+    ctx: StepContext, objs: list[ObjectInfo], gone: list[dict[str, Any]]
+) -> tuple[list[tuple[ObjectInfo, pd.DataFrame, DataFormat]], dict[str, list[dict[str, Any]]]]:
+    """Each object read and checked on its own: the usable ones as frames, the others by key with their anomalies
+    (those S3 no longer has are added to ``gone``)."""
+    cfg = ctx.config.data
+    schema = stored_schema(ctx)
+    read: list[tuple[ObjectInfo, pd.DataFrame, DataFormat]] = []
+    bad: dict[str, list[dict[str, Any]]] = {}
+    rows = 0
+    for obj in objs:
+        fmt = detect_format(obj.key, cfg.format)
+        try:
+            data = ctx.stores.reader.read(obj)
+        except SourceObjectMissingError as err:
+            gone.append({"bucket": obj.bucket, "key": obj.key, "message": str(err)})
+            continue
+        rows += row_bound(data, fmt)
+        if rows > cfg.max_rows:
+            raise DataTooLargeError(
+                f"more than data.max_rows={cfg.max_rows:,} rows (counted before parsing, at {obj.key}); raise it or "
+                "narrow the prefix"
+            )
+        try:
+            df = read_table(data, obj.key, fmt)
+        except DataValidationError as err:
+            bad[obj.key] = [{**a, "object": obj.key, "message": str(err)} for a in err.anomalies]
+            continue
+        del data
+        found = object_problems(df, schema, ctx.config)
+        if found:
+            bad[obj.key] = [{**a, "object": obj.key} for a in found]
+            continue
+        read.append((obj, df, fmt))
+    if schema is None:
+        for key, found in consensus_problems({o.key: df for o, df, _ in read}, ctx.config).items():
+            bad[key] = [{**a, "object": key} for a in found]
+        read = [r for r in read if r[0].key not in bad]
+    return read, bad
+
+
+@pipeline_step("extract")
+def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
+    """Read each object on its own, set aside those unusable on their own (unreadable, the target or a schema
+    column missing, numbers mixed with text), and go on with the rest when they are enough
+    (``validation.max_rejected_object_share``): each set-aside object is named with its problems and quarantined.
+    Otherwise the run fails naming every one."""
+    cfg = ctx.config.data
+    gone: list[dict[str, Any]] = []
+    objs = resolve_objects(ctx, source, gone)
+    ctx.stores.meta.update_run(
+        ctx.model,
+        ctx.run_id,
+        {"objects": [{"bucket": o.bucket, "key": o.key, "etag": o.etag, "version_id": o.version_id} for o in objs]},
+    )
+    total = sum(o.size for o in objs)
+    if total > cfg.max_bytes:
+        raise DataTooLargeError(
+            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
+            "raise the limit (and the extract function's memory) or narrow data.prefix"
+        )
+    read, bad = _read_each(ctx, objs, gone)
+    if gone:  # nothing to quarantine: named in the run, and the run goes on with what is there
+        ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"missing": gone})
+        objs = [o for o in objs if o.key not in {g["key"] for g in gone}]
+        if not objs:
+            raise SourceObjectMissingError("; ".join(g["message"] for g in gone))
+    share = ctx.config.validation.max_rejected_object_share
+    if bad and (not read or len(bad) > share * len(objs)):
+        anomalies = [{k: v for k, v in a.items() if k != "message"} for found in bad.values() for a in found]
+        raise DataValidationError(_set_aside_message(bad, len(objs), share), anomalies)
+    set_aside = _set_aside(ctx, [o for o in objs if o.key in bad], bad)
+    frames = [df for _, df, _ in read]
+    manifest_objects: list[dict[str, Any]] = [
+        {
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "version_id": obj.version_id,
+            "size": obj.size,
+            "rows": len(df),
+            "format": fmt.value,
+        }
+        for obj, df, fmt in read
+    ]
+    if source.get("feedback"):
+        labelled = _labelled_traffic(ctx, source["feedback"])
+        if labelled is not None:
+            frames.append(labelled[0])
+            manifest_objects.append(labelled[1])
+    snapshot_df = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+    del frames, read
+    snapshot = ctx.stores.artifacts.put_bytes(ctx.key("extract", "snapshot.parquet"), to_parquet_bytes(snapshot_df))
+    manifest = put_json(
+        ctx.stores.artifacts,
+        ctx.key("extract", "manifest.json"),
+        {
+            "objects": manifest_objects,
+            "set_aside": set_aside,
+            "missing": gone,
+            "rows": len(snapshot_df),
+            "columns": [str(c) for c in snapshot_df.columns],
+            "bytes": total,
+            "snapshot": snapshot.as_dict(),
+        },
+    )
+    return ExtractResult(
+        snapshot=snapshot.as_dict(),
+        manifest=manifest.as_dict(),
+        rows=len(snapshot_df),
+        columns=len(snapshot_df.columns),
+        objects=len(objs) - len(set_aside),
+        bytes=total,
+        set_aside=len(set_aside),
+    )
+
+
+def _set_aside(ctx: StepContext, objs: list[ObjectInfo], bad: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Quarantine the objects a run goes on without (prefix and scheduled runs skip them until replaced), and
+    record them in the run: each with its problems."""
+    out = []
+    for obj in objs:
+        anomalies = [{k: v for k, v in a.items() if k != "message"} for a in bad[obj.key]]
+        codes = sorted({a["code"] for a in anomalies})
+        record = {"bucket": obj.bucket, "key": obj.key, "etag": obj.etag, "version_id": obj.version_id}
+        ctx.stores.meta.quarantine(
+            ctx.model, {**record, "run_id": ctx.run_id, "reason": ", ".join(codes), "at": utcnow_iso()}
+        )
+        out.append({**record, "codes": codes, "anomalies": anomalies[:MAX_ANOMALIES_IN_RECORD]})
+    if out:
+        ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"set_aside": out, "quarantined": [o["key"] for o in out]})
+    return out

@@ -150,7 +150,9 @@ def test_given_two_models_and_one_champion_then_health_says_partial_and_which_is
 
 
 def test_given_a_promotion_then_it_takes_effect_without_a_redeploy(served, quick_breast_cancer_config):
-    body = bundled("breast-cancer").to_csv(index=False).encode()
+    body = (
+        bundled("breast-cancer").sample(frac=0.95, random_state=1).to_csv(index=False).encode()
+    )  # new data: a new model
     run_chain(served.context(quick_breast_cancer_config), served.upload("breast-cancer/b.csv", body))
     assert _predict(FEATURES.head(1).to_dict("records"))[1]["model_version"] == 2
     promote(served.stores, "breast-cancer", 1, reason="test", actor="t")

@@ -39,7 +39,9 @@ def three_runs(account, quick_breast_cancer_config):
     outcomes = []
     for key, frame in (
         ("good.csv", data),
-        ("broken.csv", corrupt(corrupt(data, "drop", "mean_radius"), "to_text", "worst_area", fraction=0.4)),
+        # readable, every column there: refused by the batch's checks (a missing-rate spike, values out of range),
+        # so validate_data runs and measures drift (an object missing a column is refused as it is read, #27)
+        ("broken.csv", corrupt(corrupt(data, "nulls", "mean_radius", fraction=0.5), "out_of_range", "worst_area")),
         ("noisy.csv", degrade_labels(data, cfg.target, 0.45, seed=7)),
     ):
         src = account.upload(f"breast-cancer/{key}", frame.to_csv(index=False).encode())
@@ -67,7 +69,7 @@ def test_given_three_runs_then_the_site_has_a_page_for_each_and_every_link_resol
 
     index = pages["index.html"]
     assert index.count('class="point champion"') == 1 and index.count('class="point rejected"') == 1
-    assert "MISSING_COLUMN" in index and "is below the floor" in index
+    assert "MISSING_RATE_SPIKE" in index and "is below the floor" in index
 
     run = pages[f"runs/{noisy}.html"]
     assert 'aria-label="step timeline"' in run and ">validate_model</text>" in run and ">trial t000</text>" in run
@@ -75,7 +77,8 @@ def test_given_three_runs_then_the_site_has_a_page_for_each_and_every_link_resol
     assert "rejected" in gates and "champion v1" in gates and "max loss" in gates and "floor" in gates
 
     failed = pages[f"runs/{broken}.html"]
-    assert "MISSING_COLUMN" in failed and "mean_radius" in failed
+    assert "MISSING_RATE_SPIKE" in failed and "mean_radius" in failed and "OUT_OF_RANGE" in failed
+    assert "<code>breast-cancer/broken.csv</code>" in failed  # each anomaly names the object that carries it
     # drift measured against the champion's data: one picture per checked feature, training against new
     assert failed.count("training against new data") >= 6
 

@@ -1,1 +1,0 @@
-"""Domain records and ports: what every layer shares (no numpy, no pandas)."""

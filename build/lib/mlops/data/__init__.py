@@ -1,1 +1,0 @@
-"""Tables: reading them, their statistics, schema and checks, and the prepared dataset."""

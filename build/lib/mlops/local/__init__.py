@@ -1,1 +1,0 @@
-"""Offline AWS: resources in moto created from the project's own definitions."""

@@ -1,1 +1,0 @@
-"""Pages from records: the statistics and evaluation reports, and each model's static site."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,18 @@ def account() -> Iterator[Account]:
         session = boto3.session.Session(region_name="us-east-1")
         resources = create_resources(session)
         yield Account(session, resources, make_stores(resources, session))
+
+
+@pytest.fixture
+def starter_components(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The starter project's components/ package importable (as in a project made by `mlops init`), and
+    tests.bad_components with it; forgotten after the test."""
+    from mlops.tools.samples import STARTER
+
+    monkeypatch.syspath_prepend(str(STARTER))
+    yield
+    for name in [m for m in sys.modules if m.startswith(("components", "tests.bad_components"))]:
+        del sys.modules[name]
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ component and the rule, and the champion stays."""
 from __future__ import annotations
 
 import hashlib
-import sys
-import textwrap
 
 import pandas as pd
 import pytest
@@ -20,38 +18,6 @@ from tests.chain import run_chain
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
 
 SAMPLE = STARTER / "data" / "seattle-weather.csv"
-BAD = textwrap.dedent(
-    """
-    import numpy as np
-    from components.features import Ratio
-
-
-    class Noisy(Ratio):
-        def compute(self, X):
-            out = super().compute(X)
-            return {self.name: out[self.name] + np.random.default_rng().normal(size=len(X)).astype(np.float32)}
-
-
-    class Product(Ratio):
-        def onnx(self, x, op):
-            return {self.name: op.Mul(x[self.num], x[self.den])}
-
-
-    class Unservable(Ratio):
-        def onnx(self, x, op):
-            raise NotImplementedError("Unservable has no ONNX form")
-    """
-)
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    (tmp_path / "bad_components.py").write_text(BAD)
-    monkeypatch.syspath_prepend(str(STARTER))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield
-    for name in [m for m in sys.modules if m.startswith(("components", "bad_components"))]:
-        del sys.modules[name]
 
 
 def weather(ratio: str = "components.features:Ratio"):
@@ -77,7 +43,9 @@ def weather(ratio: str = "components.features:Ratio"):
     )
 
 
-def test_given_components_then_the_run_serves_them_and_the_lineage_names_each_with_its_source(account, project):
+def test_given_components_then_the_run_serves_them_and_the_lineage_names_each_with_its_source(
+    account, starter_components
+):
     cfg = weather()
     out = run_chain(account.context(cfg), account.upload("weather/a.csv", SAMPLE.read_bytes()))
     assert out["status"] == "SUCCEEDED", out.get("error")
@@ -97,13 +65,17 @@ def test_given_components_then_the_run_serves_them_and_the_lineage_names_each_wi
 @pytest.mark.parametrize(
     ("component", "step", "says"),
     [
-        ("bad_components:Unservable", "export", "bad_components:Unservable: Unservable has no ONNX form"),
-        ("bad_components:Noisy", "train", "bad_components:Noisy is not deterministic"),
-        ("bad_components:Product", "validate_model", "bad_components:Product: its column 'rain_per_wind' differs"),
+        ("tests.bad_components:Unservable", "export", "tests.bad_components:Unservable: Unservable has no ONNX form"),
+        ("tests.bad_components:Noisy", "train", "tests.bad_components:Noisy is not deterministic"),
+        (
+            "tests.bad_components:Product",
+            "validate_model",
+            "tests.bad_components:Product: its column 'rain_per_wind' differs",
+        ),
     ],
 )
 def test_given_a_bad_component_then_the_run_refuses_it_naming_it_and_the_champion_stays(
-    account, project, component, step, says
+    account, starter_components, component, step, says
 ):
     champion = run_chain(account.context(weather()), account.upload("weather/a.csv", SAMPLE.read_bytes()))
     assert champion["status"] == "SUCCEEDED"

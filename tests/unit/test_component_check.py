@@ -4,7 +4,6 @@ rule and the fix."""
 
 from __future__ import annotations
 
-import sys
 import textwrap
 
 import pandas as pd
@@ -17,43 +16,7 @@ pytestmark = pytest.mark.unit
 
 SAMPLE = STARTER / "data" / "seattle-weather.csv"
 
-BAD = textwrap.dedent(
-    '''
-    import numpy as np
-    from components.features import Ratio
-
-
-    class Noisy(Ratio):
-        """Adds noise: two fits (or two transforms) answer otherwise."""
-
-        def compute(self, X):
-            out = super().compute(X)
-            return {self.name: out[self.name] + np.random.default_rng().normal(size=len(X)).astype(np.float32)}
-
-
-    class Product(Ratio):
-        """Serves num * den where it trained on num / den."""
-
-        def onnx(self, x, op):
-            return {self.name: op.Mul(x[self.num], x[self.den])}
-
-
-    class Unservable(Ratio):
-        def onnx(self, x, op):
-            raise NotImplementedError("Unservable has no ONNX form")
-    '''
-)
 PARAMS = {"num": "precipitation", "den": "wind", "name": "rain_per_wind"}
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    (tmp_path / "bad_components.py").write_text(BAD)
-    monkeypatch.syspath_prepend(str(STARTER))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield
-    for name in [m for m in sys.modules if m.startswith(("components", "bad_components"))]:
-        del sys.modules[name]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +24,7 @@ def sample() -> pd.DataFrame:
     return pd.read_csv(SAMPLE)
 
 
-def test_given_the_starter_components_then_every_rule_passes(project, sample):
+def test_given_the_starter_components_then_every_rule_passes(starter_components, sample):
     ratio = assert_component_ok("components.features:Ratio", sample, params=PARAMS)
     assert [f.rule for f in ratio.findings] == [
         "scikit-learn conventions",
@@ -81,12 +44,18 @@ def test_given_the_starter_components_then_every_rule_passes(project, sample):
 @pytest.mark.parametrize(
     ("component", "rule", "says"),
     [
-        ("bad_components:Noisy", "deterministic", "is not deterministic: its column 'rain_per_wind' differs"),
-        ("bad_components:Product", "ONNX parity", "'rain_per_wind' differs on"),
-        ("bad_components:Unservable", "converts to ONNX", "bad_components:Unservable: Unservable has no ONNX form"),
+        ("tests.bad_components:Noisy", "deterministic", "is not deterministic: its column 'rain_per_wind' differs"),
+        ("tests.bad_components:Product", "ONNX parity", "'rain_per_wind' differs on"),
+        (
+            "tests.bad_components:Unservable",
+            "converts to ONNX",
+            "tests.bad_components:Unservable: Unservable has no ONNX form",
+        ),
     ],
 )
-def test_given_a_bad_component_then_the_check_names_its_rule_and_the_fix(project, sample, component, rule, says):
+def test_given_a_bad_component_then_the_check_names_its_rule_and_the_fix(
+    starter_components, sample, component, rule, says
+):
     report = check_component(component, sample, params=PARAMS)
     assert not report.ok
     failed = {f.rule: f for f in report.findings if not f.passed}
@@ -96,7 +65,10 @@ def test_given_a_bad_component_then_the_check_names_its_rule_and_the_fix(project
         assert_component_ok(component, sample, params=PARAMS)
 
 
-def test_given_a_component_that_breaks_scikit_learns_rules_then_the_check_says_which(project, sample, tmp_path):
+def test_given_a_component_that_breaks_scikit_learns_rules_then_the_check_says_which(
+    starter_components, sample, tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "eager.py").write_text(
         textwrap.dedent(
             """
@@ -115,7 +87,7 @@ def test_given_a_component_that_breaks_scikit_learns_rules_then_the_check_says_w
     assert not first.passed and "check_no_attributes_set_in_init" in first.detail
 
 
-def test_given_the_cli_then_it_prints_each_rule_and_exits_by_the_verdict(project, tmp_path, monkeypatch):
+def test_given_the_cli_then_it_prints_each_rule_and_exits_by_the_verdict(starter_components, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from mlops.tools.cli import app
@@ -132,7 +104,7 @@ def test_given_the_cli_then_it_prints_each_rule_and_exits_by_the_verdict(project
         [
             "component",
             "check",
-            "bad_components:Product",
+            "tests.bad_components:Product",
             "--data",
             str(SAMPLE),
             "--params",

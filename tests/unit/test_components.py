@@ -16,18 +16,8 @@ from mlops.ml.export import opset_for, to_onnx
 from mlops.ml.models import build_pipeline, model_frame
 from mlops.serving.onnx_model import OnnxModel
 from mlops.serving.signature import Signature
-from mlops.tools.samples import STARTER
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def starter_components(monkeypatch):
-    """The starter project's components/ package importable, as it is in a project made by `mlops init`."""
-    monkeypatch.syspath_prepend(str(STARTER))
-    yield
-    for name in [m for m in sys.modules if m == "components" or m.startswith("components.")]:
-        del sys.modules[name]
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("starter_components")]
 
 
 def _frame(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -50,6 +50,10 @@ class EnvironmentSettings(BaseModel):
         default="canary_10_percent_5_minutes",
         description="How CodeDeploy shifts the serve function's live alias to new code (rolled back on alarm).",
     )
+    event_bus: str = Field(default="default", description="The EventBridge bus the platform's events go to.")
+    event_source: str = Field(
+        default="serverless-mlops", pattern=r"^[A-Za-z0-9._-]+$", description="The events' source (mlops.core.facts)."
+    )
     model_cache_seconds: int = Field(default=30, ge=0, le=300, description="Champion alias re-check interval.")
     max_predict_rows: int = Field(default=1000, gt=0, le=10_000)
 

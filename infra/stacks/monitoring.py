@@ -32,6 +32,7 @@ class MonitoringStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         self.monitor = pipeline.make_function(self, "Monitor", spec=MONITOR_FUNCTION)
+        pipeline.events.grant_publish(self.monitor)  # a window judged; a challenger promoted by policy
         artifacts = storage.store.artifacts
         # Reads served traffic, labels, the champion's statistics and schema; writes only its own results.
         for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX, c.MODELS_PREFIX, c.SCHEMAS_PREFIX):

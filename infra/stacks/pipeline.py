@@ -16,6 +16,7 @@ from mlops.core import constants as c
 from mlops.core.config import config_document
 from mlops.infra.constructs.pipeline_function import PipelineFunction
 from mlops.infra.constructs.pipeline_layers import PipelineLayers
+from mlops.infra.constructs.platform_events import PlatformEvents
 from mlops.infra.constructs.training_pipeline import TrainingPipeline
 from mlops.infra.functions import PIPELINE_FUNCTIONS, FunctionSpec
 from mlops.infra.settings import EnvironmentSettings
@@ -138,6 +139,22 @@ class PipelineStack(Stack):
         )
         if settings.notification_email:
             self.failure_topic.add_subscription(subscriptions.EmailSubscription(settings.notification_email))
+        # The platform's facts on EventBridge; champion changes and failed runs reach the topic too.
+        self.notifications_key.grant(
+            iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        self.events = PlatformEvents(
+            self,
+            "Events",
+            environment=settings.name,
+            bus_name=settings.event_bus,
+            source=settings.event_source,
+            retention=retention,
+            removal=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
+            notifications=self.failure_topic,
+        )
+        for name in ("register", "await_approval", "promote", "finalize"):  # the steps that make a fact
+            self.events.grant_publish(self.functions[name])
         self.pipeline = TrainingPipeline(
             self,
             "Training",
@@ -155,6 +172,9 @@ class PipelineStack(Stack):
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "FailureTopicArn", value=self.failure_topic.topic_arn)
         CfnOutput(self, "CatalogParameter", value=self.catalog_parameter_name)
+        CfnOutput(self, "EventBusName", value=settings.event_bus)
+        CfnOutput(self, "EventSource", value=settings.event_source)
+        CfnOutput(self, "EventLogGroup", value=self.events.log_group.log_group_name)
         CfnOutput(self, "Models", value=",".join(models.names))
         for name, fn in self.functions.items():
             CfnOutput(self, f"Function{_pascal(name)}", value=fn.function_name)

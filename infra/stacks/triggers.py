@@ -38,6 +38,7 @@ class TriggersStack(Stack):
         # C4: a challenger's alarm withdraws it (the models table's alias and history items).
         storage.tables.models.grant_read_write_data(self.trigger)
         pipeline.state_machine.grant_start_execution(self.trigger)
+        pipeline.events.grant_publish(self.trigger)  # a run started; a challenger withdrawn by its alarm
         # To evict a lock whose execution ended without releasing it (a lost status-change event).
         pipeline.state_machine.grant_execution(self.trigger, "states:DescribeExecution")
         self.rules = RetrainingTriggers(

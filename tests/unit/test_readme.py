@@ -51,7 +51,10 @@ def test_given_the_readmes_commands_then_every_file_they_read_ships():
         if word.endswith((".yaml", ".json", ".csv")) and "/" in word and not word.startswith("s3://")
     ]
     assert any(w.endswith("-records.json") for w in named), named
-    assert [w for w in named if not (ROOT / w).is_file()] == []
+    # a command about a project of one's own names its files as `mlops init` writes them
+    from mlops.tools.samples import STARTER
+
+    assert [w for w in named if not (ROOT / w).is_file() and not (STARTER / w).is_file()] == []
     checked = re.findall(r"`mlops config check -c ([^`]+)`", README)
     assert checked and all((ROOT / path).is_file() for path in checked), checked
 

@@ -17,6 +17,10 @@ ENV_STATE_MACHINE_ARN = "MLOPS_STATE_MACHINE_ARN"
 ENV_MODEL_CACHE_SECONDS = "MLOPS_MODEL_CACHE_SECONDS"
 ENV_MODEL_CACHE_MB = "MLOPS_MODEL_CACHE_MB"  # the loaded models' memory bound (LRU beyond it)
 ENV_MAX_ROWS = "MLOPS_MAX_PREDICT_ROWS"
+ENV_EVENT_BUS = "MLOPS_EVENT_BUS"  # where a function that makes a fact publishes it (unset: it publishes nothing)
+ENV_EVENT_SOURCE = "MLOPS_EVENT_SOURCE"  # the events' source (the IAM policy allows only this one)
+ENV_ENVIRONMENT = "MLOPS_ENVIRONMENT"  # the deployment's name (dev, staging, prod), in every event
+DEFAULT_EVENT_SOURCE = "serverless-mlops"
 ENV_FUNCTION = "MLOPS_FUNCTION"  # the folder under functions/ a Lambda runs (the emulator routes by it)
 # What the state machine sends a step as the run starts, beside the earlier steps, waiting for the answer: the
 # function's execution environment initializes while they work, and is idle and warm when its step comes.

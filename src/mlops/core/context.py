@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mlops.core.config import ProjectConfig
 from mlops.core.constants import RUNS_PREFIX
-from mlops.core.ports import ArtifactStore, MetadataStore, ObjectReader
+from mlops.core.ports import ArtifactStore, EventPublisher, MetadataStore, NoEvents, ObjectReader
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,7 @@ class Stores:
     meta: MetadataStore
     reader: ObjectReader
     landing_bucket: str | None = None
+    events: EventPublisher = field(default_factory=NoEvents)  # the facts, once durable (mlops.core.facts)
 
 
 @dataclass(frozen=True)

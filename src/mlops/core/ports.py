@@ -140,6 +140,19 @@ class Executions(Protocol):
     def fail_task(self, token: str, error: str, cause: str) -> None: ...
 
 
+class EventPublisher(Protocol):
+    """Where the platform's facts go once durable (:mod:`mlops.core.facts`): EventBridge, or nowhere."""
+
+    def publish(self, fact: Any) -> None: ...
+
+
+class NoEvents:
+    """A deployment or a test that publishes nothing (the functions that make no fact, tests that do not look)."""
+
+    def publish(self, fact: Any) -> None:
+        return None
+
+
 class MetricsPublisher(Protocol):
     def publish(self, values: dict[str, float], dimensions: list[dict[str, str]], when: datetime) -> None:
         """Each value once per dimension set, timestamped ``when``."""

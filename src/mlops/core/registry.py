@@ -7,9 +7,19 @@ from typing import Any
 
 from mlops.core.artifact_io import get_json, put_json
 from mlops.core.clock import iso_ms, iso_us, utcnow, utcnow_iso
-from mlops.core.constants import CANARY, CHALLENGER, CHAMPION, MODELS_PREFIX, RUNS_PREFIX, SCHEMAS_PREFIX, SHADOW
+from mlops.core.constants import (
+    CANARY,
+    CHALLENGER,
+    CHAMPION,
+    MODELS_PREFIX,
+    RUNS_PREFIX,
+    SCHEMAS_PREFIX,
+    SHADOW,
+    SITES_PREFIX,
+)
 from mlops.core.context import Stores
 from mlops.core.errors import RegistryError
+from mlops.core.facts import ChallengerChanged, ChampionChanged, ModelVersionRegistered, fact_id
 from mlops.core.ports import parse_s3_uri
 
 APPROVED, PENDING = "approved", "pending_approval"
@@ -37,6 +47,11 @@ def _retain(stores: Stores, refs: dict[str, Any], prefix: str) -> dict[str, Any]
     return out
 
 
+def site_page(stores: Stores, model: str, page: str) -> str:
+    """The ``s3://`` of a page of the model's report site (an event's link)."""
+    return stores.artifacts.uri(f"{SITES_PREFIX}{model}/{page}")
+
+
 def register_version(stores: Stores, record: dict[str, Any]) -> dict[str, Any]:
     """A new version; its artifacts and lineage are copied out of run scratch into the retained prefix."""
     version = stores.meta.next_counter(record["model"], "version")
@@ -45,6 +60,21 @@ def register_version(stores: Stores, record: dict[str, Any]) -> dict[str, Any]:
     for section in RETAINED_SECTIONS:
         full[section] = _retain(stores, record.get(section) or {}, prefix)
     stores.meta.put_model_version(full)
+    model, metric = record["model"], record.get("metric")
+    value = (record.get("metrics") or {}).get(metric) if metric else None
+    stores.events.publish(
+        ModelVersionRegistered(
+            id=fact_id(model, version, "registered"),
+            model=model,
+            version=version,
+            run_id=record.get("run_id"),
+            status=str(record.get("status") or ""),
+            metric=metric,
+            value=float(value) if isinstance(value, int | float) else None,
+            at=full["created_at"],
+            report=site_page(stores, model, f"versions/v{version}.html"),
+        )
+    )
     return full
 
 
@@ -87,12 +117,44 @@ def promote(
     if record.get("status") != APPROVED:
         stores.meta.update_model_version(model, version, {"status": APPROVED, "approved_by": actor})
     stores.meta.set_alias(model, alias, version, history)
+    if alias == CHAMPION:
+        _champion_changed(stores, model, version, history)
     challenger = stores.meta.get_alias_item(model, CHALLENGER) if alias == CHAMPION else None
     if challenger is not None and int(challenger["version"]) == version:  # the challenger won: it is champion now
-        stores.meta.clear_alias(
-            model, CHALLENGER, version, {**history, "action": "withdraw", "reason": f"promoted to champion: {reason}"}
-        )
+        withdrawn = {**history, "action": "withdraw", "reason": f"promoted to champion: {reason}"}
+        if stores.meta.clear_alias(model, CHALLENGER, version, withdrawn):
+            _challenger_changed(stores, model, version, withdrawn)
     return {**history, "alias": alias, "version": version}
+
+
+def _champion_changed(stores: Stores, model: str, version: int, history: dict[str, Any]) -> None:
+    stores.events.publish(
+        ChampionChanged(
+            id=fact_id(model, "champion", history["at"], history["action"], version),
+            model=model,
+            version=version,
+            previous=history.get("previous"),
+            action=history["action"],
+            actor=str(history.get("actor") or ""),
+            reason=str(history.get("reason") or "")[:500],
+            at=history["at"],
+        )
+    )
+
+
+def _challenger_changed(stores: Stores, model: str, version: int, history: dict[str, Any]) -> None:
+    stores.events.publish(
+        ChallengerChanged(
+            id=fact_id(model, "challenger", history["at"], history["action"], version),
+            model=model,
+            version=version,
+            action=history["action"],
+            percent=history.get("percent"),
+            actor=str(history.get("actor") or ""),
+            reason=str(history.get("reason") or "")[:500],
+            at=history["at"],
+        )
+    )
 
 
 def set_challenger(
@@ -128,6 +190,7 @@ def set_challenger(
     # rows captured from here on, in this mode (mlops.monitoring.monitor.compare).
     since = iso_us(now)
     stores.meta.set_alias(model, CHALLENGER, version, history, {"mode": mode, "percent": share, "since": since})
+    _challenger_changed(stores, model, version, history)
     return {**history, "alias": CHALLENGER, "version": version, "mode": mode, "since": since}
 
 
@@ -147,6 +210,7 @@ def withdraw_challenger(stores: Stores, model: str, *, reason: str, actor: str) 
     }
     if not stores.meta.clear_alias(model, CHALLENGER, version, history):
         raise RegistryError(f"{model}'s challenger changed meanwhile; look again (`mlops models history`)")
+    _challenger_changed(stores, model, version, history)
     return {**history, "alias": CHALLENGER, "version": version}
 
 
@@ -157,6 +221,8 @@ def rollback(stores: Stores, model: str, *, reason: str, actor: str, alias: str 
     target = stack[-2]
     history = {"at": utcnow_iso(), "action": "rollback", "previous": stack[-1], "reason": reason, "actor": actor}
     stores.meta.set_alias(model, alias, target, history)
+    if alias == CHAMPION:
+        _champion_changed(stores, model, target, history)
     return {**history, "alias": alias, "version": target}
 
 

@@ -20,6 +20,7 @@ from mlops.core.clock import utcnow_iso
 from mlops.core.config import ProjectConfig
 from mlops.core.context import StepContext, Stores
 from mlops.core.errors import DataValidationError
+from mlops.core.facts import RunStateChange, fact_id
 from mlops.core.results import StepResult
 
 P = ParamSpec("P")
@@ -206,9 +207,32 @@ def finalize(
         fields["metrics"] = details["evaluate"]["metrics"]
     if details.get("register", {}).get("version"):
         fields["model_version"] = details["register"]["version"]
-    finish_run(stores, model, run_id, outcome, **fields)
+    record = finish_run(stores, model, run_id, outcome, **fields)
+    publish_run_state(stores, record)
     stores.meta.release_lock(model, run_id)
     return {"run_id": run_id, "status": outcome, "error": fields.get("error")}
+
+
+def publish_run_state(stores: Stores, record: dict[str, Any]) -> None:
+    """The run's state as an event (started, succeeded, failed, rejected, waiting for approval), once recorded."""
+    from mlops.core.registry import site_page
+
+    model, run_id, status = record["model"], record["run_id"], str(record["status"])
+    error = record.get("error") or None
+    stores.events.publish(
+        RunStateChange(
+            id=fact_id(model, run_id, "STARTED" if status == RUNNING else status),
+            model=model,
+            run_id=run_id,
+            status="STARTED" if status == RUNNING else status,  # type: ignore[arg-type]
+            trigger=(record.get("trigger") or {}).get("reason"),
+            version=record.get("model_version"),
+            error=f"{error.get('type')}: {error.get('message', '')}"[:300] if error else None,
+            reasons=[r[:300] for r in record.get("reasons") or []] or None,
+            at=str(record.get("finished_at") or record.get("started_at") or utcnow_iso()),
+            report=site_page(stores, model, f"runs/{run_id}.html"),
+        )
+    )
 
 
 def safe_name(text: str, limit: int = 80) -> str:
@@ -293,4 +317,6 @@ def await_approval(stores: Stores, model: str, run_id: str, version: int, token:
     at = utcnow_iso()
     stores.meta.update_model_version(model, version, {"approval_token": token, "approval_requested_at": at})
     stores.meta.update_run(model, run_id, {"status": WAITING, "approval": {"version": version, "requested_at": at}})
+    run = stores.meta.get_run(model, run_id) or {}
+    publish_run_state(stores, {**run, "model": model, "run_id": run_id, "status": WAITING, "model_version": version})
     return {"run_id": run_id, "version": version, "status": WAITING}

@@ -437,10 +437,10 @@ class LocalCloud:
         if "ScheduleExpression" in props:
             kwargs["ScheduleExpression"] = props["ScheduleExpression"]
         self._c("events").put_rule(**kwargs)
-        targets = [
+        targets = [  # Lambda and SNS targets are delivered by the seam; log groups by moto itself
             {k: t[k] for k in ("Id", "Arn", "Input", "InputPath", "InputTransformer") if k in t}
             for t in props.get("Targets", [])
-            if ":lambda:" in t["Arn"]
+            if any(kind in t["Arn"] for kind in (":lambda:", ":logs:", ":sns:"))
         ]
         if targets:
             self._c("events").put_targets(Rule=name, Targets=targets)

@@ -297,13 +297,25 @@ def deliver_to_lambda_targets(rule: Any, event: dict[str, Any]) -> int:
 
 
 def _send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
-    others = [t for t in self.targets if ":lambda:" not in t["Arn"]]
-    if others:  # moto raises NotImplementedError for Lambda targets: give it only the ones it serves
+    others = [t for t in self.targets if ":lambda:" not in t["Arn"] and ":sns:" not in t["Arn"]]
+    if others:  # moto raises NotImplementedError for Lambda and SNS targets: give it only the ones it serves
         clone = copy.copy(self)
         clone.targets = others
         _original["events"](clone, original_event, transform_input)
     if rule_matches(self, original_event):
         deliver_to_lambda_targets(self, original_event)
+        _deliver_to_topics(self, original_event)
+
+
+def _deliver_to_topics(rule: Any, event: dict[str, Any]) -> None:
+    """An SNS target gets the event as its message (what EventBridge publishes), through moto's SNS backend."""
+    from moto.sns.models import sns_backends
+
+    for target in rule.targets:
+        arn = target["Arn"]
+        if ":sns:" in arn:
+            _, _, _, region, account, _ = arn.split(":", 5)
+            sns_backends[account][region].publish(message=json.dumps(_aws_shape(event)), arn=arn)
 
 
 def rule_matches(rule: Any, event: dict[str, Any]) -> bool:

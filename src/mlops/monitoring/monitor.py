@@ -28,6 +28,7 @@ from mlops.core.artifact_io import get_json, put_json
 from mlops.core.clock import utcnow
 from mlops.core.config import HIGHER_IS_BETTER, ProjectConfig, Task
 from mlops.core.context import Stores
+from mlops.core.facts import MonitorWindowJudged, fact_id
 from mlops.core.ports import MetricsPublisher, parse_s3_uri
 from mlops.data.stats import feature_drift
 from mlops.monitoring.capture import from_jsonl, iso
@@ -379,7 +380,26 @@ def _store(stores: Stores, model: str, window: Window, summary: dict[str, Any], 
     summary = {**summary, "report": report.as_dict()}
     ref = put_json(stores.artifacts, f"{base}summary.json", summary)
     put_json(stores.artifacts, latest_key(model), {**summary, "summary": ref.as_dict()})
+    stores.events.publish(window_judged(model, window, summary))
     return summary
+
+
+def window_judged(model: str, window: Window, summary: dict[str, Any]) -> MonitorWindowJudged:
+    """The verdict as an event: drifted features and the live quality, small (the report holds the rest)."""
+    quality = summary.get("quality") or {}
+    return MonitorWindowJudged(
+        id=fact_id(model, "window", iso(window.start), iso(window.end)),
+        model=model,
+        window_start=iso(window.start),
+        window_end=iso(window.end),
+        version=summary.get("version"),
+        records=int(summary.get("records") or 0),
+        judged=bool(summary.get("judged")),
+        drifted_features=list((summary.get("drift") or {}).get("drifted") or [])[:50],
+        quality={k: quality.get(k) for k in ("live", "champion", "shortfall") if k in quality} or None,
+        at=str(summary.get("evaluated_at")),
+        report=summary["report"]["uri"],
+    )
 
 
 def latest_key(model: str) -> str:

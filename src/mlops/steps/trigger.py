@@ -54,7 +54,7 @@ from mlops.core.events import (
     parse_trigger_event,
 )
 from mlops.core.ports import TERMINAL_STATUSES, ExecutionExistsError, Executions
-from mlops.core.runs import FAILED, finish_run, safe_name, start_run
+from mlops.core.runs import FAILED, RUNNING, finish_run, publish_run_state, safe_name, start_run
 
 # A lock whose execution never started (the trigger died between lock and start) is stale after this;
 # the trigger's own timeout is 30 s.
@@ -330,6 +330,7 @@ class Trigger:
             self._unstart(run_id)
             raise
         self.stores.meta.update_run(self.model, run_id, {"execution_arn": arn})
+        publish_run_state(self.stores, {**(self.stores.meta.get_run(self.model, run_id) or {}), "status": RUNNING})
         return {"status": "started", "run_id": run_id, "execution_arn": arn, "execution_name": req.name}
 
     def _unstart(self, run_id: str) -> None:
@@ -346,13 +347,14 @@ class Trigger:
         if run_id:
             run = self.stores.meta.get_run(self.model, run_id) or {}
             if run.get("status") in ("RUNNING", "WAITING_APPROVAL"):  # aborted or timed out: finalize never ran
-                finish_run(
+                ended = finish_run(
                     self.stores,
                     self.model,
                     run_id,
                     FAILED,
                     error={"type": f"Execution{detail.status.title()}", "message": "execution ended"},
                 )
+                publish_run_state(self.stores, ended)
         return {"status": "released" if released else "not_held", "run_id": run_id, **self.start_pending()}
 
     def start_pending(self) -> dict[str, Any]:

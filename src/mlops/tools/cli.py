@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from mlops.core.config import ConfigError, load_config
-from mlops.tools.display import emit, show_monitor, show_run, step_line
+from mlops.tools.display import emit, event_line, show_monitor, show_run, step_line
 from mlops.tools.samples import example_config_path
 
 app = typer.Typer(
@@ -60,6 +60,8 @@ app.add_typer(local_app, name="local")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(schema_app, name="schema")
+events_app = typer.Typer(help="The platform's events on EventBridge (runs, versions, champions, windows).")
+app.add_typer(events_app, name="events")
 component_app = typer.Typer(help="Your own components: check one before a pipeline runs it.", no_args_is_help=True)
 app.add_typer(component_app, name="component")
 quarantine_app = typer.Typer(
@@ -944,6 +946,40 @@ def models_served_at(
         emit({"at": when, "version": version})
     else:
         typer.echo(f"v{version}" if version is not None else f"no champion at {when}")
+
+
+# -- events ---------------------------------------------------------------------------------
+@events_app.command("tail")
+def events_tail(
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Only this model's events.")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", "-f", help="Keep printing new ones.")] = True,
+    since: Annotated[str, typer.Option(help="How far back: 15m, 2h, 1d.")] = "1h",
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the platform's events as they come (from the environment's event log group, where a rule keeps every
+    one): Run State Change, Model Version Registered, Champion Changed, Challenger Changed, Monitor Window Judged."""
+    with reported():
+        p = platform(target, env, endpoint, None, one=False)
+    start = int((time.time() - _duration_s(since)) * 1000)
+    seen: set[str] = set()
+    while True:
+        with reported():
+            found = p.events(start, model)
+        for event in found:
+            if event["id"] in seen:
+                continue
+            seen.add(event["id"])
+            start = max(start, int(event["_ms"]))
+            if as_json:
+                typer.echo(json.dumps({k: v for k, v in event.items() if k != "_ms"}))
+            else:
+                typer.echo(event_line(event))
+        if not follow:
+            return
+        time.sleep(2)
 
 
 # -- components -----------------------------------------------------------------------------

@@ -8,6 +8,17 @@ from typing import Any
 import typer
 
 
+def event_line(event: dict[str, Any]) -> str:
+    """One platform event on a line: when, what, which model, and its facts."""
+    detail = dict(event.get("detail") or {})
+    keys = ("run_id", "status", "version", "previous", "action", "actor", "trigger", "judged", "drifted_features")
+    facts = " ".join(f"{k}={detail[k]}" for k in keys if detail.get(k) not in (None, [], ""))
+    why = detail.get("error") or detail.get("reason") or "; ".join(detail.get("reasons") or [])
+    return f"{detail.get('at', event.get('time'))}  {event.get('detail-type'):<24} {detail.get('model')}  {facts}" + (
+        f"  — {why}" if why else ""
+    )
+
+
 def emit(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 

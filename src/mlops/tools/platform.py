@@ -188,7 +188,16 @@ class Platform:
             models_table=self.output("ModelsTable"),
             lineage_table=self.output("LineageTable"),
         )
-        return make_stores(resources, self.session, endpoint_url=self.endpoint)
+        events = (
+            {
+                "bus": self.outputs["EventBusName"],
+                "source": self.outputs.get("EventSource", ""),
+                "environment": self.env,
+            }
+            if self.outputs.get("EventBusName")
+            else None
+        )  # a person's promotion or rollback is a fact too
+        return make_stores(resources, self.session, endpoint_url=self.endpoint, events=events)
 
     @property
     def workflow(self) -> Any:
@@ -393,6 +402,24 @@ class Platform:
         from mlops.core.registry import served_at
 
         return served_at(self.stores, self.model, when)
+
+    # -- events -------------------------------------------------------------------------
+    def events(self, since_ms: int = 0, model: str | None = None) -> list[dict[str, Any]]:
+        """The platform's events kept in the environment's log group (every fact, as EventBridge delivered it),
+        oldest first; ``model``: only that model's."""
+        logs = self.client("logs")
+        request: dict[str, Any] = {"logGroupName": self.output("EventLogGroup"), "startTime": since_ms}
+        found = []
+        while True:
+            page = logs.filter_log_events(**request)
+            for item in page.get("events", []):
+                event = json.loads(item["message"])
+                if model is None or (event.get("detail") or {}).get("model") == model:
+                    found.append({**event, "_ms": item["timestamp"]})
+            if not page.get("nextToken"):
+                break
+            request["nextToken"] = page["nextToken"]
+        return sorted(found, key=lambda e: (e["_ms"], str(e.get("time"))))
 
     # -- quarantine ---------------------------------------------------------------------
     def quarantined(self) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import boto3
 import yaml
 
 from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader
+from mlops.adapters.events import EventBridgePublisher
 from mlops.adapters.executions import StepFunctionsExecutions
 from mlops.adapters.metadata import DynamoMetadataStore
 from mlops.adapters.parameters import SsmParameters
@@ -21,7 +22,7 @@ from mlops.core import constants as c
 from mlops.core.config import ConfigError, ModelSet, ProjectConfig, load_config, parse_config, parse_config_document
 from mlops.core.context import Stores
 from mlops.core.errors import TransientError
-from mlops.core.ports import ObjectInfo, ParameterStore, parse_s3_uri
+from mlops.core.ports import NoEvents, ObjectInfo, ParameterStore, parse_s3_uri
 
 
 @dataclass(frozen=True)
@@ -57,23 +58,48 @@ class Resources:
         }
 
 
-def make_stores(resources: Resources, session: Any = None, endpoint_url: str | None = None) -> Stores:
+def make_stores(
+    resources: Resources,
+    session: Any = None,
+    endpoint_url: str | None = None,
+    events: Mapping[str, str] | None = None,
+) -> Stores:
+    """The stores over ``resources``; with ``events`` (bus, source, environment: what :func:`event_settings` reads),
+    the facts are published there."""
     session = session or boto3.session.Session()
     s3 = session.client("s3", endpoint_url=endpoint_url)
     ddb = session.resource("dynamodb", endpoint_url=endpoint_url)
+    publisher: Any = NoEvents()
+    if events and events.get("bus"):
+        client = session.client("events", endpoint_url=endpoint_url)
+        publisher = EventBridgePublisher(client, events["bus"], events["source"], events.get("environment", ""))
     return Stores(
         artifacts=S3ArtifactStore(resources.artifact_bucket, s3),
         meta=DynamoMetadataStore(ddb, resources.runs_table, resources.models_table, resources.lineage_table),
         reader=S3ObjectReader(s3),
         landing_bucket=resources.landing_bucket,
+        events=publisher,
     )
+
+
+def event_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Where this function publishes its facts: set only on the functions that make one (their IAM policy allows
+    ``events:PutEvents`` on that bus, for that source); empty elsewhere."""
+    env = os.environ if env is None else env
+    if not env.get(c.ENV_EVENT_BUS):
+        return {}
+    return {
+        "bus": env[c.ENV_EVENT_BUS],
+        "source": env.get(c.ENV_EVENT_SOURCE) or c.DEFAULT_EVENT_SOURCE,
+        "environment": env.get(c.ENV_ENVIRONMENT, ""),
+    }
 
 
 @lru_cache(maxsize=1)
 def stores_from_env() -> Stores:
     """The stores over the resources this function's environment names, built once per execution environment
     (the pipeline's handlers and the serve function share it)."""
-    return make_stores(Resources.from_env())
+    return make_stores(Resources.from_env(), events=event_settings())
 
 
 def executions_from_env(env: Mapping[str, str] | None = None, session: Any = None) -> StepFunctionsExecutions:

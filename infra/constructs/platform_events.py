@@ -6,7 +6,9 @@ where they are kept.
 - **Schemas**: an EventBridge schema registry with one schema per detail-type, from the same pydantic models the
   publishers build (so code bindings can be generated from it).
 - **Kept**: a rule sends every one of this environment's events to a log group (`mlops events tail` reads it,
-  deployed or offline), and the champion changes and failed runs to the notifications topic.
+  deployed or offline), and the champion changes to the notifications topic. Failed runs are not sent there
+  again: the pipeline's own catch already notifies each one (even when the run's record cannot be written), and a
+  second rule would mail every failure twice.
 """
 
 from __future__ import annotations
@@ -117,19 +119,16 @@ class PlatformEvents(Construct):
             targets=[_LogGroupTarget(group_arn)],
         )
         if notifications is not None:
-            for name, detail_type, detail in (
-                ("NotifyChampion", "Champion Changed", {"environment": [environment]}),
-                ("NotifyFailure", "Run State Change", {"environment": [environment], "status": ["FAILED"]}),
-            ):
-                events.Rule(
-                    self,
-                    name,
-                    event_bus=self.bus,
-                    description=f"serverless-mlops: {detail_type} ({', '.join(detail.get('status', ['any']))}) to "
-                    "the notifications topic",
-                    event_pattern=events.EventPattern(source=[source], detail_type=[detail_type], detail=detail),
-                    targets=[targets.SnsTopic(notifications, retry_attempts=3, max_event_age=Duration.hours(2))],
-                )
+            events.Rule(
+                self,
+                "NotifyChampion",
+                event_bus=self.bus,
+                description="serverless-mlops: Champion Changed to the notifications topic",
+                event_pattern=events.EventPattern(
+                    source=[source], detail_type=["Champion Changed"], detail={"environment": [environment]}
+                ),
+                targets=[targets.SnsTopic(notifications, retry_attempts=3, max_event_age=Duration.hours(2))],
+            )
 
     @property
     def env(self) -> dict[str, str]:

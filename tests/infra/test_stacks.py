@@ -309,12 +309,15 @@ def test_given_prod_then_serving_reserves_concurrency(prod_synth):
     )
 
 
-def test_given_the_notifications_topic_then_its_key_lets_the_state_machine_and_cloudwatch_publish(synth):
+def test_given_the_notifications_topic_then_its_key_lets_the_state_machine_cloudwatch_and_eventbridge_publish(synth):
     raw = synth.raw("pipeline")
     (key,) = resources_of_type(raw, "AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
-    principals = [st.get("Principal", {}) for st in key["Properties"]["KeyPolicy"]["Statement"]]
-    assert {"Service": "cloudwatch.amazonaws.com"} in principals
+    services = set()
+    for st in key["Properties"]["KeyPolicy"]["Statement"]:
+        named = st.get("Principal", {}).get("Service", [])
+        services |= {named} if isinstance(named, str) else set(named)
+    assert {"cloudwatch.amazonaws.com", "events.amazonaws.com"} <= services
     (topic,) = resources_of_type(raw, "AWS::SNS::Topic").values()
     assert topic["Properties"]["KmsMasterKeyId"] == {
         "Fn::GetAtt": [next(iter(resources_of_type(raw, "AWS::KMS::Key"))), "Arn"]

@@ -1,7 +1,10 @@
-"""Serving benchmarks: handler latency vs raw onnxruntime vs scikit-learn, cold init, bundle size.
+"""Serving benchmarks: handler latency vs raw onnxruntime vs scikit-learn, capture's cost, cold init, bundle size.
 
-Run: ``python -m benchmarks.serving`` (prints a Markdown table; figures go to docs/benchmarks.md).
+Run: ``python -m benchmarks.serving`` (prints Markdown tables; figures go to docs/benchmarks.md).
 Not a test: timings depend on the machine; the tests assert behaviour, this measures speed.
+
+While handlers run, the process's stdout (where capture writes its lines, as the Lambda runtime reads them) is an
+OS pipe read by another process; the tables are printed after.
 """
 
 from __future__ import annotations
@@ -101,6 +104,42 @@ def serving_champion(
         api.model_cache.cache_clear()
 
 
+@contextlib.contextmanager
+def piped_stdout() -> Iterator[None]:
+    """fd 1 becomes a pipe read by another process, as the Lambda runtime reads a function's output (a reader
+    thread in this process would compete for the GIL and charge the handler for it)."""
+    import sys
+
+    reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert reader.stdin is not None
+    saved = os.dup(1)
+    os.dup2(reader.stdin.fileno(), 1)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process's own stdout, now the pipe
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        sys.stdout = sys.__stdout__
+        reader.stdin.close()
+        reader.wait()
+
+
+def captured_bytes(event: dict[str, Any], context: Any) -> int:
+    """The bytes one request's capture writes to the function's log (its lines and their newlines)."""
+    import io
+    import sys
+
+    from mlops.serving import api
+
+    saved, sys.stdout = sys.stdout, io.StringIO()
+    try:
+        api.handle(event, context)
+        return len(sys.stdout.getvalue().encode())
+    finally:
+        sys.stdout = saved
+
+
 def floor_fn(model: Any, body: str) -> Callable[[], bytes]:
     """The least any handler must do for this request: orjson in, one float32 matrix, ``session.run``, the same
     response out with orjson."""
@@ -123,19 +162,27 @@ def floor_fn(model: Any, body: str) -> Callable[[], bytes]:
     return floor
 
 
-def latency_rows(family: str) -> list[str]:
-    """Handler (API Gateway event in, JSON out) vs its floor vs session.run vs predict_proba, in one process."""
+def latency_rows(family: str) -> tuple[list[str], list[str]]:
+    """Handler (API Gateway event in, JSON out) vs its floor vs session.run vs predict_proba, in one process; and
+    the handler with capture at the example config's default against the same floor, with capture's bytes."""
+    import orjson
+    import yaml
+
     from mlops.local.apigw import rest_event
     from mlops.local.lambda_runtime import LocalContext
     from mlops.ml.models import model_frame
     from mlops.serving import api
     from mlops.serving.onnx_model import OnnxModel
+    from mlops.tools.samples import example_config_path
 
     pipe, kinds, X, onnx_bytes = train(family)
     model = OnnxModel(onnx_bytes)
-    rows = []
-    # Capture off: its cost is measured apart (benchmarks.capture); this is the serve path itself.
-    with serving_champion(onnx_bytes, {"MLOPS_MAX_PREDICT_ROWS": "10000"}, capture_sample=0.0):
+    default = example_config_path()
+    rate = float(yaml.safe_load(default.read_text()).get("monitoring", {}).get("capture_sample", 1.0))
+    rows, capture_rows = [], []
+    # The serve path itself with capture off; then the same requests with capture at its default.
+    with serving_champion(onnx_bytes, {"MLOPS_MAX_PREDICT_ROWS": "10000"}, capture_sample=0.0), piped_stdout():
+        off = os.environ["MLOPS_CONFIG_URI"]
         context = LocalContext("serve")
         for n, repeats in ((1, 2000), (10, 1000), (100, 300), (1000, 40)):
             records = X.sample(n, replace=True, random_state=0).to_dict("records")
@@ -150,12 +197,23 @@ def latency_rows(family: str) -> list[str]:
             f = timed(floor, repeats)
             o = timed(lambda feeds=feeds: model.session.run(None, feeds), repeats)
             s = timed(lambda frame=frame: pipe.predict_proba(frame), max(5, repeats // 4))
+            os.environ["MLOPS_CONFIG_URI"] = str(default)
+            api.capture_sample.cache_clear()  # a config change is a new execution environment in Lambda
+            hc = timed(lambda event=event: api.handle(event, context), repeats)
+            size = captured_bytes(event, context) if rate >= 1 else 0
+            os.environ["MLOPS_CONFIG_URI"] = off
+            api.capture_sample.cache_clear()
+            compact = sum(len(orjson.dumps(r)) for r in records)  # each record as compact JSON, its names included
             rows.append(
                 f"| {family} | {n:,} | {h[0]:.3f} / {h[1]:.3f} | {f[0]:.3f} | **{h[0] / f[0]:.2f}x** | "
                 f"{o[0]:.3f} | {s[0]:.3f} | {s[0] / h[0]:.1f}x |"
             )
+            capture_rows.append(
+                f"| {family} | {n:,} | {rate:g} | {hc[0]:.3f} / {hc[1]:.3f} | {f[0]:.3f} | **{hc[0] / f[0]:.2f}x** | "
+                f"{hc[0] - h[0]:+.3f} | {size / n:,.0f} | {compact / n:,.0f} | **{size / compact:.2f}x** |"
+            )
         api.model_cache.cache_clear()
-    return rows
+    return rows, capture_rows
 
 
 COLD = """
@@ -235,9 +293,20 @@ def main() -> None:
         "| scikit-learn predict_proba | scikit-learn / handler |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    captures = []
     for family in ("logistic_regression", "gradient_boosting"):
-        for row in latency_rows(family):
+        rows, capture_rows = latency_rows(family)
+        captures += capture_rows
+        for row in rows:
             print(row)
+    print("\n## The handler with capture at the example config's default (ms, median / p99) against the same floor\n")
+    print(
+        "| model | rows | capture_sample | handler with capture | floor | ÷ floor | capture's cost | bytes per "
+        "captured row | the row's compact JSON | bytes ÷ compact JSON |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in captures:
+        print(row)
     _, _, X, onnx_bytes = train("gradient_boosting")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.onnx"

@@ -56,15 +56,17 @@ def test_given_a_request_with_categories_then_feeds_warnings_and_problems_follow
         {"name": "plan", "type": "categorical", "domain": ["basic", "premium"]},
     ]
     model = OnnxModel(to_onnx(pipe, kinds, Signature("binary", "y", inputs, [0, 1])))
-    problems, warnings, feeds = check_records(
+    problems, warnings, feeds, numbers = check_records(
         model, [{"size": 1.0, "plan": "premium"}, {"size": None, "plan": "enterprise"}]
     )
     assert problems == [] and "enterprise" in warnings[0]
+    assert numbers.dtype == "float64" and numbers[0, 0] == 1.0 and np.isnan(numbers[1, 0])  # as sent, for capture
+    assert feeds["size"].dtype == "float32" and feeds["plan"].ravel().tolist() == ["premium", "enterprise"]
     rows = model.predict_columns(feeds)
     assert rows[0]["prediction"] == 1 and rows[0]["probabilities"]["1"] > 0.5
-    problems, _, _ = check_records(model, [{"size": float("inf"), "plan": "basic"}, {"size": "1", "plan": None}])
+    problems, _, _, _ = check_records(model, [{"size": float("inf"), "plan": "basic"}, {"size": "1", "plan": None}])
     assert [(p.row, p.field) for p in problems] == [(0, "size"), (1, "size")]  # every problem, together
-    problems, _, _ = check_records(
+    problems, _, _, _ = check_records(
         model, [{"size": float("inf"), "plan": "basic"}, {"size": float("nan"), "plan": "basic"}]
     )
     assert [(p.row, p.field, p.problem[:13]) for p in problems] == [(0, "size", "must be a fin")]

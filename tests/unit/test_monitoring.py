@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from mlops.local.cloudwatch import AlarmEvaluator, pattern_matches, subscription_event
@@ -18,11 +19,15 @@ PATTERN = '{ ($.mlops = "capture") || ($.mlops = "feedback") }'  # what the Serv
 
 
 def _lines(n: int, width: int = 30) -> list[str]:
-    records = [{f"f{j}": float(i * j) for j in range(width)} for i in range(n)]
-    answers = [{"prediction": i % 2, "probabilities": {"0": 0.4, "1": 0.6}} for i in range(n)]
-    return capture.capture_lines(
-        model="m", version=3, request_id="req-1", records=records, predictions=answers, id_column=None, now=NOW
+    answered = capture.Answered(
+        numeric=[f"f{j}" for j in range(width)],
+        numbers=np.array([[float(i * j) for j in range(width)] for i in range(n)]),
+        text={},
+        predictions=[i % 2 for i in range(n)],
+        probabilities=np.array([[0.4, 0.6]] * n),
+        classes=["0", "1"],
     )
+    return capture.capture_lines(model="m", version=3, request_id="req-1", answered=answered, now=NOW)
 
 
 def test_given_a_big_batch_then_it_is_split_under_the_log_event_limit_and_ships_every_row():
@@ -185,20 +190,61 @@ def test_given_datapoints_then_the_alarm_state_follows_datapoints_to_alarm_and_m
         assert changes == [] and events == [] and sns.published == []
 
 
-def test_given_the_request_body_then_it_is_embedded_as_received_and_ships_the_same_rows():
-    records = [{"a": 1.5, "b": "x"}, {"a": None, "b": "y"}]
-    answers = [{"prediction": 1, "probabilities": {"0": 0.2, "1": 0.8}}, {"prediction": 0, "probabilities": None}]
-    body = json.dumps({"records": records})
-    common = {"model": "m", "version": 1, "request_id": "r", "records": records, "predictions": answers}
-    (embedded,) = capture.capture_lines(**common, id_column=None, now=NOW, body=body)
-    assert body in embedded  # not serialized again
-    (rebuilt,) = capture.capture_lines(**common, id_column=None, now=NOW)
-    assert capture.flatten(json.loads(embedded)) == capture.flatten(json.loads(rebuilt))
-    # a pretty-printed body would break the log line: the records are serialized instead
-    (pretty,) = capture.capture_lines(
-        **common, id_column=None, now=NOW, body=json.dumps({"records": records}, indent=2)
+def test_given_answers_as_columns_then_a_line_names_each_field_once_and_ships_rows_as_the_monitor_reads_them():
+    answered = capture.Answered(
+        numeric=["amount", "age"],
+        numbers=np.array([[1.5, np.nan], [0.1 + 0.2, 41.0], [1e-7, 3.0]]),  # NaN: a missing number
+        text={"colour": ["red", "", "blue"]},  # "": a missing category, as the graph is fed
+        predictions=["yes", "no", "yes"],
+        probabilities=np.array([[0.25, 0.75], [0.9, 0.1], [0.333333, 0.666667]]),
+        classes=["no", "yes"],
+        ids=["a-1", None, 7],
     )
-    assert "\n" not in pretty and capture.flatten(json.loads(pretty)) == capture.flatten(json.loads(rebuilt))
+    (line,) = capture.capture_lines(model="m", version=2, request_id="r", answered=answered, now=NOW, extra={"ms": 1})
+    assert line.count('"amount"') == 1 and line.count('"colour"') == 1 and line.count('"yes"') == 3
+    rows = capture.flatten(json.loads(line))
+    assert rows[1] == {
+        "model": "m",
+        "version": 2,
+        "request_id": "r",
+        "time": "2026-11-22T15:30:00.000000Z",
+        "ms": 1,
+        "row": 1,
+        "features": {"amount": 0.1 + 0.2, "age": 41.0, "colour": None},  # numbers exactly as sent
+        "prediction": "no",
+        "probabilities": {"no": 0.9, "yes": 0.1},
+    }
+    assert rows[0]["features"] == {"amount": 1.5, "age": None, "colour": "red"} and rows[0]["id"] == "a-1"
+    assert rows[2]["features"]["amount"] == 1e-7 and rows[2]["id"] == 7 and rows[2]["probabilities"]["yes"] == 0.666667
+
+
+def test_given_a_batch_split_over_lines_then_rows_keep_their_numbers_and_a_shadow_its_answers():
+    n = 3000
+    answered = capture.Answered(
+        numeric=[f"f{j}" for j in range(20)],
+        numbers=np.random.default_rng(0).normal(size=(n, 20)),
+        text={"c": ["x"] * n},
+        predictions=[1.5] * n,
+    )
+    shadow = {"version": 4, "ms": 0.2, "predictions": [{"prediction": float(i)} for i in range(n)]}
+    lines = capture.capture_lines(
+        model="m", version=3, request_id="r", answered=answered, now=NOW, extra={"shadow": shadow}
+    )
+    assert len(lines) > 1 and all(len(line.encode()) <= capture.MAX_LINE_BYTES for line in lines)
+    rows = [row for line in lines for row in capture.flatten(json.loads(line))]
+    assert [r["row"] for r in rows] == list(range(n))
+    assert [r["features"]["f3"] for r in rows] == answered.numbers[:, 3].tolist()
+    assert all(r["shadow"]["prediction"] == float(r["row"]) and "probabilities" not in r for r in rows)
+
+
+def test_given_a_line_of_the_earlier_row_format_then_it_still_ships():
+    """Lines written before the columns format (a deploy's in-flight captures) are read as before."""
+    records = [{"a": 1.5, "b": "x"}, {"a": None, "b": "y"}]
+    answers = [{"prediction": 1, "probabilities": {"0": 0.2, "1": 0.8}}, {"prediction": 0}]
+    head = {"mlops": "capture", "model": "m", "version": 1, "request_id": "r", "time": "2026-11-22T15:30:00Z"}
+    rows = capture.flatten({**head, "request": {"records": records}, "predictions": answers})
+    assert [(r["row"], r["features"], r["prediction"]) for r in rows] == [(0, records[0], 1), (1, records[1], 0)]
+    assert rows[0]["probabilities"] == {"0": 0.2, "1": 0.8} and "probabilities" not in rows[1]
 
 
 def test_given_a_powertools_emf_line_then_each_value_becomes_metric_data(capsys):

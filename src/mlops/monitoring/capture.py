@@ -19,6 +19,7 @@ import json
 import random
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,41 +60,79 @@ def _lines(head: dict[str, Any], key: str, items: list[dict[str, Any]]) -> Itera
     yield (prefix + b",".join(line) + b"]}").decode()
 
 
+@dataclass(frozen=True)
+class Answered:
+    """One model's answers to one request, as the serve path holds them: whole columns and arrays, no per-row
+    objects. A capture line is built from it (:func:`capture_lines`) and exploded into rows by the capture
+    function (:func:`flatten`).
+
+    ``numbers``: the numeric inputs as sent (an (n, k) float64 array, NaN for a missing value) and ``numeric``
+    their names; ``text``: each categorical input's values as strings ("" for a missing one); ``predictions``:
+    one per row; ``probabilities``: an (n, classes) array (rounded as answered) or None; ``ids``: the id
+    column's values, when the model has one."""
+
+    numeric: list[str]
+    numbers: Any
+    text: dict[str, Any]
+    predictions: list[Any]
+    probabilities: Any = None
+    classes: list[str] = field(default_factory=list)
+    ids: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def rows(self, start: int, stop: int) -> dict[str, Any]:
+        """The fields of a line for rows [start, stop): names once, values as arrays."""
+        out: dict[str, Any] = {"format": COLUMNS_FORMAT, "offset": start}
+        if self.numeric:
+            out["numeric"] = self.numeric
+            out["x"] = self.numbers[start:stop]
+        if self.text:
+            out["text"] = {name: values[start:stop] for name, values in self.text.items()}
+        out["prediction"] = self.predictions[start:stop]
+        if self.probabilities is not None:
+            out["classes"] = self.classes
+            out["proba"] = self.probabilities[start:stop]
+        if self.ids is not None:
+            out["ids"] = self.ids[start:stop]
+        return out
+
+
+COLUMNS_FORMAT = 2  # a capture line of columns (names once per request); lines without "format" have a row each
+_JSON = orjson.OPT_SERIALIZE_NUMPY  # numpy arrays as they are (NaN is null); no per-value Python objects
+
+
 def capture_lines(
     *,
     model: str,
     version: int,
     request_id: str,
-    records: list[dict[str, Any]],
-    predictions: list[dict[str, Any]],
-    id_column: str | None,
+    answered: Answered,
     now: datetime,
-    body: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The log lines recording one answered request: every record with its prediction and probabilities.
+    """The log lines recording one answered request: each field name once, the values as the serve path holds
+    them (numbers as sent, in float64; categories as strings), the predictions and probabilities as answered.
 
-    ``body`` (the request's JSON text, if it is one line) is embedded as received instead of serializing the
-    records again: that is most of the cost of a capture on the single-row path. ``extra``: what else the line
-    carries (the handler's ``ms``; ``role: challenger`` for a canary's answers; a shadow's ``version``,
-    ``predictions`` and ``ms``)."""
+    A request too large for one log event is split into lines by row range (each carries its ``offset``).
+    ``extra``: what else each line carries (the handler's ``ms``; ``role: challenger`` for a canary's answers; a
+    shadow's ``version``, ``predictions`` and ``ms``)."""
     head = {CAPTURE_FIELD: CAPTURE_KIND, "model": model, "version": version, "request_id": request_id, "time": iso(now)}
     if extra:
         head.update(extra)
-    if body is not None and "\n" not in body and "\r" not in body and len(body) < MAX_LINE_BYTES:
-        answers = orjson.dumps(predictions, default=str).decode()
-        line = f'{json.dumps(head, separators=(",", ":"))[:-1]},"request":{body},"predictions":{answers}}}'
-        if len(line) <= MAX_LINE_BYTES:
-            return [line]
-    rows = []
-    for i, (record, answer) in enumerate(zip(records, predictions, strict=True)):
-        row: dict[str, Any] = {"row": i, "features": record, "prediction": answer.get("prediction")}
-        if answer.get("probabilities") is not None:
-            row["probabilities"] = answer["probabilities"]
-        if id_column and record.get(id_column) is not None:
-            row["id"] = record[id_column]
-        rows.append(row)
-    return list(_lines(head, "rows", rows))
+    return [line.decode() for line in _split(head, answered, 0, len(answered))]
+
+
+def _split(head: dict[str, Any], answered: Answered, start: int, stop: int) -> Iterator[bytes]:
+    line = orjson.dumps({**head, **answered.rows(start, stop)}, default=str, option=_JSON)
+    if len(line) <= MAX_LINE_BYTES or stop - start <= 1:
+        yield line
+        return
+    parts = -(-len(line) // (MAX_LINE_BYTES * 9 // 10))  # a tenth of headroom: rows are not all the same size
+    step = -(-(stop - start) // parts)
+    for first in range(start, stop, step):
+        yield from _split(head, answered, first, min(first + step, stop))
 
 
 def feedback_lines(*, model: str, request_id: str, labels: list[dict[str, Any]], now: datetime) -> list[str]:
@@ -166,9 +205,11 @@ def flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    if obj.get("format") == COLUMNS_FORMAT:
+        return _explode(obj)
     skip = (CAPTURE_FIELD, "rows", "labels", "request", "predictions", "shadow")
     common = {k: v for k, v in obj.items() if k not in skip}
-    if obj[CAPTURE_FIELD] == CAPTURE_KIND and "request" in obj:  # the request as received, and the answers
+    if obj[CAPTURE_FIELD] == CAPTURE_KIND and "request" in obj:  # (before 0.2.1) the request as received
         records = (obj.get("request") or {}).get("records") or []
         answers = obj.get("predictions") or []
         rows: list[dict[str, Any]] = []
@@ -181,6 +222,32 @@ def _flatten(obj: dict[str, Any]) -> list[dict[str, Any]]:
         return [{**common, **row} for row in rows]
     items = obj.get("rows") if obj[CAPTURE_FIELD] == CAPTURE_KIND else obj.get("labels")
     return [{**common, **item} for item in items or [] if isinstance(item, dict)]
+
+
+_COLUMNS = ("format", "offset", "numeric", "x", "text", "prediction", "classes", "proba", "ids", "shadow")
+
+
+def _explode(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """A line of columns as one row per record, as the monitor reads them: ``features`` by name (a missing
+    number or category is null), ``prediction``, ``probabilities`` by class and ``id``."""
+    common = {k: v for k, v in obj.items() if k not in _COLUMNS and k != CAPTURE_FIELD}
+    offset = int(obj.get("offset") or 0)
+    predictions = obj.get("prediction") or []
+    numeric, x = obj.get("numeric") or [], obj.get("x") or []
+    text = obj.get("text") or {}
+    classes, proba, ids = obj.get("classes") or [], obj.get("proba"), obj.get("ids")
+    rows = []
+    for i, prediction in enumerate(predictions):
+        features: dict[str, Any] = dict(zip(numeric, x[i], strict=True)) if numeric else {}
+        for name, values in text.items():
+            features[name] = values[i] if values[i] != "" else None
+        row: dict[str, Any] = {**common, "row": offset + i, "features": features, "prediction": prediction}
+        if proba is not None:
+            row["probabilities"] = dict(zip(classes, proba[i], strict=True))
+        if ids is not None and ids[i] is not None:
+            row["id"] = ids[i]
+        rows.append(row)
+    return rows
 
 
 def shipments(delivery: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], int]:

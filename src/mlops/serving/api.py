@@ -370,7 +370,7 @@ PREDICT_RESPONSES: dict[int | str, Any] = {
     "post", "/models/<name>/predict", summary="Score records with this model's champion", responses=PREDICT_RESPONSES
 )
 def predict_model(name: str, request: Annotated[PredictRequest, Body()]) -> Any:
-    return _predict(name, request.records, *_request_facts())
+    return _predict(name, request.records, _request_id())
 
 
 @route(
@@ -385,30 +385,44 @@ def predict_model(name: str, request: Annotated[PredictRequest, Body()]) -> Any:
     },
 )
 def predict(request: Annotated[PredictRequest, Body()]) -> Any:
-    return _predict(_only_model(), request.records, *_request_facts())
+    return _predict(_only_model(), request.records, _request_id())
 
 
-def _request_facts() -> tuple[str, str | None]:
-    """The request id, and the body as received when it is the JSON text itself (not base64)."""
-    event = _active.get().current_event
-    return event.request_context.request_id or "", None if event.is_base64_encoded else event.body
+def _request_id() -> str:
+    return _active.get().current_event.request_context.request_id or ""
 
 
-def _score(loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """One model's answers for ``records`` (checked against its own signature: a 400 naming each problem)."""
-    problems, warnings, feeds = check_records(loaded.model, records)
+def _score(
+    loaded: LoadedModel, records: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str], capture.Answered]:
+    """One model's answers for ``records`` (checked against its own signature: a 400 naming each problem): the
+    rows of the response, its warnings, and the same answers as columns for capture."""
+    model = loaded.model
+    problems, warnings, feeds, numbers = check_records(model, records)
     if problems:
         raise named_problems("record", problems)
-    rows, flagged = loaded.model.score(feeds)
-    undefined = undefined_outputs(loaded.model, records, flagged) if flagged else []
+    predictions, probabilities, flagged = model.outputs(feeds)
+    undefined = undefined_outputs(model, records, flagged) if flagged else []
     if undefined:
         raise named_problems("record", undefined)
-    id_column = loaded.model.signature.id_column
+    rows = model.rows(predictions, probabilities)
+    id_column = model.signature.id_column
+    ids = None
     if id_column:
+        ids = [record.get(id_column) for record in records]
         for row, record in zip(rows, records, strict=True):
             if id_column in record:
                 row["id"] = record[id_column]
-    return rows, warnings
+    answered = capture.Answered(
+        numeric=model.numeric_names,
+        numbers=numbers,
+        text={s["name"]: feeds[s.get("input", s["name"])].ravel().tolist() for s in model.categorical_specs},
+        predictions=predictions,
+        probabilities=probabilities,
+        classes=model.class_names,
+        ids=ids,
+    )
+    return rows, warnings, answered
 
 
 def challenger_error(model: str) -> None:
@@ -433,7 +447,7 @@ def canary_draw(model: str, key: str) -> float:
 
 def _canary(
     name: str, champion: LoadedModel, challenger: LoadedModel, records: list[dict[str, Any]], request_id: str
-) -> tuple[list[dict[str, Any]], list[str], list[tuple[LoadedModel, list[dict[str, Any]], list[dict[str, Any]]]]]:
+) -> tuple[list[dict[str, Any]], list[str], list[tuple[LoadedModel, capture.Answered]]]:
     """C4 canary: each record to the challenger when its key's draw is under the share (the key: the record's
     id column when sent, else the request id), to the champion otherwise; each answer names its version."""
     id_column = champion.model.signature.id_column
@@ -452,20 +466,20 @@ def _canary(
             continue
         subset = [records[i] for i in index]
         try:
-            answers, more = _score(loaded, subset)
+            answers, more, columns = _score(loaded, subset)
         except ClientProblem:
             if loaded is not challenger:
                 raise
             # The challenger cannot answer what the champion can: the champion does, and it counts against
             # the challenger (its error alarm withdraws it). What the champion cannot answer is the client's.
-            answers, more = _score(champion, subset)
+            answers, more, columns = _score(champion, subset)
             challenger_error(name)
             loaded = champion
         for i, answer in zip(index, answers, strict=True):
             answer["model_version"] = loaded.version
             rows[i] = answer
         warnings += more
-        answered.append((loaded, subset, answers))
+        answered.append((loaded, columns))
     return rows, warnings, answered
 
 
@@ -474,7 +488,7 @@ def _shadow(challenger: LoadedModel, records: list[dict[str, Any]]) -> dict[str,
     request)."""
     t0 = time.perf_counter()
     try:
-        answers, _ = _score(challenger, records)
+        answers, _, _ = _score(challenger, records)
         out: dict[str, Any] = {"version": challenger.version, "predictions": answers}
     except ClientProblem as err:
         out = {"version": challenger.version, "error": err.message}
@@ -483,7 +497,7 @@ def _shadow(challenger: LoadedModel, records: list[dict[str, Any]]) -> dict[str,
     return out
 
 
-def _predict(name: str, records: list[dict[str, Any]], request_id: str, raw_body: str | None) -> Response[Any]:
+def _predict(name: str, records: list[dict[str, Any]], request_id: str) -> Response[Any]:
     limit = max_rows()
     if len(records) > limit:
         raise ClientProblem(413, f"{len(records)} records; at most {limit} per request")
@@ -494,8 +508,8 @@ def _predict(name: str, records: list[dict[str, Any]], request_id: str, raw_body
     if challenger is not None and mode == CANARY:
         rows, warnings, answered = _canary(name, loaded, challenger, records, request_id)
     else:
-        rows, warnings = _score(loaded, records)
-        answered = [(loaded, records, rows)]
+        rows, warnings, columns = _score(loaded, records)
+        answered = [(loaded, columns)]
     version = answered[0][0].version if len(answered) == 1 else loaded.version
     body = {
         "model": loaded.record["model"],
@@ -507,8 +521,7 @@ def _predict(name: str, records: list[dict[str, Any]], request_id: str, raw_body
     elapsed = round((time.perf_counter() - t0) * 1000, 3)
     shadow = _shadow(challenger, records) if challenger is not None and mode == SHADOW else None
     if capture.sampled(capture_sample(name)):
-        whole = len(answered) == 1 and raw_body is not None
-        for who, subset, answers in answered:
+        for who, columns in answered:
             extra: dict[str, Any] = {"ms": elapsed}
             if who is challenger:
                 extra["role"] = CHALLENGER
@@ -519,11 +532,8 @@ def _predict(name: str, records: list[dict[str, Any]], request_id: str, raw_body
                     model=body["model"],
                     version=who.version,
                     request_id=request_id,
-                    records=subset,
-                    predictions=answers,
-                    id_column=who.model.signature.id_column,
+                    answered=columns,
                     now=utcnow(),
-                    body=raw_body if whole else None,
                     extra=extra,
                 )
             )
@@ -719,7 +729,7 @@ def _direct_predict(event: dict[str, Any]) -> dict[str, Any] | None:
     try:
         name = route.group(1) or _only_model()
         request_id = (event.get("requestContext") or {}).get("requestId") or ""
-        response = _predict(name, records, request_id, body)
+        response = _predict(name, records, request_id)
     except (ClientProblem, UnknownModelError, NoModelError):
         return None  # answered again by the resolver, whose exception handlers shape the 4xx/5xx (no side effects)
     return {

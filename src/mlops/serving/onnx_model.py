@@ -36,6 +36,7 @@ class OnnxModel:
         self.numeric_inputs = [spec.get("input", spec["name"]) for spec in self.numeric_specs]
         self.categorical_specs = [spec for spec in signature.inputs if spec["type"] != "numeric"]
         names = [spec["name"] for spec in self.numeric_specs]
+        self.numeric_names = names
         self.numeric_getter: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             operator.itemgetter(*names) if len(names) > 1 else lambda record: (record[names[0]],)
         )
@@ -81,6 +82,12 @@ class OnnxModel:
     def score(self, feeds: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]], list[int]]:
         """Rows of {"prediction", "probabilities"} — built from whole arrays, not value by value — and the rows
         whose output is undefined (a prediction or probability that is not finite)."""
+        predictions, probabilities, bad = self.outputs(feeds)
+        return self.rows(predictions, probabilities), bad
+
+    def outputs(self, feeds: dict[str, np.ndarray]) -> tuple[list[Any], np.ndarray | None, list[int]]:
+        """The predictions (plain values; an undefined one is None), the probabilities as answered (float64,
+        rounded to 6 places; None for a regressor) and the rows whose output is undefined."""
         labels, proba = self.run(feeds)
         bad: list[int] = []
         if not (
@@ -91,15 +98,21 @@ class OnnxModel:
                 undefined |= ~np.isfinite(proba).all(axis=1)
             bad = np.flatnonzero(undefined).tolist()
         predictions = [_plain(v) for v in labels.tolist()] if labels.dtype.kind == "f" else labels.tolist()
-        if proba is None:
-            return [{"prediction": p} for p in predictions], bad
-        names = [str(c) for c in (self.signature.classes or [])]
-        probabilities = np.round(proba.astype(np.float64), 6).tolist()
-        rows = [
+        return predictions, None if proba is None else np.round(proba.astype(np.float64), 6), bad
+
+    @property
+    def class_names(self) -> list[str]:
+        return [str(c) for c in (self.signature.classes or [])]
+
+    def rows(self, predictions: list[Any], probabilities: np.ndarray | None) -> list[dict[str, Any]]:
+        """The answer's rows: {"prediction"} and, for a classifier, {"probabilities": {class: p}}."""
+        if probabilities is None:
+            return [{"prediction": p} for p in predictions]
+        names = self.class_names
+        return [
             {"prediction": p, "probabilities": dict(zip(names, row, strict=False))}
-            for p, row in zip(predictions, probabilities, strict=True)
+            for p, row in zip(predictions, probabilities.tolist(), strict=True)
         ]
-        return rows, bad
 
 
 def _plain(v: Any) -> Any:

@@ -184,9 +184,10 @@ _CATEGORY_OK = frozenset({str, type(None)})
 
 def check_records(
     model: OnnxModel, records: list[dict[str, Any]]
-) -> tuple[list[FieldProblem], list[str], dict[str, Any]]:
+) -> tuple[list[FieldProblem], list[str], dict[str, Any], Any]:
     """Problems that make a request invalid (4xx) — every one in the batch, not just the first kind —
-    warnings that do not, and the ONNX feeds.
+    warnings that do not, the ONNX feeds, and the numeric inputs as sent (an (n, k) float64 array in the order
+    of ``model.numeric_specs``, NaN for a missing value; None without numeric inputs): what capture records.
 
     As in training: ``null`` (or NaN) is a missing value, imputed inside the graph; a category never seen in
     training is accepted and ignored by the encoder (reported as a warning); numbers must be finite and fit
@@ -199,18 +200,20 @@ def check_records(
     problems, rows, checked = _shape_problems(records, model.input_names, {id_column} if id_column else set())
     feeds: dict[str, Any] = {}
     warnings: list[str] = []
+    numbers = None
     if model.numeric_specs and checked:
-        values = _numeric_matrix(checked, model, rows, problems)
-        if values is not None:
+        numbers = _numeric_matrix(checked, model, rows, problems)
+        if numbers is not None:
+            as_float32 = numbers.astype(np.float32)  # what the graph's inputs take
             for j, name in enumerate(model.numeric_inputs):
-                feeds[name] = values[:, j : j + 1]
+                feeds[name] = as_float32[:, j : j + 1]
     for spec in model.categorical_specs:
         feeds[spec.get("input", spec["name"])] = _categorical_feed(spec, checked, rows, problems, warnings)
     if id_column:
         problems += _id_problems(records, rows, id_column)
     if problems:
-        return sorted(problems, key=lambda p: (p.row, p.field)), [], {}
-    return problems, warnings, feeds
+        return sorted(problems, key=lambda p: (p.row, p.field)), [], {}, None
+    return problems, warnings, feeds, numbers
 
 
 def _shape_problems(
@@ -280,7 +283,8 @@ def _id_problems(records: list[dict[str, Any]], rows: list[int], id_column: str)
 def _numeric_matrix(
     checked: list[dict[str, Any]], model: OnnxModel, rows: list[int], problems: list[FieldProblem]
 ) -> Any:
-    """The numeric inputs as one float32 array, or None after appending a problem for every bad value."""
+    """The numeric inputs as one float64 array (each within float32's range), or None after appending a problem
+    for every bad value."""
     numeric = model.numeric_specs
     matrix = list(map(model.numeric_getter, checked))  # one tuple of the numeric values per record
     if set(map(type, itertools.chain.from_iterable(matrix))) <= _NUMERIC_OK:
@@ -292,7 +296,7 @@ def _numeric_matrix(
             with np.errstate(invalid="ignore"):
                 bad = np.isinf(values) | (values < model.numeric_low) | (values > model.numeric_high)
             if not bad.any():
-                return values.astype(np.float32)
+                return values
             for i, j in zip(*np.nonzero(bad), strict=True):
                 problems.append(FieldProblem(rows[int(i)], numeric[j]["name"], _out_of_bounds(numeric[j])))
             return None

@@ -60,7 +60,7 @@ def test_given_a_request_with_categories_then_feeds_warnings_and_problems_follow
         model, [{"size": 1.0, "plan": "premium"}, {"size": None, "plan": "enterprise"}]
     )
     assert problems == [] and "enterprise" in warnings[0]
-    assert numbers.dtype == "float64" and numbers[0, 0] == 1.0 and np.isnan(numbers[1, 0])  # as sent, for capture
+    assert numbers.dtype == "float32" and numbers[0, 0] == 1.0 and np.isnan(numbers[1, 0])  # as fed, for capture
     assert feeds["size"].dtype == "float32" and feeds["plan"].ravel().tolist() == ["premium", "enterprise"]
     rows = model.predict_columns(feeds)
     assert rows[0]["prediction"] == 1 and rows[0]["probabilities"]["1"] > 0.5

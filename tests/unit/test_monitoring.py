@@ -21,7 +21,7 @@ PATTERN = '{ ($.mlops = "capture") || ($.mlops = "feedback") }'  # what the Serv
 def _lines(n: int, width: int = 30) -> list[str]:
     answered = capture.Answered(
         numeric=[f"f{j}" for j in range(width)],
-        numbers=np.array([[float(i * j) for j in range(width)] for i in range(n)]),
+        numbers=np.array([[float(i * j) for j in range(width)] for i in range(n)], dtype=np.float32),
         text={},
         predictions=[i % 2 for i in range(n)],
         probabilities=np.array([[0.4, 0.6]] * n),
@@ -31,7 +31,7 @@ def _lines(n: int, width: int = 30) -> list[str]:
 
 
 def test_given_a_big_batch_then_it_is_split_under_the_log_event_limit_and_ships_every_row():
-    lines = _lines(1000)
+    lines = _lines(3000)
     assert len(lines) > 1 and all(len(line) <= capture.MAX_LINE_BYTES for line in lines)
     event = subscription_event(
         "/aws/lambda/serve",
@@ -42,11 +42,11 @@ def test_given_a_big_batch_then_it_is_split_under_the_log_event_limit_and_ships_
     )
     written: dict[str, bytes] = {}
     result = capture.ship(event, lambda key, data: written.__setitem__(key, data))
-    assert result == {"objects": 1, "rows": 1000, "ignored": 1}
+    assert result == {"objects": 1, "rows": 3000, "ignored": 1}
     (key,) = written
     assert key.startswith("captures/m/date=2026-11-22/15-") and key.endswith(".jsonl")
     rows = capture.from_jsonl(written[key])
-    assert [r["row"] for r in rows] == list(range(1000))
+    assert [r["row"] for r in rows] == list(range(3000))
     assert rows[7] == {
         "model": "m",
         "version": 3,
@@ -193,7 +193,7 @@ def test_given_datapoints_then_the_alarm_state_follows_datapoints_to_alarm_and_m
 def test_given_answers_as_columns_then_a_line_names_each_field_once_and_ships_rows_as_the_monitor_reads_them():
     answered = capture.Answered(
         numeric=["amount", "age"],
-        numbers=np.array([[1.5, np.nan], [0.1 + 0.2, 41.0], [1e-7, 3.0]]),  # NaN: a missing number
+        numbers=np.array([[1.5, np.nan], [0.3, 41.0], [1e-7, 3.0]], dtype=np.float32),  # NaN: a missing number
         text={"colour": ["red", "", "blue"]},  # "": a missing category, as the graph is fed
         predictions=["yes", "no", "yes"],
         probabilities=np.array([[0.25, 0.75], [0.9, 0.1], [0.333333, 0.666667]]),
@@ -210,7 +210,7 @@ def test_given_answers_as_columns_then_a_line_names_each_field_once_and_ships_ro
         "time": "2026-11-22T15:30:00.000000Z",
         "ms": 1,
         "row": 1,
-        "features": {"amount": 0.1 + 0.2, "age": 41.0, "colour": None},  # numbers exactly as sent
+        "features": {"amount": 0.3, "age": 41.0, "colour": None},  # as sent: float32's shortest decimal
         "prediction": "no",
         "probabilities": {"no": 0.9, "yes": 0.1},
     }
@@ -222,7 +222,7 @@ def test_given_a_batch_split_over_lines_then_rows_keep_their_numbers_and_a_shado
     n = 3000
     answered = capture.Answered(
         numeric=[f"f{j}" for j in range(20)],
-        numbers=np.random.default_rng(0).normal(size=(n, 20)),
+        numbers=np.random.default_rng(0).normal(size=(n, 20)).astype(np.float32),
         text={"c": ["x"] * n},
         predictions=[1.5] * n,
     )
@@ -233,7 +233,7 @@ def test_given_a_batch_split_over_lines_then_rows_keep_their_numbers_and_a_shado
     assert len(lines) > 1 and all(len(line.encode()) <= capture.MAX_LINE_BYTES for line in lines)
     rows = [row for line in lines for row in capture.flatten(json.loads(line))]
     assert [r["row"] for r in rows] == list(range(n))
-    assert [r["features"]["f3"] for r in rows] == answered.numbers[:, 3].tolist()
+    assert np.array([r["features"]["f3"] for r in rows], dtype=np.float32).tolist() == answered.numbers[:, 3].tolist()
     assert all(r["shadow"]["prediction"] == float(r["row"]) and "probabilities" not in r for r in rows)
 
 

@@ -186,8 +186,9 @@ def check_records(
     model: OnnxModel, records: list[dict[str, Any]]
 ) -> tuple[list[FieldProblem], list[str], dict[str, Any], Any]:
     """Problems that make a request invalid (4xx) — every one in the batch, not just the first kind —
-    warnings that do not, the ONNX feeds, and the numeric inputs as sent (an (n, k) float64 array in the order
-    of ``model.numeric_specs``, NaN for a missing value; None without numeric inputs): what capture records.
+    warnings that do not, the ONNX feeds, and the numeric inputs as one (n, k) float32 array in the order of
+    ``model.numeric_specs`` (NaN for a missing value; None without numeric inputs): the feeds' own matrix, which
+    capture records.
 
     As in training: ``null`` (or NaN) is a missing value, imputed inside the graph; a category never seen in
     training is accepted and ignored by the encoder (reported as a warning); numbers must be finite and fit
@@ -202,11 +203,11 @@ def check_records(
     warnings: list[str] = []
     numbers = None
     if model.numeric_specs and checked:
-        numbers = _numeric_matrix(checked, model, rows, problems)
-        if numbers is not None:
-            as_float32 = numbers.astype(np.float32)  # what the graph's inputs take
+        values = _numeric_matrix(checked, model, rows, problems)
+        if values is not None:
+            numbers = values.astype(np.float32)  # what the graph's inputs take
             for j, name in enumerate(model.numeric_inputs):
-                feeds[name] = as_float32[:, j : j + 1]
+                feeds[name] = numbers[:, j : j + 1]
     for spec in model.categorical_specs:
         feeds[spec.get("input", spec["name"])] = _categorical_feed(spec, checked, rows, problems, warnings)
     if id_column:

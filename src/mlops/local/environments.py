@@ -35,6 +35,7 @@ from mlops.local.worker import read_frame, write_frame
 
 POLL_S = 0.02
 INIT_TIMEOUT_S = 120.0  # a cold start that cannot import its handler in this long is broken, not slow
+CALLER_PREFIX = "fn."  # AWS_SDK_UA_APP_ID of a function's environment: fn.<handler> (see seams.requests)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Outcome:
     cold: bool
     max_rss_mb: float = 0.0
     logs: list[str] = field(default_factory=list)  # what the function wrote to stdout (its log lines)
+    init_ms: float = 0.0  # of duration_ms, the cold start's init (billed by Lambda as part of the invocation)
 
 
 @dataclass
@@ -105,6 +107,8 @@ class Environments:
     def _start(self, fn: FunctionConfig) -> _Environment:
         env = {**self._base_env, **fn.env, "AWS_LAMBDA_FUNCTION_NAME": fn.physical_name}
         env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(fn.memory_mb)
+        # Its AWS calls name it in their User-Agent (app/fn.<handler>): the endpoint meters them per function.
+        env["AWS_SDK_UA_APP_ID"] = f"{CALLER_PREFIX}{fn.handler}"
         stderr: Any = subprocess.DEVNULL
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
@@ -174,10 +178,12 @@ class Environments:
         t0 = time.monotonic()
         environment, cold = self._take(fn)
         deadline = t0 + fn.timeout_s + (INIT_TIMEOUT_S if cold else 0.0)
+        init_ms = 0.0
         if cold:
             ready = self._await(environment, fn, deadline, request_id)
             if isinstance(ready, Outcome):
                 return ready
+            init_ms = (time.monotonic() - t0) * 1000
         request = {
             "event": event,
             "function_name": fn.physical_name,
@@ -204,6 +210,7 @@ class Environments:
             cold,
             environment.peak_rss_mb,
             list(answer.get("logs") or []),
+            init_ms,
         )
 
     def _await(self, environment: _Environment, fn: FunctionConfig, deadline: float, request_id: str) -> Any:

@@ -23,7 +23,8 @@
    :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
    (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
    (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`,
-   :func:`log_events` (every line CloudWatch Logs holds, to meter what the functions log).
+   :func:`log_events` and :func:`metric_data` (what CloudWatch holds, to meter what the functions log and
+   publish), :func:`reclaim_idle` (every function's next invocation cold-starts, as after an idle hour in AWS).
 7. What the functions ask of the endpoint, metered (:data:`requests`): every request a function's environment
    makes — named by its User-Agent (``app/fn.<handler>``) — counted by service and operation, with the bytes sent
    and an estimate of DynamoDB's request units. ``python -m benchmarks.cost`` reads it (S3 requests and DynamoDB
@@ -93,7 +94,7 @@ LocalFunction = FunctionConfig
 @dataclass(frozen=True)
 class Invocation:
     """One invocation an execution environment answered: what tests and the demo read of cold starts, and what
-    ``benchmarks.cost`` bills (the function's memory times the duration, a cold start's init included)."""
+    ``benchmarks.cost`` bills (the CPU time of the handler and of a cold start's init, at the function's memory)."""
 
     handler: str
     warm_up: bool
@@ -102,6 +103,9 @@ class Invocation:
     duration_ms: float = 0.0  # from the request to the answer, the init of a cold start included
     init_ms: float = 0.0  # of which the cold start's init
     memory_mb: int = 0  # the function's MemorySize
+    handler_ms: float = 0.0  # the handler's own time in the environment (no emulator overhead): Lambda's duration
+    init_cpu_ms: float = 0.0  # CPU time of the cold start's init and of the handler: what benchmarks.cost bills,
+    cpu_ms: float = 0.0  # as a machine busy with other work stretches wall time but not these
 
 
 invocations: list[Invocation] = []  # since the emulator started (appended from the invoking threads)
@@ -244,7 +248,20 @@ def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
     if _router is not None and out.logs:  # off the caller's path, as in Lambda
         _queue_logs(fn.log_group, fn.physical_name, out.logs)
     status = f"error {out.payload.get('errorType')}" if out.error else "ok"
-    invocations.append(Invocation(fn.handler, warm_up, out.cold, out.error, out.duration_ms, out.init_ms, fn.memory_mb))
+    invocations.append(
+        Invocation(
+            fn.handler,
+            warm_up,
+            out.cold,
+            out.error,
+            out.duration_ms,
+            out.init_ms,
+            fn.memory_mb,
+            out.handler_ms,
+            out.init_cpu_ms,
+            out.cpu_ms,
+        )
+    )
     log(
         f"lambda {fn.handler}{' warm-up' if warm_up else ''} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
         f"peak {out.max_rss_mb:.0f}/{fn.memory_mb} MB {status}"
@@ -593,6 +610,22 @@ def log_events(account: str, region: str) -> dict[tuple[str, str], list[str]]:
             for name, group in groups.items()
             for stream_name, stream in group.streams.items()
         }
+
+
+def metric_data(account: str, region: str) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """(namespace, metric, dimensions) of every datum CloudWatch received, oldest first: the series a stretch of
+    work published are those of the data it added (ListMetrics cannot tell an old series from a new one)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    with backend_lock:
+        data = list(cloudwatch_backends[account][region].metric_data)
+    return [(d.namespace, d.name, tuple(sorted((str(x.name), str(x.value)) for x in d.dimensions))) for d in data]
+
+
+def reclaim_idle() -> int:
+    """Stop every idle execution environment, as Lambda does after minutes without work: each function's next
+    invocation cold-starts (what an hourly or weekly schedule meets in AWS). Returns how many were stopped."""
+    return _environments.reclaim_idle() if _environments is not None else 0
 
 
 def reset_backends() -> None:

@@ -15,6 +15,7 @@ from mlops.tools.cost import (
     access_log_bytes,
     estimate,
     inventory,
+    load_measured,
     load_prices,
     money,
     render,
@@ -180,6 +181,12 @@ def test_given_the_price_table_then_every_price_has_a_unit_a_source_page_and_eve
         assert set(item.prices) == set(prices.regions) and all(p > 0 for p in item.prices.values()), name
     assert prices.rate("cloudwatch_alarm_metric", "us-east-1") == 0.10
     assert prices.rate("lambda_gb_second", "eu-central-1") == 0.0000133334
+
+
+def test_given_the_committed_measurements_then_they_load_and_name_capture_bytes_per_row():
+    measured = load_measured()
+    assert measured.predictions.capture_format.bytes_per_captured_row > 0
+    assert set(measured.runs) == {"breast-cancer", "diabetes"} and measured.predictions.requests > 0
 
 
 def test_given_amounts_then_money_keeps_cents_and_three_figures_below_a_dime():

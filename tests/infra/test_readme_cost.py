@@ -4,6 +4,7 @@ an alarm, a price or a measurement that moves, fails here until the README is re
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -44,3 +45,20 @@ def test_given_the_readmes_cost_output_then_it_is_what_mlops_cost_prints_for_dev
     _, printed = computed(synth, "dev")
     block = re.search(r"What\s+`mlops cost -e dev` prints:\n\n```\n(.*?)\n```", README, flags=re.S)
     assert block is not None and block.group(1) == printed, FIX.format(env="dev")
+
+
+def test_given_a_synthesized_assembly_when_mlops_cost_reads_it_then_it_prints_the_same_estimate_as_json(synth):
+    from typer.testing import CliRunner
+
+    from mlops.tools.cli import app
+
+    out = CliRunner().invoke(
+        app, ["cost", "-e", "dev", "--cdk-out", str(synth.outdir), "--predictions-per-month", "1000000", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    printed = json.loads(out.output)
+    figures, _ = computed(synth, "dev")
+    assert money(printed["idle_per_month"]) == figures["idle"] and printed["month"]["predictions"] == 1_000_000
+    assert printed["month"]["total"] > printed["idle_per_month"]
+    refused = CliRunner().invoke(app, ["cost", "--cdk-out", str(synth.outdir), "--region", "mars-east-1"])
+    assert refused.exit_code == 1 and "eu-west-1" in refused.output

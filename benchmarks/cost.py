@@ -42,7 +42,7 @@ from typing import Any
 from mlops.core.constants import CAPTURE_FIELD, CAPTURE_KIND
 from mlops.local import seams
 from mlops.local.emulator import ACCOUNT, REGION, LocalCloud
-from mlops.tools.cost import MEASURED, Capture, FunctionUse, Measured, Predictions, Usage
+from mlops.tools.cost import MEASURED, Capture, FunctionUse, Measured, Predictions, Usage, scheduled_model
 from mlops.tools.platform import Platform
 from mlops.tools.samples import bundled, example_config_path
 
@@ -192,16 +192,14 @@ def measure_run(cloud: LocalCloud, p: Platform, model: str) -> tuple[Usage, int]
 
 def monitor_rules(p: Platform) -> dict[str, str]:
     """Each model's monitor schedule (rule name), from the targets' input."""
-    from mlops.tools.cost import _SCHEDULED_MODEL
-
     events, out = p.client("events"), {}
     for rule in events.list_rules()["Rules"]:
         if not rule.get("ScheduleExpression"):
             continue
         for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
-            found = _SCHEDULED_MODEL.search(str((target.get("InputTransformer") or {}).get("InputTemplate", "")))
-            if found and "monitor" in target["Arn"].lower():
-                out[found.group(1)] = rule["Name"]
+            model = scheduled_model(target)
+            if model and "monitor" in target["Arn"].lower():
+                out[model] = rule["Name"]
     return out
 
 

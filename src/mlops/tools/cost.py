@@ -9,14 +9,13 @@ Three sources, each named in the output:
   capture rate (its config parameter);
 * **the measurements** (:data:`MEASURED`, written by ``python -m benchmarks.cost``): one training run of each
   bundled model, one monitor window without traffic and one judged, and a batch of predictions — each as what AWS
-  bills for it (:class:`Usage`): the duration of each function's invocations (memory comes from the templates of
+  bills for it (:class:`Usage`): the CPU time of each function's invocations (memory comes from the templates of
   the environment priced, so one measurement prices dev and prod), state transitions, S3 requests and bytes,
   DynamoDB units, log bytes, custom metric series, events;
 * **the price table** (:data:`PRICES`): per region, each price with its unit and the AWS pricing page it comes from.
 
-No free tier is subtracted: it is the account's, shared by everything in it (the output says which items it
-would cover). Cost of storage that accumulates (S3, logs kept for ``log_retention_days``) is not counted beyond a
-run's first month.
+No free tier is subtracted: it is the account's, shared by everything in it. Storage that accumulates (S3, logs
+kept for ``log_retention_days``) is counted for a month only.
 """
 
 from __future__ import annotations
@@ -203,7 +202,6 @@ class Inventory:
     models: list[str]
     alarms: dict[str | None, int] = field(default_factory=dict)  # by model (None: shared)
     alarm_metrics: dict[str | None, int] = field(default_factory=dict)
-    math_alarms: int = 0
     dashboards: int = 0
     kms_keys: int = 0
     kms_retained: int = 0
@@ -216,6 +214,12 @@ class Inventory:
 
 
 _SCHEDULED_MODEL = re.compile(r'"detail"\s*:\s*\{\s*"model"\s*:\s*"([^"]+)"')
+
+
+def scheduled_model(target: dict[str, Any]) -> str | None:
+    """The model a schedule's target names (its input's ``detail.model``: mlops.infra's ``scheduled_for``)."""
+    found = _SCHEDULED_MODEL.search(str((target.get("InputTransformer") or {}).get("InputTemplate", "")))
+    return found.group(1) if found else None
 
 
 def _resources(templates: dict[str, dict[str, Any]], kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -263,7 +267,6 @@ def inventory(templates: dict[str, dict[str, Any]], env: str, hours_per_month: f
         props = res.get("Properties", {})
         model = _model_of_alarm(props)
         queried = [m for m in props.get("Metrics") or [] if "MetricStat" in m]
-        inv.math_alarms += bool(queried)
         inv.alarms[model] = inv.alarms.get(model, 0) + 1
         inv.alarm_metrics[model] = inv.alarm_metrics.get(model, 0) + (len(queried) or 1)
     inv.dashboards = len(_resources(templates, "AWS::CloudWatch::Dashboard"))
@@ -280,9 +283,8 @@ def inventory(templates: dict[str, dict[str, Any]], env: str, hours_per_month: f
             invoked = arn["Fn::GetAtt"][0] if isinstance(arn, dict) and "Fn::GetAtt" in arn else None
             if invoked not in functions:
                 continue
-            found = _SCHEDULED_MODEL.search(str((target.get("InputTransformer") or {}).get("InputTemplate", "")))
             runs = hours_per_month * 3600 / schedule_period_s(expression)
-            inv.schedules.append(Schedule(expression, functions[invoked], found.group(1) if found else None, runs))
+            inv.schedules.append(Schedule(expression, functions[invoked], scheduled_model(target), runs))
     for _, res in _resources(templates, "AWS::ApiGateway::Stage"):
         log_format = ((res.get("Properties") or {}).get("AccessLogSetting") or {}).get("Format")
         if isinstance(log_format, str):

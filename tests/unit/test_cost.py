@@ -100,9 +100,11 @@ TEMPLATES = {
 
 
 def _measured() -> Measured:
-    """A run of 1,000 CPU-ms of train; a monitor window of 1,000 CPU-ms, one series; 1,000 predictions."""
-    run = Usage(functions={"train": FunctionUse(invocations=1, cpu_ms=1000, memory_mb=3008)}, transitions=40)
-    window = Usage(functions={"monitor": FunctionUse(invocations=1, cpu_ms=1000, memory_mb=2048)}, custom_metrics=1)
+    """A run of 1 s of train; a monitor window of 1 s, one series; 1,000 predictions."""
+    run = Usage(functions={"train": FunctionUse(invocations=1, duration_ms=1000, memory_mb=3008)}, transitions=40)
+    window = Usage(
+        functions={"monitor": FunctionUse(invocations=1, duration_ms=1000, memory_mb=2048)}, custom_metrics=1
+    )
     serve = Usage(functions={"serve": FunctionUse(invocations=1000, memory_mb=1024)}, api_requests=1000)
     return Measured.model_validate(
         {
@@ -116,7 +118,7 @@ def _measured() -> Measured:
                 "serve": serve.model_dump(),
                 "capture": Usage().model_dump(),
                 "capture_format": {"bytes_per_captured_row": 0, "bytes_per_capture_request": 0},
-                "cold_start": FunctionUse(invocations=1, cpu_ms=500, init_cpu_ms=400, memory_mb=1024).model_dump(),
+                "cold_start": FunctionUse(invocations=1, duration_ms=500, init_ms=400, memory_mb=1024).model_dump(),
             },
         }
     )
@@ -138,14 +140,14 @@ def test_given_an_inventory_then_idle_is_alarms_dashboard_key_and_scheduled_work
     prices = load_prices()
     e = estimate(inventory(TEMPLATES, "test"), _measured(), prices)
     gb_s = 0.0000133334
-    # A run: 1 s of train at 3,008 MB (a full vCPU and more: CPU time is wall time), 40 transitions.
+    # A run: 1 s of train at 3,008 MB (a full vCPU and more: as measured), 40 transitions.
     run = (1.0005 * 3008 / 1024) * gb_s + 0.2e-6 + 40 * 0.025e-3 + 500 / 1024**3 * 0.5
     assert e.per_run["churn"] == pytest.approx(run) and "as breast-cancer's" in e.notes[0]
-    # A monitor window: 1 CPU-s at 2,048 MB, one series for its hour.
+    # A monitor window: 1 s at 2,048 MB, one series for its hour.
     window = (1.0005 * 2) * gb_s + 0.2e-6 + 0.30 / 730 + 500 / 1024**3 * 0.5
     shared = 3 * 0.10 + 3.00 + 1.00
     assert e.idle == pytest.approx(shared + 2 * 0.10 + 730 * window + 730 * 3600 / (7 * 86400) * run)
-    # Below 1,769 MB a function has a share of a vCPU: its CPU time takes longer (the cold start's init here).
+    # Below 1,769 MB a function has a share of a vCPU: the same work takes longer (the cold start's init here).
     assert e.cold_start == pytest.approx(0.4 * 1769 / 1024 * gb_s)
 
 

@@ -9,7 +9,7 @@ Three sources, each named in the output:
   capture rate (its config parameter);
 * **the measurements** (:data:`MEASURED`, written by ``python -m benchmarks.cost``): one training run of each
   bundled model, one monitor window without traffic and one judged, and a batch of predictions — each as what AWS
-  bills for it (:class:`Usage`): the CPU time of each function's invocations (memory comes from the templates of
+  bills for it (:class:`Usage`): the duration of each function's invocations (memory comes from the templates of
   the environment priced, so one measurement prices dev and prod), state transitions, S3 requests and bytes,
   DynamoDB units, log bytes, custom metric series, events;
 * **the price table** (:data:`PRICES`): per region, each price with its unit and the AWS pricing page it comes from.
@@ -95,21 +95,24 @@ def load_prices(path: Path = PRICES) -> PriceTable:
 class FunctionUse(BaseModel):
     """One function's share of a measured unit of work (fractional once divided per request).
 
-    Billed from CPU time: Lambda bills wall time, but the wall time of a machine shared with other work is
-    stretched by it, and the CPU time is not. Projected to the memory priced as Lambda allots CPU (a full vCPU at
-    1,769 MB, a share below): a step's duration there is its CPU time * max(1, 1,769 / memory). I/O waits (S3,
-    DynamoDB: milliseconds each) are not in it; each invocation's rounding up to the millisecond is added as 0.5 ms.
+    Lambda bills wall time. Measured on a shared machine, neither clock is the function's alone: other work stretches
+    the wall time, and threads that spin while they wait (OpenMP in the training libraries) inflate the CPU time
+    when cores are free. Each invocation counts the lesser of the two (``duration_ms``), for its init and its
+    handler; both totals are kept beside it. Projected to the memory priced as Lambda allots CPU (a full vCPU at
+    1,769 MB, a share below): a duration there is ``duration_ms * max(1, 1769 / memory)``; each invocation's
+    rounding up to the millisecond is added as 0.5 ms.
     """
 
     invocations: float = 0
-    cpu_ms: float = 0.0  # CPU time of the handlers and of cold starts' init (billed since 2025-08)
-    init_cpu_ms: float = 0.0  # of which cold starts' init
-    wall_ms: float = 0.0  # the same stretch in wall time on the measuring machine (for reference, not billed)
+    duration_ms: float = 0.0  # the lesser of CPU and wall time of each handler call and cold start's init
+    init_ms: float = 0.0  # of which cold starts' init (billed since 2025-08)
+    cpu_ms: float = 0.0  # CPU time (user + system, every thread) of the same, for reference
+    wall_ms: float = 0.0  # wall time on the measuring machine of the same, for reference
     memory_mb: int = 0  # the function's memory where it was measured (the environment priced may set another)
 
     def billed_s(self, memory_mb: int) -> float:
         """Lambda's billed duration at ``memory_mb``, in seconds."""
-        return (self.cpu_ms * max(1.0, ONE_VCPU_MB / memory_mb) + 0.5 * self.invocations) / 1000
+        return (self.duration_ms * max(1.0, ONE_VCPU_MB / memory_mb) + 0.5 * self.invocations) / 1000
 
 
 class Usage(BaseModel):
@@ -135,7 +138,9 @@ class Usage(BaseModel):
         counts = {k: v * factor for k, v in self.model_dump(exclude={"functions"}).items()}
         functions = {
             name: use.model_copy(
-                update={k: getattr(use, k) * factor for k in ("invocations", "cpu_ms", "init_cpu_ms", "wall_ms")}
+                update={
+                    k: getattr(use, k) * factor for k in ("invocations", "duration_ms", "init_ms", "cpu_ms", "wall_ms")
+                }
             )
             for name, use in self.functions.items()
         }
@@ -510,7 +515,7 @@ def _prediction(inv: Inventory, measured: Measured, pricer: Pricer) -> tuple[flo
         f"({fmt.bytes_per_capture_request:.0f} B + bytes_per_captured_row {fmt.bytes_per_captured_row:.0f}), "
         f"{1000 * capture.s3_put:,.0f} S3 puts per 1,000; per 1,000: {by_service(lines, 1000)}"
     )
-    init = FunctionUse(cpu_ms=p.cold_start.init_cpu_ms, memory_mb=p.cold_start.memory_mb)
+    init = FunctionUse(duration_ms=p.cold_start.init_ms, memory_mb=p.cold_start.memory_mb)
     return cost, detail, pricer.cost(Usage(functions={"serve": init}))
 
 

@@ -77,7 +77,9 @@ class InferenceApi(Construct):
             deploy_options=apigw.StageOptions(
                 stage_name="live",
                 tracing_enabled=True,
-                metrics_enabled=True,
+                # Detailed (per method) metrics off: the alarms and the dashboard read the API's own (ApiName), which
+                # API Gateway publishes anyway; per-method ones bill as custom metrics, ~7 per route with traffic.
+                metrics_enabled=False,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
                 throttling_rate_limit=rate_limit,

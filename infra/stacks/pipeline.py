@@ -119,7 +119,8 @@ class PipelineStack(Stack):
             self.functions[spec.name] = fn
             _grant_step(spec.name, fn, storage)
 
-        # A customer-managed key: CloudWatch alarms cannot publish to a topic under the AWS-managed SNS key.
+        # A customer-managed key ($1 a month): CloudWatch alarms and EventBridge rules cannot publish to a topic under
+        # the AWS-managed SNS key (its policy cannot grant them), and the topic carries failure reasons (README, Cost).
         self.notifications_key = kms.Key(
             self,
             "NotificationsKey",

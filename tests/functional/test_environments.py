@@ -55,3 +55,17 @@ def test_given_invocations_then_environments_are_reused_warm_and_scaled_out_when
         outcomes = list(pool.map(lambda _: environments.invoke(_fn(), EVENT, chaos="slow"), range(3)))
     assert sum(o.cold for o in outcomes) >= 2  # one warm environment, the others started beside it
     assert environments.count("trigger") >= 3
+
+
+def test_given_idle_environments_when_reclaimed_then_the_next_invocation_cold_starts_and_reports_what_lambda_bills(
+    environments,
+):
+    """#33: benchmarks.cost bills an invocation's CPU time (the handler's, and a cold start's init), which other work
+    on the machine does not stretch as it does wall time; an hourly schedule meets a reclaimed environment."""
+    cold = environments.invoke(_fn(), EVENT)
+    warm = environments.invoke(_fn(), EVENT)
+    assert cold.cold and cold.init_cpu_ms > 0 and cold.init_ms > 0
+    assert not warm.cold and warm.init_ms == warm.init_cpu_ms == 0 and warm.cpu_ms > 0 and warm.handler_ms > 0
+    assert warm.handler_ms <= warm.duration_ms  # the round trip holds the handler's own time
+    assert environments.reclaim_idle() == 1 and environments.count("trigger") == 0
+    assert environments.invoke(_fn(), EVENT).cold

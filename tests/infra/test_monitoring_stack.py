@@ -149,6 +149,22 @@ def test_given_the_dashboard_then_traffic_latency_errors_drift_quality_and_runs_
         assert metric in body
 
 
+def test_given_the_api_stage_then_per_method_metrics_are_off_and_nothing_reads_them(synth):
+    """Per-method ("detailed") API Gateway metrics bill as custom metrics; the API's own (ApiName) are free."""
+    (stage,) = resources_of_type(synth.raw("serving"), "AWS::ApiGateway::Stage").values()
+    assert [m["MetricsEnabled"] for m in stage["Properties"]["MethodSettings"] if "MetricsEnabled" in m] == [False]
+    alarms = [
+        r["Properties"]
+        for stack in ("serving", "monitoring")
+        for r in resources_of_type(synth.raw(stack), "AWS::CloudWatch::Alarm").values()
+    ]
+    api_alarms = [p for p in alarms if p.get("Namespace") == "AWS/ApiGateway"]
+    assert api_alarms and all([d["Name"] for d in p["Dimensions"]] == ["ApiName"] for p in api_alarms)
+    (dashboard,) = resources_of_type(synth.raw("monitoring"), "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert '\\"AWS/ApiGateway\\",\\"Count\\",\\"ApiName\\"' in body and "Method" not in body
+
+
 def test_given_a_challenger_then_its_error_disagreement_quality_and_latency_alarms_withdraw_it_via_the_trigger(
     synth,
 ):

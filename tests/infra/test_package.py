@@ -28,4 +28,5 @@ def test_given_the_built_wheel_then_it_holds_the_cdk_app_the_handlers_the_layer_
     assert {f"mlops/layers/requirements/{b}.txt" for b in ("base", "data", "train", "export", "serving")} <= names
     assert {"mlops/starter/cdk.json", "mlops/starter/components/features.py", "mlops/starter/scripts/demo"} <= names
     assert {"mlops/starter/.github/workflows/ci.yml", "mlops/templates/site_run.html.j2", "mlops/py.typed"} <= names
+    assert {"mlops/tools/prices.json", "mlops/tools/measured_costs.json"} <= names  # what `mlops cost` reads
     assert not [n for n in names if "/.build/" in n or "__pycache__" in n or n.startswith(("tests/", "infra/"))]

@@ -267,3 +267,61 @@ def test_given_alarm_state_changes_then_describe_alarm_history_at_the_endpoint_a
         clock.set_offset(None)
         seams.uninstall()
         server.stop()
+
+
+def test_given_a_functions_requests_then_the_endpoint_meters_them_by_function_service_and_operation():
+    """#33: what a run or a prediction asks of S3 and DynamoDB is counted per calling function (its User-Agent names
+    it, as each execution environment sets AWS_SDK_UA_APP_ID); the emulator's and a test's own calls are not."""
+    import boto3
+    from botocore.config import Config
+    from moto.server import ThreadedMotoServer
+
+    from mlops.local.emulator import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    seams.install(None)
+
+    def client(service: str, app: str | None = None):
+        return boto3.client(
+            service,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="offline",
+            aws_secret_access_key="offline",
+            config=Config(user_agent_appid=app),
+        )
+
+    try:
+        client("s3").create_bucket(Bucket="artifacts")
+        client("dynamodb").create_table(
+            TableName="runs",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        s3, table = client("s3", "fn.extract"), client("dynamodb", "fn.extract")
+        s3.put_object(Bucket="artifacts", Key="runs/r1/extract/snapshot.csv", Body=b"x" * 3000)
+        s3.put_object(Bucket="artifacts", Key="runs/r1/extract/manifest.json", Body=b"{}")
+        s3.get_object(Bucket="artifacts", Key="runs/r1/extract/snapshot.csv")["Body"].read()
+        s3.list_objects_v2(Bucket="artifacts", Prefix="runs/")
+        table.put_item(TableName="runs", Item={"pk": {"S": "r1"}, "blob": {"S": "y" * 1500}})
+        table.get_item(TableName="runs", Key={"pk": {"S": "r1"}})
+        client("s3").get_object(Bucket="artifacts", Key="runs/r1/extract/snapshot.csv")  # no function: not metered
+
+        metered = seams.metered_requests()
+        assert {k: t.count for k, t in metered.items()} == {
+            ("extract", "s3", "PutObject"): 2,
+            ("extract", "s3", "GetObject"): 1,
+            ("extract", "s3", "ListObjects"): 1,
+            ("extract", "dynamodb", "PutItem"): 1,
+            ("extract", "dynamodb", "GetItem"): 1,
+        }
+        assert metered[("extract", "s3", "PutObject")].bytes_in == 3002
+        # A 1.5 KB item: two write units; reading it back, one read unit.
+        assert metered[("extract", "dynamodb", "PutItem")].units == 2
+        assert metered[("extract", "dynamodb", "GetItem")].units == 1
+    finally:
+        seams.uninstall()
+        server.stop()

@@ -22,14 +22,22 @@
 6. Reads and switches the emulator needs that moto has no API for, each under :data:`backend_lock`:
    :func:`event_rules` (EventBridge rules, to fire schedules and deliver events), :func:`finished_executions`
    (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
-   (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`.
+   (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`,
+   :func:`log_events` and :func:`metric_data` (what CloudWatch holds, to meter what the functions log and
+   publish), :func:`reclaim_idle` (every function's next invocation cold-starts, as after an idle hour in AWS).
+7. What the functions ask of the endpoint, metered (:data:`requests`): every request a function's environment
+   makes — named by its User-Agent (``app/fn.<handler>``) — counted by service and operation, with the bytes sent
+   and an estimate of DynamoDB's request units. ``python -m benchmarks.cost`` reads it (S3 requests and DynamoDB
+   units per run, per monitored window, per prediction).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -85,12 +93,19 @@ LocalFunction = FunctionConfig
 
 @dataclass(frozen=True)
 class Invocation:
-    """One invocation an execution environment answered: what tests and the demo read of cold starts."""
+    """One invocation an execution environment answered: what tests and the demo read of cold starts, and what
+    ``benchmarks.cost`` bills (the CPU time of the handler and of a cold start's init, at the function's memory)."""
 
     handler: str
     warm_up: bool
     cold: bool
     error: bool
+    duration_ms: float = 0.0  # from the request to the answer, the init of a cold start included
+    init_ms: float = 0.0  # of which the cold start's init
+    memory_mb: int = 0  # the function's MemorySize
+    handler_ms: float = 0.0  # the handler's own time in the environment (no emulator overhead): Lambda's duration
+    init_cpu_ms: float = 0.0  # CPU time of the cold start's init and of the handler: what benchmarks.cost bills,
+    cpu_ms: float = 0.0  # as a machine busy with other work stretches wall time but not these
 
 
 invocations: list[Invocation] = []  # since the emulator started (appended from the invoking threads)
@@ -233,7 +248,20 @@ def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
     if _router is not None and out.logs:  # off the caller's path, as in Lambda
         _queue_logs(fn.log_group, fn.physical_name, out.logs)
     status = f"error {out.payload.get('errorType')}" if out.error else "ok"
-    invocations.append(Invocation(fn.handler, warm_up, out.cold, out.error))
+    invocations.append(
+        Invocation(
+            fn.handler,
+            warm_up,
+            out.cold,
+            out.error,
+            out.duration_ms,
+            out.init_ms,
+            fn.memory_mb,
+            out.handler_ms,
+            out.init_cpu_ms,
+            out.cpu_ms,
+        )
+    )
     log(
         f"lambda {fn.handler}{' warm-up' if warm_up else ''} {out.duration_ms:.0f} ms{' (cold)' if out.cold else ''} "
         f"peak {out.max_rss_mb:.0f}/{fn.memory_mb} MB {status}"
@@ -326,8 +354,15 @@ def rule_matches(rule: Any, event: dict[str, Any]) -> bool:
 
 
 def _dispatch(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    key = request_key(environ)
     with backend_lock:
-        return _original["dispatch"](self, environ, start_response)
+        result = _original["dispatch"](self, environ, start_response)
+        if key is None:
+            return result
+        if key[1] == "dynamodb":  # a read's units depend on what it returned
+            result = [b"".join(result)]
+        _meter(key, environ, len(result[0]) if key[1] == "dynamodb" else 0)
+        return result
 
 
 def enable_eventbridge(account: str, bucket: str) -> None:
@@ -365,6 +400,7 @@ def install(cloud: Any) -> None:
         CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
     _functions.clear()
     invocations.clear()
+    requests.clear()
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
 
 
@@ -563,6 +599,35 @@ def execute_state_machines(on: bool) -> None:
     default_user_config["stepfunctions"] = {"execute_state_machine": on}
 
 
+def log_events(account: str, region: str) -> dict[tuple[str, str], list[str]]:
+    """Every log event's message CloudWatch Logs holds, by (log group, log stream), oldest first."""
+    from moto.logs.models import logs_backends
+
+    with backend_lock:
+        groups = logs_backends[account][region].groups
+        return {
+            (name, stream_name): [e.message for e in stream.events]
+            for name, group in groups.items()
+            for stream_name, stream in group.streams.items()
+        }
+
+
+def metric_data(account: str, region: str) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """(namespace, metric, dimensions) of every datum CloudWatch received, oldest first: the series a stretch of
+    work published are those of the data it added (ListMetrics cannot tell an old series from a new one)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    with backend_lock:
+        data = list(cloudwatch_backends[account][region].metric_data)
+    return [(d.namespace, d.name, tuple(sorted((str(x.name), str(x.value)) for x in d.dimensions))) for d in data]
+
+
+def reclaim_idle() -> int:
+    """Stop every idle execution environment, as Lambda does after minutes without work: each function's next
+    invocation cold-starts (what an hourly or weekly schedule meets in AWS). Returns how many were stopped."""
+    return _environments.reclaim_idle() if _environments is not None else 0
+
+
 def reset_backends() -> None:
     """Every moto backend back to empty: a fresh account."""
     from moto.moto_api._internal.models import moto_api_backend
@@ -578,3 +643,68 @@ def quiet_logs() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+
+
+# -- 7. requests at the endpoint, per calling function ------------------------------------------------------
+@dataclass
+class RequestTally:
+    count: int = 0
+    bytes_in: int = 0  # what the requests sent (an S3 put's object)
+    units: int = 0  # DynamoDB: request units, estimated (a write: 1 per KB sent; a read: 1 per 4 KB returned)
+
+
+RequestKey = tuple[str, str, str]  # (function's handler, service, operation)
+requests: dict[RequestKey, RequestTally] = {}  # since the emulator started; read with metered_requests()
+
+_CALLER = re.compile(r"\bapp/fn\.([\w-]+)")
+_SERVICE = re.compile(r"Credential=[^/]*/\d{8}/[^/]*/([^/]+)/aws4_request")
+DYNAMODB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+def request_key(environ: dict[str, Any]) -> RequestKey | None:
+    """(function, service, operation) of a request a function's environment made; None for any other caller (the
+    emulator itself, the CLI, a test)."""
+    caller = _CALLER.search(str(environ.get("HTTP_USER_AGENT", "")))
+    if caller is None:
+        return None
+    service = _SERVICE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    name = service.group(1) if service else "unknown"
+    method = str(environ.get("REQUEST_METHOD", "GET"))
+    if name == "s3":  # path-style against the endpoint: /<bucket>[/<key>]
+        key = str(environ.get("PATH_INFO", "/")).lstrip("/").partition("/")[2]
+        return caller.group(1), name, s3_operation(method, key, environ)
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))  # JSON protocols: DynamoDB_20120810.PutItem
+    return caller.group(1), name, target.rsplit(".", 1)[-1] if target else method
+
+
+def s3_operation(method: str, key: str, environ: dict[str, Any]) -> str:
+    """The S3 operation of a path-style request, as far as its price goes (PUT, COPY, POST and LIST one tier;
+    GET and HEAD another; DELETE free)."""
+    if method == "PUT":
+        return "CopyObject" if environ.get("HTTP_X_AMZ_COPY_SOURCE") else ("PutObject" if key else "PutBucket")
+    if method == "POST":
+        return "DeleteObjects" if "delete" in str(environ.get("QUERY_STRING", "")) else "PostObject"
+    if method == "DELETE":
+        return "DeleteObject"
+    if not key:
+        return "ListObjects" if method == "GET" else "HeadBucket"
+    return "HeadObject" if method == "HEAD" else "GetObject"
+
+
+def _meter(key: RequestKey, environ: dict[str, Any], returned: int) -> None:
+    sent = int(environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH") or environ.get("CONTENT_LENGTH") or 0)
+    tally = requests.setdefault(key, RequestTally())
+    tally.count += 1
+    tally.bytes_in += sent
+    if key[1] == "dynamodb":
+        # At least one unit a request; a write one per KB it sent, a read one per 4 KB it returned (strongly
+        # consistent; AWS counts item sizes, not the request's JSON: an estimate, on the high side for writes).
+        write = key[2] in DYNAMODB_WRITES
+        units = max(1, math.ceil((sent if write else returned) / (1024 if write else 4096)))
+        tally.units += units * (2 if key[2].startswith("Transact") else 1)
+
+
+def metered_requests() -> dict[RequestKey, RequestTally]:
+    """A copy of :data:`requests` (taken under the backend lock: the endpoint keeps counting)."""
+    with backend_lock:
+        return {k: RequestTally(t.count, t.bytes_in, t.units) for k, t in requests.items()}

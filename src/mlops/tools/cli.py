@@ -1249,6 +1249,48 @@ def init(
 
 
 @app.command()
+def cost(
+    env: EnvOpt = "dev",
+    runs_per_month: Annotated[float, typer.Option(help="Training runs a month, beside the scheduled ones.")] = 0,
+    predictions_per_month: Annotated[
+        float, typer.Option(help="POST /predict requests a month (one record each), across the models.")
+    ] = 0,
+    region: Annotated[str, typer.Option(help="Whose prices (the price table's regions).")] = "us-east-1",
+    cdk_out: Annotated[
+        Path | None, typer.Option(help="Read this cloud assembly (./scripts/synth's cdk.out) instead of synthesizing.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the environment costs: idle a month (per model and shared), per run, per 1,000 predictions, and a
+    month at the volumes given — from its synthesized stacks, the figures benchmarks.cost measured in the emulator
+    and the repository's dated price table."""
+    from mlops.tools.cost import as_json as cost_json
+    from mlops.tools.cost import environment_templates, estimate, inventory, load_measured, load_prices, render
+
+    prices = load_prices()
+    if region not in prices.regions:
+        fail(f"no prices for --region {region}; the price table has {', '.join(prices.regions)}")
+    if runs_per_month < 0 or predictions_per_month < 0:
+        fail("--runs-per-month and --predictions-per-month cannot be negative")
+    try:
+        templates = environment_templates(env, cdk_out)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as err:
+        fail(str(err))
+    result = estimate(
+        inventory(templates, env, prices.hours_per_month),
+        load_measured(),
+        prices,
+        region=region,
+        runs_per_month=runs_per_month,
+        predictions_per_month=predictions_per_month,
+    )
+    if as_json:
+        emit(cost_json(result))
+    else:
+        typer.echo(render(result))
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where to write the report site (one folder per model).")] = Path(
         ".mlops/demo"

@@ -9,7 +9,8 @@ import pytest
 
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import Platform
-from mlops.tools.samples import bundled, example_config_path
+from mlops.tools.samples import bundled
+from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,8 +43,8 @@ def _upload_and_wait(p: Platform, name: str, body: bytes) -> dict:
     return p.wait(p.run_for_upload(up["key"], up["etag"]), timeout=300)
 
 
-def test_given_bad_first_batches_then_each_run_names_its_problem_and_a_good_batch_becomes_champion():
-    with LocalCloud(example_config_path(), port=0) as cloud:
+def test_given_bad_first_batches_then_each_run_names_its_problem_and_a_good_batch_becomes_champion(tmp_path):
+    with LocalCloud(quick_config_file(tmp_path), port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
         for name, (data, (code, column)) in BAD_FIRST_BATCHES.items():
             run = _upload_and_wait(p, name, _body(data))
@@ -66,10 +67,11 @@ def test_given_bad_first_batches_then_each_run_names_its_problem_and_a_good_batc
         assert [o["key"] for o in weekly["objects"]] == ["breast-cancer/good.csv"]
 
 
-def test_given_a_native_crash_and_a_trial_out_of_memory_then_only_those_invocations_fail():
+def test_given_a_native_crash_and_a_trial_out_of_memory_then_only_those_invocations_fail(tmp_path):
     from mlops.local import seams
 
-    with LocalCloud(example_config_path(), port=0) as cloud:
+    two_trials = {"candidates": [{"family": "logistic_regression", "params": {"C": [0.1, 1.0]}}], "max_concurrency": 2}
+    with LocalCloud(quick_config_file(tmp_path, training=two_trials), port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
         seams.inject_fault("evaluate", "abort", times=1)  # onnxruntime's failed assertion, in evaluate's process
         crashed = _upload_and_wait(p, "a.csv", _body(BASE))
@@ -106,7 +108,7 @@ def test_given_the_cli_and_a_burst_of_five_uploads_then_reasons_are_immediate_an
 ):
     import time
 
-    with LocalCloud(example_config_path(), port=0) as cloud:
+    with LocalCloud(quick_config_file(tmp_path), port=0) as cloud:
         endpoint = ["--endpoint", cloud.endpoint]
         code, text = _cli("runs", "list", *endpoint)
         assert code == 0 and "no runs yet" in text and "fresh account" in text
@@ -164,8 +166,6 @@ def test_given_good_and_bad_files_coalesced_then_each_bad_file_is_named_and_quar
     tmp_path,
 ):
     import time
-
-    from tests.conftest import quick_config_file
 
     good = {f"breast-cancer/good-{i}.csv": _body(BASE.sample(frac=0.9, random_state=i)) for i in range(7)}
     unreadable_or_broken = {

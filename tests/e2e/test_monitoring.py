@@ -23,7 +23,8 @@ import pytest
 
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import LIVENESS_S, Platform
-from mlops.tools.samples import bundled, example_config_path
+from mlops.tools.samples import bundled
+from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,10 +34,11 @@ FEATURES = DATA.drop(columns=["target"])
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalCloud, Platform]]:
-    """An emulator whose champion (v1) was trained on the first 400 rows."""
+def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[LocalCloud, Platform]]:
+    """An emulator whose champion (v1, one candidate: the monitoring, not the tuning, is under test) was trained on
+    the first 400 rows."""
     monkeypatch.setenv("MLOPS_MODEL_CACHE_SECONDS", "1")
-    with LocalCloud(example_config_path(), port=0) as cloud:
+    with LocalCloud(quick_config_file(tmp_path), port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
         up = p.upload(DATA.iloc[:400].to_csv(index=False).encode(), "breast-cancer/v1.csv")
         assert p.wait(p.run_for_upload(up["key"], up["etag"]), timeout=300)["status"] == "SUCCEEDED"
@@ -216,7 +218,7 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     assert run["steps"]["extract"]["outputs"]["rows"] == 400 + len(labels), run["steps"]["extract"]
 
 
-def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_alarm_reaches_the_trigger():
+def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_alarm_reaches_the_trigger(tmp_path):
     """The CLI's path (another process would use the same): the clock advances through local.json, the
     monitor's hourly rule is due (the weekly retraining rule is not), and the CLI's own alarm evaluation sends
     the state change through EventBridge's PutEvents to the synthesized rule."""
@@ -226,7 +228,7 @@ def test_given_mlops_local_tick_advance_then_due_schedules_fire_and_a_breaching_
 
     from mlops.tools.cli import app
 
-    with LocalCloud(example_config_path(), port=0) as cloud:
+    with LocalCloud(quick_config_file(tmp_path), port=0) as cloud:
         cloud.alarms = None  # the emulator's own evaluation off: here only the CLI evaluates, and announces
         p = Platform.connect("dev", cloud.endpoint)
         t0 = datetime.now(UTC)

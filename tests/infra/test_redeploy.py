@@ -146,10 +146,10 @@ def _synth(outdir: Path, models: list[str] | None = None) -> dict[str, dict[str,
     return load_templates(outdir)
 
 
-def test_given_a_one_line_code_change_when_redeployed_then_no_imported_export_changes(tmp_path, monkeypatch):
+def test_given_a_one_line_code_change_when_redeployed_then_no_imported_export_changes(tmp_path, monkeypatch, synth):
     import mlops.layers.build
 
-    before = _synth(tmp_path / "before")
+    before = synth.templates  # the session's synthesis of dev: the same context as `_synth`'s
     source = tmp_path / "src" / "mlops"
     shutil.copytree(mlops.layers.build.SOURCE, source, ignore=shutil.ignore_patterns("__pycache__"))
     with (source / "clock.py").open("a") as fh:
@@ -195,17 +195,18 @@ SHARED = (
 )
 
 
-def test_given_the_release_before_many_models_when_upgraded_then_no_physical_name_is_created_twice(tmp_path):
+def test_given_the_release_before_many_models_when_upgraded_then_no_physical_name_is_created_twice(synth):
     """The previous release named its one config parameter /Mlops-dev/models/breast-cancer/config under another
     logical id: a new resource of that name would be created before the old one is deleted, and the update fail."""
     previous = json.loads((FIXTURES / "release-6bc02f8-named.json").read_text())["templates"]
-    assert name_collisions(previous, _synth(tmp_path / "now")) == []
+    assert name_collisions(previous, synth.templates) == []
 
 
-def test_given_a_model_added_then_retired_then_nothing_shared_is_replaced_and_no_name_collides(tmp_path):
+def test_given_a_model_added_then_retired_then_nothing_shared_is_replaced_and_no_name_collides(tmp_path, synth):
+    environments = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["environments"]
+    assert environments["dev"]["models"] == ["models/breast-cancer.yaml", "models/diabetes.yaml"]  # = synth's
     one = ["models/breast-cancer.yaml"]
-    two = [*one, "models/diabetes.yaml"]
-    states = [_synth(tmp_path / f"s{i}", models) for i, models in enumerate((one, two, one))]
+    states = [_synth(tmp_path / "s0", one), synth.templates, _synth(tmp_path / "s2", one)]
     for before, after in itertools.pairwise(states):
         assert name_collisions(before, after) == []
         assert blocked_exports(before, after) == []

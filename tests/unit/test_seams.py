@@ -121,6 +121,47 @@ def test_given_one_config_in_two_temporary_directories_then_one_assembly_key_and
     assert assembly.assembly_key([a], "dev") != assembly.assembly_key([b], "dev")
 
 
+def test_given_two_processes_wanting_one_new_assembly_at_once_then_it_is_synthesized_once_and_never_taken_away(
+    tmp_path, monkeypatch
+):
+    """Two test workers starting emulators of one config: the second used to synthesize it again and replace the
+    directory the first was reading its templates from (a KeyError on a missing stack, once in a while)."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from mlops.local import assembly
+    from mlops.tools.samples import example_config_path
+
+    monkeypatch.setenv(assembly.STATE_DIR_ENV, str(tmp_path / "state"))
+    synths: list[str] = []
+
+    def fake_synth(cmd, *, env, **kwargs):  # what `python -m mlops.infra.app` leaves: a manifest and templates
+        synths.append(env["CDK_OUTDIR"])
+        out = Path(env["CDK_OUTDIR"])
+        out.mkdir(parents=True)
+        time.sleep(0.3)
+        (out / "Mlops-dev-Serving.template.json").write_text("{}")
+        (out / "manifest.json").write_text("{}")
+        return SimpleNamespace(returncode=0, stderr="")
+
+    monkeypatch.setattr(assembly.subprocess, "run", fake_synth)
+    seen: list[list[str]] = []
+
+    def start_an_emulator() -> None:
+        outdir = assembly.synthesize([example_config_path()], "dev")
+        time.sleep(0.5)  # reading its templates while the other is still at it
+        seen.append(sorted(p.name for p in outdir.iterdir()))
+
+    threads = [threading.Thread(target=start_an_emulator) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(synths) == 1, synths
+    assert seen == [["Mlops-dev-Serving.template.json", "manifest.json"]] * 2
+
+
 def test_given_lines_arriving_during_a_delivery_then_they_ride_in_the_next_one_in_order_and_in_bounded_chunks(
     monkeypatch,
 ):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from mlops.core.project import PROJECT_ENV, Project, ProjectNotFoundError
 
 STATE_DIR_ENV = "MLOPS_STATE_DIR"
 KEEP_ASSEMBLIES = 8
+PRUNE_AFTER_S = 600
 
 
 def state_dir() -> Path:
@@ -46,15 +49,24 @@ def _sources(project: Project, config_paths: list[Path]) -> list[tuple[str, Path
             (f"components/{p.relative_to(project.components)}", p) for p in sorted(project.components.rglob("*.py"))
         ]
     for folder in (PACKAGE, *(PACKAGE / name for name in ("infra", "functions", "layers"))):
-        for p in sorted(folder.resolve().rglob("*")):
-            if (
-                p.is_file()
-                and "__pycache__" not in p.parts
-                and ".build" not in p.parts
-                and p.suffix in (".py", ".txt", ".j2", ".yaml", ".json")
-            ):
-                files.append((f"{folder.name}/{p.relative_to(folder.resolve())}", p))
+        root = folder.resolve()
+        files += [(f"{folder.name}/{p.relative_to(root)}", p) for p in _source_files(root)]
     return files
+
+
+SOURCE_SUFFIXES = (".py", ".txt", ".j2", ".yaml", ".json")
+NOT_SOURCES = frozenset({"__pycache__", ".build"})  # byte code; the layers' pip installs (gigabytes once built)
+
+
+def _source_files(root: Path) -> list[Path]:
+    """The source files under ``root``, sorted, never descending into byte code or built layers (walking a built
+    ``layers/.build`` took seconds at every emulator start) nor through links (the package's links into the
+    repository are walked as folders of their own)."""
+    found = []
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if d not in NOT_SOURCES and not os.path.islink(os.path.join(directory, d))]
+        found += [Path(directory, n) for n in names if n.endswith(SOURCE_SUFFIXES)]
+    return sorted(found)
 
 
 def assembly_key(config_paths: list[Path], env: str, project: Project | None = None) -> str:
@@ -77,6 +89,20 @@ def synthesize(
     if outdir.joinpath("manifest.json").exists() and not force:
         os.utime(outdir)  # recently used: kept when older assemblies are pruned
         return outdir
+    # One synthesis of an assembly at a time (test workers, a demo and `mlops local up` may want the same one at
+    # once): whoever waited finds it made. An assembly is only ever renamed into place whole.
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(outdir.with_name(f".{outdir.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if outdir.joinpath("manifest.json").exists() and not force:
+            os.utime(outdir)
+            return outdir
+        _synthesize(project, config_paths, env, outdir)
+    _prune(outdir)
+    return outdir
+
+
+def _synthesize(project: Project, config_paths: list[Path], env: str, outdir: Path) -> None:
     tmp = outdir.with_name(f"{outdir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -106,14 +132,20 @@ def synthesize(
     if proc.returncode != 0:
         tail = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("b'"))[-3000:]
         raise RuntimeError(f"cdk synth failed:\n{tail}")
-    shutil.rmtree(outdir, ignore_errors=True)
+    shutil.rmtree(outdir, ignore_errors=True)  # a forced synthesis replaces it
     tmp.rename(outdir)
-    # Keep the few most recent (a project, its tests' variants: ~3 MB each); older ones are stale sources.
+
+
+def _prune(outdir: Path) -> None:
+    """Keep the few most recent assemblies (a project, its tests' variants: ~3 MB each); older ones are stale
+    sources — unless used in the last minutes (another process may be starting from it)."""
+    now = time.time()
     cached = sorted(
-        (d for d in outdir.parent.glob("cdk.out-*") if ".tmp" not in d.name and d != outdir),
+        (d for d in outdir.parent.glob("cdk.out-*") if ".tmp" not in d.name and d != outdir and d.is_dir()),
         key=lambda d: d.stat().st_mtime,
         reverse=True,
     )
     for old in cached[KEEP_ASSEMBLIES - 1 :]:
-        shutil.rmtree(old, ignore_errors=True)
-    return outdir
+        if now - old.stat().st_mtime > PRUNE_AFTER_S:
+            shutil.rmtree(old, ignore_errors=True)
+            old.with_name(f".{old.name}.lock").unlink(missing_ok=True)

@@ -120,6 +120,8 @@ class LocalCloud:
         self._last_fired: dict[str, datetime] = {}
         self._started_at = datetime.now(UTC)
         self._ticking = threading.Lock()  # one tick at a time in this process
+        self._client_lock = threading.Lock()
+        self._shared_session: boto3.session.Session | None = None
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -215,7 +217,13 @@ class LocalCloud:
         return boto3.session.Session(aws_access_key_id="offline", aws_secret_access_key="offline", region_name=REGION)
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
+        """A client of the emulated account. They share one session, so each service's model is loaded once per
+        emulator rather than per client (loading them was 3 of an emulator start's 10 seconds); a session is not
+        safe to make clients from concurrently, so that is done one at a time (the clients themselves are)."""
+        with self._client_lock:
+            if self._shared_session is None:
+                self._shared_session = self.session()
+            return self._shared_session.client(service, endpoint_url=self.endpoint)  # type: ignore[call-overload]
 
     def write_local_file(self) -> Path:
         path = state_dir() / LOCAL_FILE

@@ -47,7 +47,10 @@ FAILING_CHILD = {
 def distributed_map(child: dict[str, Any], execution_type: str = "STANDARD", **fields: Any) -> dict[str, Any]:
     """A one-state machine: a Distributed Map over ``child``, with ``fields`` at the Map's level."""
     processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type}, **child}
-    return {"StartAt": "Shards", "States": {"Shards": {"Type": "Map", "End": True, "ItemProcessor": processor, **fields}}}
+    return {
+        "StartAt": "Shards",
+        "States": {"Shards": {"Type": "Map", "End": True, "ItemProcessor": processor, **fields}},
+    }
 
 
 @dataclass

@@ -54,7 +54,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlops.core import clock
 from mlops.core.constants import WARM_UP_EVENT
@@ -741,7 +741,7 @@ def install_distributed_map() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
         resource_eval_s3 as reader,
     )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
         DistributedIterationComponent,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
@@ -765,7 +765,7 @@ def uninstall_distributed_map() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
         resource_eval_s3 as reader,
     )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
         DistributedIterationComponent,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
@@ -835,13 +835,13 @@ def _write_results(env: Any, resource_runtime_part: Any, state_credentials: Any)
         _original["put_results"](env, resource_runtime_part, state_credentials)
         return
     files, details = result_files(run, parameters["Bucket"], parameters.get("Prefix", ""))
-    s3 = boto_client_for(region=resource_runtime_part.region, service="s3", state_credentials=state_credentials)
+    s3: Any = boto_client_for(region=resource_runtime_part.region, service="s3", state_credentials=state_credentials)
     for key, body in files.items():
         s3.put_object(Bucket=parameters["Bucket"], Key=key, Body=body)
     env.stack.append({"MapRunArn": run.map_run_arn, "ResultWriterDetails": details})
 
 
-class MapRunResults(list):  # type: ignore[type-arg]
+class MapRunResults(list[Any]):
     """A Map Run's outputs, carrying the run itself for its ResultWriter (moto hands the writer only the stack)."""
 
     run: Any = None
@@ -872,7 +872,9 @@ def _map_run(self: Any, env: Any, eval_input: Any) -> None:
             batch_input=batch_input,
         )
         sizes = [len(batch["Items"]) for batch in inputs]
-    children = [dmap.ChildRun(i, child_input, size) for i, (child_input, size) in enumerate(zip(inputs, sizes))]
+    children = [
+        dmap.ChildRun(i, child_input, size) for i, (child_input, size) in enumerate(zip(inputs, sizes, strict=True))
+    ]
     program = self._get_iteration_program()
     tally = threading.Lock()
     failed = [0]
@@ -987,7 +989,8 @@ def _threshold_exceeded(env: Any, failed: int, total: int) -> Exception:
             env=env,
             error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(
+            # moto's EventDetails is a TypedDict of every event's details, one of them set per event
+            event_details=cast(Any, EventDetails)(
                 mapRunFailedEventDetails=MapRunFailedEventDetails(error=EXCEEDED_ERROR, cause=cause)
             ),
         )

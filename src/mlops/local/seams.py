@@ -24,11 +24,20 @@
    (Step Functions executions that ended, to emit their status-change events), :func:`execute_state_machines`
    (moto runs the ASL only when told), :func:`reset_backends` (a fresh account), :func:`quiet_logs`,
    :func:`log_events` and :func:`metric_data` (what CloudWatch holds, to meter what the functions log and
-   publish), :func:`reclaim_idle` (every function's next invocation cold-starts, as after an idle hour in AWS).
+   publish), :func:`put_objects` (thousands of S3 objects at once, for tests of large listings),
+   :func:`reclaim_idle` (every function's next invocation cold-starts, as after an idle hour in AWS).
 7. What the functions ask of the endpoint, metered (:data:`requests`): every request a function's environment
    makes — named by its User-Agent (``app/fn.<handler>``) — counted by service and operation, with the bytes sent
    and an estimate of DynamoDB's request units. ``python -m benchmarks.cost`` reads it (S3 requests and DynamoDB
    units per run, per monitored window, per prediction).
+8. The Step Functions Distributed Map, as AWS runs it (#29; the semantics in :mod:`mlops.local.distributed_map`).
+   ``AmazonStateLanguageParser.parse`` first takes out of each Distributed Map what moto's grammar rejects
+   (``ItemBatcher``, ``ExecutionType: EXPRESS``, an integer ``ToleratedFailurePercentage``, ``WriterConfig``) and
+   hangs it on the parsed Map. ``DistributedIterationComponent._map_run`` then runs the Map Run: the ItemSelector
+   applied to each item, the items batched, at most ``MaxConcurrency`` children at a time, and the Map failed with
+   ``States.ExceedToleratedFailureThreshold`` past the tolerated failures (moto let it succeed with ``null``
+   results). The ``s3:listObjectsV2`` ItemReader reads every page (moto read the first 1,000 objects), and the
+   ``s3:putObject`` ResultWriter writes AWS's ``manifest.json``, ``SUCCEEDED_0.json`` and ``FAILED_0.json``.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlops.core import clock
 from mlops.core.constants import WARM_UP_EVENT
@@ -398,6 +407,7 @@ def install(cloud: Any) -> None:
         DomainDispatcherApplication.__call__ = _dispatch  # type: ignore[method-assign]
         Alarm.update_state = _update_alarm_state  # type: ignore[method-assign]
         CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
+    install_distributed_map()
     _functions.clear()
     invocations.clear()
     requests.clear()
@@ -443,6 +453,7 @@ def uninstall() -> None:
         DomainDispatcherApplication.__call__ = _original.pop("dispatch")  # type: ignore[method-assign]
         Alarm.update_state = _original.pop("alarm_state")  # type: ignore[method-assign]
         del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]
+    uninstall_distributed_map()
     for held in list(_holds.values()):  # nothing waits on a stopped emulator
         held.release.set()
     _holds.clear()
@@ -622,6 +633,17 @@ def metric_data(account: str, region: str) -> list[tuple[str, str, tuple[tuple[s
     return [(d.namespace, d.name, tuple(sorted((str(x.name), str(x.value)) for x in d.dimensions))) for d in data]
 
 
+def put_objects(account: str, bucket: str, objects: dict[str, bytes]) -> None:
+    """Put ``objects`` (key: body) into ``bucket`` straight into moto's S3 backend: thousands of objects in well
+    under a second, where as many ``PutObject`` requests take seconds (tests and benchmarks of large listings)."""
+    from moto.s3.models import s3_backends
+
+    with backend_lock:
+        backend = s3_backends[account]["aws"]
+        for key, body in objects.items():
+            backend.put_object(bucket, key, body)
+
+
 def reclaim_idle() -> int:
     """Stop every idle execution environment, as Lambda does after minutes without work: each function's next
     invocation cold-starts (what an hourly or weekly schedule meets in AWS). Returns how many were stopped."""
@@ -708,3 +730,268 @@ def metered_requests() -> dict[RequestKey, RequestTally]:
     """A copy of :data:`requests` (taken under the backend lock: the endpoint keeps counting)."""
     with backend_lock:
         return {k: RequestTally(t.count, t.bytes_in, t.units) for k, t in requests.items()}
+
+
+# -- 8. the Distributed Map, as AWS runs it ------------------------------------------------------------------
+SPEC_ATTRIBUTE = "mlops_map_spec"  # on moto's DistributedIterationComponent: the MapSpec its definition carried
+
+
+def install_distributed_map() -> None:
+    """Patch moto's ASL engine (idempotent): see 8. in this module's docstring."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+        resource_eval_s3 as reader,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3 as writer,
+    )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    if "asl_parse" in _original:
+        return
+    _original["asl_parse"] = AmazonStateLanguageParser.parse
+    _original["map_run"] = DistributedIterationComponent._map_run
+    _original["list_objects"] = reader.ResourceEvalS3._handle_list_objects_v2
+    _original["put_results"] = writer.ResourceEvalS3._handle_put_object
+    AmazonStateLanguageParser.parse = staticmethod(_parse_distributed_maps)  # type: ignore[method-assign]
+    DistributedIterationComponent._map_run = _map_run  # type: ignore[method-assign]
+    reader.ResourceEvalS3._handle_list_objects_v2 = staticmethod(_list_all_objects)  # type: ignore[method-assign]
+    writer.ResourceEvalS3._handle_put_object = staticmethod(_write_results)  # type: ignore[method-assign]
+
+
+def uninstall_distributed_map() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import (
+        resource_eval_s3 as reader,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3 as writer,
+    )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    if "asl_parse" not in _original:
+        return
+    AmazonStateLanguageParser.parse = staticmethod(_original.pop("asl_parse"))  # type: ignore[method-assign]
+    DistributedIterationComponent._map_run = _original.pop("map_run")  # type: ignore[method-assign]
+    reader.ResourceEvalS3._handle_list_objects_v2 = staticmethod(_original.pop("list_objects"))  # type: ignore[method-assign]
+    writer.ResourceEvalS3._handle_put_object = staticmethod(_original.pop("put_results"))  # type: ignore[method-assign]
+
+
+def _parse_distributed_maps(definition: str) -> Any:
+    from mlops.local.distributed_map import split_definition
+
+    try:
+        raw = json.loads(definition)
+    except ValueError:  # moto's parser reports what is wrong with it
+        return _original["asl_parse"](definition)
+    accepted, specs = split_definition(raw) if isinstance(raw, dict) else (raw, {})
+    program, tree = _original["asl_parse"](json.dumps(accepted) if specs else definition)
+    for path, spec in specs.items():
+        setattr(_map_state(program, path).iteration_component, SPEC_ATTRIBUTE, spec)
+    return program, tree
+
+
+def _map_state(program: Any, path: tuple[str | int, ...]) -> Any:
+    """The parsed state at ``path`` (state names, with a Parallel branch's index between them)."""
+    states, state = program.states.states, None
+    steps = list(path)
+    while steps:
+        state = states[steps.pop(0)]
+        if steps and isinstance(steps[0], int):
+            states = state.branches.programs[steps.pop(0)].states.states
+        elif steps:
+            states = state.iteration_component._states.states
+    return state
+
+
+def _list_all_objects(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+    """The ``s3:listObjectsV2`` ItemReader: every page of the listing, each object in AWS's item shape."""
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    from mlops.local.distributed_map import s3_item
+
+    parameters = env.stack.pop()
+    s3 = boto_client_for(region=resource_runtime_part.region, service="s3", state_credentials=state_credentials)
+    pages = s3.get_paginator("list_objects_v2").paginate(**parameters)
+    env.stack.append([s3_item(listed) for page in pages for listed in page.get("Contents", [])])
+
+
+def _write_results(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+    """The ``s3:putObject`` ResultWriter: the Map Run's result files and manifest; the Map's output names them."""
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    from mlops.local.distributed_map import result_files
+
+    parameters = env.stack.pop()
+    results = env.stack.pop()
+    run = getattr(results, "run", None)
+    if run is None:  # a Map Run moto ran (none of ours): its own writer
+        env.stack.append(results)
+        env.stack.append(parameters)
+        _original["put_results"](env, resource_runtime_part, state_credentials)
+        return
+    files, details = result_files(run, parameters["Bucket"], parameters.get("Prefix", ""))
+    s3: Any = boto_client_for(region=resource_runtime_part.region, service="s3", state_credentials=state_credentials)
+    for key, body in files.items():
+        s3.put_object(Bucket=parameters["Bucket"], Key=key, Body=body)
+    env.stack.append({"MapRunArn": run.map_run_arn, "ResultWriterDetails": details})
+
+
+class MapRunResults(list[Any]):
+    """A Map Run's outputs, carrying the run itself for its ResultWriter (moto hands the writer only the stack)."""
+
+    run: Any = None
+
+
+def _map_run(self: Any, env: Any, eval_input: Any) -> None:
+    """A Distributed Map's Map Run as AWS runs it (moto's ran each item, swallowed failures as ``null`` outputs)."""
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    from mlops.local import distributed_map as dmap
+
+    spec: dmap.MapSpec = getattr(self, SPEC_ATTRIBUTE, None) or dmap.MapSpec()
+    record = eval_input.map_run_record
+    items = list(env.stack.pop())
+    state_input = env.states.get_input()
+    selected = [_select(env, eval_input, state_input, index, item) for index, item in enumerate(items)]
+    batcher = spec.item_batcher
+    if batcher is None:
+        inputs, sizes = selected, [1] * len(selected)
+    else:
+        batch_input = batcher.get("BatchInput")
+        if batch_input is not None:
+            batch_input = dmap.resolve(batch_input, state_input, lambda path, data: _extract(env, path, data))
+        inputs = dmap.batches(
+            selected,
+            max_items=batcher.get("MaxItemsPerBatch"),
+            max_bytes=batcher.get("MaxInputBytesPerBatch"),
+            batch_input=batch_input,
+        )
+        sizes = [len(batch["Items"]) for batch in inputs]
+    children = [
+        dmap.ChildRun(i, child_input, size) for i, (child_input, size) in enumerate(zip(inputs, sizes, strict=True))
+    ]
+    program = self._get_iteration_program()
+    tally = threading.Lock()
+    failed = [0]
+
+    def exceeded() -> bool:
+        return dmap.tolerance_exceeded(
+            failed[0],
+            len(items),
+            count=eval_input.tolerated_failure_count,
+            percentage=eval_input.tolerated_failure_percentage,
+            spec=spec,
+        )
+
+    def run(child: dmap.ChildRun) -> None:
+        with tally:
+            if exceeded() or not env.is_running():  # AWS stops starting children once the Map Run has failed
+                return
+        record.item_counter.total.count()
+        record.execution_counter.total.count()
+        _run_child(env, program, child)
+        with tally:
+            if child.failed:
+                failed[0] += child.items
+                record.item_counter.failed.count()
+                record.execution_counter.failed.count()
+            else:
+                record.item_counter.succeeded.count()
+                record.execution_counter.succeeded.count()
+
+    concurrency = record.max_concurrency or dmap.UNBOUNDED_CONCURRENCY
+    with Pool(max_workers=max(1, min(concurrency, len(children) or 1)), thread_name_prefix="mlops-map-run") as pool:
+        list(pool.map(run, children))
+    if exceeded():
+        raise _threshold_exceeded(env, failed[0], len(items))
+    done = dmap.MapRun(record.map_run_arn, spec, children)
+    results = MapRunResults(done.results())
+    results.run = done
+    env.stack.append(results)
+
+
+def _select(env: Any, eval_input: Any, state_input: Any, index: int, item: Any) -> Any:
+    """An item as its child receives it: through the Map's ItemSelector (or Parameters), with ``$$.Map.Item``."""
+    from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
+
+    selector = eval_input.item_selector or eval_input.parameters
+    if selector is None:
+        return item
+    frame = env.open_inner_frame()
+    try:
+        frame.states.context_object.context_object_data["Map"] = MapData(Item=ItemData(Index=index, Value=item))
+        frame.states.reset(input_value=state_input)
+        frame.stack.append(state_input)
+        selector.eval(frame)
+        return frame.stack.pop()
+    finally:
+        env.delete_frame(frame)
+
+
+def _extract(env: Any, path: str, data: Any) -> Any:
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    if path.startswith("$$"):
+        return extract_json(path[1:], env.states.context_object.context_object_data)
+    return extract_json(path, data)
+
+
+def _run_child(env: Any, program: Any, child: Any) -> None:
+    """One child workflow execution, in a frame of the Map's environment: its output, or its error and cause."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped
+    from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
+
+    from mlops.local.distributed_map import now
+
+    frame = env.open_inner_frame()
+    try:
+        frame.states.context_object.context_object_data["Map"] = MapData(
+            Item=ItemData(Index=child.index, Value=child.input)
+        )
+        frame.states.reset(input_value=child.input)
+        program.eval(frame)
+        end = frame.program_state()
+        if isinstance(end, ProgramError | ProgramStopped):
+            error = end.error if isinstance(end, ProgramError) else {"error": "States.Aborted"}
+            child.error = str((error or {}).get("error") or "States.Runtime")
+            child.cause = (error or {}).get("cause")
+        else:
+            child.output = frame.states.get_input()
+    except Exception as err:  # noqa: BLE001 — moto's engine failing inside a child fails that child, not the run
+        child.error, child.cause = "States.Runtime", f"{type(err).__name__}({err})"
+    finally:
+        child.stopped = now()
+        env.delete_frame(frame)
+
+
+def _threshold_exceeded(env: Any, failed: int, total: int) -> Exception:
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    from mlops.local.distributed_map import EXCEEDED_ERROR
+
+    cause = f"The Map Run's tolerated failure threshold was exceeded: {failed} of {total} items failed."
+    return FailureEventException(
+        FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
+            event_type=HistoryEventType.MapRunFailed,
+            # moto's EventDetails is a TypedDict of every event's details, one of them set per event
+            event_details=cast(Any, EventDetails)(
+                mapRunFailedEventDetails=MapRunFailedEventDetails(error=EXCEEDED_ERROR, cause=cause)
+            ),
+        )
+    )

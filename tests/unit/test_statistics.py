@@ -101,7 +101,7 @@ def every_kind(n: int = 1500, seed: int = 3) -> pd.DataFrame:
             "count": rng.poisson(3, n),  # int64 (no missing: an int column with None reads as float)
             "skewed": skewed,
             "flag": rng.random(n) < 0.3,
-            "plan": rng.choice(["basic", "standard", "premium", "it's \"quoted\""], n).astype(object),
+            "plan": rng.choice(["basic", "standard", "premium", 'it\'s "quoted"'], n).astype(object),
             "city": np.array([f"city-{i}" for i in rng.zipf(1.1, n) % 1000], dtype=object),
             "code": rng.integers(0, 5, n).astype(float),  # declared categorical below
             "seen": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 90, n), unit="D"),
@@ -126,9 +126,7 @@ def _config(target: str, **extra: Any) -> ProjectConfig:
 
 
 CHURN = _config("churn", id_column="customer_id")
-KINDS = _config(
-    "label", features={"overrides": {"code": {"type": "categorical"}, "dropped": {"drop": True}}}
-)
+KINDS = _config("label", features={"overrides": {"code": {"type": "categorical"}, "dropped": {"drop": True}}})
 TABLES = {
     "breast-cancer": (lambda: _with_missing(bundled("breast-cancer"), {"target"}), _config("target")),
     "diabetes": (lambda: _with_missing(bundled("diabetes"), {"target"}), _config("target")),
@@ -199,7 +197,7 @@ def test_given_every_kind_of_column_then_duckdb_types_have_the_kinds_pandas_dtyp
 
 
 def test_given_the_decile_levels_then_they_are_numpys_own() -> None:
-    assert EDGE_LEVELS == list(np.linspace(0, 1, 11))  # 0.30000000000000004: the quantile numpy took
+    assert list(np.linspace(0, 1, 11)) == EDGE_LEVELS  # 0.30000000000000004: the quantile numpy took
 
 
 def test_given_a_function_size_then_duckdb_holds_its_share_of_it(monkeypatch: pytest.MonkeyPatch) -> None:

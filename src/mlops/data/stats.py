@@ -137,6 +137,13 @@ def _pandas_dtype(sql_type: str, missing: int) -> str:
     return "object"
 
 
+def _row(con: Any, sql: str) -> tuple[Any, ...]:
+    """The one row an aggregate query returns."""
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql  # an aggregate without GROUP BY always returns one row
+    return tuple(row)
+
+
 def _sql_list(levels: list[float]) -> str:
     return "[" + ", ".join(repr(float(q)) for q in levels) + "]"
 
@@ -150,15 +157,16 @@ def _numeric_stats(con: Any, source: str, column: str, sql_type: str) -> dict[st
     present = f"NOT isnan({x})" if is_float else "true"
     finite = f"isfinite({v})"
     levels = sorted(set(QUANTILES.values()) | set(EDGE_LEVELS))
-    row = con.execute(
+    row = _row(
+        con,
         f"""SELECT count(*), count(*) FILTER (WHERE {x} IS NULL OR NOT ({present})),
                count(DISTINCT {x}) FILTER (WHERE {present}),
                count(*) FILTER (WHERE {finite}), min({v}) FILTER (WHERE {finite}), max({v}) FILTER (WHERE {finite}),
                avg({v}) FILTER (WHERE {finite}), stddev_samp({v}) FILTER (WHERE {finite}),
                count(*) FILTER (WHERE {finite} AND {v} = 0),
                quantile_cont({v}, {_sql_list(levels)}) FILTER (WHERE {finite})
-        FROM {source}"""
-    ).fetchone()
+        FROM {source}""",
+    )
     n, missing, distinct, size, lo, hi, mean, std, zeros, qs = row
     out: dict[str, Any] = {"count": n, "missing": missing, "distinct": distinct}
     if not size:
@@ -184,10 +192,11 @@ def _bin_counts(con: Any, source: str, v: str, finite: str, edges: list[float], 
         return [size]
     interior = edges[1:-1]
     at_or_past = (
-        con.execute(
+        _row(
+            con,
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {v} >= {e!r})" for e in interior) + f" FROM {source} "
-            f"WHERE {finite}"
-        ).fetchone()
+            f"WHERE {finite}",
+        )
         if interior
         else ()
     )
@@ -200,10 +209,11 @@ def _categorical_stats(con: Any, source: str, column: str, sql_type: str) -> dic
     each value keyed by its text as :func:`text_counts` keys it (``str`` of the Python value: ``True``, ``1.0``)."""
     x = quote(column)
     present = f"{x} IS NOT NULL" + (f" AND NOT isnan({x})" if sql_type.split("(")[0] in _FLOATS else "")
-    n, missing, distinct = con.execute(
+    n, missing, distinct = _row(
+        con,
         f"SELECT count(*), count(*) FILTER (WHERE NOT ({present})), count(DISTINCT {x}) FILTER (WHERE {present}) "
-        f"FROM {source}"
-    ).fetchone()
+        f"FROM {source}",
+    )
     # Most frequent first; ties by value, so the top is the same whichever order the rows came in.
     groups = con.execute(
         f"SELECT {x}, count(*) AS n FROM {source} WHERE {present} GROUP BY {x} ORDER BY n DESC, {x} "
@@ -247,7 +257,7 @@ def compute_statistics(
     source = parquet_source([str(p) for p in paths])
     with connect(limits or EngineLimits.for_function()) as con:
         columns = [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        num_rows = int(con.execute(f"SELECT count(*) FROM {source}").fetchone()[0])
+        (num_rows,) = _row(con, f"SELECT count(*) FROM {source}")
         skip = {config.target, config.id_column, config.time_column}
         features: dict[str, Any] = {}
         for name, sql_type in columns:
@@ -263,10 +273,10 @@ def compute_statistics(
             kind = FeatureType.CATEGORICAL
             if sql_type.split("(")[0] in _FLOATS:  # a float target with more than 20 values: a regression's
                 y = quote(config.target)
-                distinct = con.execute(f"SELECT count(DISTINCT {y}) FILTER (WHERE NOT isnan({y})) FROM {source}")
-                kind = FeatureType.NUMERIC if distinct.fetchone()[0] > 20 else kind
+                (distinct,) = _row(con, f"SELECT count(DISTINCT {y}) FILTER (WHERE NOT isnan({y})) FROM {source}")
+                kind = FeatureType.NUMERIC if distinct > 20 else kind
             target_stats = _column_stats(con, source, config.target, sql_type, kind)
-    return {"num_rows": num_rows, "num_columns": len(columns), "features": features, "target": target_stats}
+    return {"num_rows": int(num_rows), "num_columns": len(columns), "features": features, "target": target_stats}
 
 
 def frame_statistics(df: pd.DataFrame, config: ProjectConfig, limits: EngineLimits | None = None) -> dict[str, Any]:

@@ -120,6 +120,9 @@ class MemoryArtifacts:
     def get_bytes(self, uri: str) -> bytes:
         return self.blobs[uri]
 
+    def download(self, uri: str, path: str) -> None:
+        Path(path).write_bytes(self.blobs[uri])
+
     def copy(self, ref: dict[str, Any], key: str) -> ArtifactRef:
         self.blobs[self.uri(key)] = self.blobs[ref["uri"]]
         return ArtifactRef(self.uri(key), str(ref["sha256"]), int(ref["size"]))

@@ -12,7 +12,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-@warm_up("mlops.data.frames")
+@warm_up()
 @logger.inject_lambda_context(correlation_id_path="run_id")
 @tracer.capture_lambda_handler
 @metrics.log_metrics

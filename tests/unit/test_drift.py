@@ -6,7 +6,7 @@ import pytest
 
 from mlops.core.config import parse_config
 from mlops.data.schema import infer_schema, validate
-from mlops.data.stats import compute_statistics, js_distance, psi
+from mlops.data.stats import frame_statistics, js_distance, psi
 from mlops.tools.samples import customers
 
 pytestmark = pytest.mark.unit
@@ -34,7 +34,7 @@ def test_given_one_shifted_feature_when_validated_then_only_it_drifts(threshold:
     base = customers(3000, seed=1)
     new = customers(3000, seed=2, shift={"support_calls": 1.5})
     schema = infer_schema(base, cfg)
-    result = validate(new, schema, cfg, compute_statistics(base, cfg))
+    result = validate(new, schema, cfg, frame_statistics(base, cfg))
     drifted = {c for c, d in result["drift"].items() if d["drifted"]}
     assert drifted == {"support_calls"}
     assert any(a["code"] == "DRIFT" and a["column"] == "support_calls" for a in result["anomalies"])
@@ -44,7 +44,7 @@ def test_given_one_shifted_feature_when_validated_then_only_it_drifts(threshold:
 def test_given_the_same_distribution_when_validated_then_nothing_drifts() -> None:
     cfg = _config(0.1)
     base = customers(3000, seed=1)
-    result = validate(customers(3000, seed=2), infer_schema(base, cfg), cfg, compute_statistics(base, cfg))
+    result = validate(customers(3000, seed=2), infer_schema(base, cfg), cfg, frame_statistics(base, cfg))
     assert result["drift"] and not any(d["drifted"] for d in result["drift"].values())
     assert result["passed"], result["anomalies"]
 
@@ -53,7 +53,7 @@ def test_given_a_per_feature_threshold_when_validated_then_it_overrides_the_defa
     base = customers(3000, seed=1)
     new = customers(3000, seed=2, shift={"support_calls": 1.5})
     cfg = _config(0.1, {"support_calls": 50.0})
-    result = validate(new, infer_schema(base, cfg), cfg, compute_statistics(base, cfg))
+    result = validate(new, infer_schema(base, cfg), cfg, frame_statistics(base, cfg))
     assert not result["drift"]["support_calls"]["drifted"]
 
 

@@ -37,6 +37,10 @@ class S3ArtifactStore:
         body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
 
+    def download(self, uri: str, path: str) -> None:
+        bucket, key = parse_s3_uri(uri) if uri.startswith("s3://") else (self.bucket, uri)
+        self._s3.download_file(bucket, key, path)
+
     def copy(self, ref: dict[str, Any], key: str) -> ArtifactRef:
         """Server-side copy of an artifact (any size) to ``key`` in this bucket; its sha256 travels with it."""
         bucket, src = parse_s3_uri(ref["uri"])

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from mlops.core.config import FeatureType, ProjectConfig, Task
+from mlops.data.engine import EngineLimits, connect, parquet_source, quote
 
 N_BINS = 10
 TOP_K = 20
@@ -53,16 +57,15 @@ def infer_task(target: pd.Series) -> Task:
     return Task.MULTICLASS
 
 
-def _finite(v: float) -> float | None:
+def _finite(v: float | None) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
-def numeric_edges(values: np.ndarray) -> list[float]:
-    """Decile bin edges (unique), the baseline for PSI; open-ended at both sides when used."""
-    if values.size == 0:
-        return []
-    qs = np.quantile(values, np.linspace(0, 1, N_BINS + 1))
-    return [float(x) for x in np.unique(qs)]
+QUANTILES = {"p01": 0.01, "p05": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
+# Decile edges at numpy's levels (np.linspace(0, 1, N_BINS + 1): 0.30000000000000004, not 0.3), so each edge is
+# the very quantile numpy's linear interpolation gives.
+EDGE_LEVELS = [float(x) for x in np.linspace(0, 1, N_BINS + 1)]
+FREQUENCIES_MAX = 200  # a categorical column with more distinct values keeps only its top values
 
 
 def bin_counts(values: np.ndarray, edges: list[float]) -> list[int]:
@@ -92,55 +95,199 @@ def text_values(values: pd.Series) -> set[str]:
     return {str(v) for v in values.dropna().unique()}
 
 
-def column_stats(series: pd.Series, kind: FeatureType) -> dict[str, Any]:
-    n = int(series.size)
-    missing = int(series.isna().sum())
-    out: dict[str, Any] = {
-        "type": kind.value,
-        "dtype": str(series.dtype),
-        "count": n,
-        "missing": missing,
-        "missing_rate": missing / n if n else 0.0,
-        "distinct": int(series.nunique(dropna=True)),
-    }
-    present = series.dropna()
-    if kind is FeatureType.NUMERIC:
-        values = pd.to_numeric(present, errors="coerce").dropna().to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        if values.size:
-            q = np.quantile(values, [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
-            edges = numeric_edges(values)
-            out.update(
-                min=float(values.min()),
-                max=float(values.max()),
-                mean=float(values.mean()),
-                std=_finite(float(values.std(ddof=1))) if values.size > 1 else 0.0,
-                quantiles=dict(zip(["p01", "p05", "p25", "p50", "p75", "p95", "p99"], map(float, q), strict=True)),
-                histogram={"edges": edges, "counts": bin_counts(values, edges)},
-                zeros=int((values == 0).sum()),
-            )
-    else:
-        counts = text_counts(present)
-        out.update(
-            top=[{"value": str(k), "count": int(v)} for k, v in counts.head(TOP_K).items()],
-            frequencies={str(k): int(v) for k, v in counts.items()} if len(counts) <= 200 else None,
-        )
+# -- statistics, computed by DuckDB over the snapshot's Parquet files ----------------------------------------------
+_INTEGERS = {
+    "TINYINT": "int8",
+    "SMALLINT": "int16",
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "UTINYINT": "uint8",
+    "USMALLINT": "uint16",
+    "UINTEGER": "uint32",
+    "UBIGINT": "uint64",
+    "HUGEINT": "int128",
+    "UHUGEINT": "uint128",
+}
+_FLOATS = {"FLOAT": "float32", "DOUBLE": "float64"}
+
+
+def sql_kind(sql_type: str, override: FeatureType | None = None) -> FeatureType:
+    """:func:`column_kind` for a column DuckDB reads as ``sql_type``: numbers (integers, floats, decimals) are
+    numeric; booleans, text, dates and everything else categorical — as pandas' dtypes decide them."""
+    if override is not None:
+        return override
+    base = sql_type.split("(")[0]
+    return FeatureType.NUMERIC if base in _INTEGERS or base in _FLOATS or base == "DECIMAL" else FeatureType.CATEGORICAL
+
+
+def _pandas_dtype(sql_type: str, missing: int) -> str:
+    """The dtype pandas (through :func:`mlops.data.frames.from_parquet_bytes`) gives the column: the statistics'
+    ``dtype`` field, as it read before DuckDB computed them."""
+    base = sql_type.split("(")[0]
+    if base in _INTEGERS:
+        name = _INTEGERS[base]
+        return name.capitalize().replace("Uint", "UInt") if missing else name  # nullable: Int64, UInt8…
+    if base in _FLOATS or base == "DECIMAL":
+        return _FLOATS.get(base, "float64")
+    if base == "BOOLEAN":
+        return "boolean" if missing else "bool"
+    if base.startswith("TIMESTAMP"):
+        unit = {"TIMESTAMP_S": "s", "TIMESTAMP_MS": "ms", "TIMESTAMP_NS": "ns"}.get(base, "us")
+        return f"datetime64[{unit}, UTC]" if "TIME ZONE" in sql_type else f"datetime64[{unit}]"
+    return "object"
+
+
+def _row(con: Any, sql: str) -> tuple[Any, ...]:
+    """The one row an aggregate query returns."""
+    row = con.execute(sql).fetchone()
+    assert row is not None, sql  # an aggregate without GROUP BY always returns one row
+    return tuple(row)
+
+
+def _sql_list(levels: list[float]) -> str:
+    return "[" + ", ".join(repr(float(q)) for q in levels) + "]"
+
+
+def _numeric_stats(con: Any, source: str, column: str, sql_type: str) -> dict[str, Any]:
+    """count, missing, distinct, moments, quantiles, decile histogram and zeros of a numeric column — the fields
+    numpy computed before, on the present, finite values as floats."""
+    x = quote(column)
+    is_float = sql_type.split("(")[0] in _FLOATS
+    v = f"{x}::DOUBLE"
+    present = f"NOT isnan({x})" if is_float else "true"
+    finite = f"isfinite({v})"
+    levels = sorted(set(QUANTILES.values()) | set(EDGE_LEVELS))
+    row = _row(
+        con,
+        f"""SELECT count(*), count(*) FILTER (WHERE {x} IS NULL OR NOT ({present})),
+               count(DISTINCT {x}) FILTER (WHERE {present}),
+               count(*) FILTER (WHERE {finite}), min({v}) FILTER (WHERE {finite}), max({v}) FILTER (WHERE {finite}),
+               avg({v}) FILTER (WHERE {finite}), stddev_samp({v}) FILTER (WHERE {finite}),
+               count(*) FILTER (WHERE {finite} AND {v} = 0),
+               quantile_cont({v}, {_sql_list(levels)}) FILTER (WHERE {finite})
+        FROM {source}""",
+    )
+    n, missing, distinct, size, lo, hi, mean, std, zeros, qs = row
+    out: dict[str, Any] = {"count": n, "missing": missing, "distinct": distinct}
+    if not size:
+        return out
+    at = dict(zip(levels, qs, strict=True))
+    edges = sorted({float(at[q]) for q in EDGE_LEVELS})  # np.unique of the decile quantiles
+    out.update(
+        min=float(lo),
+        max=float(hi),
+        mean=float(mean),
+        std=_finite(std) if size > 1 else 0.0,
+        quantiles={name: float(at[q]) for name, q in QUANTILES.items()},
+        histogram={"edges": edges, "counts": _bin_counts(con, source, v, finite, edges, size)},
+        zeros=zeros,
+    )
     return out
 
 
-def compute_statistics(df: pd.DataFrame, config: ProjectConfig) -> dict[str, Any]:
-    kinds = feature_kinds(df, config)
-    cols = {c: column_stats(df[c], k) for c, k in kinds.items()}
-    target = df[config.target] if config.target in df.columns else None
-    target_stats = None
-    if target is not None:
-        target_kind = (
-            FeatureType.NUMERIC
-            if pd.api.types.is_float_dtype(target) and target.nunique() > 20
-            else FeatureType.CATEGORICAL
+def _bin_counts(con: Any, source: str, v: str, finite: str, edges: list[float], size: int) -> list[int]:
+    """:func:`bin_counts` in SQL: the rows at or past each interior edge, differenced (numpy's ``searchsorted``
+    with ``side="right"``: a value equal to an edge falls in the bin above it)."""
+    if len(edges) < 2:
+        return [size]
+    interior = edges[1:-1]
+    at_or_past = (
+        _row(
+            con,
+            "SELECT " + ", ".join(f"count(*) FILTER (WHERE {v} >= {e!r})" for e in interior) + f" FROM {source} "
+            f"WHERE {finite}",
         )
-        target_stats = column_stats(target, target_kind)
-    return {"num_rows": len(df), "num_columns": len(df.columns), "features": cols, "target": target_stats}
+        if interior
+        else ()
+    )
+    cumulative = [size, *at_or_past, 0]
+    return [int(cumulative[i] - cumulative[i + 1]) for i in range(len(cumulative) - 1)]
+
+
+def _categorical_stats(con: Any, source: str, column: str, sql_type: str) -> dict[str, Any]:
+    """count, missing, distinct, the top values and (up to ``FREQUENCIES_MAX`` distinct) every value's count,
+    each value keyed by its text as :func:`text_counts` keys it (``str`` of the Python value: ``True``, ``1.0``)."""
+    x = quote(column)
+    present = f"{x} IS NOT NULL" + (f" AND NOT isnan({x})" if sql_type.split("(")[0] in _FLOATS else "")
+    n, missing, distinct = _row(
+        con,
+        f"SELECT count(*), count(*) FILTER (WHERE NOT ({present})), count(DISTINCT {x}) FILTER (WHERE {present}) "
+        f"FROM {source}",
+    )
+    # Most frequent first; ties by value, so the top is the same whichever order the rows came in.
+    groups = con.execute(
+        f"SELECT {x}, count(*) AS n FROM {source} WHERE {present} GROUP BY {x} ORDER BY n DESC, {x} "
+        f"LIMIT {FREQUENCIES_MAX + 1}"
+    ).fetchall()
+    counts: dict[str, int] = {}
+    for value, count in groups:
+        key = str(value)
+        counts[key] = counts.get(key, 0) + int(count)
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties keep the value order
+    return {
+        "count": n,
+        "missing": missing,
+        "distinct": distinct,
+        "top": [{"value": k, "count": c} for k, c in ranked[:TOP_K]],
+        "frequencies": dict(ranked) if distinct <= FREQUENCIES_MAX else None,
+    }
+
+
+def _column_stats(con: Any, source: str, column: str, sql_type: str, kind: FeatureType) -> dict[str, Any]:
+    body = (
+        _numeric_stats(con, source, column, sql_type)
+        if kind is FeatureType.NUMERIC
+        else _categorical_stats(con, source, column, sql_type)
+    )
+    n, missing = body["count"], body["missing"]
+    return {
+        "type": kind.value,
+        "dtype": _pandas_dtype(sql_type, missing),
+        **body,
+        "missing_rate": missing / n if n else 0.0,
+    }
+
+
+def compute_statistics(
+    paths: Sequence[str | Path], config: ProjectConfig, limits: EngineLimits | None = None
+) -> dict[str, Any]:
+    """Per-column statistics of the table in the Parquet files ``paths`` (TFX's StatisticsGen, in small), computed
+    by DuckDB held to ``limits`` (else :meth:`EngineLimits.for_function`): one column at a time, so what it holds
+    is one column's quantile state and its buffers, whatever the table's width or length."""
+    source = parquet_source([str(p) for p in paths])
+    with connect(limits or EngineLimits.for_function()) as con:
+        columns = [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        (num_rows,) = _row(con, f"SELECT count(*) FROM {source}")
+        skip = {config.target, config.id_column, config.time_column}
+        features: dict[str, Any] = {}
+        for name, sql_type in columns:
+            override = config.features.overrides.get(name)
+            if name in skip or (override is not None and override.drop):
+                continue
+            kind = sql_kind(sql_type, override.type if override else None)
+            features[name] = _column_stats(con, source, name, sql_type, kind)
+        target_stats = None
+        types = dict(columns)
+        if config.target in types:
+            sql_type = types[config.target]
+            kind = FeatureType.CATEGORICAL
+            if sql_type.split("(")[0] in _FLOATS:  # a float target with more than 20 values: a regression's
+                y = quote(config.target)
+                (distinct,) = _row(con, f"SELECT count(DISTINCT {y}) FILTER (WHERE NOT isnan({y})) FROM {source}")
+                kind = FeatureType.NUMERIC if distinct > 20 else kind
+            target_stats = _column_stats(con, source, config.target, sql_type, kind)
+    return {"num_rows": int(num_rows), "num_columns": len(columns), "features": features, "target": target_stats}
+
+
+def frame_statistics(df: pd.DataFrame, config: ProjectConfig, limits: EngineLimits | None = None) -> dict[str, Any]:
+    """:func:`compute_statistics` of a frame, written as a snapshot is (:func:`mlops.data.frames.to_parquet_bytes`)
+    to a file under ``/tmp`` — for a table already in memory (tests, tools); the steps read their snapshot's file."""
+    from mlops.data.frames import to_parquet_bytes
+
+    with tempfile.TemporaryDirectory(dir=(limits or EngineLimits.for_function()).temp_root) as tmp:
+        path = Path(tmp) / "table.parquet"
+        path.write_bytes(to_parquet_bytes(df))
+        return compute_statistics([path], config, limits)
 
 
 # -- drift -------------------------------------------------------------------

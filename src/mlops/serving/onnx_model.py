@@ -92,11 +92,8 @@ class OnnxModel:
         rounded to 6 places; None for a regressor) and the rows whose output is undefined."""
         labels, proba = self.run(feeds)
         bad: list[int] = []
-        # One reduction screens each array: a float64 sum of float32 outputs cannot overflow, so it is finite exactly
-        # when every value is; only a batch it does not clear is searched row by row.
         if not (
-            (labels.dtype.kind != "f" or math.isfinite(labels.sum()))
-            and (proba is None or math.isfinite(proba.sum(dtype=np.float64)))
+            (labels.dtype.kind != "f" or np.isfinite(labels).all()) and (proba is None or np.isfinite(proba).all())
         ):
             undefined = ~np.isfinite(labels) if labels.dtype.kind == "f" else np.zeros(len(labels), dtype=bool)
             if proba is not None:

@@ -34,7 +34,9 @@ def offset_s() -> float:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=offset_s())
+    if _offset is None:  # in AWS: the wall clock (a stamp on every captured request)
+        return datetime.now(UTC)
+    return datetime.now(UTC) + timedelta(seconds=_offset())
 
 
 def now_s() -> float:

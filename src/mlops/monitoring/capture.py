@@ -34,7 +34,8 @@ MAX_LINE_BYTES = 200_000
 
 
 def iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2026-12-06T02:30:00.123456Z`` (``isoformat`` less its ``+00:00``: a third faster than ``strftime``)."""
+    return when.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def sampled(rate: float, draw: float | None = None) -> bool:
@@ -145,10 +146,12 @@ def feedback_lines(*, model: str, request_id: str, labels: list[dict[str, Any]],
 
 
 def emit(lines: Iterable[str]) -> None:
-    """Write to the function's log (stdout): what the subscription filter reads."""
+    """Write to the function's log (stdout): what the subscription filter reads. One ``write`` and one flush for
+    the request, whatever its number of lines (Lambda's runtime flushes stdout on every write, so a write per line
+    was a syscall, and a wake-up of the log reader, per line); the reader still makes each line its own log
+    event. Flushed before the answer leaves: an environment may be frozen as soon as it has answered."""
     out = sys.stdout
-    for line in lines:
-        out.write(line + "\n")
+    out.write("".join([line + "\n" for line in lines]))
     out.flush()
 
 

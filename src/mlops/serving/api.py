@@ -498,6 +498,13 @@ def _shadow(challenger: LoadedModel, records: list[dict[str, Any]]) -> dict[str,
 
 
 def _predict(name: str, records: list[dict[str, Any]], request_id: str) -> Response[Any]:
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=_answer(name, records, request_id)
+    )
+
+
+def _answer(name: str, records: list[dict[str, Any]], request_id: str) -> str:
+    """The 200's body for ``records``, each scored by the model's champion (or its canary), captured as sampled."""
     limit = max_rows()
     if len(records) > limit:
         raise ClientProblem(413, f"{len(records)} records; at most {limit} per request")
@@ -521,25 +528,20 @@ def _predict(name: str, records: list[dict[str, Any]], request_id: str) -> Respo
     elapsed = round((time.perf_counter() - t0) * 1000, 3)
     shadow = _shadow(challenger, records) if challenger is not None and mode == SHADOW else None
     if capture.sampled(capture_sample(name)):
+        now, lines = utcnow(), []
         for who, columns in answered:
             extra: dict[str, Any] = {"ms": elapsed}
             if who is challenger:
                 extra["role"] = CHALLENGER
             if shadow is not None:
                 extra["shadow"] = shadow
-            capture.emit(
-                capture.capture_lines(
-                    model=body["model"],
-                    version=who.version,
-                    request_id=request_id,
-                    answered=columns,
-                    now=utcnow(),
-                    extra=extra,
-                )
+            lines += capture.capture_lines(
+                model=body["model"], version=who.version, request_id=request_id, answered=columns, now=now, extra=extra
             )
+        capture.emit(lines)  # one write for the request (a canary's two answers included)
     # Serialized here: the 200 schema is documented above (PredictResponse) and tested by schemathesis;
     # re-validating thousands of rows through pydantic on every response would dominate the latency.
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=dumps(body))
+    return dumps(body)
 
 
 FEEDBACK_RESPONSES: dict[int | str, Any] = {
@@ -729,12 +731,12 @@ def _direct_predict(event: dict[str, Any]) -> dict[str, Any] | None:
     try:
         name = route.group(1) or _only_model()
         request_id = (event.get("requestContext") or {}).get("requestId") or ""
-        response = _predict(name, records, request_id)
+        body = _answer(name, records, request_id)
     except (ClientProblem, UnknownModelError, NoModelError):
         return None  # answered again by the resolver, whose exception handlers shape the 4xx/5xx (no side effects)
     return {
-        "statusCode": response.status_code,
-        "body": response.body,
+        "statusCode": 200,
+        "body": body,
         "isBase64Encoded": False,
         "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
     }

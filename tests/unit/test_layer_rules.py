@@ -184,10 +184,22 @@ def test_given_the_code_layer_then_every_module_a_handler_reaches_is_shipped_and
 # What each dependency layer lacks (requirements/<bundle>.txt): a handler importing one of these on a cold start
 # would fail in Lambda with ModuleNotFoundError, whatever the tests on the dev environment say.
 NOT_IN_BUNDLE = {
-    "base": ("numpy", "pandas", "sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "fastparquet", "lightgbm"),
+    "base": (
+        "numpy",
+        "pandas",
+        "sklearn",
+        "scipy",
+        "onnxruntime",
+        "onnx",
+        "skl2onnx",
+        "fastparquet",
+        "lightgbm",
+        "duckdb",
+    ),
     "data": ("sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "lightgbm", "onnxmltools"),
-    "export": ("fastparquet", "onnxruntime"),
-    "serving": ("pandas", "sklearn", "scipy", "onnx", "skl2onnx", "fastparquet", "lightgbm", "onnxmltools"),
+    "train": ("duckdb",),
+    "export": ("fastparquet", "onnxruntime", "duckdb"),
+    "serving": ("pandas", "sklearn", "scipy", "onnx", "skl2onnx", "fastparquet", "lightgbm", "onnxmltools", "duckdb"),
 }
 
 

@@ -13,10 +13,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from mlops.core.constants import ENV_DATA_MEMORY_SHARE, ENV_FUNCTION_MEMORY
+
+if TYPE_CHECKING:
+    import duckdb
 
 # The share of the function's memory DuckDB may use: the rest is the interpreter, the imported modules, the
 # artifacts a step keeps as Python values and what DuckDB allocates outside its buffer manager.
@@ -55,7 +57,11 @@ def _cpus() -> int:
 @contextmanager
 def connect(limits: EngineLimits) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB connection held to ``limits``, spilling to a directory of its own under ``temp_root``
-    (removed on exit). Extensions are never fetched or loaded: the data steps run offline as in AWS."""
+    (removed on exit). Extensions are never fetched or loaded: the data steps run offline as in AWS. DuckDB is
+    imported here, not with the module: only the data bundle has it (the train bundle's monitor imports the drift
+    functions beside the statistics, and has no room for DuckDB's 63 MB)."""
+    import duckdb
+
     spill = tempfile.mkdtemp(prefix="duckdb-", dir=limits.temp_root)
     con = duckdb.connect(
         config={

@@ -28,19 +28,14 @@ def download_verified(store: ArtifactStore, ref: Mapping[str, Any], path: str | 
     if not ref.get("sha256"):
         _check(ref, "")
     store.download(ref["uri"], str(path))
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
+        actual = hashlib.file_digest(fh, "sha256").hexdigest()  # read in chunks, never whole
     try:
-        _check(ref, digest.hexdigest())
+        _check(ref, actual)
     except ArtifactIntegrityError:
         path.unlink(missing_ok=True)
         raise
     return path
-
-
-CHUNK = 8 * 1024 * 1024
 
 
 def _check(ref: Mapping[str, Any], actual: str) -> None:

@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
-from mlops.core.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_UP_EVENT
+from mlops.core.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_TRIALS_FIELD, WARM_UP_EVENT
 from mlops.infra.functions import WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
 RETRYABLE = [
@@ -262,8 +262,29 @@ class TrainingPipeline(Construct):
                 skipped = sfn.Succeed(
                     self, f"WarmUpSkipped-{fn}-{copy}", comment="A failed warm-up only means a cold start"
                 )
-                parallel.branch(warm.add_catch(skipped))  # the error replaces the state: small, and dropped
+                branch: sfn.IChainable = warm.add_catch(skipped)  # the error replaces the state: small, and dropped
+                if fn == "run_trial" and copy > 0:
+                    branch = self._unless_planned_below(copy, branch)
+                parallel.branch(branch)
         return parallel
+
+    def _unless_planned_below(self, copy: int, warm: sfn.IChainable) -> sfn.Choice:
+        """The ``copy``-th trial environment's warm-up, run only if the model's plan runs more than ``copy`` trials
+        at once: the trigger puts that number in the run's input (``warm_trials``: the model's own
+        ``training.max_concurrency``, or its trial count if fewer), while the Map's own size is the largest any
+        model asks for. A model with one trial warms one environment, not four inits it would never use (billed
+        since 2025-08). A run started without the field warms them all."""
+        return (
+            sfn.Choice(self, f"Warm-run_trial-{copy}?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present(f"$.{WARM_TRIALS_FIELD}"),
+                    sfn.Condition.number_less_than_equals(f"$.{WARM_TRIALS_FIELD}", copy),
+                ),
+                sfn.Succeed(self, f"WarmUpNotNeeded-run_trial-{copy}", comment="Fewer trials run at once"),
+            )
+            .otherwise(warm)
+        )
 
     def _notify(self, state_id: str, subject: str, fields: dict[str, object], *, then: sfn.Fail) -> tasks.SnsPublish:
         """Publish the run's identity and ``fields`` to the failure topic, then (even if that fails) ``then``."""

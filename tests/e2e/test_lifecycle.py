@@ -112,7 +112,13 @@ def test_given_a_bad_upload_then_the_run_fails_with_anomalies_and_the_champion_s
 def test_given_the_same_event_delivered_twice_then_one_run(cloud, platform):
     up = platform.upload(DATA, "breast-cancer/dup.csv")
     run_id = platform.run_for_upload(up["key"], up["etag"])
-    platform.wait(run_id, timeout=300)
+    assert platform.wait(run_id, timeout=300)["status"] == "SUCCEEDED"
+    # One trial in this model's plan: one trial environment warmed (not the Map's four), and still no step but
+    # extract met a cold start.
+    warm_ups = Counter(i.handler for i in seams.invocations if i.warm_up and not i.error)
+    assert warm_ups == Counter(WARMED)
+    steps = {spec.name for spec in PIPELINE_FUNCTIONS}
+    assert {i.handler for i in seams.invocations if i.handler in steps and not i.warm_up and i.cold} == {"extract"}
     event = {
         "version": "0",
         "id": "redelivered",

@@ -194,6 +194,8 @@ def test_given_alarms_inside_the_cooldown_then_one_run_and_after_it_another(sfn,
     # train_on_feedback: the run also reads the traffic labelled since the champion was registered
     assert payload["source"]["feedback"] == {"until": "2026-11-22T15:10:00.000+0000", "since": "2026-11-20T10:00:00Z"}
     assert payload["trigger"]["reason"] == "alarm" and payload["trigger"]["alarm"] == "breast-cancer-drift"
+    # the example plans 7 trials, 4 at once: the run warms 4 trial environments
+    assert payload["warm_trials"] == 4
     lambda_env.stores.meta.release_lock("breast-cancer", first["run_id"])  # the run ended
     again = load_event("alarm_state_change")
     again["detail"]["state"]["timestamp"] = "2026-11-22T18:10:00.000+0000"  # a new transition into ALARM

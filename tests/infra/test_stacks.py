@@ -440,7 +440,7 @@ def test_given_the_functions_then_each_role_writes_only_to_its_own_log_group(syn
 def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_them_and_a_warm_up_never_fails_it(
     synth,
 ):
-    from mlops.core.constants import WARM_UP_EVENT
+    from mlops.core.constants import WARM_TRIALS_FIELD, WARM_UP_EVENT
     from mlops.infra.functions import WARMED, WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
     definition = state_machine_definition(synth.raw("pipeline"))
@@ -464,6 +464,15 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
         warmed = []
         for branch in warm_ups:
             state = branch["States"][branch["StartAt"]]
+            if state["Type"] == "Choice":  # a further trial environment: warmed only if the run's plan runs more
+                (when,) = state["Choices"]
+                copy = int(branch["StartAt"].rsplit("-", 1)[1].rstrip("?"))
+                assert when["And"] == [
+                    {"Variable": f"$.{WARM_TRIALS_FIELD}", "IsPresent": True},
+                    {"Variable": f"$.{WARM_TRIALS_FIELD}", "NumericLessThanEquals": copy},
+                ]
+                assert branch["States"][when["Next"]]["Type"] == "Succeed"
+                state = branch["States"][state["Default"]]
             # synchronous: the branch ends when the environment has initialized and answered
             # a direct invocation of the function (RequestResponse), its answer the branch's output
             assert state["Type"] == "Task" and state["Parameters"] == WARM_UP_EVENT and "ResultPath" not in state

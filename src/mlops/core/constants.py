@@ -27,6 +27,9 @@ ENV_DATA_MEMORY_SHARE = "MLOPS_DATA_MEMORY_SHARE"  # the share of it the data st
 # What the state machine sends a step as the run starts, beside the earlier steps, waiting for the answer: the
 # function's execution environment initializes while they work, and is idle and warm when its step comes.
 WARM_UP_EVENT = {"warm_up": True}
+# The run's input field (set by the trigger) saying how many trial environments to warm: as many as the model's plan
+# runs at once (its max_concurrency, or its trial count if fewer).
+WARM_TRIALS_FIELD = "warm_trials"
 
 
 @dataclass(frozen=True)

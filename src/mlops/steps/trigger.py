@@ -41,6 +41,7 @@ from mlops.core.constants import (
     METRIC_CHALLENGER_LATENCY_RATIO,
     METRIC_CHALLENGER_QUALITY_SHORTFALL,
     RUN_LOCK_SECONDS,
+    WARM_TRIALS_FIELD,
 )
 from mlops.core.context import Stores
 from mlops.core.events import (
@@ -55,6 +56,7 @@ from mlops.core.events import (
 )
 from mlops.core.ports import TERMINAL_STATUSES, ExecutionExistsError, Executions
 from mlops.core.runs import FAILED, RUNNING, finish_run, publish_run_state, safe_name, start_run
+from mlops.ml.search import expand_trials
 
 # A lock whose execution never started (the trigger died between lock and start) is stale after this;
 # the trigger's own timeout is 30 s.
@@ -319,7 +321,13 @@ class Trigger:
     def _start(self, run_id: str, req: TriggerRequest) -> dict[str, Any]:
         trigger = {"reason": req.reason, "execution_name": req.name, **req.detail}
         start_run(self.stores, self.config, run_id, trigger, source=req.source)
-        payload = {"run_id": run_id, "model": self.model, "source": req.source, "trigger": trigger}
+        payload = {
+            "run_id": run_id,
+            "model": self.model,
+            "source": req.source,
+            "trigger": trigger,
+            WARM_TRIALS_FIELD: min(len(expand_trials(self.config)), self.config.training.max_concurrency),
+        }
         try:
             arn = self.executions.start(req.name, payload)
         except ExecutionExistsError as exists:

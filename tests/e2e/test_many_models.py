@@ -11,7 +11,8 @@ import pytest
 
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import Platform, PlatformError
-from mlops.tools.samples import bundled, corrupt, example_config_path
+from mlops.tools.samples import bundled, corrupt
+from tests.conftest import quick_config_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -20,8 +21,12 @@ def _t(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurrently_and_serve_on_their_routes():
-    models = [example_config_path("breast-cancer"), example_config_path("diabetes")]
+def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurrently_and_serve_on_their_routes(
+    tmp_path,
+):
+    # One candidate each: this is about two models side by side, not their tuning.
+    one_ridge = {"candidates": [{"family": "linear", "params": {"alpha": [1.0]}}]}
+    models = [quick_config_file(tmp_path), quick_config_file(tmp_path, "diabetes", training=one_ridge)]
     with LocalCloud(models, port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
         assert p.models() == ["breast-cancer", "diabetes"]

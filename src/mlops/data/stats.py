@@ -214,8 +214,8 @@ def _numeric_stats(con: Any, source: str, column: str, sql_type: str) -> dict[st
     return out
 
 
-def sql_bin_counts(con: Any, source: str, v: str, finite: str, edges: list[float], size: int) -> list[int]:
-    """:func:`bin_counts` in SQL over the ``size`` finite values: the rows at or past each interior edge,
+def sql_bin_counts(con: Any, source: str, v: str, where: str, edges: list[float], size: int) -> list[int]:
+    """:func:`bin_counts` in SQL over the ``size`` values ``where`` selects: the rows at or past each interior edge,
     differenced (numpy's ``searchsorted`` with ``side="right"``: a value equal to an edge falls in the bin above)."""
     if len(edges) < 2:
         return [size]
@@ -224,7 +224,7 @@ def sql_bin_counts(con: Any, source: str, v: str, finite: str, edges: list[float
         one_row(
             con,
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {v} >= {e!r})" for e in interior) + f" FROM {source} "
-            f"WHERE {finite}",
+            f"WHERE {where}",
         )
         if interior
         else ()

@@ -47,7 +47,7 @@ The partial is one object of bytes: ``MAGIC``, a little-endian uint32 header len
 sketches, concatenated; the header names each sketch by its ``[offset, length]`` in that tail. The header holds
 the envelope's ``schema`` version, the ``shard`` (its key, etag and rows) the merge checks completeness by, the
 ``plan``'s fingerprint (every shard of one run must have the same), the table's columns, and each column's numbers.
-The size is a few KB per numeric column (the KLL 5 KB past a few thousand values, the HLL 2 KB), so a shard writes
+The size is a few KB per numeric column (the KLL 5 KB past a few thousand values, the HLL 4 KB), so a shard writes
 it to S3 and the state carries its key.
 """
 

@@ -195,11 +195,23 @@ NOT_IN_BUNDLE = {
         "fastparquet",
         "lightgbm",
         "duckdb",
+        "datasketches",
     ),
     "data": ("sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "lightgbm", "onnxmltools"),
-    "train": ("duckdb",),
-    "export": ("fastparquet", "onnxruntime", "duckdb"),
-    "serving": ("pandas", "sklearn", "scipy", "onnx", "skl2onnx", "fastparquet", "lightgbm", "onnxmltools", "duckdb"),
+    "train": ("duckdb", "datasketches"),
+    "export": ("fastparquet", "onnxruntime", "duckdb", "datasketches"),
+    "serving": (
+        "pandas",
+        "sklearn",
+        "scipy",
+        "onnx",
+        "skl2onnx",
+        "fastparquet",
+        "lightgbm",
+        "onnxmltools",
+        "duckdb",
+        "datasketches",
+    ),
 }
 
 

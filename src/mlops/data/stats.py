@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,7 +57,7 @@ def infer_task(target: pd.Series) -> Task:
     return Task.MULTICLASS
 
 
-def _finite(v: float | None) -> float | None:
+def finite_or_none(v: float | None) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
@@ -137,7 +137,7 @@ def _pandas_dtype(sql_type: str, missing: int) -> str:
     return "object"
 
 
-def _row(con: Any, sql: str) -> tuple[Any, ...]:
+def one_row(con: Any, sql: str) -> tuple[Any, ...]:
     """The one row an aggregate query returns."""
     row = con.execute(sql).fetchone()
     assert row is not None, sql  # an aggregate without GROUP BY always returns one row
@@ -148,16 +148,45 @@ def _sql_list(levels: list[float]) -> str:
     return "[" + ", ".join(repr(float(q)) for q in levels) + "]"
 
 
+def numeric_sql(column: str, sql_type: str) -> tuple[str, str, str, str]:
+    """The SQL of a numeric column's statistics: the column, its value as a double, the predicate of a present
+    value (not NULL-tested: ``count(*) FILTER`` and ``WHERE`` drop NULLs on their own; NaN is missing) and of a
+    finite one (what the moments, quantiles and histogram are taken on)."""
+    x = quote(column)
+    v = f"{x}::DOUBLE"
+    present = f"NOT isnan({x})" if sql_type.split("(")[0] in _FLOATS else "true"
+    return x, v, present, f"isfinite({v})"
+
+
+def categorical_present(column: str, sql_type: str) -> str:
+    """The predicate of a present value of a categorical column: not NULL, and not NaN in a float column."""
+    x = quote(column)
+    return f"{x} IS NOT NULL" + (f" AND NOT isnan({x})" if sql_type.split("(")[0] in _FLOATS else "")
+
+
+def category_counts(
+    con: Any, source: str, column: str, sql_type: str, *, limit: int | None = None, batch: int = 10_000
+) -> Iterator[tuple[str, int]]:
+    """Each present value of a categorical column with its count, keyed by its text as :func:`text_counts` keys
+    it (``str`` of the Python value: ``True``, ``1.0``), fetched ``batch`` groups at a time. With ``limit``, the
+    ``limit`` most frequent, ties by value (the same top whichever order the rows came in); two values of one
+    text come out as two pairs, for the caller to add up."""
+    x = quote(column)
+    order = f" ORDER BY n DESC, {x} LIMIT {int(limit)}" if limit is not None else ""
+    result = con.execute(
+        f"SELECT {x}, count(*) AS n FROM {source} WHERE {categorical_present(column, sql_type)} GROUP BY {x}{order}"
+    )
+    while rows := result.fetchmany(batch):
+        for value, count in rows:
+            yield str(value), int(count)
+
+
 def _numeric_stats(con: Any, source: str, column: str, sql_type: str) -> dict[str, Any]:
     """count, missing, distinct, moments, quantiles, decile histogram and zeros of a numeric column — the fields
     numpy computed before, on the present, finite values as floats."""
-    x = quote(column)
-    is_float = sql_type.split("(")[0] in _FLOATS
-    v = f"{x}::DOUBLE"
-    present = f"NOT isnan({x})" if is_float else "true"
-    finite = f"isfinite({v})"
+    x, v, present, finite = numeric_sql(column, sql_type)
     levels = sorted(set(QUANTILES.values()) | set(EDGE_LEVELS))
-    row = _row(
+    row = one_row(
         con,
         f"""SELECT count(*), count(*) FILTER (WHERE {x} IS NULL OR NOT ({present})),
                count(DISTINCT {x}) FILTER (WHERE {present}),
@@ -177,25 +206,25 @@ def _numeric_stats(con: Any, source: str, column: str, sql_type: str) -> dict[st
         min=float(lo),
         max=float(hi),
         mean=float(mean),
-        std=_finite(std) if size > 1 else 0.0,
+        std=finite_or_none(std) if size > 1 else 0.0,
         quantiles={name: float(at[q]) for name, q in QUANTILES.items()},
-        histogram={"edges": edges, "counts": _bin_counts(con, source, v, finite, edges, size)},
+        histogram={"edges": edges, "counts": sql_bin_counts(con, source, v, finite, edges, size)},
         zeros=zeros,
     )
     return out
 
 
-def _bin_counts(con: Any, source: str, v: str, finite: str, edges: list[float], size: int) -> list[int]:
-    """:func:`bin_counts` in SQL: the rows at or past each interior edge, differenced (numpy's ``searchsorted``
-    with ``side="right"``: a value equal to an edge falls in the bin above it)."""
+def sql_bin_counts(con: Any, source: str, v: str, where: str, edges: list[float], size: int) -> list[int]:
+    """:func:`bin_counts` in SQL over the ``size`` values ``where`` selects: the rows at or past each interior edge,
+    differenced (numpy's ``searchsorted`` with ``side="right"``: a value equal to an edge falls in the bin above)."""
     if len(edges) < 2:
         return [size]
     interior = edges[1:-1]
     at_or_past = (
-        _row(
+        one_row(
             con,
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {v} >= {e!r})" for e in interior) + f" FROM {source} "
-            f"WHERE {finite}",
+            f"WHERE {where}",
         )
         if interior
         else ()
@@ -208,26 +237,23 @@ def _categorical_stats(con: Any, source: str, column: str, sql_type: str) -> dic
     """count, missing, distinct, the top values and (up to ``FREQUENCIES_MAX`` distinct) every value's count,
     each value keyed by its text as :func:`text_counts` keys it (``str`` of the Python value: ``True``, ``1.0``)."""
     x = quote(column)
-    present = f"{x} IS NOT NULL" + (f" AND NOT isnan({x})" if sql_type.split("(")[0] in _FLOATS else "")
-    n, missing, distinct = _row(
+    present = categorical_present(column, sql_type)
+    n, missing, distinct = one_row(
         con,
         f"SELECT count(*), count(*) FILTER (WHERE NOT ({present})), count(DISTINCT {x}) FILTER (WHERE {present}) "
         f"FROM {source}",
     )
-    # Most frequent first; ties by value, so the top is the same whichever order the rows came in.
-    groups = con.execute(
-        f"SELECT {x}, count(*) AS n FROM {source} WHERE {present} GROUP BY {x} ORDER BY n DESC, {x} "
-        f"LIMIT {FREQUENCIES_MAX + 1}"
-    ).fetchall()
     counts: dict[str, int] = {}
-    for value, count in groups:
-        key = str(value)
-        counts[key] = counts.get(key, 0) + int(count)
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties keep the value order
+    for key, count in category_counts(con, source, column, sql_type, limit=FREQUENCIES_MAX + 1):
+        counts[key] = counts.get(key, 0) + count
+    return {"count": n, "missing": missing, "distinct": distinct, **ranked_values(counts, distinct)}
+
+
+def ranked_values(counts: dict[str, int], distinct: int) -> dict[str, Any]:
+    """The ``top`` and ``frequencies`` fields of a categorical column from its values' counts (most frequent first;
+    ties keep the order ``counts`` has them in): every count only up to ``FREQUENCIES_MAX`` distinct values."""
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
     return {
-        "count": n,
-        "missing": missing,
-        "distinct": distinct,
         "top": [{"value": k, "count": c} for k, c in ranked[:TOP_K]],
         "frequencies": dict(ranked) if distinct <= FREQUENCIES_MAX else None,
     }
@@ -239,6 +265,11 @@ def _column_stats(con: Any, source: str, column: str, sql_type: str, kind: Featu
         if kind is FeatureType.NUMERIC
         else _categorical_stats(con, source, column, sql_type)
     )
+    return column_entry(kind, sql_type, body)
+
+
+def column_entry(kind: FeatureType, sql_type: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A column's entry in the statistics: its kind, the dtype pandas gives it and ``body`` (its numbers)."""
     n, missing = body["count"], body["missing"]
     return {
         "type": kind.value,
@@ -246,6 +277,31 @@ def _column_stats(con: Any, source: str, column: str, sql_type: str, kind: Featu
         **body,
         "missing_rate": missing / n if n else 0.0,
     }
+
+
+def table_columns(con: Any, source: str) -> list[tuple[str, str]]:
+    """Each column of ``source`` with the SQL type DuckDB reads it as."""
+    return [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+
+
+def feature_columns(columns: list[tuple[str, str]], config: ProjectConfig) -> list[tuple[str, str, FeatureType]]:
+    """The columns the model consumes (target, id, time and dropped columns excluded), each with its SQL type and
+    kind: :func:`feature_kinds` for a table DuckDB reads."""
+    skip = {config.target, config.id_column, config.time_column}
+    out = []
+    for name, sql_type in columns:
+        override = config.features.overrides.get(name)
+        if name in skip or (override is not None and override.drop):
+            continue
+        out.append((name, sql_type, sql_kind(sql_type, override.type if override else None)))
+    return out
+
+
+def is_float_type(sql_type: str) -> bool:
+    return sql_type.split("(")[0] in _FLOATS
+
+
+TARGET_NUMERIC_DISTINCT = 20  # a float target with more distinct values is a regression's: numeric statistics
 
 
 def compute_statistics(
@@ -256,25 +312,21 @@ def compute_statistics(
     is one column's quantile state and its buffers, whatever the table's width or length."""
     source = parquet_source([str(p) for p in paths])
     with connect(limits or EngineLimits.for_function()) as con:
-        columns = [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        (num_rows,) = _row(con, f"SELECT count(*) FROM {source}")
-        skip = {config.target, config.id_column, config.time_column}
-        features: dict[str, Any] = {}
-        for name, sql_type in columns:
-            override = config.features.overrides.get(name)
-            if name in skip or (override is not None and override.drop):
-                continue
-            kind = sql_kind(sql_type, override.type if override else None)
-            features[name] = _column_stats(con, source, name, sql_type, kind)
+        columns = table_columns(con, source)
+        (num_rows,) = one_row(con, f"SELECT count(*) FROM {source}")
+        features = {
+            name: _column_stats(con, source, name, sql_type, kind)
+            for name, sql_type, kind in feature_columns(columns, config)
+        }
         target_stats = None
         types = dict(columns)
         if config.target in types:
             sql_type = types[config.target]
             kind = FeatureType.CATEGORICAL
-            if sql_type.split("(")[0] in _FLOATS:  # a float target with more than 20 values: a regression's
+            if is_float_type(sql_type):
                 y = quote(config.target)
-                (distinct,) = _row(con, f"SELECT count(DISTINCT {y}) FILTER (WHERE NOT isnan({y})) FROM {source}")
-                kind = FeatureType.NUMERIC if distinct > 20 else kind
+                (distinct,) = one_row(con, f"SELECT count(DISTINCT {y}) FILTER (WHERE NOT isnan({y})) FROM {source}")
+                kind = FeatureType.NUMERIC if distinct > TARGET_NUMERIC_DISTINCT else kind
             target_stats = _column_stats(con, source, config.target, sql_type, kind)
     return {"num_rows": int(num_rows), "num_columns": len(columns), "features": features, "target": target_stats}
 
@@ -346,21 +398,31 @@ def feature_drift(baseline: dict[str, Any], series: pd.Series) -> Drift | None:
     """Distance of ``series`` from a baseline column's statistics: PSI over the baseline's bins (numeric) or
     the Jensen-Shannon distance over the values (categorical)."""
     present = series.dropna()
+    if present.empty:
+        return None
     if baseline["type"] == FeatureType.NUMERIC.value:
         hist = baseline.get("histogram")
-        if not hist or present.empty:
+        if not hist:
             return None
         values = pd.to_numeric(present, errors="coerce").dropna().to_numpy(dtype=float)
-        edges, expected = hist["edges"], hist["counts"]
-        actual = bin_counts(values, edges)
-        n = len(expected)
-        bins = [_edge_label(edges[i], edges[i + 1], i == 0, i == n - 1) for i in range(n)] if n > 1 else ["all"]
-        picture = {"bins": bins, "expected": _shares(expected), "actual": _shares(actual)}
-        return Drift("psi", psi(expected, actual), picture)
+        return histogram_drift(hist, bin_counts(values, hist["edges"]))
     freqs = baseline.get("frequencies")
-    if not freqs or present.empty:
+    if not freqs:
         return None
-    counts = {str(k): int(v) for k, v in text_counts(present).items()}
+    return frequency_drift(freqs, {str(k): int(v) for k, v in text_counts(present).items()})
+
+
+def histogram_drift(baseline_histogram: dict[str, Any], actual: list[int]) -> Drift:
+    """PSI of ``actual``, the counts of new data in the baseline histogram's bins, from the baseline's counts."""
+    edges, expected = baseline_histogram["edges"], baseline_histogram["counts"]
+    n = len(expected)
+    bins = [_edge_label(edges[i], edges[i + 1], i == 0, i == n - 1) for i in range(n)] if n > 1 else ["all"]
+    picture = {"bins": bins, "expected": _shares(expected), "actual": _shares(actual)}
+    return Drift("psi", psi(expected, actual), picture)
+
+
+def frequency_drift(freqs: dict[str, int], counts: dict[str, int]) -> Drift:
+    """The Jensen-Shannon distance of new data's value ``counts`` from the baseline's value frequencies."""
     e_total, a_total = sum(freqs.values()) or 1, sum(counts.values()) or 1
     keys = sorted(set(freqs) | set(counts), key=lambda k: -max(freqs.get(k, 0) / e_total, counts.get(k, 0) / a_total))
     shown, rest = keys[:PICTURE_VALUES], keys[PICTURE_VALUES:]

@@ -44,3 +44,8 @@ def test_given_the_serve_and_capture_functions_then_capture_adds_nothing_heavy_t
 def test_given_the_monitor_then_scikit_learn_loads_only_when_labels_are_scored() -> None:
     loaded = _loaded(["mlops.monitoring.monitor"])
     assert "pandas" in loaded and not loaded & {"sklearn", "onnxruntime"}
+
+
+def test_given_the_performance_estimate_then_it_loads_numpy_alone() -> None:
+    loaded = _loaded(["mlops.monitoring.estimate"])  # the monitor applies a calibrator and estimates without sklearn
+    assert "numpy" in loaded and not loaded & {"pandas", "sklearn", "scipy", "onnxruntime"}

@@ -203,7 +203,7 @@ def test_given_a_calibrator_then_its_json_round_trip_gives_identical_outputs(sou
     else:
         x, y = load_wine(return_X_y=True)
         order = np.random.default_rng(0).permutation(len(y))
-        model = GaussianNB(var_smoothing=1e-2).fit(x[order[:90]], y[order[:90]])
+        model = GaussianNB(var_smoothing=0.1).fit(x[order[:90]], y[order[:90]])  # smoothed: under-confident
         reference, fresh, classes = x[order[90:]], x[order[:90]], [0, 1, 2]
         labels = y[order[90:]]
     calibrator = fit_calibrator(model.predict_proba(reference), labels, classes)
@@ -255,9 +255,23 @@ def test_given_equal_probabilities_then_the_poisson_binomial_band_is_the_binomia
 
 
 def test_given_probabilities_binned_by_hand_then_the_calibration_error_is_the_gap_per_bin() -> None:
-    # top-label confidences 0.9, 0.9 (bin 9, one right: gap 0.4) and 0.65, 0.65 (bin 6, both right: gap 0.35)
+    # P(class 1) 0.9 (bin 9, a 1: gap 0.1), 0.1 (bin 1, a 1: 0.9), 0.65 (bin 6, a 1: 0.35), 0.35 (bin 3, a 0: 0.35)
     p = np.array([[0.1, 0.9], [0.9, 0.1], [0.35, 0.65], [0.65, 0.35]])
     y = [1, 1, 1, 0]
-    assert expected_calibration_error(p, y, BINARY) == pytest.approx((2 * 0.4 + 2 * 0.35) / 4)
+    assert expected_calibration_error(p, y, BINARY) == pytest.approx((0.1 + 0.9 + 0.35 + 0.35) / 4)
     with pytest.raises(ValueError, match="not one of the classes"):
         expected_calibration_error(p, [1, 1, 1, 7], BINARY)
+
+
+def test_given_errors_that_cancel_in_a_top_label_bin_then_the_class_wise_error_still_sees_them() -> None:
+    """Probabilities p for a truth of p²: over-confident above ½, under-confident below; in a top-label bin the two
+    sides cancel, in the class-wise error they do not — and the calibrator is kept and corrects them."""
+    rng = np.random.default_rng(14)
+    p = rng.random(20_000)
+    y = (rng.random(20_000) < p**2).astype(int)
+    raw = np.column_stack([1 - p, p])
+    assert expected_calibration_error(raw, y, BINARY) > 0.15
+    calibrator = fit_calibrator(raw[:10_000], y[:10_000], np.array(BINARY))  # classes as a model's classes_ give them
+    assert calibrator is not None and calibrator.classes == (0, 1)
+    assert expected_calibration_error(calibrator.apply(raw[10_000:]), y[10_000:], BINARY) < 0.02
+    assert Calibrator.from_json(calibrator.to_json()) == calibrator

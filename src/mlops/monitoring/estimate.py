@@ -72,20 +72,25 @@ def _as_matrix(probabilities: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
 def expected_calibration_error(
     probabilities: np.ndarray, y: Sequence[Any] | np.ndarray, classes: Sequence[Any], bins: int = 10
 ) -> float:
-    """Top-label ECE: Σ_b (n_b / n)·|accuracy_b - confidence_b| over ``bins`` equal bins of the largest probability.
+    """Class-wise ECE: for each class, Σ_b (n_b / n)·|frequency of the class_b - mean probability_b| over ``bins``
+    equal-width bins of its probability; binary, that of ``classes[1]`` (the other column's is the same); multiclass,
+    the mean over classes (Kull et al., 2019).
 
-    The top label's calibration is what the accuracy estimate rests on (q = the probability of the predicted class).
-    Equal-width bins, as Guo et al. (2017); ECE on n rows has a positive bias of order √(bins / n), the same for the
-    two sets of probabilities compared on the same rows.
+    Class-wise, not top-label (the largest probability against accuracy, Guo et al., 2017): the calibrator maps each
+    class's column, so the error it is judged by is that of the columns; and a top-label bin of binary confidence c
+    mixes rows of p = c and p = 1 - c, whose errors cancel when a model is over-confident on one side and
+    under-confident on the other (probabilities p for a truth of p², say) — a miscalibration the AUC estimate and any
+    shift of the mix would pay for. ECE on n rows has a positive bias of order √(bins / n), the same for two sets of
+    probabilities compared on the same rows.
     """
     p = _as_matrix(probabilities, classes)
     truth = _class_index(y, classes)
-    confidence = p.max(axis=1)
-    correct = (p.argmax(axis=1) == truth).astype(float)
-    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
-    count = np.bincount(which, minlength=bins).astype(float)
-    gap = np.bincount(which, weights=correct - confidence, minlength=bins)
-    return float(np.abs(gap).sum() / max(len(p), 1)) if count.sum() else 0.0
+    errors = []
+    for j in [1] if len(classes) == 2 else range(len(classes)):
+        which = np.minimum((p[:, j] * bins).astype(np.int64), bins - 1)
+        gap = np.bincount(which, weights=(truth == j) - p[:, j], minlength=bins)
+        errors.append(float(np.abs(gap).sum() / max(len(p), 1)))
+    return float(np.mean(errors))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -262,11 +267,13 @@ def calibration_report(
     method = method or ("isotonic" if n >= ISOTONIC_MIN_ROWS else "sigmoid")
     if method not in ("isotonic", "sigmoid"):
         raise ValueError(f"method must be 'isotonic' or 'sigmoid', got {method!r}")
+    # numpy scalars (a model's classes_) become Python ones: the calibrator is JSON.
+    names = tuple(c.item() if isinstance(c, np.generic) else c for c in classes)
     fold = _folds(truth, folds, seed)
     raw_errors, calibrated_errors = [], []
     for f in range(folds):
         test = fold == f
-        part = Calibrator(method, tuple(classes), _fit_maps(p[~test], truth[~test], k, method), 0.0, 0.0, 0, bins)
+        part = Calibrator(method, names, _fit_maps(p[~test], truth[~test], k, method), 0.0, 0.0, 0, bins)
         labels = [classes[i] for i in truth[test]]
         raw_errors.append(expected_calibration_error(p[test], labels, classes, bins))
         calibrated_errors.append(expected_calibration_error(part.apply(p[test]), labels, classes, bins))
@@ -274,7 +281,7 @@ def calibration_report(
     kept = None
     if ece_calibrated < ece_raw:
         maps = _fit_maps(p, truth, k, method)
-        kept = Calibrator(method, tuple(classes), maps, ece_raw, ece_calibrated, n, bins)
+        kept = Calibrator(method, names, maps, ece_raw, ece_calibrated, n, bins)
     return CalibrationReport(method, ece_raw, ece_calibrated, n, kept)
 
 
@@ -409,7 +416,9 @@ def _auc_band(p: np.ndarray, scores: np.ndarray, draws: int, seed: int, level: f
         drawn = (rng.random((b, n, 1)) > cumulative[None, :, :]).sum(axis=2)  # a class index per row and draw
         pairs = zip(columns, ranks, strict=True)
         per_class = np.stack([_auc_of_draws((drawn == j).astype(float), r) for j, r in pairs])
-        aucs.append(np.nanmean(per_class, axis=0) if np.isfinite(per_class).any() else per_class[0])
+        finite = np.isfinite(per_class)
+        with np.errstate(invalid="ignore"):  # a draw with no positive (or no negative) of every class: NaN, dropped
+            aucs.append(np.where(finite, per_class, 0.0).sum(axis=0) / finite.sum(axis=0))
     values = np.concatenate(aucs)
     values = values[np.isfinite(values)]
     if len(values) == 0:

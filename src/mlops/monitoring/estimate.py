@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+# Labels, classes or predictions: a list, or a numpy array (a model's ``classes_``, its ``predict``).
+Labels = Sequence[Any] | np.ndarray
 FORMAT = "mlops.calibrator/1"
 # Below this many reference rows, Platt's sigmoid (two parameters per class) rather than isotonic regression (a free
 # step per distinct level): Niculescu-Mizil & Caruana (2005) found isotonic overfitting and losing to Platt with
@@ -49,7 +51,7 @@ _EPS = 1e-12
 # ----------------------------------------------------------------------------------------------------------- helpers
 
 
-def _class_index(y: Sequence[Any] | np.ndarray, classes: Sequence[Any]) -> np.ndarray:
+def _class_index(y: Labels, classes: Labels) -> np.ndarray:
     """Each label's column in ``classes``; an unknown label is an error, not a silent class."""
     lookup = {c: i for i, c in enumerate(classes)}
     values = np.asarray(y).tolist()
@@ -59,7 +61,7 @@ def _class_index(y: Sequence[Any] | np.ndarray, classes: Sequence[Any]) -> np.nd
         raise ValueError(f"label {exc.args[0]!r} is not one of the classes {list(classes)}") from exc
 
 
-def _as_matrix(probabilities: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
+def _as_matrix(probabilities: np.ndarray, classes: Labels) -> np.ndarray:
     p = np.asarray(probabilities, dtype=float)
     if p.ndim != 2 or p.shape[1] != len(classes) or len(classes) < 2:
         raise ValueError(f"probabilities must be n x {len(classes)} (one column per class), got {p.shape}")
@@ -69,9 +71,7 @@ def _as_matrix(probabilities: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------- calibration
 
 
-def expected_calibration_error(
-    probabilities: np.ndarray, y: Sequence[Any] | np.ndarray, classes: Sequence[Any], bins: int = 10
-) -> float:
+def expected_calibration_error(probabilities: np.ndarray, y: Labels, classes: Labels, bins: int = 10) -> float:
     """Class-wise ECE: for each class, Σ_b (n_b / n)·|frequency of the class_b - mean probability_b| over ``bins``
     equal-width bins of its probability; binary, that of ``classes[1]`` (the other column's is the same); multiclass,
     the mean over classes (Kull et al., 2019).
@@ -241,8 +241,8 @@ def _folds(truth: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 def calibration_report(
     probabilities: np.ndarray,
-    y: Sequence[Any] | np.ndarray,
-    classes: Sequence[Any],
+    y: Labels,
+    classes: Labels,
     *,
     bins: int = 10,
     folds: int = FOLDS,
@@ -285,9 +285,7 @@ def calibration_report(
     return CalibrationReport(method, ece_raw, ece_calibrated, n, kept)
 
 
-def fit_calibrator(
-    probabilities: np.ndarray, y: Sequence[Any] | np.ndarray, classes: Sequence[Any], **options: Any
-) -> Calibrator | None:
+def fit_calibrator(probabilities: np.ndarray, y: Labels, classes: Labels, **options: Any) -> Calibrator | None:
     """The calibrator of :func:`calibration_report`, or None: the raw probabilities are kept (its ECE was not lower)."""
     return calibration_report(probabilities, y, classes, **options).calibrator
 
@@ -429,8 +427,8 @@ def _auc_band(p: np.ndarray, scores: np.ndarray, draws: int, seed: int, level: f
 
 def estimate(
     probabilities_calibrated: np.ndarray,
-    classes: Sequence[Any],
-    predicted: Sequence[Any] | np.ndarray,
+    classes: Labels,
+    predicted: Labels,
     *,
     scores: np.ndarray | None = None,
     level: float = LEVEL,

@@ -124,6 +124,11 @@ def test_given_drifted_traffic_when_two_hourly_windows_drift_then_the_alarm_star
     cloud.tick(advance_s=HOUR)
     first = latest_monitor(p)
     assert first["judged"] and first["records"] == 160 and first["drifted"] is False, first
+    # No labels yet, and the window's accuracy is already estimated (from calibrated probabilities), with its band.
+    estimated = first["estimate"]
+    assert estimated["rows"] == 160 and "realized" not in estimated
+    assert 0.85 < estimated["accuracy_band"][0] <= estimated["accuracy"] <= estimated["accuracy_band"][1] <= 1
+    assert first["metrics"]["EstimatedAccuracy"] == round(estimated["accuracy"], 6) and estimated["roc_auc"] > 0.9
     assert describe_alarm(p, "DriftAlarmName")["StateValue"] != "ALARM"
     # Drifted traffic: the window drifts; one breaching window is not enough (alarm_windows: 2).
     predict(p, drifted(FEATURES.iloc[:300]))
@@ -198,6 +203,11 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     summary = latest_monitor(p)
     assert summary["quality"]["labelled"] == len(labels)
     assert summary["quality"]["live"] < 0.3 < summary["quality"]["champion"]
+    # Flipped labels are a concept shift (P(y|x) changed): the estimate from the model's calibrated probabilities
+    # cannot see it — its stated limit — and the realized accuracy beside it does; the quality alarm is what fires.
+    estimated = summary["estimate"]
+    assert estimated["accuracy"] > 0.85 and estimated["realized"]["accuracy"] < 0.3
+    assert estimated["realized"]["labelled"] == len(labels)
     assert describe_alarm(p, "QualityAlarmName")["StateValue"] == "ALARM"
     shown = CliRunner().invoke(app, ["monitor", "show", "--endpoint", p.endpoint or ""])
     assert shown.exit_code == 0 and "live accuracy" in shown.output and "ALARM" in shown.output, shown.output

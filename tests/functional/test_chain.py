@@ -8,6 +8,7 @@ from mlops.core.artifact_io import get_json
 from mlops.core.config import parse_config
 from mlops.core.constants import CHAMPION
 from mlops.data.frames import to_parquet_bytes
+from mlops.monitoring.estimate import Calibrator
 from mlops.serving.onnx_model import OnnxModel
 from mlops.tools.platform import PlatformError
 from mlops.tools.platform import lineage as lineage_of
@@ -24,6 +25,11 @@ def test_given_breast_cancer_when_the_chain_runs_then_a_champion_with_auc_above_
     out = run_chain(ctx, src)
     assert out["status"] == "SUCCEEDED"
     assert out["evaluate"]["metrics"]["roc_auc"] >= 0.95
+    # A calibrator for estimating live performance before labels: fitted on the 114 test rows (sigmoid below
+    # 1,000), both out-of-sample errors recorded, kept only if it lowered the error.
+    calibration = get_json(account.stores.artifacts, out["evaluate"]["evaluation"]["uri"])["calibration"]
+    assert calibration["method"] == "sigmoid" and calibration["rows"] == 114
+    assert calibration["kept"] == (calibration["ece_calibrated"] < calibration["ece_raw"])
     blessing = get_json(account.stores.artifacts, out["validate_model"]["report"]["uri"])
     parity = next(c for c in blessing["checks"] if c["name"] == "parity")
     assert parity["passed"] and parity["rows"] == 114 and parity["label_mismatch_rate"] <= 0.01
@@ -36,6 +42,10 @@ def test_given_breast_cancer_when_the_chain_runs_then_a_champion_with_auc_above_
     assert lineage["config_hash"] == cfg.config_hash() and lineage["schema_version"] == 1
     assert lineage["snapshot"]["sha256"] == out["extract"]["snapshot"]["sha256"]
     assert version["artifacts"]["onnx"]["sha256"] == out["export"]["onnx"]["sha256"]
+    assert ("calibrator" in version["artifacts"]) == calibration["kept"]
+    if calibration["kept"]:
+        kept = Calibrator.from_json(account.stores.artifacts.get_bytes(version["artifacts"]["calibrator"]["uri"]))
+        assert kept.method == "sigmoid" and kept.ece_calibrated == pytest.approx(calibration["ece_calibrated"])
     history = meta.alias_history(cfg.name)
     assert [(h["action"], h["version"]) for h in history] == [("promote", 1)]
     # Lineage both ways (`mlops lineage`): the ONNX file was made by export and read by the model checks and the

@@ -105,6 +105,20 @@ def test_given_a_monitored_window_then_its_page_draws_each_feature_and_the_predi
     html = monitor_html(summary, root="../", nav={"model": "m"})
     assert html.count("training against new data") == 2  # the feature and the predictions
     assert ATTACK not in html and "&lt;img" in html and 'href="../index.html"' in html
+    assert "estimated quality" not in html  # a regressor's window, or one from before estimates: no row
+    summary["estimate"] = {
+        "rows": 300,
+        "accuracy": 0.9123,
+        "accuracy_band": [0.88, 0.94],
+        "roc_auc": 0.97,
+        "level": 0.95,
+        "calibrated": True,
+        "realized": {"accuracy": 0.55, "labelled": 120},
+    }
+    html = monitor_html(summary, root="../", nav={"model": "m"})
+    shown = " ".join(html.split())
+    assert "accuracy 0.9123 (95% band 0.88 to 0.94), ROC AUC 0.97 on 300 prediction(s), from calibrated" in shown
+    assert "realized accuracy 0.55 on 120 labelled" in shown and "concept shift is not seen" in shown
 
 
 def test_given_the_emulated_clock_ahead_then_the_site_says_which_clock_its_times_are_on():

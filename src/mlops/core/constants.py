@@ -75,6 +75,9 @@ METRIC_PREDICTION_DRIFT = "PredictionDrift"
 METRIC_QUALITY_ERRORS = "DataQualityErrors"
 METRIC_LIVE_QUALITY = "LiveQuality"
 METRIC_QUALITY_SHORTFALL = "QualityShortfall"
+# Performance estimated before labels arrive (confidence-based, from calibrated probabilities; classifiers).
+METRIC_ESTIMATED_ACCURACY = "EstimatedAccuracy"
+METRIC_ESTIMATED_ROC_AUC = "EstimatedRocAuc"
 # C4: a challenger's health. Errors: the serve function (EMF, per request the challenger could not answer);
 # disagreement and records: the monitor, per judged window.
 METRIC_CHALLENGER_ERRORS = "ChallengerErrors"

@@ -40,6 +40,8 @@ FORMAT = "mlops.calibrator/1"
 # fewer than about 1,000 calibration rows, and scikit-learn's user guide warns of the same on small sets.
 ISOTONIC_MIN_ROWS = 1000
 FOLDS = 5
+# Below this, five folds of a reference hold too few rows a fold to bin an ECE on: no calibrator is fitted or kept.
+MIN_CALIBRATION_ROWS = 50
 LEVEL = 0.95
 Z_95 = 1.959963984540054
 # The exact Poisson-binomial distribution (an O(n²) recursion) up to this many rows; its normal approximation beyond.

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.core import constants as c
-from mlops.core.artifact_io import get_json, put_json
+from mlops.core.artifact_io import get_json, get_verified, put_json
 from mlops.core.clock import utcnow
 from mlops.core.config import HIGHER_IS_BETTER, ProjectConfig, Task
 from mlops.core.context import Stores
@@ -112,6 +112,45 @@ def live_quality(
     proba = np.array([[float((r.get("probabilities") or {}).get(k, 0.0)) for k in names] for r, _ in pairs])
     value = metric_value(task, metric, y_true, y_pred, proba, names)
     return value, task_metrics(task, y_true, y_pred, proba, names)
+
+
+def estimated_quality(
+    stores: Stores, record: dict[str, Any], served: list[dict[str, Any]], task: Task, quality: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The window's accuracy and ROC AUC estimated before labels arrive (confidence-based performance estimation,
+    :mod:`mlops.monitoring.estimate`), from the served probabilities mapped by the calibrator evaluation kept with
+    the version (else as served: evaluation found them calibrated already), each with its 95% band; the realized
+    values beside them where enough labels have arrived. None for a regressor. The estimate assumes calibrated
+    probabilities and an unchanged P(y|x): a concept shift is invisible to it (the realized quality sees it)."""
+    from mlops.monitoring.estimate import Calibrator, estimate
+
+    rows = [r for r in served if r.get("probabilities")]
+    if task is Task.REGRESSION or not rows:
+        return None
+    ref = (record.get("artifacts") or {}).get("calibrator")
+    calibrator = Calibrator.from_json(get_verified(stores.artifacts, ref)) if ref else None
+    classes = [str(k) for k in rows[0]["probabilities"]]
+    if calibrator is not None and [str(k) for k in calibrator.classes] != classes:
+        return {"error": f"the calibrator's classes {list(calibrator.classes)} are not the served ones {classes}"}
+    raw = np.array([[float(r["probabilities"].get(k, 0.0)) for k in classes] for r in rows])
+    try:
+        est = estimate(
+            calibrator.apply(raw) if calibrator else raw,
+            classes,
+            [str(r.get("prediction")) for r in rows],
+            scores=raw,  # the realized AUC ranks rows by what was served
+        )
+    except ValueError as err:  # a served prediction outside the classes: say so, judge the rest of the window
+        return {"error": str(err)}
+    out: dict[str, Any] = {**est.to_dict(), "calibrated": calibrator is not None}
+    if quality.get("judged"):
+        realized = quality.get("metrics") or {}
+        out["realized"] = {
+            "accuracy": realized.get("accuracy"),
+            "roc_auc": realized.get("roc_auc"),
+            "labelled": quality.get("labelled"),
+        }
+    return out
 
 
 def _agree(task: Task, a: Any, b: Any) -> bool:
@@ -361,9 +400,15 @@ def run_monitor(
             judged=False,
             reason=f"{len(pairs)} labelled prediction(s); at least {mon.min_labels} (monitoring.min_labels) needed",
         )
+    estimated = estimated_quality(stores, record, served, task, quality)
+    if estimated is not None and "accuracy" in estimated:
+        values[c.METRIC_ESTIMATED_ACCURACY] = round(estimated["accuracy"], 6)
+        if estimated.get("roc_auc") is not None:
+            values[c.METRIC_ESTIMATED_ROC_AUC] = round(estimated["roc_auc"], 6)
     summary.update(
         status="judged",
         judged=True,
+        estimate=estimated,
         drift={"features": drift, "drifted": drifted, "score": round(score, 6), "min_features": mon.drift_min_features},
         drifted=len(drifted) >= mon.drift_min_features,
         prediction_drift=prediction_drift,

@@ -96,6 +96,35 @@ def component_columns(pipe: Any, X: pd.DataFrame) -> dict[str, list[Any]]:
     return {c: [_plain(v) for v in added[c]] for step in features.steps for c in step.output_columns()}
 
 
+def calibrate(ctx: StepContext, proba: np.ndarray, y: np.ndarray, classes: list[Any]) -> dict[str, Any]:
+    """The calibrator the monitor estimates live performance with before labels arrive
+    (:mod:`mlops.monitoring.estimate`), fitted on the test split (the model never trained on it) and kept only if
+    it lowers the expected calibration error out of sample: what evaluation.json records (both errors, the method,
+    whether it was kept) and, when kept, the calibrator's own artifact, which register stores with the version."""
+    from mlops.monitoring.estimate import MIN_CALIBRATION_ROWS, calibration_report
+
+    if len(y) < MIN_CALIBRATION_ROWS or len(set(np.asarray(y).tolist())) < 2:
+        return {
+            "kept": False,
+            "rows": len(y),
+            "reason": f"{len(y)} test row(s) with {len(set(np.asarray(y).tolist()))} class(es): at least "
+            f"{MIN_CALIBRATION_ROWS} rows of two classes are needed to fit and judge a calibrator",
+        }
+    report = calibration_report(proba, y, classes, seed=ctx.config.split.seed)
+    out: dict[str, Any] = {
+        "kept": report.kept,
+        "method": report.method,
+        "rows": report.rows,
+        "ece_raw": round(report.ece_raw, 6),
+        "ece_calibrated": round(report.ece_calibrated, 6),
+    }
+    if report.calibrator is not None:
+        body = report.calibrator.to_json().encode()
+        ref = ctx.stores.artifacts.put_bytes(ctx.key("evaluate", "calibrator.json"), body, "application/json")
+        out["calibrator"] = ref.as_dict()
+    return out
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         v = v.item()
@@ -131,6 +160,8 @@ def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDi
             "matrix": confusion_matrix(y, pred, labels=ds.classes).tolist(),
         }
     payload["curves"] = evaluation_curves(ds.task, y, pred, proba, ds.classes)
+    if proba is not None:
+        payload["calibration"] = calibrate(ctx, proba, y, ds.classes or [])
     ref = put_json(store, ctx.key("evaluate", "evaluation.json"), payload)
     html = evaluation_html(ctx.model, ctx.run_id, payload)
     report = store.put_bytes(ctx.key("evaluate", "report.html"), html.encode(), "text/html")

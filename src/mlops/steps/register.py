@@ -56,6 +56,8 @@ def register(
                 "evaluation": evaluation,
                 "report": report,
                 "blessing": blessing,
+                # what the monitor estimates live performance with before labels arrive (when evaluation kept one)
+                **{k: v for k, v in (ev.get("calibration") or {}).items() if k == "calibrator"},
             },
             "lineage": {
                 "snapshot": snapshot,

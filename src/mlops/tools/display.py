@@ -151,6 +151,14 @@ def show_monitor(summary: dict[str, Any], as_json: bool = False) -> None:
         )
     else:
         typer.echo(f"  live quality: not judged ({q.get('reason', 'no labels')})")
+    est = summary.get("estimate") or {}
+    if est.get("accuracy") is not None:
+        low, high = est["accuracy_band"]
+        realized = (est.get("realized") or {}).get("accuracy")
+        typer.echo(
+            f"  estimated accuracy (before labels): {est['accuracy']:.4f} [{low:.4f}, {high:.4f}] on {est['rows']} "
+            f"predictions" + (f"; realized {realized:.4f}" if realized is not None else "")
+        )
     report = (summary.get("report") or {}).get("uri")
     if report:
         typer.echo(f"  report: {report}")

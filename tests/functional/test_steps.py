@@ -155,6 +155,34 @@ def test_given_a_snapshot_when_prepared_then_splits_are_deterministic(account, t
         assert abs(train["churn"].mean() - test["churn"].mean()) < 0.02  # stratified
 
 
+@pytest.mark.parametrize("id_column", ["customer_id", None])
+def test_given_the_same_rows_reordered_and_in_two_objects_when_prepared_then_every_row_keeps_its_split(
+    account, id_column
+):
+    # GIVEN one upload of 600 rows, and the same rows reversed in two objects (so every row sits elsewhere)
+    df = customers(600, seed=5)
+    cfg = churn_config(id_column=id_column, data={"prefix": "churn/", "scope": "prefix"})
+    account.upload("churn/one/all.csv", df.to_csv(index=False).encode())
+    shuffled = df.iloc[::-1]
+    account.upload("churn/two/a.csv", shuffled.iloc[:250].to_csv(index=False).encode())
+    account.upload("churn/two/b.parquet", to_parquet_bytes(shuffled.iloc[250:]))
+    results = []
+    for prefix in ("churn/one/", "churn/two/"):
+        ctx = account.context(cfg)
+        ex = extract(ctx, source={"bucket": account.resources.landing_bucket, "prefix": prefix})
+        vd = validate_data(ctx, snapshot=ex.snapshot, statistics=analyze(ctx, snapshot=ex.snapshot).statistics)
+        results.append(prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema))
+    # WHEN each is prepared THEN each row is in the same split, and each split file is the same, byte for byte
+    one, two = results
+    store = account.stores.artifacts
+    for split in ("train", "validation", "test"):
+        a = from_parquet_bytes(store.get_bytes(getattr(one, split)["uri"]))
+        b = from_parquet_bytes(store.get_bytes(getattr(two, split)["uri"]))
+        assert sorted(a["customer_id"]) == sorted(b["customer_id"]), split
+        assert getattr(one, split)["sha256"] == getattr(two, split)["sha256"], split
+    assert one.rows == two.rows == {"train": 420, "validation": 90, "test": 90}
+
+
 def test_given_bundled_frames_then_they_are_real_data():
     assert bundled("breast-cancer").shape == (569, 31)
     assert bundled("wine")["target"].nunique() == 3

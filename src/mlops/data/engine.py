@@ -74,6 +74,7 @@ def connect(limits: EngineLimits) -> Iterator[duckdb.DuckDBPyConnection]:
         }
     )
     try:
+        con.execute("SET enable_progress_bar = false")  # a long query would draw its bar in the function's log
         yield con
     finally:
         con.close()

@@ -44,17 +44,25 @@ def feature_kinds(df: pd.DataFrame, config: ProjectConfig) -> dict[str, FeatureT
     return kinds
 
 
-def infer_task(target: pd.Series) -> Task:
-    """The task a target column implies when the config does not name one."""
-    values = target.dropna()
-    n_unique = values.nunique()
-    if pd.api.types.is_bool_dtype(values) or n_unique == 2:
+def task_of(*, boolean: bool, numeric: bool, fractional: bool, distinct: int) -> Task:
+    """The task a target implies when the config does not name one, from what is known of its present values:
+    booleans or two values, binary; numbers with a fraction, or more than 20 numbers, regression; else multiclass."""
+    if boolean or distinct == 2:
         return Task.BINARY
-    if pd.api.types.is_float_dtype(values) and not np.all(np.mod(values.to_numpy(), 1) == 0):
-        return Task.REGRESSION
-    if pd.api.types.is_numeric_dtype(values) and n_unique > 20:
+    if fractional or (numeric and distinct > 20):
         return Task.REGRESSION
     return Task.MULTICLASS
+
+
+def infer_task(target: pd.Series) -> Task:
+    """:func:`task_of` a target column held as a frame's column."""
+    values = target.dropna()
+    return task_of(
+        boolean=pd.api.types.is_bool_dtype(values),
+        numeric=pd.api.types.is_numeric_dtype(values),
+        fractional=pd.api.types.is_float_dtype(values) and not np.all(np.mod(values.to_numpy(), 1) == 0),
+        distinct=int(values.nunique()),
+    )
 
 
 def _finite(v: float | None) -> float | None:
@@ -118,6 +126,22 @@ def sql_kind(sql_type: str, override: FeatureType | None = None) -> FeatureType:
         return override
     base = sql_type.split("(")[0]
     return FeatureType.NUMERIC if base in _INTEGERS or base in _FLOATS or base == "DECIMAL" else FeatureType.CATEGORICAL
+
+
+def sql_task(con: Any, source: str, column: str, sql_type: str) -> Task:
+    """:func:`task_of` the column ``column`` (read by DuckDB as ``sql_type``) of ``source``'s present values."""
+    base = sql_type.split("(")[0]
+    y = quote(column)
+    is_float = base in _FLOATS or base == "DECIMAL"
+    present = f"{y} IS NOT NULL" + (f" AND NOT isnan({y})" if base in _FLOATS else "")
+    fraction = f"count(*) FILTER (WHERE {y}::DOUBLE % 1 <> 0)" if is_float else "0"
+    distinct, fractional = _row(con, f"SELECT count(DISTINCT {y}), {fraction} FROM {source} WHERE {present}")
+    return task_of(
+        boolean=base == "BOOLEAN",
+        numeric=base in _INTEGERS or is_float,
+        fractional=bool(fractional),
+        distinct=int(distinct),
+    )
 
 
 def _pandas_dtype(sql_type: str, missing: int) -> str:

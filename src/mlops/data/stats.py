@@ -30,8 +30,9 @@ def column_kind(series: pd.Series, override: FeatureType | None = None) -> Featu
     return FeatureType.CATEGORICAL
 
 
-def feature_kinds(df: pd.DataFrame, config: ProjectConfig) -> dict[str, FeatureType]:
-    """Kind of every column the model consumes (target, id, time and dropped columns excluded)."""
+def feature_kinds(df: Any, config: ProjectConfig) -> dict[str, FeatureType]:
+    """Kind of every column the model consumes (target, id, time and dropped columns excluded), of a frame or of a
+    :class:`mlops.data.table.Table` (which tells each column's kind itself)."""
     skip = {config.target, config.id_column, config.time_column}
     kinds: dict[str, FeatureType] = {}
     for col in df.columns:
@@ -40,7 +41,10 @@ def feature_kinds(df: pd.DataFrame, config: ProjectConfig) -> dict[str, FeatureT
         override = config.features.overrides.get(col)
         if override is not None and override.drop:
             continue
-        kinds[col] = column_kind(df[col], override.type if override else None)
+        if override is not None and override.type is not None:
+            kinds[col] = override.type
+        else:
+            kinds[col] = column_kind(df[col]) if isinstance(df, pd.DataFrame) else df.kind(col)
     return kinds
 
 
@@ -367,24 +371,34 @@ def _edge_label(lo: float, hi: float, first: bool, last: bool) -> str:
 
 
 def feature_drift(baseline: dict[str, Any], series: pd.Series) -> Drift | None:
-    """Distance of ``series`` from a baseline column's statistics: PSI over the baseline's bins (numeric) or
-    the Jensen-Shannon distance over the values (categorical)."""
-    present = series.dropna()
+    """:func:`column_drift` of a column held as a frame's (the monitor's served predictions)."""
+    from mlops.data.table import FrameTable
+
+    return column_drift(baseline, FrameTable(series.to_frame("x")), "x")
+
+
+def column_drift(baseline: dict[str, Any], table: Any, col: str) -> Drift | None:
+    """Distance of ``table``'s column ``col`` (a :class:`mlops.data.table.Table`) from a baseline column's
+    statistics: PSI over the baseline's bins (numeric) or the Jensen-Shannon distance over the values
+    (categorical)."""
     if baseline["type"] == FeatureType.NUMERIC.value:
         hist = baseline.get("histogram")
-        if not hist or present.empty:
+        if not hist:
             return None
-        values = pd.to_numeric(present, errors="coerce").dropna().to_numpy(dtype=float)
         edges, expected = hist["edges"], hist["counts"]
-        actual = bin_counts(values, edges)
+        present, actual = table.bins(col, edges)
+        if not present:
+            return None
         n = len(expected)
         bins = [_edge_label(edges[i], edges[i + 1], i == 0, i == n - 1) for i in range(n)] if n > 1 else ["all"]
         picture = {"bins": bins, "expected": _shares(expected), "actual": _shares(actual)}
         return Drift("psi", psi(expected, actual), picture)
     freqs = baseline.get("frequencies")
-    if not freqs or present.empty:
+    if not freqs:
         return None
-    counts = {str(k): int(v) for k, v in text_counts(present).items()}
+    counts = table.text_counts(col)
+    if not counts:
+        return None
     e_total, a_total = sum(freqs.values()) or 1, sum(counts.values()) or 1
     keys = sorted(set(freqs) | set(counts), key=lambda k: -max(freqs.get(k, 0) / e_total, counts.get(k, 0) / a_total))
     shown, rest = keys[:PICTURE_VALUES], keys[PICTURE_VALUES:]

@@ -61,20 +61,33 @@ def test_given_data_above_the_size_guard_when_extracted_then_a_clear_error_not_a
     assert step["status"] == "FAILED" and step["error"]["type"] == "DataTooLargeError"
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_given_more_rows_than_the_guard_when_extracted_then_it_refuses_before_parsing(account, monkeypatch, fmt):
-    import mlops.steps.extract
+def test_given_more_data_than_the_ephemeral_storage_holds_when_extracted_then_it_refuses_before_reading(
+    account, monkeypatch
+):
+    from mlops.data.engine import EngineLimits
 
-    def parse(*args, **kwargs):
-        raise AssertionError("parsed a file the row guard should have refused")
+    def read(obj):
+        raise AssertionError("read an object the size guard should have refused")
 
-    monkeypatch.setattr(mlops.steps.extract, "read_table", parse)
-    cfg = churn_config(data={"prefix": "churn/", "max_rows": 400})
+    body = customers(500).to_csv(index=False).encode()
+    src = account.upload("churn/big.csv", body)
+    ctx = account.context(churn_config(data={"prefix": "churn/", "max_rows": 400}))  # max_rows: ignored, accepted
+    monkeypatch.setattr(ctx.stores.reader, "read", read)
+    with pytest.raises(DataTooLargeError) as err:
+        extract(ctx, source=src, limits=EngineLimits(memory_mb=128, threads=1, disk_mb=0))
+    message = str(err.value)
+    assert f"1 object(s) hold {len(body):,} bytes" in message and f"about {2 * len(body):,} bytes" in message
+    assert "has 0;" in message and "ephemeral storage" in message
+
+
+def test_given_data_within_the_ephemeral_storage_when_extracted_then_max_rows_no_longer_refuses_it(account):
+    from mlops.data.engine import EngineLimits
+
     frame = customers(500)
-    body = to_parquet_bytes(frame) if fmt == "parquet" else frame.to_csv(index=False).encode()
-    src = account.upload(f"churn/big.{fmt}", body)
-    with pytest.raises(DataTooLargeError, match=r"more than data\.max_rows=400 rows \(counted before parsing"):
-        extract(account.context(cfg), source=src)
+    src = account.upload("churn/big.parquet", to_parquet_bytes(frame))
+    ctx = account.context(churn_config(data={"prefix": "churn/", "max_rows": 400}))
+    out = extract(ctx, source=src, limits=EngineLimits(memory_mb=128, threads=1, disk_mb=64))
+    assert out.rows == 500
 
 
 def test_given_an_empty_upload_when_extracted_then_the_run_records_the_anomaly(account):

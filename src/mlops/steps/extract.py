@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import fastparquet
 import pandas as pd
 
 from mlops.core.artifact_io import get_json, put_json
@@ -16,6 +14,7 @@ from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObje
 from mlops.core.ports import ObjectInfo
 from mlops.core.results import ExtractResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
+from mlops.data.engine import EngineLimits
 from mlops.data.frames import detect_format, read_table, to_parquet_bytes
 from mlops.data.schema import consensus_problems, object_problems
 
@@ -99,16 +98,30 @@ def stored_schema(ctx: StepContext) -> dict[str, Any] | None:
     return get_json(ctx.stores.artifacts, current["schema"]["uri"]) if current else None
 
 
-def row_bound(data: bytes, fmt: DataFormat) -> int:
-    """How many rows an object holds, known before it is parsed (parsing is what costs the memory): a Parquet
-    file's metadata, a text file's lines (an upper bound where a quoted value spans lines)."""
-    if fmt is DataFormat.PARQUET:
-        try:
-            return int(fastparquet.ParquetFile(io.BytesIO(data)).count())
-        except Exception:  # noqa: BLE001 — not Parquet after all: read_table names the problem
-            return 0
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    return max(0, lines - 1) if fmt is DataFormat.CSV else lines
+# What extract writes under /tmp for each byte it reads: the object on its way in, and the snapshot (no larger than
+# the objects it is made of) on its way out.
+DISK_PER_INPUT_BYTE = 2
+
+
+def size_guard(objs: list[ObjectInfo], ctx: StepContext, limits: EngineLimits) -> int:
+    """The objects' total size, checked before any is read against ``data.max_bytes`` and against what the step
+    can hold on its ephemeral storage; over either, :class:`DataTooLargeError` names the limit, the size and the
+    setting that lifts it."""
+    cfg = ctx.config.data
+    total = sum(o.size for o in objs)
+    if total > cfg.max_bytes:
+        raise DataTooLargeError(
+            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
+            "raise the limit (and the extract function's memory) or narrow data.prefix"
+        )
+    need, room = total * DISK_PER_INPUT_BYTE, limits.disk_bytes()
+    if need > room:
+        raise DataTooLargeError(
+            f"{len(objs)} object(s) hold {total:,} bytes: extract needs about {need:,} bytes of ephemeral storage "
+            f"under {limits.temp_root} (the objects read and the snapshot written) and has {room:,}; give the extract "
+            "function more ephemeral storage (Lambda's EphemeralStorage, up to 10,240 MB) or narrow data.prefix"
+        )
+    return total
 
 
 def _problems(key: str, found: list[dict[str, Any]]) -> str:
@@ -134,7 +147,6 @@ def _read_each(
     schema = stored_schema(ctx)
     read: list[tuple[ObjectInfo, pd.DataFrame, DataFormat]] = []
     bad: dict[str, list[dict[str, Any]]] = {}
-    rows = 0
     for obj in objs:
         fmt = detect_format(obj.key, cfg.format)
         try:
@@ -142,12 +154,6 @@ def _read_each(
         except SourceObjectMissingError as err:
             gone.append({"bucket": obj.bucket, "key": obj.key, "message": str(err)})
             continue
-        rows += row_bound(data, fmt)
-        if rows > cfg.max_rows:
-            raise DataTooLargeError(
-                f"more than data.max_rows={cfg.max_rows:,} rows (counted before parsing, at {obj.key}); raise it or "
-                "narrow the prefix"
-            )
         try:
             df = read_table(data, obj.key, fmt)
         except DataValidationError as err:
@@ -167,12 +173,12 @@ def _read_each(
 
 
 @pipeline_step("extract")
-def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
+def extract(ctx: StepContext, *, source: dict[str, Any], limits: EngineLimits | None = None) -> ExtractResult:
     """Read each object on its own, set aside those unusable on their own (unreadable, the target or a schema
     column missing, numbers mixed with text), and go on with the rest when they are enough
     (``validation.max_rejected_object_share``): each set-aside object is named with its problems and quarantined.
-    Otherwise the run fails naming every one."""
-    cfg = ctx.config.data
+    Otherwise the run fails naming every one. Too much data for the step (:func:`size_guard`) fails the run
+    before any object is read."""
     gone: list[dict[str, Any]] = []
     objs = resolve_objects(ctx, source, gone)
     ctx.stores.meta.update_run(
@@ -180,12 +186,7 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
         ctx.run_id,
         {"objects": [{"bucket": o.bucket, "key": o.key, "etag": o.etag, "version_id": o.version_id} for o in objs]},
     )
-    total = sum(o.size for o in objs)
-    if total > cfg.max_bytes:
-        raise DataTooLargeError(
-            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
-            "raise the limit (and the extract function's memory) or narrow data.prefix"
-        )
+    total = size_guard(objs, ctx, limits or EngineLimits.for_function())
     read, bad = _read_each(ctx, objs, gone)
     if gone:  # nothing to quarantine: named in the run, and the run goes on with what is there
         ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"missing": gone})

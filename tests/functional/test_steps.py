@@ -90,6 +90,33 @@ def test_given_data_within_the_ephemeral_storage_when_extracted_then_max_rows_no
     assert out.rows == 500
 
 
+def test_given_objects_in_three_formats_when_the_data_steps_run_then_no_step_loads_the_table_into_pandas(
+    account, monkeypatch
+):
+    import fastparquet
+    import pandas as pd
+
+    cfg = churn_config(data={"prefix": "churn/", "scope": "prefix"})
+    parts = [customers(300, seed=s) for s in range(3)]
+    account.upload("churn/a.csv", parts[0].to_csv(index=False).encode())
+    account.upload("churn/b.parquet", to_parquet_bytes(parts[1]))
+    account.upload("churn/c.jsonl", parts[2].to_json(orient="records", lines=True).encode())
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a data step loaded a table into pandas")
+
+    # GIVEN pandas' readers and fastparquet's frame reader refuse to run
+    for owner, name in [(pd, "read_csv"), (pd, "read_json"), (pd, "concat"), (fastparquet.ParquetFile, "to_pandas")]:
+        monkeypatch.setattr(owner, name, loaded)
+    # WHEN extract, analyze, validate_data and prepare run THEN they finish, every row in a split
+    ctx = account.context(cfg)
+    ex = extract(ctx, source={"bucket": account.resources.landing_bucket, "prefix": "churn/"})
+    an = analyze(ctx, snapshot=ex.snapshot)
+    vd = validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics)
+    out = prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema)
+    assert ex.rows == 900 and vd.passed and sum(out.rows.values()) == 900
+
+
 def test_given_an_empty_upload_when_extracted_then_the_run_records_the_anomaly(account):
     ctx = account.context(churn_config())
     with pytest.raises(DataValidationError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,9 +17,11 @@ from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObje
 from mlops.core.ports import ObjectInfo
 from mlops.core.results import ExtractResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
-from mlops.data.engine import EngineLimits
-from mlops.data.frames import detect_format, read_table, to_parquet_bytes
-from mlops.data.schema import consensus_problems, object_problems
+from mlops.data.engine import EngineLimits, connect
+from mlops.data.frames import detect_format, to_parquet_bytes
+from mlops.data.landing import load_object, write_snapshot
+from mlops.data.schema import Data, consensus_problems, object_problems
+from mlops.data.table import SqlTable
 
 
 def resolve_objects(ctx: StepContext, source: dict[str, Any], gone: list[dict[str, Any]]) -> list[ObjectInfo]:
@@ -138,37 +143,50 @@ def _set_aside_message(bad: dict[str, list[dict[str, Any]]], total: int, share: 
     return f"{len(bad)} of {total} objects are unusable ({why}): {named}"
 
 
+@dataclass(frozen=True)
+class Part:
+    """One usable object, parsed into a Parquet file on local disk."""
+
+    obj: ObjectInfo
+    path: Path
+    rows: int
+    fmt: DataFormat
+
+
 def _read_each(
-    ctx: StepContext, objs: list[ObjectInfo], gone: list[dict[str, Any]]
-) -> tuple[list[tuple[ObjectInfo, pd.DataFrame, DataFormat]], dict[str, list[dict[str, Any]]]]:
-    """Each object read and checked on its own: the usable ones as frames, the others by key with their anomalies
-    (those S3 no longer has are added to ``gone``)."""
+    ctx: StepContext, con: Any, tmp: Path, objs: list[ObjectInfo], gone: list[dict[str, Any]]
+) -> tuple[list[Part], dict[str, list[dict[str, Any]]]]:
+    """Each object read and checked on its own, one at a time: the usable ones as Parquet files under ``tmp``, the
+    others by key with their anomalies (those S3 no longer has are added to ``gone``)."""
     cfg = ctx.config.data
     schema = stored_schema(ctx)
-    read: list[tuple[ObjectInfo, pd.DataFrame, DataFormat]] = []
+    read: list[Part] = []
     bad: dict[str, list[dict[str, Any]]] = {}
-    for obj in objs:
+    for i, obj in enumerate(objs):
         fmt = detect_format(obj.key, cfg.format)
+        landed, parsed = tmp / f"object-{i}", tmp / f"part-{i}.parquet"
         try:
-            data = ctx.stores.reader.read(obj)
+            landed.write_bytes(ctx.stores.reader.read(obj))
         except SourceObjectMissingError as err:
             gone.append({"bucket": obj.bucket, "key": obj.key, "message": str(err)})
             continue
         try:
-            df = read_table(data, obj.key, fmt)
+            rows = load_object(con, landed, obj.key, fmt, parsed)
         except DataValidationError as err:
             bad[obj.key] = [{**a, "object": obj.key, "message": str(err)} for a in err.anomalies]
             continue
-        del data
-        found = object_problems(df, schema, ctx.config)
+        finally:
+            landed.unlink()
+        found = object_problems(SqlTable(con, [str(parsed)]), schema, ctx.config)
         if found:
             bad[obj.key] = [{**a, "object": obj.key} for a in found]
             continue
-        read.append((obj, df, fmt))
+        read.append(Part(obj, parsed, rows, fmt))
     if schema is None:
-        for key, found in consensus_problems({o.key: df for o, df, _ in read}, ctx.config).items():
+        tables: dict[str, Data] = {p.obj.key: SqlTable(con, [str(p.path)]) for p in read}
+        for key, found in consensus_problems(tables, ctx.config).items():
             bad[key] = [{**a, "object": key} for a in found]
-        read = [r for r in read if r[0].key not in bad]
+        read = [p for p in read if p.obj.key not in bad]
     return read, bad
 
 
@@ -186,8 +204,23 @@ def extract(ctx: StepContext, *, source: dict[str, Any], limits: EngineLimits | 
         ctx.run_id,
         {"objects": [{"bucket": o.bucket, "key": o.key, "etag": o.etag, "version_id": o.version_id} for o in objs]},
     )
-    total = size_guard(objs, ctx, limits or EngineLimits.for_function())
-    read, bad = _read_each(ctx, objs, gone)
+    limits = limits or EngineLimits.for_function()
+    total = size_guard(objs, ctx, limits)
+    with tempfile.TemporaryDirectory(prefix="extract-", dir=limits.temp_root) as tmp, connect(limits) as con:
+        con.execute("SET preserve_insertion_order = true")  # each part's rows in the snapshot as they landed
+        return _extract(ctx, con, Path(tmp), source, objs, gone, total)
+
+
+def _extract(
+    ctx: StepContext,
+    con: Any,
+    tmp: Path,
+    source: dict[str, Any],
+    objs: list[ObjectInfo],
+    gone: list[dict[str, Any]],
+    total: int,
+) -> ExtractResult:
+    read, bad = _read_each(ctx, con, tmp, objs, gone)
     if gone:  # nothing to quarantine: named in the run, and the run goes on with what is there
         ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"missing": gone})
         objs = [o for o in objs if o.key not in {g["key"] for g in gone}]
@@ -198,27 +231,29 @@ def extract(ctx: StepContext, *, source: dict[str, Any], limits: EngineLimits | 
         anomalies = [{k: v for k, v in a.items() if k != "message"} for found in bad.values() for a in found]
         raise DataValidationError(_set_aside_message(bad, len(objs), share), anomalies)
     set_aside = _set_aside(ctx, [o for o in objs if o.key in bad], bad)
-    frames = [df for _, df, _ in read]
+    paths = [p.path for p in read]
     manifest_objects: list[dict[str, Any]] = [
         {
-            "bucket": obj.bucket,
-            "key": obj.key,
-            "etag": obj.etag,
-            "version_id": obj.version_id,
-            "size": obj.size,
-            "rows": len(df),
-            "format": fmt.value,
+            "bucket": p.obj.bucket,
+            "key": p.obj.key,
+            "etag": p.obj.etag,
+            "version_id": p.obj.version_id,
+            "size": p.obj.size,
+            "rows": p.rows,
+            "format": p.fmt.value,
         }
-        for obj, df, fmt in read
+        for p in read
     ]
     if source.get("feedback"):
         labelled = _labelled_traffic(ctx, source["feedback"])
-        if labelled is not None:
-            frames.append(labelled[0])
+        if labelled is not None:  # served records with their labels: a window of traffic, held as a frame
+            paths.append(tmp / "feedback.parquet")
+            paths[-1].write_bytes(to_parquet_bytes(labelled[0]))
             manifest_objects.append(labelled[1])
-    snapshot_df = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
-    del frames, read
-    snapshot = ctx.stores.artifacts.put_bytes(ctx.key("extract", "snapshot.parquet"), to_parquet_bytes(snapshot_df))
+    rows, columns = write_snapshot(con, paths, tmp / "snapshot.parquet")
+    snapshot = ctx.stores.artifacts.put_bytes(
+        ctx.key("extract", "snapshot.parquet"), (tmp / "snapshot.parquet").read_bytes()
+    )
     manifest = put_json(
         ctx.stores.artifacts,
         ctx.key("extract", "manifest.json"),
@@ -226,8 +261,8 @@ def extract(ctx: StepContext, *, source: dict[str, Any], limits: EngineLimits | 
             "objects": manifest_objects,
             "set_aside": set_aside,
             "missing": gone,
-            "rows": len(snapshot_df),
-            "columns": [str(c) for c in snapshot_df.columns],
+            "rows": rows,
+            "columns": columns,
             "bytes": total,
             "snapshot": snapshot.as_dict(),
         },
@@ -235,8 +270,8 @@ def extract(ctx: StepContext, *, source: dict[str, Any], limits: EngineLimits | 
     return ExtractResult(
         snapshot=snapshot.as_dict(),
         manifest=manifest.as_dict(),
-        rows=len(snapshot_df),
-        columns=len(snapshot_df.columns),
+        rows=rows,
+        columns=len(columns),
         objects=len(objs) - len(set_aside),
         bytes=total,
         set_aside=len(set_aside),

@@ -8,13 +8,14 @@ import os
 import tempfile
 from pathlib import Path
 
-import fastparquet
 import pandas as pd
 
 from mlops.core.config import DataFormat
 
 # Parquet goes through fastparquet directly, not pyarrow: pyarrow (~150 MB) does not fit in the
-# pipeline layer beside scikit-learn, and pandas 3 deprecates its own fastparquet engine.
+# pipeline layer beside scikit-learn, and pandas 3 deprecates its own fastparquet engine. It is imported where a
+# frame is written or read: the data bundle has none (its steps read and write Parquet with DuckDB); the train
+# bundle reads the splits with it.
 
 
 def detect_format(key: str, declared: DataFormat) -> DataFormat:
@@ -69,6 +70,8 @@ def _repeated_as_categories(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_parquet_bytes(df: pd.DataFrame) -> bytes:
+    import fastparquet
+
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.parquet")
         fastparquet.write(path, _repeated_as_categories(normalize(df)), write_index=False, compression="SNAPPY")
@@ -77,6 +80,8 @@ def to_parquet_bytes(df: pd.DataFrame) -> bytes:
 
 
 def from_parquet_bytes(data: bytes) -> pd.DataFrame:
+    import fastparquet
+
     return normalize(fastparquet.ParquetFile(io.BytesIO(data)).to_pandas())
 
 

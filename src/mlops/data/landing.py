@@ -156,3 +156,13 @@ def write_snapshot(con: Any, parts: list[Path], out: Path) -> tuple[int, list[st
     row = con.execute(f"SELECT count(*) FROM read_parquet({_literal(out)})").fetchone()
     columns = [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(out)})").fetchall()]
     return (int(row[0]) if row else 0), columns
+
+
+def write_frame(con: Any, df: Any, out: Path) -> Path:
+    """A frame in memory (the labelled traffic a run trains on) written by DuckDB to the Parquet file ``out``."""
+    con.register("frame_in_memory", df)
+    try:
+        con.execute(f"COPY (SELECT * FROM frame_in_memory) TO {_literal(out)} (FORMAT parquet, COMPRESSION snappy)")
+    finally:
+        con.unregister("frame_in_memory")
+    return out

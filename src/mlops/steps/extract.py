@@ -18,8 +18,8 @@ from mlops.core.ports import ObjectInfo
 from mlops.core.results import ExtractResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.data.engine import EngineLimits, connect
-from mlops.data.frames import detect_format, to_parquet_bytes
-from mlops.data.landing import load_object, write_snapshot
+from mlops.data.frames import detect_format, normalize
+from mlops.data.landing import load_object, write_frame, write_snapshot
 from mlops.data.schema import Data, consensus_problems, object_problems
 from mlops.data.table import SqlTable
 
@@ -247,8 +247,7 @@ def _extract(
     if source.get("feedback"):
         labelled = _labelled_traffic(ctx, source["feedback"])
         if labelled is not None:  # served records with their labels: a window of traffic, held as a frame
-            paths.append(tmp / "feedback.parquet")
-            paths[-1].write_bytes(to_parquet_bytes(labelled[0]))
+            paths.append(write_frame(con, normalize(labelled[0]), tmp / "feedback.parquet"))
             manifest_objects.append(labelled[1])
     rows, columns = write_snapshot(con, paths, tmp / "snapshot.parquet")
     snapshot = ctx.stores.artifacts.put_bytes(

@@ -61,20 +61,60 @@ def test_given_data_above_the_size_guard_when_extracted_then_a_clear_error_not_a
     assert step["status"] == "FAILED" and step["error"]["type"] == "DataTooLargeError"
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_given_more_rows_than_the_guard_when_extracted_then_it_refuses_before_parsing(account, monkeypatch, fmt):
-    import mlops.steps.extract
+def test_given_more_data_than_the_ephemeral_storage_holds_when_extracted_then_it_refuses_before_reading(
+    account, monkeypatch
+):
+    from mlops.data.engine import EngineLimits
 
-    def parse(*args, **kwargs):
-        raise AssertionError("parsed a file the row guard should have refused")
+    def read(obj):
+        raise AssertionError("read an object the size guard should have refused")
 
-    monkeypatch.setattr(mlops.steps.extract, "read_table", parse)
-    cfg = churn_config(data={"prefix": "churn/", "max_rows": 400})
+    body = customers(500).to_csv(index=False).encode()
+    src = account.upload("churn/big.csv", body)
+    ctx = account.context(churn_config(data={"prefix": "churn/", "max_rows": 400}))  # max_rows: ignored, accepted
+    monkeypatch.setattr(ctx.stores.reader, "read", read)
+    with pytest.raises(DataTooLargeError) as err:
+        extract(ctx, source=src, limits=EngineLimits(memory_mb=128, threads=1, disk_mb=0))
+    message = str(err.value)
+    assert f"1 object(s) hold {len(body):,} bytes" in message and f"about {2 * len(body):,} bytes" in message
+    assert "has 0;" in message and "ephemeral storage" in message
+
+
+def test_given_data_within_the_ephemeral_storage_when_extracted_then_max_rows_no_longer_refuses_it(account):
+    from mlops.data.engine import EngineLimits
+
     frame = customers(500)
-    body = to_parquet_bytes(frame) if fmt == "parquet" else frame.to_csv(index=False).encode()
-    src = account.upload(f"churn/big.{fmt}", body)
-    with pytest.raises(DataTooLargeError, match=r"more than data\.max_rows=400 rows \(counted before parsing"):
-        extract(account.context(cfg), source=src)
+    src = account.upload("churn/big.parquet", to_parquet_bytes(frame))
+    ctx = account.context(churn_config(data={"prefix": "churn/", "max_rows": 400}))
+    out = extract(ctx, source=src, limits=EngineLimits(memory_mb=128, threads=1, disk_mb=64))
+    assert out.rows == 500
+
+
+def test_given_objects_in_three_formats_when_the_data_steps_run_then_no_step_loads_the_table_into_pandas(
+    account, monkeypatch
+):
+    import fastparquet
+    import pandas as pd
+
+    cfg = churn_config(data={"prefix": "churn/", "scope": "prefix"})
+    parts = [customers(300, seed=s) for s in range(3)]
+    account.upload("churn/a.csv", parts[0].to_csv(index=False).encode())
+    account.upload("churn/b.parquet", to_parquet_bytes(parts[1]))
+    account.upload("churn/c.jsonl", parts[2].to_json(orient="records", lines=True).encode())
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a data step loaded a table into pandas")
+
+    # GIVEN pandas' readers and fastparquet's frame reader refuse to run
+    for owner, name in [(pd, "read_csv"), (pd, "read_json"), (pd, "concat"), (fastparquet.ParquetFile, "to_pandas")]:
+        monkeypatch.setattr(owner, name, loaded)
+    # WHEN extract, analyze, validate_data and prepare run THEN they finish, every row in a split
+    ctx = account.context(cfg)
+    ex = extract(ctx, source={"bucket": account.resources.landing_bucket, "prefix": "churn/"})
+    an = analyze(ctx, snapshot=ex.snapshot)
+    vd = validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics)
+    out = prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema)
+    assert ex.rows == 900 and vd.passed and sum(out.rows.values()) == 900
 
 
 def test_given_an_empty_upload_when_extracted_then_the_run_records_the_anomaly(account):
@@ -153,6 +193,34 @@ def test_given_a_snapshot_when_prepared_then_splits_are_deterministic(account, t
         assert train["signup_day"].max() < test["signup_day"].min()
     else:
         assert abs(train["churn"].mean() - test["churn"].mean()) < 0.02  # stratified
+
+
+@pytest.mark.parametrize("id_column", ["customer_id", None])
+def test_given_the_same_rows_reordered_and_in_two_objects_when_prepared_then_every_row_keeps_its_split(
+    account, id_column
+):
+    # GIVEN one upload of 600 rows, and the same rows reversed in two objects (so every row sits elsewhere)
+    df = customers(600, seed=5)
+    cfg = churn_config(id_column=id_column, data={"prefix": "churn/", "scope": "prefix"})
+    account.upload("churn/one/all.csv", df.to_csv(index=False).encode())
+    shuffled = df.iloc[::-1]
+    account.upload("churn/two/a.csv", shuffled.iloc[:250].to_csv(index=False).encode())
+    account.upload("churn/two/b.parquet", to_parquet_bytes(shuffled.iloc[250:]))
+    results = []
+    for prefix in ("churn/one/", "churn/two/"):
+        ctx = account.context(cfg)
+        ex = extract(ctx, source={"bucket": account.resources.landing_bucket, "prefix": prefix})
+        vd = validate_data(ctx, snapshot=ex.snapshot, statistics=analyze(ctx, snapshot=ex.snapshot).statistics)
+        results.append(prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema))
+    # WHEN each is prepared THEN each row is in the same split, and each split file is the same, byte for byte
+    one, two = results
+    store = account.stores.artifacts
+    for split in ("train", "validation", "test"):
+        a = from_parquet_bytes(store.get_bytes(getattr(one, split)["uri"]))
+        b = from_parquet_bytes(store.get_bytes(getattr(two, split)["uri"]))
+        assert sorted(a["customer_id"]) == sorted(b["customer_id"]), split
+        assert getattr(one, split)["sha256"] == getattr(two, split)["sha256"], split
+    assert one.rows == two.rows == {"train": 420, "validation": 90, "test": 90}
 
 
 def test_given_bundled_frames_then_they_are_real_data():

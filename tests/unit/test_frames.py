@@ -49,3 +49,25 @@ def test_given_a_dictionary_column_then_its_rows_share_one_string_object_per_val
 def test_given_an_all_missing_text_column_then_it_round_trips_as_missing():
     df = pd.DataFrame({"note": [None] * 10, "x": range(10)})
     assert from_parquet_bytes(to_parquet_bytes(df))["note"].tolist() == [None] * 10
+
+
+def test_given_text_formats_when_read_then_columns_are_typed_as_pandas_read_them():
+    from mlops.core.config import DataFormat
+    from mlops.data.frames import read_table
+
+    # GIVEN whole numbers with a gap, an empty column, booleans, dates; JSON mixing numbers with text
+    csv = b"id,n,flag,d,empty\n1,,True,2024-01-01,\n2,3,False,2024-01-02,\n"
+    jsonl = b'{"a": 1.5, "i": 1}\n{"a": "heavy", "i": null}\n{"a": 2, "i": 3}\n'
+    # WHEN read (DuckDB, as extract reads a landed object)
+    got = read_table(csv, "a.csv", DataFormat.CSV)
+    mixed = read_table(jsonl, "a.jsonl", DataFormat.JSONL)
+    # THEN the dtypes pandas gave: a gap makes floats, no value at all a float column, dates stay text
+    assert dict(got.dtypes.astype(str)) == {
+        "id": "int64",
+        "n": "float64",
+        "flag": "bool",
+        "d": "object",
+        "empty": "float64",
+    }
+    assert got["d"].tolist() == ["2024-01-01", "2024-01-02"]
+    assert mixed["a"].tolist() == ["1.5", "heavy", "2"] and str(mixed["i"].dtype) == "float64"

@@ -24,6 +24,7 @@ boto3/botocore: only the adapters, the wiring, the platform client and ``local/`
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -197,7 +198,7 @@ NOT_IN_BUNDLE = {
         "duckdb",
         "datasketches",
     ),
-    "data": ("sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "lightgbm", "onnxmltools"),
+    "data": ("sklearn", "scipy", "onnxruntime", "onnx", "skl2onnx", "lightgbm", "onnxmltools", "fastparquet"),
     "train": ("duckdb", "datasketches"),
     "export": ("fastparquet", "onnxruntime", "duckdb", "datasketches"),
     "serving": (
@@ -232,7 +233,13 @@ def test_given_each_bundle_then_its_handlers_import_nothing_its_layer_lacks(bund
         "    spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
-    env = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""}
+    # PYTHONPATH passed on: the handlers import the package under test (a checkout), not whichever is installed
+    env = {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PATH": "",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    }
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     loaded = set(json.loads(out.stdout.splitlines()[-1]))
     assert not loaded & set(NOT_IN_BUNDLE[bundle]), (

@@ -86,7 +86,12 @@ class DataConfig(_Strict):
     )
     suffixes: tuple[str, ...] = (".csv", ".parquet", ".jsonl", ".json")
     max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="Size guard for one extraction.")
-    max_rows: int = Field(default=2_000_000, gt=0)
+    max_rows: int | None = Field(
+        default=None,
+        gt=0,
+        description="Deprecated and ignored: extract no longer counts rows before it reads. It checks the objects' "
+        "sizes against data.max_bytes and against the ephemeral storage it has; kept so configs that set it load.",
+    )
     sample: str | None = Field(
         default=None,
         description="A sample of the model's data in the project, relative to it (`mlops run --sample`, `mlops demo`, "

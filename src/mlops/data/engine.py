@@ -29,11 +29,19 @@ TMP_ROOT = "/tmp"  # Lambda's only writable path (ephemeral storage, 512 MB unle
 
 @dataclass(frozen=True)
 class EngineLimits:
-    """What one connection may use: memory (MB), threads, and where it spills."""
+    """What one connection may use: memory (MB), threads, and where it spills; and how much of the ephemeral
+    storage under ``temp_root`` a step may fill (``disk_mb``; None: what is free there when it is asked)."""
 
     memory_mb: int
     threads: int
     temp_root: str = TMP_ROOT
+    disk_mb: int | None = None
+
+    def disk_bytes(self) -> int:
+        """The bytes a step may write under ``temp_root``: ``disk_mb``, else the free space there now."""
+        if self.disk_mb is not None:
+            return self.disk_mb * 1024 * 1024
+        return shutil.disk_usage(self.temp_root).free
 
     @classmethod
     def for_function(
@@ -74,6 +82,7 @@ def connect(limits: EngineLimits) -> Iterator[duckdb.DuckDBPyConnection]:
         }
     )
     try:
+        con.execute("SET enable_progress_bar = false")  # a long query would draw its bar in the function's log
         yield con
     finally:
         con.close()

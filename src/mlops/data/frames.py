@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
 import tempfile
-from collections import Counter
+from pathlib import Path
 
-import fastparquet
 import pandas as pd
 
 from mlops.core.config import DataFormat
-from mlops.core.errors import DataValidationError
 
 # Parquet goes through fastparquet directly, not pyarrow: pyarrow (~150 MB) does not fit in the
-# pipeline layer beside scikit-learn, and pandas 3 deprecates its own fastparquet engine.
+# pipeline layer beside scikit-learn, and pandas 3 deprecates its own fastparquet engine. It is imported where a
+# frame is written or read: the data bundle has none (its steps read and write Parquet with DuckDB); the train
+# bundle reads the splits with it.
 
 
 def detect_format(key: str, declared: DataFormat) -> DataFormat:
@@ -30,77 +29,22 @@ def detect_format(key: str, declared: DataFormat) -> DataFormat:
     return DataFormat.CSV
 
 
-def _anomaly(code: str, key: str, description: str) -> dict[str, str]:
-    return {"code": code, "severity": "error", "column": "", "object": key, "description": description}
-
-
 def read_table(data: bytes, key: str, fmt: DataFormat) -> pd.DataFrame:
-    """Parse one object; raise :class:`DataValidationError` for an empty or unparseable file."""
-    if not data.strip():
-        raise DataValidationError(
-            f"{key} is empty", [_anomaly("EMPTY_FILE", key, "the object has no bytes or only whitespace")]
-        )
-    try:
-        if fmt is DataFormat.PARQUET:
-            df = fastparquet.ParquetFile(io.BytesIO(data)).to_pandas()
-        elif fmt is DataFormat.JSONL:
-            df = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
-        else:
-            df = pd.read_csv(io.BytesIO(data), low_memory=False)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError, json.JSONDecodeError) as err:
-        raise DataValidationError(
-            f"{key} could not be parsed as {fmt.value}: {err}",
-            [_anomaly("UNPARSEABLE_FILE", key, f"not valid {fmt.value}: {str(err)[:200]}")],
-        ) from None
-    except Exception as err:  # noqa: BLE001 — fastparquet raises a variety of low-level errors on garbage
-        raise DataValidationError(
-            f"{key} could not be parsed as {fmt.value}: {err}",
-            [_anomaly("UNPARSEABLE_FILE", key, f"not valid {fmt.value}: {type(err).__name__}")],
-        ) from None
-    if df.empty or len(df.columns) == 0:
-        raise DataValidationError(f"{key} has no rows", [_anomaly("EMPTY_FILE", key, "no data rows")])
-    if fmt is DataFormat.CSV:
-        _check_csv_header(data, key, df)
-    return normalize(df)
+    """Parse one object held in memory (a sample file, a tool's input) as extract parses a landed one
+    (:func:`mlops.data.landing.load_object`, DuckDB under a temporary directory); raise
+    :class:`DataValidationError` for an empty or unparseable file."""
+    from mlops.data.engine import EngineLimits, connect
+    from mlops.data.landing import load_object
 
-
-DELIMITERS = (";", "\t", "|")
-
-
-def _check_csv_header(data: bytes, key: str, df: pd.DataFrame) -> None:
-    """Name the header problems pandas would silently paper over: a file read with the wrong delimiter
-    (one column whose name holds ';'), and duplicate column names (pandas renames them 'a.1')."""
-    first = data.lstrip().split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
-    header = next(csv.reader([first]), [])
-    if len(df.columns) == 1:
-        if any(str(c).startswith("Unnamed: ") for c in df.columns):
-            raise DataValidationError(f"{key} has no header", [_anomaly("UNPARSEABLE_FILE", key, "no header row")])
-        found = [d for d in DELIMITERS if d in first]
-        if found:
-            shown = {"\t": "tab"}.get(found[0], repr(found[0]))
-            raise DataValidationError(
-                f"{key} looks {shown}-delimited",
-                [
-                    _anomaly(
-                        "WRONG_DELIMITER",
-                        key,
-                        f"the header is one column ({first[:80]!r}): the file looks {shown}-delimited, but CSV "
-                        "is read with ',' — export it comma-separated (or upload Parquet / JSON Lines)",
-                    )
-                ],
-            )
-    duplicates = sorted(name for name, n in Counter(h.strip() for h in header).items() if n > 1)
-    if duplicates:
-        raise DataValidationError(
-            f"{key} has duplicate column names {duplicates}",
-            [
-                {
-                    **_anomaly("DUPLICATE_COLUMN", key, f"the header names {name!r} more than once; rename one"),
-                    "column": name,
-                }
-                for name in duplicates
-            ],
-        )
+    limits = EngineLimits.for_function()
+    with tempfile.TemporaryDirectory(prefix="read-", dir=limits.temp_root) as tmp, connect(limits) as con:
+        con.execute("SET preserve_insertion_order = true")
+        landed, parsed = os.path.join(tmp, "object"), os.path.join(tmp, "object.parquet")
+        with open(landed, "wb") as fh:
+            fh.write(data)
+        load_object(con, Path(landed), key, fmt, Path(parsed))
+        with open(parsed, "rb") as fh:
+            return from_parquet_bytes(fh.read())
 
 
 # A text column with at most this share of distinct values is written dictionary-encoded (see _repeated_as_categories).
@@ -126,6 +70,8 @@ def _repeated_as_categories(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_parquet_bytes(df: pd.DataFrame) -> bytes:
+    import fastparquet
+
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.parquet")
         fastparquet.write(path, _repeated_as_categories(normalize(df)), write_index=False, compression="SNAPPY")
@@ -134,6 +80,8 @@ def to_parquet_bytes(df: pd.DataFrame) -> bytes:
 
 
 def from_parquet_bytes(data: bytes) -> pd.DataFrame:
+    import fastparquet
+
     return normalize(fastparquet.ParquetFile(io.BytesIO(data)).to_pandas())
 
 

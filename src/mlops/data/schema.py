@@ -8,13 +8,15 @@ An anomaly is a plain dict so it travels through JSON, DynamoDB and Step Functio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
-import numpy as np
 import pandas as pd
 
 from mlops.core.config import FeatureType, ProjectConfig, Task
-from mlops.data.stats import column_kind, feature_drift, feature_kinds, infer_task, text_counts, text_values
+from mlops.data.stats import column_drift, feature_kinds
+from mlops.data.table import Table, as_table
+
+Data: TypeAlias = Table | pd.DataFrame  # a frame is read through a FrameTable
 
 MAX_DOMAIN = 200
 # Each class must be able to land in the train, validation and test splits.
@@ -32,11 +34,12 @@ def anomaly(code: str, severity: str, column: str, description: str, value: floa
     return out
 
 
-def usability(df: pd.DataFrame, config: ProjectConfig, *, labelled: bool = True) -> list[Anomaly]:
+def usability(data: Data, config: ProjectConfig, *, labelled: bool = True) -> list[Anomaly]:
     """What makes a batch unusable for training whatever the schema says — checked on every batch, the
     first one included: the target (present, two classes or more with enough rows each, numeric for
     regression) and the features (none entirely missing, no numbers mixed with text). ``labelled`` False
     (served traffic, which has no target): the features only."""
+    df = as_table(data)
     out: list[Anomaly] = []
     target = config.target
     if not labelled:
@@ -45,28 +48,33 @@ def usability(df: pd.DataFrame, config: ProjectConfig, *, labelled: bool = True)
         shown = ", ".join(map(str, list(df.columns)[:8])) + (", …" if len(df.columns) > 8 else "")
         out.append(anomaly("MISSING_COLUMN", "error", target, f"the target column is missing (the data has: {shown})"))
     else:
-        y = df[target].dropna()
-        distinct = y.nunique()
+        distinct = df.distinct(target)
         if distinct < 2:
-            value = repr(y.iloc[0]) if len(y) else "none"
+            labelled_rows = df.rows - df.missing(target)
+            value = repr(df.first_present(target)) if labelled_rows else "none"
             out.append(
                 anomaly(
                     "SINGLE_CLASS",
                     "error",
                     target,
-                    f"the target has {distinct} distinct value(s) ({value}) in {len(y)} labelled rows; a model "
-                    "needs at least two",
+                    f"the target has {distinct} distinct value(s) ({value}) in {labelled_rows} labelled rows; a "
+                    "model needs at least two",
                     distinct,
                 )
             )
-        elif (config.task or infer_task(y)) is Task.REGRESSION:
-            if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        elif (config.task or df.task(target)) is Task.REGRESSION:
+            if not df.is_number(target):
                 out.append(
-                    anomaly("WRONG_DTYPE", "error", target, f"a regression target must be numeric (dtype {y.dtype})")
+                    anomaly(
+                        "WRONG_DTYPE",
+                        "error",
+                        target,
+                        f"a regression target must be numeric (dtype {df.dtype(target)})",
+                    )
                 )
         else:
-            counts = text_counts(y)
-            for label, n in counts[counts < MIN_ROWS_PER_CLASS].items():
+            counts = df.text_counts(target)
+            for label, n in ((k, v) for k, v in counts.items() if v < MIN_ROWS_PER_CLASS):
                 out.append(
                     anomaly(
                         "CLASS_TOO_RARE",
@@ -81,8 +89,7 @@ def usability(df: pd.DataFrame, config: ProjectConfig, *, labelled: bool = True)
     if not kinds:
         out.append(anomaly("NO_FEATURES", "error", "", "no feature columns besides the target, id and time columns"))
     for col, kind in kinds.items():
-        s = df[col]
-        if s.isna().all():
+        if df.missing(col) == df.rows:
             out.append(
                 anomaly(
                     "ALL_MISSING",
@@ -94,67 +101,65 @@ def usability(df: pd.DataFrame, config: ProjectConfig, *, labelled: bool = True)
                 )
             )
         elif kind is FeatureType.CATEGORICAL and col not in config.features.overrides:
-            present = s.dropna().astype(str)
-            numeric = pd.to_numeric(present, errors="coerce").notna()
-            if len(present) and MOSTLY_NUMERIC <= numeric.mean() < 1:
-                examples = sorted(present[~numeric].unique().tolist())[:3]
+            facts = df.text_numbers(col)
+            share = facts.numeric / facts.present if facts.present else 0.0
+            if facts.present and MOSTLY_NUMERIC <= share < 1:
+                text = facts.present - facts.numeric
                 out.append(
                     anomaly(
                         "WRONG_DTYPE",
                         "error",
                         col,
-                        f"{numeric.mean():.0%} of values are numbers but {int((~numeric).sum())} are text (e.g. "
-                        f"{examples}); clean them, or declare features.overrides.{col}.type: categorical",
-                        float((~numeric).mean()),
+                        f"{share:.0%} of values are numbers but {text} are text (e.g. "
+                        f"{facts.examples}); clean them, or declare features.overrides.{col}.type: categorical",
+                        text / facts.present,
                     )
                 )
     return out
 
 
-def infer_schema(df: pd.DataFrame, config: ProjectConfig) -> dict[str, Any]:
+def infer_schema(data: Data, config: ProjectConfig) -> dict[str, Any]:
+    df = as_table(data)
     features: dict[str, Any] = {}
     for col, kind in feature_kinds(df, config).items():
-        s = df[col]
-        spec: dict[str, Any] = {"type": kind.value, "missing_rate": float(s.isna().mean())}
+        spec: dict[str, Any] = {"type": kind.value, "missing_rate": df.missing(col) / df.rows if df.rows else 0.0}
         if kind is FeatureType.NUMERIC:
-            vals = pd.to_numeric(s, errors="coerce").dropna()
-            spec.update(min=float(vals.min()) if len(vals) else None, max=float(vals.max()) if len(vals) else None)
+            facts = df.numeric_facts(col, None, None)
+            spec.update(min=facts.low, max=facts.high)
         else:
-            domain = sorted(text_values(s)) if config.compared(col) else []
-            spec["domain"] = domain if 0 < len(domain) <= MAX_DOMAIN else None
+            domain = df.texts(col, MAX_DOMAIN) if config.compared(col) else []
+            spec["domain"] = domain or None
         features[col] = spec
-    target = df[config.target]
-    target_kind = column_kind(target)
-    target_spec: dict[str, Any] = {"name": config.target, "type": target_kind.value}
-    if target_kind is FeatureType.CATEGORICAL or target.nunique() <= 20:
-        target_spec["domain"] = sorted(map(str, target.dropna().unique().tolist()))
-    return {"features": features, "target": target_spec, "columns": list(df.columns)}
+    target = config.target
+    target_kind = df.kind(target)
+    target_spec: dict[str, Any] = {"name": target, "type": target_kind.value}
+    if target_kind is FeatureType.CATEGORICAL or df.distinct(target) <= 20:
+        target_spec["domain"] = df.texts(target)
+    return {"features": features, "target": target_spec, "columns": df.columns}
 
 
-def _numeric_check(col: str, s: pd.Series, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+def _numeric_check(col: str, df: Table, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
     out: list[Anomaly] = []
-    coerced = pd.to_numeric(s, errors="coerce")
-    present = s.notna()
-    bad = present & coerced.isna()
-    if pd.api.types.is_bool_dtype(s) or (bad.any() and not pd.api.types.is_numeric_dtype(s)):
-        sample = s[bad].astype(str).head(3).tolist()
+    lo, hi = spec.get("min"), spec.get("max")
+    facts = df.numeric_facts(col, lo, hi)
+    if df.is_bool(col) or (facts.bad and not df.is_number(col)):
         out.append(
             anomaly(
                 "WRONG_DTYPE",
                 "error",
                 col,
-                f"expected numeric values, found {int(bad.sum())} non-numeric (dtype {s.dtype}; e.g. {sample})",
-                bad.mean(),
+                f"expected numeric values, found {facts.bad} non-numeric (dtype {df.dtype(col)}; e.g. "
+                f"{facts.bad_examples})",
+                facts.bad / df.rows if df.rows else 0.0,
             )
         )
         return out
-    vals = coerced.dropna()
-    inf = ~np.isfinite(vals.to_numpy(dtype=float))
-    if inf.any():
-        out.append(anomaly("NON_FINITE", "error", col, f"{int(inf.sum())} infinite values", inf.mean()))
-    lo, hi = spec.get("min"), spec.get("max")
-    if lo is not None and hi is not None and len(vals):
-        outside = ((vals < lo) | (vals > hi)).mean()
+    if facts.infinite:
+        out.append(
+            anomaly("NON_FINITE", "error", col, f"{facts.infinite} infinite values", facts.infinite / facts.values)
+        )
+    if lo is not None and hi is not None and facts.values:
+        outside = facts.outside / facts.values
         if outside > 0:
             limit = config.validation.max_out_of_range_fraction
             out.append(
@@ -163,26 +168,22 @@ def _numeric_check(col: str, s: pd.Series, spec: dict[str, Any], config: Project
                     "error" if outside > limit else "warning",
                     col,
                     f"{outside:.1%} of values outside the schema range [{lo:g}, {hi:g}] "
-                    f"(observed [{vals.min():g}, {vals.max():g}]; limit {limit:.1%})",
+                    f"(observed [{facts.low:g}, {facts.high:g}]; limit {limit:.1%})",
                     outside,
                 )
             )
     return out
 
 
-def _categorical_check(col: str, s: pd.Series, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+def _categorical_check(col: str, df: Table, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
     domain = spec.get("domain")
     if not domain:
         return []
-    present = s.dropna().astype(str)
-    if present.empty:
+    present, unseen, examples = df.unseen(col, domain)
+    if not present or not unseen:
         return []
-    unseen_mask = ~present.isin(set(domain))
-    frac = float(unseen_mask.mean())
-    if frac == 0:
-        return []
+    frac = unseen / present
     limit = config.validation.max_unseen_category_fraction
-    examples = sorted(present[unseen_mask].unique().tolist())[:5]
     return [
         anomaly(
             "UNSEEN_CATEGORY",
@@ -195,7 +196,7 @@ def _categorical_check(col: str, s: pd.Series, spec: dict[str, Any], config: Pro
 
 
 def validate(
-    df: pd.DataFrame,
+    data: Data,
     schema: dict[str, Any] | None,
     config: ProjectConfig,
     baseline_stats: dict[str, Any] | None = None,
@@ -205,17 +206,18 @@ def validate(
     """Check ``df`` for usability, against ``schema`` (none yet: a first batch that is not usable) and for
     drift against ``baseline_stats``; return anomalies + verdict. ``labelled`` False: served traffic (no
     target, and the monitor applies its own minimum sample count)."""
+    df = as_table(data)
     anomalies: list[Anomaly] = usability(df, config, labelled=labelled)
     schema = schema or {"features": {}, "target": {}}
     features: dict[str, Any] = schema["features"]
-    if labelled and len(df) < config.validation.min_rows:
+    if labelled and df.rows < config.validation.min_rows:
         anomalies.append(
             anomaly(
                 "LOW_ROW_COUNT",
                 "error",
                 "",
-                f"{len(df)} rows, fewer than validation.min_rows={config.validation.min_rows}",
-                len(df),
+                f"{df.rows} rows, fewer than validation.min_rows={config.validation.min_rows}",
+                df.rows,
             )
         )
     anomalies += _label_checks(df, schema, config)
@@ -224,7 +226,7 @@ def validate(
     anomalies += _column_checks(df, features, config)
     for col, spec in features.items():
         if col in df.columns:
-            anomalies += _feature_checks(col, df[col], spec, config)
+            anomalies += _feature_checks(col, df, spec, config)
     drift: dict[str, Any] = {}
     if baseline_stats:
         broken = {a["column"] for a in anomalies if a["code"] in {"WRONG_DTYPE", "MISSING_COLUMN", "ALL_MISSING"}}
@@ -241,25 +243,25 @@ def validate(
     }
 
 
-def _label_checks(df: pd.DataFrame, schema: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+def _label_checks(df: Table, schema: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
     """Missing labels, and (classification) labels the schema has not seen."""
     if config.target not in df.columns:
         return []
     out: list[Anomaly] = []
-    tgt_missing = float(df[config.target].isna().mean())
+    tgt_missing = df.missing(config.target) / df.rows if df.rows else 0.0
     if tgt_missing > config.validation.max_missing_rate_increase:
         out.append(
             anomaly("MISSING_RATE_SPIKE", "error", config.target, f"{tgt_missing:.1%} of labels missing", tgt_missing)
         )
     domain = schema.get("target", {}).get("domain")
     if domain and schema["target"]["type"] == FeatureType.CATEGORICAL.value:
-        new = sorted(text_values(df[config.target]) - set(domain))
+        new = sorted(set(df.texts(config.target) or []) - set(domain))
         if new:
             out.append(anomaly("UNSEEN_LABEL", "warning", config.target, f"labels not seen before: {new[:5]}"))
     return out
 
 
-def _column_checks(df: pd.DataFrame, features: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+def _column_checks(df: Table, features: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
     """Schema columns missing from the data, and data columns the schema does not know."""
     known = set(features) | {config.target, config.id_column, config.time_column}
     known |= {c for c, o in config.features.overrides.items() if o.drop}
@@ -276,13 +278,13 @@ def _column_checks(df: pd.DataFrame, features: dict[str, Any], config: ProjectCo
     return out
 
 
-def _feature_checks(col: str, s: pd.Series, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
+def _feature_checks(col: str, df: Table, spec: dict[str, Any], config: ProjectConfig) -> list[Anomaly]:
     """One feature against its schema entry: type, range or domain, and its missing rate."""
     if spec["type"] == FeatureType.NUMERIC.value:
-        out = list(_numeric_check(col, s, spec, config))
+        out = list(_numeric_check(col, df, spec, config))
     else:
-        out = list(_categorical_check(col, s, spec, config))
-    rate = float(s.isna().mean())
+        out = list(_categorical_check(col, df, spec, config))
+    rate = df.missing(col) / df.rows if df.rows else 0.0
     allowed = float(spec.get("missing_rate", 0.0)) + config.validation.max_missing_rate_increase
     if rate > allowed:
         out.append(
@@ -299,7 +301,7 @@ def _feature_checks(col: str, s: pd.Series, spec: dict[str, Any], config: Projec
 
 
 def _drift_checks(
-    df: pd.DataFrame,
+    df: Table,
     features: dict[str, Any],
     baseline_stats: dict[str, Any],
     config: ProjectConfig,
@@ -311,7 +313,7 @@ def _drift_checks(
     for col, base in baseline_stats.get("features", {}).items():
         if col not in df.columns or col not in features or col in broken or not config.compared(col):
             continue
-        result = feature_drift(base, df[col])
+        result = column_drift(base, df, col)
         if result is None:
             continue
         measure, value, picture = result
@@ -346,18 +348,18 @@ def champion_labels(baseline_stats: dict[str, Any] | None) -> set[str] | None:
     return set(freqs) if target.get("type") == FeatureType.CATEGORICAL.value and freqs else None
 
 
-def label_set_check(df: pd.DataFrame, config: ProjectConfig, baseline_stats: dict[str, Any]) -> list[Anomaly]:
+def label_set_check(data: Data, config: ProjectConfig, baseline_stats: dict[str, Any]) -> list[Anomaly]:
     """LABEL_SET_CHANGED: the batch's labels differ from the champion's (labels appear or vanish). A candidate
     trained on other labels answers other values, and scoring the champion on labels it never knew compares
     nothing (a renamed label gives the champion an AUC of 0.5 and the candidate a win it did not earn). An
     error unless ``validation.label_changes`` is 'approve' or 'accept'."""
+    df = as_table(data)
     known = champion_labels(baseline_stats)
     if known is None or config.target not in df.columns:
         return []
-    y = df[config.target]
-    if (config.task or infer_task(y)) is Task.REGRESSION:
+    if (config.task or df.task(config.target)) is Task.REGRESSION:
         return []
-    seen = text_values(y)
+    seen = set(df.texts(config.target) or [])
     appeared, vanished = sorted(seen - known), sorted(known - seen)
     if not appeared and not vanished:
         return []
@@ -398,9 +400,10 @@ def label_set_check(df: pd.DataFrame, config: ProjectConfig, baseline_stats: dic
 OBJECT_CODES = frozenset({"MISSING_COLUMN", "WRONG_DTYPE", "NON_FINITE", "NO_FEATURES"})
 
 
-def object_problems(df: pd.DataFrame, schema: dict[str, Any] | None, config: ProjectConfig) -> list[Anomaly]:
+def object_problems(data: Data, schema: dict[str, Any] | None, config: ProjectConfig) -> list[Anomaly]:
     """The structural problems of one object: the target or a schema column missing, numbers mixed with text
     (against the stored ``schema`` when there is one, else by the object's own columns), infinite values."""
+    df = as_table(data)
     out = [a for a in usability(df, config) if a["code"] in OBJECT_CODES]
     if schema:
         features: dict[str, Any] = schema.get("features", {})
@@ -410,16 +413,17 @@ def object_problems(df: pd.DataFrame, schema: dict[str, Any] | None, config: Pro
     else:
         numeric = [c for c, kind in feature_kinds(df, config).items() if kind is FeatureType.NUMERIC]
     for col in numeric:
-        out += [a for a in _numeric_check(col, df[col], {}, config) if a["code"] in OBJECT_CODES]
+        out += [a for a in _numeric_check(col, df, {}, config) if a["code"] in OBJECT_CODES]
     return out
 
 
-def consensus_problems(frames: dict[str, pd.DataFrame], config: ProjectConfig) -> dict[str, list[Anomaly]]:
+def consensus_problems(tables: dict[str, Data], config: ProjectConfig) -> dict[str, list[Anomaly]]:
     """Without a stored schema, what sets one object apart from most of the others (three objects or more): a
     column it lacks, or holds as text where the others hold numbers. By object key. (With a schema,
     :func:`object_problems` checks each object against it.)"""
-    if len(frames) < 3:
+    if len(tables) < 3:
         return {}
+    frames = {key: as_table(t) for key, t in tables.items()}
     kinds = {key: feature_kinds(df, config) for key, df in frames.items()}
     having: dict[str, int] = {}
     numeric: dict[str, int] = {}
@@ -441,16 +445,16 @@ def consensus_problems(frames: dict[str, pd.DataFrame], config: ProjectConfig) -
             )
         for col, kind in found.items():
             if kind is FeatureType.CATEGORICAL and numeric.get(col, 0) > having[col] / 2:
-                present = frames[key][col].dropna().astype(str)
-                text = present[pd.to_numeric(present, errors="coerce").isna()]
+                facts = frames[key].text_numbers(col)
+                text = facts.present - facts.numeric
                 out.setdefault(key, []).append(
                     anomaly(
                         "WRONG_DTYPE",
                         "error",
                         col,
-                        f"{len(text)} value(s) are text (e.g. {sorted(text.unique().tolist())[:3]}) where "
+                        f"{text} value(s) are text (e.g. {facts.examples}) where "
                         f"{numeric[col]} of {having[col]} objects hold numbers",
-                        len(text) / max(1, len(present)),
+                        text / max(1, facts.present),
                     )
                 )
     return out
@@ -462,7 +466,7 @@ BATCH_CODES = frozenset({"LOW_ROW_COUNT", "SINGLE_CLASS", "CLASS_TOO_RARE", "NO_
 
 def carriers(
     anomalies: list[Anomaly],
-    df: pd.DataFrame,
+    data: Data,
     parts: list[tuple[str, int]],
     schema: dict[str, Any] | None,
     config: ProjectConfig,
@@ -479,12 +483,13 @@ def carriers(
         for a in named:
             a["objects"] = [parts[0][0]]
         return
+    df = as_table(data)
     drift = baseline_stats if any(a["code"] == "DRIFT" for a in named) else None
     known = champion_labels(baseline_stats) or set()
     found: dict[tuple[str, str], list[str]] = {}
     start = 0
     for key, rows in parts:
-        piece = df.iloc[start : start + rows]
+        piece = df.slice(start, start + rows)
         start += rows
         if not rows:
             continue
@@ -495,9 +500,9 @@ def carriers(
         }
         for a in named:
             col = a["column"]
-            if a["code"] == "EXTRA_COLUMN" and col in piece.columns and piece[col].notna().any():
+            if a["code"] == "EXTRA_COLUMN" and col in piece.columns and piece.missing(col) < piece.rows:
                 pairs.add(("EXTRA_COLUMN", col))
-            elif a["code"] == "LABEL_SET_CHANGED" and text_values(piece[col]) - known:  # a piece with new labels
+            elif a["code"] == "LABEL_SET_CHANGED" and set(piece.texts(col) or []) - known:  # a piece with new labels
                 pairs.add(("LABEL_SET_CHANGED", col))
         for pair in pairs:
             found.setdefault(pair, []).append(key)

@@ -30,8 +30,9 @@ def column_kind(series: pd.Series, override: FeatureType | None = None) -> Featu
     return FeatureType.CATEGORICAL
 
 
-def feature_kinds(df: pd.DataFrame, config: ProjectConfig) -> dict[str, FeatureType]:
-    """Kind of every column the model consumes (target, id, time and dropped columns excluded)."""
+def feature_kinds(df: Any, config: ProjectConfig) -> dict[str, FeatureType]:
+    """Kind of every column the model consumes (target, id, time and dropped columns excluded), of a frame or of a
+    :class:`mlops.data.table.Table` (which tells each column's kind itself)."""
     skip = {config.target, config.id_column, config.time_column}
     kinds: dict[str, FeatureType] = {}
     for col in df.columns:
@@ -40,21 +41,32 @@ def feature_kinds(df: pd.DataFrame, config: ProjectConfig) -> dict[str, FeatureT
         override = config.features.overrides.get(col)
         if override is not None and override.drop:
             continue
-        kinds[col] = column_kind(df[col], override.type if override else None)
+        if override is not None and override.type is not None:
+            kinds[col] = override.type
+        else:
+            kinds[col] = column_kind(df[col]) if isinstance(df, pd.DataFrame) else df.kind(col)
     return kinds
 
 
-def infer_task(target: pd.Series) -> Task:
-    """The task a target column implies when the config does not name one."""
-    values = target.dropna()
-    n_unique = values.nunique()
-    if pd.api.types.is_bool_dtype(values) or n_unique == 2:
+def task_of(*, boolean: bool, numeric: bool, fractional: bool, distinct: int) -> Task:
+    """The task a target implies when the config does not name one, from what is known of its present values:
+    booleans or two values, binary; numbers with a fraction, or more than 20 numbers, regression; else multiclass."""
+    if boolean or distinct == 2:
         return Task.BINARY
-    if pd.api.types.is_float_dtype(values) and not np.all(np.mod(values.to_numpy(), 1) == 0):
-        return Task.REGRESSION
-    if pd.api.types.is_numeric_dtype(values) and n_unique > 20:
+    if fractional or (numeric and distinct > 20):
         return Task.REGRESSION
     return Task.MULTICLASS
+
+
+def infer_task(target: pd.Series) -> Task:
+    """:func:`task_of` a target column held as a frame's column."""
+    values = target.dropna()
+    return task_of(
+        boolean=pd.api.types.is_bool_dtype(values),
+        numeric=pd.api.types.is_numeric_dtype(values),
+        fractional=pd.api.types.is_float_dtype(values) and not np.all(np.mod(values.to_numpy(), 1) == 0),
+        distinct=int(values.nunique()),
+    )
 
 
 def finite_or_none(v: float | None) -> float | None:
@@ -118,6 +130,22 @@ def sql_kind(sql_type: str, override: FeatureType | None = None) -> FeatureType:
         return override
     base = sql_type.split("(")[0]
     return FeatureType.NUMERIC if base in _INTEGERS or base in _FLOATS or base == "DECIMAL" else FeatureType.CATEGORICAL
+
+
+def sql_task(con: Any, source: str, column: str, sql_type: str) -> Task:
+    """:func:`task_of` the column ``column`` (read by DuckDB as ``sql_type``) of ``source``'s present values."""
+    base = sql_type.split("(")[0]
+    y = quote(column)
+    is_float = base in _FLOATS or base == "DECIMAL"
+    present = f"{y} IS NOT NULL" + (f" AND NOT isnan({y})" if base in _FLOATS else "")
+    fraction = f"count(*) FILTER (WHERE {y}::DOUBLE % 1 <> 0)" if is_float else "0"
+    distinct, fractional = one_row(con, f"SELECT count(DISTINCT {y}), {fraction} FROM {source} WHERE {present}")
+    return task_of(
+        boolean=base == "BOOLEAN",
+        numeric=base in _INTEGERS or is_float,
+        fractional=bool(fractional),
+        distinct=int(distinct),
+    )
 
 
 def _pandas_dtype(sql_type: str, missing: int) -> str:
@@ -395,21 +423,31 @@ def _edge_label(lo: float, hi: float, first: bool, last: bool) -> str:
 
 
 def feature_drift(baseline: dict[str, Any], series: pd.Series) -> Drift | None:
-    """Distance of ``series`` from a baseline column's statistics: PSI over the baseline's bins (numeric) or
-    the Jensen-Shannon distance over the values (categorical)."""
-    present = series.dropna()
-    if present.empty:
-        return None
+    """:func:`column_drift` of a column held as a frame's (the monitor's served predictions)."""
+    from mlops.data.table import FrameTable
+
+    return column_drift(baseline, FrameTable(series.to_frame("x")), "x")
+
+
+def column_drift(baseline: dict[str, Any], table: Any, col: str) -> Drift | None:
+    """Distance of ``table``'s column ``col`` (a :class:`mlops.data.table.Table`) from a baseline column's
+    statistics: PSI over the baseline's bins (numeric) or the Jensen-Shannon distance over the values
+    (categorical)."""
     if baseline["type"] == FeatureType.NUMERIC.value:
         hist = baseline.get("histogram")
         if not hist:
             return None
-        values = pd.to_numeric(present, errors="coerce").dropna().to_numpy(dtype=float)
-        return histogram_drift(hist, bin_counts(values, hist["edges"]))
+        present, actual = table.bins(col, hist["edges"])
+        if not present:
+            return None
+        return histogram_drift(hist, actual)
     freqs = baseline.get("frequencies")
     if not freqs:
         return None
-    return frequency_drift(freqs, {str(k): int(v) for k, v in text_counts(present).items()})
+    counts = table.text_counts(col)
+    if not counts:
+        return None
+    return frequency_drift(freqs, counts)
 
 
 def histogram_drift(baseline_histogram: dict[str, Any], actual: list[int]) -> Drift:

@@ -1,45 +1,17 @@
 """Shuffled and stratified train/test splits in numpy alone: the very rows scikit-learn's ``train_test_split`` gives.
 
-prepare splits the data and nothing else of scikit-learn's; importing scikit-learn (scipy.stats with it) was most of
-its cold start and kept the step in the train bundle. These functions follow ``ShuffleSplit`` and
+prepare split by row positions with these until it split by a hash of each row (:mod:`mlops.data.splits`, where the
+class allocation :func:`approximate_mode` and :func:`split_sizes` now live). They follow ``ShuffleSplit`` and
 ``StratifiedShuffleSplit`` (scikit-learn 1.4-1.9) draw for draw from the same ``RandomState``, so a seed gives the
-same split as before — ``tests/unit/test_split.py`` compares them with scikit-learn's over many shapes and seeds.
-"""
+same split — ``tests/unit/test_split.py`` compares them with scikit-learn's over many shapes and seeds."""
 
 from __future__ import annotations
 
-from math import ceil
-
 import numpy as np
 
+from mlops.data.splits import approximate_mode, split_sizes
 
-def split_sizes(n_samples: int, test_size: float) -> tuple[int, int]:
-    """(train rows, test rows) for a fraction ``test_size`` of ``n_samples``: the test side is rounded up."""
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size={test_size} should be a fraction in (0, 1)")
-    n_test = ceil(test_size * n_samples)
-    n_train = n_samples - n_test
-    if n_train <= 0:
-        raise ValueError(f"{n_samples} rows with test_size={test_size} leave no training rows")
-    return n_train, n_test
-
-
-def approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
-    """The most likely count per class when drawing ``n_draws`` rows without replacement (floors, then the largest
-    remainders; ties broken by ``rng``)."""
-    continuous = class_counts / class_counts.sum() * n_draws
-    floored = np.floor(continuous)
-    need_to_add = int(n_draws - floored.sum())
-    if need_to_add > 0:
-        remainder = continuous - floored
-        for value in np.sort(np.unique(remainder))[::-1]:
-            (inds,) = np.where(remainder == value)
-            add_now = min(len(inds), need_to_add)
-            floored[rng.choice(inds, size=add_now, replace=False)] += 1
-            need_to_add -= add_now
-            if need_to_add == 0:
-                break
-    return floored.astype(int)
+__all__ = ["approximate_mode", "split_sizes", "train_test_positions"]
 
 
 def train_test_positions(

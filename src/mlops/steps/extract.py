@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import fastparquet
 import pandas as pd
 
 from mlops.core.artifact_io import get_json, put_json
@@ -16,8 +17,11 @@ from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObje
 from mlops.core.ports import ObjectInfo
 from mlops.core.results import ExtractResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
-from mlops.data.frames import detect_format, read_table, to_parquet_bytes
-from mlops.data.schema import consensus_problems, object_problems
+from mlops.data.engine import EngineLimits, connect
+from mlops.data.frames import detect_format, normalize
+from mlops.data.landing import load_object, write_frame, write_snapshot
+from mlops.data.schema import Data, consensus_problems, object_problems
+from mlops.data.table import SqlTable
 
 
 def resolve_objects(ctx: StepContext, source: dict[str, Any], gone: list[dict[str, Any]]) -> list[ObjectInfo]:
@@ -99,16 +103,30 @@ def stored_schema(ctx: StepContext) -> dict[str, Any] | None:
     return get_json(ctx.stores.artifacts, current["schema"]["uri"]) if current else None
 
 
-def row_bound(data: bytes, fmt: DataFormat) -> int:
-    """How many rows an object holds, known before it is parsed (parsing is what costs the memory): a Parquet
-    file's metadata, a text file's lines (an upper bound where a quoted value spans lines)."""
-    if fmt is DataFormat.PARQUET:
-        try:
-            return int(fastparquet.ParquetFile(io.BytesIO(data)).count())
-        except Exception:  # noqa: BLE001 — not Parquet after all: read_table names the problem
-            return 0
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    return max(0, lines - 1) if fmt is DataFormat.CSV else lines
+# What extract writes under /tmp for each byte it reads: the object on its way in, and the snapshot (no larger than
+# the objects it is made of) on its way out.
+DISK_PER_INPUT_BYTE = 2
+
+
+def size_guard(objs: list[ObjectInfo], ctx: StepContext, limits: EngineLimits) -> int:
+    """The objects' total size, checked before any is read against ``data.max_bytes`` and against what the step
+    can hold on its ephemeral storage; over either, :class:`DataTooLargeError` names the limit, the size and the
+    setting that lifts it."""
+    cfg = ctx.config.data
+    total = sum(o.size for o in objs)
+    if total > cfg.max_bytes:
+        raise DataTooLargeError(
+            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
+            "raise the limit (and the extract function's memory) or narrow data.prefix"
+        )
+    need, room = total * DISK_PER_INPUT_BYTE, limits.disk_bytes()
+    if need > room:
+        raise DataTooLargeError(
+            f"{len(objs)} object(s) hold {total:,} bytes: extract needs about {need:,} bytes of ephemeral storage "
+            f"under {limits.temp_root} (the objects read and the snapshot written) and has {room:,}; give the extract "
+            "function more ephemeral storage (Lambda's EphemeralStorage, up to 10,240 MB) or narrow data.prefix"
+        )
+    return total
 
 
 def _problems(key: str, found: list[dict[str, Any]]) -> str:
@@ -125,54 +143,60 @@ def _set_aside_message(bad: dict[str, list[dict[str, Any]]], total: int, share: 
     return f"{len(bad)} of {total} objects are unusable ({why}): {named}"
 
 
+@dataclass(frozen=True)
+class Part:
+    """One usable object, parsed into a Parquet file on local disk."""
+
+    obj: ObjectInfo
+    path: Path
+    rows: int
+    fmt: DataFormat
+
+
 def _read_each(
-    ctx: StepContext, objs: list[ObjectInfo], gone: list[dict[str, Any]]
-) -> tuple[list[tuple[ObjectInfo, pd.DataFrame, DataFormat]], dict[str, list[dict[str, Any]]]]:
-    """Each object read and checked on its own: the usable ones as frames, the others by key with their anomalies
-    (those S3 no longer has are added to ``gone``)."""
+    ctx: StepContext, con: Any, tmp: Path, objs: list[ObjectInfo], gone: list[dict[str, Any]]
+) -> tuple[list[Part], dict[str, list[dict[str, Any]]]]:
+    """Each object read and checked on its own, one at a time: the usable ones as Parquet files under ``tmp``, the
+    others by key with their anomalies (those S3 no longer has are added to ``gone``)."""
     cfg = ctx.config.data
     schema = stored_schema(ctx)
-    read: list[tuple[ObjectInfo, pd.DataFrame, DataFormat]] = []
+    read: list[Part] = []
     bad: dict[str, list[dict[str, Any]]] = {}
-    rows = 0
-    for obj in objs:
+    for i, obj in enumerate(objs):
         fmt = detect_format(obj.key, cfg.format)
+        landed, parsed = tmp / f"object-{i}", tmp / f"part-{i}.parquet"
         try:
-            data = ctx.stores.reader.read(obj)
+            landed.write_bytes(ctx.stores.reader.read(obj))
         except SourceObjectMissingError as err:
             gone.append({"bucket": obj.bucket, "key": obj.key, "message": str(err)})
             continue
-        rows += row_bound(data, fmt)
-        if rows > cfg.max_rows:
-            raise DataTooLargeError(
-                f"more than data.max_rows={cfg.max_rows:,} rows (counted before parsing, at {obj.key}); raise it or "
-                "narrow the prefix"
-            )
         try:
-            df = read_table(data, obj.key, fmt)
+            rows = load_object(con, landed, obj.key, fmt, parsed)
         except DataValidationError as err:
             bad[obj.key] = [{**a, "object": obj.key, "message": str(err)} for a in err.anomalies]
             continue
-        del data
-        found = object_problems(df, schema, ctx.config)
+        finally:
+            landed.unlink()
+        found = object_problems(SqlTable(con, [str(parsed)]), schema, ctx.config)
         if found:
             bad[obj.key] = [{**a, "object": obj.key} for a in found]
             continue
-        read.append((obj, df, fmt))
+        read.append(Part(obj, parsed, rows, fmt))
     if schema is None:
-        for key, found in consensus_problems({o.key: df for o, df, _ in read}, ctx.config).items():
+        tables: dict[str, Data] = {p.obj.key: SqlTable(con, [str(p.path)]) for p in read}
+        for key, found in consensus_problems(tables, ctx.config).items():
             bad[key] = [{**a, "object": key} for a in found]
-        read = [r for r in read if r[0].key not in bad]
+        read = [p for p in read if p.obj.key not in bad]
     return read, bad
 
 
 @pipeline_step("extract")
-def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
+def extract(ctx: StepContext, *, source: dict[str, Any], limits: EngineLimits | None = None) -> ExtractResult:
     """Read each object on its own, set aside those unusable on their own (unreadable, the target or a schema
     column missing, numbers mixed with text), and go on with the rest when they are enough
     (``validation.max_rejected_object_share``): each set-aside object is named with its problems and quarantined.
-    Otherwise the run fails naming every one."""
-    cfg = ctx.config.data
+    Otherwise the run fails naming every one. Too much data for the step (:func:`size_guard`) fails the run
+    before any object is read."""
     gone: list[dict[str, Any]] = []
     objs = resolve_objects(ctx, source, gone)
     ctx.stores.meta.update_run(
@@ -180,13 +204,23 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
         ctx.run_id,
         {"objects": [{"bucket": o.bucket, "key": o.key, "etag": o.etag, "version_id": o.version_id} for o in objs]},
     )
-    total = sum(o.size for o in objs)
-    if total > cfg.max_bytes:
-        raise DataTooLargeError(
-            f"{len(objs)} object(s) hold {total:,} bytes, above data.max_bytes={cfg.max_bytes:,}; "
-            "raise the limit (and the extract function's memory) or narrow data.prefix"
-        )
-    read, bad = _read_each(ctx, objs, gone)
+    limits = limits or EngineLimits.for_function()
+    total = size_guard(objs, ctx, limits)
+    with tempfile.TemporaryDirectory(prefix="extract-", dir=limits.temp_root) as tmp, connect(limits) as con:
+        con.execute("SET preserve_insertion_order = true")  # each part's rows in the snapshot as they landed
+        return _extract(ctx, con, Path(tmp), source, objs, gone, total)
+
+
+def _extract(
+    ctx: StepContext,
+    con: Any,
+    tmp: Path,
+    source: dict[str, Any],
+    objs: list[ObjectInfo],
+    gone: list[dict[str, Any]],
+    total: int,
+) -> ExtractResult:
+    read, bad = _read_each(ctx, con, tmp, objs, gone)
     if gone:  # nothing to quarantine: named in the run, and the run goes on with what is there
         ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"missing": gone})
         objs = [o for o in objs if o.key not in {g["key"] for g in gone}]
@@ -197,27 +231,28 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
         anomalies = [{k: v for k, v in a.items() if k != "message"} for found in bad.values() for a in found]
         raise DataValidationError(_set_aside_message(bad, len(objs), share), anomalies)
     set_aside = _set_aside(ctx, [o for o in objs if o.key in bad], bad)
-    frames = [df for _, df, _ in read]
+    paths = [p.path for p in read]
     manifest_objects: list[dict[str, Any]] = [
         {
-            "bucket": obj.bucket,
-            "key": obj.key,
-            "etag": obj.etag,
-            "version_id": obj.version_id,
-            "size": obj.size,
-            "rows": len(df),
-            "format": fmt.value,
+            "bucket": p.obj.bucket,
+            "key": p.obj.key,
+            "etag": p.obj.etag,
+            "version_id": p.obj.version_id,
+            "size": p.obj.size,
+            "rows": p.rows,
+            "format": p.fmt.value,
         }
-        for obj, df, fmt in read
+        for p in read
     ]
     if source.get("feedback"):
         labelled = _labelled_traffic(ctx, source["feedback"])
-        if labelled is not None:
-            frames.append(labelled[0])
+        if labelled is not None:  # served records with their labels: a window of traffic, held as a frame
+            paths.append(write_frame(con, normalize(labelled[0]), tmp / "feedback.parquet"))
             manifest_objects.append(labelled[1])
-    snapshot_df = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
-    del frames, read
-    snapshot = ctx.stores.artifacts.put_bytes(ctx.key("extract", "snapshot.parquet"), to_parquet_bytes(snapshot_df))
+    rows, columns = write_snapshot(con, paths, tmp / "snapshot.parquet")
+    snapshot = ctx.stores.artifacts.put_bytes(
+        ctx.key("extract", "snapshot.parquet"), (tmp / "snapshot.parquet").read_bytes()
+    )
     manifest = put_json(
         ctx.stores.artifacts,
         ctx.key("extract", "manifest.json"),
@@ -225,8 +260,8 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
             "objects": manifest_objects,
             "set_aside": set_aside,
             "missing": gone,
-            "rows": len(snapshot_df),
-            "columns": [str(c) for c in snapshot_df.columns],
+            "rows": rows,
+            "columns": columns,
             "bytes": total,
             "snapshot": snapshot.as_dict(),
         },
@@ -234,8 +269,8 @@ def extract(ctx: StepContext, *, source: dict[str, Any]) -> ExtractResult:
     return ExtractResult(
         snapshot=snapshot.as_dict(),
         manifest=manifest.as_dict(),
-        rows=len(snapshot_df),
-        columns=len(snapshot_df.columns),
+        rows=rows,
+        columns=len(columns),
         objects=len(objs) - len(set_aside),
         bytes=total,
         set_aside=len(set_aside),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from mlops.core.artifact_io import get_json, get_verified, put_json
+from mlops.core.artifact_io import download_verified, get_json, put_json
 from mlops.core.context import StepContext
 from mlops.core.ports import ArtifactRefDict
 from mlops.core.registry import champion_statistics
 from mlops.core.results import ValidateDataResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
-from mlops.data.frames import from_parquet_bytes
+from mlops.data.engine import EngineLimits, connect
 from mlops.data.schema import carriers, infer_schema, usability, validate
+from mlops.data.table import SqlTable
 
 
 def set_aside_anomalies(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,12 +53,25 @@ def validate_data(
     snapshot: ArtifactRefDict,
     statistics: ArtifactRefDict,
     manifest: ArtifactRefDict | None = None,
+    limits: EngineLimits | None = None,
 ) -> ValidateDataResult:
     """Usability, schema and drift checks. Without a schema yet, the first usable batch's schema is inferred
     as this run's candidate (``schema_version`` 0); only a run that registers a model stores it as a version.
-    Each anomaly names the objects that carry it (``objects``, from the ``manifest``'s parts of the snapshot)."""
+    Each anomaly names the objects that carry it (``objects``, from the ``manifest``'s parts of the snapshot).
+    Every check is a query of DuckDB over the snapshot's file on local disk within ``limits`` (else a share of the
+    function's memory): the table is never loaded into the step's memory."""
     stores = ctx.stores
-    df = from_parquet_bytes(get_verified(stores.artifacts, snapshot))
+    limits = limits or EngineLimits.for_function()
+    with (
+        tempfile.TemporaryDirectory(prefix="validate-", dir=limits.temp_root) as tmp,
+        connect(limits) as con,
+    ):
+        path = download_verified(stores.artifacts, snapshot, Path(tmp) / "snapshot.parquet")
+        return _validate(ctx, SqlTable(con, [str(path)]), manifest)
+
+
+def _validate(ctx: StepContext, df: SqlTable, manifest: ArtifactRefDict | None) -> ValidateDataResult:
+    stores = ctx.stores
     current = stores.meta.latest_schema(ctx.model)
     schema_ref: ArtifactRefDict | None
     if current is not None:
@@ -72,7 +88,7 @@ def validate_data(
     result = validate(df, schema, ctx.config, baseline)
     listing = get_json(stores.artifacts, manifest["uri"]) if manifest else {}
     parts = [(o["key"], int(o["rows"])) for o in listing.get("objects") or []]
-    if sum(n for _, n in parts) == len(df):  # the parts are the snapshot's rows, in order
+    if sum(n for _, n in parts) == df.rows:  # the parts are the snapshot's rows, in order
         carriers(result["anomalies"], df, parts, schema, ctx.config, baseline)
     result["anomalies"] = set_aside_anomalies(listing) + result["anomalies"]
     result["num_warnings"] += len(listing.get("set_aside") or []) + len(listing.get("missing") or [])

@@ -14,7 +14,9 @@ the statistics artifact in a fresh child process (as a Lambda invocation has one
 Each child reports its peak resident set (``VmHWM``: interpreter, imports and all) and
 its seconds; the table gives them ÷ DuckDB's ``memory_limit``, ÷ the function's MemorySize, and per million rows.
 
-Run: ``python -m benchmarks.bounded_memory [rows ...]`` (default 1,000,000; Linux). 10,000,000 rows needs ~6 GB
+Run: ``python -m benchmarks.bounded_memory [rows ...]`` (default 1,000,000; Linux); ``--steps [rows ...]``
+measures extract (a landed CSV parsed and written as the snapshot), validate_data (schema inferred, checks and drift)
+and prepare (the three splits) the same way, each at its own function's memory. 10,000,000 rows needs ~6 GB
 free for the pandas child and a few minutes.
 """
 
@@ -111,6 +113,92 @@ def child(engine: str, path: str) -> None:
     )
 
 
+STEP_MB = {"extract": 3008, "validate_data": 2048, "prepare": 2048}  # their MemorySize (mlops.infra.functions)
+
+
+def step_child(step: str, path: str) -> None:
+    """Run one data step's work in a process of its own, as the step does it (DuckDB within the limits of its
+    function's memory): extract parses a landed CSV object into Parquet and writes the snapshot from it;
+    validate_data infers the schema and validates the snapshot against it and against its own statistics (drift);
+    prepare writes the three splits. Prints peak RSS and seconds as JSON."""
+    from mlops.core.config import DataFormat
+    from mlops.data.engine import EngineLimits, connect
+    from mlops.data.landing import load_object, write_snapshot
+    from mlops.data.schema import infer_schema, validate
+    from mlops.data.splits import write_splits
+    from mlops.data.stats import compute_statistics
+    from mlops.data.table import SqlTable
+
+    cfg = config()
+    limits = EngineLimits.for_function(STEP_MB[step])
+    source = Path(path)
+    baseline = None
+    if step == "validate_data":  # the champion's statistics, computed before the clock starts
+        baseline = compute_statistics([str(source)], cfg, limits)
+    imported_kb = _high_water_kb()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        out = Path(tmp)
+        if step == "extract":
+            with connect(limits) as con:
+                rows = load_object(con, source, "wide/batch.csv", DataFormat.CSV, out / "part-0.parquet")
+                rows, _ = write_snapshot(con, [out / "part-0.parquet"], out / "snapshot.parquet")
+        elif step == "validate_data":
+            with connect(limits) as con:
+                table = SqlTable(con, [str(source)])
+                schema = infer_schema(table, cfg)
+                checked = validate(table, schema, cfg, baseline)
+                assert checked["drift"], "no drift computed"
+                rows = table.rows
+        else:
+            written = write_splits(source, out, cfg, limits)
+            rows = sum(written.rows.values())
+    seconds = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_mb": _high_water_kb() / 1024,
+                "imported_mb": imported_kb / 1024,
+                "limit_mb": limits.memory_mb,
+                "function_mb": STEP_MB[step],
+                "rows": rows,
+                "threads": limits.threads,
+            }
+        )
+    )
+
+
+def steps(sizes: list[int]) -> None:
+    """extract, validate_data and prepare at each size: peak RSS ÷ DuckDB's limit and ÷ the function's memory."""
+    print(
+        "| rows | step | input MB | RSS after imports MB | peak RSS MB | ÷ DuckDB memory_limit | ÷ function MemorySize "
+        "| seconds | s / million rows |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for rows in sizes:
+        with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+            parquet, csv = Path(tmp) / "snapshot.parquet", Path(tmp) / "batch.csv"
+            write(rows, parquet)
+            pd.read_parquet(parquet).to_csv(csv, index=False)
+            for step, path in (("extract", csv), ("validate_data", parquet), ("prepare", parquet)):
+                out = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.bounded_memory", "--step", step, str(path)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                m = json.loads(out.stdout.strip().splitlines()[-1])
+                assert m["rows"] == rows, m
+                print(
+                    f"| {rows:,} | {step} | {path.stat().st_size / 1e6:.0f} | {m['imported_mb']:.0f} "
+                    f"| {m['peak_mb']:.0f} | {m['peak_mb'] / m['limit_mb']:.2f} "
+                    f"| {m['peak_mb'] / m['function_mb']:.2f} "
+                    f"| {m['seconds']:.1f} | {m['seconds'] / (rows / 1e6):.1f} |",
+                    flush=True,
+                )
+
+
 def _high_water_kb() -> int:
     """This process's peak resident set (``VmHWM``). Not ``ru_maxrss``: Linux carries into it, across ``exec``,
     the high-water mark of the parent's copy this child was forked from (the parent that wrote the table)."""
@@ -133,6 +221,12 @@ def measure(engine: str, path: Path) -> dict[str, Any]:
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], sys.argv[3])
+        return
+    if sys.argv[1:2] == ["--step"]:
+        step_child(sys.argv[2], sys.argv[3])
+        return
+    if sys.argv[1:2] == ["--steps"]:
+        steps([int(a.replace(",", "").replace("_", "")) for a in sys.argv[2:]] or [1_000_000])
         return
     sizes = [int(a.replace(",", "").replace("_", "")) for a in sys.argv[1:]] or [1_000_000]
     print(

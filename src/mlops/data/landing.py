@@ -58,8 +58,8 @@ def _reader(path: Path, fmt: DataFormat) -> str:
     )
 
 
-def _column(con: Any, source: str, name: str, sql_type: str, text_format: bool, rows: int) -> str:
-    """The SELECT expression giving column ``name`` its pandas-read type."""
+def _column(name: str, sql_type: str, text_format: bool, rows: int, present: int) -> str:
+    """The SELECT expression giving column ``name`` (``present`` values in ``rows``) its pandas-read type."""
     x = quote(name)
     base = sql_type.split("(")[0]
     if base == "JSON":  # numbers and text mixed (JSON Lines): all text
@@ -67,8 +67,6 @@ def _column(con: Any, source: str, name: str, sql_type: str, text_format: bool, 
     if base in ("STRUCT", "MAP", "UNION") or sql_type.endswith("]"):
         return f"to_json({x})::VARCHAR AS {x}"
     if text_format and (base in _INTEGERS or base == "VARCHAR" or base == "BOOLEAN"):
-        row = con.execute(f"SELECT count({x}) FROM {source}").fetchone()
-        present = int(row[0]) if row else 0
         if present == 0:  # no value at all: pandas' all-NaN float column
             return f"NULL::DOUBLE AS {x}"
         if base in _INTEGERS and present < rows:  # whole numbers with a gap: floats, as pandas reads them
@@ -90,10 +88,13 @@ def load_object(con: Any, path: Path, key: str, fmt: DataFormat, out: Path) -> i
     text_format = fmt is not DataFormat.PARQUET
     try:
         columns = [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        row = con.execute(f"SELECT count(*) FROM {source}").fetchone()
+        # The rows and every column's present values, in one pass over the file (not one pass a column).
+        counts = ", ".join(["count(*)", *(f"count({quote(n)})" for n, _ in columns)])
+        row = con.execute(f"SELECT {counts} FROM {source}").fetchone()
         rows = int(row[0]) if row else 0
         if rows and columns:
-            select = ", ".join(_column(con, source, n, t, text_format, rows) for n, t in columns)
+            present = [int(v) for v in row[1:]] if row else []
+            select = ", ".join(_column(n, t, text_format, rows, p) for (n, t), p in zip(columns, present, strict=True))
             con.execute(f"COPY (SELECT {select} FROM {source}) TO {_literal(out)} (FORMAT parquet, COMPRESSION snappy)")
     except duckdb.Error as err:
         message = str(err).split("\n", 1)[0]

@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from mlops.core import constants as c
 from mlops.core.clock import schedule_period_s
-from mlops.core.config import ModelSet, ProjectConfig
+from mlops.core.config import ModelSet, ProjectConfig, Task
 from mlops.infra.constructs.dead_letters import DeadLetters
 from mlops.infra.constructs.retraining_triggers import model_schedule
 
@@ -107,6 +107,20 @@ class ModelAlarms(Construct):
             f"{project.name}: live quality more than {mon.quality_margin:g} below the champion's test metric in "
             f"{windows} consecutive window(s); retrains" + ("" if mon.retrain_on_alarm else " (off)"),
         )
+        # Before labels: the accuracy estimated from calibrated probabilities (a regressor publishes none).
+        self.estimated_quality = (
+            judged(
+                "EstimatedQualityAlarm",
+                c.METRIC_ESTIMATED_SHORTFALL,
+                mon.estimate_margin,
+                above,
+                f"{project.name}: accuracy estimated before labels more than {mon.estimate_margin:g} below the "
+                f"champion's test accuracy in {windows} consecutive window(s); retrains"
+                + ("" if mon.retrain_on_alarm else " (off)"),
+            )
+            if project.task is not Task.REGRESSION
+            else None
+        )
         self.prediction_drift = judged(
             "PredictionDriftAlarm",
             c.METRIC_PREDICTION_DRIFT,
@@ -166,14 +180,15 @@ class ModelAlarms(Construct):
             f"{mon.challenger_max_latency_ratio:g}x the champion's in a judged window; withdraws the challenger",
             windows=1,
         )
-        self.alarms = [self.drift, self.quality, self.prediction_drift, self.data_quality]
+        estimated = [self.estimated_quality] if self.estimated_quality is not None else []
+        self.alarms = [self.drift, self.quality, *estimated, self.prediction_drift, self.data_quality]
         self.challenger_alarms = [
             self.challenger_errors,
             self.challenger_disagreement,
             self.challenger_quality,
             self.challenger_latency,
         ]
-        self.retrains = [self.drift, self.quality] if mon.retrain_on_alarm else []
+        self.retrains = [self.drift, self.quality, *estimated] if mon.retrain_on_alarm else []
 
     def widgets(self) -> list[cloudwatch.IWidget]:
         """This model's row on the dashboard."""
@@ -198,8 +213,8 @@ class ModelAlarms(Construct):
             ),
             cloudwatch.GraphWidget(
                 title=f"{self.project.name}: live quality",
-                left=[m(c.METRIC_LIVE_QUALITY)],
-                right=[m(c.METRIC_QUALITY_SHORTFALL)],
+                left=[m(c.METRIC_LIVE_QUALITY), m(c.METRIC_ESTIMATED_ACCURACY)],
+                right=[m(c.METRIC_QUALITY_SHORTFALL), m(c.METRIC_ESTIMATED_SHORTFALL)],
                 width=6,
             ),
         ]

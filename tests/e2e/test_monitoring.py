@@ -129,6 +129,10 @@ def test_given_drifted_traffic_when_two_hourly_windows_drift_then_the_alarm_star
     assert estimated["rows"] == 160 and "realized" not in estimated
     assert 0.85 < estimated["accuracy_band"][0] <= estimated["accuracy"] <= estimated["accuracy_band"][1] <= 1
     assert first["metrics"]["EstimatedAccuracy"] == round(estimated["accuracy"], 6) and estimated["roc_auc"] > 0.9
+    # …against the champion's test accuracy: the estimated-quality alarm's metric, within its margin here
+    assert first["metrics"]["EstimatedShortfall"] == estimated["shortfall"] <= estimated["margin"]
+    assert estimated["shortfall"] == round(estimated["champion"] - estimated["accuracy"], 6)
+    assert not estimated["degraded"]
     assert describe_alarm(p, "DriftAlarmName")["StateValue"] != "ALARM"
     # Drifted traffic: the window drifts; one breaching window is not enough (alarm_windows: 2).
     predict(p, drifted(FEATURES.iloc[:300]))

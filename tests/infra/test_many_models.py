@@ -19,7 +19,9 @@ from tests.infra.test_stacks import _statements
 PER_MODEL = {
     "Pipeline": 1,  # its config parameter (the catalog is one parameter for all)
     "Triggers": 2,  # its retraining schedule rule and the rule's permission to invoke the trigger
-    "Monitoring": 10,  # monitor schedule rule + permission; drift, quality, prediction, data and 4 challenger alarms
+    # monitor schedule rule + permission; drift, quality, prediction, data and 4 challenger alarms (a classifier adds
+    # its estimated-quality alarm: these models are regressors, which get none)
+    "Monitoring": 10,
     "Serving": 9,  # /models/<name>, …/predict, …/feedback: 3 resources, 3 methods, 3 invoke permissions
     "Storage": 0,  # lifecycle rules are properties of the one artifact bucket
 }
@@ -73,6 +75,15 @@ def test_given_one_two_and_three_models_then_each_adds_the_stated_resources_and_
         resources_of_type(_synth(tmp_path / "again1", one)["Pipeline"], "AWS::Lambda::Function")
     )
     state_machine_definition(t3["Pipeline"])  # still exactly one
+    # Before labels, only a classifier's accuracy can be estimated: one estimated-quality alarm, breast-cancer's.
+    estimated = [
+        a
+        for a in resources_of_type(t3["Monitoring"], "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "EstimatedShortfall"
+    ]
+    assert len(estimated) == 1 and estimated[0]["Properties"]["Dimensions"] == [
+        {"Name": "Model", "Value": "breast-cancer"}
+    ]
     # Far below CloudFormation's 500 per stack: the largest stack with 25 models.
     for stack, added in PER_MODEL.items():
         assert counts[0][stack] + 24 * added < 500, stack

@@ -298,6 +298,13 @@ class MonitoringConfig(_Strict):
         description="Quality alarm: live metric worse than the champion's test metric by more than this "
         "(absolute for higher-is-better metrics, relative for errors such as rmse).",
     )
+    estimate_margin: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Estimated-quality alarm (classifiers): accuracy estimated before labels, from calibrated "
+        "probabilities, below the champion's test accuracy by more than this.",
+    )
     drift_min_features: int = Field(default=1, ge=1, description="Drift alarm: at least this many drifted features.")
     alarm_windows: int = Field(
         default=2,
@@ -305,7 +312,9 @@ class MonitoringConfig(_Strict):
         le=24,
         description="Consecutive judged windows that must breach before the drift or quality alarm fires.",
     )
-    retrain_on_alarm: bool = Field(default=True, description="Drift and quality alarms start a retraining run.")
+    retrain_on_alarm: bool = Field(
+        default=True, description="Drift, quality and estimated-quality alarms start a retraining run."
+    )
     cooldown_hours: float = Field(default=24, ge=0, description="No second alarm-started run within this long.")
     train_on_feedback: bool = Field(
         default=True, description="An alarm-started run also trains on captured traffic that has labels."

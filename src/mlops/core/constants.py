@@ -78,6 +78,7 @@ METRIC_QUALITY_SHORTFALL = "QualityShortfall"
 # Performance estimated before labels arrive (confidence-based, from calibrated probabilities; classifiers).
 METRIC_ESTIMATED_ACCURACY = "EstimatedAccuracy"
 METRIC_ESTIMATED_ROC_AUC = "EstimatedRocAuc"
+METRIC_ESTIMATED_SHORTFALL = "EstimatedShortfall"  # the champion's test accuracy minus the estimated accuracy
 # C4: a challenger's health. Errors: the serve function (EMF, per request the challenger could not answer);
 # disagreement and records: the monitor, per judged window.
 METRIC_CHALLENGER_ERRORS = "ChallengerErrors"

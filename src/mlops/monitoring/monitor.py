@@ -405,6 +405,13 @@ def run_monitor(
         values[c.METRIC_ESTIMATED_ACCURACY] = round(estimated["accuracy"], 6)
         if estimated.get("roc_auc") is not None:
             values[c.METRIC_ESTIMATED_ROC_AUC] = round(estimated["roc_auc"], 6)
+        tested = (record.get("metrics") or {}).get("accuracy")
+        if tested is not None and math.isfinite(float(tested)):
+            gap = float(tested) - estimated["accuracy"]
+            estimated.update(
+                champion=tested, shortfall=round(gap, 6), margin=mon.estimate_margin, degraded=gap > mon.estimate_margin
+            )
+            values[c.METRIC_ESTIMATED_SHORTFALL] = round(gap, 6)
     summary.update(
         status="judged",
         judged=True,

@@ -71,3 +71,22 @@ def test_given_text_formats_when_read_then_columns_are_typed_as_pandas_read_them
     }
     assert got["d"].tolist() == ["2024-01-01", "2024-01-02"]
     assert mixed["a"].tolist() == ["1.5", "heavy", "2"] and str(mixed["i"].dtype) == "float64"
+
+
+def test_given_an_object_copied_on_a_connection_then_a_frame_is_still_written_beside_it(tmp_path):
+    """An alarm-started run's extract: the landed objects are COPYed on the connection, then the labelled traffic
+    (a frame) is written beside them. DuckDB refused to register a frame while the last COPY's result was pending
+    (ResourceInUse), and the run failed in extract."""
+    from mlops.core.config import DataFormat
+    from mlops.data.engine import EngineLimits, connect
+    from mlops.data.landing import load_object, write_frame, write_snapshot
+
+    landed = tmp_path / "batch.csv"
+    landed.write_text("a,b\n1,x\n2,y\n")
+    with connect(EngineLimits(memory_mb=128, threads=1, temp_root=str(tmp_path))) as con:
+        assert load_object(con, landed, "m/batch.csv", DataFormat.CSV, tmp_path / "part-0.parquet") == 2
+        # the object's checks, as extract makes them: a query whose one row is fetched, its result left open
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{tmp_path / 'part-0.parquet'}')").fetchone() == (2,)
+        frame = write_frame(con, pd.DataFrame({"a": [3], "b": ["z"]}), tmp_path / "feedback.parquet")
+        rows, columns = write_snapshot(con, [tmp_path / "part-0.parquet", frame], tmp_path / "snapshot.parquet")
+    assert rows == 3 and columns == ["a", "b"]

@@ -161,9 +161,10 @@ def write_snapshot(con: Any, parts: list[Path], out: Path) -> tuple[int, list[st
 
 def write_frame(con: Any, df: Any, out: Path) -> Path:
     """A frame in memory (the labelled traffic a run trains on) written by DuckDB to the Parquet file ``out``."""
-    con.register("frame_in_memory", df)
-    try:
-        con.execute(f"COPY (SELECT * FROM frame_in_memory) TO {_literal(out)} (FORMAT parquet, COMPRESSION snappy)")
-    finally:
-        con.unregister("frame_in_memory")
+    # On a cursor of its own: DuckDB refuses to register a frame on a connection whose last result (an object's COPY)
+    # is still pending ("ResourceInUse ... use a separate connection from cursor()").
+    with con.cursor() as cur:
+        cur.register("frame_in_memory", df)
+        cur.execute(f"COPY (SELECT * FROM frame_in_memory) TO {_literal(out)} (FORMAT parquet, COMPRESSION snappy)")
+        cur.unregister("frame_in_memory")
     return out

@@ -64,16 +64,20 @@ def test_given_the_monitor_alarms_then_thresholds_windows_and_actions_follow_the
     del topic
 
 
-def test_given_the_alarm_rule_then_only_drift_and_quality_alarms_into_alarm_reach_the_trigger(synth):
+def test_given_the_alarm_rule_then_only_drift_quality_and_estimated_quality_alarms_into_alarm_reach_the_trigger(
+    synth,
+):
     rules = resources_of_type(synth.raw("monitoring"), "AWS::Events::Rule")
     (rule,) = [r["Properties"] for k, r in rules.items() if "RetrainOnAlarm" in k]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.cloudwatch"] and pattern["detail-type"] == ["CloudWatch Alarm State Change"]
     assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
     named = sorted(r["Fn::GetAtt"][0] for r in pattern["resources"])
-    # Every model's drift and quality alarms (the trigger finds the model in the alarm's Model dimension).
+    # Every model's drift and quality alarms, and a classifier's estimated-quality alarm (the trigger finds the model
+    # in the alarm's Model dimension); diabetes is a regressor, whose accuracy cannot be estimated.
     assert [n[: -len("Alarm") - 8] for n in named] == [
         "MonitoringModelbreastcancerDrift",
+        "MonitoringModelbreastcancerEstimatedQuality",
         "MonitoringModelbreastcancerQuality",
         "MonitoringModeldiabetesDrift",
         "MonitoringModeldiabetesQuality",

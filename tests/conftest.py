@@ -15,7 +15,7 @@ import yaml
 from moto import mock_aws
 
 from mlops.core.clock import new_run_id
-from mlops.core.config import ProjectConfig, load_config
+from mlops.core.config import ProjectConfig, load_config, parse_config
 from mlops.core.context import StepContext, Stores
 from mlops.core.runs import start_run
 from mlops.local.assembly import STATE_DIR_ENV
@@ -93,6 +93,17 @@ def load_event(name: str) -> dict:
 
     return json.loads((Path(__file__).resolve().parents[1] / "events" / f"{name}.json").read_text())
 
+
+# The customers sample (mlops.tools.samples.customers) as a model: for the schema and validation checks' tests.
+CHURN_CONFIG = parse_config(
+    {
+        "name": "churn",
+        "data": {"prefix": "churn/"},
+        "target": "churn",
+        "id_column": "customer_id",
+        "training": {"candidates": [{"family": "logistic_regression"}]},
+    }
+)
 
 QUICK_TRAINING = {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]}
 

@@ -9,25 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.core.config import parse_config
 from mlops.data.engine import EngineLimits, connect
 from mlops.data.frames import to_parquet_bytes
 from mlops.data.schema import carriers, consensus_problems, infer_schema, object_problems, usability, validate
 from mlops.data.stats import frame_statistics
 from mlops.data.table import FrameTable, SqlTable
 from mlops.tools.samples import corrupt, customers
+from tests.conftest import CHURN_CONFIG
 
 pytestmark = pytest.mark.unit
 
-CFG = parse_config(
-    {
-        "name": "churn",
-        "data": {"prefix": "churn/"},
-        "target": "churn",
-        "id_column": "customer_id",
-        "training": {"candidates": [{"family": "logistic_regression"}]},
-    }
-)
+CFG = CHURN_CONFIG
 LIMITS = EngineLimits(memory_mb=128, threads=1)
 
 

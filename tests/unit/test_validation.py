@@ -5,23 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops.core.config import DataFormat, parse_config
+from mlops.core.config import DataFormat
 from mlops.core.errors import DataValidationError
 from mlops.data.frames import read_table, to_parquet_bytes
 from mlops.data.schema import infer_schema, validate
 from mlops.tools.samples import corrupt, customers
+from tests.conftest import CHURN_CONFIG
 
 pytestmark = pytest.mark.unit
 
-CFG = parse_config(
-    {
-        "name": "churn",
-        "data": {"prefix": "churn/"},
-        "target": "churn",
-        "id_column": "customer_id",
-        "training": {"candidates": [{"family": "logistic_regression"}]},
-    }
-)
+CFG = CHURN_CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,9 @@ WRITES_MODELS = {"register"}
 PUBLISHES_SITE = {"finalize"}
 READS_ARTIFACTS = WRITES_RUNS | {"promote"} | PUBLISHES_SITE
 USES_MODELS = {"validate_data", "evaluate", "validate_model", "register", "await_approval", "promote"}
+# extract checks each object against the model's stored schema, and plans a sharded snapshot's statistics in the
+# champion's histogram edges: it reads the registry, never writes it.
+READS_MODELS = {"extract"}
 WRITES_LINEAGE = WRITES_RUNS
 ARTIFACT_PREFIXES = (c.RUNS_PREFIX, c.SCHEMAS_PREFIX, c.MODELS_PREFIX)
 
@@ -166,6 +169,7 @@ class PipelineStack(Stack):
             # parallel model asks for (training.max_concurrency).
             max_concurrency=max(m.training.max_concurrency for m in models),
             log_retention=retention,
+            artifacts=store.artifacts,
         )
         self.state_machine = self.pipeline.state_machine
         # Publishing to a topic under a customer-managed key needs the key too (sns:Publish alone is refused).
@@ -295,6 +299,8 @@ def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack) -> None:
             store.artifacts.grant_put(fn, f"{prefix}*")
     if name in USES_MODELS:
         tables.models.grant_read_write_data(fn)
+    if name in READS_MODELS:
+        tables.models.grant_read_data(fn)
     if name in PUBLISHES_SITE:
         grant_site_publishing(fn, storage)
     if name in WRITES_LINEAGE:

@@ -90,6 +90,8 @@ def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
     assert {
         "Extract",
         "Analyze",
+        "AnalyzeShard",
+        "MergeStatistics",
         "ValidateData",
         "Prepare",
         "PlanTrials",
@@ -108,8 +110,8 @@ def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
         assert state.get("Retry"), f"{name} has no Retry"
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"]) or name.startswith("Notify")
         assert state.get("TimeoutSeconds"), f"{name} has no timeout"
-        if name in ("RunTrial", "Extract", "Analyze", "ValidateData"):
-            continue  # inside the Map (its Catch covers it) or the Ingest Parallel (whose Catch covers them)
+        if name in ("RunTrial", "Extract", "Analyze", "AnalyzeShard", "MergeStatistics", "ValidateData"):
+            continue  # inside a Map (its Catch covers it) or the Ingest Parallel (whose Catch covers them)
         assert state.get("Catch"), f"{name} has no Catch"
     assert states["Ingest"]["Catch"][0]["Next"] == "RecordFailure"
     tune = states["Tune"]
@@ -459,7 +461,8 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
         order, name = [], steps["StartAt"]
         while name:
             order.append(name)
-            name = steps["States"][name].get("Next")
+            state = steps["States"][name]
+            name = state.get("Next") or state.get("Default")  # a Choice: its usual way (the one-pass statistics)
         assert order == path
         warmed = []
         for branch in warm_ups:
@@ -489,7 +492,9 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
 
     assert definition["StartAt"] == "Ingest"
     ingest = definition["States"]["Ingest"]
-    assert warmed_beside(ingest, ["ExtractWhileWarming", "Analyze", "ValidateData"]) == copies(WARMED_WITH_INGEST)
+    assert warmed_beside(ingest, ["ExtractWhileWarming", "Sharded?", "Analyze", "ValidateData"]) == copies(
+        WARMED_WITH_INGEST
+    )
     assert ingest["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
     assert ingest["Next"] == "DataValid?" and states["DataValid?"]["Default"] == "Prepare"
     inner = ingest["Branches"][0]["States"]["ExtractWhileWarming"]
@@ -499,3 +504,53 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
         assert "Catch" not in branch["States"][name] and branch["States"][name]["Retry"]
     assert "extract" not in WARMED and {"await_approval", "promote"}.isdisjoint(WARMED)
     assert not resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig")
+
+
+def test_given_a_sharded_snapshot_then_a_distributed_map_lists_its_shards_and_merges_them_on_least_privilege(synth):
+    """#29: the statistics fan out over the objects extract wrote under the run (ItemReader, paginated by AWS past
+    1,000), each child the analyze function on one shard, no failure tolerated, results to S3 under the run; the
+    state machine may list and write only under runs/ for it."""
+    definition = state_machine_definition(synth.raw("pipeline"))
+    states = walk_states(definition)
+    choice = states["Sharded?"]
+    assert choice["Choices"][0]["Next"] == "AnalyzeShards" and choice["Default"] == "Analyze"
+    shards = states["AnalyzeShards"]
+    assert shards["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert shards["ItemReader"]["Resource"].endswith(":states:::s3:listObjectsV2") or "listObjectsV2" in json.dumps(
+        shards["ItemReader"]
+    )
+    assert shards["ItemReader"]["Parameters"]["Prefix.$"] == "$.extract.shards.prefix"
+    assert shards["ItemSelector"]["shard.$"] == "$$.Map.Item.Value"
+    assert shards["ItemSelector"]["plan.$"] == "$.extract.shards.plan"
+    assert shards["ResultWriter"]["Parameters"]["Prefix.$"] == "$.extract.shards.results"
+    assert not any(k.startswith("ToleratedFailure") for k in shards), "a missing shard would make wrong statistics"
+    assert shards["Next"] == "MergeStatistics" and states["MergeStatistics"]["Next"] == "ValidateData"
+    assert states["Analyze"]["Next"] == "ValidateData"
+    s3_statements = [
+        st
+        for st in _statements(synth.raw("pipeline"), "TrainingStateMachineRole")
+        if any(str(a).startswith("s3:") for a in _actions(st))
+    ]
+    assert s3_statements
+    for st in s3_statements:
+        text = json.dumps(st["Resource"])
+        if _actions(st) == ["s3:ListBucket"]:
+            assert st["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
+        else:
+            assert text.endswith('/runs/*"]]}'), st
+
+
+def test_given_extract_then_it_may_read_the_registry_it_checks_objects_against(synth):
+    """extract reads the model's stored schema and the champion's statistics (the models table): granted read,
+    not write. moto does not enforce IAM, so without this test the grant's absence showed only in AWS."""
+    statements = _statements(synth.raw("pipeline"), "FnextractRole")
+    tables = [st for st in statements if "dynamodb:Query" in _actions(st) and "Models" in json.dumps(st["Resource"])]
+    assert tables, "extract cannot query the models table"
+    assert not any(
+        a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete")) for st in tables for a in _actions(st)
+    )
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement["Action"]
+    return actions if isinstance(actions, list) else [actions]

@@ -117,8 +117,11 @@ class PipelineStack(Stack):
             c.ENV_CATALOG_HASH: catalog_hash(catalog),
         }
         self.functions: dict[str, lambda_.Function] = {}
+        trial_mb = next(f.memory_mb for f in PIPELINE_FUNCTIONS if f.name == "run_trial")
         for spec in PIPELINE_FUNCTIONS:
             fn = self.make_function(self, f"Fn-{spec.name}", spec=spec)
+            if spec.name == "plan_trials":  # it checks that a run's training split fits one trial's memory
+                fn.add_environment(c.ENV_TRIAL_MEMORY, str(trial_mb))
             self.functions[spec.name] = fn
             _grant_step(spec.name, fn, storage)
 

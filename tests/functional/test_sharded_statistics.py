@@ -142,3 +142,25 @@ def test_given_a_shard_that_cannot_be_read_then_the_child_fails_and_the_run_name
     step = account.stores.meta.get_run("churn", ctx.run_id)["steps"]["analyze"]
     assert step["status"] == "FAILED" and step["error"]["message"].startswith(f"shard {gone}:")
     assert not account.stores.artifacts.keys(f"runs/{ctx.run_id}/analyze/partials/")
+
+
+def test_given_a_training_split_larger_than_a_trial_holds_then_plan_trials_fails_naming_the_limit(account, monkeypatch):
+    """The data steps go past one function; training does not yet. A split one trial cannot hold fails the run
+    before any trial starts, naming the size, run_trial's memory and what to do — not a trial killed for memory."""
+    from mlops.core.errors import DataTooLargeError
+    from mlops.steps.plan import plan_trials
+    from mlops.steps.prepare import prepare
+    from mlops.steps.validate_data import validate_data
+
+    ctx = account.context(churn_config())
+    ex = extract(ctx, source=account.upload("churn/big.csv", customers(6000).to_csv(index=False).encode()))
+    an = analyze(ctx, snapshot=ex.snapshot)
+    vd = validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics, manifest=ex.manifest)
+    pr = prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema)
+    monkeypatch.setenv("MLOPS_TRIAL_MEMORY_MB", "3008")
+    assert plan_trials(ctx, dataset=pr.dataset).count == 1  # 4,200 rows fit in 3 GB
+    monkeypatch.setenv("MLOPS_TRIAL_MEMORY_MB", "1")
+    with pytest.raises(DataTooLargeError, match=r"4,1\d\d rows x 7 columns: about 1 MB.*run_trial's 1 MB.*not built"):
+        plan_trials(ctx, dataset=pr.dataset)
+    step = account.stores.meta.get_run("churn", ctx.run_id)["steps"]["plan_trials"]
+    assert step["status"] == "FAILED" and "run_trial's 1 MB" in step["error"]["message"]

@@ -554,3 +554,22 @@ def test_given_extract_then_it_may_read_the_registry_it_checks_objects_against(s
 def _actions(statement: dict) -> list[str]:
     actions = statement["Action"]
     return actions if isinstance(actions, list) else [actions]
+
+
+def test_given_plan_trials_then_it_is_told_run_trials_memory_to_check_a_split_fits(synth):
+    functions = resources_of_type(synth.raw("pipeline"), "AWS::Lambda::Function").values()
+    env = {
+        f["Properties"]["Environment"]["Variables"].get("MLOPS_FUNCTION"): f["Properties"]["Environment"]["Variables"]
+        for f in functions
+        if "Environment" in f["Properties"]
+    }
+    trial = next(s for s in PIPELINE_FUNCTIONS if s.name == "run_trial")
+    assert env["plan_trials"]["MLOPS_TRIAL_MEMORY_MB"] == str(trial.memory_mb)
+    data = {s.name: s.ephemeral_mb for s in PIPELINE_FUNCTIONS if s.bundle == "data"}
+    assert data and all(mb == 10240 for mb in data.values())  # where the data steps stage and spill
+    storage = {
+        f["Properties"]["Environment"]["Variables"].get("MLOPS_FUNCTION"): f["Properties"].get("EphemeralStorage")
+        for f in functions
+        if "Environment" in f["Properties"]
+    }
+    assert all(storage[name] == {"Size": 10240} for name in data)

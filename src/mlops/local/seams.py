@@ -117,6 +117,7 @@ class Invocation:
     handler_ms: float = 0.0  # the handler's own time in the environment (no emulator overhead): Lambda's duration
     init_cpu_ms: float = 0.0  # CPU time of the cold start's init and of the handler: what benchmarks.cost bills,
     cpu_ms: float = 0.0  # as a machine busy with other work stretches wall time but not these
+    max_rss_mb: float = 0.0  # the environment's resident memory at its highest so far (watched; killed past memory_mb)
 
 
 invocations: list[Invocation] = []  # since the emulator started (appended from the invoking threads)
@@ -271,6 +272,7 @@ def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
             out.handler_ms,
             out.init_cpu_ms,
             out.cpu_ms,
+            out.max_rss_mb,
         )
     )
     log(

@@ -31,10 +31,10 @@ DATA_EPHEMERAL_MB = 10240
 ONE_VCPU_MB = 1769
 
 PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("extract", "data", 3008, 600, "A1: landing data into a snapshot with a manifest", DATA_EPHEMERAL_MB),
+    FunctionSpec("extract", "data", 3008, 900, "A1: landing data into a snapshot with a manifest", DATA_EPHEMERAL_MB),
     FunctionSpec("analyze", "data", 2048, 300, "A2: per-column statistics", DATA_EPHEMERAL_MB),
-    FunctionSpec("validate_data", "data", 2048, 300, "A3/A4: schema, anomalies, drift", DATA_EPHEMERAL_MB),
-    FunctionSpec("prepare", "data", 2048, 300, "A5: deterministic splits (numpy: no scikit-learn)", DATA_EPHEMERAL_MB),
+    FunctionSpec("validate_data", "data", 2048, 900, "A3/A4: schema, anomalies, drift", DATA_EPHEMERAL_MB),
+    FunctionSpec("prepare", "data", 2048, 900, "A5: deterministic splits (numpy: no scikit-learn)", DATA_EPHEMERAL_MB),
     FunctionSpec("plan_trials", "base", ONE_VCPU_MB, 60, "B2: the tuning Map's configurations (no scikit-learn)"),
     FunctionSpec("run_trial", "train", 3008, 900, "B1/B2: one hyperparameter trial"),
     FunctionSpec("train", "train", 3008, 900, "B1/B3: select the best trial and refit"),

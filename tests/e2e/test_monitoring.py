@@ -212,6 +212,11 @@ def test_given_wrong_live_labels_then_the_quality_alarm_fires_and_a_small_window
     estimated = summary["estimate"]
     assert estimated["accuracy"] > 0.85 and estimated["realized"]["accuracy"] < 0.3
     assert estimated["realized"]["labelled"] == len(labels)
+    # …and the report site draws the two over time: the estimate's windows, the realized accuracy where it came.
+    index = p.stores.artifacts.get_bytes(f"sites/{p.model}/index.html").decode()
+    chart = index[index.index('aria-label="estimated vs realized accuracy') :]
+    chart = chart[: chart.index("</svg>")]
+    assert chart.count('class="estimated"') >= 2 and chart.count('class="realized"') >= 1, chart[:400]
     assert describe_alarm(p, "QualityAlarmName")["StateValue"] == "ALARM"
     shown = CliRunner().invoke(app, ["monitor", "show", "--endpoint", p.endpoint or ""])
     assert shown.exit_code == 0 and "live accuracy" in shown.output and "ALARM" in shown.output, shown.output

@@ -162,3 +162,51 @@ def test_given_the_emulated_clock_ahead_then_the_site_says_which_clock_its_times
     on_aws = pages()
     assert all("emulator" not in html for html in on_aws)
     assert "Times are UTC, by the deployment's clock." in on_aws[0] and "Times are UTC" in on_aws[2]
+
+
+def test_given_windows_with_estimates_then_the_overview_draws_estimated_against_realized_over_time():
+    """#32: the monitor page's estimate over time — each window's estimated accuracy with its band, the realized
+    accuracy where labels came, the champion's test accuracy as the reference line."""
+    from mlops.reports.site import estimate_points, monitor_page
+
+    def window(end: str, accuracy: float, realized: float | None) -> dict:
+        estimate = {
+            "accuracy": accuracy,
+            "accuracy_band": [accuracy - 0.02, accuracy + 0.02],
+            "level": 0.95,
+            "rows": 160,
+            "champion": 0.95,
+        }
+        if realized is not None:
+            estimate["realized"] = {"accuracy": realized, "labelled": 80}
+        return {"window": {"end": end}, "judged": True, "drift": {"drifted": []}, "records": 160, "estimate": estimate}
+
+    monitors = [
+        window("2026-12-01T10:00:00Z", 0.94, None),
+        window("2026-12-01T11:00:00Z", 0.93, 0.92),
+        {"window": {"end": "2026-12-01T12:00:00Z"}, "judged": False, "records": 3},  # not judged: no estimate
+        window("2026-12-01T13:00:00Z", 0.94, 0.25),  # a concept shift: the estimate holds, the truth falls
+    ]
+    data = SiteData("m", [], [], [], 1, monitors)
+    chart = estimate_points(data)
+    assert chart is not None and [p["estimated"] for p in chart["points"]] == [0.94, 0.93, 0.94]
+    assert [p["realized"] for p in chart["points"]] == [None, 0.92, 0.25]
+    assert chart["champion"] == 0.95 and chart["y0"] <= 0.25 and chart["y1"] >= 0.96
+    html = render(
+        "site_index.html.j2",
+        title="m",
+        nav={"model": "m"},
+        data=data,
+        versions_of={},
+        chart=None,
+        estimates=chart,
+        metric_of=lambda r: (None, None),
+        monitor_page=monitor_page,
+        run_pages=set(),
+    )
+    svg = html[html.index('aria-label="estimated vs realized accuracy') :]
+    svg = svg[: svg.index("</svg>")]
+    assert svg.count('class="estimated"') == 3 and svg.count('class="realized"') == 2
+    assert svg.count('href="monitor/') == 3 and "champion's test 0.95" in svg
+    assert "realized 0.25 on 80 labelled" in svg  # each window's numbers in its tooltip
+    assert SiteData("m", [], [], [], 1, [monitors[2]]) and estimate_points(SiteData("m", [], [], [], 1, [])) is None

@@ -157,6 +157,52 @@ def metric_points(data: SiteData) -> dict[str, Any] | None:
     }
 
 
+def estimate_points(data: SiteData) -> dict[str, Any] | None:
+    """Per monitored window, oldest first: the accuracy estimated before labels with its band, and the realized
+    accuracy once labels arrived for the same window — the estimate checked against the truth over time (a gap
+    that opens while the drift stays quiet is the concept shift the estimate cannot see)."""
+    points: list[dict[str, Any]] = []
+    for m in data.monitors:
+        estimate = m.get("estimate") or {}
+        if not isinstance(estimate.get("accuracy"), int | float):
+            continue
+        band = estimate.get("accuracy_band") or [estimate["accuracy"], estimate["accuracy"]]
+        realized = (estimate.get("realized") or {}).get("accuracy")
+        points.append(
+            {
+                "label": str(m["window"].get("end", ""))[5:16].replace("T", " "),
+                "estimated": float(estimate["accuracy"]),
+                "low": float(band[0]),
+                "high": float(band[1]),
+                "realized": float(realized) if isinstance(realized, int | float) else None,
+                "labelled": (estimate.get("realized") or {}).get("labelled"),
+                "rows": estimate.get("rows"),
+                "href": monitor_page(m),
+            }
+        )
+    if not points:
+        return None
+    champion = next(
+        (
+            float(m["estimate"]["champion"])
+            for m in reversed(data.monitors)
+            if isinstance((m.get("estimate") or {}).get("champion"), int | float)
+        ),
+        None,
+    )
+    values = [v for p in points for v in (p["low"], p["high"], p["realized"]) if v is not None]
+    values += [champion] if champion is not None else []
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.1 or 0.02
+    return {
+        "points": points,
+        "champion": champion,
+        "level": next((m["estimate"].get("level") for m in data.monitors if m.get("estimate")), 0.95),
+        "y0": max(0.0, lo - pad),
+        "y1": min(1.0, hi + pad),
+    }
+
+
 def step_timeline(run: dict[str, Any]) -> dict[str, Any] | None:
     """One bar per step, at its start relative to the run's start, labelled by the step's name."""
     steps = run.get("steps") or {}
@@ -333,6 +379,7 @@ def build(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = No
         data=data,
         versions_of=versions_of,
         chart=metric_points(data),
+        estimates=estimate_points(data),
         metric_of=_metric_of,
         monitor_page=monitor_page,
         run_pages={r["run_id"] for r in data.runs},

@@ -210,6 +210,8 @@ def test_given_every_part_with_its_rows_when_the_job_finishes_then_a_manifest_an
     assert stores.artifacts.exists(prefix + "_SUCCESS")
     job = stores.meta.get_job(MODEL, event["job_id"])
     assert (job["status"], job["rows_out"], job["errors"]) == ("SUCCEEDED", 50, 0)
+    site = stores.artifacts.get_bytes(f"sites/{MODEL}/index.html").decode()  # the model's site lists the job
+    assert "Batch scoring jobs" in site and event["job_id"] in site
 
 
 def test_given_a_missing_part_when_the_job_finishes_then_it_fails_incomplete_without_success(champion):

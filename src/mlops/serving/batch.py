@@ -146,22 +146,26 @@ def score_table(
         (total,) = con.execute("SELECT count(*) FROM input").fetchone() or (0,)
         first, stop = total * shard // shards, total * (shard + 1) // shards
         fed, select, raw = _features(model, columns)
-        cursor = con.execute(
-            f"SELECT rowid, {', '.join([*select, *raw.values()]) or 'NULL'} FROM input "
-            "WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
-            [first, stop],
+        query = (
+            f"SELECT rowid AS __row, {', '.join([*select, *raw.values()]) or 'NULL'} FROM input "
+            "WHERE rowid >= ? AND rowid < ? ORDER BY rowid"
         )
         rng = np.random.default_rng(seed)
         rows, predictions, errors, captured = [], [], [], []
         probabilities: list[Any] = []
-        while chunk := cursor.fetchmany(CHUNK_ROWS):
-            records = [dict(zip(fed, values[1 : len(fed) + 1], strict=True)) for values in chunk]
+        for start in range(first, stop, CHUNK_ROWS):
+            # Columns as numpy arrays, then as Python lists (C loops): a row's values are what a JSON request would
+            # carry (a NULL, masked, becomes None), zipped into the records /predict takes.
+            arrays = con.execute(query, [start, min(start + CHUNK_ROWS, stop)]).fetchnumpy()
+            values = [arrays[k].tolist() for k in arrays]
+            chunk = values[0]
+            records = [dict(zip(fed, row, strict=True)) for row in zip(*values[1 : len(fed) + 1], strict=True)]
             for j, name in enumerate(raw):  # a value that is not a number: /predict sees what was sent
-                for record, values in zip(records, chunk, strict=True):
-                    if values[len(fed) + 1 + j] is not None:
-                        record[name] = values[len(fed) + 1 + j]
-            scored = score_records(model, records, first_row=int(chunk[0][0]))
-            rows += [values[0] for values in chunk]
+                for record, text in zip(records, values[len(fed) + 1 + j], strict=True):
+                    if text is not None:
+                        record[name] = text
+            scored = score_records(model, records, first_row=int(chunk[0]))
+            rows += chunk
             predictions += scored.predictions
             errors += scored.errors
             if scored.probabilities is not None:
@@ -170,19 +174,29 @@ def score_table(
                 keep = np.flatnonzero(rng.random(len(scored.scored)) < capture_sample)
                 if len(keep):
                     captured.append(_subset(scored.answered, keep))
-        out: dict[str, Any] = {"__row": np.asarray(rows, dtype=np.int64)}
-        out[PREDICTION] = np.array(predictions, dtype=object) if model.is_classifier else _floats(predictions)
+        # Typed arrays where the values allow (DuckDB scans a numpy object array value by value): the answers of the
+        # rows scored, and the errors beside them in a table of their own (few rows), joined back.
+        ok = np.array([e is None for e in errors], dtype=bool)
+        out: dict[str, Any] = {"__row": np.asarray(rows, dtype=np.int64), "__ok": ok}
+        out[PREDICTION] = _column(predictions) if model.is_classifier else _floats(predictions)
         if model.is_classifier:
             matrix = np.vstack(probabilities) if probabilities else np.zeros((0, len(model.class_names)))
             for k, name in enumerate(model.class_names):
                 out[f"{PROBABILITY}{name}"] = matrix[:, k]
-        out[STATUS] = np.array([OK if e is None else ERROR for e in errors], dtype=object)
-        out[ERROR_COLUMN] = np.array(errors, dtype=object)
+        bad_rows = np.flatnonzero(~ok)
+        problems = {
+            "__row": out["__row"][bad_rows],
+            ERROR_COLUMN: np.array([errors[i] for i in bad_rows] or [""], dtype=object)[: len(bad_rows)],
+        }
         con.register("scores", out)
-        added = ", ".join(f"s.{_quoted(c)}" for c in out if c not in ("__row", STATUS, ERROR_COLUMN))
+        con.register("problems", problems)
+        answers = [c for c in out if not c.startswith("__")]
+        added = ", ".join(f"CASE WHEN s.__ok THEN s.{_quoted(c)} END AS {_quoted(c)}" for c in answers)
         con.execute(
-            f"COPY (SELECT i.*, {added}, {int(version)}::BIGINT AS {VERSION}, s.{STATUS}, s.{ERROR_COLUMN} "
-            "FROM input i JOIN scores s ON i.rowid = s.__row ORDER BY s.__row) "
+            f"COPY (SELECT i.*, {added}, {int(version)}::BIGINT AS {VERSION}, "
+            f"CASE WHEN s.__ok THEN '{OK}' ELSE '{ERROR}' END AS {STATUS}, p.{ERROR_COLUMN} "
+            "FROM input i JOIN scores s ON i.rowid = s.__row LEFT JOIN problems p ON p.__row = s.__row "
+            "ORDER BY s.__row) "
             f"TO '{_sql_path(target)}' (FORMAT parquet, COMPRESSION zstd)"
         )
         (written,) = con.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone() or (0,)
@@ -217,6 +231,14 @@ def _features(model: OnnxModel, columns: dict[str, str]) -> tuple[list[str], lis
         fed.append(sig.id_column)
         select.append(_quoted(sig.id_column))
     return fed, select, raw
+
+
+def _column(values: list[Any]) -> Any:
+    """Class labels as a typed array when they are all integers (a bad row's, None, becomes 0: masked by status)."""
+    present = {type(v) for v in values if v is not None}
+    if present <= {int}:
+        return np.array([0 if v is None else v for v in values], dtype=np.int64)
+    return np.array(values, dtype=object)
 
 
 def _floats(values: list[Any]) -> Any:

@@ -32,8 +32,8 @@ FEATURES = DATA.drop(columns=["target"])
 def test_given_three_files_and_a_success_marker_under_the_scoring_prefix_then_every_row_is_scored_as_predict_does(
     tmp_path: Path,
 ):
-    # Small shards: a file above 16 kB is scored as row ranges of it.
-    config_file = quick_config_file(tmp_path, scoring={"shard_bytes": 16_000, "max_error_share": 0.05})
+    # Small shards: a file above 20 kB (the JSON Lines one) is scored as row ranges of it.
+    config_file = quick_config_file(tmp_path, scoring={"shard_bytes": 20_000, "max_error_share": 0.05})
     with LocalCloud(config_file, port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
         config = load_config(config_file)

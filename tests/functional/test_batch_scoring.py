@@ -248,3 +248,106 @@ def test_given_bad_rows_over_the_configured_share_when_the_job_finishes_then_it_
         finish_handler(event, LocalContext("test"))
 
     assert champion.stores.meta.get_job(MODEL, event["job_id"])["errors"] == 5
+
+
+def test_given_a_map_that_failed_when_the_failure_is_recorded_then_the_job_is_failed_with_its_cause_and_no_success(
+    champion,
+):
+    event = _job(champion, "20261206T000000Z-hhhhhh", [FEATURES.head(10)])
+    failure = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "1 of 1 items failed."}
+
+    outcome = finish_handler({**event, "results": None, "failure": failure}, LocalContext("test"))
+
+    assert outcome["status"] == "FAILED" and outcome["reason"].startswith("States.ExceedToleratedFailureThreshold")
+    prefix = output_prefix(MODEL, event["job_id"])
+    assert not champion.stores.artifacts.exists(prefix + "_SUCCESS")
+    manifest = json.loads(champion.stores.artifacts.get_bytes(prefix + "_manifest.json"))
+    assert manifest["status"] == "FAILED" and "1 of 1 items failed" in manifest["reason"]
+
+
+def test_given_a_tolerated_failed_shard_when_the_job_finishes_then_the_manifest_names_it_and_its_input(champion):
+    event = _job(champion, "20261206T000000Z-iiiiii", [FEATURES.head(10), FEATURES.iloc[10:30]])
+    stores = champion.stores
+    details = event["results"]["ResultWriterDetails"]
+    written = json.loads(stores.artifacts.get_bytes(f"s3://{details['Bucket']}/{details['Key']}"))
+    key = written["ResultFiles"]["SUCCEEDED"][0]["Key"]
+    children = json.loads(stores.artifacts.get_bytes(f"s3://{details['Bucket']}/{key}"))
+    failed = {**children[1], "Status": "FAILED", "Error": "Lambda.Unknown", "Cause": "out of memory"}
+    del failed["Output"]
+    run = MapRun(
+        f"arn:aws:states:us-east-1:123456789012:mapRun:scoring/Shards:{event['job_id']}-2",
+        MapSpec(),
+        [
+            ChildRun(0, json.loads(children[0]["Input"]), 1, output=json.loads(children[0]["Output"])),
+            ChildRun(1, json.loads(failed["Input"]), 1, error="Lambda.Unknown", cause="out of memory"),
+        ],
+    )
+    files, new_details = result_files(run, details["Bucket"], output_prefix(MODEL, event["job_id"]) + "_results")
+    for k, body in files.items():
+        stores.artifacts.put_bytes(k, body)
+
+    outcome = finish_handler({**event, "results": {"ResultWriterDetails": new_details}}, LocalContext("test"))
+
+    manifest = json.loads(stores.artifacts.get_bytes(outcome["manifest"]["uri"]))
+    assert outcome["status"] == "SUCCEEDED" and (outcome["rows_in"], outcome["rows_out"]) == (10, 10)
+    assert [(s["index"], s["key"], s["error"]) for s in manifest["failed_shards"]] == [
+        (1, f"score/breast-cancer/{event['job_id']}/f1.csv", "Lambda.Unknown")
+    ]
+
+
+class _Executions:
+    state_machine_arn = "arn:aws:states:us-east-1:123456789012:stateMachine:scoring"
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, dict[str, Any]]] = []
+
+    def arn_of(self, name: str) -> str:
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        self.started.append((name, payload))
+        return self.arn_of(name)
+
+
+def _upload_event(account: Any, key: str, etag: str = "e1") -> dict[str, Any]:
+    from tests.conftest import load_event
+
+    event = load_event("s3_object_created")
+    event["detail"]["bucket"]["name"] = account.resources.landing_bucket
+    event["detail"]["object"].update({"key": key, "etag": etag})
+    return event
+
+
+def test_given_uploads_under_the_scoring_prefix_then_the_trigger_starts_one_job_per_file_or_folder_pinning_the_champion(
+    champion,
+):
+    from mlops.steps.trigger import dispatch
+    from mlops.wiring.runtime import models_from_env
+
+    jobs, training = _Executions(), _Executions()
+
+    def trigger(key: str, etag: str = "e1") -> dict[str, Any]:
+        return dispatch(_upload_event(champion, key, etag), models_from_env(), champion.stores, training, None, jobs)
+
+    one = trigger("score/breast-cancer/today.csv")
+    again = trigger("score/breast-cancer/today.csv")  # EventBridge delivers at least once
+    waiting = trigger("score/breast-cancer/nightly/a.parquet")  # a folder's file waits for the folder's marker
+    folder = trigger("score/breast-cancer/nightly/_SUCCESS")
+
+    assert (one["status"], again["status"], waiting["status"], folder["status"]) == (
+        "started",
+        "duplicate",
+        "ignored",
+        "started",
+    )
+    assert [payload["keys"] for _, payload in jobs.started] == [
+        ["score/breast-cancer/today.csv"],
+        ["score/breast-cancer/nightly/"],
+    ]
+    assert {payload["version"] for _, payload in jobs.started} == {1} and training.started == []
+    record = champion.stores.meta.get_job(MODEL, one["job_id"])
+    assert (record["status"], record["version"], record["trigger"]["key"]) == (
+        "RUNNING",
+        1,
+        "score/breast-cancer/today.csv",
+    )

@@ -19,15 +19,22 @@ class FunctionSpec:
     memory_mb: int
     timeout_s: int
     description: str
+    ephemeral_mb: int = 512  # /tmp: Lambda's default; the data steps spill DuckDB and stage their tables there
+
+
+# The data steps stage their tables on /tmp (the landed objects, the snapshot, its shards, the splits) and DuckDB
+# spills past its memory limit there: Lambda's largest ephemeral storage, billed only beyond 512 MB and per second
+# the function runs ($0.0000000309 per GB-second: 10 GB for a minute is $0.00002).
+DATA_EPHEMERAL_MB = 10240
 
 
 ONE_VCPU_MB = 1769
 
 PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec("extract", "data", 3008, 600, "A1: landing data into a snapshot with a manifest"),
-    FunctionSpec("analyze", "data", 2048, 300, "A2: per-column statistics"),
-    FunctionSpec("validate_data", "data", 2048, 300, "A3/A4: schema, anomalies, drift"),
-    FunctionSpec("prepare", "data", 2048, 300, "A5: deterministic splits (numpy: no scikit-learn)"),
+    FunctionSpec("extract", "data", 3008, 600, "A1: landing data into a snapshot with a manifest", DATA_EPHEMERAL_MB),
+    FunctionSpec("analyze", "data", 2048, 300, "A2: per-column statistics", DATA_EPHEMERAL_MB),
+    FunctionSpec("validate_data", "data", 2048, 300, "A3/A4: schema, anomalies, drift", DATA_EPHEMERAL_MB),
+    FunctionSpec("prepare", "data", 2048, 300, "A5: deterministic splits (numpy: no scikit-learn)", DATA_EPHEMERAL_MB),
     FunctionSpec("plan_trials", "base", ONE_VCPU_MB, 60, "B2: the tuning Map's configurations (no scikit-learn)"),
     FunctionSpec("run_trial", "train", 3008, 900, "B1/B2: one hyperparameter trial"),
     FunctionSpec("train", "train", 3008, 900, "B1/B3: select the best trial and refit"),

@@ -20,8 +20,8 @@ REASONS = {
     "AwsSolutions-IAM5": (
         "Wildcards come only from CDK grants scoped to one resource: object keys under one prefix of one "
         "bucket (bucket/runs/*, bucket/models/*, …), versions of one function (function:*), executions of one "
-        "state machine (execution:<name>:*; a Distributed Map's children: execution:<name>/*:*), the streams of a "
-        "function's own log group, X-Ray segments "
+        "state machine (execution:<name>:*; a Distributed Map's child executions, execution:<name>/*:*, "
+        "which its role describes, stops and redrives), the streams of a function's own log group, X-Ray segments "
         "(which accept no resource), cloudwatch:PutMetricData (no resource-level permissions; the monitor's grant "
         "is conditioned on the app's metric namespace), and the state machine's log delivery (CloudWatch Logs "
         "requires *). "
@@ -78,7 +78,7 @@ GRANT_ACTION_WILDCARDS = {
 PARENT_SCOPED_ACTIONS = {
     "lambda:InvokeFunction",
     "states:DescribeExecution",
-    # A Distributed Map's own child executions (execution:<machine>/<map run>:*, the scoring state machine's).
+    # A Distributed Map's child executions are the machine's own (execution:<name>:*, execution:<name>/*:*).
     "states:StopExecution",
     "states:RedriveExecution",
     "logs:CreateLogStream",  # the streams of one log group (log-group:<name>:*)

@@ -10,8 +10,7 @@ carrying only their reference) → Finish (rows in = rows out, one part per shar
 
 from __future__ import annotations
 
-import jsii
-from aws_cdk import Duration, IResolvable, IResolveContext, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -21,10 +20,10 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
 from mlops.core.constants import RUNS_PREFIX, SCORED_PREFIX
+from mlops.infra.constructs.map_io import RESULT_WRITER_V2_FLAG, ScopedResultWriter
 from mlops.infra.constructs.training_pipeline import RETRYABLE
 
 JOB_TIMEOUT = Duration.hours(24)
-RESULT_WRITER_V2 = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
 SHARD_RETRIES = 2  # a shard that fails for any reason is tried this many more times before it counts as failed
 JOB_FAILED = "ScoringJobFailed"
 # The Map's result files are scratch for Finish: under runs/ (expired by the lifecycle rule), one folder per Map Run.
@@ -48,8 +47,8 @@ class ScoringWorkflow(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        # CDK renders ResultWriterV2 (with its grants) only under this flag; set here, for this construct's Map only.
-        self.node.set_context(RESULT_WRITER_V2, True)
+        # CDK renders ResultWriterV2 only under this flag: set on this construct, whatever the app's cdk.json says.
+        self.node.set_context(RESULT_WRITER_V2_FLAG, True)
         failed = sfn.Fail(
             self,
             "JobFailed",
@@ -72,7 +71,9 @@ class ScoringWorkflow(Construct):
             self,
             "Shards",
             comment="Each shard of the plan scored by the job's pinned version into its Parquet part",
-            item_reader=sfn.S3JsonItemReader(bucket=artifacts, key=sfn.JsonPath.string_at("$.plan.shards_key")),
+            item_reader=ScopedJsonReader(
+                artifacts, sfn.JsonPath.string_at("$.plan.shards_key"), scope=f"{SCORED_PREFIX}*"
+            ),
             item_batcher=sfn.ItemBatcher(
                 max_items_per_batch=1,
                 batch_input={"job_id.$": "$.job_id", "model.$": "$.model", "version.$": "$.version"},
@@ -80,7 +81,7 @@ class ScoringWorkflow(Construct):
             map_execution_type=sfn.StateMachineType.STANDARD,  # a shard may score for up to 15 minutes
             max_concurrency=max_concurrency,
             tolerated_failure_percentage_path="$.plan.tolerated_failure_percentage",
-            result_writer_v2=sfn.ResultWriterV2(bucket=artifacts, prefix=RESULTS_PREFIX),
+            result_writer_v2=ScopedResultWriter(artifacts, RESULTS_PREFIX, scope=f"{RESULTS_PREFIX}/*"),
             result_path="$.results",
         )
         shards.item_processor(score)
@@ -109,7 +110,6 @@ class ScoringWorkflow(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
             comment="serverless-mlops batch scoring (S3 to S3)",
         )
-        _objects_under(self.state_machine, [f"{SCORED_PREFIX}*", f"{RESULTS_PREFIX}/*"])
 
     def _invoke(
         self, state_id: str, fn: lambda_.IFunction, timeout_s: int, *, result_path: str, retry_all: bool
@@ -135,32 +135,16 @@ class ScoringWorkflow(Construct):
         return task
 
 
-def _objects_under(machine: sfn.StateMachine, prefixes: list[str]) -> None:
-    """The Distributed Map's ItemReader and ResultWriter grant the state machine every object of their bucket
-    (``<bucket>/*``); it reads the shard lists under ``scored/`` and writes its results under ``runs/scoring/``, so
-    those statements are narrowed to ``prefixes`` as the template is written (CDK has no prop for it)."""
-    policy = machine.role.node.find_child("DefaultPolicy").node.default_child
-    assert isinstance(policy, iam.CfnPolicy)
-    stack = Stack.of(machine)
-    original = policy.policy_document
+class ScopedJsonReader(sfn.S3JsonItemReader):
+    """``s3:getObject`` of a JSON list at ``key`` (a JSONPath), allowed to read only objects under ``scope``: CDK's
+    own reader grants every object of the bucket, the key being known only at run time."""
 
-    @jsii.implements(IResolvable)
-    class Narrowed:
-        creation_stack: list[str] = []
+    def __init__(self, bucket: s3.IBucket, key: str, *, scope: str) -> None:
+        super().__init__(bucket=bucket, key=key)
+        self._grant_bucket = bucket
+        self._scope = scope
 
-        def resolve(self, context: IResolveContext) -> object:
-            document = stack.resolve(original)
-            for statement in document.get("Statement", []):
-                actions = statement.get("Action")
-                resource = statement.get("Resource")
-                if not (isinstance(actions, list) and all(str(a).startswith("s3:") for a in actions)):
-                    continue
-                parts = (resource or {}).get("Fn::Join", [None, []])[1] if isinstance(resource, dict) else []
-                if parts and parts[-1] == "/*":
-                    statement["Resource"] = [{"Fn::Join": ["", [*parts[:-1], f"/{p}"]]} for p in prefixes]
-            return document
-
-        def to_string(self) -> str:
-            return "NarrowedPolicyDocument"
-
-    policy.add_property_override("PolicyDocument", Narrowed())
+    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
+        return [
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[self._grant_bucket.arn_for_objects(self._scope)])
+        ]

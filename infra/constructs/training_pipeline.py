@@ -1,6 +1,7 @@
 """The training state machine, defined once (JSONPath), run by AWS and, offline, by the emulator.
 
-Ingest: [ExtractWhileWarming: [extract | the data steps' and plan_trials' warm-ups] → analyze → validate_data
+Ingest: [ExtractWhileWarming: [extract | the data steps' and plan_trials' warm-ups] → analyze (one pass, or a
+Distributed Map over the snapshot's shards → merge) → validate_data
 | the training steps' warm-ups] → [anomalies? → record, notify, fail] → prepare → plan_trials →
 Map(run_trial) → train → export → evaluate → validate_model → [blessed? → register →
 (manual approval? wait for the task token → promote) → finalize] / [not blessed → finalize REJECTED].
@@ -13,12 +14,20 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from constructs import Construct
-from mlops.core.constants import APPROVAL_TIMEOUT_S, STATE_MACHINE_TIMEOUT_S, WARM_TRIALS_FIELD, WARM_UP_EVENT
+from mlops.core.constants import (
+    APPROVAL_TIMEOUT_S,
+    RUNS_PREFIX,
+    STATE_MACHINE_TIMEOUT_S,
+    WARM_TRIALS_FIELD,
+    WARM_UP_EVENT,
+)
+from mlops.infra.constructs.map_io import RESULT_WRITER_V2_FLAG, ScopedObjectsReader, ScopedResultWriter
 from mlops.infra.functions import WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
 RETRYABLE = [
@@ -32,6 +41,9 @@ APPROVAL_TIMEOUT = Duration.seconds(APPROVAL_TIMEOUT_S)
 # A warm-up is an init (Lambda allows 10 s) and a few clients; one that takes longer is abnormal, and the run stops
 # waiting for it (the step will then cold-start, as without a warm-up).
 WARM_UP_TIMEOUT_S = 30
+# Shards analyzed at once by the statistics' Distributed Map: each is one analyze environment (DuckDB over a few
+# million rows in bounded memory), and a 20M-row snapshot is ten of them at data.shard_rows' default.
+SHARD_CONCURRENCY = 10
 
 
 class TrainingPipeline(Construct):
@@ -47,9 +59,12 @@ class TrainingPipeline(Construct):
         failure_topic: sns.ITopic,
         max_concurrency: int,
         log_retention: logs.RetentionDays,
+        artifacts: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.node.set_context(RESULT_WRITER_V2_FLAG, True)  # before any child: see mlops.infra.constructs.map_io
         self._functions = functions
+        self._artifacts = artifacts
         self._timeouts = timeouts
 
         self._topic = failure_topic
@@ -90,6 +105,7 @@ class TrainingPipeline(Construct):
         extract = self._task("Extract", "extract", result_path="$.extract", catch=False)
         analyze = self._task("Analyze", "analyze", result_path="$.analyze", catch=False)
         validate_data = self._task("ValidateData", "validate_data", result_path="$.validate_data", catch=False)
+        statistics = self._statistics(analyze, validate_data)
         prepare = self._step("Prepare", "prepare", "$.prepare")
         plan = self._step("PlanTrials", "plan_trials", "$.plan")
 
@@ -203,7 +219,7 @@ class TrainingPipeline(Construct):
         )
         with_extract = self._warmed("ExtractWhileWarming", extract, WARMED_WITH_EXTRACT, max_concurrency)
         ingest = self._warmed(
-            "Ingest", with_extract.next(analyze).next(validate_data), WARMED_WITH_INGEST, max_concurrency
+            "Ingest", with_extract.next(statistics), WARMED_WITH_INGEST, max_concurrency
         )
         ingest.add_catch(self._on_error, result_path="$.error")
         definition = ingest.next(data_ok)
@@ -225,6 +241,47 @@ class TrainingPipeline(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             comment="serverless-mlops continuous training",
+        )
+
+    def _statistics(self, analyze: tasks.LambdaInvoke, then: tasks.LambdaInvoke) -> sfn.Choice:
+        """The snapshot's statistics, then ``then``: ``analyze`` in one pass, or — when extract cut the snapshot into
+        shards (``data.shards``, ``data.shard_rows``) — a Distributed Map over the shards' objects (its ItemReader
+        lists them, so a snapshot of any number of shards fans out; each child writes its partial statistics to S3
+        and returns where; the children's results go to S3 through the ResultWriter, not into the state), then the
+        merge, which checks it has one partial per shard extract listed before it writes the statistics artifact.
+        A shard that fails after its retries fails the Map (no failure is tolerated: statistics missing a shard
+        would be wrong, not partial), and the Ingest Parallel catches it into the failure path."""
+        shard = self._task("AnalyzeShard", "analyze", result_path=None, catch=False)
+        shards = sfn.DistributedMap(
+            self,
+            "AnalyzeShards",
+            comment="Partial statistics of each shard of the snapshot, merged by MergeStatistics",
+            item_reader=ScopedObjectsReader(
+                self._artifacts, sfn.JsonPath.string_at("$.extract.shards.prefix"), scope=f"{RUNS_PREFIX}*"
+            ),
+            item_selector={
+                "run_id.$": "$.run_id",
+                "model.$": "$.model",
+                "shard.$": "$$.Map.Item.Value",
+                "plan.$": "$.extract.shards.plan",
+            },
+            max_concurrency=SHARD_CONCURRENCY,
+            result_writer_v2=ScopedResultWriter(
+                self._artifacts, sfn.JsonPath.string_at("$.extract.shards.results"), scope=f"{RUNS_PREFIX}*"
+            ),
+            result_path="$.analyze_shards",
+        )
+        shards.item_processor(shard)
+        merge = self._task("MergeStatistics", "analyze", result_path="$.analyze", catch=False)
+        return (
+            sfn.Choice(self, "Sharded?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.extract.shards"), sfn.Condition.is_not_null("$.extract.shards")
+                ),
+                shards.next(merge).next(then),
+            )
+            .otherwise(analyze.next(then))
         )
 
     def _warmed(

@@ -35,6 +35,9 @@ WRITES_MODELS = {"register"}
 PUBLISHES_SITE = {"finalize"}
 READS_ARTIFACTS = WRITES_RUNS | {"promote"} | PUBLISHES_SITE
 USES_MODELS = {"validate_data", "evaluate", "validate_model", "register", "await_approval", "promote"}
+# extract checks each object against the model's stored schema, and plans a sharded snapshot's statistics in the
+# champion's histogram edges: it reads the registry, never writes it.
+READS_MODELS = {"extract"}
 WRITES_LINEAGE = WRITES_RUNS
 ARTIFACT_PREFIXES = (c.RUNS_PREFIX, c.SCHEMAS_PREFIX, c.MODELS_PREFIX)
 
@@ -115,8 +118,11 @@ class PipelineStack(Stack):
             c.ENV_CATALOG_HASH: catalog_hash(catalog),
         }
         self.functions: dict[str, lambda_.Function] = {}
+        trial_mb = next(f.memory_mb for f in PIPELINE_FUNCTIONS if f.name == "run_trial")
         for spec in PIPELINE_FUNCTIONS:
             fn = self.make_function(self, f"Fn-{spec.name}", spec=spec)
+            if spec.name == "plan_trials":  # it checks that a run's training split fits one trial's memory
+                fn.add_environment(c.ENV_TRIAL_MEMORY, str(trial_mb))
             self.functions[spec.name] = fn
             _grant_step(spec.name, fn, storage)
 
@@ -167,6 +173,7 @@ class PipelineStack(Stack):
             # parallel model asks for (training.max_concurrency).
             max_concurrency=max(m.training.max_concurrency for m in models),
             log_retention=retention,
+            artifacts=store.artifacts,
         )
         self.state_machine = self.pipeline.state_machine
         # Publishing to a topic under a customer-managed key needs the key too (sns:Publish alone is refused).
@@ -330,6 +337,8 @@ def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack) -> None:
             store.artifacts.grant_put(fn, f"{prefix}*")
     if name in USES_MODELS:
         tables.models.grant_read_write_data(fn)
+    if name in READS_MODELS:
+        tables.models.grant_read_data(fn)
     if name in PUBLISHES_SITE:
         grant_site_publishing(fn, storage)
     if name in WRITES_LINEAGE:

@@ -24,9 +24,14 @@ def _t(text: str) -> datetime:
 def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurrently_and_serve_on_their_routes(
     tmp_path,
 ):
-    # One candidate each: this is about two models side by side, not their tuning.
+    # One candidate each: this is about two models side by side, not their tuning. The regressor's statistics
+    # are forced past one function (#29): a Distributed Map over three shards of its snapshot, then the merge.
     one_ridge = {"candidates": [{"family": "linear", "params": {"alpha": [1.0]}}]}
-    models = [quick_config_file(tmp_path), quick_config_file(tmp_path, "diabetes", training=one_ridge)]
+    sharded = {"prefix": "diabetes/", "format": "auto", "scope": "object", "shards": 3}
+    models = [
+        quick_config_file(tmp_path),
+        quick_config_file(tmp_path, "diabetes", training=one_ridge, data=sharded),
+    ]
     with LocalCloud(models, port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
         assert p.models() == ["breast-cancer", "diabetes"]
@@ -50,6 +55,8 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         assert (first_bc["model"], first_db["model"]) == ("breast-cancer", "diabetes")
         assert bc.champion() == 1 and db.champion() == 1
         assert db.version(1)["metric"] == "rmse" and bc.version(1)["metric"] == "roc_auc"
+        _assert_statistics_sharded(db, run_db, shards=3, rows=len(diabetes))
+        assert bc.stores.meta.get_run("breast-cancer", run_bc)["steps"]["analyze"]["outputs"]["shards"] == 0
 
         # Predictions for both over HTTP, each on its own route and with its own record schema.
         status, body = p.api_request("GET", "/models")
@@ -86,3 +93,23 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         assert db.champion() == 1 and bc.champion() == 1
         assert [r["run_id"] for r in bc.runs()] == runs_before
         assert bc.predict(rows_bc)["model_version"] == 1
+
+
+def _assert_statistics_sharded(platform: Platform, run_id: str, *, shards: int, rows: int) -> None:
+    """The run's statistics came from ``shards`` children of the Distributed Map: a partial each, the Map Run's
+    results written by its ResultWriter (one SUCCEEDED record per child), and the merge's artifact over every row."""
+    from mlops.core.artifact_io import get_json
+
+    store, model = platform.stores.artifacts, platform.model
+    analyzed = platform.stores.meta.get_run(model, run_id)["steps"]["analyze"]
+    assert analyzed["status"] == "SUCCEEDED" and analyzed["outputs"]["shards"] == shards
+    assert analyzed["outputs"]["rows"] == rows
+    assert len(store.keys(f"runs/{run_id}/extract/shards/")) == shards
+    assert len(store.keys(f"runs/{run_id}/analyze/partials/")) == shards
+    (manifest_key,) = [k for k in store.keys(f"runs/{run_id}/analyze/map/") if k.endswith("manifest.json")]
+    manifest = get_json(store, manifest_key)
+    (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
+    assert not manifest["ResultFiles"]["FAILED"]
+    assert len(get_json(store, succeeded["Key"])) == shards
+    stats = get_json(store, analyzed["outputs"]["statistics"])
+    assert stats["num_rows"] == rows and all(f["count"] == rows for f in stats["features"].values())

@@ -274,3 +274,37 @@ def test_given_max_concurrency_then_no_more_children_than_that_run_at_once(aws):
     assert ended.status == "SUCCEEDED", (ended.error, ended.cause)
     assert ended.output == [{"Items": [i]} for i in range(4)]
     assert elapsed >= 2.0
+
+
+def test_given_reader_and_writer_prefixes_from_the_state_input_then_both_resolve_against_it(aws):
+    """The app's Map lists and writes under the run's own prefixes (``"Prefix.$"``). moto evaluated the
+    ResultWriter's paths against the children's results, and the Map failed with States.Runtime; AWS evaluates
+    them against the state's input."""
+    for i in range(3):
+        aws.s3.put_object(Bucket=BUCKET, Key=f"runs/r1/shards/part-{i}", Body=b"x")
+    aws.s3.put_object(Bucket=BUCKET, Key="runs/r2/shards/part-0", Body=b"another run's")
+    definition = distributed_map(
+        PASS_CHILD,
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": BUCKET, "Prefix.$": "$.shards.prefix"},
+        },
+        ItemSelector={"run_id.$": "$.run_id", "shard.$": "$$.Map.Item.Value"},
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": BUCKET, "Prefix.$": "$.shards.results"},
+        },
+        ResultPath="$.map",
+    )
+
+    ended = aws.run(definition, {"run_id": "r1", "shards": {"prefix": "runs/r1/shards/", "results": "runs/r1/map/"}})
+
+    assert ended.status == "SUCCEEDED", (ended.error, ended.cause)
+    key = ended.output["map"]["ResultWriterDetails"]["Key"]
+    assert key.startswith("runs/r1/map/") and key.endswith("/manifest.json")
+    manifest = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
+    children = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=succeeded["Key"])["Body"].read())
+    outputs = [json.loads(c["Output"]) for c in children]
+    assert sorted(o["shard"]["Key"] for o in outputs) == [f"runs/r1/shards/part-{i}" for i in range(3)]
+    assert {o["run_id"] for o in outputs} == {"r1"}

@@ -90,6 +90,8 @@ def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
     assert {
         "Extract",
         "Analyze",
+        "AnalyzeShard",
+        "MergeStatistics",
         "ValidateData",
         "Prepare",
         "PlanTrials",
@@ -108,8 +110,8 @@ def test_given_the_state_machine_then_every_task_retries_and_catches(synth):
         assert state.get("Retry"), f"{name} has no Retry"
         assert any("TransientError" in r["ErrorEquals"] for r in state["Retry"]) or name.startswith("Notify")
         assert state.get("TimeoutSeconds"), f"{name} has no timeout"
-        if name in ("RunTrial", "Extract", "Analyze", "ValidateData"):
-            continue  # inside the Map (its Catch covers it) or the Ingest Parallel (whose Catch covers them)
+        if name in ("RunTrial", "Extract", "Analyze", "AnalyzeShard", "MergeStatistics", "ValidateData"):
+            continue  # inside a Map (its Catch covers it) or the Ingest Parallel (whose Catch covers them)
         assert state.get("Catch"), f"{name} has no Catch"
     assert states["Ingest"]["Catch"][0]["Next"] == "RecordFailure"
     tune = states["Tune"]
@@ -469,7 +471,8 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
         order, name = [], steps["StartAt"]
         while name:
             order.append(name)
-            name = steps["States"][name].get("Next")
+            state = steps["States"][name]
+            name = state.get("Next") or state.get("Default")  # a Choice: its usual way (the one-pass statistics)
         assert order == path
         warmed = []
         for branch in warm_ups:
@@ -499,7 +502,9 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
 
     assert definition["StartAt"] == "Ingest"
     ingest = definition["States"]["Ingest"]
-    assert warmed_beside(ingest, ["ExtractWhileWarming", "Analyze", "ValidateData"]) == copies(WARMED_WITH_INGEST)
+    assert warmed_beside(ingest, ["ExtractWhileWarming", "Sharded?", "Analyze", "ValidateData"]) == copies(
+        WARMED_WITH_INGEST
+    )
     assert ingest["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
     assert ingest["Next"] == "DataValid?" and states["DataValid?"]["Default"] == "Prepare"
     inner = ingest["Branches"][0]["States"]["ExtractWhileWarming"]
@@ -546,9 +551,8 @@ def test_given_batch_scoring_then_a_distributed_map_reads_the_plan_and_batches_s
         for st in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     s3 = [st for st in scoring_role if any(str(a).startswith("s3:") for a in _as_list(st["Action"]))]
-    assert s3 and all(
-        json.dumps(r).endswith(('/scored/*"]]}', '/runs/scoring/*"]]}')) for st in s3 for r in st["Resource"]
-    )
+    resources = [json.dumps(r) for st in s3 for r in _as_list(st["Resource"])]
+    assert s3 and all(r.endswith(('/scored/*"]]}', '/runs/scoring/*"]]}')) for r in resources), resources
 
 
 def test_given_batch_scoring_then_uploads_under_each_scoring_prefix_reach_the_trigger_which_may_start_jobs(synth):
@@ -573,3 +577,72 @@ def test_given_batch_scoring_then_uploads_under_each_scoring_prefix_reach_the_tr
 
 def _as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+def test_given_a_sharded_snapshot_then_a_distributed_map_lists_its_shards_and_merges_them_on_least_privilege(synth):
+    """#29: the statistics fan out over the objects extract wrote under the run (ItemReader, paginated by AWS past
+    1,000), each child the analyze function on one shard, no failure tolerated, results to S3 under the run; the
+    state machine may list and write only under runs/ for it."""
+    definition = state_machine_definition(synth.raw("pipeline"))
+    states = walk_states(definition)
+    choice = states["Sharded?"]
+    assert choice["Choices"][0]["Next"] == "AnalyzeShards" and choice["Default"] == "Analyze"
+    shards = states["AnalyzeShards"]
+    assert shards["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert shards["ItemReader"]["Resource"].endswith(":states:::s3:listObjectsV2") or "listObjectsV2" in json.dumps(
+        shards["ItemReader"]
+    )
+    assert shards["ItemReader"]["Parameters"]["Prefix.$"] == "$.extract.shards.prefix"
+    assert shards["ItemSelector"]["shard.$"] == "$$.Map.Item.Value"
+    assert shards["ItemSelector"]["plan.$"] == "$.extract.shards.plan"
+    assert shards["ResultWriter"]["Parameters"]["Prefix.$"] == "$.extract.shards.results"
+    assert not any(k.startswith("ToleratedFailure") for k in shards), "a missing shard would make wrong statistics"
+    assert shards["Next"] == "MergeStatistics" and states["MergeStatistics"]["Next"] == "ValidateData"
+    assert states["Analyze"]["Next"] == "ValidateData"
+    s3_statements = [
+        st
+        for st in _statements(synth.raw("pipeline"), "TrainingStateMachineRole")
+        if any(str(a).startswith("s3:") for a in _actions(st))
+    ]
+    assert s3_statements
+    for st in s3_statements:
+        text = json.dumps(st["Resource"])
+        if _actions(st) == ["s3:ListBucket"]:
+            assert st["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
+        else:
+            assert text.endswith('/runs/*"]]}'), st
+
+
+def test_given_extract_then_it_may_read_the_registry_it_checks_objects_against(synth):
+    """extract reads the model's stored schema and the champion's statistics (the models table): granted read,
+    not write. moto does not enforce IAM, so without this test the grant's absence showed only in AWS."""
+    statements = _statements(synth.raw("pipeline"), "FnextractRole")
+    tables = [st for st in statements if "dynamodb:Query" in _actions(st) and "Models" in json.dumps(st["Resource"])]
+    assert tables, "extract cannot query the models table"
+    assert not any(
+        a.startswith(("dynamodb:Put", "dynamodb:Update", "dynamodb:Delete")) for st in tables for a in _actions(st)
+    )
+
+
+def _actions(statement: dict) -> list[str]:
+    actions = statement["Action"]
+    return actions if isinstance(actions, list) else [actions]
+
+
+def test_given_plan_trials_then_it_is_told_run_trials_memory_to_check_a_split_fits(synth):
+    functions = resources_of_type(synth.raw("pipeline"), "AWS::Lambda::Function").values()
+    env = {
+        f["Properties"]["Environment"]["Variables"].get("MLOPS_FUNCTION"): f["Properties"]["Environment"]["Variables"]
+        for f in functions
+        if "Environment" in f["Properties"]
+    }
+    trial = next(s for s in PIPELINE_FUNCTIONS if s.name == "run_trial")
+    assert env["plan_trials"]["MLOPS_TRIAL_MEMORY_MB"] == str(trial.memory_mb)
+    data = {s.name: s.ephemeral_mb for s in PIPELINE_FUNCTIONS if s.bundle == "data"}
+    assert data and all(mb == 10240 for mb in data.values())  # where the data steps stage and spill
+    storage = {
+        f["Properties"]["Environment"]["Variables"].get("MLOPS_FUNCTION"): f["Properties"].get("EphemeralStorage")
+        for f in functions
+        if "Environment" in f["Properties"]
+    }
+    assert all(storage[name] == {"Size": 10240} for name in data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any
 
 from mlops.core.errors import SourceObjectMissingError
@@ -31,6 +32,14 @@ class S3ArtifactStore:
             Metadata={"sha256": digest},
         )
         return ArtifactRef(self.uri(key), digest, len(data))
+
+    def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> ArtifactRef:
+        with open(path, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        self._s3.upload_file(
+            path, self.bucket, key, ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": digest}}
+        )
+        return ArtifactRef(self.uri(key), digest, os.path.getsize(path))
 
     def get_bytes(self, uri: str) -> bytes:
         bucket, key = parse_s3_uri(uri) if uri.startswith("s3://") else (self.bucket, uri)

@@ -94,6 +94,21 @@ class DataConfig(_Strict):
         description="Deprecated and ignored: extract no longer counts rows before it reads. It checks the objects' "
         "sizes against data.max_bytes and against the ephemeral storage it has; kept so configs that set it load.",
     )
+    shards: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="The shards the statistics fan out over (a Step Functions Distributed Map, one function per "
+        "shard, merged after): set it to force a number; unset, a snapshot of more than data.shard_rows rows is "
+        "split into as many shards as it takes to hold each to that many (1: one pass in one function).",
+    )
+    shard_rows: int = Field(
+        default=2_000_000,
+        gt=0,
+        description="The most rows one function's statistics are computed over when data.shards is unset. analyze "
+        "measured ~13 s per million rows of 25 columns (docs/benchmarks.md): 2M rows is ~30 s of its 300 s "
+        "timeout, while one pass over 20M would be ~270 s.",
+    )
     sample: str | None = Field(
         default=None,
         description="A sample of the model's data in the project, relative to it (`mlops run --sample`, `mlops demo`, "
@@ -106,6 +121,12 @@ class DataConfig(_Strict):
         if v.startswith("/") or v.startswith("s3://"):
             raise ValueError("give a key prefix inside the bucket, e.g. 'my-model/', not a path or URI")
         return v
+
+    def shard_count(self, rows: int) -> int:
+        """The shards a snapshot of ``rows`` rows fans out over (1: analyzed in one pass)."""
+        if self.shards is not None:
+            return max(1, min(self.shards, rows))
+        return max(1, -(-rows // self.shard_rows))
 
 
 class FeatureOverride(_Strict):

@@ -59,6 +59,11 @@ class ArtifactStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef: ...
 
+    def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> ArtifactRef:
+        """The local file ``path`` stored at ``key``, streamed (multipart past a part's size: never whole in
+        memory), with its sha256 read from the file in chunks."""
+        ...
+
     def get_bytes(self, uri: str) -> bytes: ...
 
     def download(self, uri: str, path: str) -> None:

@@ -39,9 +39,21 @@ class StepResult(BaseModel):
         return {k: v for k, v in state.items() if isinstance(v, dict) and "sha256" in v}  # type: ignore[misc]
 
 
+class ShardsResult(StepResult):
+    """The snapshot split into shards for statistics past one function (``data.shards`` / ``data.shard_rows``):
+    the Distributed Map lists ``prefix`` (keys in the artifact bucket), one child per object, each computing its
+    partial under ``plan``; the merge expects one partial per shard the manifest names."""
+
+    count: int
+    prefix: str  # the shards' key prefix: every object under it is a shard
+    results: str  # the key prefix the Map's ResultWriter writes its children's results under
+    plan: ArtifactRefDict  # the StatisticsPlan every shard computes alike
+
+
 class ExtractResult(StepResult):
     snapshot: ArtifactRefDict
     manifest: ArtifactRefDict
+    shards: ShardsResult | None = None  # None: the statistics are one pass in one function
     rows: int = 0
     columns: int = 0
     objects: int = 0  # the landing objects in the snapshot
@@ -54,6 +66,7 @@ class AnalyzeResult(StepResult):
     report: ArtifactRefDict | None = None
     rows: int = 0
     features: int = 0
+    shards: int = 0  # the shards the statistics were merged from (0: one pass)
 
 
 class ValidateDataResult(StepResult):

@@ -159,6 +159,22 @@ def write_snapshot(con: Any, parts: list[Path], out: Path) -> tuple[int, list[st
     return (int(row[0]) if row else 0), columns
 
 
+def write_shards(con: Any, snapshot: Path, rows: int, count: int, out: Path) -> list[tuple[Path, int]]:
+    """The snapshot's rows cut into ``count`` contiguous ranges of (nearly) equal size, each a Parquet file under
+    ``out``, in one pass over the snapshot: [(file, rows)] in the snapshot's order."""
+    con.execute(
+        f"COPY (SELECT * EXCLUDE (file_row_number), file_row_number * {int(count)} // {max(int(rows), 1)} AS shard "
+        f"FROM read_parquet({_literal(snapshot)}, file_row_number = true)) TO {_literal(out)} "
+        "(FORMAT parquet, PARTITION_BY (shard), COMPRESSION snappy)"
+    )
+    files = sorted(out.glob("shard=*/*.parquet"), key=lambda f: (int(f.parent.name.split("=", 1)[1]), f.name))
+    counted = []
+    for f in files:
+        row = con.execute(f"SELECT count(*) FROM read_parquet({_literal(f)})").fetchone()
+        counted.append((f, int(row[0]) if row else 0))
+    return counted
+
+
 def write_frame(con: Any, df: Any, out: Path) -> Path:
     """A frame in memory (the labelled traffic a run trains on) written by DuckDB to the Parquet file ``out``."""
     # On a cursor of its own: DuckDB refuses to register a frame on a connection whose last result (an object's COPY)

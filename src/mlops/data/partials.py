@@ -132,6 +132,22 @@ class StatisticsPlan:
         bins = {name: e for name, stats in features.items() if (e := edges(stats)) is not None}
         return cls(bins=bins, target_bins=edges((baseline or {}).get("target")), **sizes)
 
+    def as_json(self) -> dict[str, Any]:
+        """The plan as the run stores it, for every shard to read alike (:meth:`from_json`)."""
+        return {
+            "bins": {k: [float(e) for e in v] for k, v in sorted(self.bins.items())},
+            "target_bins": [float(e) for e in self.target_bins] if self.target_bins is not None else None,
+            **self.sizes(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StatisticsPlan:
+        return cls(
+            bins={str(k): tuple(float(e) for e in v) for k, v in dict(data.get("bins") or {}).items()},
+            target_bins=tuple(float(e) for e in data["target_bins"]) if data.get("target_bins") is not None else None,
+            **{k: int(data[k]) for k in ("kll_k", "hll_lg_k", "items_lg_max_map_size") if k in data},
+        )
+
     def edges(self, column: str) -> list[float] | None:
         edges = self.bins.get(column)
         return [float(e) for e in edges] if edges is not None else None

@@ -37,7 +37,9 @@
    applied to each item, the items batched, at most ``MaxConcurrency`` children at a time, and the Map failed with
    ``States.ExceedToleratedFailureThreshold`` past the tolerated failures (moto let it succeed with ``null``
    results). The ``s3:listObjectsV2`` ItemReader reads every page (moto read the first 1,000 objects), and the
-   ``s3:putObject`` ResultWriter writes AWS's ``manifest.json``, ``SUCCEEDED_0.json`` and ``FAILED_0.json``.
+   ``s3:putObject`` ResultWriter writes AWS's ``manifest.json``, ``SUCCEEDED_0.json`` and ``FAILED_0.json``, its
+   ``Parameters`` evaluated against the state's input (moto's against the children's results: a ``Prefix.$``
+   failed the Map).
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class Invocation:
     handler_ms: float = 0.0  # the handler's own time in the environment (no emulator overhead): Lambda's duration
     init_cpu_ms: float = 0.0  # CPU time of the cold start's init and of the handler: what benchmarks.cost bills,
     cpu_ms: float = 0.0  # as a machine busy with other work stretches wall time but not these
+    max_rss_mb: float = 0.0  # the environment's resident memory at its highest so far (watched; killed past memory_mb)
 
 
 invocations: list[Invocation] = []  # since the emulator started (appended from the invoking threads)
@@ -269,6 +272,7 @@ def _run(fn: LocalFunction, payload: Any) -> tuple[bytes, bool]:
             out.handler_ms,
             out.init_cpu_ms,
             out.cpu_ms,
+            out.max_rss_mb,
         )
     )
     log(
@@ -747,10 +751,15 @@ def install_distributed_map() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
         resource_eval_s3 as writer,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import (
+        ResultWriter,
+    )
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     if "asl_parse" in _original:
         return
+    _original["result_writer"] = ResultWriter._eval_body
+    ResultWriter._eval_body = _result_writer_on_state_input  # type: ignore[method-assign]
     _original["asl_parse"] = AmazonStateLanguageParser.parse
     _original["map_run"] = DistributedIterationComponent._map_run
     _original["list_objects"] = reader.ResourceEvalS3._handle_list_objects_v2
@@ -771,10 +780,14 @@ def uninstall_distributed_map() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
         resource_eval_s3 as writer,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import (
+        ResultWriter,
+    )
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     if "asl_parse" not in _original:
         return
+    ResultWriter._eval_body = _original.pop("result_writer")  # type: ignore[method-assign]
     AmazonStateLanguageParser.parse = staticmethod(_original.pop("asl_parse"))  # type: ignore[method-assign]
     DistributedIterationComponent._map_run = _original.pop("map_run")  # type: ignore[method-assign]
     reader.ResourceEvalS3._handle_list_objects_v2 = staticmethod(_original.pop("list_objects"))  # type: ignore[method-assign]
@@ -818,6 +831,19 @@ def _list_all_objects(env: Any, resource_runtime_part: Any, state_credentials: A
     s3 = boto_client_for(region=resource_runtime_part.region, service="s3", state_credentials=state_credentials)
     pages = s3.get_paginator("list_objects_v2").paginate(**parameters)
     env.stack.append([s3_item(listed) for page in pages for listed in page.get("Contents", [])])
+
+
+def _result_writer_on_state_input(self: Any, env: Any) -> None:
+    """The ResultWriter's ``Parameters`` evaluated against the Map state's input, as AWS evaluates them (a run's
+    own ``"Prefix.$": "$.…"``); moto evaluated them against the children's results on top of its stack."""
+    results = env.stack.pop()
+    env.stack.append(env.states.get_input())
+    self.parargs.eval(env=env)
+    parameters = env.stack.pop()
+    env.stack.pop()  # the state's input
+    env.stack.append(results)
+    env.stack.append(parameters)
+    self.resource_eval.eval_resource(env=env)
 
 
 def _write_results(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:

@@ -15,11 +15,13 @@ from mlops.core.config import DataFormat
 from mlops.core.context import StepContext
 from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObjectMissingError
 from mlops.core.ports import ObjectInfo
-from mlops.core.results import ExtractResult
+from mlops.core.registry import champion_statistics
+from mlops.core.results import ExtractResult, ShardsResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.data.engine import EngineLimits, connect
 from mlops.data.frames import detect_format, normalize
-from mlops.data.landing import load_object, write_frame, write_snapshot
+from mlops.data.landing import load_object, write_frame, write_shards, write_snapshot
+from mlops.data.partials import StatisticsPlan
 from mlops.data.schema import Data, consensus_problems, object_problems
 from mlops.data.table import SqlTable
 
@@ -250,9 +252,10 @@ def _extract(
             paths.append(write_frame(con, normalize(labelled[0]), tmp / "feedback.parquet"))
             manifest_objects.append(labelled[1])
     rows, columns = write_snapshot(con, paths, tmp / "snapshot.parquet")
-    snapshot = ctx.stores.artifacts.put_bytes(
-        ctx.key("extract", "snapshot.parquet"), (tmp / "snapshot.parquet").read_bytes()
-    )
+    for path in paths:  # in the snapshot now: their room on /tmp is the shards'
+        path.unlink(missing_ok=True)
+    snapshot = ctx.stores.artifacts.put_file(ctx.key("extract", "snapshot.parquet"), str(tmp / "snapshot.parquet"))
+    shards, shard_list = _shard(ctx, con, tmp / "snapshot.parquet", rows, tmp / "shards")
     manifest = put_json(
         ctx.stores.artifacts,
         ctx.key("extract", "manifest.json"),
@@ -264,6 +267,7 @@ def _extract(
             "columns": columns,
             "bytes": total,
             "snapshot": snapshot.as_dict(),
+            "shards": shard_list,
         },
     )
     return ExtractResult(
@@ -274,7 +278,31 @@ def _extract(
         objects=len(objs) - len(set_aside),
         bytes=total,
         set_aside=len(set_aside),
+        shards=shards,
     )
+
+
+def _shard(
+    ctx: StepContext, con: Any, snapshot: Path, rows: int, out: Path
+) -> tuple[ShardsResult | None, list[dict[str, Any]]]:
+    """When the snapshot has more rows than one function's statistics should read (``data.shards``,
+    ``data.shard_rows``), the snapshot cut into shards under the run's ``extract/shards/``, and the statistics
+    plan every shard computes under (the champion's histogram edges counted exactly, so drift is exact when
+    merged): the Distributed Map's listing, and the shards the merge expects one partial each of."""
+    count = ctx.config.data.shard_count(rows)
+    if count <= 1:
+        return None, []
+    store = ctx.stores.artifacts
+    prefix = ctx.key("extract", "shards/")
+    listed = []
+    for i, (path, n) in enumerate(write_shards(con, snapshot, rows, count, out)):
+        ref = store.put_file(f"{prefix}part-{i:05d}.parquet", str(path))
+        path.unlink()
+        listed.append({"key": f"{prefix}part-{i:05d}.parquet", "rows": n, "sha256": ref.sha256, "size": ref.size})
+    plan = StatisticsPlan.from_baseline(champion_statistics(ctx.stores, ctx.model))
+    plan_ref = put_json(store, ctx.key("extract", "statistics_plan.json"), plan.as_json())
+    result = ShardsResult(count=len(listed), prefix=prefix, results=ctx.key("analyze", "map/"), plan=plan_ref.as_dict())
+    return result, listed
 
 
 def _set_aside(ctx: StepContext, objs: list[ObjectInfo], bad: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

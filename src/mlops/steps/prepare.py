@@ -41,9 +41,9 @@ def prepare(
                     }
                 ],
             )
-        # One split file in memory at a time (compressed Parquet), on its way to the store.
+        # Each split file streamed to the store from disk: a split larger than the function's memory uploads too.
         refs = {
-            name: store.put_bytes(ctx.key("prepare", f"{name}.parquet"), file.read_bytes()).as_dict()
+            name: store.put_file(ctx.key("prepare", f"{name}.parquet"), str(file)).as_dict()
             for name, file in out.files.items()
         }
     kinds = {c: FeatureType(s["type"]) for c, s in spec["features"].items()}

@@ -55,6 +55,23 @@ class AnalyzeEvent(StepEvent):
     extract: ExtractResult
 
 
+class ListedObject(BaseModel):
+    """One object of a Distributed Map's ``s3:listObjectsV2`` reader, as a child receives it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str = Field(alias="Key", min_length=1)
+    etag: str | None = Field(default=None, alias="Etag")
+    size: int | None = Field(default=None, alias="Size")
+
+
+class AnalyzeShardEvent(StepEvent):
+    """A child of the statistics' Distributed Map: the run, its shard and the plan every shard computes under."""
+
+    shard: ListedObject
+    plan: ArtifactRefDict
+
+
 class ValidateDataEvent(AnalyzeEvent):
     analyze: AnalyzeResult
 

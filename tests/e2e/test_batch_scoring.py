@@ -51,13 +51,16 @@ def test_given_three_files_and_a_success_marker_under_the_scoring_prefix_then_ev
         parquet = io.BytesIO()
         scored.iloc[80:130].to_parquet(parquet, index=False)
         files = {
-            "score/breast-cancer/day/a.csv": a.to_csv(index=False).encode(),
-            "score/breast-cancer/day/b.parquet": parquet.getvalue(),
-            "score/breast-cancer/day/c.jsonl": scored.iloc[130:].to_json(orient="records", lines=True).encode(),
+            "exports/day/a.csv": a.to_csv(index=False).encode(),
+            "exports/day/b.parquet": parquet.getvalue(),
+            "exports/day/c.jsonl": scored.iloc[130:].to_json(orient="records", lines=True).encode(),
         }
         for key, body in files.items():
             p.upload(body, key)
-        marker = p.upload(b"", "score/breast-cancer/day/_SUCCESS")
+        # What `mlops score s3://…/exports/day/` does: the folder's tables copied under the scoring prefix, then its
+        # _SUCCESS marker, whose upload starts the job.
+        marker = p.score(f"s3://{p.output('LandingBucket')}/exports/day/")
+        assert marker["key"] == "score/breast-cancer/day/_SUCCESS"
 
         job = p.wait_job(p.job_for_upload(marker["key"], marker["etag"]), timeout=300)
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from mlops.core.clock import new_run_id
 from mlops.core.config import load_config
 from mlops.core.context import StepContext
 from mlops.core.runs import start_run
 from mlops.local.emulator import LocalCloud
+from mlops.tools.cli import app
 from mlops.tools.platform import Platform
 from mlops.tools.samples import bundled
 from tests.chain import run_chain
@@ -96,4 +98,8 @@ def test_given_three_files_and_a_success_marker_under_the_scoring_prefix_then_ev
         ]
         rows = sum(len(s3.get_object(Bucket=bucket, Key=k)["Body"].read().splitlines()) for k in captured)
         assert rows == 158
-        assert any(j["job_id"] == job["job_id"] for j in p.jobs())
+        # The job is listed with its figures (`mlops jobs`).
+        listed = CliRunner().invoke(app, ["jobs", "--endpoint", cloud.endpoint, "--json"])
+        assert listed.exit_code == 0, listed.output
+        (mine,) = [j for j in json.loads(listed.output) if j["job_id"] == job["job_id"]]
+        assert (mine["status"], mine["rows_out"], mine["errors"], mine["version"]) == ("SUCCEEDED", 160, 2, 1)

@@ -484,6 +484,29 @@ def score(
         raise typer.Exit(1)
 
 
+@app.command()
+def jobs(
+    limit: int = 20,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent batch scoring jobs of a model, newest first: status, pinned version, rows, errors, duration, output."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        found = p.jobs(limit)
+    if as_json:
+        emit(found)
+        return
+    for j in found:
+        typer.echo(
+            f"{j['job_id']}  {j.get('status', ''):<9} v{j.get('version')}  {j.get('rows_out', '-')!s:>9} rows  "
+            f"{j.get('errors', '-')!s:>6} errors  {j.get('duration_s', '-')!s:>7} s  {j.get('output', '')}"
+        )
+
+
 @runs_app.command("list")
 def runs_list(
     limit: int = 20,

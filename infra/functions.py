@@ -50,7 +50,22 @@ TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 512, 30, "D5: start runs idem
 SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the prediction API (ONNX)")
 CAPTURE_FUNCTION = FunctionSpec("capture", "base", 512, 60, "D1/D2: ship captured predictions and labels to S3")
 MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data and live quality of served traffic")
-ALL_FUNCTIONS = (*PIPELINE_FUNCTIONS, TRIGGER_FUNCTION, SERVE_FUNCTION, CAPTURE_FUNCTION, MONITOR_FUNCTION)
+# Batch scoring (S3 to S3): its own small state machine. The shards score in the serving bundle (onnxruntime, and
+# DuckDB to read and write the tables), with memory for a shard's table and its scores; planning and finishing read
+# listings and JSON only.
+SCORING_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("score_plan", "base", 1024, 120, "batch scoring: the job's shards"),
+    FunctionSpec("score_shard", "serving", 3008, 900, "batch scoring: one shard through /predict's checks (ONNX)"),
+    FunctionSpec("score_finish", "base", 1024, 300, "batch scoring: rows in = rows out, manifest, _SUCCESS"),
+)
+ALL_FUNCTIONS = (
+    *PIPELINE_FUNCTIONS,
+    *SCORING_FUNCTIONS,
+    TRIGGER_FUNCTION,
+    SERVE_FUNCTION,
+    CAPTURE_FUNCTION,
+    MONITOR_FUNCTION,
+)
 
 # The steps the state machine warms before the run reaches them (see TrainingPipeline._warmed), each with a
 # synchronous warm-up event beside the steps before it, and joined before it is needed — so a step never finds its

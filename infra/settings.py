@@ -56,6 +56,9 @@ class EnvironmentSettings(BaseModel):
     )
     model_cache_seconds: int = Field(default=30, ge=0, le=300, description="Champion alias re-check interval.")
     max_predict_rows: int = Field(default=1000, gt=0, le=10_000)
+    scoring_max_concurrency: int = Field(
+        default=20, ge=1, le=1000, description="Batch scoring: shards scored at once (the Map's MaxConcurrency)."
+    )
 
     @property
     def model_paths(self) -> list[Path]:

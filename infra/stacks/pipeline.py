@@ -17,8 +17,9 @@ from mlops.core.config import config_document
 from mlops.infra.constructs.pipeline_function import PipelineFunction
 from mlops.infra.constructs.pipeline_layers import PipelineLayers
 from mlops.infra.constructs.platform_events import PlatformEvents
+from mlops.infra.constructs.scoring_workflow import RESULTS_PREFIX, ScoringWorkflow
 from mlops.infra.constructs.training_pipeline import TrainingPipeline
-from mlops.infra.functions import PIPELINE_FUNCTIONS, FunctionSpec
+from mlops.infra.functions import PIPELINE_FUNCTIONS, SCORING_FUNCTIONS, FunctionSpec
 from mlops.infra.settings import EnvironmentSettings
 from mlops.infra.stacks.storage import StorageStack
 from mlops.wiring.runtime import catalog_document, catalog_hash
@@ -177,6 +178,7 @@ class PipelineStack(Stack):
         self.state_machine = self.pipeline.state_machine
         # Publishing to a topic under a customer-managed key needs the key too (sns:Publish alone is refused).
         self.notifications_key.grant(self.state_machine.role, "kms:Decrypt", "kms:GenerateDataKey*")
+        self._scoring(storage)
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "FailureTopicArn", value=self.failure_topic.topic_arn)
         CfnOutput(self, "CatalogParameter", value=self.catalog_parameter_name)
@@ -184,8 +186,41 @@ class PipelineStack(Stack):
         CfnOutput(self, "EventSource", value=settings.event_source)
         CfnOutput(self, "EventLogGroup", value=self.events.log_group.log_group_name)
         CfnOutput(self, "Models", value=",".join(models.names))
-        for name, fn in self.functions.items():
+        for name, fn in {**self.functions, **self.scoring_functions}.items():
             CfnOutput(self, f"Function{_pascal(name)}", value=fn.function_name)
+
+    def _scoring(self, storage: StorageStack) -> None:
+        """Batch scoring (S3 to S3): its functions, each granted what its step reads and writes, and its state
+        machine (the trigger starts it). The shards read the landing bucket's scoring prefixes only."""
+        store, tables = storage.store, storage.tables
+        fns = {spec.name: self.make_function(self, f"Fn-{spec.name}", spec=spec) for spec in SCORING_FUNCTIONS}
+        self.scoring_functions = fns
+        scoring_prefixes = sorted({m.scoring_prefix for m in self.models})
+        for prefix in scoring_prefixes:
+            store.landing.grant_read(fns["score_plan"], f"{prefix}*")
+            store.landing.grant_read(fns["score_shard"], f"{prefix}*")
+        for fn in fns.values():
+            tables.runs.grant_read_write_data(fn)  # the job's record (JOB#<job_id>)
+            store.artifacts.grant_put(fn, f"{c.SCORED_PREFIX}*")
+            store.artifacts.grant_read(fn, f"{c.SCORED_PREFIX}*")
+        tables.models.grant_read_data(fns["score_shard"])  # the pinned version's record
+        store.artifacts.grant_read(fns["score_shard"], f"{c.MODELS_PREFIX}*")
+        store.artifacts.grant_put(fns["score_shard"], f"{c.CAPTURES_PREFIX}*")  # the sampled rows, for the monitor
+        store.artifacts.grant_read(fns["score_finish"], f"{RESULTS_PREFIX}/*")  # the Map's result files
+        grant_site_publishing(fns["score_finish"], storage)
+        self.scoring = ScoringWorkflow(
+            self,
+            "Scoring",
+            plan=fns["score_plan"],
+            shard=fns["score_shard"],
+            finish=fns["score_finish"],
+            timeouts={f.name: f.timeout_s for f in SCORING_FUNCTIONS},
+            artifacts=store.artifacts,
+            max_concurrency=self.settings.scoring_max_concurrency,
+            log_retention=self.log_retention,
+        )
+        self.scoring_state_machine = self.scoring.state_machine
+        CfnOutput(self, "ScoringStateMachineArn", value=self.scoring_state_machine.state_machine_arn)
 
     def layers_for(self, scope: Construct) -> PipelineLayers:
         """The layers of the stack that holds ``scope`` (one set per stack: no layer ARN crosses stacks)."""

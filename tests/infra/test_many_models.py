@@ -67,14 +67,16 @@ def test_given_one_two_and_three_models_then_each_adds_the_stated_resources_and_
         assert counts[1][stack] - counts[0][stack] == added, (stack, counts)
         assert counts[2][stack] - counts[1][stack] == added, (stack, counts)
     assert sum(PER_MODEL.values()) == 22
-    # Shared compute: one state machine, one trigger, one serve function and one API for all three models.
-    assert len(resources_of_type(t3["Pipeline"], "AWS::StepFunctions::StateMachine")) == 1
+    # Shared compute: one training and one scoring state machine, one trigger, one serve function and one API for
+    # all three models.
+    assert len(resources_of_type(t3["Pipeline"], "AWS::StepFunctions::StateMachine")) == 2
     assert len(resources_of_type(t3["Serving"], "AWS::ApiGateway::RestApi")) == 1
     assert len(resources_of_type(t3["Triggers"], "AWS::Lambda::Function")) == 1
     assert len(resources_of_type(t3["Pipeline"], "AWS::Lambda::Function")) == len(
         resources_of_type(_synth(tmp_path / "again1", one)["Pipeline"], "AWS::Lambda::Function")
     )
-    state_machine_definition(t3["Pipeline"])  # still exactly one
+    state_machine_definition(t3["Pipeline"])  # still exactly one training state machine
+    state_machine_definition(t3["Pipeline"], machine="Scoring")
     # Before labels, only a classifier's accuracy can be estimated: one estimated-quality alarm, breast-cancer's.
     estimated = [
         a

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match
 
-from mlops.infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS
+from mlops.infra.functions import ALL_FUNCTIONS, PIPELINE_FUNCTIONS, SCORING_FUNCTIONS
 from mlops.local.template import resources_of_type, state_machine_definition, walk_states
 
 pytestmark = pytest.mark.infra
@@ -137,7 +137,7 @@ def test_given_the_state_machine_then_failures_are_recorded_notified_and_failed(
 
 def test_given_the_pipeline_then_functions_are_traced_arm64_python312_with_log_retention(synth):
     t = synth.template("pipeline")
-    t.resource_count_is("AWS::Lambda::Function", len(PIPELINE_FUNCTIONS))
+    t.resource_count_is("AWS::Lambda::Function", len(PIPELINE_FUNCTIONS) + len(SCORING_FUNCTIONS))
     t.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -220,7 +220,7 @@ def test_given_the_triggers_then_new_data_under_the_prefix_reaches_the_trigger(s
         },
     )
     t.resource_count_is("AWS::Lambda::Function", 1)
-    assert {f.name for f in ALL_FUNCTIONS} == {f.name for f in PIPELINE_FUNCTIONS} | {
+    assert {f.name for f in ALL_FUNCTIONS} == {f.name for f in (*PIPELINE_FUNCTIONS, *SCORING_FUNCTIONS)} | {
         "trigger",
         "serve",
         "capture",
@@ -374,7 +374,17 @@ def test_given_the_functions_then_none_reads_the_bootstrap_bucket_and_writers_ar
     for name in ("pipeline", "triggers", "serving", "monitoring"):
         text = json.dumps(_statements(synth.raw(name)))
         assert "cdk-hnb659fds-assets" not in text, f"{name}: a role may read the bootstrap bucket"
-    prefixes = ("/runs/*", "/schemas/*", "/models/*", "/captures/*", "/feedback/*", "/monitoring/*", "/sites/*")
+    prefixes = (
+        "/runs/*",
+        "/runs/scoring/*",
+        "/schemas/*",
+        "/models/*",
+        "/captures/*",
+        "/feedback/*",
+        "/monitoring/*",
+        "/sites/*",
+        "/scored/*",
+    )
     for name in ("pipeline", "serving", "triggers", "monitoring"):
         for st in _statements(synth.raw(name)):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
@@ -504,6 +514,69 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
         assert "Catch" not in branch["States"][name] and branch["States"][name]["Retry"]
     assert "extract" not in WARMED and {"await_approval", "promote"}.isdisjoint(WARMED)
     assert not resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig")
+
+
+def test_given_batch_scoring_then_a_distributed_map_reads_the_plan_and_batches_shards_with_the_pinned_version(
+    synth,
+):
+    """#32: the scoring state machine as CDK's DistributedMap synthesizes it — the shape the emulator runs."""
+    states = walk_states(state_machine_definition(synth.raw("pipeline"), machine="Scoring"))
+    shards = states["Shards"]
+    assert shards["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert shards["ItemReader"]["Resource"].endswith(":states:::s3:getObject")
+    assert shards["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+    assert shards["ItemReader"]["Parameters"]["Key.$"] == "$.plan.shards_key"
+    # Every shard is told the job's version, pinned once at the start (the execution's input), not the champion.
+    assert shards["ItemBatcher"] == {
+        "MaxItemsPerBatch": 1,
+        "BatchInput": {"job_id.$": "$.job_id", "model.$": "$.model", "version.$": "$.version"},
+    }
+    assert shards["ToleratedFailurePercentagePath"] == "$.plan.tolerated_failure_percentage"
+    assert shards["ResultWriter"]["Resource"].endswith(":states:::s3:putObject")
+    assert shards["ResultWriter"]["Parameters"]["Prefix"] == "runs/scoring"
+    assert shards["ResultPath"] == "$.results" and shards["Next"] == "Finish"
+    # A failed shard is retried (any error) before it counts against the tolerance.
+    retries = states["ScoreShard"]["Retry"]
+    assert retries[-1]["ErrorEquals"] == ["States.ALL"] and retries[-1]["MaxAttempts"] >= 1
+    # Every failure is recorded by the finisher, then the job fails; a job the finisher judged failed fails as judged.
+    for name in ("Plan", "Shards"):
+        assert states[name]["Catch"][0]["Next"] == "RecordFailure", name
+    assert [c["ErrorEquals"] for c in states["Finish"]["Catch"]] == [["ScoringJobFailed"], ["States.ALL"]]
+    assert states["RecordFailure"]["Next"] == "JobFailed" and states["JobFailed"]["Type"] == "Fail"
+    # The state machine's own S3 access: the shard lists it reads and the results it writes, not the whole bucket.
+    scoring_role = [
+        st
+        for k, p in resources_of_type(synth.raw("pipeline"), "AWS::IAM::Policy").items()
+        if k.startswith("ScoringStateMachineRole")
+        for st in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    s3 = [st for st in scoring_role if any(str(a).startswith("s3:") for a in _as_list(st["Action"]))]
+    resources = [json.dumps(r) for st in s3 for r in _as_list(st["Resource"])]
+    assert s3 and all(r.endswith(('/scored/*"]]}', '/runs/scoring/*"]]}')) for r in resources), resources
+
+
+def test_given_batch_scoring_then_uploads_under_each_scoring_prefix_reach_the_trigger_which_may_start_jobs(synth):
+    t = synth.template("triggers")
+    t.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {
+                    "detail": Match.object_like(
+                        {"object": {"key": Match.array_with([{"prefix": "score/breast-cancer/"}])}}
+                    )
+                }
+            )
+        },
+    )
+    actions = [a for st in _statements(synth.raw("triggers")) for a in _as_list(st["Action"])]
+    assert "states:StartExecution" in actions
+    env = next(iter(resources_of_type(synth.raw("triggers"), "AWS::Lambda::Function").values()))
+    assert "MLOPS_SCORING_STATE_MACHINE_ARN" in env["Properties"]["Environment"]["Variables"]
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
 
 
 def test_given_a_sharded_snapshot_then_a_distributed_map_lists_its_shards_and_merges_them_on_least_privilege(synth):

@@ -69,17 +69,40 @@ class DynamoMetadataStore:
         return from_dynamo(item) if item else None
 
     def update_run(self, model: str, run_id: str, fields: dict[str, Any]) -> None:
+        self._update(model, f"RUN#{run_id}", fields)
+
+    def _update(self, model: str, sk: str, fields: dict[str, Any]) -> None:
         if not fields:
             return
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values = {f":v{i}": to_dynamo(v) for i, v in enumerate(fields.values())}
         expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
         self._runs.update_item(
-            Key={"pk": model, "sk": f"RUN#{run_id}"},
+            Key={"pk": model, "sk": sk},
             UpdateExpression=expr,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+    # -- batch scoring jobs: beside the model's runs, JOB#<job_id> --------------------------------------------
+    def put_job(self, record: dict[str, Any]) -> None:
+        self._runs.put_item(Item=to_dynamo({"pk": record["model"], "sk": f"JOB#{record['job_id']}", **record}))
+
+    def get_job(self, model: str, job_id: str) -> dict[str, Any] | None:
+        item = self._runs.get_item(Key={"pk": model, "sk": f"JOB#{job_id}"}, ConsistentRead=True).get("Item")
+        return from_dynamo(item) if item else None
+
+    def update_job(self, model: str, job_id: str, fields: dict[str, Any]) -> None:
+        self._update(model, f"JOB#{job_id}", fields)
+
+    def list_jobs(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
+        resp = self._runs.query(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":p": model, ":s": "JOB#"},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [from_dynamo(i) for i in resp.get("Items", [])]
 
     def record_step(self, model: str, run_id: str, step: str, info: dict[str, Any], section: str = "steps") -> None:
         """Set ``<section>.<step>`` (steps or trials) on a run record, which must exist."""

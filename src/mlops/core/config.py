@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops.core.constants import SCORE_PREFIX
+
 
 class ConfigError(ValueError):
     """The configuration file is missing, unreadable or invalid."""
@@ -369,6 +371,49 @@ class ServingConfig(_Strict):
     burst_limit: int | None = Field(default=None, gt=0, description="Default: the stage's burst over the models.")
 
 
+class ScoringConfig(_Strict):
+    """Batch scoring (S3 to S3): uploads under the scoring prefix are scored by the champion, as ``/predict`` scores."""
+
+    prefix: str | None = Field(
+        default=None,
+        description="Key prefix in the landing bucket under which files to score are uploaded; default "
+        "'score/<model>/'. A file directly under it starts a job for that file; files in a folder under it wait "
+        "for the folder's `_SUCCESS` marker, which starts one job over every file of the folder.",
+    )
+    max_error_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="A job whose share of bad rows (each written with the error /predict gives) exceeds this fails, "
+        "naming it; its parts are kept.",
+    )
+    tolerated_failed_shards: float = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Percentage of shards that may fail (after their retries) without failing the job; the "
+        "manifest names each one and its rows. 0: any failed shard fails the job.",
+    )
+    shard_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="An input object larger than this is scored as several shards, each a row range of it.",
+    )
+    capture_sample: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of scored rows captured for the monitor; default: monitoring.capture_sample.",
+    )
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is not None and (v.startswith("/") or v.startswith("s3://") or not v.endswith("/")):
+            raise ValueError("give a key prefix inside the bucket ending in '/', e.g. 'score/my-model/'")
+        return v
+
+
 class ChallengerPolicy(_Strict):
     """C4: promote a challenger without a person once live labels show it does not regress."""
 
@@ -406,6 +451,7 @@ class ProjectConfig(_Strict):
     registry: RegistryConfig = RegistryConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     serving: ServingConfig = ServingConfig()
+    scoring: ScoringConfig = ScoringConfig()
     schedule: str | None = Field(
         default=None, description="EventBridge schedule expression for periodic retraining, e.g. 'rate(7 days)'."
     )
@@ -424,6 +470,16 @@ class ProjectConfig(_Strict):
         if self.target in {self.id_column, self.time_column}:
             raise ValueError("target must differ from id_column and time_column")
         return self
+
+    @property
+    def scoring_prefix(self) -> str:
+        """Where this model's files to score land (``scoring.prefix``, or ``score/<name>/``)."""
+        return self.scoring.prefix or f"{SCORE_PREFIX}{self.name}/"
+
+    @property
+    def scoring_capture_sample(self) -> float:
+        sample = self.scoring.capture_sample
+        return self.monitoring.capture_sample if sample is None else sample
 
     def primary_metric_for(self, task: Task) -> str:
         return _metric_for(task, "evaluation.primary_metric", self.evaluation.primary_metric, "roc_auc")
@@ -540,6 +596,21 @@ class ModelSet:
                     )
             self.sources[config.name] = source
             self.configs[config.name] = config
+        for config in self.configs.values():
+            for other in self.configs.values():
+                uploads = (other.data.bucket is None) and (
+                    config.scoring_prefix.startswith(other.data.prefix)
+                    or other.data.prefix.startswith(config.scoring_prefix)
+                )
+                scores = other is not config and other.scoring_prefix.startswith(config.scoring_prefix)
+                if uploads or scores:
+                    clash = (
+                        f"data.prefix '{other.data.prefix}'" if uploads else f"scoring.prefix '{other.scoring_prefix}'"
+                    )
+                    raise ConfigError(
+                        f"{self.sources[config.name]}: scoring.prefix: '{config.scoring_prefix}' overlaps {clash} of "
+                        f"model '{other.name}': an upload there would be both; give each its own prefix"
+                    )
 
     @property
     def names(self) -> list[str]:
@@ -564,6 +635,12 @@ class ModelSet:
         if len(self.configs) == 1:
             return next(iter(self.configs.values()))
         raise ConfigError(f"this project has {len(self.configs)} models ({', '.join(self.names)}): name one")
+
+    def for_scoring(self, bucket: str, key: str, landing_bucket: str) -> ProjectConfig | None:
+        """The model whose scoring prefix (in the landing bucket) an uploaded object falls under."""
+        if bucket != landing_bucket:
+            return None
+        return next((c for c in self.configs.values() if key.startswith(c.scoring_prefix)), None)
 
     def for_object(self, bucket: str, key: str, landing_bucket: str) -> ProjectConfig | None:
         """The model whose data prefix an uploaded object falls under (prefixes never overlap)."""

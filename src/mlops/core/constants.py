@@ -14,6 +14,7 @@ ENV_CONFIG_URI = "MLOPS_CONFIG_URI"  # local files, comma-separated (tests, tool
 ENV_CATALOG_PARAMETER = "MLOPS_CATALOG_PARAMETER"  # the SSM parameter naming every model's config parameter
 ENV_CATALOG_HASH = "MLOPS_CATALOG_HASH"  # the catalog's hash the function was deployed with
 ENV_STATE_MACHINE_ARN = "MLOPS_STATE_MACHINE_ARN"
+ENV_SCORING_STATE_MACHINE_ARN = "MLOPS_SCORING_STATE_MACHINE_ARN"  # batch scoring jobs (the trigger starts them)
 ENV_MODEL_CACHE_SECONDS = "MLOPS_MODEL_CACHE_SECONDS"
 ENV_MODEL_CACHE_MB = "MLOPS_MODEL_CACHE_MB"  # the loaded models' memory bound (LRU beyond it)
 ENV_MAX_ROWS = "MLOPS_MAX_PREDICT_ROWS"
@@ -57,6 +58,11 @@ MODELS_PREFIX = "models/"
 CAPTURES_PREFIX = "captures/"
 FEEDBACK_PREFIX = "feedback/"
 MONITORING_PREFIX = "monitoring/"
+# Batch scoring: files to score land under score/<model>/ in the landing bucket (scoring.prefix); each job writes
+# scored/<model>/<job>/part-N.parquet, manifest.json and _SUCCESS in the artifact bucket.
+SCORE_PREFIX = "score/"
+SCORED_PREFIX = "scored/"
+SUCCESS_MARKER = "_SUCCESS"  # a folder's marker (Spark's, Hadoop's): its files are complete
 # Each model's static report site (mlops.reports.site), rebuilt when a run ends and when a window is judged.
 SITES_PREFIX = "sites/"
 

@@ -46,11 +46,16 @@ def placeholder_resolver(value: dict[str, Any]) -> str:
     return f"<import:{value['Fn::ImportValue']}>"
 
 
-def state_machine_definition(template: dict[str, Any], resolve: Resolver = placeholder_resolver) -> dict[str, Any]:
-    """The (single) state machine's ASL definition from a stack template, references resolved by ``resolve``."""
+def state_machine_definition(
+    template: dict[str, Any], resolve: Resolver = placeholder_resolver, machine: str = "Training"
+) -> dict[str, Any]:
+    """The ASL definition of the state machine ``machine`` (its construct: ``Training``, ``Scoring``) from a stack
+    template, references resolved by ``resolve``. A template with one state machine: that one."""
     machines = resources_of_type(template, "AWS::StepFunctions::StateMachine")
+    if len(machines) > 1:
+        machines = {k: m for k, m in machines.items() if k.startswith(machine)}
     if len(machines) != 1:
-        raise ValueError(f"expected one state machine in the template, found {len(machines)}")
+        raise ValueError(f"expected one {machine} state machine in the template, found {len(machines)}")
     (props,) = (m["Properties"] for m in machines.values())
     rendered = render(props["DefinitionString"], resolve)
     return json.loads(rendered) if isinstance(rendered, str) else rendered

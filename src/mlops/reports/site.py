@@ -72,6 +72,7 @@ class SiteData:
     history: list[dict[str, Any]]
     champion: int | None
     monitors: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    jobs: list[dict[str, Any]] = field(default_factory=list)  # batch scoring jobs, newest first
 
 
 class _Reader:
@@ -102,7 +103,8 @@ def load(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = Non
     history = stores.meta.alias_history(model)
     if monitors is None:
         monitors = monitor_summaries(stores, model)
-    return SiteData(model, runs, versions, history, stores.meta.get_alias(model, c.CHAMPION), monitors)
+    jobs = stores.meta.list_jobs(model, MAX_RUNS)
+    return SiteData(model, runs, versions, history, stores.meta.get_alias(model, c.CHAMPION), monitors, jobs)
 
 
 def monitor_summaries(stores: Stores, model: str) -> list[dict[str, Any]]:

@@ -40,13 +40,15 @@ from mlops.core.constants import (
 )
 from mlops.monitoring import capture
 from mlops.serving.service import (
+    LISTED_PROBLEMS,
     LoadedModel,
     ModelCache,
     NoModelError,
     ServingModels,
+    as_answered,
     check_labels,
-    check_records,
-    undefined_outputs,
+    checked_outputs,
+    problem_message,
 )
 
 DIRECT_PREDICT = True  # the hot path below; the parity test turns it off to compare
@@ -268,22 +270,14 @@ class ClientProblem(Exception):
         self.status, self.message, self.errors = status, message, errors or []
 
 
-MAX_ERRORS = 50  # problems listed in one answer's errors (a batch can have thousands)
+MAX_ERRORS = LISTED_PROBLEMS
 
 
 def named_problems(what: str, problems: list[Any]) -> ClientProblem:
     """A 400 for records (or labels) with problems: the first in the message, every one (up to MAX_ERRORS) in
     ``errors``, and the message says where the others are, so "(and N more)" is never a dead end."""
-    first = problems[0]
-    field = f", field '{first.field}'" if first.field else ""
-    if len(problems) == 1:
-        more = ""
-    elif len(problems) <= MAX_ERRORS:
-        more = f" (and {len(problems) - 1} more: errors lists all {len(problems)})"
-    else:
-        more = f" (and {len(problems) - 1} more: errors lists the first {MAX_ERRORS})"
     errors = [p.as_dict() for p in problems[:MAX_ERRORS]]
-    return ClientProblem(400, f"{what} {first.row}{field}: {first.problem}{more}", errors)
+    return ClientProblem(400, problem_message(what, problems, MAX_ERRORS), errors)
 
 
 def problem(status: int, message: str, errors: list[dict[str, Any]] | None = None) -> Response[Any]:
@@ -398,31 +392,17 @@ def _score(
     """One model's answers for ``records`` (checked against its own signature: a 400 naming each problem): the
     rows of the response, its warnings, and the same answers as columns for capture."""
     model = loaded.model
-    problems, warnings, feeds, numbers = check_records(model, records)
-    if problems:
+    problems, checked = checked_outputs(model, records)
+    if checked is None:
         raise named_problems("record", problems)
-    predictions, probabilities, flagged = model.outputs(feeds)
-    undefined = undefined_outputs(model, records, flagged) if flagged else []
-    if undefined:
-        raise named_problems("record", undefined)
+    warnings, predictions, probabilities = checked.warnings, checked.predictions, checked.probabilities
     rows = model.rows(predictions, probabilities)
     id_column = model.signature.id_column
-    ids = None
     if id_column:
-        ids = [record.get(id_column) for record in records]
         for row, record in zip(rows, records, strict=True):
             if id_column in record:
                 row["id"] = record[id_column]
-    answered = capture.Answered(
-        numeric=model.numeric_names,
-        numbers=numbers,
-        text={s["name"]: feeds[s.get("input", s["name"])].ravel().tolist() for s in model.categorical_specs},
-        predictions=predictions,
-        probabilities=probabilities,
-        classes=model.class_names,
-        ids=ids,
-    )
-    return rows, warnings, answered
+    return rows, warnings, as_answered(model, records, checked)
 
 
 def challenger_error(model: str) -> None:

@@ -23,6 +23,7 @@ from mlops.core.artifact_io import get_verified
 from mlops.core.config import UnknownModelError
 from mlops.core.constants import CHALLENGER, CHAMPION
 from mlops.core.ports import ArtifactStore, MetadataStore
+from mlops.monitoring import capture
 from mlops.serving.onnx_model import OnnxModel
 from mlops.serving.signature import RANGE_SLACK, value_bounds
 
@@ -115,6 +116,16 @@ class ModelCache:
         return self._current.size_bytes if self._current is not None else 0
 
 
+def load_version(meta: MetadataStore, artifacts: ArtifactStore, name: str, version: int) -> LoadedModel:
+    """One registered version of ``name``, loaded as the serve function loads its champion (its ONNX file checked
+    against the sha256 the registry recorded): what a batch scoring job pins."""
+    record = meta.get_model_version(name, version)
+    if record is None:
+        raise LookupError(f"model '{name}' has no version {version}")
+    onnx = get_verified(artifacts, record["artifacts"]["onnx"])
+    return LoadedModel(version, OnnxModel(onnx), record, time.monotonic(), len(onnx))
+
+
 @dataclass
 class ServingModels:
     """One :class:`ModelCache` per model, each with its own alias re-check, within a memory bound: when the
@@ -188,6 +199,38 @@ class FieldProblem:
         return {"row": self.row, "field": self.field, "problem": self.problem}
 
 
+LISTED_PROBLEMS = 50  # problems listed in one answer's errors (a batch can have thousands)
+
+
+def as_answered(model: OnnxModel, records: list[dict[str, Any]], checked: Checked) -> capture.Answered:
+    """Scored records as capture records them (:class:`mlops.monitoring.capture.Answered`): whole columns."""
+    id_column = model.signature.id_column
+    feeds = checked.feeds
+    return capture.Answered(
+        numeric=model.numeric_names,
+        numbers=checked.numbers,
+        text={s["name"]: feeds[s.get("input", s["name"])].ravel().tolist() for s in model.categorical_specs},
+        predictions=checked.predictions,
+        probabilities=checked.probabilities,
+        classes=model.class_names,
+        ids=[record.get(id_column) for record in records] if id_column else None,
+    )
+
+
+def problem_message(what: str, problems: list[FieldProblem], listed: int) -> str:
+    """The message of a 400 for records (or labels) with ``problems``: the first named, and where the others are
+    (``listed``: how many the answer's ``errors`` holds). A batch scoring job writes it beside each bad row."""
+    first = problems[0]
+    field = f", field '{first.field}'" if first.field else ""
+    if len(problems) == 1:
+        more = ""
+    elif len(problems) <= listed:
+        more = f" (and {len(problems) - 1} more: errors lists all {len(problems)})"
+    else:
+        more = f" (and {len(problems) - 1} more: errors lists the first {listed})"
+    return f"{what} {first.row}{field}: {first.problem}{more}"
+
+
 _NUMBER_TYPES = (int, float)
 _NUMERIC_OK = frozenset({int, float, type(None)})  # JSON numbers and null (bool is not a number here)
 _CATEGORY_OK = frozenset({str, type(None)})
@@ -227,6 +270,32 @@ def check_records(
     if problems:
         return sorted(problems, key=lambda p: (p.row, p.field)), [], {}, None
     return problems, warnings, feeds, numbers
+
+
+@dataclass
+class Checked:
+    """Records that passed :func:`check_records` and were scored: what the answer and the capture are made of."""
+
+    warnings: list[str]
+    feeds: dict[str, Any]
+    numbers: Any  # the numeric inputs as fed (see check_records)
+    predictions: list[Any]
+    probabilities: Any  # (n, classes) float64, or None for a regressor
+
+
+def checked_outputs(model: OnnxModel, records: list[dict[str, Any]]) -> tuple[list[FieldProblem], Checked | None]:
+    """``records`` checked against the model's signature and scored: the problems that make them unanswerable
+    (every bad value named; then, once they are valid, the records whose output is undefined), or the answers.
+    ``/predict`` refuses a request with a problem (a 400 naming each); a batch scoring job marks those rows and
+    scores the rest. One path for both."""
+    problems, warnings, feeds, numbers = check_records(model, records)
+    if problems:
+        return problems, None
+    predictions, probabilities, flagged = model.outputs(feeds)
+    undefined = undefined_outputs(model, records, flagged) if flagged else []
+    if undefined:
+        return undefined, None
+    return [], Checked(warnings, feeds, numbers, predictions, probabilities)
 
 
 def _shape_problems(

@@ -160,9 +160,24 @@ def dispatch(
     stores: Stores,
     executions: Executions,
     clock: Callable[[], float] | None = None,
+    scoring_jobs: Executions | None = None,
 ) -> dict[str, Any]:
-    """Route an event to its model's trigger (locks, claims and cooldowns are all per model)."""
+    """Route an event to its model's trigger (locks, claims and cooldowns are all per model); an upload under a
+    model's scoring prefix starts a batch scoring job on ``scoring_jobs`` instead (:mod:`mlops.steps.score`)."""
     parsed = parse_trigger_event(event)
+    if isinstance(parsed, S3Upload):
+        bucket, obj = parsed.detail.bucket.name, parsed.detail.object
+        scoring = models.for_scoring(bucket, obj.key, stores.landing_bucket or "")
+        if scoring is not None:  # a file to score, not training data: a batch scoring job
+            from mlops.steps.score import start_job
+
+            if scoring_jobs is None:
+                raise RuntimeError("an upload to score, but this trigger has no scoring state machine")
+            etag = obj.etag.strip('"')
+            return {
+                "model": scoring.name,
+                **start_job(stores, scoring, scoring_jobs, bucket=bucket, key=obj.key, etag=etag),
+            }
     config, why = target_model(parsed, models, stores.landing_bucket or "")
     if config is None:
         return {"status": "ignored", "reason": why}

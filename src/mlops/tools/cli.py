@@ -436,6 +436,77 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def score(
+    source: Annotated[
+        str, typer.Argument(help="A local file, an s3:// object, or an s3://…/ folder (CSV, Parquet or JSON Lines).")
+    ],
+    name: Annotated[str | None, typer.Option(help="Its name under the scoring prefix (default: its own).")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the job to finish.")] = True,
+    timeout: WaitOpt = 3600,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a file or folder with the champion (a batch scoring job): it is put under the model's scoring prefix
+    (scoring.prefix, default score/<model>/), which starts the job; the scored Parquet lands in
+    scored/<model>/<job>/ of the artifact bucket, with _manifest.json and _SUCCESS."""
+    p = platform(target, env, endpoint, model)
+    with reported(OSError):
+        up = p.score(source, name)
+        if not as_json:
+            typer.echo(f"uploaded s3://{up['bucket']}/{up['key']}")
+        job_id = p.job_for_upload(up["key"], up["etag"])
+        if not as_json:
+            typer.echo(f"scoring job {job_id} started")
+        if not wait:
+            if as_json:
+                emit({"job_id": job_id})
+            return
+        from mlops.tools.platform import StillRunning
+
+        try:
+            job = p.wait_job(job_id, timeout)
+        except StillRunning as still:
+            fail(f"{still}; the job goes on in the scoring state machine", STILL_RUNNING)
+    if as_json:
+        emit(job)
+    else:
+        typer.echo(
+            f"{job['status']}: v{job.get('version')}, {job.get('rows_in', 0):,} rows in, {job.get('rows_out', 0):,} "
+            f"out, {job.get('errors', 0):,} with an error, {job.get('duration_s', 0):.1f} s → {job.get('output')}"
+        )
+        if job.get("reason"):
+            typer.echo(f"  {job['reason']}")
+    if job["status"] == "FAILED":
+        raise typer.Exit(1)
+
+
+@app.command()
+def jobs(
+    limit: int = 20,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recent batch scoring jobs of a model, newest first: status, pinned version, rows, errors, duration, output."""
+    p = platform(target, env, endpoint, model)
+    with reported():
+        found = p.jobs(limit)
+    if as_json:
+        emit(found)
+        return
+    for j in found:
+        typer.echo(
+            f"{j['job_id']}  {j.get('status', ''):<9} v{j.get('version')}  {j.get('rows_out', '-')!s:>9} rows  "
+            f"{j.get('errors', '-')!s:>6} errors  {j.get('duration_s', '-')!s:>7} s  {j.get('output', '')}"
+        )
+
+
 @runs_app.command("list")
 def runs_list(
     limit: int = 20,

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mlops.core.constants import CHAMPION, STACK_SUFFIXES
 from mlops.core.context import Stores
 from mlops.core.errors import RegistryError
+from mlops.core.ports import parse_s3_uri
 from mlops.core.registry import PENDING, promote, rollback
 from mlops.wiring.runtime import Resources, make_stores
 
@@ -275,6 +276,62 @@ class Platform:
             if time.monotonic() > deadline:
                 raise PlatformError(f"execution {execution_arn} still RUNNING")
             time.sleep(0.2)
+
+    # -- batch scoring jobs ---------------------------------------------------------------------------------
+    def score(self, source: str | Path, name: str | None = None) -> dict[str, str]:
+        """Put ``source`` under the model's scoring prefix, which starts a scoring job: a local file (as
+        ``<prefix><name>``), an ``s3://`` object (copied there), or an ``s3://…/`` folder (its tables copied under
+        ``<prefix><folder>/``, then its ``_SUCCESS``). The upload that starts the job: its key and ETag."""
+        from mlops.core.constants import SUCCESS_MARKER
+        from mlops.core.scoring import table_format
+
+        prefix, landing, s3 = self.config().scoring_prefix, self.output("LandingBucket"), self.client("s3")
+        text = str(source)
+        if not text.startswith("s3://"):
+            path = Path(text)
+            return self.upload(path.read_bytes(), f"{prefix}{name or path.name}")
+        bucket, key = parse_s3_uri(text)
+        if not key.endswith("/"):
+            target = f"{prefix}{name or key.rsplit('/', 1)[-1]}"
+            resp = s3.copy_object(Bucket=landing, Key=target, CopySource={"Bucket": bucket, "Key": key})
+            return {"bucket": landing, "key": target, "etag": resp["CopyObjectResult"]["ETag"].strip('"')}
+        folder = f"{prefix}{name or key.rstrip('/').rsplit('/', 1)[-1] or 'batch'}/"
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        tables = [o["Key"] for page in pages for o in page.get("Contents", []) if table_format(o["Key"])]
+        if not tables:
+            raise PlatformError(f"no CSV, Parquet or JSON Lines file under {text}")
+        for src in tables:
+            s3.copy_object(Bucket=landing, Key=folder + src[len(key) :], CopySource={"Bucket": bucket, "Key": src})
+        return self.upload(b"", folder + SUCCESS_MARKER)
+
+    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self.stores.meta.list_jobs(self.model, limit=limit)
+
+    def job_for_upload(self, key: str, etag: str, timeout: float = LIVENESS_S) -> str:
+        """The scoring job an upload started (the trigger runs asynchronously, as from EventBridge)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for job in self.jobs(50):
+                trigger = job.get("trigger") or {}
+                if trigger.get("key") == key and trigger.get("etag") == etag:
+                    return str(job["job_id"])
+            time.sleep(0.3)
+        raise PlatformError(
+            f"no scoring job started for s3://{self.output('LandingBucket')}/{key} within {timeout:.0f}s"
+        )
+
+    def wait_job(self, job_id: str, timeout: float | None = 900) -> dict[str, Any]:
+        """The job's record once it has finished (its execution ended too); :class:`StillRunning` after ``timeout``."""
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            job = self.stores.meta.get_job(self.model, job_id) or {}
+            if job.get("status") in ("SUCCEEDED", "FAILED"):
+                if job.get("execution_arn"):
+                    self._wait_execution(str(job["execution_arn"]), deadline)
+                return job
+            if time.monotonic() > deadline:
+                raise StillRunning(job_id, job.get("status"), float(timeout or 0))
+            time.sleep(0.3)
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         return self.stores.meta.list_runs(self.model, limit=limit)

@@ -111,6 +111,15 @@ def executions_from_env(env: Mapping[str, str] | None = None, session: Any = Non
     return StepFunctionsExecutions((session or boto3.session.Session()).client("stepfunctions"), arn)
 
 
+def scoring_executions_from_env(
+    env: Mapping[str, str] | None = None, session: Any = None
+) -> StepFunctionsExecutions | None:
+    """The batch scoring state machine's executions (None where the function was not given one)."""
+    env = os.environ if env is None else env
+    arn = env.get(c.ENV_SCORING_STATE_MACHINE_ARN)
+    return StepFunctionsExecutions((session or boto3.session.Session()).client("stepfunctions"), arn) if arn else None
+
+
 def load_config_uri(uri: str, reader: S3ObjectReader | None = None) -> ProjectConfig:
     """A config from a local path or an ``s3://`` URI."""
     if not uri.startswith("s3://"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class FunctionSpec:
     name: str  # folder under functions/ and the construct id
-    bundle: str  # dependency layer: base | data | train | export | serving
+    bundle: str  # dependency layer: base | data | train | export | serving | scoring
     memory_mb: int
     timeout_s: int
     description: str
@@ -50,12 +50,12 @@ TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 512, 30, "D5: start runs idem
 SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the prediction API (ONNX)")
 CAPTURE_FUNCTION = FunctionSpec("capture", "base", 512, 60, "D1/D2: ship captured predictions and labels to S3")
 MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data and live quality of served traffic")
-# Batch scoring (S3 to S3): its own small state machine. The shards score in the serving bundle (onnxruntime, and
+# Batch scoring (S3 to S3): its own small state machine. The shards score in the scoring bundle (serving's, and
 # DuckDB to read and write the tables), with memory for a shard's table and its scores; planning and finishing read
 # listings and JSON only.
 SCORING_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("score_plan", "base", 1024, 120, "batch scoring: the job's shards"),
-    FunctionSpec("score_shard", "serving", 3008, 900, "batch scoring: one shard through /predict's checks (ONNX)"),
+    FunctionSpec("score_shard", "scoring", 3008, 900, "batch scoring: one shard through /predict's checks (ONNX)"),
     FunctionSpec("score_finish", "base", 1024, 300, "batch scoring: rows in = rows out, manifest, _SUCCESS"),
 )
 ALL_FUNCTIONS = (

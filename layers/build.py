@@ -60,10 +60,10 @@ TRIM_PATHS = (
     "onnxruntime/datasets",
 )
 TRIM_SUFFIXES = (".pyi", ".pyx", ".pxd", ".pxi", ".c", ".cpp", ".h", ".hpp", ".f", ".f90")
-BUNDLES = ("base", "data", "train", "export", "serving")
+BUNDLES = ("base", "data", "train", "export", "serving", "scoring")
 RUNTIME_STANDIN = "runtime"  # boto3 & co. as the Lambda runtime ships them; never deployed
 # Installed as dependencies but never imported at run time by that bundle (layers/verify.py proves it).
-UNUSED_AT_RUNTIME = {"serving": ("google", "protobuf")}
+UNUSED_AT_RUNTIME = {"serving": ("google", "protobuf"), "scoring": ("google", "protobuf")}
 # Subpackages a bundle's functions never import (exporting every family, a feature-components pipeline and the
 # probe graph imports scipy's linalg, sparse, optimize, special, stats, spatial, interpolate, integrate, ndimage and
 # fft — not these; python -m mlops.layers.verify proves it). With LightGBM and onnxmltools, the export bundle's byte

@@ -308,3 +308,29 @@ def test_given_reader_and_writer_prefixes_from_the_state_input_then_both_resolve
     outputs = [json.loads(c["Output"]) for c in children]
     assert sorted(o["shard"]["Key"] for o in outputs) == [f"runs/r1/shards/part-{i}" for i in range(3)]
     assert {o["run_id"] for o in outputs} == {"r1"}
+
+
+@pytest.mark.parametrize(
+    ("paths", "tolerance", "failing", "status"),
+    [
+        ({"ToleratedFailurePercentagePath": "$.tolerance.percentage"}, {"percentage": 25}, 1, "SUCCEEDED"),
+        ({"ToleratedFailurePercentagePath": "$.tolerance.percentage"}, {"percentage": 25}, 2, "FAILED"),
+        ({"ToleratedFailureCountPath": "$.tolerance.count"}, {"count": 2}, 2, "SUCCEEDED"),
+        ({"ToleratedFailureCountPath": "$.tolerance.count"}, {"count": 0}, 1, "FAILED"),
+    ],
+)
+def test_given_a_tolerated_failure_threshold_from_the_state_then_it_is_read_from_the_input(
+    aws, paths, tolerance, failing, status
+):
+    """A model's tolerance travels in the state (batch scoring's ``scoring.tolerated_failed_shards``): the Map Run
+    reads it from the input. (moto's parser logs that the paths "have no effect", yet its engine reads them; this
+    holds the emulator's Map Run to it.)"""
+    shards = [{"fail": i < failing, "i": i} for i in range(4)]
+
+    ended = aws.run(
+        distributed_map(FAILING_CHILD, ItemsPath="$.shards", **paths), {"shards": shards, "tolerance": tolerance}
+    )
+
+    assert ended.status == status, (ended.error, ended.cause)
+    if status == "FAILED":
+        assert ended.error == "States.ExceedToleratedFailureThreshold"

@@ -213,6 +213,17 @@ NOT_IN_BUNDLE = {
         "duckdb",
         "datasketches",
     ),
+    "scoring": (
+        "pandas",
+        "sklearn",
+        "scipy",
+        "onnx",
+        "skl2onnx",
+        "fastparquet",
+        "lightgbm",
+        "onnxmltools",
+        "datasketches",
+    ),
 }
 
 

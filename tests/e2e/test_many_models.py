@@ -1,13 +1,18 @@
 """Many models on one emulator: a classifier and a regressor share the state machine, the trigger, the serve
-function and the API; each trains to its own champion, and one model's bad batch leaves the other alone."""
+function and the API; each trains to its own champion, and one model's bad batch leaves the other alone. On the same
+emulator (one start, champions trained through the state machine): the regressor's statistics go through the
+sharded path (#29), and the classifier scores a folder of files in bulk (#32)."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from datetime import datetime
 
+import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import Platform, PlatformError
@@ -28,8 +33,10 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
     # are forced past one function (#29): a Distributed Map over three shards of its snapshot, then the merge.
     one_ridge = {"candidates": [{"family": "linear", "params": {"alpha": [1.0]}}]}
     sharded = {"prefix": "diabetes/", "format": "auto", "scope": "object", "shards": 3}
+    # The classifier also scores in bulk (#32): small shards, so a file above 20 kB is scored as row ranges of it.
+    scoring = {"shard_bytes": 20_000, "max_error_share": 0.05}
     models = [
-        quick_config_file(tmp_path),
+        quick_config_file(tmp_path, scoring=scoring),
         quick_config_file(tmp_path, "diabetes", training=one_ridge, data=sharded),
     ]
     with LocalCloud(models, port=0) as cloud:
@@ -83,6 +90,8 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         status, health = p.api_request("GET", "/health")
         assert status == 200 and health["models"] == {"breast-cancer": 1, "diabetes": 1}
 
+        _assert_batch_scoring(bc, cloud.endpoint, cancer)
+
         # A bad batch for the regressor fails its run, naming the problem; the classifier is untouched.
         runs_before = [r["run_id"] for r in bc.runs()]
         bad = corrupt(diabetes, "drop", "bmi").to_csv(index=False).encode()
@@ -113,3 +122,70 @@ def _assert_statistics_sharded(platform: Platform, run_id: str, *, shards: int, 
     assert len(get_json(store, succeeded["Key"])) == shards
     stats = get_json(store, analyzed["outputs"]["statistics"])
     assert stats["num_rows"] == rows and all(f["count"] == rows for f in stats["features"].values())
+
+
+def _assert_batch_scoring(p: Platform, endpoint: str, data: pd.DataFrame) -> None:
+    """#32: files under the classifier's scoring prefix → the trigger → the scoring state machine (a Distributed Map
+    the CDK app synthesizes, run by the emulator) → scored Parquet with every row (bad rows marked with /predict's
+    message, good rows equal to /predict), a manifest and _SUCCESS, captured rows, the job in `mlops jobs`."""
+    data = data.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    features = data.drop(columns=["target"])
+    scored = data.iloc[400:560].reset_index(drop=True)  # with its label column: carried through
+    a = scored.iloc[:80].astype({"mean_radius": object}).copy()
+    a.loc[5, "mean_radius"] = "big"
+    a.loc[61, "mean_radius"] = "?"
+    parquet = io.BytesIO()
+    scored.iloc[80:130].to_parquet(parquet, index=False)
+    files = {
+        "exports/day/a.csv": a.to_csv(index=False).encode(),
+        "exports/day/b.parquet": parquet.getvalue(),
+        "exports/day/c.jsonl": scored.iloc[130:].to_json(orient="records", lines=True).encode(),
+    }
+    for key, body in files.items():
+        p.upload(body, key)
+    # What `mlops score s3://…/exports/day/` does: the folder's tables copied under the scoring prefix, then its
+    # _SUCCESS marker, whose upload starts the job.
+    marker = p.score(f"s3://{p.output('LandingBucket')}/exports/day/")
+    assert marker["key"] == "score/breast-cancer/day/_SUCCESS"
+
+    job = p.wait_job(p.job_for_upload(marker["key"], marker["etag"]), timeout=300)
+
+    assert job["status"] == "SUCCEEDED", job.get("reason")
+    assert (job["version"], job["rows_in"], job["rows_out"], job["errors"]) == (1, 160, 160, 2)
+    s3, bucket = p.client("s3"), p.output("ArtifactBucket")
+    folder = f"scored/breast-cancer/{job['job_id']}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=folder)["Contents"]]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=folder + "_manifest.json")["Body"].read())
+    parts = sorted(k for k in keys if k.rsplit("/", 1)[-1].startswith("part-"))
+    assert folder + "_SUCCESS" in keys
+    assert len(parts) == len(manifest["parts"]) > 3  # at least one file scored as row ranges
+    assert all(p_["rows_in"] == p_["rows_out"] for p_ in manifest["parts"])
+    out = pd.concat(
+        [pd.read_parquet(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in parts],
+        ignore_index=True,
+    )
+    assert len(out) == 160 and set(out["model_version"]) == {1}
+    # Bad rows are marked, with /predict's message, not dropped.
+    bad = out[out["status"] == "error"]
+    assert len(bad) == 2 and bad["error"].str.contains("field 'mean_radius': expected a number, got str").all()
+    # A sample of the good rows: what /predict answers for the same records.
+    good = out[out["status"] == "ok"].sample(20, random_state=1)
+    answer = p.predict(good[features.columns].apply(pd.to_numeric).to_dict("records"))  # a.csv's column is text
+    assert [a_["prediction"] for a_ in answer["predictions"]] == good["prediction"].tolist()
+    for (_, row), a_ in zip(good.iterrows(), answer["predictions"], strict=True):
+        assert row["probability_1"] == pytest.approx(a_["probabilities"]["1"], abs=1e-6)
+    # Scored rows are captured for the monitor, as served ones are (capture_sample 1.0: every scored row).
+    captured = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix="captures/breast-cancer/")["Contents"]
+        if job["job_id"] in o["Key"]
+    ]
+    rows = sum(len(s3.get_object(Bucket=bucket, Key=k)["Body"].read().splitlines()) for k in captured)
+    assert rows == 158
+    # The job is listed with its figures (`mlops jobs`).
+    from mlops.tools.cli import app
+
+    listed = CliRunner().invoke(app, ["jobs", "--model", "breast-cancer", "--endpoint", endpoint, "--json"])
+    assert listed.exit_code == 0, listed.output
+    (mine,) = [j for j in json.loads(listed.output) if j["job_id"] == job["job_id"]]
+    assert (mine["status"], mine["rows_out"], mine["errors"], mine["version"]) == ("SUCCEEDED", 160, 2, 1)

@@ -117,6 +117,9 @@ class MemoryArtifacts:
         self.blobs[self.uri(key)] = data
         return ArtifactRef(self.uri(key), hashlib.sha256(data).hexdigest(), len(data))
 
+    def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> ArtifactRef:
+        return self.put_bytes(key, Path(path).read_bytes(), content_type)
+
     def get_bytes(self, uri: str) -> bytes:
         return self.blobs[uri]
 

@@ -43,7 +43,7 @@ class Account:
     resources: Resources
     stores: Stores
 
-    def upload(self, key: str, body: bytes) -> dict[str, str]:
+    def upload(self, key: str, body: bytes) -> dict[str, Any]:
         self.session.client("s3").put_object(Bucket=self.resources.landing_bucket, Key=key, Body=body)
         return {"bucket": self.resources.landing_bucket, "keys": [key]}
 

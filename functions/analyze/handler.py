@@ -24,7 +24,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return analyze_shard(step_context(shard), key=shard.shard.key, etag=shard.shard.etag, plan=shard.plan)
     req = parse(event=event, model=AnalyzeEvent)
     if req.extract.shards is not None:
-        return merge_statistics(
-            step_context(req), shards=req.extract.shards, manifest=req.extract.manifest
-        ).as_state()
+        return merge_statistics(step_context(req), shards=req.extract.shards, manifest=req.extract.manifest).as_state()
     return analyze(step_context(req), snapshot=req.extract.snapshot).as_state()

@@ -45,4 +45,8 @@ class ScopedResultWriter(sfn.ResultWriterV2):
         self._scope = scope
 
     def provide_policy_statements(self) -> list[iam.PolicyStatement]:
-        return [iam.PolicyStatement(actions=RESULT_WRITER_ACTIONS, resources=[self._grant_bucket.arn_for_objects(self._scope)])]
+        return [
+            iam.PolicyStatement(
+                actions=RESULT_WRITER_ACTIONS, resources=[self._grant_bucket.arn_for_objects(self._scope)]
+            )
+        ]

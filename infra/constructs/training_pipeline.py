@@ -218,9 +218,7 @@ class TrainingPipeline(Construct):
             )
         )
         with_extract = self._warmed("ExtractWhileWarming", extract, WARMED_WITH_EXTRACT, max_concurrency)
-        ingest = self._warmed(
-            "Ingest", with_extract.next(statistics), WARMED_WITH_INGEST, max_concurrency
-        )
+        ingest = self._warmed("Ingest", with_extract.next(statistics), WARMED_WITH_INGEST, max_concurrency)
         ingest.add_catch(self._on_error, result_path="$.error")
         definition = ingest.next(data_ok)
 

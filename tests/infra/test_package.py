@@ -25,7 +25,9 @@ def test_given_the_built_wheel_then_it_holds_the_cdk_app_the_handlers_the_layer_
     handlers = {p.parent.name for p in (REPOSITORY / "functions").glob("*/handler.py")}
     assert {f"mlops/functions/{h}/handler.py" for h in handlers} <= names
     assert {"mlops/infra/app.py", "mlops/infra/stacks/pipeline.py", "mlops/layers/build.py"} <= names
-    assert {f"mlops/layers/requirements/{b}.txt" for b in ("base", "data", "train", "export", "serving", "scoring")} <= names
+    assert {
+        f"mlops/layers/requirements/{b}.txt" for b in ("base", "data", "train", "export", "serving", "scoring")
+    } <= names
     assert {"mlops/starter/cdk.json", "mlops/starter/components/features.py", "mlops/starter/scripts/demo"} <= names
     assert {"mlops/starter/.github/workflows/ci.yml", "mlops/templates/site_run.html.j2", "mlops/py.typed"} <= names
     assert {"mlops/tools/prices.json", "mlops/tools/measured_costs.json"} <= names  # what `mlops cost` reads

@@ -366,3 +366,34 @@ def test_given_a_functions_requests_then_the_endpoint_meters_them_by_function_se
     finally:
         seams.uninstall()
         server.stop()
+
+
+def test_given_another_process_pruning_the_same_assemblies_then_a_prune_skips_what_vanished(tmp_path, monkeypatch):
+    """Two test workers pruning at once: an assembly the other removed between the listing and its stat failed
+    the run (FileNotFoundError in the sort key), seen on a machine with many stale assemblies."""
+    import os
+    import time
+    from pathlib import Path
+
+    from mlops.local import assembly
+
+    current = tmp_path / "cdk.out-current"
+    current.mkdir()
+    old = time.time() - 10 * assembly.PRUNE_AFTER_S
+    folders = [tmp_path / f"cdk.out-{i}" for i in range(assembly.KEEP_ASSEMBLIES + 3)]
+    for folder in folders:
+        folder.mkdir()
+        os.utime(folder, (old, old))
+    vanishing = folders[0]
+    real_stat = Path.stat
+
+    def stat_after_another_prune(self: Path, *args, **kwargs):
+        if self == vanishing:
+            raise FileNotFoundError(str(self))  # the other process removed it just now
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat_after_another_prune)
+    assembly._prune(current)
+
+    assert current.is_dir()
+    assert sum(f.exists() for f in folders[1:]) == assembly.KEEP_ASSEMBLIES - 1  # the rest pruned as before

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -140,12 +141,21 @@ def _prune(outdir: Path) -> None:
     """Keep the few most recent assemblies (a project, its tests' variants: ~3 MB each); older ones are stale
     sources — unless used in the last minutes (another process may be starting from it)."""
     now = time.time()
-    cached = sorted(
-        (d for d in outdir.parent.glob("cdk.out-*") if ".tmp" not in d.name and d != outdir and d.is_dir()),
-        key=lambda d: d.stat().st_mtime,
-        reverse=True,
-    )
-    for old in cached[KEEP_ASSEMBLIES - 1 :]:
-        if now - old.stat().st_mtime > PRUNE_AFTER_S:
+    # Another process (a test worker, a demo) may prune the same folder at the same time: an assembly that is gone
+    # between the listing and its stat is skipped, not an error.
+    listed = [d for d in outdir.parent.glob("cdk.out-*") if ".tmp" not in d.name and d != outdir]
+    stamped = [(d, m) for d in listed if (m := _mtime(d)) is not None]
+    cached = sorted(stamped, key=lambda dm: dm[1], reverse=True)
+    for old, mtime in cached[KEEP_ASSEMBLIES - 1 :]:
+        if now - mtime > PRUNE_AFTER_S:
             shutil.rmtree(old, ignore_errors=True)
             old.with_name(f".{old.name}.lock").unlink(missing_ok=True)
+
+
+def _mtime(folder: Path) -> float | None:
+    """The folder's modification time, or None if it is not a folder (any more)."""
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime if stat.S_ISDIR(st.st_mode) else None

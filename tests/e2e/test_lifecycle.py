@@ -251,8 +251,13 @@ def test_given_mlops_local_up_when_aws_s3_cp_uploads_then_a_run_is_triggered(tmp
         assert project.models() == ["breast-cancer", "diabetes"]  # `mlops local up`: every model of the project
         p = project.for_model("breast-cancer")
         etag = p.client("s3").head_object(Bucket=landing, Key="breast-cancer/from-cli.csv")["ETag"].strip('"')
-        run = p.wait(p.run_for_upload("breast-cancer/from-cli.csv", etag), timeout=300)
-        assert run["status"] == "SUCCEEDED" and p.champion() == 1
+        # The upload started a run of the state machine (its training to a champion is the test above's subject).
+        run_id = p.run_for_upload("breast-cancer/from-cli.csv", etag)
+        run = p.wait(run_id, timeout=300, until={"RUNNING", "SUCCEEDED", "FAILED", "REJECTED"})
+        assert run["status"] in ("RUNNING", "SUCCEEDED"), run.get("error")
+        assert run["trigger"]["key"] == "breast-cancer/from-cli.csv" and run["trigger"]["etag"] == etag
+        execution = p.client("stepfunctions").describe_execution(executionArn=run["execution_arn"])
+        assert execution["status"] in ("RUNNING", "SUCCEEDED") and json.loads(execution["input"])["run_id"] == run_id
     finally:
         server.terminate()
         try:

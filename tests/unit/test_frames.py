@@ -90,3 +90,26 @@ def test_given_an_object_copied_on_a_connection_then_a_frame_is_still_written_be
         frame = write_frame(con, pd.DataFrame({"a": [3], "b": ["z"]}), tmp_path / "feedback.parquet")
         rows, columns = write_snapshot(con, [tmp_path / "part-0.parquet", frame], tmp_path / "snapshot.parquet")
     assert rows == 3 and columns == ["a", "b"]
+
+
+def test_given_parts_of_many_row_groups_when_snapshotted_on_two_threads_then_rows_keep_their_order(tmp_path):
+    """write_snapshot keeps each part's rows in order and the parts in the order given, without sorting: DuckDB's
+    insertion order over a list of files, which two threads scanning many row groups must not shuffle."""
+    from mlops.data.engine import EngineLimits, connect
+    from mlops.data.landing import write_snapshot
+
+    parts = []
+    for i, rows in enumerate((120_000, 5, 80_000)):  # a part without the column "late": read as missing
+        df = pd.DataFrame({"n": np.arange(rows) + i * 1_000_000, "x": np.random.default_rng(i).random(rows)})
+        if i != 1:
+            df["late"] = "v"
+        parts.append(tmp_path / f"part-{i}.parquet")
+        fastparquet.write(str(parts[-1]), df, write_index=False, row_group_offsets=7_000)
+    with connect(EngineLimits(memory_mb=256, threads=2, temp_root=str(tmp_path))) as con:
+        rows, columns = write_snapshot(con, list(reversed(parts)), tmp_path / "snapshot.parquet")
+        assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() == (False,)
+    snap = pd.read_parquet(tmp_path / "snapshot.parquet")
+    expected = np.concatenate([np.arange(80_000) + 2_000_000, np.arange(5) + 1_000_000, np.arange(120_000)])
+    assert rows == 200_005 and sorted(columns) == ["late", "n", "x"]
+    assert (snap["n"].to_numpy() == expected).all()
+    assert snap["late"].isna().sum() == 5

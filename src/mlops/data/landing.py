@@ -146,14 +146,21 @@ def check_csv_header(first: str, key: str, columns: int) -> None:
 
 def write_snapshot(con: Any, parts: list[Path], out: Path) -> tuple[int, list[str]]:
     """The Parquet files ``parts`` as one table (columns by name, a part lacking one has it missing) into ``out``:
-    each part's rows in order, the parts in the order given. (rows, columns)."""
+    each part's rows in order, the parts in the order given. (rows, columns).
+
+    The order is DuckDB's insertion order over a list of files, kept for this one statement: a scan that streams,
+    where sorting by (file, row number) was a sort of the whole table, spilling past the memory limit (extract took
+    18.9 s per million rows at 20M against 11.1 at 1M)."""
     files = "[" + ", ".join(_literal(p) for p in parts) + "]"
-    source = f"read_parquet({files}, union_by_name = true, filename = true, file_row_number = true)"
-    con.execute(
-        f"COPY (SELECT * EXCLUDE (filename, file_row_number) FROM {source} "
-        f"ORDER BY list_position({files}, filename), file_row_number) TO {_literal(out)} "
-        "(FORMAT parquet, COMPRESSION snappy)"
-    )
+    (kept,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet({files}, union_by_name = true)) TO {_literal(out)} "
+            "(FORMAT parquet, COMPRESSION snappy)"
+        )
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if kept else 'false'}")
     row = con.execute(f"SELECT count(*) FROM read_parquet({_literal(out)})").fetchone()
     columns = [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(out)})").fetchall()]
     return (int(row[0]) if row else 0), columns

@@ -72,10 +72,34 @@ def table(rows: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
+CHUNK = 5_000_000  # rows generated at once: 50M rows in one frame would not fit this machine's memory
+
+
 def write(rows: int, path: Path) -> None:
+    """The table, one Parquet file; above ``CHUNK`` rows generated a chunk at a time (a seed each) and joined by
+    DuckDB."""
+    import duckdb
     import fastparquet
 
-    fastparquet.write(str(path), table(rows), write_index=False, compression="SNAPPY", row_group_offsets=1_000_000)
+    if rows <= CHUNK:
+        fastparquet.write(str(path), table(rows), write_index=False, compression="SNAPPY", row_group_offsets=1_000_000)
+        return
+    chunks = []
+    for i, start in enumerate(range(0, rows, CHUNK)):
+        chunks.append(path.with_name(f"chunk-{i}.parquet"))
+        frame = table(min(CHUNK, rows - start), seed=i)
+        fastparquet.write(str(chunks[-1]), frame, write_index=False, compression="SNAPPY", row_group_offsets=1_000_000)
+        del frame
+    files = ", ".join(f"'{c}'" for c in chunks)
+    duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet([{files}])) TO '{path}' (FORMAT parquet)")
+    for c in chunks:
+        c.unlink()
+
+
+def write_csv(parquet: Path, csv: Path) -> None:
+    import duckdb
+
+    duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{parquet}')) TO '{csv}' (HEADER, DELIMITER ',')")
 
 
 def child(engine: str, path: str) -> None:
@@ -180,7 +204,7 @@ def steps(sizes: list[int]) -> None:
         with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
             parquet, csv = Path(tmp) / "snapshot.parquet", Path(tmp) / "batch.csv"
             write(rows, parquet)
-            pd.read_parquet(parquet).to_csv(csv, index=False)
+            write_csv(parquet, csv)
             for step, path in (("extract", csv), ("validate_data", parquet), ("prepare", parquet)):
                 out = subprocess.run(
                     [sys.executable, "-m", "benchmarks.bounded_memory", "--step", step, str(path)],

@@ -23,8 +23,10 @@ REASONS = {
         "state machine (execution:<name>:*; a Distributed Map's child executions, execution:<name>/*:*, "
         "which its role describes, stops and redrives), the streams of a function's own log group, X-Ray segments "
         "(which accept no resource), cloudwatch:PutMetricData (no resource-level permissions; the monitor's grant "
-        "is conditioned on the app's metric namespace), and the state machine's log delivery (CloudWatch Logs "
-        "requires *). "
+        "is conditioned on the app's metric namespace), the state machine's log delivery (CloudWatch Logs "
+        "requires *), ECR's GetAuthorizationToken for the training task's image (no resource-level permission), "
+        "and ecs:DescribeTasks/StopTask of the runTask.sync integration (the task's ARN exists only once it runs; "
+        "RunTask is granted on the revisions of the one task definition, family:*). "
         "Action wildcards are CDK's grant groups (s3:GetObject*, s3:List*, dynamodb:Get*, …), each checked "
         "against an allow-list at synthesis."
     ),
@@ -81,6 +83,7 @@ PARENT_SCOPED_ACTIONS = {
     # A Distributed Map's child executions are the machine's own (execution:<name>:*, execution:<name>/*:*).
     "states:StopExecution",
     "states:RedriveExecution",
+    "ecs:RunTask",  # the revisions of the training task's one task definition (task-definition/<family>:*)
     "logs:CreateLogStream",  # the streams of one log group (log-group:<name>:*)
     "logs:PutLogEvents",
 }
@@ -96,6 +99,11 @@ STAR_RESOURCE_ACTIONS = (
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
     "cloudwatch:PutMetricData",  # conditioned on the app's namespace where granted
+    "ecr:GetAuthorizationToken",  # the training task's execution role, to pull its image
+    # ecs:runTask.sync: the task's ARN exists only once RunTask returns, so Step Functions' integration describes
+    # and stops it on * (CDK's EcsRunTask grant); RunTask itself is granted on the one task definition.
+    "ecs:DescribeTasks",
+    "ecs:StopTask",
 )
 
 

@@ -312,6 +312,44 @@ def build_code(python: str = "3.12", components: Path | None = None) -> Layer:
     return Layer("code", target, dir_size(target / "python"), find_python(python) is not None)
 
 
+TASK_DOCKERFILE = """\
+# serverless-mlops: the training task's image (ECS Fargate), built by `cdk deploy` from the same pins as the train
+# bundle's layer (requirements/train.txt under requirements/constraints.txt) and the same mlops code layer.
+FROM public.ecr.aws/docker/library/python:{python}-slim
+# LightGBM's OpenMP runtime (the Lambda layer ships its own copy of it).
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*
+COPY requirements/ /opt/mlops/requirements/
+RUN pip install --no-cache-dir --only-binary=:all: -c /opt/mlops/requirements/constraints.txt \\
+    -r /opt/mlops/requirements/{bundle}.txt -r /opt/mlops/requirements/runtime.txt
+COPY code/ /opt/mlops/code/
+ENV PYTHONPATH=/opt/mlops/code PYTHONUNBUFFERED=1
+USER 1000:1000
+CMD ["python", "-m", "mlops.tasks.train"]
+"""
+
+
+def build_task_context(code: Layer, python: str = "3.12", bundle: str = "train") -> Path:
+    """The training task image's build context: a Dockerfile, the requirement files and pins, and the code layer's
+    ``python/`` tree (the package the train function runs). Nothing is built here: ``cdk synth`` stages this
+    directory as a Docker image asset and ``cdk deploy`` builds and pushes it."""
+    dockerfile = TASK_DOCKERFILE.format(python=python, bundle=bundle)
+    digest = hashlib.sha256(dockerfile.encode() + code.path.name.encode())
+    for p in sorted(REQUIREMENTS.glob("*.txt")):
+        digest.update(p.name.encode() + p.read_bytes())
+    target = BUILD / f"task-context-{digest.hexdigest()[:16]}"
+    if not (target / ".complete").exists():
+        BUILD.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".task-", dir=BUILD))
+        (tmp / "Dockerfile").write_text(dockerfile)
+        shutil.copytree(REQUIREMENTS, tmp / "requirements")
+        shutil.copytree(code.path / "python", tmp / "code", ignore=shutil.ignore_patterns("__pycache__"))
+        (tmp / ".dockerignore").write_text(".complete\n")
+        (tmp / ".complete").touch()
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+    return target
+
+
 def placeholder(bundle: str) -> Layer:
     """A tiny stand-in so synthesis in tests needs no downloads."""
     target = BUILD / f"placeholder-{bundle}"

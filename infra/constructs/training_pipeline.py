@@ -12,6 +12,7 @@ record the failure in the run record, publish to SNS, fail.
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -22,11 +23,15 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 from mlops.core.constants import (
     APPROVAL_TIMEOUT_S,
+    ENV_TASK_RUN_ID,
     RUNS_PREFIX,
     STATE_MACHINE_TIMEOUT_S,
+    TASK_INPUT_NAME,
+    TASK_RESULT_NAME,
     WARM_TRIALS_FIELD,
     WARM_UP_EVENT,
 )
+from mlops.infra.constructs.fargate_training import FargateTraining
 from mlops.infra.constructs.map_io import RESULT_WRITER_V2_FLAG, ScopedObjectsReader, ScopedResultWriter
 from mlops.infra.functions import WARMED_WITH_EXTRACT, WARMED_WITH_INGEST
 
@@ -60,6 +65,7 @@ class TrainingPipeline(Construct):
         max_concurrency: int,
         log_retention: logs.RetentionDays,
         artifacts: s3.IBucket,
+        fargate: FargateTraining,
     ) -> None:
         super().__init__(scope, construct_id)
         self.node.set_context(RESULT_WRITER_V2_FLAG, True)  # before any child: see mlops.infra.constructs.map_io
@@ -142,6 +148,7 @@ class TrainingPipeline(Construct):
         tune.add_catch(self._on_error, result_path="$.error")
 
         train = self._step("Train", "train", "$.train")
+        refit = self._refit(train, fargate)
         export = self._step("Export", "export", "$.export")
         evaluate = self._step("Evaluate", "evaluate", "$.evaluate")
         validate_model = self._step("ValidateModel", "validate_model", "$.validate_model")
@@ -210,12 +217,13 @@ class TrainingPipeline(Construct):
             .when(sfn.Condition.boolean_equals("$.validate_model.blessed", True), register.next(needs_approval))
             .otherwise(finalize_rejected)
         )
+        train.next(export)
+        self._task_result.next(export)
+        export.next(evaluate).next(validate_model).next(blessed)
         data_ok = (
             sfn.Choice(self, "DataValid?")
             .when(sfn.Condition.boolean_equals("$.validate_data.passed", False), record_anomalies)
-            .otherwise(
-                prepare.next(plan).next(tune).next(train).next(export).next(evaluate).next(validate_model).next(blessed)
-            )
+            .otherwise(prepare.next(plan).next(tune).next(refit))
         )
         with_extract = self._warmed("ExtractWhileWarming", extract, WARMED_WITH_EXTRACT, max_concurrency)
         ingest = self._warmed("Ingest", with_extract.next(statistics), WARMED_WITH_INGEST, max_concurrency)
@@ -239,6 +247,105 @@ class TrainingPipeline(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             comment="serverless-mlops continuous training",
+        )
+
+    def _refit(self, train: tasks.LambdaInvoke, fargate: FargateTraining) -> sfn.Choice:
+        """Where the chosen candidate is refit, as plan_trials decided (``$.plan.compute``): the train function, or
+        an ECS Fargate task run with ``ecs:runTask.sync`` (on Fargate Spot where the model opts in) — the same step
+        (:mod:`mlops.tasks.train`): its input, the state, written to ``runs/<run>/train/task-input.json``; its result
+        read back from ``task-result.json`` into ``$.train``, where the train function puts its own. A task that
+        stops with a non-zero exit code (killed for memory, an error) fails the state (``States.TaskFailed``, the
+        task's description as the cause) into the failure path: the run record names the stop reason and exit
+        code, and the champion is untouched."""
+        bucket = self._artifacts.bucket_name
+        objects = [self._artifacts.arn_for_objects(f"{RUNS_PREFIX}*/train/*")]
+        run_key = f"{RUNS_PREFIX}{{}}/train/"
+        write_input = tasks.CallAwsService(
+            self,
+            "WriteTaskInput",
+            service="s3",
+            action="putObject",
+            iam_action="s3:PutObject",
+            iam_resources=objects,
+            parameters={
+                "Bucket": bucket,
+                "Key": sfn.JsonPath.format(run_key + TASK_INPUT_NAME, sfn.JsonPath.string_at("$.run_id")),
+                "Body": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$")),
+                "ContentType": "application/json",
+            },
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        read_result = tasks.CallAwsService(
+            self,
+            "ReadTaskResult",
+            service="s3",
+            action="getObject",
+            iam_action="s3:GetObject",
+            iam_resources=objects,
+            parameters={
+                "Bucket": bucket,
+                "Key": sfn.JsonPath.format(run_key + TASK_RESULT_NAME, sfn.JsonPath.string_at("$.run_id")),
+            },
+            result_selector={"result": sfn.JsonPath.string_to_json(sfn.JsonPath.string_at("$.Body"))},
+            result_path="$.train",
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        self._task_result = sfn.Pass(self, "TaskResult", input_path="$.train.result", result_path="$.train")
+        read_result.next(self._task_result)
+        runs = {
+            spot: self._run_task("TrainOnFargateSpot" if spot else "TrainOnFargate", fargate, spot=spot)
+            for spot in (False, True)
+        }
+        for sdk_call in (write_input, read_result):
+            sdk_call.add_retry(
+                errors=["S3.SdkClientException", "S3.S3Exception"], max_attempts=3, interval=Duration.seconds(2)
+            )
+            sdk_call.add_catch(self._on_error, result_path="$.error")
+        for run_task in runs.values():  # a task that ran and failed is not retried: its failure is the run's
+            run_task.add_retry(errors=["ECS.SdkClientException"], max_attempts=3, interval=Duration.seconds(5))
+            run_task.add_catch(self._on_error, result_path="$.error")
+            run_task.next(read_result)
+        capacity = (
+            sfn.Choice(self, "Spot?")
+            .when(sfn.Condition.boolean_equals("$.plan.fargate.spot", True), runs[True])
+            .otherwise(runs[False])
+        )
+        return (
+            sfn.Choice(self, "RefitOn?")
+            .when(sfn.Condition.string_equals("$.plan.compute", "fargate"), write_input.next(capacity))
+            .otherwise(train)
+        )
+
+    def _run_task(self, state_id: str, fargate: FargateTraining, *, spot: bool) -> tasks.EcsRunTask:
+        provider = "FARGATE_SPOT" if spot else "FARGATE"
+        return tasks.EcsRunTask(
+            self,
+            state_id,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            cluster=fargate.cluster,
+            task_definition=fargate.task_definition,
+            launch_target=tasks.EcsFargateLaunchTarget(
+                platform_version=ecs.FargatePlatformVersion.LATEST,
+                capacity_provider_options=tasks.CapacityProviderOptions.custom(
+                    [ecs.CapacityProviderStrategy(capacity_provider=provider, weight=1)]
+                ),
+            ),
+            assign_public_ip=True,
+            subnets=fargate.subnets,
+            security_groups=[fargate.security_group],
+            container_overrides=[
+                tasks.ContainerOverride(
+                    container_definition=fargate.container,
+                    environment=[
+                        tasks.TaskEnvironmentVariable(name=ENV_TASK_RUN_ID, value=sfn.JsonPath.string_at("$.run_id"))
+                    ],
+                )
+            ],
+            cpu=sfn.JsonPath.string_at("$.plan.fargate.cpu"),
+            memory_mib=sfn.JsonPath.string_at("$.plan.fargate.memory"),
+            task_timeout=sfn.Timeout.at("$.plan.fargate.timeout_s"),
+            result_path=sfn.JsonPath.DISCARD,
         )
 
     def _statistics(self, analyze: tasks.LambdaInvoke, then: tasks.LambdaInvoke) -> sfn.Choice:

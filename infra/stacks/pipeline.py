@@ -14,6 +14,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from mlops.core import constants as c
 from mlops.core.config import config_document
+from mlops.infra.constructs.fargate_training import FargateTraining
 from mlops.infra.constructs.pipeline_function import PipelineFunction
 from mlops.infra.constructs.pipeline_layers import PipelineLayers
 from mlops.infra.constructs.platform_events import PlatformEvents
@@ -22,6 +23,7 @@ from mlops.infra.constructs.training_pipeline import TrainingPipeline
 from mlops.infra.functions import PIPELINE_FUNCTIONS, SCORING_FUNCTIONS, FunctionSpec
 from mlops.infra.settings import EnvironmentSettings
 from mlops.infra.stacks.storage import StorageStack
+from mlops.layers.build import build_task_context
 from mlops.wiring.runtime import catalog_document, catalog_hash
 
 # What each function may touch. Grants, not hand-written policies; object grants scoped to key prefixes.
@@ -163,6 +165,24 @@ class PipelineStack(Stack):
         )
         for name in ("register", "await_approval", "promote", "finalize"):  # the steps that make a fact
             self.events.grant_publish(self.functions[name])
+        # The refit past one Lambda: sized for the largest task any model asks for (each run asks for its own).
+        largest = max((m.training.fargate for m in models), key=lambda f: (f.memory_mb, f.cpu))
+        self.fargate = FargateTraining(
+            self,
+            "Fargate",
+            context_dir=build_task_context(self.layers_for(self).code, settings.python),
+            architecture=settings.architecture,
+            cpu=largest.cpu,
+            memory_mb=largest.memory_mb,
+            ephemeral_gb=max(m.training.fargate.ephemeral_gb for m in models),
+            environment=self.function_env,
+            artifacts=store.artifacts,
+            runs=tables.runs,
+            lineage=tables.lineage,
+            config_parameters=self._config_refs_in(self),
+            log_retention=retention,
+            removal=RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY,
+        )
         self.pipeline = TrainingPipeline(
             self,
             "Training",
@@ -174,6 +194,7 @@ class PipelineStack(Stack):
             max_concurrency=max(m.training.max_concurrency for m in models),
             log_retention=retention,
             artifacts=store.artifacts,
+            fargate=self.fargate,
         )
         self.state_machine = self.pipeline.state_machine
         # Publishing to a topic under a customer-managed key needs the key too (sns:Publish alone is refused).

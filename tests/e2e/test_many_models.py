@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mlops.local import seams
 from mlops.local.emulator import LocalCloud
 from mlops.tools.platform import Platform, PlatformError
 from mlops.tools.samples import bundled, corrupt
@@ -32,12 +33,14 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
     # One candidate each: this is about two models side by side, not their tuning. The regressor's statistics
     # are forced past one function (#29): a Distributed Map over three shards of its snapshot, then the merge.
     one_ridge = {"candidates": [{"family": "linear", "params": {"alpha": [1.0]}}]}
+    # The regressor is refit on ECS Fargate (#30), as a split past one Lambda would be: the emulator's task.
+    on_fargate = one_ridge | {"compute": "fargate", "fargate": {"cpu": 1024, "memory_mb": 3072}}
     sharded = {"prefix": "diabetes/", "format": "auto", "scope": "object", "shards": 3}
     # The classifier also scores in bulk (#32): small shards, so a file above 20 kB is scored as row ranges of it.
     scoring = {"shard_bytes": 20_000, "max_error_share": 0.05}
     models = [
         quick_config_file(tmp_path, scoring=scoring),
-        quick_config_file(tmp_path, "diabetes", training=one_ridge, data=sharded),
+        quick_config_file(tmp_path, "diabetes", training=on_fargate, data=sharded),
     ]
     with LocalCloud(models, port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
@@ -63,6 +66,7 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         assert bc.champion() == 1 and db.champion() == 1
         assert db.version(1)["metric"] == "rmse" and bc.version(1)["metric"] == "roc_auc"
         _assert_statistics_sharded(db, run_db, shards=3, rows=len(diabetes))
+        _assert_refit_on_fargate(db, run_db, memory="3072")
         assert bc.stores.meta.get_run("breast-cancer", run_bc)["steps"]["analyze"]["outputs"]["shards"] == 0
 
         # Predictions for both over HTTP, each on its own route and with its own record schema.
@@ -102,6 +106,18 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         assert db.champion() == 1 and bc.champion() == 1
         assert [r["run_id"] for r in bc.runs()] == runs_before
         assert bc.predict(rows_bc)["model_version"] == 1
+
+
+def _assert_refit_on_fargate(platform: Platform, run_id: str, *, memory: str) -> None:
+    """The run's refit was an ECS task (the emulator's process, at the run's memory), recorded as the train
+    function's would be; the classifier's stayed on Lambda."""
+    record = platform.stores.meta.get_run("diabetes", run_id)
+    assert record["steps"]["plan_trials"]["outputs"]["compute"] == "fargate"
+    assert record["steps"]["train"]["status"] == "SUCCEEDED"
+    (task,) = [t for t in seams.tasks_run if run_id in json.dumps(t["Overrides"])]
+    assert (task["Containers"][0]["ExitCode"], task["Memory"], task["Cpu"]) == (0, memory, "1024")
+    assert task["PeakRssMb"] < int(memory)
+    assert len(seams.tasks_run) == 1  # breast-cancer's refit ran in its Lambda
 
 
 def _assert_statistics_sharded(platform: Platform, run_id: str, *, shards: int, rows: int) -> None:

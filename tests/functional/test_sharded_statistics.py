@@ -144,23 +144,50 @@ def test_given_a_shard_that_cannot_be_read_then_the_child_fails_and_the_run_name
     assert not account.stores.artifacts.keys(f"runs/{ctx.run_id}/analyze/partials/")
 
 
-def test_given_a_training_split_larger_than_a_trial_holds_then_plan_trials_fails_naming_the_limit(account, monkeypatch):
-    """The data steps go past one function; training does not yet. A split one trial cannot hold fails the run
-    before any trial starts, naming the size, run_trial's memory and what to do — not a trial killed for memory."""
-    from mlops.core.errors import DataTooLargeError
-    from mlops.steps.plan import plan_trials
+def _prepared(account, cfg, rows=6000):
     from mlops.steps.prepare import prepare
     from mlops.steps.validate_data import validate_data
 
-    ctx = account.context(churn_config())
-    ex = extract(ctx, source=account.upload("churn/big.csv", customers(6000).to_csv(index=False).encode()))
+    ctx = account.context(cfg)
+    ex = extract(ctx, source=account.upload("churn/big.csv", customers(rows).to_csv(index=False).encode()))
     an = analyze(ctx, snapshot=ex.snapshot)
     vd = validate_data(ctx, snapshot=ex.snapshot, statistics=an.statistics, manifest=ex.manifest)
-    pr = prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema)
+    return ctx, prepare(ctx, snapshot=ex.snapshot, schema=vd.usable_schema)
+
+
+def test_given_splits_larger_than_a_lambda_holds_then_plan_trials_chooses_fargate_or_fails_naming_the_setting(
+    account, monkeypatch
+):
+    """The refit's rows (train + validation) decide the path: Lambda while they fit run_trial's memory, else a
+    Fargate task with the trials on prepare's sample. What cannot run fails before any trial starts, naming the
+    size, the memory and the setting that lifts it — never a function killed for memory."""
+    from mlops.core.errors import DataTooLargeError
+    from mlops.steps.plan import plan_trials
+    from mlops.steps.train import run_trial
+
+    training: dict = {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]}
+    # GIVEN 4,199 training and 901 validation rows of 7 columns, and a sample of 1,000 asked for
+    ctx, pr = _prepared(account, churn_config(training=training | {"tune_rows": 1000}))
+    assert pr.rows["train_sample"] == 1000 and pr.rows["validation_sample"] == round(901 * 1000 / 4199), pr.rows
+    # WHEN they fit run_trial's 3,008 MB THEN the run stays on Lambda, the trials on the whole split
     monkeypatch.setenv("MLOPS_TRIAL_MEMORY_MB", "3008")
-    assert plan_trials(ctx, dataset=pr.dataset).count == 1  # 4,200 rows fit in 3 GB
+    plan = plan_trials(ctx, dataset=pr.dataset)
+    assert (plan.compute, plan.fargate, plan.tune_rows) == ("lambda", None, 4199)
+    assert not any(t.sample for t in plan.trials)
+    # WHEN a Lambda holds ~3,744 rows of them (1 MB) THEN the refit goes to Fargate, the trials on the sample
     monkeypatch.setenv("MLOPS_TRIAL_MEMORY_MB", "1")
-    with pytest.raises(DataTooLargeError, match=r"4,1\d\d rows x 7 columns: about 1 MB.*run_trial's 1 MB.*not built"):
-        plan_trials(ctx, dataset=pr.dataset)
-    step = account.stores.meta.get_run("churn", ctx.run_id)["steps"]["plan_trials"]
-    assert step["status"] == "FAILED" and "run_trial's 1 MB" in step["error"]["message"]
+    plan = plan_trials(ctx, dataset=pr.dataset)
+    assert (plan.compute, plan.tune_rows) == ("fargate", 1000) and all(t.sample for t in plan.trials)
+    trial = run_trial(ctx, dataset=pr.dataset, trial=plan.trials[0])  # fits the sample, scores validation's
+    assert trial.status == "SUCCEEDED" and trial.sample and trial.value is not None
+    assert plan.fargate == {"cpu": "4096", "memory": "30720", "ephemeral_gb": 50, "timeout_s": 14400, "spot": False}
+    # WHEN the config pins Lambda THEN the run fails naming the setting
+    ctx2, pr2 = _prepared(account, churn_config(training=training | {"compute": "lambda"}))
+    with pytest.raises(DataTooLargeError, match=r"5,100 rows x 7 columns.*1 MB Lambda.*training.compute is lambda"):
+        plan_trials(ctx2, dataset=pr2.dataset)
+    step = account.stores.meta.get_run("churn", ctx2.run_id)["steps"]["plan_trials"]
+    assert step["status"] == "FAILED" and "set it to auto (or fargate)" in step["error"]["message"]
+    # WHEN no sample was written (the whole split is below tune_rows) and the split does not fit a trial
+    ctx3, pr3 = _prepared(account, churn_config())
+    with pytest.raises(DataTooLargeError, match=r"4,199 rows x 7 columns.*set training.tune_rows below 1,000,000"):
+        plan_trials(ctx3, dataset=pr3.dataset)

@@ -73,6 +73,8 @@ def test_given_three_runs_then_the_site_has_a_page_for_each_and_every_link_resol
 
     run = pages[f"runs/{noisy}.html"]
     assert 'aria-label="step timeline"' in run and ">validate_model</text>" in run and ">trial t000</text>" in run
+    # where the candidate was refit and on how many rows (the Fargate path says so, and the trials' sample)
+    assert "refit on <b>" in run and "on <b>Lambda</b>" in run and "stratified sample" not in run
     gates = run[run.index("<h2>Blessing</h2>") :]
     assert "rejected" in gates and "champion v1" in gates and "max loss" in gates and "floor" in gates
 

@@ -46,6 +46,7 @@ MAY_IMPORT = {
     "steps": {"core", "data", "ml", "components", "serving", "monitoring", "reports"},
     "adapters": {"core"},
     "wiring": {"core", "adapters"},
+    "tasks": {"core", "wiring", "steps"},  # container entry points (ECS tasks), adapters as the handlers are
     "functions": {"core", "wiring", "steps", "serving", "monitoring", "reports"},
     "infra": {"core", "components", "wiring", "functions", "layers"},
     "layers": set(),

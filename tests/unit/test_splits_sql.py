@@ -121,3 +121,44 @@ def test_given_the_pinned_duckdb_then_its_hash_is_the_one_splits_were_made_with(
         5207807525490421879,
         17791360048916764413,
     )
+
+
+@pytest.mark.parametrize("extra", [{}, {"time_column": "day"}])
+def test_given_a_sample_size_when_split_then_each_sample_is_the_first_rows_of_its_split_per_class(tmp_path, extra):
+    # GIVEN 997 rows, 697 or so for training, and a sample of 300 asked for (the trials' on the Fargate path)
+    df = table(997, 3, copies="few", time=bool(extra))
+    path = tmp_path / "snapshot.parquet"
+    df.to_parquet(path, index=False)
+    cfg = config(**extra)
+    # WHEN split with the sample
+    out = write_splits(path, tmp_path, cfg, sample_rows=300)
+    assert out.files is not None
+    # THEN the whole splits are those without a sample, byte for byte
+    alone = write_splits(path, tmp_path / "alone", cfg) if (tmp_path / "alone").mkdir() is None else None
+    assert alone is not None and alone.files is not None
+    for name in ("train", "validation", "test"):
+        assert out.files[name].read_bytes() == alone.files[name].read_bytes(), name
+    # AND each sample is part of its split, 300 training rows and validation rows in the same proportion
+    assert out.rows["train_sample"] == 300
+    assert out.rows["validation_sample"] == round(out.rows["validation"] * 300 / out.rows["train"])
+    seed = f"'{cfg.split.seed}:'"
+    con = duckdb.connect()
+    for sample, whole in (("train_sample", "train"), ("validation_sample", "validation")):
+        got, of = written(out.files[sample]), written(out.files[whole])
+        assert sum(got.values()) == out.rows[sample] and not got - of, sample
+        # the first rows of the split in its order (by class; by time, the newest training rows, the oldest
+        # validation ones)
+        order = "k, k2"
+        if extra:
+            order = "day DESC NULLS FIRST, k DESC, k2 DESC" if whole == "train" else "day NULLS LAST, k, k2"
+        part = "" if extra else "PARTITION BY label"
+        ranked = con.execute(
+            f"SELECT * EXCLUDE (k, k2), row_number() OVER ({part} ORDER BY {order}) AS r FROM "
+            f"(SELECT *, hash({seed}, t) AS k, hash(t, {seed}) AS k2 FROM read_parquet('{out.files[whole]}') t)"
+        ).df()
+        per_class = pd.read_parquet(out.files[sample])["label"].value_counts()
+        if extra:
+            first = ranked[ranked["r"] <= out.rows[sample]]
+        else:
+            first = ranked[ranked["r"] <= ranked["label"].map(per_class)]
+        assert Counter(cells(r)[:-1] for r in first.itertuples(index=False)) == got, sample

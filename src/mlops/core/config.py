@@ -222,10 +222,55 @@ class SearchConfig(_Strict):
     max_trials: int = Field(default=24, gt=0, le=200)
 
 
+# Fargate's task sizes: vCPU units → (smallest, largest, step) memory in MiB (AWS's table of valid combinations).
+FARGATE_SIZES: dict[int, tuple[int, int, int]] = {
+    256: (512, 2048, 512),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+
+
+class FargateConfig(_Strict):
+    """The ECS Fargate task that refits the chosen candidate when the training split outgrows a Lambda."""
+
+    cpu: int = Field(default=4096, description="vCPU units: 256, 512, 1024, 2048, 4096, 8192 or 16384.")
+    memory_mb: int = Field(default=30720, description="MiB, a size Fargate allows for the cpu (up to 122,880).")
+    ephemeral_gb: int = Field(default=50, ge=21, le=200, description="Task storage for the splits (GiB).")
+    timeout_s: int = Field(default=4 * 3600, ge=60, le=86_400, description="The refit's time limit.")
+    spot: bool = Field(default=False, description="Run on Fargate Spot (up to ~70 % cheaper; may be reclaimed).")
+
+    @model_validator(mode="after")
+    def _valid_size(self) -> FargateConfig:
+        if self.cpu not in FARGATE_SIZES:
+            raise ValueError(f"cpu={self.cpu}: Fargate runs {', '.join(map(str, FARGATE_SIZES))} vCPU units")
+        low, high, step = FARGATE_SIZES[self.cpu]
+        if not low <= self.memory_mb <= high or (self.memory_mb - low) % step:
+            raise ValueError(
+                f"memory_mb={self.memory_mb}: with cpu={self.cpu} Fargate allows {low}-{high} MiB in steps of {step}"
+            )
+        return self
+
+
 class TrainingConfig(_Strict):
     candidates: tuple[Candidate, ...] = Field(min_length=1)
     search: SearchConfig = SearchConfig()
     max_concurrency: int = Field(default=4, gt=0, le=40, description="Parallel trials in the tuning Map.")
+    compute: Literal["lambda", "fargate", "auto"] = Field(
+        default="auto",
+        description="Where the chosen candidate is refit: auto = Lambda while the training split fits run_trial's "
+        "memory, else an ECS Fargate task.",
+    )
+    fargate: FargateConfig = FargateConfig()
+    tune_rows: int = Field(
+        default=1_000_000,
+        ge=1_000,
+        description="On the Fargate path, trials fit a stratified sample of this many training rows (and score a "
+        "validation sample in proportion); the chosen candidate is refit on all of them.",
+    )
 
 
 class ParityConfig(_Strict):

@@ -114,3 +114,10 @@ STACK_SUFFIXES = ("Storage", "Pipeline", "Triggers", "Serving", "Monitoring")
 def model_output_key(kind: str, model: str) -> str:
     """A per-model stack output's key, e.g. ``DriftAlarmBreastCancer`` (the CLI finds a model's alarms by it)."""
     return kind + "".join(part.title() for part in model.split("-"))
+
+
+# The training task on ECS Fargate (the refit past one Lambda): the state machine writes the train step's input
+# (its state) to this key of the run, names the run in the task's environment, and reads the step's result back.
+ENV_TASK_RUN_ID = "MLOPS_TASK_RUN_ID"
+TASK_INPUT_NAME, TASK_RESULT_NAME = "task-input.json", "task-result.json"  # under runs/<run_id>/train/
+TASK_CONTAINER = "train"  # the task definition's one container

@@ -105,12 +105,18 @@ class Trial(BaseModel):
     trial_id: str
     family: str
     params: dict[str, Any]
+    sample: bool = False  # fit on the training split's sample, scored on validation's (the Fargate path)
 
 
 class PlanResult(StepResult):
     trials: list[Trial]
     count: int
     max_concurrency: int
+    # Where the chosen candidate is refit: "lambda" (the train function) or "fargate" (an ECS task of this size:
+    # cpu, memory, ephemeral_gb, timeout_s, spot), and the rows the trials fit.
+    compute: Literal["lambda", "fargate"] = "lambda"
+    fargate: dict[str, Any] | None = None
+    tune_rows: int = 0
 
 
 class TrialResult(StepResult):
@@ -120,6 +126,7 @@ class TrialResult(StepResult):
     trial_id: str
     family: str
     params: dict[str, Any]
+    sample: bool = False
     status: Literal["SUCCEEDED", "FAILED"]
     metric: str | None = None
     value: float | None = None

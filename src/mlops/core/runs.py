@@ -166,10 +166,24 @@ def _error_of(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     message = cause
     try:
         parsed = json.loads(cause)
-        message = parsed.get("errorMessage", cause)
-    except (TypeError, ValueError):
+        message = parsed.get("errorMessage") or _stopped_task(parsed) or cause
+    except (TypeError, ValueError, AttributeError):
         pass
     return {"type": raw.get("Error", "Error"), "message": str(message)[:1000]}
+
+
+def _stopped_task(task: dict[str, Any]) -> str | None:
+    """An ECS task that failed its ``runTask.sync`` state (its description is the cause): what stopped it, and how
+    each container exited."""
+    if "TaskArn" not in task:
+        return None
+    containers = "; ".join(
+        f"container {c.get('Name')} exit code {c.get('ExitCode')}" + (f" ({c['Reason']})" if c.get("Reason") else "")
+        for c in task.get("Containers") or []
+    )
+    stopped = task.get("StoppedReason") or task.get("StopCode")
+    name = str(task["TaskArn"]).rsplit("/", 1)[-1]
+    return f"the ECS task {name} stopped: {stopped}; {containers}; its log is in the training task's log group"
 
 
 def finalize(

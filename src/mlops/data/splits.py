@@ -121,12 +121,67 @@ def _equal(columns: list[str], bound: tuple[Any, ...]) -> tuple[str, list[Any]]:
     return " AND ".join(f"{c} = ?" for c, _ in parts) or "TRUE", [v for _, v in parts]
 
 
+SAMPLES = {"train_sample": "train", "validation_sample": "validation"}  # each sample and the split it is part of
+
+
+def _sample_sizes(counts: Mapping[Any, int], total: int, seed: int) -> dict[Any, int]:
+    """``total`` rows allocated over the groups of ``counts`` in proportion (stratified, as the splits are)."""
+    labels = list(counts)
+    n = np.asarray([counts[k] for k in labels])
+    if len(labels) == 1 or total >= n.sum():
+        return {k: min(int(c), total) if len(labels) == 1 else int(c) for k, c in zip(labels, n, strict=True)}
+    got = approximate_mode(n, total, np.random.RandomState(seed))
+    return {k: int(c) for k, c in zip(labels, got, strict=True)}
+
+
+def _segments(
+    quotas: Mapping[Any, tuple[int, int]],
+    train_of: Mapping[Any, int],
+    s_train: Mapping[Any, int],
+    s_val: Mapping[Any, int],
+    *,
+    by_time: bool,
+) -> dict[Any, list[tuple[str, int]]]:
+    """Each group's rows in split order cut into (name, rows) segments: test, the validation sample, the rest of
+    validation, the training sample, the rest of training — by time the other way round (oldest first, training's
+    sample its newest rows)."""
+    segments: dict[Any, list[tuple[str, int]]] = {}
+    for g, (t, v) in quotas.items():
+        st, sv = s_train.get(g, 0), s_val.get(g, 0)
+        if by_time:
+            segments[g] = [
+                ("train", train_of[g] - st),
+                ("train_sample", st),
+                ("validation_sample", sv),
+                ("validation", v - sv),
+                ("test", t),
+            ]
+        else:
+            segments[g] = [
+                ("test", t),
+                ("validation_sample", sv),
+                ("validation", v - sv),
+                ("train_sample", st),
+                ("train", train_of[g] - st),
+            ]
+    return segments
+
+
 def write_splits(
-    path: str | Path, out_dir: str | Path, config: ProjectConfig, limits: EngineLimits | None = None
+    path: str | Path,
+    out_dir: str | Path,
+    config: ProjectConfig,
+    limits: EngineLimits | None = None,
+    *,
+    sample_rows: int | None = None,
 ) -> Splits:
     """Split the labelled rows of the Parquet file ``path`` into ``out_dir``/{train,validation,test}.parquet, each
     file's rows in their hash order (so the same rows give the same bytes), within ``limits``. Too few rows to
-    fill every split: nothing is written (``files`` None), for the step to name the problem."""
+    fill every split: nothing is written (``files`` None), for the step to name the problem.
+
+    With ``sample_rows`` below the training rows, ``train_sample.parquet`` holds that many of them, stratified (the
+    first of each class in the split's order; by time, the newest), and ``validation_sample.parquet`` validation rows
+    in the same proportion: what trials fit and score when the whole split is refit elsewhere."""
     source = parquet_source([str(path)])
     target = config.target
     y = quote(target)
@@ -147,17 +202,15 @@ def write_splits(
         seed = _literal(f"{config.split.seed}:")
         key = quote(config.id_column) if config.id_column else "t"
         hashed = f"hash({seed}, {key}) AS {_KEY}, hash(t, {seed}) AS {_ROW}"
-        # Each group's rows in split order, its split names in that order and its boundaries (rows before each).
+        # Each group's rows in split order, cut into segments: (name, rows) in that order.
         order = [_KEY, _ROW]
-        names: tuple[str, str, str] = ("test", "validation", "train")
         if config.time_column:
             time = quote(config.time_column)
             order = [f"({time} IS NULL)", time, _KEY, _ROW]
-            names = ("train", "validation", "test")
             a = round(total * config.split.train)
             b = round(total * (config.split.train + config.split.validation))
             rows = {"train": a, "validation": b - a, "test": total - b}
-            group, bounds = "NULL", {None: (a, b)}
+            group, quotas = "NULL", {None: (total - b, b - a)}
         else:
             stratify = task is not Task.REGRESSION and min(counts.values(), default=0) >= MIN_STRATIFIED
             try:
@@ -170,13 +223,26 @@ def write_splits(
                 "test": sum(t for t, _ in quotas.values()),
             }
             group = y if stratify else "NULL"
-            bounds = {g: (t, t + v) for g, (t, v) in quotas.items()}
         if min(rows.values()) == 0:
             return Splits(task, classes, total, rows, None)
+        sizes = {g: counts[g] if g is not None else total for g in quotas}
+        train_of = {g: sizes[g] - t - v for g, (t, v) in quotas.items()}
+        sampled = sample_rows is not None and rows["train"] > sample_rows
+        share = (sample_rows or 0) / rows["train"]
+        s_train = _sample_sizes(train_of, sample_rows or 0, config.split.seed) if sampled else {}
+        s_val = (
+            _sample_sizes({g: v for g, (_, v) in quotas.items()}, round(rows["validation"] * share), config.split.seed)
+            if sampled
+            else {}
+        )
+        segments = _segments(quotas, train_of, s_train, s_val, by_time=bool(config.time_column))
         rows_hashed = f"(SELECT *, {hashed} FROM {source} t WHERE {labelled})"
         # The boundary rows: each group's row at each boundary rank, and how many of its group sort before it.
+        bounds = {g: list(np.cumsum([n for _, n in segs])[:-1]) for g, segs in segments.items()}
         con.execute(f"CREATE TEMP TABLE wanted (g {sql_type}, r BIGINT)")
-        con.executemany("INSERT INTO wanted VALUES (?, ?)", [(g, r) for g, pair in bounds.items() for r in pair])
+        con.executemany(
+            "INSERT INTO wanted VALUES (?, ?)", sorted({(g, int(r)) for g, ranks in bounds.items() for r in ranks})
+        )
         keys = ", ".join(order)
         found = {
             (g, int(r)): (tuple(bound), int(less))
@@ -188,40 +254,46 @@ def write_splits(
                 "JOIN wanted ON n.g IS NOT DISTINCT FROM wanted.g AND n.r = wanted.r"
             ).fetchall()
         }
-        # Each row's split: before its group's first boundary, else before its second, else the last split.
+        # Each row's segment: the first whose end it sorts before, else the group's last.
         cases: list[str] = []
         params: list[Any] = []
         ties: list[tuple[str, list[Any], str, int]] = []
-        for g, pair in bounds.items():
+        for g, segs in segments.items():
             in_group = "TRUE" if g is None else f"{y} = ?"
             group_params: list[Any] = [] if g is None else [g]
-            for name, rank in zip(names[:2], pair, strict=True):
-                if (g, rank) not in found:  # the boundary is past the group's last row: all of it is before
+            for (name, _), rank in zip(segs[:-1], bounds[g], strict=True):
+                if (g, int(rank)) not in found:  # the end is past the group's last row: all of it is before
                     cases.append(f"WHEN {in_group} THEN '{name}'")
                     params += group_params
                     continue
-                bound, less = found[(g, rank)]
+                bound, less = found[(g, int(rank))]
                 sql, sql_params = _before(order, bound)
                 cases.append(f"WHEN {in_group} AND {sql} THEN '{name}'")
                 params += group_params + sql_params
-                # Copies of the boundary row that belong before it: their number set after placing, the second
-                # boundary's first, so that where one row's copies straddle both, the first boundary's share wins.
+                # Copies of the boundary row that belong before it: their number set after placing, the later
+                # boundaries' first, so that where one row's copies straddle several, the earlier share wins.
                 if rank > less:
                     eq, eq_params = _equal(order, bound)
-                    ties.append((f"{in_group} AND {eq}", group_params + eq_params, name, rank - less))
-        place = f"CASE {' '.join(cases)} ELSE '{names[2]}' END"
+                    ties.append((f"{in_group} AND {eq}", group_params + eq_params, name, int(rank) - less))
+            cases.append(f"WHEN {in_group} THEN '{segs[-1][0]}'")
+            params += group_params
+        place = f"CASE {' '.join(cases)} END"
         con.execute(f"CREATE TEMP TABLE placed AS SELECT *, {place} AS {_SPLIT} FROM {rows_hashed}", params)
-        for where, where_params, name, before in reversed(ties):  # the second boundary's first: see below
+        for where, where_params, name, before in reversed(ties):
             con.execute(
                 f"UPDATE placed SET {_SPLIT} = '{name}' WHERE rowid IN "
                 f"(SELECT rowid FROM placed WHERE {where} ORDER BY rowid LIMIT {before})",
                 where_params,
             )
         files: dict[str, Path] = {}
-        for name in SPLITS:
+        for name in SPLITS + (tuple(SAMPLES) if sampled else ()):
             files[name] = out / f"{name}.parquet"
+            parts = [name] + [sample for sample, whole in SAMPLES.items() if whole == name]
+            within = ", ".join(f"'{p}'" for p in parts)
             con.execute(
-                f"COPY (SELECT * EXCLUDE ({_KEY}, {_ROW}, {_SPLIT}) FROM placed WHERE {_SPLIT} = '{name}' "
+                f"COPY (SELECT * EXCLUDE ({_KEY}, {_ROW}, {_SPLIT}) FROM placed WHERE {_SPLIT} IN ({within}) "
                 f"ORDER BY {_KEY}, {_ROW}) TO {_literal(files[name])} (FORMAT parquet, COMPRESSION snappy)"
             )
+        if sampled:
+            rows |= {"train_sample": sum(s_train.values()), "validation_sample": sum(s_val.values())}
     return Splits(task, classes, total, rows, files)

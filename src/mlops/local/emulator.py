@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -304,6 +305,10 @@ class LocalCloud:
         ("AWS::SSM::Parameter", "_parameter"),
         ("AWS::Logs::LogGroup", "_log_group"),
         ("AWS::Lambda::Function", "_function"),
+        ("AWS::EC2::Subnet", "_network"),
+        ("AWS::EC2::SecurityGroup", "_network"),
+        ("AWS::ECS::Cluster", "_cluster"),
+        ("AWS::ECS::TaskDefinition", "_task_definition"),
         ("AWS::Logs::SubscriptionFilter", "_subscription"),
         ("AWS::StepFunctions::StateMachine", "_state_machine"),
         ("AWS::CloudWatch::Alarm", "_alarm"),
@@ -407,6 +412,38 @@ class LocalCloud:
             int(props.get("MemorySize", 128)),
             self._render(stack, log_group) if log_group else f"/aws/lambda/{name}",
         )
+
+    def _network(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        """A subnet or security group: named only (the training task runs as a local process, on no network)."""
+        prefix = "subnet" if res["Type"] == "AWS::EC2::Subnet" else "sg"
+        self._named(stack, logical, f"{prefix}-{hashlib.sha256(f'{stack}/{logical}'.encode()).hexdigest()[:17]}")
+
+    def _cluster(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        name = self._physical(stack, logical, 255)
+        self._named(stack, logical, name, f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{name}")
+
+    def _task_definition(self, stack: str, logical: str, res: dict[str, Any]) -> None:
+        """A task definition the state machine runs with ``ecs:runTask.sync``: its one container's command,
+        environment, memory and log group, for :func:`seams._run_ecs_task` to run it as a process."""
+        props = res["Properties"]
+        family = props.get("Family") or self._physical(stack, logical, 255)
+        arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:1"
+        (container,) = props["ContainerDefinitions"]
+        options = self._render(stack, container.get("LogConfiguration", {}).get("Options", {}))
+        seams.register_task_definition(
+            seams.TaskDefinition(
+                family=family,
+                arn=arn,
+                container=container["Name"],
+                command=list(container["Command"]),
+                env={e["Name"]: str(e["Value"]) for e in self._render(stack, container.get("Environment", []))},
+                cpu=int(props["Cpu"]),
+                memory_mb=int(props["Memory"]),
+                log_group=options.get("awslogs-group", f"/ecs/{family}"),
+                stream_prefix=options.get("awslogs-stream-prefix", family),
+            )
+        )
+        self._named(stack, logical, arn, arn)
 
     def _subscription(self, stack: str, logical: str, res: dict[str, Any]) -> None:
         props = self._render(stack, res["Properties"])

@@ -108,6 +108,11 @@ class Environments:
         self._lock = threading.Lock()
         self._closed = False
 
+    @property
+    def base_env(self) -> dict[str, str]:
+        """The environment every process starts from (the emulator's endpoint, credentials, import path)."""
+        return dict(self._base_env)
+
     # -- lifecycle --------------------------------------------------------------------
     def _start(self, fn: FunctionConfig) -> _Environment:
         env = {**self._base_env, **fn.env, "AWS_LAMBDA_FUNCTION_NAME": fn.physical_name}
@@ -293,3 +298,59 @@ def base_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in keep or k.startswith(prefixes)}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@dataclass(frozen=True)
+class ContainerOutcome:
+    """How a container stopped, as ECS describes it: its exit code, and the reason ECS gives where it killed it."""
+
+    exit_code: int
+    reason: str  # the container's (ECS: "OutOfMemoryError: Container killed due to memory usage"), or ""
+    duration_s: float
+    peak_rss_mb: float
+    output: list[str]
+
+
+OOM_REASON = "OutOfMemoryError: Container killed due to memory usage"
+
+
+def run_container(
+    base_env: dict[str, str],
+    command: list[str],
+    env: dict[str, str],
+    memory_mb: int,
+    timeout_s: float | None = None,
+) -> ContainerOutcome:
+    """An ECS task's one container offline: its command (``python -m <module>``) in a process of its own with the
+    task's environment, at the emulated clock (:mod:`mlops.local.container`), its resident memory watched against
+    the task's ``memory_mb`` — past it the process is killed as Fargate's OOM killer does (exit code 137) — and, with
+    ``timeout_s``, killed past it. What it prints is its log."""
+    if command[:2] != ["python", "-m"]:
+        raise ValueError(f"the emulator runs a container whose command is python -m <module>, not {command}")
+    argv = [sys.executable, "-m", "mlops.local.container", str(clock.offset_s()), *command[2:]]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**base_env, **env})
+    stream = proc.stdout
+    assert stream is not None
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(line.decode(errors="replace") for line in stream))
+    reader.start()
+    peak, reason, killed = 0.0, "", False
+    while proc.poll() is None:
+        rss = rss_mb(proc.pid)
+        if rss is not None:
+            peak = max(peak, rss)
+            if rss > memory_mb:
+                proc.kill()
+                reason, killed = OOM_REASON, True
+                break
+        if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+            proc.kill()
+            reason, killed = f"Task timed out after {timeout_s:.0f} seconds", True
+            break
+        time.sleep(POLL_S)
+    code = proc.wait()
+    reader.join()
+    return ContainerOutcome(
+        137 if killed or code == -signal.SIGKILL else code, reason, time.monotonic() - t0, peak, output
+    )

@@ -51,6 +51,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -148,6 +149,151 @@ def register_function(
     physical_name: str, handler: str, env: dict[str, str], timeout_s: int, memory_mb: int, log_group: str = ""
 ) -> None:
     _functions[physical_name] = LocalFunction(physical_name, handler, env, timeout_s, memory_mb, log_group)
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """What running an ECS task offline needs of its task definition (from the synthesized template)."""
+
+    family: str
+    arn: str
+    container: str
+    command: list[str]
+    env: dict[str, str]
+    cpu: int
+    memory_mb: int
+    log_group: str
+    stream_prefix: str
+
+
+_task_definitions: dict[str, TaskDefinition] = {}
+tasks_run: list[dict[str, Any]] = []  # each task the state machines ran, as ECS's DescribeTasks describes it
+_task_faults: list[str] = []
+
+
+def register_task_definition(definition: TaskDefinition) -> None:
+    _task_definitions[definition.family] = definition
+
+
+def inject_task_fault(kind: str) -> None:
+    """The next ECS task meets ``kind`` first: ``oom`` (allocates until killed for memory), ``exit:<status>``,
+    ``abort`` or ``hang`` (tests and drills)."""
+    _task_faults.append(kind)
+
+
+def _run_ecs_task(
+    self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+) -> None:
+    """moto's ``ecs:runTask`` (which calls its ECS backend with the state's PascalCase parameters, and never runs a
+    container): the task's container runs here as a process (:func:`mlops.local.environments.run_container`), its
+    memory the run's override or the task definition's, and the state gets the stopped task as DescribeTasks
+    gives it (``.sync`` then fails the state if its container exited non-zero: see :func:`_ecs_sync_resolver`)."""
+    from mlops.core.clock import iso_ms, utcnow
+    from mlops.local.container import CHAOS_ENV
+    from mlops.local.environments import run_container
+
+    params = normalised_parameters
+    family = str(params["TaskDefinition"]).rsplit("/", 1)[-1].split(":")[0]
+    definition = _task_definitions[family]
+    overrides = params.get("Overrides") or {}
+    extra = {
+        e["Name"]: e["Value"]
+        for o in overrides.get("ContainerOverrides") or []
+        if o.get("Name") == definition.container
+        for e in o.get("Environment") or []
+    }
+    if _task_faults:
+        extra[CHAOS_ENV] = _task_faults.pop(0)
+    memory = int(overrides.get("Memory") or definition.memory_mb)
+    cpu = int(overrides.get("Cpu") or definition.cpu)
+    task_id = uuid.uuid4().hex
+    cluster = str(params.get("Cluster") or "default")
+    started = iso_ms(utcnow())
+    base = _environments.base_env if _environments is not None else base_environment()
+    outcome = run_container(base, definition.command, {**definition.env, **extra}, memory)
+    stream = f"{definition.stream_prefix}/{definition.container}/{task_id}"
+    _queue_logs(definition.log_group, stream, [line.rstrip("\n") for line in outcome.output])
+    strategy = params.get("CapacityProviderStrategy") or [{"CapacityProvider": "FARGATE"}]
+    container: dict[str, Any] = {
+        "Name": definition.container,
+        "ExitCode": outcome.exit_code,
+        "LastStatus": "STOPPED",
+        "Memory": str(memory),
+        "Cpu": str(cpu),
+    }
+    if outcome.reason:
+        container["Reason"] = outcome.reason
+    task = {
+        "TaskArn": f"{cluster.replace(':cluster/', ':task/')}/{task_id}",
+        "ClusterArn": cluster,
+        "TaskDefinitionArn": definition.arn,
+        "CapacityProviderName": strategy[0]["CapacityProvider"],
+        "LaunchType": "FARGATE",
+        "Cpu": str(cpu),
+        "Memory": str(memory),
+        "LastStatus": "STOPPED",
+        "DesiredStatus": "STOPPED",
+        "StartedBy": "AWS Step Functions",
+        "StartedAt": started,
+        "StoppedAt": iso_ms(utcnow()),
+        "StopCode": "EssentialContainerExited",
+        "StoppedReason": "Essential container in task exited",
+        "Containers": [container],
+        "Overrides": overrides,
+    }
+    tasks_run.append(task | {"PeakRssMb": round(outcome.peak_rss_mb, 1), "DurationS": round(outcome.duration_s, 3)})
+    log(f"ecs task {family} {task_id}: exit {outcome.exit_code} {outcome.reason} ({outcome.duration_s:.1f} s)")
+    env.stack.append({"Tasks": [task], "Failures": []})
+
+
+def _aws_sdk_call(
+    self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+) -> None:
+    """moto's ``aws-sdk`` integration left ``s3:getObject``'s ``Body`` as botocore's stream (its check misses the
+    checksummed stream botocore now returns), which no intrinsic can read; AWS gives the state the body as text."""
+    _original["aws_sdk"](self, env, resource_runtime_part, normalised_parameters, state_credentials)
+    response = env.stack[-1]
+    body = response.get("Body") if isinstance(response, dict) else None
+    if body is not None and hasattr(body, "read"):
+        response["Body"] = body.read().decode()
+
+
+def _ecs_sync_resolver(
+    self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any], state_credentials: Any
+) -> Any:
+    """``.sync``: the task has stopped (:func:`_run_ecs_task` waited for it). As AWS does — and moto does not —
+    a container that exited non-zero fails the state with ``States.TaskFailed``, the task's description as the
+    cause; else the state's output is the task's description."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    task = env.stack.pop()["Tasks"][0]
+
+    def resolve() -> Any:
+        if all(c.get("ExitCode") == 0 for c in task["Containers"]):
+            return task
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=CustomErrorName("States.TaskFailed"),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=cast(Any, EventDetails)(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        error="States.TaskFailed",
+                        cause=json.dumps(task),
+                        resource="runTask.sync",
+                        resourceType="ecs",
+                    )
+                ),
+            )
+        )
+
+    return resolve
 
 
 _router: Any = None  # mlops.local.cloudwatch.LogRouter: function output to CloudWatch Logs and subscriptions
@@ -412,7 +558,24 @@ def install(cloud: Any) -> None:
         Alarm.update_state = _update_alarm_state  # type: ignore[method-assign]
         CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
     install_distributed_map()
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+        StateTaskServiceAwsSdk,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    if "ecs_run" not in _original:
+        _original["aws_sdk"] = StateTaskServiceAwsSdk._eval_service_task
+        StateTaskServiceAwsSdk._eval_service_task = _aws_sdk_call  # type: ignore[method-assign]
+        _original["ecs_run"] = StateTaskServiceEcs._eval_service_task
+        _original["ecs_sync"] = StateTaskServiceEcs._build_sync_resolver
+        StateTaskServiceEcs._eval_service_task = _run_ecs_task  # type: ignore[method-assign]
+        StateTaskServiceEcs._build_sync_resolver = _ecs_sync_resolver  # type: ignore[method-assign]
     _functions.clear()
+    _task_definitions.clear()
+    tasks_run.clear()
+    _task_faults.clear()
     invocations.clear()
     requests.clear()
     _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-lambda-async")
@@ -458,6 +621,17 @@ def uninstall() -> None:
         Alarm.update_state = _original.pop("alarm_state")  # type: ignore[method-assign]
         del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]
     uninstall_distributed_map()
+    if "ecs_run" in _original:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+            StateTaskServiceAwsSdk,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+            StateTaskServiceEcs,
+        )
+
+        StateTaskServiceAwsSdk._eval_service_task = _original.pop("aws_sdk")  # type: ignore[method-assign]
+        StateTaskServiceEcs._eval_service_task = _original.pop("ecs_run")  # type: ignore[method-assign]
+        StateTaskServiceEcs._build_sync_resolver = _original.pop("ecs_sync")  # type: ignore[method-assign]
     for held in list(_holds.values()):  # nothing waits on a stopped emulator
         held.release.set()
     _holds.clear()

@@ -242,6 +242,25 @@ def step_timeline(run: dict[str, Any]) -> dict[str, Any] | None:
     return {"rows": rows, "end": end or 1.0}
 
 
+def training_rows(run: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the run's candidate was refit and on how many rows, and how many the trials fit (a sample of the
+    training split on the Fargate path): from plan_trials' and prepare's outputs."""
+    steps = run.get("steps") or {}
+    plan = (steps.get("plan_trials") or {}).get("outputs") or {}
+    rows = ((steps.get("prepare") or {}).get("outputs") or {}).get("rows") or {}
+    if not plan or not rows:
+        return None
+    train, validation = int(rows.get("train") or 0), int(rows.get("validation") or 0)
+    tuned = int(plan.get("tune_rows") or train)
+    return {
+        "compute": "ECS Fargate" if plan.get("compute") == "fargate" else "Lambda",
+        "tuned": tuned,
+        "sampled": tuned < train,
+        "train": train,
+        "refit": train + validation,
+    }
+
+
 def trials_table(run: dict[str, Any]) -> dict[str, Any] | None:
     trials = list((run.get("trials") or {}).values())
     if not trials:
@@ -350,6 +369,7 @@ def build(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = No
             version=versions_of.get(run["run_id"]),
             timeline=step_timeline(run),
             trials=trials_table(run),
+            training=training_rows(run),
             anomalies=(anomalies or {}).get("anomalies") or run.get("anomalies") or [],
             drift_checked=bool((anomalies or {}).get("baseline")),
             pictures=feature_pictures(anomalies),

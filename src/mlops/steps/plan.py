@@ -4,9 +4,10 @@ the training split is known to fit the trials' memory."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from mlops.core.artifact_io import get_json
+from mlops.core.config import ProjectConfig
 from mlops.core.constants import ENV_TRIAL_MEMORY
 from mlops.core.context import StepContext
 from mlops.core.errors import DataTooLargeError
@@ -22,29 +23,90 @@ BYTES_PER_VALUE = 32
 TRIAL_MEMORY_SHARE = 0.8
 
 
-def check_training_fits(dataset: dict[str, Any], trial_memory_mb: int | None) -> None:
-    """Refuse, before any trial starts, a training split a trial's function cannot hold: the data steps go past one
-    function, training on one Lambda does not, and a trial killed for memory names nothing. Without a known memory
-    (a run outside the stack) nothing is checked."""
-    if not trial_memory_mb:
-        return
-    rows = int((dataset.get("rows") or {}).get("train") or 0)
+def rows_fitting(dataset: dict[str, Any], memory_mb: int) -> int:
+    """How many rows of the dataset's width a trial's (or the refit's) matrices hold in ``memory_mb``."""
+    width = len(dataset.get("features") or {}) + 1
+    return int(memory_mb * 1024 * 1024 * TRIAL_MEMORY_SHARE) // (width * BYTES_PER_VALUE)
+
+
+def _too_large(rows: int, dataset: dict[str, Any], memory_mb: int, what: str, remedy: str) -> DataTooLargeError:
     width = len(dataset.get("features") or {}) + 1
     need = rows * width * BYTES_PER_VALUE
-    room = int(trial_memory_mb * 1024 * 1024 * TRIAL_MEMORY_SHARE)
-    if need > room:
-        raise DataTooLargeError(
-            f"the training split has {rows:,} rows x {width} columns: about {need / 1024**2:,.0f} MB as a trial's "
-            f"matrices ({BYTES_PER_VALUE} bytes a value, estimated), more than run_trial's {trial_memory_mb:,} MB "
-            f"holds (at most ~{room // (width * BYTES_PER_VALUE):,} rows of this width). The data steps and their "
-            "artifacts are complete; training past one Lambda (ECS Fargate) is not built in this version: train on "
-            "less data (a narrower data.prefix, or a sample uploaded under it)"
+    return DataTooLargeError(
+        f"{what} has {rows:,} rows x {width} columns: about {need / 1024**2:,.0f} MB as a trial's matrices "
+        f"({BYTES_PER_VALUE} bytes a value, estimated), more than the {memory_mb:,} MB Lambda holds (at most "
+        f"~{rows_fitting(dataset, memory_mb):,} rows of this width). The data steps and their artifacts are complete: "
+        f"{remedy}"
+    )
+
+
+def choose_compute(
+    dataset: dict[str, Any], config: ProjectConfig, trial_memory_mb: int | None
+) -> tuple[Literal["lambda", "fargate"], bool]:
+    """Where the chosen candidate is refit, and whether the trials fit the training split's sample: Lambda while
+    the refit's rows (train + validation) fit its memory, else (``training.compute: auto`` or ``fargate``) an ECS
+    Fargate task, the trials then fitting the sample prepare wrote. Refused before any trial starts where a trial
+    or the Lambda refit cannot hold its rows: a function killed for memory names nothing. Without a known memory (a
+    run outside the stack) the Lambda path is taken unchecked, unless the config asks for Fargate."""
+    rows = dataset.get("rows") or {}
+    train, validation = int(rows.get("train") or 0), int(rows.get("validation") or 0)
+    wanted = config.training.compute
+    if not trial_memory_mb:
+        return ("fargate" if wanted == "fargate" else "lambda"), False
+    fits = rows_fitting(dataset, trial_memory_mb)
+    compute: Literal["lambda", "fargate"] = "fargate" if wanted == "fargate" else "lambda"
+    if wanted == "auto" and train + validation > fits:
+        compute = "fargate"
+    if compute == "lambda":
+        if train + validation > fits:
+            raise _too_large(
+                train + validation,
+                dataset,
+                trial_memory_mb,
+                "the training and validation splits the refit fits",
+                "training.compute is lambda; set it to auto (or fargate) to refit on an ECS Fargate task, or train "
+                "on less data (a narrower data.prefix)",
+            )
+        return compute, False
+    sample = "train_sample" in (dataset.get("splits") or {})
+    tuned = int(rows.get("train_sample") or 0) if sample else train
+    if tuned + (int(rows.get("validation_sample") or 0) if sample else validation) > fits:
+        raise _too_large(
+            tuned,
+            dataset,
+            trial_memory_mb,
+            "the training sample the trials fit" if sample else "the training split the trials fit",
+            f"set training.tune_rows below {config.training.tune_rows:,} (prepare writes the sample of that many "
+            "rows the trials fit on the Fargate path)",
         )
+    return compute, sample
 
 
 @pipeline_step("plan_trials")
 def plan_trials(ctx: StepContext, *, dataset: ArtifactRefDict) -> PlanResult:
     memory = os.environ.get(ENV_TRIAL_MEMORY)
-    check_training_fits(get_json(ctx.stores.artifacts, dataset["uri"]), int(memory) if memory else None)
-    trials = [Trial.model_validate(t) for t in expand_trials(ctx.config)]
-    return PlanResult(trials=trials, count=len(trials), max_concurrency=ctx.config.training.max_concurrency)
+    spec = get_json(ctx.stores.artifacts, dataset["uri"])
+    compute, sample = choose_compute(spec, ctx.config, int(memory) if memory else None)
+    trials = [Trial.model_validate(t | {"sample": sample}) for t in expand_trials(ctx.config)]
+    rows = spec.get("rows") or {}
+    size = ctx.config.training.fargate
+    fargate = (
+        # cpu and memory as ECS's RunTask overrides take them (strings)
+        {
+            "cpu": str(size.cpu),
+            "memory": str(size.memory_mb),
+            "ephemeral_gb": size.ephemeral_gb,
+            "timeout_s": size.timeout_s,
+            "spot": size.spot,
+        }
+        if compute == "fargate"
+        else None
+    )
+    return PlanResult(
+        trials=trials,
+        count=len(trials),
+        max_concurrency=ctx.config.training.max_concurrency,
+        compute=compute,
+        fargate=fargate,
+        tune_rows=int(rows.get("train_sample" if sample else "train") or 0),
+    )

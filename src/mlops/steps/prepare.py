@@ -28,7 +28,7 @@ def prepare(
     limits = limits or EngineLimits.for_function()
     with tempfile.TemporaryDirectory(prefix="prepare-", dir=limits.temp_root) as tmp:
         path = download_verified(store, snapshot, Path(tmp) / "snapshot.parquet")
-        out = write_splits(path, tmp, ctx.config, limits)
+        out = write_splits(path, tmp, ctx.config, limits, sample_rows=ctx.config.training.tune_rows)
         if out.files is None:
             raise DataValidationError(
                 f"{out.labelled} labelled rows are too few to split",
@@ -60,4 +60,11 @@ def prepare(
             "schema": spec,
         },
     )
-    return PrepareResult(dataset=dataset.as_dict(), **refs, task=out.task.value, rows=out.rows)
+    return PrepareResult(
+        dataset=dataset.as_dict(),
+        train=refs["train"],
+        validation=refs["validation"],
+        test=refs["test"],
+        task=out.task.value,
+        rows=out.rows,
+    )

@@ -47,14 +47,16 @@ def _score(ds: Dataset, pipe: Any, X: pd.DataFrame, y: np.ndarray) -> dict[str, 
 
 
 def run_trial(ctx: StepContext, *, dataset: ArtifactRefDict, trial: Trial) -> TrialResult:
-    """Fit one candidate on train, score on validation. A failing candidate is recorded, not raised."""
+    """Fit one candidate on train, score on validation (on their samples where the plan says: the Fargate path).
+    A failing candidate is recorded, not raised."""
     ds = load_dataset(ctx.stores.artifacts, dataset)
     metric = ctx.config.primary_metric_for(ds.task)
     t0 = time.perf_counter()
     started = utcnow_iso()
     try:
-        _, X_train, y_train = ds.load(ctx.stores.artifacts, "train")
-        _, X_val, y_val = ds.load(ctx.stores.artifacts, "validation")
+        fit_on, score_on = ("train_sample", "validation_sample") if trial.sample else ("train", "validation")
+        _, X_train, y_train = ds.load(ctx.stores.artifacts, fit_on)
+        _, X_val, y_val = ds.load(ctx.stores.artifacts, score_on)
         pipe = build_pipeline(trial.family, trial.params, ds.task, ds.kinds, ctx.config.split.seed, _steps(ctx))
         pipe.fit(X_train, y_train)
         scores = _score(ds, pipe, X_val, y_val)

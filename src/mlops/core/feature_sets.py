@@ -209,3 +209,14 @@ def check_uses(models: ModelSet, sets: FeatureSets) -> None:
                     f"{sets.sources[fs.name]}: source: '{fs.source}' overlaps data.prefix '{config.data.prefix}' of "
                     f"model '{config.name}' ({source}): an upload there would be both; give each its own prefix"
                 )
+
+
+def registry_key(name: str) -> str:
+    """A feature set's partition in the registry and runs tables (its versions, its quarantined uploads): no model
+    name can take it (a model's name has no '#')."""
+    return f"FEATURESET#{name}"
+
+
+def feature_set_document(fs: FeatureSetConfig) -> str:
+    """The set as deployed: compact JSON of its validated fields that differ from their defaults."""
+    return json.dumps(fs.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))

@@ -70,11 +70,13 @@ def feature_rows(customers_n: int = 40, seed: int = 0) -> pd.DataFrame:
 def label_rows(customers_n: int = 40, day: float = 15) -> pd.DataFrame:
     """One label per customer ``day`` days after T0 (between the second and third snapshots by default)."""
     when = (T0 + timedelta(days=day)).isoformat()
+    step = max(0, min(len(SNAPSHOT_DAYS) - 1, int(day // 10)))  # the snapshot a label at ``day`` sees
     return pd.DataFrame(
         {
             "customer_id": [f"c{i:03d}" for i in range(customers_n)],
             "label_time": [when] * customers_n,
-            "churned": [int((i + 3) % 7 >= 4) for i in range(customers_n)],
+            # churn follows the support calls of that snapshot: learnable only from the point-in-time value
+            "churned": [int((i + step * 3) % 7 >= 4) for i in range(customers_n)],
         }
     )
 

@@ -14,11 +14,13 @@ from mlops.core.clock import utcnow_iso
 from mlops.core.config import DataFormat
 from mlops.core.context import StepContext
 from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObjectMissingError
+from mlops.core.feature_sets import FeatureSetConfig, registry_key
 from mlops.core.ports import ObjectInfo
 from mlops.core.registry import champion_statistics
 from mlops.core.results import ExtractResult, ShardsResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.data.engine import EngineLimits, connect
+from mlops.data.feature_store import join_point_in_time, label_dates, offline_prefix, partition_dates_needed
 from mlops.data.frames import detect_format, normalize
 from mlops.data.landing import load_object, write_frame, write_shards, write_snapshot
 from mlops.data.partials import StatisticsPlan
@@ -164,6 +166,7 @@ def _read_each(
     schema = stored_schema(ctx)
     read: list[Part] = []
     bad: dict[str, list[dict[str, Any]]] = {}
+    offline: dict[str, list[str]] = {}  # each feature set's offline files, downloaded once for every object
     for i, obj in enumerate(objs):
         fmt = detect_format(obj.key, cfg.format)
         landed, parsed = tmp / f"object-{i}", tmp / f"part-{i}.parquet"
@@ -174,6 +177,8 @@ def _read_each(
             continue
         try:
             rows = load_object(con, landed, obj.key, fmt, parsed)
+            if ctx.config.feature_sets:  # the labelled rows, with their features as of each label's time
+                rows = _join_features(ctx, con, tmp, parsed, offline)
         except DataValidationError as err:
             bad[obj.key] = [{**a, "object": obj.key, "message": str(err)} for a in err.anomalies]
             continue
@@ -190,6 +195,81 @@ def _read_each(
             bad[key] = [{**a, "object": key} for a in found]
         read = [p for p in read if p.obj.key not in bad]
     return read, bad
+
+
+def _join_features(ctx: StepContext, con: Any, tmp: Path, parsed: Path, offline: dict[str, list[str]]) -> int:
+    """The object at ``parsed`` (labelled rows: the entity key, the label and its time) replaced by the same rows
+    joined point-in-time to the model's feature sets (:func:`mlops.data.feature_store.join_point_in_time`); its
+    rows. An object without the key or the time columns raises :class:`DataValidationError` naming them."""
+    config = ctx.config
+    sets = [(ctx.feature_sets.get(use.name), use) for use in config.feature_sets]
+    needed = {config.time_column or "", *(k for fs, _ in sets for k in fs.keys)}
+    columns = set(SqlTable(con, [str(parsed)]).columns)
+    missing = sorted(needed - columns)
+    if missing:
+        raise DataValidationError(
+            f"the labelled rows lack {missing}: a model taking feature sets needs each set's entity key and the "
+            f"label's time ({config.time_column})",
+            [
+                {"code": "MISSING_COLUMN", "severity": "error", "column": c, "description": "needed to join features"}
+                for c in missing
+            ],
+        )
+    span = label_dates(con, parsed, str(config.time_column))
+    if not offline:  # the first object: the run records the feature set versions it trains on
+        ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"feature_sets": feature_set_versions(ctx)})
+    joined = []
+    for fs, use in sets:
+        if fs.name not in offline:
+            offline[fs.name] = _offline_files(ctx, fs, tmp)
+        files = offline[fs.name]
+        if span is not None:  # only the partitions a label could reach: none after the last, none past the TTL
+            keep = set(partition_dates_needed([_partition(f) for f in files], span[0], span[1], fs))
+            files = [f for f in files if _partition(f) in keep]
+        joined.append((fs, use, files))
+    out = parsed.with_suffix(".joined.parquet")
+    rows = join_point_in_time(con, parsed, joined, config, out)
+    out.replace(parsed)
+    return rows
+
+
+def _partition(path: str) -> str:
+    """The event date of an offline file downloaded by :func:`_offline_files` (``<date>--<name>.parquet``)."""
+    return Path(path).name.split("--", 1)[0]
+
+
+def _offline_files(ctx: StepContext, fs: FeatureSetConfig, tmp: Path) -> list[str]:
+    """Every offline Parquet file of ``fs``, downloaded under ``tmp`` as ``<date>--<name>.parquet``."""
+    store = ctx.stores.artifacts
+    folder = tmp / "features" / fs.name
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for key in store.keys(offline_prefix(fs)):
+        partition = key.removeprefix(offline_prefix(fs)).split("/", 1)
+        if len(partition) != 2 or not partition[0].startswith("date=") or not key.endswith(".parquet"):
+            continue
+        path = folder / f"{partition[0].removeprefix('date=')}--{partition[1].replace('/', '_')}"
+        store.download(store.uri(key), str(path))
+        files.append(str(path))
+    return files
+
+
+def feature_set_versions(ctx: StepContext) -> list[dict[str, Any]]:
+    """The registry versions of the feature sets the model takes features from (lineage: the run and the model
+    version record them)."""
+    out = []
+    for use in ctx.config.feature_sets:
+        fs = ctx.feature_sets.get(use.name)
+        latest = ctx.stores.meta.latest_schema(registry_key(fs.name))
+        out.append(
+            {
+                "name": fs.name,
+                "version": int(latest["version"]) if latest else None,
+                "definition_hash": fs.definition_hash(),
+                "features": list(use.features or fs.features),
+            }
+        )
+    return out
 
 
 @pipeline_step("extract")

@@ -1,5 +1,4 @@
-"""Lambda: ingest_features — an upload under a feature set's source prefix, checked, appended to the offline store
-and materialized into the online store, once (mlops.steps.ingest_features)."""
+"""Lambda: ingest_features — a feature set upload into the offline and online stores, once."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,15 +21,9 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     upload = parse(event=event, model=S3Upload)
-    result = ingest_upload(
-        stores(),
-        models_from_env().feature_sets,
-        upload.detail.bucket.name,
-        upload.detail.object.key,
-        online=stores().online,
-    )
-    if result is None:
-        return {"status": "ignored", "key": upload.detail.object.key}
-    metrics.add_dimension(name="FeatureSet", value=result.feature_set)
+    bucket, key = upload.detail.bucket.name, upload.detail.object.key
+    result = ingest_upload(stores(), models_from_env().feature_sets, bucket, key, online=stores().online)
+    if result.feature_set:
+        metrics.add_dimension(name="FeatureSet", value=result.feature_set)
     metrics.add_metric(name="FeatureRowsIngested", unit=MetricUnit.Count, value=result.rows)
     return result.as_dict()

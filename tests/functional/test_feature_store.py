@@ -95,11 +95,14 @@ def test_given_a_broken_upload_then_it_is_quarantined_naming_its_problems_and_no
 
 def test_given_uploads_outside_every_source_then_nothing_is_ingested(account) -> None:
     account.upload("elsewhere/x.csv", b"a,b\n1,2\n")
+    landing = account.resources.landing_bucket
+    assert ingest_upload(account.stores, customers(), landing, "elsewhere/x.csv", online=None).status == "ignored"
     assert (
-        ingest_upload(account.stores, customers(), account.resources.landing_bucket, "elsewhere/x.csv", online=None)
-        is None
+        ingest_upload(account.stores, customers(), "other", "features/customers/x.csv", online=None).status == "ignored"
     )
-    assert ingest_upload(account.stores, customers(), "other-bucket", "features/customers/x.csv", online=None) is None
+    assert (
+        ingest_upload(account.stores, customers(), landing, "features/customers/x.txt", online=None).status == "ignored"
+    )
 
 
 def test_given_the_online_store_then_batch_reads_page_by_100_and_report_only_what_exists(account) -> None:
@@ -285,3 +288,23 @@ def test_given_on_missing_default_then_an_unknown_entity_is_scored_with_training
     assert "no live features for entity 'nobody'" in body["warnings"][0]
     nulls = {"customer_id": "nobody", "tenure_months": None, "monthly_spend": None, "support_calls": None, "plan": None}
     assert _call([nulls])[1]["predictions"][0]["probabilities"] == body["predictions"][0]["probabilities"]
+
+
+def test_given_the_s3_event_when_the_ingestion_handler_is_invoked_then_the_upload_is_ingested(
+    lambda_env, monkeypatch
+) -> None:
+    from mlops.core.constants import ENV_FEATURE_SETS_URI
+    from mlops.local.lambda_runtime import invoke, reset_caches
+    from tests.conftest import load_event
+    from tests.feature_store import CUSTOMERS
+
+    monkeypatch.setenv(ENV_FEATURE_SETS_URI, str(CUSTOMERS))
+    reset_caches()
+    event = load_event("s3_object_created")
+    event["detail"]["object"]["key"] = "features/customers/day-1.csv"
+    lambda_env.upload("features/customers/day-1.csv", csv_bytes(feature_rows(customers_n=2)))
+    out = invoke("ingest_features", event)
+    assert out.function_error is None, out.payload
+    assert out.payload["status"] == "ingested" and out.payload["rows"] == 8 and out.payload["online_written"] == 2
+    event["detail"]["object"]["key"] = "breast-cancer/x.csv"
+    assert invoke("ingest_features", event).payload["status"] == "ignored"

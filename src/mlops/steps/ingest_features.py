@@ -154,12 +154,10 @@ def _quarantine(stores: Stores, fs: FeatureSetConfig, obj: ObjectInfo, anomalies
 
 def ingest_upload(
     stores: Stores, sets: FeatureSets, bucket: str, key: str, *, online: OnlineStore | None
-) -> IngestResult | None:
-    """The feature set an uploaded object belongs to (its source prefix in the landing bucket), ingested; None
-    when it belongs to none (or is not a data file)."""
-    if bucket != stores.landing_bucket:
-        return None
-    fs = sets.for_object(key)
+) -> IngestResult:
+    """The feature set an uploaded object belongs to (its source prefix in the landing bucket), ingested; status
+    ``ignored`` when it belongs to none (or is not a data file)."""
+    fs = sets.for_object(key) if bucket == stores.landing_bucket else None
     if fs is None or not key.lower().endswith(INGEST_SUFFIXES):
-        return None
+        return IngestResult(fs.name if fs else "", key, "ignored")
     return ingest(stores, fs, stores.reader.head(bucket, key), online=online)

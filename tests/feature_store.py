@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from mlops.core.config import ModelSet, ProjectConfig, parse_config
 from mlops.core.feature_sets import FeatureSets, load_feature_set
@@ -23,21 +24,14 @@ def customers() -> FeatureSets:
     return FeatureSets([(str(CUSTOMERS), load_feature_set(CUSTOMERS))])
 
 
+CHURN = ROOT / "models" / "examples" / "churn.yaml"
+
+
 def churn_config(on_missing: str = "reject", **overrides: Any) -> ProjectConfig:
-    raw: dict[str, Any] = {
-        "name": "churn",
-        "data": {"prefix": "churn/"},
-        "target": "churned",
-        "task": "binary",
-        "id_column": "customer_id",
-        "time_column": "label_time",
-        "feature_sets": [{"name": "customers", "on_missing": on_missing}],
-        "split": {"train": 0.6, "validation": 0.2, "test": 0.2},
-        "training": {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]},
-        "evaluation": {"gates": {"min": {}, "baseline_margin": 0.0}},
-        "validation": {"min_rows": 20},
-        **overrides,
-    }
+    """The shipped example model (``models/examples/churn.yaml``), its ``on_missing`` and ``overrides`` applied."""
+    raw: dict[str, Any] = yaml.safe_load(CHURN.read_text())
+    raw["feature_sets"] = [{**raw["feature_sets"][0], "on_missing": on_missing}]
+    raw.update(overrides)
     return parse_config(raw, "churn.yaml")
 
 

@@ -92,3 +92,11 @@ def test_given_the_project_then_cdk_json_lists_the_feature_sets_beside_the_model
     assert load_models([ROOT / "models" / "breast-cancer.yaml"]).feature_sets.names == []
     # a model without feature sets hashes as it did before they existed (its deployed records keep their hash)
     assert "feature_sets" not in churn_config(feature_sets=[]).model_dump(exclude_defaults=True)
+
+
+def test_given_the_shipped_example_then_the_churn_model_and_the_customers_set_load_together() -> None:
+    from tests.feature_store import ROOT, churn_config
+
+    models = load_models([ROOT / "models" / "examples" / "churn.yaml"], [ROOT / "feature_sets"])
+    assert [u.name for u in models.get("churn").feature_sets] == ["customers"]
+    assert models.get("churn").config_hash() == churn_config().config_hash()  # the tests' model is the example

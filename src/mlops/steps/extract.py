@@ -166,7 +166,7 @@ def _read_each(
     schema = stored_schema(ctx)
     read: list[Part] = []
     bad: dict[str, list[dict[str, Any]]] = {}
-    offline: dict[str, list[str]] = {}  # each feature set's offline files, downloaded once for every object
+    offline: dict[str, dict[str, str]] = {}  # each feature set's offline files, downloaded once for every object
     for i, obj in enumerate(objs):
         fmt = detect_format(obj.key, cfg.format)
         landed, parsed = tmp / f"object-{i}", tmp / f"part-{i}.parquet"
@@ -197,10 +197,11 @@ def _read_each(
     return read, bad
 
 
-def _join_features(ctx: StepContext, con: Any, tmp: Path, parsed: Path, offline: dict[str, list[str]]) -> int:
+def _join_features(ctx: StepContext, con: Any, tmp: Path, parsed: Path, offline: dict[str, dict[str, str]]) -> int:
     """The object at ``parsed`` (labelled rows: the entity key, the label and its time) replaced by the same rows
     joined point-in-time to the model's feature sets (:func:`mlops.data.feature_store.join_point_in_time`); its
-    rows. An object without the key or the time columns raises :class:`DataValidationError` naming them."""
+    rows. An object without the key or the time columns raises :class:`DataValidationError` naming them.
+    ``offline``: per set, its offline files by key, each downloaded (once) when an object's labels can reach it."""
     config = ctx.config
     sets = [(ctx.feature_sets.get(use.name), use) for use in config.feature_sets]
     needed = {config.time_column or "", *(k for fs, _ in sets for k in fs.keys)}
@@ -220,12 +221,19 @@ def _join_features(ctx: StepContext, con: Any, tmp: Path, parsed: Path, offline:
         ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"feature_sets": feature_set_versions(ctx)})
     joined = []
     for fs, use in sets:
-        if fs.name not in offline:
-            offline[fs.name] = _offline_files(ctx, fs, tmp)
-        files = offline[fs.name]
-        if span is not None:  # only the partitions a label could reach: none after the last, none past the TTL
-            keep = set(partition_dates_needed([_partition(f) for f in files], span[0], span[1], fs))
-            files = [f for f in files if _partition(f) in keep]
+        listed = offline.setdefault(fs.name, dict.fromkeys(_offline_keys(ctx, fs), ""))
+        dates = {key: _partition_date(fs, key) for key in listed}
+        # only the partitions a label could reach: none after the last label, none older than the TTL before the first
+        reach = set(partition_dates_needed(sorted(set(dates.values())), span[0], span[1], fs)) if span else set()
+        files = []
+        for key, date in dates.items():
+            if date not in reach:
+                continue
+            if not listed[key]:
+                listed[key] = str(tmp / "features" / fs.name / key.removeprefix(offline_prefix(fs)).replace("/", "--"))
+                Path(listed[key]).parent.mkdir(parents=True, exist_ok=True)
+                ctx.stores.artifacts.download(ctx.stores.artifacts.uri(key), listed[key])
+            files.append(listed[key])
         joined.append((fs, use, files))
     out = parsed.with_suffix(".joined.parquet")
     rows = join_point_in_time(con, parsed, joined, config, out)
@@ -233,25 +241,18 @@ def _join_features(ctx: StepContext, con: Any, tmp: Path, parsed: Path, offline:
     return rows
 
 
-def _partition(path: str) -> str:
-    """The event date of an offline file downloaded by :func:`_offline_files` (``<date>--<name>.parquet``)."""
-    return Path(path).name.split("--", 1)[0]
+def _partition_date(fs: FeatureSetConfig, key: str) -> str:
+    """The event date of an offline file's partition (``features/<set>/date=YYYY-MM-DD/…``)."""
+    return key.removeprefix(offline_prefix(fs)).split("/", 1)[0].removeprefix("date=")
 
 
-def _offline_files(ctx: StepContext, fs: FeatureSetConfig, tmp: Path) -> list[str]:
-    """Every offline Parquet file of ``fs``, downloaded under ``tmp`` as ``<date>--<name>.parquet``."""
-    store = ctx.stores.artifacts
-    folder = tmp / "features" / fs.name
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    for key in store.keys(offline_prefix(fs)):
-        partition = key.removeprefix(offline_prefix(fs)).split("/", 1)
-        if len(partition) != 2 or not partition[0].startswith("date=") or not key.endswith(".parquet"):
-            continue
-        path = folder / f"{partition[0].removeprefix('date=')}--{partition[1].replace('/', '_')}"
-        store.download(store.uri(key), str(path))
-        files.append(str(path))
-    return files
+def _offline_keys(ctx: StepContext, fs: FeatureSetConfig) -> list[str]:
+    """Every offline Parquet file of ``fs`` (the receipts under ``_ingested/`` are not)."""
+    return [
+        key
+        for key in ctx.stores.artifacts.keys(offline_prefix(fs))
+        if key.endswith(".parquet") and key.removeprefix(offline_prefix(fs)).startswith("date=")
+    ]
 
 
 def feature_set_versions(ctx: StepContext) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from mlops.data.frames import detect_format
 from mlops.data.landing import load_object
 
 INGEST_SUFFIXES = (".csv", ".parquet", ".jsonl", ".json")
+ONLINE_WRITERS = 16  # conditional puts in flight at once
 
 
 @dataclass
@@ -122,14 +124,17 @@ def ingest(
             rows += part.rows
         written = kept = 0
         if fs.online and online is not None:
-            for latest in latest_rows(con, fs):
-                value = OnlineValue(
-                    latest.entity, latest.event_time, int(latest.event_time) + fs.ttl_seconds, latest.values
-                )
-                if online.put_latest(fs.name, value, ingested_at):
-                    written += 1
-                else:
-                    kept += 1
+            store = online
+            values = [
+                OnlineValue(row.entity, row.event_time, int(row.event_time) + fs.ttl_seconds, row.values)
+                for row in latest_rows(con, fs)
+            ]
+            # One conditional put per entity (a batch write cannot carry a condition): in parallel, as the SDK's
+            # client allows, so an upload of many entities is not one round trip after another.
+            with ThreadPoolExecutor(max_workers=ONLINE_WRITERS) as pool:
+                outcomes = list(pool.map(lambda value: store.put_latest(fs.name, value, ingested_at), values))
+            written = sum(outcomes)
+            kept = len(outcomes) - written
     result = IngestResult(fs.name, obj.key, "ingested", version, rows, partitions, written, kept)
     put_json(stores.artifacts, receipt, {**result.as_dict(), "etag": obj.etag, "at": ingested_at})
     return result

@@ -5,6 +5,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlops.core.constants import METRIC_FEATURE_ROWS_INGESTED
 from mlops.core.events import S3Upload
 from mlops.steps.ingest_features import ingest_upload
 from mlops.wiring.handlers import stores, transient_errors
@@ -25,5 +26,5 @@ def handler(event: dict, context: LambdaContext) -> dict:
     result = ingest_upload(stores(), models_from_env().feature_sets, bucket, key, online=stores().online)
     if result.feature_set:
         metrics.add_dimension(name="FeatureSet", value=result.feature_set)
-    metrics.add_metric(name="FeatureRowsIngested", unit=MetricUnit.Count, value=result.rows)
+    metrics.add_metric(name=METRIC_FEATURE_ROWS_INGESTED, unit=MetricUnit.Count, value=result.rows)
     return result.as_dict()

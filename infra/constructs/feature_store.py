@@ -4,6 +4,8 @@ rule on the feature sets' source prefixes in the landing bucket, the ingestion f
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -13,7 +15,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 
 from constructs import Construct
-from mlops.core.constants import FEATURES_PREFIX, FEATURES_TABLE, FEATURES_TTL_ATTRIBUTE
+from mlops.core.constants import (
+    FEATURES_PREFIX,
+    FEATURES_TABLE,
+    FEATURES_TTL_ATTRIBUTE,
+    METRIC_FEATURE_ROWS_INGESTED,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+)
 from mlops.core.feature_sets import FeatureSets
 from mlops.infra.constructs.dead_letters import DeadLetters
 from mlops.infra.constructs.retraining_triggers import object_created_pattern
@@ -85,6 +94,29 @@ class FeatureIngestion(Construct):
                 )
             ],
         )
+        # Freshness: a set that declares max_staleness_hours alarms when no row has been ingested for that long (no
+        # upload, or only quarantined ones: both count as no data).
+        self.staleness: dict[str, cloudwatch.Alarm] = {}
+        for fs in feature_sets:
+            if fs.max_staleness_hours is None:
+                continue
+            self.staleness[fs.name] = cloudwatch.Alarm(
+                self,
+                f"Stale-{fs.name}",
+                alarm_description=f"feature set {fs.name}: no row ingested for {fs.max_staleness_hours} h",
+                metric=cloudwatch.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=METRIC_FEATURE_ROWS_INGESTED,
+                    dimensions_map={"FeatureSet": fs.name, "service": SERVICE_NAME},  # EMF from the ingestion
+                    period=Duration.hours(1),
+                    statistic="Sum",
+                ),
+                threshold=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                evaluation_periods=fs.max_staleness_hours,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            )
+            self.staleness[fs.name].add_alarm_action(cw_actions.SnsAction(topic))
         function.configure_async_invoke(
             on_failure=destinations.SqsDestination(self.dead_letters),
             retry_attempts=2,

@@ -308,3 +308,19 @@ def test_given_the_s3_event_when_the_ingestion_handler_is_invoked_then_the_uploa
     assert out.payload["status"] == "ingested" and out.payload["rows"] == 8 and out.payload["online_written"] == 2
     event["detail"]["object"]["key"] = "breast-cancer/x.csv"
     assert invoke("ingest_features", event).payload["status"] == "ignored"
+
+
+def test_given_labelled_rows_when_joined_then_they_keep_their_upload_order(account) -> None:
+    _ingest(account, "features/customers/history.csv", feature_rows(customers_n=30))
+    labels = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:03d}" for i in reversed(range(30))],
+            "label_time": [(T0 + timedelta(days=12 + i % 9)).isoformat() for i in range(30)],
+            "churned": [i % 2 for i in range(30)],
+        }
+    )
+    joined = _training_set(account, labels)  # (indexed by id there: read the snapshot as written)
+    store = account.stores.artifacts
+    snapshot_key = next(k for k in store.keys("runs/") if k.endswith("extract/snapshot.parquet"))
+    snapshot = pd.read_parquet(io.BytesIO(store.get_bytes(store.uri(snapshot_key))))
+    assert list(snapshot.customer_id) == list(labels.customer_id) and len(joined) == 30

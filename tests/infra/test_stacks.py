@@ -686,6 +686,23 @@ def test_given_feature_sets_then_serving_may_only_get_and_ingestion_only_put_onl
     )
 
 
+def test_given_a_feature_set_with_a_staleness_bound_then_an_alarm_fires_when_nothing_is_ingested_that_long(synth):
+    synth.template("pipeline").has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "FeatureRowsIngested",
+            "Namespace": "ServerlessMLOps",
+            "Dimensions": Match.array_with([{"Name": "FeatureSet", "Value": "customers"}]),
+            "Period": 3600,
+            "EvaluationPeriods": 24,
+            "Threshold": 1,
+            "ComparisonOperator": "LessThanThreshold",
+            "TreatMissingData": "breaching",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+
+
 def test_given_prod_without_feature_sets_then_it_has_no_feature_store(prod_synth):
     assert not [k for k in resources_of_type(prod_synth.raw("storage"), "AWS::DynamoDB::GlobalTable") if "Feature" in k]
     assert "ingest_features" not in json.dumps(prod_synth.raw("pipeline"))

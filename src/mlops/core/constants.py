@@ -100,7 +100,9 @@ METRIC_CHALLENGER_ERRORS = "ChallengerErrors"
 METRIC_CHALLENGER_DISAGREEMENT = "ChallengerDisagreement"
 METRIC_CHALLENGER_RECORDS = "ChallengerRecords"
 METRIC_CHALLENGER_QUALITY_SHORTFALL = "ChallengerQualityShortfall"  # champion's live metric minus the challenger's
-METRIC_CHALLENGER_LATENCY_RATIO = "ChallengerLatencyRatio"  # challenger's median handler time ÷ the champion's
+METRIC_CHALLENGER_LATENCY_RATIO = "ChallengerLatencyRatio"
+# The feature store: rows each ingestion appended (EMF from the ingestion function, by FeatureSet): its freshness alarm.
+METRIC_FEATURE_ROWS_INGESTED = "FeatureRowsIngested"  # challenger's median handler time ÷ the champion's
 SERVICE_NAME = "serverless-mlops"  # Powertools' service: a dimension of the metrics the functions emit
 
 # The run budget, one source for the state machine (infra) and the run lock (trigger): the lock must

@@ -50,6 +50,13 @@ class FeatureSetConfig(_Strict):
     source: str = Field(description="Key prefix in the landing bucket its uploads arrive under, ending in '/'.")
     online: bool = Field(default=True, description="Materialize the latest value per entity into the online store.")
     min_rows: int = Field(default=1, ge=1, description="An upload with fewer rows is quarantined.")
+    max_staleness_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=24,
+        description="Alarm (to the notifications topic) when no row of this set has been ingested for this many "
+        "hours; unset: no freshness alarm.",
+    )
 
     @field_validator("source")
     @classmethod

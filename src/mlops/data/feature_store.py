@@ -22,6 +22,7 @@ from mlops.data.table import SqlTable
 
 ENTITY, EVENT_TIME, INGESTED_AT = "entity", "event_time", "ingested_at"
 _NO_TARGET = "__mlops_no_target__"  # a feature set has no label: the schema checks see one that is never there
+_ROW = "__mlops_label_row"  # a labelled row's place in its upload, while it is joined
 
 
 def offline_prefix(fs: FeatureSetConfig) -> str:
@@ -222,8 +223,10 @@ def join_point_in_time(
     (columns,) = [[r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {parquet_source([str(labels)])}").fetchall()]]
     kept = [c for c in columns if c not in dropped and c not in taken]
     select[0] = ", ".join(f"l.{quote(c)}" for c in kept)
+    # The rows leave in the order they were uploaded (a join's output order is DuckDB's own).
+    numbered = f"(SELECT *, row_number() OVER () AS {_ROW} FROM {parquet_source([str(labels)])})"
     con.execute(
-        f"COPY (SELECT {', '.join(select)} FROM {parquet_source([str(labels)])} l {' '.join(joins)}) "
+        f"COPY (SELECT {', '.join(select)} FROM {numbered} l {' '.join(joins)} ORDER BY l.{_ROW}) "
         f"TO '{out}' (FORMAT parquet)"
     )
     (rows,) = con.execute(f"SELECT count(*) FROM {parquet_source([str(out)])}").fetchone()

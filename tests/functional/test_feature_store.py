@@ -237,6 +237,8 @@ def _call(records: list[dict]) -> tuple[int, dict]:
 def test_given_a_model_trained_on_a_feature_set_when_served_by_entity_then_it_answers_as_for_the_features_sent(
     served_by_entity, monkeypatch
 ) -> None:
+    import json
+
     from mlops.serving import api
 
     account = served_by_entity
@@ -258,6 +260,12 @@ def test_given_a_model_trained_on_a_feature_set_when_served_by_entity_then_it_an
         "event_time": online["c001"].event_time,
     }
     assert sent["lookups"] == [{}, {}]  # sent in full: nothing looked up
+    # the OpenAPI document says so: the key documented, the looked-up features not required
+    from mlops.local.apigw import call
+
+    records = json.loads(call("GET", "/openapi.json", "")[2])["components"]["schemas"]["PredictRequest-churn"]
+    item = records["properties"]["records"]["items"]
+    assert item["required"] == [] and "looked up" in item["properties"]["customer_id"]["description"]
     # an unknown entity is answered as configured (reject): a 404 naming it
     status, body = _call([{"customer_id": "c001"}, {"customer_id": "nobody"}])
     assert status == 404 and "entity 'nobody'" in body["message"] and "none was ingested" in body["message"]

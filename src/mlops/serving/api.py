@@ -40,7 +40,7 @@ from mlops.core.constants import (
     SHADOW,
 )
 from mlops.monitoring import capture
-from mlops.serving.features import EntityProblem, Lookups, Use, complete, uses_of
+from mlops.serving.features import EntityProblem, Lookups, Use, complete, entity_record_schema, uses_of
 from mlops.serving.service import (
     LISTED_PROBLEMS,
     LoadedModel,
@@ -697,7 +697,9 @@ def openapi() -> dict[str, Any]:
             signature = None
         request = json.loads(json.dumps(generic))
         if signature is not None and "records" in request.get("properties", {}):
-            request["properties"]["records"]["items"] = signature.record_schema()
+            uses = feature_uses(name)[0]
+            items = signature.record_schema()
+            request["properties"]["records"]["items"] = entity_record_schema(items, uses) if uses else items
             request["properties"]["records"]["maxItems"] = max_rows()
         component = f"PredictRequest-{name}"
         schemas[component] = request

@@ -69,6 +69,21 @@ def uses_of(config: ProjectConfig, sets: FeatureSets) -> list[Use]:
     ]
 
 
+def entity_record_schema(schema: dict[str, Any], uses: list[Use]) -> dict[str, Any]:
+    """A model's record schema (:meth:`Signature.record_schema`) as a model taking feature sets answers: each set's
+    key documented, its features no longer required (looked up when not sent)."""
+    looked_up = {f for use in uses for f in use.features}
+    properties = dict(schema["properties"])
+    for use in uses:
+        for key in use.fs.entity:
+            properties[key.name] = {
+                "type": "integer" if key.type.value == "integer" else "string",
+                "description": f"entity key of feature set '{use.fs.name}': the features a record does not send "
+                f"({', '.join(use.features)}) are looked up by it",
+            }
+    return {**schema, "properties": properties, "required": [r for r in schema["required"] if r not in looked_up]}
+
+
 def complete(
     records: list[dict[str, Any]], uses: list[Use], id_column: str | None, online: OnlineStore, now: float
 ) -> tuple[list[dict[str, Any]], Lookups]:

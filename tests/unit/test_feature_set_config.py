@@ -100,3 +100,27 @@ def test_given_the_shipped_example_then_the_churn_model_and_the_customers_set_lo
     models = load_models([ROOT / "models" / "examples" / "churn.yaml"], [ROOT / "feature_sets"])
     assert [u.name for u in models.get("churn").feature_sets] == ["customers"]
     assert models.get("churn").config_hash() == churn_config().config_hash()  # the tests' model is the example
+
+
+def test_given_composite_and_integer_keys_then_sql_and_python_name_each_entity_alike(tmp_path: Path) -> None:
+    """The online store is keyed by FeatureSetConfig.entity_id (serving), the offline store by entity_sql
+    (ingestion, the join): one rule, two languages."""
+    import duckdb
+    import pandas as pd
+
+    from mlops.data.feature_store import entity_sql, partition_dates_needed
+
+    fs = parse_feature_set(
+        {**_raw(), "entity": [{"name": "store", "type": "integer"}, {"name": "sku", "type": "string"}]}, "x"
+    )
+    rows = [{"store": 42.0, "sku": "a-1"}, {"store": 7, "sku": "7"}]
+    pd.DataFrame(rows).to_parquet(tmp_path / "k.parquet")
+    sql = duckdb.sql(f"SELECT {entity_sql(fs)} FROM read_parquet('{tmp_path / 'k.parquet'}')").fetchall()
+    assert [r[0] for r in sql] == [fs.entity_id(r) for r in rows] == ["42|a-1", "7|7"]
+    # the partitions a join can use: none after the last label's date, none older than the TTL before the first
+    dates = ["2025-12-01", "2025-12-31", "2026-01-05", "2026-01-20", "2026-01-21"]
+    assert partition_dates_needed(dates, "2026-01-10", "2026-01-20", load_feature_set(CUSTOMERS)) == [
+        "2025-12-31",
+        "2026-01-05",
+        "2026-01-20",
+    ]

@@ -49,6 +49,15 @@ PIPELINE_FUNCTIONS: tuple[FunctionSpec, ...] = (
 TRIGGER_FUNCTION = FunctionSpec("trigger", "base", 512, 30, "D5: start runs idempotently, one at a time")
 SERVE_FUNCTION = FunctionSpec("serve", "serving", 1024, 29, "C1-C3: the prediction API (ONNX)")
 CAPTURE_FUNCTION = FunctionSpec("capture", "base", 512, 60, "D1/D2: ship captured predictions and labels to S3")
+# The feature store's ingestion: the data bundle (DuckDB), as extract reads its uploads.
+INGEST_FEATURES_FUNCTION = FunctionSpec(
+    "ingest_features",
+    "data",
+    2048,
+    900,
+    "feature store: an upload into the offline and online stores",
+    DATA_EPHEMERAL_MB,
+)
 MONITOR_FUNCTION = FunctionSpec("monitor", "train", 2048, 300, "D3: drift, data and live quality of served traffic")
 # Batch scoring (S3 to S3): its own small state machine. The shards score in the scoring bundle (serving's, and
 # DuckDB to read and write the tables), with memory for a shard's table and its scores; planning and finishing read
@@ -65,6 +74,7 @@ ALL_FUNCTIONS = (
     SERVE_FUNCTION,
     CAPTURE_FUNCTION,
     MONITOR_FUNCTION,
+    INGEST_FEATURES_FUNCTION,
 )
 
 # The steps the state machine warms before the run reaches them (see TrainingPipeline._warmed), each with a

@@ -27,6 +27,11 @@ class EnvironmentSettings(BaseModel):
         description="The project's model configs: YAML files and/or folders of them, relative to the project. One "
         "deployment serves them all (shared compute, per-model schedules, alarms and throttles).",
     )
+    feature_sets: list[str] = Field(
+        default=[],
+        description="The project's feature sets: YAML files and/or folders of them, relative to the project (see "
+        "mlops.core.feature_sets). Their uploads are ingested into the offline and online stores.",
+    )
     architecture: Literal["arm64", "x86_64"] = "arm64"
     python: Literal["3.12", "3.13"] = "3.12"
     log_retention_days: int = 30
@@ -65,6 +70,10 @@ class EnvironmentSettings(BaseModel):
         return [(self.project_dir / m).resolve() for m in self.models]
 
     @property
+    def feature_set_paths(self) -> list[Path]:
+        return [(self.project_dir / f).resolve() for f in self.feature_sets]
+
+    @property
     def components_dir(self) -> Path | None:
         """The project's own components package, shipped in the code layer beside ``mlops``."""
         return Project(self.project_dir).components
@@ -74,7 +83,7 @@ class EnvironmentSettings(BaseModel):
         file and field."""
         from mlops.components import component_problems
 
-        models = load_models(list(self.model_paths))
+        models = load_models(list(self.model_paths), list(self.feature_set_paths))
         problems = component_problems(models, self.project_dir)
         if problems:
             raise ValueError("; ".join(problems))

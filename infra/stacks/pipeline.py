@@ -14,13 +14,15 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from mlops.core import constants as c
 from mlops.core.config import config_document
+from mlops.core.feature_sets import feature_set_document
 from mlops.infra.constructs.fargate_training import FargateTraining
+from mlops.infra.constructs.feature_store import FeatureIngestion
 from mlops.infra.constructs.pipeline_function import PipelineFunction
 from mlops.infra.constructs.pipeline_layers import PipelineLayers
 from mlops.infra.constructs.platform_events import PlatformEvents
 from mlops.infra.constructs.scoring_workflow import RESULTS_PREFIX, ScoringWorkflow
 from mlops.infra.constructs.training_pipeline import TrainingPipeline
-from mlops.infra.functions import PIPELINE_FUNCTIONS, SCORING_FUNCTIONS, FunctionSpec
+from mlops.infra.functions import INGEST_FEATURES_FUNCTION, PIPELINE_FUNCTIONS, SCORING_FUNCTIONS, FunctionSpec
 from mlops.infra.settings import EnvironmentSettings
 from mlops.infra.stacks.storage import StorageStack
 from mlops.layers.build import build_task_context
@@ -57,6 +59,11 @@ def config_parameter_name(settings: EnvironmentSettings, model: str) -> str:
     ``/<prefix>/models/<model>/config``: an upgrade would create the new parameter under that name before
     deleting the old one, and fail (tests/infra/test_redeploy.py)."""
     return f"/{settings.stack_prefix}/config/{model}"
+
+
+def feature_set_parameter_name(settings: EnvironmentSettings, name: str) -> str:
+    """The SSM parameter holding one feature set's validated definition."""
+    return f"/{settings.stack_prefix}/feature-sets/{name}"
 
 
 def catalog_parameter_name(settings: EnvironmentSettings) -> str:
@@ -98,7 +105,25 @@ class PipelineStack(Stack):
                 tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
                 description=f"serverless-mlops: validated config of model {config.name}",
             )
-        catalog = catalog_document({m.name: (config_parameter_name(settings, m.name), m.config_hash()) for m in models})
+        # Each feature set ships as a parameter too, listed in the catalog with its definition hash.
+        self.feature_set_parameters: dict[str, ssm.StringParameter] = {}
+        for fs in models.feature_sets:
+            document = feature_set_document(fs)
+            self.feature_set_parameters[fs.name] = ssm.StringParameter(
+                self,
+                f"FeatureSet-{fs.name}",
+                parameter_name=feature_set_parameter_name(settings, fs.name),
+                string_value=document,
+                tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
+                description=f"serverless-mlops: validated definition of feature set {fs.name}",
+            )
+        catalog = catalog_document(
+            {m.name: (config_parameter_name(settings, m.name), m.config_hash()) for m in models},
+            {
+                fs.name: (feature_set_parameter_name(settings, fs.name), fs.definition_hash())
+                for fs in models.feature_sets
+            },
+        )
         self.catalog_parameter_name = catalog_parameter_name(settings)
         self.catalog_parameter = ssm.StringParameter(
             self,
@@ -108,7 +133,11 @@ class PipelineStack(Stack):
             tier=ssm.ParameterTier.STANDARD if len(catalog) <= 4096 else ssm.ParameterTier.ADVANCED,
             description="serverless-mlops: the models of this deployment, their config parameters and hashes",
         )
-        self._config_refs[self.stack_name] = [self.catalog_parameter, *self.config_parameters.values()]
+        self._config_refs[self.stack_name] = [
+            self.catalog_parameter,
+            *self.config_parameters.values(),
+            *self.feature_set_parameters.values(),
+        ]
         store, tables = storage.store, storage.tables
         self.function_env = {
             c.ENV_ARTIFACT_BUCKET: store.artifacts.bucket_name,
@@ -127,6 +156,8 @@ class PipelineStack(Stack):
                 fn.add_environment(c.ENV_TRIAL_MEMORY, str(trial_mb))
             self.functions[spec.name] = fn
             _grant_step(spec.name, fn, storage)
+        if models.feature_sets:  # a model's labels joined point-in-time: extract reads the offline store
+            store.artifacts.grant_read(self.functions["extract"], f"{c.FEATURES_PREFIX}*")
 
         # A customer-managed key ($1 a month): CloudWatch alarms and EventBridge rules cannot publish to a topic under
         # the AWS-managed SNS key (its policy cannot grant them), and the topic carries failure reasons (README, Cost).
@@ -200,6 +231,7 @@ class PipelineStack(Stack):
         # Publishing to a topic under a customer-managed key needs the key too (sns:Publish alone is refused).
         self.notifications_key.grant(self.state_machine.role, "kms:Decrypt", "kms:GenerateDataKey*")
         self._scoring(storage)
+        self._feature_ingestion(storage)
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "FailureTopicArn", value=self.failure_topic.topic_arn)
         CfnOutput(self, "CatalogParameter", value=self.catalog_parameter_name)
@@ -243,6 +275,33 @@ class PipelineStack(Stack):
         self.scoring_state_machine = self.scoring.state_machine
         CfnOutput(self, "ScoringStateMachineArn", value=self.scoring_state_machine.state_machine_arn)
 
+    def _feature_ingestion(self, storage: StorageStack) -> None:
+        """The feature sets' ingestion function and its rule (a project with feature sets only)."""
+        self.ingest_features: lambda_.Function | None = None
+        if storage.features is None:
+            return
+        online = storage.features.table
+        fn = self.make_function(
+            self,
+            "Fn-ingest_features",
+            spec=INGEST_FEATURES_FUNCTION,
+            extra_env={c.ENV_FEATURES_TABLE: online.table_name},
+        )
+        storage.tables.runs.grant_read_write_data(fn)  # a rejected upload's quarantine record
+        storage.tables.models.grant_read_write_data(fn)  # the feature set's registry versions
+        self.ingestion = FeatureIngestion(
+            self,
+            "FeatureIngestion",
+            function=fn,
+            feature_sets=self.models.feature_sets,
+            landing=storage.store.landing,
+            artifacts=storage.store.artifacts,
+            online=online,
+            topic=self.failure_topic,
+        )
+        self.ingest_features = fn
+        CfnOutput(self, "FunctionIngestFeatures", value=fn.function_name)
+
     def layers_for(self, scope: Construct) -> PipelineLayers:
         """The layers of the stack that holds ``scope`` (one set per stack: no layer ARN crosses stacks)."""
         stack = Stack.of(scope)
@@ -262,9 +321,14 @@ class PipelineStack(Stack):
         """The catalog and config parameters, as seen from ``scope``'s stack (by name: no export to pin)."""
         stack = Stack.of(scope)
         if stack.stack_name not in self._config_refs:
-            names = {"CatalogParameter": self.catalog_parameter_name} | {
-                f"ConfigParameter-{m}": config_parameter_name(self.settings, m) for m in self.models.names
-            }
+            names = (
+                {"CatalogParameter": self.catalog_parameter_name}
+                | {f"ConfigParameter-{m}": config_parameter_name(self.settings, m) for m in self.models.names}
+                | {
+                    f"FeatureSetParameter-{n}": feature_set_parameter_name(self.settings, n)
+                    for n in self.models.feature_sets.names
+                }
+            )
             self._config_refs[stack.stack_name] = [
                 ssm.StringParameter.from_string_parameter_name(stack, construct_id, name)
                 for construct_id, name in names.items()

@@ -18,6 +18,7 @@ from mlops.core.constants import (
     CAPTURE_FIELD,
     CAPTURE_KIND,
     CAPTURES_PREFIX,
+    ENV_FEATURES_TABLE,
     ENV_MAX_ROWS,
     ENV_MODEL_CACHE_SECONDS,
     FEEDBACK_KIND,
@@ -79,6 +80,9 @@ class ServingStack(Stack):
         # Reads only: the champion alias and version records, and the registered models' artifacts.
         storage.tables.models.grant_read_data(self.function)
         storage.store.artifacts.grant_read(self.function, f"{MODELS_PREFIX}*")
+        if storage.features is not None:  # records by entity: the online store, read by key only
+            storage.features.table.grant(self.function, "dynamodb:BatchGetItem", "dynamodb:GetItem")
+            self.function.add_environment(ENV_FEATURES_TABLE, storage.features.table.table_name)
         # Code deploys go through an alias, shifted gradually by CodeDeploy (ServingAlarms' deployment group).
         self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
         self.api = InferenceApi(

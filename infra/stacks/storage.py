@@ -7,6 +7,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 from mlops.infra import nag
 from mlops.infra.constructs.artifact_store import ArtifactStore
+from mlops.infra.constructs.feature_store import OnlineFeatureTable
 from mlops.infra.constructs.metadata_tables import MetadataTables
 from mlops.infra.settings import EnvironmentSettings
 
@@ -22,6 +23,11 @@ class StorageStack(Stack):
             capture_retention_days={m.name: m.monitoring.capture_retention_days for m in settings.project()},
         )
         self.tables = MetadataTables(self, "Metadata", retain=settings.retain_data)
+        # The feature store's online table, when the project has feature sets (cdk.json: feature_sets).
+        self.features: OnlineFeatureTable | None = None
+        if settings.feature_sets:
+            self.features = OnlineFeatureTable(self, "FeatureStore", retain=settings.retain_data)
+            CfnOutput(self, "FeaturesTable", value=self.features.table.table_name)
         # CDK's singleton custom resource that turns on EventBridge notifications for the landing bucket.
         for child in self.node.children:
             if child.node.id.startswith("BucketNotificationsHandler"):

@@ -76,3 +76,47 @@ def test_given_a_fresh_deployment_when_run_with_sample_then_the_models_bundled_d
     assert f"uploaded s3://{landing}/diabetes/sample.csv" in out.output and "run r-1 started" in out.output
     body = account.session.client("s3").get_object(Bucket=landing, Key="diabetes/sample.csv")["Body"].read()
     assert pd.read_csv(io.BytesIO(body)).shape == bundled("diabetes").shape
+
+
+def test_given_a_feature_set_when_the_features_commands_run_then_they_list_ingest_show_and_get(
+    account, mlops, monkeypatch, tmp_path
+):
+    """`mlops features list|show|ingest|get` against a deployment with the customers feature set and a model that
+    takes features from it (the upload is ingested here as the rule's function would)."""
+    import json
+
+    from mlops.core.config import ModelSet
+    from mlops.steps.ingest_features import ingest_upload
+    from tests.feature_store import churn_config, csv_bytes, customers, feature_rows
+
+    catalog = ModelSet([("churn.yaml", churn_config())], customers())
+    monkeypatch.setattr(Platform, "catalog", lambda self: catalog)
+    monkeypatch.setattr(
+        Platform, "stores", property(lambda self: account.stores)
+    )  # the moto account's, with its online table
+    listed = mlops("features", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)["feature_sets"][0] | {"features": None} == {
+        "name": "customers",
+        "entity": ["customer_id"],
+        "features": None,
+        "ttl_hours": 720.0,
+        "source": "features/customers/",
+        "online": True,
+        "models": ["churn"],
+    }
+    data = tmp_path / "customers.csv"
+    data.write_bytes(csv_bytes(feature_rows(customers_n=2)))
+    out = mlops("features", "ingest", str(data), "--no-wait")
+    assert out.exit_code == 0 and "features/customers/customers.csv" in out.output, out.output
+    landing = account.resources.landing_bucket
+    ingest_upload(
+        account.stores, customers(), landing, "features/customers/customers.csv", online=account.stores.online
+    )
+    got = mlops("features", "get", "customers", "c001")
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output)["values"]["plan"] == feature_rows(customers_n=2).plan.iloc[-1]
+    shown = json.loads(mlops("features", "show", "customers").output)
+    assert shown["registry_version"]["version"] == 1 and shown["models"] == [{"model": "churn", "versions": []}]
+    missing = mlops("features", "get", "customers", "nobody")
+    assert missing.exit_code == 1 and "no value for entity 'nobody'" in missing.output

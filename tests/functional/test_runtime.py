@@ -55,3 +55,28 @@ def test_given_a_catalog_of_twelve_models_then_all_load_in_batches_and_a_stale_c
     ssm.delete_parameter(Name="/Mlops-dev/config/model-07")
     with pytest.raises(TransientError, match="model-07 not found"):
         load_catalog_parameter("/Mlops-dev/catalog", parameters)
+
+
+def test_given_feature_sets_in_the_catalog_then_they_load_with_the_models_and_a_changed_one_is_refused(aws):
+    from mlops.core.feature_sets import feature_set_document
+    from tests.feature_store import churn_config, customers
+
+    ssm = aws.client("ssm")
+    churn, fs = churn_config(), customers().get("customers")
+    ssm.put_parameter(Name="/Mlops-dev/config/churn", Value=config_document(churn), Type="String")
+    ssm.put_parameter(Name="/Mlops-dev/feature-sets/customers", Value=feature_set_document(fs), Type="String")
+    catalog = catalog_document(
+        {"churn": ("/Mlops-dev/config/churn", churn.config_hash())},
+        {"customers": ("/Mlops-dev/feature-sets/customers", fs.definition_hash())},
+    )
+    ssm.put_parameter(Name="/Mlops-dev/catalog", Value=catalog, Type="String")
+    models = load_catalog_parameter("/Mlops-dev/catalog", SsmParameters(ssm))
+    assert models.feature_sets.get("customers") == fs and models.get("churn").feature_sets[0].name == "customers"
+    # a catalog without feature sets is the document it was before they existed (its hash unchanged)
+    assert "feature_sets" not in catalog_document({"churn": ("p", "h")})
+    changed = fs.model_copy(update={"ttl_hours": 1.0})
+    ssm.put_parameter(
+        Name="/Mlops-dev/feature-sets/customers", Value=feature_set_document(changed), Type="String", Overwrite=True
+    )
+    with pytest.raises(TransientError, match="is not the one catalogued for 'customers'"):
+        load_catalog_parameter("/Mlops-dev/catalog", SsmParameters(ssm))

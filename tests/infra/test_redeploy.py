@@ -132,14 +132,18 @@ def _imports(node: Any) -> set[str]:
     return set()
 
 
-def _synth(outdir: Path, models: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def _synth(
+    outdir: Path, models: list[str] | None = None, feature_sets: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     from mlops.infra.app import build, make_app
     from mlops.infra.settings import settings_from_context
 
     context: dict[str, Any] = {"mlops:skip_layer_build": "true", "env": "dev"}
-    if models is not None:
+    if models is not None or feature_sets is not None:
         environments = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["environments"]
-        context["environments"] = {**environments, "dev": {**environments["dev"], "models": models}}
+        dev = dict(environments["dev"])
+        dev.update({k: v for k, v in (("models", models), ("feature_sets", feature_sets)) if v is not None})
+        context["environments"] = {**environments, "dev": dev}
     app = make_app(context=context, outdir=str(outdir))
     build(app, settings_from_context(app.node.try_get_context))
     app.synth()
@@ -222,3 +226,20 @@ def test_given_a_name_moved_to_another_logical_id_then_the_check_reports_it():
         'Pipeline/New: AWS::SSM::Parameter "/x/config" is still held by Pipeline/Old'
     ]
     assert name_collisions(before, before) == []
+
+
+def test_given_the_feature_store_added_to_a_deployment_then_nothing_shared_is_replaced_and_no_name_collides(
+    tmp_path, synth
+):
+    """A deployment without feature sets gains the online table, its ingestion function, rule and parameters (dev's
+    cdk.json lists feature_sets/): an update CloudFormation can apply."""
+    environments = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]["environments"]
+    assert environments["dev"]["feature_sets"] == ["feature_sets/"]  # = synth's
+    before, after = _synth(tmp_path / "without", feature_sets=[]), synth.templates
+    assert not [k for k in before["Mlops-dev-Storage"]["Resources"] if "FeatureStore" in k]
+    assert [k for k in after["Mlops-dev-Storage"]["Resources"] if "FeatureStore" in k]
+    assert name_collisions(before, after) == []
+    assert blocked_exports(before, after) == []
+    for stack, template in before.items():
+        shared = {k for k, r in template["Resources"].items() if r["Type"] in SHARED}
+        assert not (replaced(template, after[stack]) & shared), stack

@@ -65,7 +65,10 @@ def test_given_storage_then_buckets_are_encrypted_versioned_private_and_ssl_only
 
 def test_given_storage_then_tables_have_pitr_and_encryption(synth):
     t = synth.template("storage")
-    t.resource_count_is("AWS::DynamoDB::GlobalTable", 3)
+    t.resource_count_is("AWS::DynamoDB::GlobalTable", 4)  # runs, models, lineage; the feature store's online table
+    t.has_resource_properties(
+        "AWS::DynamoDB::GlobalTable", {"TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}}
+    )
     t.all_resources_properties(
         "AWS::DynamoDB::GlobalTable",
         {
@@ -143,7 +146,7 @@ def test_given_the_state_machine_then_failures_are_recorded_notified_and_failed(
 
 def test_given_the_pipeline_then_functions_are_traced_arm64_python312_with_log_retention(synth):
     t = synth.template("pipeline")
-    t.resource_count_is("AWS::Lambda::Function", len(PIPELINE_FUNCTIONS) + len(SCORING_FUNCTIONS))
+    t.resource_count_is("AWS::Lambda::Function", len(PIPELINE_FUNCTIONS) + len(SCORING_FUNCTIONS) + 1)  # + ingestion
     t.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -196,7 +199,8 @@ def test_given_the_state_machine_role_then_it_invokes_only_its_own_functions(syn
                     target = r["Fn::GetAtt"][0] if "Fn::GetAtt" in r else r["Fn::Join"][1][0]["Fn::GetAtt"][0]
                     invoked.add(target)
     functions = set(resources_of_type(raw, "AWS::Lambda::Function"))
-    assert invoked == functions - {k for k in functions if "BucketNotifications" in k}
+    # every function of the stack but the feature ingestion (EventBridge invokes it)
+    assert invoked == functions - {k for k in functions if "BucketNotifications" in k or "ingestfeatures" in k}
 
 
 def test_given_the_triggers_then_new_data_under_the_prefix_reaches_the_trigger(synth):
@@ -231,6 +235,7 @@ def test_given_the_triggers_then_new_data_under_the_prefix_reaches_the_trigger(s
         "serve",
         "capture",
         "monitor",
+        "ingest_features",
     }
 
 
@@ -390,6 +395,7 @@ def test_given_the_functions_then_none_reads_the_bootstrap_bucket_and_writers_ar
         "/monitoring/*",
         "/sites/*",
         "/scored/*",
+        "/features/*",
     )
     for name in ("pipeline", "serving", "triggers", "monitoring"):
         for st in _statements(synth.raw(name)):
@@ -519,7 +525,10 @@ def test_given_a_run_then_its_coming_steps_initialize_beside_the_steps_before_th
     for name, branch in (("Extract", inner["Branches"][0]), ("Analyze", ingest["Branches"][0])):
         assert "Catch" not in branch["States"][name] and branch["States"][name]["Retry"]
     assert "extract" not in WARMED and {"await_approval", "promote"}.isdisjoint(WARMED)
-    assert not resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig")
+    # no step is invoked asynchronously (only the feature ingestion, which EventBridge invokes, is)
+    assert [k for k in resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig")] == [
+        k for k in resources_of_type(synth.raw("pipeline"), "AWS::Lambda::EventInvokeConfig") if "ingestfeatures" in k
+    ]
 
 
 def test_given_batch_scoring_then_a_distributed_map_reads_the_plan_and_batches_shards_with_the_pinned_version(
@@ -653,3 +662,54 @@ def test_given_plan_trials_then_it_is_told_run_trials_memory_to_check_a_split_fi
         if "Environment" in f["Properties"]
     }
     assert all(storage[name] == {"Size": 10240} for name in data)
+
+
+def _actions_on(raw: dict, role: str, table_logical_prefix: str) -> set[str]:
+    """The actions ``role``'s statements allow on resources naming the table (cross-stack: its import)."""
+    out: set[str] = set()
+    for st in _statements(raw, role):
+        if table_logical_prefix in json.dumps(st["Resource"]):
+            out |= set(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+    return out
+
+
+def test_given_feature_sets_then_serving_may_only_get_and_ingestion_only_put_online_items(synth):
+    features = "FeatureStoreFeaturesTable"
+    assert _actions_on(synth.raw("serving"), "ServeRole", features) == {"dynamodb:BatchGetItem", "dynamodb:GetItem"}
+    assert _actions_on(synth.raw("pipeline"), "Fningestfeatures", features) == {"dynamodb:PutItem"}
+    # no other function of the pipeline touches the online table
+    for st in _statements(synth.raw("pipeline")):
+        if features in json.dumps(st["Resource"]):
+            assert st["Action"] == "dynamodb:PutItem", st
+    # uploads under the feature sets' source prefixes reach the ingestion function, retried into a dead-letter queue
+    synth.template("pipeline").has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {"detail": {"bucket": Match.any_value(), "object": {"key": [{"prefix": "features/customers/"}]}}}
+            ),
+            "Targets": [Match.object_like({"DeadLetterConfig": Match.any_value(), "RetryPolicy": Match.any_value()})],
+        },
+    )
+
+
+def test_given_a_feature_set_with_a_staleness_bound_then_an_alarm_fires_when_nothing_is_ingested_that_long(synth):
+    synth.template("pipeline").has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "FeatureRowsIngested",
+            "Namespace": "ServerlessMLOps",
+            "Dimensions": Match.array_with([{"Name": "FeatureSet", "Value": "customers"}]),
+            "Period": 3600,
+            "EvaluationPeriods": 24,
+            "Threshold": 1,
+            "ComparisonOperator": "LessThanThreshold",
+            "TreatMissingData": "breaching",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+
+
+def test_given_prod_without_feature_sets_then_it_has_no_feature_store(prod_synth):
+    assert not [k for k in resources_of_type(prod_synth.raw("storage"), "AWS::DynamoDB::GlobalTable") if "Feature" in k]
+    assert "ingest_features" not in json.dumps(prod_synth.raw("pipeline"))

@@ -12,12 +12,15 @@ import re
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.core.constants import SCORE_PREFIX
+
+if TYPE_CHECKING:
+    from mlops.core.feature_sets import FeatureSets
 
 
 class ConfigError(ValueError):
@@ -479,6 +482,21 @@ class RegistryConfig(_Strict):
     )
 
 
+class FeatureSetUse(_Strict):
+    """Features a model takes from a feature set (``feature_sets/<name>.yaml``): its uploads then carry the set's
+    entity key, the label and the label's event time (``time_column``), and extract joins the set's values as of
+    that time."""
+
+    name: str = Field(description="The feature set's name.")
+    features: tuple[str, ...] | None = Field(default=None, description="The features taken; default: all of them.")
+    on_missing: Literal["reject", "default"] = Field(
+        default="reject",
+        description="Serving, an entity the online store has no live value for: 'reject' answers 404 naming the "
+        "entity; 'default' scores it with the features missing (imputed in the graph with the training default) "
+        "and says so in the answer.",
+    )
+
+
 class ProjectConfig(_Strict):
     """The whole project configuration (``mlops.yaml``)."""
 
@@ -497,6 +515,9 @@ class ProjectConfig(_Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     serving: ServingConfig = ServingConfig()
     scoring: ScoringConfig = ScoringConfig()
+    feature_sets: tuple[FeatureSetUse, ...] = Field(
+        default=(), description="Features joined point-in-time from feature sets, and looked up at serving."
+    )
     schedule: str | None = Field(
         default=None, description="EventBridge schedule expression for periodic retraining, e.g. 'rate(7 days)'."
     )
@@ -543,7 +564,10 @@ class ProjectConfig(_Strict):
         return self.validation.drift.features.get(feature, self.validation.drift.default_threshold)
 
     def config_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # A model that takes no feature set hashes as it did before the field existed: its deployed catalog and
+        # registry records keep their hashes.
+        dumped = self.model_dump(mode="json", exclude=None if self.feature_sets else {"feature_sets"})
+        canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -620,7 +644,9 @@ class ModelSet:
     """The models of one project (one deployment): each model's validated config, by name, with the file it
     came from. Checked together: unique names, and data prefixes no upload could fall under twice."""
 
-    def __init__(self, configs: list[tuple[str, ProjectConfig]]) -> None:
+    def __init__(self, configs: list[tuple[str, ProjectConfig]], feature_sets: FeatureSets | None = None) -> None:
+        from mlops.core.feature_sets import FeatureSets, check_uses
+
         if not configs:
             raise ConfigError("no model configurations: give at least one YAML file (or a folder of them)")
         self.sources: dict[str, str] = {}
@@ -656,6 +682,8 @@ class ModelSet:
                         f"{self.sources[config.name]}: scoring.prefix: '{config.scoring_prefix}' overlaps {clash} of "
                         f"model '{other.name}': an upload there would be both; give each its own prefix"
                     )
+        self.feature_sets = feature_sets if feature_sets is not None else FeatureSets()
+        check_uses(self, self.feature_sets)
 
     @property
     def names(self) -> list[str]:
@@ -725,6 +753,8 @@ def model_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def load_models(paths: Sequence[str | Path]) -> ModelSet:
-    """Every model of a project, validated one by one and then together."""
-    return ModelSet([(str(f), load_config(f)) for f in model_files(paths)])
+def load_models(paths: Sequence[str | Path], feature_set_paths: Sequence[str | Path] = ()) -> ModelSet:
+    """Every model of a project, validated one by one and then together, with the feature sets they use."""
+    from mlops.core.feature_sets import load_feature_sets
+
+    return ModelSet([(str(f), load_config(f)) for f in model_files(paths)], load_feature_sets(feature_set_paths))

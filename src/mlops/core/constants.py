@@ -47,6 +47,11 @@ RUNS_TABLE = TableSchema("RunsTable")
 MODELS_TABLE = TableSchema("ModelsTable")
 LINEAGE_TABLE = TableSchema("LineageTable")
 TABLES = (RUNS_TABLE, MODELS_TABLE, LINEAGE_TABLE)
+# The feature store's online table: pk = the feature set, sk = the entity; items expire by this attribute (TTL).
+FEATURES_TABLE = TableSchema("FeaturesTable")
+FEATURES_TTL_ATTRIBUTE = "expires_at"
+ENV_FEATURES_TABLE = "MLOPS_FEATURES_TABLE"  # set on the functions that read or write the online store
+ENV_FEATURE_SETS_URI = "MLOPS_FEATURE_SETS_URI"  # local files, comma-separated (tests, tools); deployed: the catalog
 
 # Artifact bucket layout. Only runs/ expires (run scratch); a registered version's artifacts are copied
 # under models/ at registration and kept for as long as the version is in the registry.
@@ -65,6 +70,9 @@ SCORED_PREFIX = "scored/"
 SUCCESS_MARKER = "_SUCCESS"  # a folder's marker (Spark's, Hadoop's): its files are complete
 # Each model's static report site (mlops.reports.site), rebuilt when a run ends and when a window is judged.
 SITES_PREFIX = "sites/"
+# The feature store's offline store: features/<set>/date=YYYY-MM-DD/<object>.parquet, and each ingested object's
+# receipt under features/<set>/_ingested/ (what makes an ingestion idempotent).
+FEATURES_PREFIX = "features/"
 
 # Capture: the serve function writes one JSON line per request to its log; the log's subscription filter
 # matches on this field, and the capture function ships matching lines to S3.
@@ -92,7 +100,9 @@ METRIC_CHALLENGER_ERRORS = "ChallengerErrors"
 METRIC_CHALLENGER_DISAGREEMENT = "ChallengerDisagreement"
 METRIC_CHALLENGER_RECORDS = "ChallengerRecords"
 METRIC_CHALLENGER_QUALITY_SHORTFALL = "ChallengerQualityShortfall"  # champion's live metric minus the challenger's
-METRIC_CHALLENGER_LATENCY_RATIO = "ChallengerLatencyRatio"  # challenger's median handler time ÷ the champion's
+METRIC_CHALLENGER_LATENCY_RATIO = "ChallengerLatencyRatio"
+# The feature store: rows each ingestion appended (EMF from the ingestion function, by FeatureSet): its freshness alarm.
+METRIC_FEATURE_ROWS_INGESTED = "FeatureRowsIngested"  # challenger's median handler time ÷ the champion's
 SERVICE_NAME = "serverless-mlops"  # Powertools' service: a dimension of the metrics the functions emit
 
 # The run budget, one source for the state machine (infra) and the run lock (trigger): the lock must

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from mlops.core.config import ProjectConfig
 from mlops.core.constants import RUNS_PREFIX
-from mlops.core.ports import ArtifactStore, EventPublisher, MetadataStore, NoEvents, ObjectReader
+from mlops.core.feature_sets import FeatureSets
+from mlops.core.ports import ArtifactStore, EventPublisher, MetadataStore, NoEvents, ObjectReader, OnlineStore
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Stores:
     reader: ObjectReader
     landing_bucket: str | None = None
     events: EventPublisher = field(default_factory=NoEvents)  # the facts, once durable (mlops.core.facts)
+    online: OnlineStore | None = None  # the feature store's online table (the functions given one)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class StepContext:
     run_id: str
     config: ProjectConfig
     stores: Stores
+    feature_sets: FeatureSets = field(default_factory=FeatureSets)  # the deployment's, for a model using them
 
     @property
     def model(self) -> str:

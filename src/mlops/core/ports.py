@@ -178,3 +178,28 @@ class ParameterStore(Protocol):
     def get_many(self, names: list[str]) -> dict[str, str]:
         """The values of those of ``names`` that exist (a missing one is simply absent)."""
         ...
+
+
+@dataclass(frozen=True)
+class OnlineValue:
+    """An entity's latest values in the online store, with the event time they carry and when they expire."""
+
+    entity: str
+    event_time: float  # epoch seconds
+    expires_at: int  # epoch seconds (the table's TTL attribute)
+    values: dict[str, Any]
+
+    def live(self, now: float) -> bool:
+        return self.expires_at > now
+
+
+class OnlineStore(Protocol):
+    """The latest value per (feature set, entity): written only forward in event time, read in batches."""
+
+    def put_latest(self, feature_set: str, value: OnlineValue, ingested_at: str) -> bool:
+        """Store ``value`` unless the entity holds one at least as new (False: it did, nothing changed)."""
+        ...
+
+    def get_many(self, feature_set: str, entities: list[str]) -> dict[str, OnlineValue]:
+        """The stored values of those of ``entities`` the store has (expired ones included: the caller judges)."""
+        ...

@@ -65,6 +65,11 @@ class Project:
             )
         return [self.path(m) for m in environments[env]["models"]]
 
+    def feature_set_paths(self, env: str = "dev") -> list[Path]:
+        """The feature set files (or folders of them) environment ``env`` deploys (none when it lists none)."""
+        self.model_paths(env)  # an unknown environment fails as it does for the models
+        return [self.path(f) for f in self.environments()[env].get("feature_sets", [])]
+
     def path(self, relative: str | Path) -> Path:
         return (self.root / relative).resolve()
 

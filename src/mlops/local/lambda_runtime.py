@@ -116,3 +116,4 @@ def reset_caches() -> None:
     api = sys.modules.get("mlops.serving.api")
     if api is not None:  # the serve function's per-environment reads of the config
         api.capture_sample.cache_clear()
+        api.feature_uses.cache_clear()

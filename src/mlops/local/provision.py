@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops.core.constants import TABLES
+from mlops.core.constants import FEATURES_TABLE, FEATURES_TTL_ATTRIBUTE, TABLES
 from mlops.wiring.runtime import Resources
 
 DEFAULT_NAMES = Resources(
@@ -16,6 +16,7 @@ DEFAULT_NAMES = Resources(
     runs_table="mlops-runs",
     models_table="mlops-models",
     lineage_table="mlops-lineage",
+    features_table="mlops-features",
 )
 
 
@@ -30,7 +31,9 @@ def create_resources(session: Any, names: Resources = DEFAULT_NAMES) -> Resource
         "ModelsTable": names.models_table,
         "LineageTable": names.lineage_table,
     }
-    for schema in TABLES:
+    if names.features_table:
+        table_names[FEATURES_TABLE.logical_id] = names.features_table
+    for schema in (*TABLES, FEATURES_TABLE) if names.features_table else TABLES:
         ddb.create_table(
             TableName=table_names[schema.logical_id],
             KeySchema=[
@@ -42,5 +45,10 @@ def create_resources(session: Any, names: Resources = DEFAULT_NAMES) -> Resource
                 {"AttributeName": schema.sort_key, "AttributeType": "S"},
             ],
             BillingMode="PAY_PER_REQUEST",
+        )
+    if names.features_table:
+        ddb.update_time_to_live(
+            TableName=names.features_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": FEATURES_TTL_ATTRIBUTE},
         )
     return names

@@ -31,6 +31,7 @@ from mlops.core.constants import (
     CANARY,
     CHALLENGER,
     CHAMPION,
+    ENV_FEATURES_TABLE,
     ENV_MAX_ROWS,
     ENV_MODEL_CACHE_MB,
     ENV_MODEL_CACHE_SECONDS,
@@ -39,6 +40,7 @@ from mlops.core.constants import (
     SHADOW,
 )
 from mlops.monitoring import capture
+from mlops.serving.features import EntityProblem, Lookups, Use, complete, entity_record_schema, uses_of
 from mlops.serving.service import (
     LISTED_PROBLEMS,
     LoadedModel,
@@ -116,6 +118,11 @@ class PredictResponse(BaseModel):
     request_id: str
     predictions: list[Prediction]
     warnings: list[str] = []
+    lookups: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="A model taking feature sets: per record, per feature set, the entity looked up in the online "
+        "store and what was found (found, with its event time; missing; expired).",
+    )
 
 
 class ModelInfo(BaseModel):
@@ -256,6 +263,31 @@ def capture_sample(model: str) -> float:
     from mlops.wiring.runtime import model_config
 
     return model_config(model).monitoring.capture_sample
+
+
+@functools.cache
+def feature_uses(model: str) -> tuple[list[Use], str | None]:
+    """The feature sets the model takes features from (and its id column), read once per execution environment,
+    as :func:`capture_sample` is."""
+    from mlops.wiring.runtime import models_from_env
+
+    models = models_from_env()
+    config = models.get(model)
+    return uses_of(config, models.feature_sets), config.id_column
+
+
+def _looked_up(records: list[dict[str, Any]], uses: list[Use], id_column: str | None) -> tuple[list[Any], Lookups]:
+    """The records completed from the online store (:func:`mlops.serving.features.complete`); a record it cannot
+    complete is the client's problem (400: no key; 404: no live value, naming the entity)."""
+    from mlops.wiring.runtime import stores_from_env
+
+    online = stores_from_env().online
+    if online is None:
+        raise RuntimeError(f"the model takes feature sets but this function has no online store ({ENV_FEATURES_TABLE})")
+    try:
+        return complete(records, uses, id_column, online, utcnow().timestamp())
+    except EntityProblem as err:
+        raise ClientProblem(err.status, err.message, err.errors) from None
 
 
 def max_rows() -> int:
@@ -490,6 +522,10 @@ def _answer(name: str, records: list[dict[str, Any]], request_id: str) -> str:
         raise ClientProblem(413, f"{len(records)} records; at most {limit} per request")
     t0 = time.perf_counter()
     loaded = _current(name)
+    uses, id_column = feature_uses(name)
+    lookups = None
+    if uses:
+        records, lookups = _looked_up(records, uses, id_column)
     challenger = model_cache().challenger(name)
     mode = challenger.alias.get("mode") if challenger is not None else None
     if challenger is not None and mode == CANARY:
@@ -505,6 +541,9 @@ def _answer(name: str, records: list[dict[str, Any]], request_id: str) -> str:
         "predictions": rows,
         "warnings": warnings,
     }
+    if lookups is not None:
+        body["warnings"] = warnings + lookups.warnings()
+        body["lookups"] = lookups.per_record
     elapsed = round((time.perf_counter() - t0) * 1000, 3)
     shadow = _shadow(challenger, records) if challenger is not None and mode == SHADOW else None
     if capture.sampled(capture_sample(name)):
@@ -515,6 +554,8 @@ def _answer(name: str, records: list[dict[str, Any]], request_id: str) -> str:
                 extra["role"] = CHALLENGER
             if shadow is not None:
                 extra["shadow"] = shadow
+            if lookups is not None:
+                extra["looked_up"] = lookups.counts()
             lines += capture.capture_lines(
                 model=body["model"], version=who.version, request_id=request_id, answered=columns, now=now, extra=extra
             )
@@ -656,7 +697,9 @@ def openapi() -> dict[str, Any]:
             signature = None
         request = json.loads(json.dumps(generic))
         if signature is not None and "records" in request.get("properties", {}):
-            request["properties"]["records"]["items"] = signature.record_schema()
+            uses = feature_uses(name)[0]
+            items = signature.record_schema()
+            request["properties"]["records"]["items"] = entity_record_schema(items, uses) if uses else items
             request["properties"]["records"]["maxItems"] = max_rows()
         component = f"PredictRequest-{name}"
         schemas[component] = request

@@ -14,11 +14,13 @@ from mlops.core.clock import utcnow_iso
 from mlops.core.config import DataFormat
 from mlops.core.context import StepContext
 from mlops.core.errors import DataTooLargeError, DataValidationError, SourceObjectMissingError
+from mlops.core.feature_sets import FeatureSetConfig, registry_key
 from mlops.core.ports import ObjectInfo
 from mlops.core.registry import champion_statistics
 from mlops.core.results import ExtractResult, ShardsResult
 from mlops.core.runs import MAX_ANOMALIES_IN_RECORD, pipeline_step
 from mlops.data.engine import EngineLimits, connect
+from mlops.data.feature_store import join_point_in_time, label_dates, offline_prefix, partition_dates_needed
 from mlops.data.frames import detect_format, normalize
 from mlops.data.landing import load_object, write_frame, write_shards, write_snapshot
 from mlops.data.partials import StatisticsPlan
@@ -164,6 +166,7 @@ def _read_each(
     schema = stored_schema(ctx)
     read: list[Part] = []
     bad: dict[str, list[dict[str, Any]]] = {}
+    offline: dict[str, dict[str, str]] = {}  # each feature set's offline files, downloaded once for every object
     for i, obj in enumerate(objs):
         fmt = detect_format(obj.key, cfg.format)
         landed, parsed = tmp / f"object-{i}", tmp / f"part-{i}.parquet"
@@ -174,6 +177,8 @@ def _read_each(
             continue
         try:
             rows = load_object(con, landed, obj.key, fmt, parsed)
+            if ctx.config.feature_sets:  # the labelled rows, with their features as of each label's time
+                rows = _join_features(ctx, con, tmp, parsed, offline)
         except DataValidationError as err:
             bad[obj.key] = [{**a, "object": obj.key, "message": str(err)} for a in err.anomalies]
             continue
@@ -190,6 +195,82 @@ def _read_each(
             bad[key] = [{**a, "object": key} for a in found]
         read = [p for p in read if p.obj.key not in bad]
     return read, bad
+
+
+def _join_features(ctx: StepContext, con: Any, tmp: Path, parsed: Path, offline: dict[str, dict[str, str]]) -> int:
+    """The object at ``parsed`` (labelled rows: the entity key, the label and its time) replaced by the same rows
+    joined point-in-time to the model's feature sets (:func:`mlops.data.feature_store.join_point_in_time`); its
+    rows. An object without the key or the time columns raises :class:`DataValidationError` naming them.
+    ``offline``: per set, its offline files by key, each downloaded (once) when an object's labels can reach it."""
+    config = ctx.config
+    sets = [(ctx.feature_sets.get(use.name), use) for use in config.feature_sets]
+    needed = {config.time_column or "", *(k for fs, _ in sets for k in fs.keys)}
+    columns = set(SqlTable(con, [str(parsed)]).columns)
+    missing = sorted(needed - columns)
+    if missing:
+        raise DataValidationError(
+            f"the labelled rows lack {missing}: a model taking feature sets needs each set's entity key and the "
+            f"label's time ({config.time_column})",
+            [
+                {"code": "MISSING_COLUMN", "severity": "error", "column": c, "description": "needed to join features"}
+                for c in missing
+            ],
+        )
+    span = label_dates(con, parsed, str(config.time_column))
+    if not offline:  # the first object: the run records the feature set versions it trains on
+        ctx.stores.meta.update_run(ctx.model, ctx.run_id, {"feature_sets": feature_set_versions(ctx)})
+    joined = []
+    for fs, use in sets:
+        listed = offline.setdefault(fs.name, dict.fromkeys(_offline_keys(ctx, fs), ""))
+        dates = {key: _partition_date(fs, key) for key in listed}
+        # only the partitions a label could reach: none after the last label, none older than the TTL before the first
+        reach = set(partition_dates_needed(sorted(set(dates.values())), span[0], span[1], fs)) if span else set()
+        files = []
+        for key, date in dates.items():
+            if date not in reach:
+                continue
+            if not listed[key]:
+                listed[key] = str(tmp / "features" / fs.name / key.removeprefix(offline_prefix(fs)).replace("/", "--"))
+                Path(listed[key]).parent.mkdir(parents=True, exist_ok=True)
+                ctx.stores.artifacts.download(ctx.stores.artifacts.uri(key), listed[key])
+            files.append(listed[key])
+        joined.append((fs, use, files))
+    out = parsed.with_suffix(".joined.parquet")
+    rows = join_point_in_time(con, parsed, joined, config, out)
+    out.replace(parsed)
+    return rows
+
+
+def _partition_date(fs: FeatureSetConfig, key: str) -> str:
+    """The event date of an offline file's partition (``features/<set>/date=YYYY-MM-DD/…``)."""
+    return key.removeprefix(offline_prefix(fs)).split("/", 1)[0].removeprefix("date=")
+
+
+def _offline_keys(ctx: StepContext, fs: FeatureSetConfig) -> list[str]:
+    """Every offline Parquet file of ``fs`` (the receipts under ``_ingested/`` are not)."""
+    return [
+        key
+        for key in ctx.stores.artifacts.keys(offline_prefix(fs))
+        if key.endswith(".parquet") and key.removeprefix(offline_prefix(fs)).startswith("date=")
+    ]
+
+
+def feature_set_versions(ctx: StepContext) -> list[dict[str, Any]]:
+    """The registry versions of the feature sets the model takes features from (lineage: the run and the model
+    version record them)."""
+    out = []
+    for use in ctx.config.feature_sets:
+        fs = ctx.feature_sets.get(use.name)
+        latest = ctx.stores.meta.latest_schema(registry_key(fs.name))
+        out.append(
+            {
+                "name": fs.name,
+                "version": int(latest["version"]) if latest else None,
+                "definition_hash": fs.definition_hash(),
+                "features": list(use.features or fs.features),
+            }
+        )
+    return out
 
 
 @pipeline_step("extract")

@@ -70,6 +70,8 @@ def register(
                 "code_version": run.get("code_version", __version__),
                 "trigger": run.get("trigger"),
                 "components": train.components,
+                # the feature set versions the model trained on (extract's point-in-time join): lineage both ways
+                **({"feature_sets": run["feature_sets"]} if run.get("feature_sets") else {}),
             },
         },
     )

@@ -69,6 +69,10 @@ quarantine_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(quarantine_app, name="quarantine")
+features_app = typer.Typer(
+    help="The feature store: feature sets, their versions and users, ingestion, online values.", no_args_is_help=True
+)
+app.add_typer(features_app, name="features")
 monitor_app = typer.Typer(
     help="The monitor: drift, data quality and live quality of served traffic.", no_args_is_help=True
 )
@@ -158,7 +162,8 @@ def config_check(
             fail(str(err))
         project = None
     try:
-        models = load_models([config] if config else project.model_paths(env))  # type: ignore[union-attr]
+        sets = project.feature_set_paths(env) if project else []
+        models = load_models([config] if config else project.model_paths(env), sets)  # type: ignore[union-attr]
     except (ConfigError, ValueError) as err:
         fail(str(err))
         return
@@ -168,6 +173,8 @@ def config_check(
     for name, cfg in models.configs.items():
         if not as_json:
             typer.echo(f"{models.sources[name]}: valid (model '{name}', config hash {cfg.config_hash()[:12]})")
+    for fs in models.feature_sets if not as_json else ():
+        typer.echo(f"{models.feature_sets.sources[fs.name]}: valid (feature set '{fs.name}')")
     if problems:
         fail("; ".join(problems))
 
@@ -853,6 +860,81 @@ def models_history(
 
 
 # -- predictions ------------------------------------------------------------------------------
+@features_app.command("list")
+def features_list(
+    target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Every feature set of the deployment: its entity, features, TTL, source prefix and the models using it."""
+    base = platform(target, env, endpoint, one=False)
+    with reported():
+        catalog = base.catalog()
+    listing = [
+        {
+            "name": fs.name,
+            "entity": fs.keys,
+            "features": list(fs.features),
+            "ttl_hours": fs.ttl_hours,
+            "source": fs.source,
+            "online": fs.online,
+            "models": [m.name for m in catalog if any(u.name == fs.name for u in m.feature_sets)],
+        }
+        for fs in catalog.feature_sets
+    ]
+    if as_json:
+        emit({"feature_sets": listing})
+        return
+    if not listing:
+        typer.echo("no feature sets (list them in cdk.json beside the models: feature_sets)")
+    for entry in listing:
+        typer.echo(
+            f"{entry['name']:<20} entity {','.join(entry['entity']):<16} {len(entry['features'])} features  "
+            f"ttl {entry['ttl_hours']:g} h  s3://…/{entry['source']}  models: {', '.join(entry['models']) or '-'}"
+        )
+
+
+@features_app.command("show")
+def features_show(name: str, target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None) -> None:
+    """One feature set: its definition, its registry version, the models using it and the versions trained on it."""
+    with reported():
+        emit(platform(target, env, endpoint, one=False).feature_set(name))
+
+
+@features_app.command("ingest")
+def features_ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, Parquet or JSON Lines.")],
+    feature_set: Annotated[str | None, typer.Option("--set", help="The feature set (default: the only one).")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the ingestion's outcome.")] = True,
+    timeout: WaitOpt = 300.0,
+    target: TargetOpt = "local",
+    env: EnvOpt = "dev",
+    endpoint: EndpointOpt = None,
+) -> None:
+    """Upload FILE under the feature set's source prefix: it is checked, appended to the offline store and
+    materialized into the online store (or quarantined, naming its problems)."""
+    p = platform(target, env, endpoint, one=False)
+    with reported():
+        uploaded = p.ingest_features(file, feature_set)
+        typer.echo(f"uploaded s3://{uploaded['bucket']}/{uploaded['key']}")
+        if not wait:
+            return
+        outcome = p.wait_for_ingestion(uploaded["feature_set"], uploaded["etag"], uploaded["key"], timeout or 1e9)
+    if outcome.get("status") == "quarantined":
+        fail(f"quarantined: {outcome.get('reason')} (mlops features show {uploaded['feature_set']})")
+    typer.echo(
+        f"{outcome.get('status')}: {outcome.get('rows')} rows into {len(outcome.get('partitions') or [])} "
+        f"partition(s), {outcome.get('online_written')} entities updated online"
+    )
+
+
+@features_app.command("get")
+def features_get(
+    name: str, entity: str, target: TargetOpt = "local", env: EnvOpt = "dev", endpoint: EndpointOpt = None
+) -> None:
+    """An entity's latest values in the online store (what /predict looks up), with their event time."""
+    with reported():
+        emit(platform(target, env, endpoint, one=False).online_features(name, entity))
+
+
 def read_records(source: Path | None) -> list[dict[str, Any]]:
     """Records from a JSON file ({"records": [...]} or a list), a CSV file, or JSON on stdin."""
     import csv

@@ -188,6 +188,7 @@ class Platform:
             runs_table=self.output("RunsTable"),
             models_table=self.output("ModelsTable"),
             lineage_table=self.output("LineageTable"),
+            features_table=self.outputs.get("FeaturesTable") or None,
         )
         events = (
             {
@@ -351,6 +352,91 @@ class Platform:
         if record is None:
             raise PlatformError(f"{self.model} has no version {version}")
         return record
+
+    # -- feature store -------------------------------------------------------------
+    def feature_sets(self) -> Any:
+        """The deployment's feature sets (the catalog's), validated."""
+        return self.catalog().feature_sets
+
+    def feature_set(self, name: str) -> dict[str, Any]:
+        """A feature set: its definition, its latest registry version, the models that take features from it
+        (their configs) and the versions of those models that trained on it (their lineage), and its quarantined
+        uploads."""
+        from mlops.core.config import ConfigError
+        from mlops.core.feature_sets import registry_key
+
+        catalog = self.catalog()
+        try:
+            fs = catalog.feature_sets.get(name)
+        except ConfigError as err:
+            raise PlatformError(str(err)) from None
+        users = []
+        for config in catalog:
+            if any(u.name == name for u in config.feature_sets):
+                trained = [
+                    {"version": v["version"], "feature_set_version": used.get("version")}
+                    for v in self.stores.meta.list_model_versions(config.name)
+                    for used in (v.get("lineage") or {}).get("feature_sets", [])
+                    if used.get("name") == name
+                ]
+                users.append({"model": config.name, "versions": trained})
+        latest = self.stores.meta.latest_schema(registry_key(name))
+        return {
+            "name": name,
+            "definition": fs.model_dump(mode="json"),
+            "definition_hash": fs.definition_hash(),
+            "registry_version": latest and {k: latest[k] for k in ("version", "definition_hash", "at") if k in latest},
+            "models": users,
+            "quarantined": sorted(self.stores.meta.quarantined(registry_key(name))),
+        }
+
+    def ingest_features(self, path: Path, name: str | None) -> dict[str, str]:
+        """Upload ``path`` under the feature set's source prefix (the ingestion rule takes it from there); the set
+        may be left out when the deployment has one."""
+        sets = self.feature_sets()
+        if name is None:
+            if len(sets) != 1:
+                raise PlatformError(
+                    f"this deployment has {len(sets)} feature sets ({', '.join(sets.names)}): give --set"
+                )
+            name = sets.names[0]
+        if name not in sets:
+            raise PlatformError(f"unknown feature set '{name}'; this deployment has: {', '.join(sets.names) or 'none'}")
+        return {"feature_set": name, **self.upload(path.read_bytes(), f"{sets.get(name).source}{path.name}")}
+
+    def wait_for_ingestion(self, name: str, etag: str, key: str, timeout: float = LIVENESS_S) -> dict[str, Any]:
+        """The ingestion's outcome for an upload: its receipt (ingested) or its quarantine record."""
+        from mlops.core.artifact_io import get_json
+        from mlops.core.feature_sets import registry_key
+        from mlops.core.ports import ObjectInfo
+        from mlops.steps.ingest_features import receipt_key
+
+        fs = self.feature_sets().get(name)
+        landing = self.output("LandingBucket")
+        receipt = receipt_key(fs, ObjectInfo(landing, key, 0, etag, None))
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.stores.artifacts.exists(receipt):
+                return dict(get_json(self.stores.artifacts, self.stores.artifacts.uri(receipt)))
+            held = self.stores.meta.quarantined(registry_key(name)).get(f"{landing}/{key}")
+            if held and held.get("etag") == etag:
+                return {"status": "quarantined", **held}
+            if time.monotonic() > deadline:
+                raise PlatformError(f"no ingestion of s3://{landing}/{key} after {timeout:.0f} s")
+            time.sleep(1)
+
+    def online_features(self, name: str, entity: str) -> dict[str, Any]:
+        """An entity's latest values in the online store, with their event time and whether they are live."""
+        from mlops.core.clock import now_s
+
+        online = self.stores.online
+        if online is None:
+            raise PlatformError("this deployment has no online feature store (no feature sets in cdk.json)")
+        found = online.get_many(name, [entity])
+        if entity not in found:
+            raise PlatformError(f"feature set '{name}' holds no value for entity '{entity}'")
+        value = found[entity]
+        return {**dataclasses.asdict(value), "live": value.live(now_s())}
 
     def lineage(self, ref: str) -> dict[str, Any]:
         """The lineage table both ways: for an artifact's sha256, every run and step that produced or used it;

@@ -133,10 +133,13 @@ def stores() -> Stores:
 
 
 def step_context(event: StepEvent) -> StepContext:
-    from mlops.wiring.runtime import model_config
+    from mlops.wiring.runtime import models_from_env
 
-    # The run's input names its model; the step runs with that model's published config.
-    return StepContext(run_id=event.run_id, config=model_config(event.model), stores=stores())
+    # The run's input names its model; the step runs with that model's published config (and the feature sets).
+    models = models_from_env()
+    return StepContext(
+        run_id=event.run_id, config=models.get(event.model), stores=stores(), feature_sets=models.feature_sets
+    )
 
 
 _TRANSIENT_CODES = {

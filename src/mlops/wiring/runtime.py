@@ -17,11 +17,13 @@ from mlops.adapters.artifacts import S3ArtifactStore, S3ObjectReader
 from mlops.adapters.events import EventBridgePublisher
 from mlops.adapters.executions import StepFunctionsExecutions
 from mlops.adapters.metadata import DynamoMetadataStore
+from mlops.adapters.online_store import DynamoOnlineStore
 from mlops.adapters.parameters import SsmParameters
 from mlops.core import constants as c
 from mlops.core.config import ConfigError, ModelSet, ProjectConfig, load_config, parse_config, parse_config_document
 from mlops.core.context import Stores
 from mlops.core.errors import TransientError
+from mlops.core.feature_sets import FeatureSets, load_feature_set, parse_feature_set
 from mlops.core.ports import NoEvents, ObjectInfo, ParameterStore, parse_s3_uri
 
 
@@ -32,6 +34,7 @@ class Resources:
     runs_table: str
     models_table: str
     lineage_table: str
+    features_table: str | None = None  # the online store, on the functions that use it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Resources:
@@ -46,7 +49,7 @@ class Resources:
         missing = [v for v in names.values() if not env.get(v)]
         if missing:
             raise RuntimeError(f"missing environment variable(s): {', '.join(missing)}")
-        return cls(**{k: env[v] for k, v in names.items()})
+        return cls(**{k: env[v] for k, v in names.items()}, features_table=env.get(c.ENV_FEATURES_TABLE) or None)
 
     def as_env(self) -> dict[str, str]:
         return {
@@ -55,6 +58,7 @@ class Resources:
             c.ENV_RUNS_TABLE: self.runs_table,
             c.ENV_MODELS_TABLE: self.models_table,
             c.ENV_LINEAGE_TABLE: self.lineage_table,
+            **({c.ENV_FEATURES_TABLE: self.features_table} if self.features_table else {}),
         }
 
 
@@ -79,7 +83,15 @@ def make_stores(
         reader=S3ObjectReader(s3),
         landing_bucket=resources.landing_bucket,
         events=publisher,
+        online=online_store(resources.features_table, session, endpoint_url),
     )
+
+
+def online_store(table: str | None, session: Any = None, endpoint_url: str | None = None) -> DynamoOnlineStore | None:
+    """The online store over ``table`` (None without one): a low-level client, as the serve function reads it."""
+    if not table:
+        return None
+    return DynamoOnlineStore((session or boto3.session.Session()).client("dynamodb", endpoint_url=endpoint_url), table)
 
 
 def event_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -157,13 +169,37 @@ def load_catalog_parameter(name: str, parameters: ParameterStore | None = None, 
     missing = [m for m in entries if m not in loaded]
     if missing:
         raise TransientError(f"config parameter(s) of {', '.join(missing)} not found; a deployment is under way?")
-    return ModelSet([(f"ssm:{entries[m]['parameter']}", loaded[m]) for m in entries])
+    return ModelSet(
+        [(f"ssm:{entries[m]['parameter']}", loaded[m]) for m in entries], _catalogued_sets(document, parameters)
+    )
 
 
-def catalog_document(parameters: dict[str, tuple[str, str]]) -> str:
-    """The catalog: model → its config parameter and config hash (compact, sorted: stable across synths)."""
-    models = {m: {"parameter": p, "hash": h} for m, (p, h) in sorted(parameters.items())}
-    return json.dumps({"models": models}, sort_keys=True, separators=(",", ":"))
+def _catalogued_sets(document: str, parameters: ParameterStore) -> FeatureSets:
+    """The feature sets the catalog lists (``feature_sets``: name → parameter and definition hash)."""
+    entries: dict[str, dict[str, str]] = json.loads(document).get("feature_sets", {})
+    if not entries:
+        return FeatureSets()
+    values = parameters.get_many([e["parameter"] for e in entries.values()])
+    sets = []
+    for name, entry in entries.items():
+        if entry["parameter"] not in values:
+            raise TransientError(f"feature set parameter {entry['parameter']} not found; a deployment is under way?")
+        fs = parse_feature_set(json.loads(values[entry["parameter"]]), f"ssm:{entry['parameter']}")
+        if fs.definition_hash() != entry["hash"]:
+            raise TransientError(f"feature set parameter {entry['parameter']} is not the one catalogued for '{name}'")
+        sets.append((f"ssm:{entry['parameter']}", fs))
+    return FeatureSets(sets)
+
+
+def catalog_document(
+    parameters: dict[str, tuple[str, str]], feature_sets: dict[str, tuple[str, str]] | None = None
+) -> str:
+    """The catalog: model → its config parameter and config hash (compact, sorted: stable across synths), and
+    feature set → its parameter and definition hash (only when the deployment has feature sets)."""
+    document: dict[str, Any] = {"models": {m: {"parameter": p, "hash": h} for m, (p, h) in sorted(parameters.items())}}
+    if feature_sets:
+        document["feature_sets"] = {n: {"parameter": p, "hash": h} for n, (p, h) in sorted(feature_sets.items())}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
 def catalog_hash(document: str) -> str:
@@ -171,8 +207,9 @@ def catalog_hash(document: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _cached_files(uris: str) -> ModelSet:
-    return ModelSet([(u, load_config_uri(u)) for u in uris.split(",") if u])
+def _cached_files(uris: str, feature_set_uris: str = "") -> ModelSet:
+    sets = FeatureSets([(u, load_feature_set(u)) for u in feature_set_uris.split(",") if u])
+    return ModelSet([(u, load_config_uri(u)) for u in uris.split(",") if u], sets)
 
 
 @lru_cache(maxsize=4)
@@ -190,7 +227,7 @@ def models_from_env(env: Mapping[str, str] | None = None) -> ModelSet:
     uris = env.get(c.ENV_CONFIG_URI)
     if not uris:
         raise RuntimeError(f"missing environment variable: {c.ENV_CATALOG_PARAMETER} (or {c.ENV_CONFIG_URI})")
-    return _cached_files(uris)
+    return _cached_files(uris, env.get(c.ENV_FEATURE_SETS_URI, ""))
 
 
 def model_config(name: str, env: Mapping[str, str] | None = None) -> ProjectConfig:

@@ -96,26 +96,20 @@ class PipelineStack(Stack):
         # deployment under way) from the configs it was deployed with.
         self.config_parameters: dict[str, ssm.StringParameter] = {}
         for config in models:
-            document = config_document(config)
-            self.config_parameters[config.name] = ssm.StringParameter(
-                self,
+            self.config_parameters[config.name] = self._document(
                 f"Config-{config.name}",
-                parameter_name=config_parameter_name(settings, config.name),
-                string_value=document,
-                tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
-                description=f"serverless-mlops: validated config of model {config.name}",
+                config_parameter_name(settings, config.name),
+                config_document(config),
+                f"serverless-mlops: validated config of model {config.name}",
             )
         # Each feature set ships as a parameter too, listed in the catalog with its definition hash.
         self.feature_set_parameters: dict[str, ssm.StringParameter] = {}
         for fs in models.feature_sets:
-            document = feature_set_document(fs)
-            self.feature_set_parameters[fs.name] = ssm.StringParameter(
-                self,
+            self.feature_set_parameters[fs.name] = self._document(
                 f"FeatureSet-{fs.name}",
-                parameter_name=feature_set_parameter_name(settings, fs.name),
-                string_value=document,
-                tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
-                description=f"serverless-mlops: validated definition of feature set {fs.name}",
+                feature_set_parameter_name(settings, fs.name),
+                feature_set_document(fs),
+                f"serverless-mlops: validated definition of feature set {fs.name}",
             )
         catalog = catalog_document(
             {m.name: (config_parameter_name(settings, m.name), m.config_hash()) for m in models},
@@ -125,13 +119,11 @@ class PipelineStack(Stack):
             },
         )
         self.catalog_parameter_name = catalog_parameter_name(settings)
-        self.catalog_parameter = ssm.StringParameter(
-            self,
+        self.catalog_parameter = self._document(
             "ModelCatalog",
-            parameter_name=self.catalog_parameter_name,
-            string_value=catalog,
-            tier=ssm.ParameterTier.STANDARD if len(catalog) <= 4096 else ssm.ParameterTier.ADVANCED,
-            description="serverless-mlops: the models of this deployment, their config parameters and hashes",
+            self.catalog_parameter_name,
+            catalog,
+            "serverless-mlops: the models of this deployment, their config parameters and hashes",
         )
         self._config_refs[self.stack_name] = [
             self.catalog_parameter,
@@ -301,6 +293,17 @@ class PipelineStack(Stack):
         )
         self.ingest_features = fn
         CfnOutput(self, "FunctionIngestFeatures", value=fn.function_name)
+
+    def _document(self, construct_id: str, name: str, document: str, description: str) -> ssm.StringParameter:
+        """A validated JSON document as an SSM parameter (advanced tier only when it outgrows standard's 4 KB)."""
+        return ssm.StringParameter(
+            self,
+            construct_id,
+            parameter_name=name,
+            string_value=document,
+            tier=ssm.ParameterTier.STANDARD if len(document) <= 4096 else ssm.ParameterTier.ADVANCED,
+            description=description,
+        )
 
     def layers_for(self, scope: Construct) -> PipelineLayers:
         """The layers of the stack that holds ``scope`` (one set per stack: no layer ARN crosses stacks)."""

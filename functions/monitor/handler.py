@@ -22,8 +22,9 @@ def handler(event: dict, context: LambdaContext) -> dict:
     # demand ({"model", "end"}), now or "end". A deployment with one model needs no name.
     when = event.get("end") or event.get("time")
     end = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None
-    config = models_from_env().choose(event.get("model") or (event.get("detail") or {}).get("model"))
-    summary = run_monitor(stores(), config, metrics_publisher(), end)
+    models = models_from_env()
+    config = models.choose(event.get("model") or (event.get("detail") or {}).get("model"))
+    summary = run_monitor(stores(), config, metrics_publisher(), end, models.feature_sets)
     publish_quietly(stores(), config.name)  # the model's site, with this window on it
     logger.info("window judged", extra={k: summary.get(k) for k in ("status", "records", "drifted", "version")})
     return {k: summary[k] for k in ("model", "status", "judged", "window", "records", "report") if k in summary} | {

@@ -332,3 +332,92 @@ def test_given_labelled_rows_when_joined_then_they_keep_their_upload_order(accou
     snapshot_key = next(k for k in store.keys("runs/") if k.endswith("extract/snapshot.parquet"))
     snapshot = pd.read_parquet(io.BytesIO(store.get_bytes(store.uri(snapshot_key))))
     assert list(snapshot.customer_id) == list(labels.customer_id) and len(joined) == 30
+
+
+def test_given_an_ingestion_then_the_sets_statistics_and_freshness_are_kept_for_the_monitor_and_the_site(
+    account,
+) -> None:
+    from mlops.core.artifact_io import get_json
+    from mlops.data.feature_store import statistics_key
+
+    df = feature_rows(customers_n=6)
+    _ingest(account, "features/customers/history.csv", df)
+    store = account.stores.artifacts
+    doc = get_json(store, store.uri(statistics_key(customers().get("customers"))))
+    # THEN freshness: the newest event time (day 30) and this ingestion; the statistics: each entity's newest row
+    assert doc["newest_event_time"] == "2026-01-31T00:00:00Z" and doc["newest_ingested_at"]
+    assert doc["entities"] == 6 and doc["rows_read"] == 24 and doc["version"] == 1
+    latest = df[df.as_of == df.as_of.max()]
+    spend = doc["statistics"]["features"]["monthly_spend"]
+    assert spend["count"] == 6 and spend["mean"] == pytest.approx(latest.monthly_spend.mean())
+    assert doc["statistics"]["features"]["plan"]["type"] == "categorical"
+
+
+def _capture_to_s3(account, out: str) -> int:
+    """What the serve function printed (capture lines) shipped to S3 as the capture function would."""
+    import json
+
+    from mlops.monitoring.capture import flatten, partition, to_jsonl
+
+    rows = [r for line in out.splitlines() if '"mlops":"capture"' in line for r in flatten(json.loads(line))]
+    key = f"{partition('capture', 'churn', rows[0]['time'])}00-test.jsonl"
+    account.stores.artifacts.put_bytes(key, to_jsonl(rows))
+    return len(rows)
+
+
+def test_given_traffic_served_by_entity_when_the_monitor_runs_then_it_publishes_each_sets_age_and_skew(
+    served_by_entity, monkeypatch, capsys
+) -> None:
+    from mlops.core.ports import OnlineValue
+    from mlops.monitoring.monitor import run_monitor
+    from mlops.serving import api
+    from tests.feature_store import churn_config
+
+    account = served_by_entity
+    served_at = T0 + timedelta(days=40)
+    monkeypatch.setattr(api, "utcnow", lambda: served_at)
+    entities = [{"customer_id": f"c{i:03d}"} for i in range(80)]
+    capsys.readouterr()
+    for _ in range(2):  # 160 records by entity: past monitoring.min_samples (100)
+        assert _call(entities)[0] == 200
+    assert _call([{"customer_id": "c001", **account.stores.online.get_many("customers", ["c001"])["c001"].values}])[0]
+    assert _capture_to_s3(account, capsys.readouterr().out) == 161
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.by_set: dict[str, dict[str, float]] = {}
+
+        def publish(self, values, dimensions, when) -> None:
+            if "FeatureSet" in dimensions[0]:
+                self.by_set[dimensions[0]["FeatureSet"]] = values
+
+    # WHEN the monitor judges the hour after: the online store serves what the offline store holds
+    metrics = Recorder()
+    end = served_at + timedelta(hours=1)
+    summary = run_monitor(account.stores, churn_config(), metrics, end, customers())
+    (entry,) = summary["feature_sets"]
+    # THEN the age of the newest value (day 30) at the window's end, and no skew (the record sent in full is not
+    # a lookup: 160 looked up)
+    assert metrics.by_set["customers"]["FeatureAgeHours"] == pytest.approx(10 * 24 + 1)
+    assert entry["looked_up"] == 160 and entry["skew"]["judged"] and entry["skew"]["skewed"] == []
+    assert metrics.by_set["customers"]["FeatureSkewScore"] < 0.05
+    assert entry["stale"] is True and entry["max_staleness_hours"] == 24
+
+    # GIVEN the online store drifts from the offline store (a write that bypassed ingestion: spend times 10)
+    for entity, value in account.stores.online.get_many("customers", [e["customer_id"] for e in entities]).items():
+        skewed = {**value.values, "monthly_spend": value.values["monthly_spend"] * 10}
+        account.stores.online.put_latest(
+            "customers", OnlineValue(entity, value.event_time + 1, value.expires_at, skewed), "x"
+        )
+    capsys.readouterr()
+    monkeypatch.setattr(api, "utcnow", lambda: served_at + timedelta(days=1))
+    for _ in range(2):
+        assert _call(entities)[0] == 200
+    _capture_to_s3(account, capsys.readouterr().out)
+    summary = run_monitor(account.stores, churn_config(), metrics, end + timedelta(days=1), customers())
+    (entry,) = summary["feature_sets"]
+    # THEN the skew is measured as drift is (PSI over the offline store's bins) and its score is past 1
+    assert (
+        entry["skew"]["skewed"] == ["monthly_spend"] and entry["skew"]["features"]["monthly_spend"]["measure"] == "psi"
+    )
+    assert metrics.by_set["customers"]["FeatureSkewScore"] > 1

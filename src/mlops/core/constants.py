@@ -100,9 +100,13 @@ METRIC_CHALLENGER_ERRORS = "ChallengerErrors"
 METRIC_CHALLENGER_DISAGREEMENT = "ChallengerDisagreement"
 METRIC_CHALLENGER_RECORDS = "ChallengerRecords"
 METRIC_CHALLENGER_QUALITY_SHORTFALL = "ChallengerQualityShortfall"  # champion's live metric minus the challenger's
-METRIC_CHALLENGER_LATENCY_RATIO = "ChallengerLatencyRatio"
-# The feature store: rows each ingestion appended (EMF from the ingestion function, by FeatureSet): its freshness alarm.
-METRIC_FEATURE_ROWS_INGESTED = "FeatureRowsIngested"  # challenger's median handler time ÷ the champion's
+METRIC_CHALLENGER_LATENCY_RATIO = "ChallengerLatencyRatio"  # challenger's median handler time ÷ the champion's
+# The feature store: rows each ingestion appended (EMF from the ingestion function, by FeatureSet); and from the
+# monitor, by FeatureSet: the age of the set's newest value (its staleness alarm) and the online/offline skew score
+# (the largest skew ÷ drift threshold over its features: its skew alarm).
+METRIC_FEATURE_ROWS_INGESTED = "FeatureRowsIngested"
+METRIC_FEATURE_AGE_HOURS = "FeatureAgeHours"
+METRIC_FEATURE_SKEW = "FeatureSkewScore"
 SERVICE_NAME = "serverless-mlops"  # Powertools' service: a dimension of the metrics the functions emit
 
 # The run budget, one source for the state machine (infra) and the run lock (trigger): the lock must

@@ -163,6 +163,44 @@ def latest_rows(con: Any, fs: FeatureSetConfig) -> list[Latest]:
     return [Latest(r[0], float(r[1]), {n: _plain(v) for n, v in zip(names, r[2:], strict=True)}) for r in rows]
 
 
+def statistics_key(fs: FeatureSetConfig) -> str:
+    """Where ingestion keeps the set's statistics and freshness (what the monitor and the report site read: neither
+    reads the offline rows themselves)."""
+    return f"{offline_prefix(fs)}_statistics/latest.json"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How new the offline store's values are: its newest event time and newest ingestion (epoch seconds, None
+    when it holds nothing), the entities it holds and the rows read to find their latest values."""
+
+    newest_event_time: float | None
+    newest_ingested_at: float | None
+    entities: int
+    rows: int
+
+
+def write_latest_snapshot(con: Any, files: list[str], fs: FeatureSetConfig, out: Path) -> Freshness:
+    """The newest row per entity of the offline ``files`` (the latest ingestion of a row stamped twice), its
+    features only, written to ``out``: the values the online store materialized (its TTL aside), so their
+    statistics are what serving by entity should look like."""
+    feats = ", ".join(quote(n) for n in fs.features)
+    src = f"read_parquet([{', '.join(repr(f) for f in files)}], union_by_name = true)"
+    con.execute(
+        f"COPY (SELECT {feats} FROM {src} QUALIFY row_number() OVER (PARTITION BY {ENTITY} "
+        f"ORDER BY {EVENT_TIME} DESC, {INGESTED_AT} DESC) = 1) TO '{out}' (FORMAT parquet)"
+    )
+    newest, ingested, entities, rows = con.execute(
+        f"SELECT epoch(max({EVENT_TIME})), epoch(max({INGESTED_AT})), count(DISTINCT {ENTITY}), count(*) FROM {src}"
+    ).fetchone()
+    return Freshness(
+        None if newest is None else float(newest),
+        None if ingested is None else float(ingested),
+        int(entities),
+        int(rows),
+    )
+
+
 def partition_dates_needed(dates: list[str], first_label: str, last_label: str, fs: FeatureSetConfig) -> list[str]:
     """The offline partitions a point-in-time join over labels from ``first_label`` to ``last_label`` (dates,
     YYYY-MM-DD) can use: none after the last label's date, none older than the TTL before the first."""

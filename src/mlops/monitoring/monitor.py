@@ -31,6 +31,7 @@ from mlops.core.clock import utcnow
 from mlops.core.config import HIGHER_IS_BETTER, ProjectConfig, Task
 from mlops.core.context import Stores
 from mlops.core.facts import MonitorWindowJudged, fact_id
+from mlops.core.feature_sets import FeatureSets
 from mlops.core.ports import MetricsPublisher, parse_s3_uri
 from mlops.data.stats import feature_drift
 from mlops.monitoring.capture import from_jsonl, iso
@@ -301,9 +302,15 @@ def shortfall(metric: str, champion: float, live: float) -> float:
 
 
 def run_monitor(
-    stores: Stores, config: ProjectConfig, metrics: MetricsPublisher, end: datetime | None = None
+    stores: Stores,
+    config: ProjectConfig,
+    metrics: MetricsPublisher,
+    end: datetime | None = None,
+    feature_sets: FeatureSets | None = None,
 ) -> dict[str, Any]:
-    """Judge the window ending at ``end`` (now); publish, store and return the summary."""
+    """Judge the window ending at ``end`` (now); publish, store and return the summary. With the deployment's
+    ``feature_sets``, each set's freshness, and the online/offline skew of those the model serves from, are judged
+    too (:mod:`mlops.monitoring.feature_sets`) and published by set, whatever the window's size."""
     from mlops.core.registry import champion_statistics
     from mlops.data.schema import validate
     from mlops.reports.pages import monitor_html
@@ -333,6 +340,8 @@ def run_monitor(
     dims = [{"Model": model}]
     values: dict[str, float] = {c.METRIC_RECORDS: len(served)}
     labels = [r for r in read_partitions(stores, c.FEEDBACK_PREFIX, model, window.dates()) if r.get("model") == model]
+    if feature_sets:
+        summary["feature_sets"] = _feature_sets(stores, config, feature_sets, captured, served, metrics, window.end)
     challenger = compare(stores, config, task, version, captured, labels)
     if challenger is not None:
         summary["challenger"] = challenger
@@ -425,6 +434,25 @@ def run_monitor(
     )
     metrics.publish(values, dims, window.end)
     return _store(stores, model, window, summary, monitor_html)
+
+
+def _feature_sets(
+    stores: Stores,
+    config: ProjectConfig,
+    sets: FeatureSets,
+    captured: list[dict[str, Any]],
+    served: list[dict[str, Any]],
+    metrics: MetricsPublisher,
+    end: datetime,
+) -> list[dict[str, Any]]:
+    """The feature sets' freshness and skew (:func:`mlops.monitoring.feature_sets.judge`), published with
+    ``FeatureSet`` as their one dimension; the summary's entries."""
+    from mlops.monitoring.feature_sets import judge
+
+    entries, by_set = judge(stores, config, sets, captured, served, end)
+    for name, values in by_set.items():
+        metrics.publish(values, [{"FeatureSet": name}], end)
+    return entries
 
 
 def _store(stores: Stores, model: str, window: Window, summary: dict[str, Any], html: Any) -> dict[str, Any]:

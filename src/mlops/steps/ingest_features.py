@@ -7,6 +7,11 @@ appended to the offline store and materialized into the online store — once.
   digest of bucket, key and ETag: a re-delivery writes the same keys).
 * **Online**: the newest row per entity, written only if newer than what the entity holds (a conditional put on
   event time), expiring ``ttl_hours`` after its event time.
+* **Statistics and freshness**: the newest value per entity within the TTL of the newest event date, its statistics
+  (the training data's machinery) with the store's newest event time and ingestion, kept at
+  ``features/<set>/_statistics/latest.json``: the monitor's baseline for online/offline skew and its freshness
+  metric, and the report site's page of the set. Recomputed by each ingestion from the partitions the TTL keeps
+  (two ingestions at once: the later write wins, and the next ingestion sees both).
 * **Idempotent**: a receipt ``features/<set>/_ingested/<digest>.json`` is written last; an object with one is not
   read again. A retry after a partial ingestion rewrites the same files and offers the same (no longer newer) rows.
 * **Registry**: the set's definition is recorded as a version (``SCHEMA#nnnn`` under ``FEATURESET#<set>``) when
@@ -30,9 +35,20 @@ from mlops.core.errors import DataValidationError
 from mlops.core.feature_sets import FeatureSetConfig, FeatureSets, registry_key
 from mlops.core.ports import ObjectInfo, OnlineStore, OnlineValue
 from mlops.data.engine import EngineLimits, connect
-from mlops.data.feature_store import declared_schema, ingest_problems, latest_rows, offline_prefix, write_offline
+from mlops.data.feature_store import (
+    as_model_data,
+    declared_schema,
+    ingest_problems,
+    latest_rows,
+    offline_prefix,
+    partition_dates_needed,
+    statistics_key,
+    write_latest_snapshot,
+    write_offline,
+)
 from mlops.data.frames import detect_format
 from mlops.data.landing import load_object
+from mlops.data.stats import compute_statistics
 
 INGEST_SUFFIXES = (".csv", ".parquet", ".jsonl", ".json")
 ONLINE_WRITERS = 16  # conditional puts in flight at once
@@ -135,9 +151,48 @@ def ingest(
                 outcomes = list(pool.map(lambda value: store.put_latest(fs.name, value, ingested_at), values))
             written = sum(outcomes)
             kept = len(outcomes) - written
+        refresh_statistics(stores, fs, version, limits, Path(tmp) / "statistics")
     result = IngestResult(fs.name, obj.key, "ingested", version, rows, partitions, written, kept)
     put_json(stores.artifacts, receipt, {**result.as_dict(), "etag": obj.etag, "at": ingested_at})
     return result
+
+
+def refresh_statistics(
+    stores: Stores, fs: FeatureSetConfig, version: int, limits: EngineLimits, tmp: Path
+) -> dict[str, Any]:
+    """Recompute ``fs``'s statistics and freshness (see the module) and store them; the document written. Before
+    the receipt: a retry after a failure here computes them again."""
+    from datetime import UTC, datetime
+
+    keys = [k for k in stores.artifacts.keys(f"{offline_prefix(fs)}date=") if k.endswith(".parquet")]
+    dates = sorted({k.split("date=", 1)[1][:10] for k in keys})
+    needed = set(partition_dates_needed(dates, dates[-1], dates[-1], fs)) if dates else set()
+    tmp.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, key in enumerate(k for k in keys if k.split("date=", 1)[1][:10] in needed):
+        files.append(str(tmp / f"{i}.parquet"))
+        stores.artifacts.download(stores.artifacts.uri(key), files[-1])
+
+    def iso(epoch: float | None) -> str | None:
+        return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+    snapshot = tmp / "latest.parquet"
+    with connect(limits) as con:
+        fresh = write_latest_snapshot(con, files, fs, snapshot)
+    doc = {
+        "feature_set": fs.name,
+        "version": version,
+        "definition_hash": fs.definition_hash(),
+        "computed_at": utcnow_iso(),
+        "newest_event_time": iso(fresh.newest_event_time),
+        "newest_ingested_at": iso(fresh.newest_ingested_at),
+        "entities": fresh.entities,
+        "rows_read": fresh.rows,
+        "partitions": len(files),
+        "statistics": compute_statistics([snapshot], as_model_data(fs), limits),
+    }
+    put_json(stores.artifacts, statistics_key(fs), doc)
+    return doc
 
 
 def _quarantine(stores: Stores, fs: FeatureSetConfig, obj: ObjectInfo, anomalies: list[dict[str, Any]]) -> None:

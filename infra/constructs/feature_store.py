@@ -1,5 +1,6 @@
-"""The feature store's resources: the online table (in the storage stack) and the ingestion path (an EventBridge
-rule on the feature sets' source prefixes in the landing bucket, the ingestion function and its dead letters)."""
+"""The feature store's resources: the online table (in the storage stack), the ingestion path (an EventBridge
+rule on the feature sets' source prefixes in the landing bucket, the ingestion function and its dead letters), and
+each set's alarms on what the monitor publishes of it (in the monitoring stack)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from mlops.core.constants import (
     FEATURES_PREFIX,
     FEATURES_TABLE,
     FEATURES_TTL_ATTRIBUTE,
-    METRIC_FEATURE_ROWS_INGESTED,
+    METRIC_FEATURE_AGE_HOURS,
+    METRIC_FEATURE_SKEW,
     METRICS_NAMESPACE,
-    SERVICE_NAME,
 )
 from mlops.core.feature_sets import FeatureSets
 from mlops.infra.constructs.dead_letters import DeadLetters
@@ -94,31 +95,70 @@ class FeatureIngestion(Construct):
                 )
             ],
         )
-        # Freshness: a set that declares max_staleness_hours alarms when no row has been ingested for that long (no
-        # upload, or only quarantined ones: both count as no data).
-        self.staleness: dict[str, cloudwatch.Alarm] = {}
-        for fs in feature_sets:
-            if fs.max_staleness_hours is None:
-                continue
-            self.staleness[fs.name] = cloudwatch.Alarm(
-                self,
-                f"Stale-{fs.name}",
-                alarm_description=f"feature set {fs.name}: no row ingested for {fs.max_staleness_hours} h",
-                metric=cloudwatch.Metric(
-                    namespace=METRICS_NAMESPACE,
-                    metric_name=METRIC_FEATURE_ROWS_INGESTED,
-                    dimensions_map={"FeatureSet": fs.name, "service": SERVICE_NAME},  # EMF from the ingestion
-                    period=Duration.hours(1),
-                    statistic="Sum",
-                ),
-                threshold=1,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                evaluation_periods=fs.max_staleness_hours,
-                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
-            )
-            self.staleness[fs.name].add_alarm_action(cw_actions.SnsAction(topic))
         function.configure_async_invoke(
             on_failure=destinations.SqsDestination(self.dead_letters),
             retry_attempts=2,
             max_event_age=Duration.hours(6),
+        )
+
+
+class FeatureSetAlarms(Construct):
+    """Per feature set, to the notifications topic, on what the monitor publishes by ``FeatureSet``:
+
+    * **stale** (a set with ``max_staleness_hours``): its newest value is older than that. Every model's monitor
+      publishes every set's age, so an upload that stops — or keeps sending old rows — shows within one monitor
+      period; an hour without a datapoint keeps the alarm as it was (no monitor ran: nothing is known).
+    * **skew**: a feature served by entity is further from the offline store's values than its drift threshold
+      (the score above 1). A window with too few lookups publishes nothing, which is not breaching.
+    """
+
+    PERIOD = Duration.hours(1)
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        feature_sets: FeatureSets,
+        topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.staleness: dict[str, cloudwatch.Alarm] = {}
+        self.skew: dict[str, cloudwatch.Alarm] = {}
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        for fs in feature_sets:
+            if fs.max_staleness_hours is not None:
+                self.staleness[fs.name] = cloudwatch.Alarm(
+                    self,
+                    f"Stale-{fs.name}",
+                    alarm_description=f"feature set {fs.name}: its newest value is more than "
+                    f"{fs.max_staleness_hours} h old",
+                    metric=self._metric(METRIC_FEATURE_AGE_HOURS, fs.name),
+                    threshold=fs.max_staleness_hours,
+                    comparison_operator=above,
+                    evaluation_periods=1,
+                    treat_missing_data=cloudwatch.TreatMissingData.IGNORE,
+                )
+            self.skew[fs.name] = cloudwatch.Alarm(
+                self,
+                f"Skew-{fs.name}",
+                alarm_description=f"feature set {fs.name}: features served by entity differ from the offline "
+                "store's values by more than their drift threshold",
+                metric=self._metric(METRIC_FEATURE_SKEW, fs.name),
+                threshold=1,
+                comparison_operator=above,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        self.alarms = [*self.staleness.values(), *self.skew.values()]
+        for alarm in self.alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
+
+    def _metric(self, name: str, feature_set: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"FeatureSet": feature_set},  # put by the monitor (PutMetricData), not EMF
+            period=self.PERIOD,
+            statistic="Maximum",
         )

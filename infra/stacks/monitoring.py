@@ -8,6 +8,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 from mlops.core import constants as c
 from mlops.core.constants import model_output_key
+from mlops.data.feature_store import statistics_key
+from mlops.infra.constructs.feature_store import FeatureSetAlarms
 from mlops.infra.constructs.model_monitoring import ModelMonitoring
 from mlops.infra.functions import MONITOR_FUNCTION
 from mlops.infra.settings import EnvironmentSettings
@@ -38,6 +40,9 @@ class MonitoringStack(Stack):
         for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX, c.MODELS_PREFIX, c.SCHEMAS_PREFIX):
             artifacts.grant_read(self.monitor, f"{prefix}*")
         artifacts.grant_put(self.monitor, f"{c.MONITORING_PREFIX}*")
+        # Of the feature store, only what ingestion keeps of each set (statistics, freshness): never its rows.
+        for fs in pipeline.models.feature_sets:
+            artifacts.grant_read(self.monitor, statistics_key(fs))
         grant_site_publishing(self.monitor, storage)  # each judged window republishes the model's site
         # Reads the registry; writes it only where a model promotes challengers by policy (C4: registry.
         # challenger_auto_promote).
@@ -65,6 +70,9 @@ class MonitoringStack(Stack):
             trigger=triggers.trigger,
             dead_letter_alarms=[triggers.dead_letter_alarm, serving.capture_dead_letter_alarm],
             serving_alarms=serving.alarms.alarms,
+        )
+        self.feature_set_alarms = FeatureSetAlarms(
+            self, "FeatureSetAlarms", feature_sets=pipeline.models.feature_sets, topic=pipeline.failure_topic
         )
         CfnOutput(self, "FunctionMonitor", value=self.monitor.function_name)
         for name, alarms in self.monitoring.models.items():  # per model: DriftAlarmBreastCancer, …

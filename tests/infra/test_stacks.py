@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -693,21 +694,47 @@ def test_given_feature_sets_then_serving_may_only_get_and_ingestion_only_put_onl
     )
 
 
-def test_given_a_feature_set_with_a_staleness_bound_then_an_alarm_fires_when_nothing_is_ingested_that_long(synth):
-    synth.template("pipeline").has_resource_properties(
+def test_given_a_feature_set_then_the_monitor_alarms_on_its_age_and_its_skew_and_reads_only_its_statistics(synth):
+    monitoring = synth.template("monitoring")
+    # stale: the age the monitor publishes past the set's max_staleness_hours (24 h); no datapoint keeps the state
+    monitoring.has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
-            "MetricName": "FeatureRowsIngested",
+            "MetricName": "FeatureAgeHours",
             "Namespace": "ServerlessMLOps",
-            "Dimensions": Match.array_with([{"Name": "FeatureSet", "Value": "customers"}]),
+            "Dimensions": [{"Name": "FeatureSet", "Value": "customers"}],
+            "Statistic": "Maximum",
             "Period": 3600,
-            "EvaluationPeriods": 24,
-            "Threshold": 1,
-            "ComparisonOperator": "LessThanThreshold",
-            "TreatMissingData": "breaching",
+            "EvaluationPeriods": 1,
+            "Threshold": 24,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "ignore",
             "AlarmActions": [Match.any_value()],
         },
     )
+    # skew: a served feature past its drift threshold (score above 1); a window without lookups is not breaching
+    monitoring.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "FeatureSkewScore",
+            "Dimensions": [{"Name": "FeatureSet", "Value": "customers"}],
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [Match.any_value()],
+        },
+    )
+    # one alarm per concern: the ingestion's rows-ingested alarm is gone (the age covers no upload, and old rows)
+    alarms = [*resources_of_type(synth.raw("pipeline"), "AWS::CloudWatch::Alarm").values()]
+    assert not [a for a in alarms if a["Properties"].get("MetricName") == "FeatureRowsIngested"]
+    # the monitor reads the set's statistics document, and nothing else of the feature store
+    paths = [
+        part
+        for st in _statements(synth.raw("monitoring"), "MonitorRole")
+        for part in re.findall(r'"(/features/[^"]*)"', json.dumps(st["Resource"]))
+    ]
+    assert paths and set(paths) == {"/features/customers/_statistics/latest.json"}, paths
+    assert not [st for st in _statements(synth.raw("monitoring")) if "FeatureStoreFeaturesTable" in json.dumps(st)]
 
 
 def test_given_prod_without_feature_sets_then_it_has_no_feature_store(prod_synth):

@@ -54,8 +54,8 @@ class FeatureSetConfig(_Strict):
         default=None,
         ge=1,
         le=24,
-        description="Alarm (to the notifications topic) when no row of this set has been ingested for this many "
-        "hours; unset: no freshness alarm.",
+        description="Alarm (to the notifications topic) when the set's newest value is older than this many hours "
+        "(the age the monitor publishes); unset: no staleness alarm.",
     )
 
     @field_validator("source")

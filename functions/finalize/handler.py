@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops.core.runs import finalize
 from mlops.reports.site import publish_quietly
 from mlops.wiring.handlers import FinalizeEvent, step_context, transient_errors, warm_up
+from mlops.wiring.runtime import models_from_env
 
 logger = Logger()
 tracer = Tracer()
@@ -29,6 +30,6 @@ def handler(event: dict, context: LambdaContext) -> dict:
         ctx.stores, req.model, req.run_id, req.outcome, error=req.error, details=details, config=ctx.config
     )
     metrics.add_metric(name=f"Runs{req.outcome.title()}", unit=MetricUnit.Count, value=1)
-    published = publish_quietly(ctx.stores, req.model)
+    published = publish_quietly(ctx.stores, req.model, models_from_env())  # its feature sets' pages too
     metrics.add_metric(name="SitePagesPublished", unit=MetricUnit.Count, value=len(published))
     return result

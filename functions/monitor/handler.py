@@ -25,7 +25,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     models = models_from_env()
     config = models.choose(event.get("model") or (event.get("detail") or {}).get("model"))
     summary = run_monitor(stores(), config, metrics_publisher(), end, models.feature_sets)
-    publish_quietly(stores(), config.name)  # the model's site, with this window on it
+    publish_quietly(stores(), config.name, models)  # the model's site, with this window on it
     logger.info("window judged", extra={k: summary.get(k) for k in ("status", "records", "drifted", "version")})
     return {k: summary[k] for k in ("model", "status", "judged", "window", "records", "report") if k in summary} | {
         "drifted": summary.get("drifted"),

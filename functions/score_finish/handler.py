@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops.core.scoring import FinishInput
 from mlops.steps.score import finish_job
 from mlops.wiring.handlers import stores, transient_errors
-from mlops.wiring.runtime import model_config
+from mlops.wiring.runtime import model_config, models_from_env
 
 logger = Logger()
 tracer = Tracer()
@@ -22,6 +22,6 @@ metrics = Metrics()
 @transient_errors
 def handler(event: dict, context: LambdaContext) -> dict:
     req = parse(event=event, model=FinishInput)
-    outcome = finish_job(stores(), model_config(req.model), req)
+    outcome = finish_job(stores(), model_config(req.model), req, models_from_env())
     metrics.add_metric(name=f"ScoringJobs{outcome.status.title()}", unit=MetricUnit.Count, value=1)
     return outcome.as_state()

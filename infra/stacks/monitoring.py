@@ -8,7 +8,6 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 from mlops.core import constants as c
 from mlops.core.constants import model_output_key
-from mlops.data.feature_store import statistics_key
 from mlops.infra.constructs.feature_store import FeatureSetAlarms
 from mlops.infra.constructs.model_monitoring import ModelMonitoring
 from mlops.infra.functions import MONITOR_FUNCTION
@@ -40,10 +39,9 @@ class MonitoringStack(Stack):
         for prefix in (c.CAPTURES_PREFIX, c.FEEDBACK_PREFIX, c.MODELS_PREFIX, c.SCHEMAS_PREFIX):
             artifacts.grant_read(self.monitor, f"{prefix}*")
         artifacts.grant_put(self.monitor, f"{c.MONITORING_PREFIX}*")
-        # Of the feature store, only what ingestion keeps of each set (statistics, freshness): never its rows.
-        for fs in pipeline.models.feature_sets:
-            artifacts.grant_read(self.monitor, statistics_key(fs))
-        grant_site_publishing(self.monitor, storage)  # each judged window republishes the model's site
+        grant_site_publishing(
+            self.monitor, storage, pipeline.models.feature_sets
+        )  # each judged window republishes the model's site
         # Reads the registry; writes it only where a model promotes challengers by policy (C4: registry.
         # challenger_auto_promote).
         if any(m.registry.challenger_auto_promote for m in pipeline.models):

@@ -14,7 +14,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from mlops.core import constants as c
 from mlops.core.config import config_document
-from mlops.core.feature_sets import feature_set_document
+from mlops.core.feature_sets import FeatureSets, feature_set_document, statistics_key
 from mlops.infra.constructs.fargate_training import FargateTraining
 from mlops.infra.constructs.feature_store import FeatureIngestion
 from mlops.infra.constructs.pipeline_function import PipelineFunction
@@ -147,7 +147,7 @@ class PipelineStack(Stack):
             if spec.name == "plan_trials":  # it checks that a run's training split fits one trial's memory
                 fn.add_environment(c.ENV_TRIAL_MEMORY, str(trial_mb))
             self.functions[spec.name] = fn
-            _grant_step(spec.name, fn, storage)
+            _grant_step(spec.name, fn, storage, self.models.feature_sets)
         if models.feature_sets:  # a model's labels joined point-in-time: extract reads the offline store
             store.artifacts.grant_read(self.functions["extract"], f"{c.FEATURES_PREFIX}*")
 
@@ -252,7 +252,7 @@ class PipelineStack(Stack):
         store.artifacts.grant_read(fns["score_shard"], f"{c.MODELS_PREFIX}*")
         store.artifacts.grant_put(fns["score_shard"], f"{c.CAPTURES_PREFIX}*")  # the sampled rows, for the monitor
         store.artifacts.grant_read(fns["score_finish"], f"{RESULTS_PREFIX}/*")  # the Map's result files
-        grant_site_publishing(fns["score_finish"], storage)
+        grant_site_publishing(fns["score_finish"], storage, self.models.feature_sets)
         self.scoring = ScoringWorkflow(
             self,
             "Scoring",
@@ -398,18 +398,20 @@ def _retention(settings: EnvironmentSettings) -> logs.RetentionDays:
     return logs.RetentionDays.TEN_YEARS
 
 
-def grant_site_publishing(fn: lambda_.Function, storage: StorageStack) -> None:
-    """What building a model's site reads (the runs, the registry, the monitor's windows and every JSON artifact
-    a page draws) and the one prefix it writes."""
+def grant_site_publishing(fn: lambda_.Function, storage: StorageStack, feature_sets: FeatureSets) -> None:
+    """What building a model's site reads (the runs, the registry, the monitor's windows, every JSON artifact
+    a page draws, and of the feature store only each set's statistics document) and the one prefix it writes."""
     store, tables = storage.store, storage.tables
     for prefix in (*ARTIFACT_PREFIXES, c.MONITORING_PREFIX):
         store.artifacts.grant_read(fn, f"{prefix}*")
+    for fs in feature_sets:
+        store.artifacts.grant_read(fn, statistics_key(fs.name))
     store.artifacts.grant_put(fn, f"{c.SITES_PREFIX}*")
     tables.runs.grant_read_data(fn)
     tables.models.grant_read_data(fn)
 
 
-def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack) -> None:
+def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack, feature_sets: FeatureSets) -> None:
     """A pipeline step's grants: its run records, and only the prefixes and tables its step reads or writes."""
     store, tables = storage.store, storage.tables
     tables.runs.grant_read_write_data(fn)
@@ -428,6 +430,6 @@ def _grant_step(name: str, fn: lambda_.Function, storage: StorageStack) -> None:
     if name in READS_MODELS:
         tables.models.grant_read_data(fn)
     if name in PUBLISHES_SITE:
-        grant_site_publishing(fn, storage)
+        grant_site_publishing(fn, storage, feature_sets)
     if name in WRITES_LINEAGE:
         tables.lineage.grant_read_write_data(fn)

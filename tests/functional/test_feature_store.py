@@ -338,12 +338,12 @@ def test_given_an_ingestion_then_the_sets_statistics_and_freshness_are_kept_for_
     account,
 ) -> None:
     from mlops.core.artifact_io import get_json
-    from mlops.data.feature_store import statistics_key
+    from mlops.core.feature_sets import statistics_key
 
     df = feature_rows(customers_n=6)
     _ingest(account, "features/customers/history.csv", df)
     store = account.stores.artifacts
-    doc = get_json(store, store.uri(statistics_key(customers().get("customers"))))
+    doc = get_json(store, store.uri(statistics_key("customers")))
     # THEN freshness: the newest event time (day 30) and this ingestion; the statistics: each entity's newest row
     assert doc["newest_event_time"] == "2026-01-31T00:00:00Z" and doc["newest_ingested_at"]
     assert doc["entities"] == 6 and doc["rows_read"] == 24 and doc["version"] == 1
@@ -421,3 +421,57 @@ def test_given_traffic_served_by_entity_when_the_monitor_runs_then_it_publishes_
         entry["skew"]["skewed"] == ["monthly_spend"] and entry["skew"]["features"]["monthly_spend"]["measure"] == "psi"
     )
     assert metrics.by_set["customers"]["FeatureSkewScore"] > 1
+
+
+def test_given_a_model_on_a_feature_set_then_its_site_has_the_sets_page_linked_from_the_index_and_the_home(
+    served_by_entity, monkeypatch, capsys, tmp_path
+) -> None:
+    import re
+    from posixpath import dirname, normpath
+    from posixpath import join as urljoin
+
+    from mlops.monitoring.monitor import run_monitor
+    from mlops.reports import site
+    from mlops.serving import api
+    from tests.feature_store import churn_config, churn_models
+    from tests.functional.test_site import links
+
+    account = served_by_entity
+    served_at = T0 + timedelta(days=40)
+    monkeypatch.setattr(api, "utcnow", lambda: served_at)
+    capsys.readouterr()
+    for _ in range(2):
+        assert _call([{"customer_id": f"c{i:03d}"} for i in range(80)])[0] == 200
+    _capture_to_s3(account, capsys.readouterr().out)
+    run_monitor(account.stores, churn_config(), _NoMetrics(), served_at + timedelta(hours=1), customers())
+    monkeypatch.setattr(site, "utcnow", lambda: T0 + timedelta(days=31))  # a day after the newest value
+
+    # WHEN the model's site is built with the deployment's models
+    pages = site.build(account.stores, "churn", models=churn_models())
+    page = pages["feature-sets/customers.html"]
+    assert 'href="feature-sets/customers.html"' in pages["index.html"]
+    for path, html in pages.items():
+        for href in links(html):
+            assert normpath(urljoin(dirname(path), href)) in pages, f"{path}: broken link {href}"
+    # THEN freshness: the newest event time, its age (24 h: not past max_staleness_hours 24), the newest ingestion
+    assert "event time 2026-01-31 00:00:00" in page and '<span class="ok">24 h old</span>' in page
+    assert re.search(r"newest ingestion</div><div class=\"v\">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page)
+    # its registry version, the model and its version trained on it, the last skew judged, its statistics
+    assert re.search(r"<td class=\"l\">v1</td><td class=\"l\"><code>[0-9a-f]{16}</code>", page)
+    assert '<a href="../versions/v1.html">v1</a> <span class="muted">(set v1)</span>' in page
+    assert "160 record(s) served by entity" in page and page.count(">consistent</td>") == 4
+    stats = page[page.index("Statistics of the offline store") :]
+    assert "Each entity's newest value (80 rows)" in stats and all(
+        f'<td class="l">{f}</td>' in stats for f in ("tenure_months", "monthly_spend", "support_calls", "plan")
+    )
+    # AND the home page of the sites lists the set, linked to its page in the model's site
+    home = site.write_sites(account.stores, ["churn"], tmp_path, catalog=churn_models())
+    assert 'href="churn/feature-sets/customers.html"' in home.read_text()
+    assert (tmp_path / "churn" / "feature-sets" / "customers.html").exists()
+    # without the deployment's models (a tool that has none), no such page
+    assert not [p for p in site.build(account.stores, "churn") if p.startswith("feature-sets/")]
+
+
+class _NoMetrics:
+    def publish(self, values, dimensions, when) -> None:
+        pass

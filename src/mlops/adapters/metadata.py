@@ -353,6 +353,9 @@ class DynamoMetadataStore:
         items = resp.get("Items", [])
         return from_dynamo(items[0]) if items else None
 
+    def schema_versions(self, model: str) -> list[dict[str, Any]]:
+        return self._query_prefix(self._models, model, "SCHEMA#")
+
     # -- lineage --------------------------------------------------------------
     def put_execution(self, run_id: str, step: str, record: dict[str, Any]) -> None:
         with self._lineage.batch_writer() as batch:

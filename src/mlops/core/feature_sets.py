@@ -20,9 +20,11 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mlops.core.config import ConfigError, FeatureType, _format_errors, _Strict, model_files
+from mlops.core.constants import FEATURES_PREFIX
 
 if TYPE_CHECKING:
     from mlops.core.config import ModelSet
+    from mlops.core.context import Stores
 
 # The online store's item: partition key the feature set, sort key the entity (its key values joined by this).
 ENTITY_SEPARATOR = "|"
@@ -227,3 +229,25 @@ def registry_key(name: str) -> str:
 def feature_set_document(fs: FeatureSetConfig) -> str:
     """The set as deployed: compact JSON of its validated fields that differ from their defaults."""
     return json.dumps(fs.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":"))
+
+
+def statistics_key(name: str) -> str:
+    """Where ingestion keeps a set's statistics and freshness in the artifacts bucket (what the monitor and the
+    report site read: neither reads the offline rows themselves)."""
+    return f"{FEATURES_PREFIX}{name}/_statistics/latest.json"
+
+
+def trained_on(stores: Stores, models: ModelSet, name: str) -> list[dict[str, Any]]:
+    """The models that take features from set ``name`` (their configs say so), each with its versions that
+    trained on it (their lineage) and the set's registry version each used."""
+    users = []
+    for config in models:
+        if any(u.name == name for u in config.feature_sets):
+            versions = [
+                {"version": v["version"], "feature_set_version": used.get("version")}
+                for v in stores.meta.list_model_versions(config.name)
+                for used in (v.get("lineage") or {}).get("feature_sets", [])
+                if used.get("name") == name
+            ]
+            users.append({"model": config.name, "versions": versions})
+    return users

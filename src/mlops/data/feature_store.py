@@ -163,12 +163,6 @@ def latest_rows(con: Any, fs: FeatureSetConfig) -> list[Latest]:
     return [Latest(r[0], float(r[1]), {n: _plain(v) for n, v in zip(names, r[2:], strict=True)}) for r in rows]
 
 
-def statistics_key(fs: FeatureSetConfig) -> str:
-    """Where ingestion keeps the set's statistics and freshness (what the monitor and the report site read: neither
-    reads the offline rows themselves)."""
-    return f"{offline_prefix(fs)}_statistics/latest.json"
-
-
 @dataclass(frozen=True)
 class Freshness:
     """How new the offline store's values are: its newest event time and newest ingestion (epoch seconds, None

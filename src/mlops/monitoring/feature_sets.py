@@ -1,7 +1,7 @@
 """Skew and freshness of the feature sets a model serves by entity: what the monitor adds per feature set.
 
 * **Freshness**: the age, at the window's end, of the newest value in each set's offline store (the newest row
-  ingestion materialized), from the statistics ingestion keeps (:func:`mlops.data.feature_store.statistics_key`):
+  ingestion materialized), from the statistics ingestion keeps (:func:`mlops.core.feature_sets.statistics_key`):
   the monitor never reads the offline rows themselves. Every set's, by every model's monitor (one GET each).
 * **Online/offline skew**: the features served by entity in the window (what capture recorded of the records
   completed from the online store) against the statistics of the offline store's newest value per entity — the
@@ -27,8 +27,7 @@ from mlops.core import constants as c
 from mlops.core.artifact_io import get_json
 from mlops.core.config import ProjectConfig
 from mlops.core.context import Stores
-from mlops.core.feature_sets import FeatureSetConfig, FeatureSets
-from mlops.data.feature_store import statistics_key
+from mlops.core.feature_sets import FeatureSetConfig, FeatureSets, statistics_key
 from mlops.data.stats import feature_drift
 
 
@@ -52,7 +51,7 @@ def _parse(when: str | None) -> datetime | None:
 
 def read_statistics(stores: Stores, fs: FeatureSetConfig) -> dict[str, Any] | None:
     """What ingestion keeps of the set (statistics and freshness), or None before its first ingestion."""
-    key = statistics_key(fs)
+    key = statistics_key(fs.name)
     if not stores.artifacts.exists(key):
         return None
     doc: dict[str, Any] = get_json(stores.artifacts, stores.artifacts.uri(key))

@@ -8,7 +8,10 @@ artifacts bucket when a run ends and the monitor when a window is judged; ``mlop
 write it to a folder.
 
 Pages link to each other relatively (``index.html``, ``runs/<run>.html``, ``versions/v<N>.html``,
-``monitor/<window>.html``), so the folder can be opened from disk, served from S3 or printed.
+``monitor/<window>.html``), so the folder can be opened from disk, served from S3 or printed. A model that takes
+features from feature sets has a page per set (``feature-sets/<set>.html``): the statistics and freshness ingestion
+keeps of it, its registry versions, the last skew the monitor measured, and every model using it with its versions
+trained on it (another model's pages are ``../../<model>/…``: sites sit side by side, on S3 as in a folder).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core import constants as c
-from mlops.core.config import HIGHER_IS_BETTER
+from mlops.core.clock import utcnow
+from mlops.core.config import HIGHER_IS_BETTER, ModelSet
 from mlops.core.context import Stores
+from mlops.core.feature_sets import FeatureSetConfig, registry_key, statistics_key, trained_on
 from mlops.reports.pages import evaluation_html, monitor_html, render
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,10 @@ def run_page(run_id: str) -> str:
 
 def version_page(version: int | str) -> str:
     return f"versions/v{version}.html"
+
+
+def feature_set_page(name: str) -> str:
+    return f"feature-sets/{name}.html"
 
 
 def window_stamp(summary: dict[str, Any]) -> str:
@@ -333,9 +342,40 @@ def _run_links(data: SiteData) -> dict[str, int]:
     return {str(v["run_id"]): int(v["version"]) for v in data.versions if v.get("run_id")}
 
 
+def feature_set_view(
+    stores: Stores, models: ModelSet, fs: FeatureSetConfig, monitors: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What a feature set's page shows: its definition; the statistics and freshness ingestion keeps (none before
+    the first ingestion), with the newest value's age now; its registry versions; the models using it with their
+    versions trained on it; and the skew in the last of ``monitors`` (the model's windows) that judged it."""
+    reader = _Reader(stores)
+    key = statistics_key(fs.name)
+    kept = reader.json(stores.artifacts.uri(key)) if stores.artifacts.exists(key) else None
+    newest = _parse_time((kept or {}).get("newest_event_time"))
+    age = round((utcnow() - newest).total_seconds() / 3600, 1) if newest else None
+    skews = [
+        {"window": m["window"], **entry}
+        for m in monitors
+        for entry in m.get("feature_sets") or []
+        if entry.get("name") == fs.name and (entry.get("skew") or {}).get("judged")
+    ]
+    return {
+        "fs": fs,
+        "kept": kept,
+        "age_hours": age,
+        "stale": age is not None and fs.max_staleness_hours is not None and age > fs.max_staleness_hours,
+        "versions": stores.meta.schema_versions(registry_key(fs.name)),
+        "users": trained_on(stores, models, fs.name),
+        "skew": skews[-1] if skews else None,
+    }
+
+
 # -- pages ---------------------------------------------------------------------------------------------
-def build(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = None) -> dict[str, str]:
-    """Every page of ``model``'s site: relative path → HTML."""
+def build(
+    stores: Stores, model: str, monitors: list[dict[str, Any]] | None = None, models: ModelSet | None = None
+) -> dict[str, str]:
+    """Every page of ``model``'s site: relative path → HTML. With the deployment's ``models``, a page per feature
+    set the model takes features from."""
     data = load(stores, model, monitors)
     reader = _Reader(stores)
     versions_of = _run_links(data)
@@ -393,6 +433,8 @@ def build(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = No
         )
     for m in data.monitors:
         pages[monitor_page(m)] = monitor_html(m, root="../", nav=nav)
+    set_pages = _feature_set_pages(stores, models, model, data.monitors) if models is not None else {}
+    pages.update(set_pages)
     pages["index.html"] = render(
         "site_index.html.j2",
         title=f"{model}",
@@ -405,22 +447,48 @@ def build(stores: Stores, model: str, monitors: list[dict[str, Any]] | None = No
         metric_of=_metric_of,
         monitor_page=monitor_page,
         run_pages={r["run_id"] for r in data.runs},
+        feature_sets=[(rel.removeprefix("feature-sets/").removesuffix(".html"), rel) for rel in set_pages],
     )
     return pages
 
 
-def write_sites(stores: Stores, models: list[str], out: Path, title: str = "serverless-mlops") -> Path:
-    """Each model's site under ``out/<model>/`` and a home page listing them; returns ``out/index.html``."""
+def _feature_set_pages(stores: Stores, models: ModelSet, model: str, monitors: list[dict[str, Any]]) -> dict[str, str]:
+    """A page per feature set ``model`` takes features from (none when the deployment does not list it)."""
+    if model not in models.names:
+        return {}
+    pages = {}
+    for use in models.get(model).feature_sets:
+        view = feature_set_view(stores, models, models.feature_sets.get(use.name), monitors)
+        pages[feature_set_page(use.name)] = render(
+            "site_feature_set.html.j2",
+            title=f"Feature set {use.name} — {model}",
+            root="../",
+            nav={"model": model},
+            model=model,
+            **view,
+        )
+    return pages
+
+
+def write_sites(
+    stores: Stores, models: list[str], out: Path, title: str = "serverless-mlops", catalog: ModelSet | None = None
+) -> Path:
+    """Each model's site under ``out/<model>/`` and a home page listing them (and the feature sets they take
+    features from, each linked to its page in the first of their sites); returns ``out/index.html``."""
     rows = []
+    sets: dict[str, str] = {}
     for model in models:
-        write(build(stores, model), out / model)
+        write(build(stores, model, models=catalog), out / model)
+        if catalog is not None and model in catalog.names:
+            for use in catalog.get(model).feature_sets:
+                sets.setdefault(use.name, f"{model}/{feature_set_page(use.name)}")
         data = load(stores, model, monitors=[])
         champion = next((v for v in data.versions if int(v["version"]) == data.champion), None)
         rows.append(
             {"name": model, "champion": champion, "runs": len(data.runs), "last": data.runs[-1] if data.runs else None}
         )
     home = out / "index.html"
-    home.write_text(render("site_home.html.j2", title=title, models=rows), encoding="utf-8")
+    home.write_text(render("site_home.html.j2", title=title, models=rows, feature_sets=sets), encoding="utf-8")
     return home
 
 
@@ -428,7 +496,7 @@ def write(pages: dict[str, str], out: Path) -> Path:
     """The pages under ``out`` (created); returns ``out/index.html``. Pages of an earlier build that this one
     no longer has are removed, so every link on the site is one of its own pages."""
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("runs", "versions", "monitor"):
+    for sub in ("runs", "versions", "monitor", "feature-sets"):
         for old in (out / sub).glob("*.html") if (out / sub).is_dir() else ():
             if f"{sub}/{old.name}" not in pages:
                 old.unlink()
@@ -439,9 +507,10 @@ def write(pages: dict[str, str], out: Path) -> Path:
     return out / "index.html"
 
 
-def publish(stores: Stores, model: str) -> list[str]:
-    """Build ``model``'s site and put it under ``sites/<model>/`` in the artifacts bucket; the keys written."""
-    pages = build(stores, model)
+def publish(stores: Stores, model: str, models: ModelSet | None = None) -> list[str]:
+    """Build ``model``'s site (its feature sets' pages with the deployment's ``models``) and put it under
+    ``sites/<model>/`` in the artifacts bucket; the keys written."""
+    pages = build(stores, model, models=models)
     prefix = site_prefix(model)
     keys = []
     for rel, html in pages.items():
@@ -451,11 +520,11 @@ def publish(stores: Stores, model: str) -> list[str]:
     return keys
 
 
-def publish_quietly(stores: Stores, model: str) -> list[str]:
+def publish_quietly(stores: Stores, model: str, models: ModelSet | None = None) -> list[str]:
     """:func:`publish` where the site is a by-product (a run's end, a monitored window): a failure is logged
     and never fails the run or the window it reports on."""
     try:
-        return publish(stores, model)
+        return publish(stores, model, models)
     except Exception:  # a report must not fail what it reports on; log.exception says why
         log.exception("site: could not publish the site of %s", model)
         return []

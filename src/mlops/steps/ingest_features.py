@@ -32,7 +32,7 @@ from mlops.core.clock import utcnow_iso
 from mlops.core.config import DataFormat
 from mlops.core.context import Stores
 from mlops.core.errors import DataValidationError
-from mlops.core.feature_sets import FeatureSetConfig, FeatureSets, registry_key
+from mlops.core.feature_sets import FeatureSetConfig, FeatureSets, registry_key, statistics_key
 from mlops.core.ports import ObjectInfo, OnlineStore, OnlineValue
 from mlops.data.engine import EngineLimits, connect
 from mlops.data.feature_store import (
@@ -42,7 +42,6 @@ from mlops.data.feature_store import (
     latest_rows,
     offline_prefix,
     partition_dates_needed,
-    statistics_key,
     write_latest_snapshot,
     write_offline,
 )
@@ -191,7 +190,7 @@ def refresh_statistics(
         "partitions": len(files),
         "statistics": compute_statistics([snapshot], as_model_data(fs), limits),
     }
-    put_json(stores.artifacts, statistics_key(fs), doc)
+    put_json(stores.artifacts, statistics_key(fs.name), doc)
     return doc
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from mlops.core.artifact_io import get_json, put_json
 from mlops.core.clock import new_run_id, utcnow, utcnow_iso
-from mlops.core.config import ProjectConfig
+from mlops.core.config import ModelSet, ProjectConfig
 from mlops.core.constants import CHAMPION, SUCCESS_MARKER
 from mlops.core.context import Stores
 from mlops.core.errors import MlopsError
@@ -250,7 +250,7 @@ def _capture(stores: Stores, job: JobRef, shard: Shard, answered: list[capture.A
 
 
 # -- finish -----------------------------------------------------------------------------------------------------
-def finish_job(stores: Stores, config: ProjectConfig, req: FinishInput) -> JobOutcome:
+def finish_job(stores: Stores, config: ProjectConfig, req: FinishInput, models: ModelSet | None = None) -> JobOutcome:
     """Check the parts against the plan, write the manifest (and ``_SUCCESS`` when the job succeeded) and close the
     job's record. A job that is not a complete scoring of its input, or whose error share is over
     ``scoring.max_error_share``, fails with :class:`ScoringJobFailed` naming why (after it is recorded)."""
@@ -328,7 +328,7 @@ def finish_job(stores: Stores, config: ProjectConfig, req: FinishInput) -> JobOu
     )
     from mlops.reports.site import publish_quietly
 
-    publish_quietly(stores, req.model)  # the model's site, with this job on it
+    publish_quietly(stores, req.model, models)  # the model's site, with this job on it
     if reason is not None and req.failure is None:
         raise ScoringJobFailed(f"job {req.job_id}: {reason}")
     return outcome

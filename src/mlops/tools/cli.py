@@ -987,7 +987,7 @@ def site(
 
     with reported():
         p = platform(target, env, endpoint, one=False)
-        home = report_site.write_sites(p.stores, [model] if model else p.models(), out)
+        home = report_site.write_sites(p.stores, [model] if model else p.models(), out, catalog=p.catalog())
         typer.echo(f"Site: {home.resolve()}")
 
 

@@ -363,30 +363,20 @@ class Platform:
         (their configs) and the versions of those models that trained on it (their lineage), and its quarantined
         uploads."""
         from mlops.core.config import ConfigError
-        from mlops.core.feature_sets import registry_key
+        from mlops.core.feature_sets import registry_key, trained_on
 
         catalog = self.catalog()
         try:
             fs = catalog.feature_sets.get(name)
         except ConfigError as err:
             raise PlatformError(str(err)) from None
-        users = []
-        for config in catalog:
-            if any(u.name == name for u in config.feature_sets):
-                trained = [
-                    {"version": v["version"], "feature_set_version": used.get("version")}
-                    for v in self.stores.meta.list_model_versions(config.name)
-                    for used in (v.get("lineage") or {}).get("feature_sets", [])
-                    if used.get("name") == name
-                ]
-                users.append({"model": config.name, "versions": trained})
         latest = self.stores.meta.latest_schema(registry_key(name))
         return {
             "name": name,
             "definition": fs.model_dump(mode="json"),
             "definition_hash": fs.definition_hash(),
             "registry_version": latest and {k: latest[k] for k in ("version", "definition_hash", "at") if k in latest},
-            "models": users,
+            "models": trained_on(self.stores, catalog, name),
             "quarantined": sorted(self.stores.meta.quarantined(registry_key(name))),
         }
 

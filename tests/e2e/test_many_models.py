@@ -1,7 +1,8 @@
 """Many models on one emulator: a classifier and a regressor share the state machine, the trigger, the serve
 function and the API; each trains to its own champion, and one model's bad batch leaves the other alone. On the same
 emulator (one start, champions trained through the state machine): the regressor's statistics go through the
-sharded path (#29), and the classifier scores a folder of files in bulk (#32)."""
+sharded path (#29), the classifier scores a folder of files in bulk (#32), and a third model trained on a feature
+set's values joined point-in-time answers by customer id over HTTP as for the same features sent in full (#31)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import json
 import time
 from datetime import datetime
+from unittest.mock import ANY
 
 import pandas as pd
 import pytest
@@ -16,6 +18,7 @@ from typer.testing import CliRunner
 
 from mlops.local import seams
 from mlops.local.emulator import LocalCloud
+from mlops.tools.demo import FEATURE_MODEL_PATH, serve_by_entity, start_feature_store_run
 from mlops.tools.platform import Platform, PlatformError
 from mlops.tools.samples import bundled, corrupt
 from tests.conftest import quick_config_file
@@ -38,16 +41,18 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
     sharded = {"prefix": "diabetes/", "format": "auto", "scope": "object", "shards": 3}
     # The classifier also scores in bulk (#32): small shards, so a file above 20 kB is scored as row ranges of it.
     scoring = {"shard_bytes": 20_000, "max_error_share": 0.05}
+    # The third: the demo's feature store chapter (models/examples/churn.yaml, one candidate already).
     models = [
         quick_config_file(tmp_path, scoring=scoring),
         quick_config_file(tmp_path, "diabetes", training=on_fargate, data=sharded),
+        FEATURE_MODEL_PATH,
     ]
     with LocalCloud(models, port=0) as cloud:
         p = Platform.connect("dev", cloud.endpoint)
-        assert p.models() == ["breast-cancer", "diabetes"]
-        with pytest.raises(PlatformError, match="2 models"):
+        assert p.models() == ["breast-cancer", "diabetes", "churn"]
+        with pytest.raises(PlatformError, match="3 models"):
             p.for_model(None)  # a command about one model needs --model here
-        bc, db = p.for_model("breast-cancer"), p.for_model("diabetes")
+        bc, db, ch = p.for_model("breast-cancer"), p.for_model("diabetes"), p.for_model("churn")
         cancer, diabetes = bundled("breast-cancer"), bundled("diabetes")
 
         # Both uploads within one second: one run per model, side by side (locks are per model).
@@ -57,7 +62,12 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         assert time.monotonic() - t0 < 1.0
         run_bc = bc.run_for_upload(up_bc["key"], up_bc["etag"])
         run_db = db.run_for_upload(up_db["key"], up_db["etag"])
+        # Meanwhile: the customers feature set ingested, then churn's labelled events (their run joins the two).
+        receipt, run_ch = start_feature_store_run(ch)
+        assert (receipt["status"], receipt["rows"], receipt["online_written"]) == ("ingested", 320, 80)
         first_bc, first_db = bc.wait(run_bc, timeout=600), db.wait(run_db, timeout=600)
+        first_ch = ch.wait(run_ch, timeout=600)
+        assert first_ch["status"] == "SUCCEEDED", first_ch.get("error")
         assert first_bc["status"] == "SUCCEEDED", first_bc.get("error")
         assert first_db["status"] == "SUCCEEDED", first_db.get("error")
         assert _t(first_bc["started_at"]) < _t(first_db["finished_at"])  # concurrently, not one behind the other
@@ -73,6 +83,7 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         status, body = p.api_request("GET", "/models")
         assert status == 200 and body["models"] == [
             {"model": "breast-cancer", "version": 1},
+            {"model": "churn", "version": 1},
             {"model": "diabetes", "version": 1},
         ]
         rows_bc = cancer.drop(columns=["target"]).iloc[:3].to_dict("records")
@@ -83,7 +94,7 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         status, body = p.api_request("POST", "/models/diabetes/predict", {"records": rows_bc})
         assert status == 400 and "field" in body["message"]  # the other model's records do not fit this one
         status, body = p.api_request("POST", "/predict", {"records": rows_bc})
-        assert status == 400 and "breast-cancer, diabetes" in body["message"]  # which one? the answer says how
+        assert status == 400 and "3 models" in body["message"]  # which one? the answer says how
         status, body = p.api_request("POST", "/models/nope/predict", {"records": rows_bc})
         assert status == 404 and "unknown model 'nope'" in body["message"]
         status, doc = p.api_request("GET", "/openapi.json")
@@ -92,7 +103,17 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
             schemas["PredictRequest-breast-cancer"]
         )
         status, health = p.api_request("GET", "/health")
-        assert status == 200 and health["models"] == {"breast-cancer": 1, "diabetes": 1}
+        assert status == 200 and health["models"] == {"breast-cancer": 1, "churn": 1, "diabetes": 1}
+
+        # By entity over HTTP: churn's champion, trained on the features as of each label's time, answers a record
+        # that carries only the customer id (the rest from the online table) as for the features sent in full.
+        assert [f["name"] for f in ch.version(1)["lineage"]["feature_sets"]] == ["customers"]
+        answer = serve_by_entity(ch, "c001")
+        by_entity, full = answer["by_entity"], answer["full"]
+        assert by_entity["lookups"] == [{"customers": {"entity": "c001", "status": "found", "event_time": ANY}}]
+        assert full["lookups"] == [{}]  # sent in full: nothing looked up
+        assert by_entity["predictions"] == full["predictions"] and by_entity["predictions"][0]["id"] == "c001"
+        assert set(answer["online"]["values"]) == {"tenure_months", "monthly_spend", "support_calls", "plan"}
 
         _assert_batch_scoring(bc, cloud.endpoint, cancer)
 

@@ -669,15 +669,17 @@ def project_models(
     configs: Path | str | list[Path] | None, env: str = "dev", project: Project | None = None
 ) -> list[Path]:
     """The model configs an emulator loads: those given (files or folders), else every model of the project's
-    environment in cdk.json. Validated together here (a clear error before anything starts)."""
+    environment in cdk.json. Validated together, with the environment's feature sets (a model may take features
+    from them), here: a clear error before anything starts."""
     from mlops.core.config import load_models, model_files
 
+    project = project or Project.find()
     if configs is None:
-        items: list[Path] = (project or Project.find()).model_paths(env)
+        items: list[Path] = project.model_paths(env)
     else:
         items = [Path(c) for c in (configs if isinstance(configs, list) else [configs])]
     files = [f.resolve() for f in model_files(list(items))]
-    load_models(list(files))
+    load_models(list(files), project.feature_set_paths(env))
     return files
 
 

@@ -18,7 +18,11 @@ import typer
 from mlops.core.config import ProjectConfig
 from mlops.reports.site import write_sites
 from mlops.tools.platform import LIVENESS_S
-from mlops.tools.samples import bundled, corrupt, degrade_labels
+from mlops.tools.samples import bundled, corrupt, degrade_labels, example_config_path, example_feature_store
+
+# The feature store's chapter: the example model on the example feature set (models/examples/churn.yaml).
+FEATURE_MODEL_PATH = example_config_path("examples/churn")
+FEATURE_SET, ENTITY_KEY = "customers", "customer_id"
 
 
 def say(text: str = "", **style: Any) -> None:
@@ -150,6 +154,61 @@ def _close_the_loop(cloud: Any, p: Any, config: ProjectConfig, data: Any, sample
     return monitors
 
 
+def start_feature_store_run(c: Any) -> tuple[dict[str, Any], str]:
+    """The customers feature set uploaded and ingested (offline Parquet, the online table), then the churn model's
+    labelled events uploaded: the run that joins them point-in-time. The ingestion's receipt and the run's id."""
+    from mlops.core.clock import utcnow
+
+    features, labels = example_feature_store(utcnow())
+    source = c.feature_sets().get(FEATURE_SET).source
+    up = c.upload(features.to_csv(index=False).encode(), f"{source}customers.csv")
+    receipt = c.wait_for_ingestion(FEATURE_SET, up["etag"], up["key"])
+    key = f"{c.config().data.prefix}labels.csv"
+    up = c.upload(labels.to_csv(index=False).encode(), key)
+    return receipt, c.run_for_upload(key, up["etag"])
+
+
+def serve_by_entity(c: Any, entity: str) -> dict[str, Any]:
+    """The champion's answer for a record carrying only the entity's key, and for the same record with the online
+    store's values sent in full: they must be the same answer."""
+    by_entity = c.predict([{ENTITY_KEY: entity}])
+    online = c.online_features(FEATURE_SET, entity)
+    full = c.predict([{ENTITY_KEY: entity, **online["values"]}])
+    return {"by_entity": by_entity, "full": full, "online": online}
+
+
+def _feature_store_chapter(n: int, c: Any) -> None:
+    """A short chapter: features uploaded by customer, a model trained on labels joined as of their time, and one
+    prediction asked for by customer id over HTTP."""
+    from mlops.tools.display import show_run
+
+    headline(n, "The feature store: customer features by id, a model trained on labels joined point-in-time")
+    receipt, run_id = start_feature_store_run(c)
+    say(
+        f"    customers feature set: {receipt['rows']} rows ingested → {len(receipt['partitions'])} offline "
+        f"partitions, {receipt['online_written']} customers' latest values in the online table"
+    )
+    record = c.wait(run_id)
+    show_run(record, steps=False)
+    rows = (record.get("steps", {}).get("extract") or {}).get("outputs", {}).get("rows")
+    say(f"    {c.model}: {rows} labelled events, each joined to the features as of its time; champion v{c.champion()}")
+    answer = serve_by_entity(c, "c001")
+    got, sent = answer["by_entity"], answer["full"]
+    probs = ", ".join(f"{k}: {v:.3f}" for k, v in got["predictions"][0]["probabilities"].items())
+    looked = got["lookups"][0][FEATURE_SET]
+    say(
+        f'    POST /models/{c.model}/predict {{"{ENTITY_KEY}": "c001"}} → {got["predictions"][0]["prediction"]} '
+        f"({probs}); looked up: {looked['status']}"
+    )
+    same = got["predictions"] == sent["predictions"]
+    say(
+        f"    the same customer's features sent in full → {'the same answer' if same else 'A DIFFERENT ANSWER'}",
+        fg=typer.colors.GREEN if same else typer.colors.RED,
+    )
+    if not same:
+        raise typer.Exit(1)
+
+
 def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path: Path | None = None) -> Path:
     """Train, break, retrain, serve, drift, retrain on the alarm; write both models' report sites under ``out``
     and return the home page's path.
@@ -159,20 +218,21 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
     from mlops.local.emulator import LocalCloud
     from mlops.tools.display import show_run, step_line
     from mlops.tools.platform import Platform
-    from mlops.tools.samples import example_config_path
 
     t_start = time.perf_counter()
     say("Starting offline AWS (moto) from the CDK app's synthesized templates…")
     os.environ.setdefault("MLOPS_MODEL_CACHE_SECONDS", "2")  # the demo shows switches quickly
     companion_path = companion_path or example_config_path("diabetes")
     companion = load_config(companion_path)
-    with LocalCloud([config_path, companion_path], port=0) as cloud:
+    with LocalCloud([config_path, companion_path, FEATURE_MODEL_PATH], port=0) as cloud:
         platform = Platform.connect(cloud.env, cloud.endpoint)
         p, q = platform.for_model(config.name), platform.for_model(companion.name)
+        c = platform.for_model(load_config(FEATURE_MODEL_PATH).name)
         headline(1, f"Offline AWS is up at {cloud.endpoint} ({time.perf_counter() - t_start:.1f}s)")
         say(
             f"    two models, one platform: {config.name} ({config.task or 'inferred'}) and {companion.name} "
-            f"({companion.task or 'inferred'}) share one state machine, one trigger, one API"
+            f"({companion.task or 'inferred'}) share one state machine, one trigger, one API (and {c.model}, "
+            f"on the {FEATURE_SET} feature set: chapter 11)"
         )
         say(f"    landing bucket {p.output('LandingBucket')}, state machine {p.output('StateMachineArn')}")
         say(
@@ -257,17 +317,20 @@ def run_demo(config: ProjectConfig, config_path: Path, out: Path, companion_path
         say(f"    promote v{before} → served v{again}", fg=typer.colors.GREEN)
 
         _close_the_loop(cloud, p, config, data, sample)
+        _feature_store_chapter(11, c)
 
         runs, versions = p.runs(50), p.versions()
         for old in out.glob("*.html") if out.is_dir() else ():  # an earlier demo's flat report
             old.unlink()
-        report = write_sites(p.stores, [p.model, q.model], out, title="serverless-mlops demo")
+        report = write_sites(
+            p.stores, [p.model, q.model, c.model], out, title="serverless-mlops demo", catalog=platform.catalog()
+        )
         from mlops.local import seams
 
         say(
             f"\nDone in {time.perf_counter() - t_start:.1f}s: {len(runs)} runs through the state machine, "
             f"{len(versions)} model version(s), champion v{p.champion()}; {companion.name}: champion "
-            f"v{q.champion()}; {len(seams.invocations)} Lambda invocations in all."
+            f"v{q.champion()}; {c.model}: champion v{c.champion()}; {len(seams.invocations)} Lambda invocations in all."
         )
     return report
 

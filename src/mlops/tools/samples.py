@@ -29,6 +29,20 @@ def example_config_path(name: str = "breast-cancer") -> Path:
     return REPOSITORY / "models" / f"{name}.yaml"
 
 
+def example_feature_store(now: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The example feature set's rows (``feature_sets/customers.csv``: each customer as of four days) and the churn
+    model's labels (``models/examples/churn-labels.csv``), moved in time together so the newest snapshot is stamped
+    at midnight (UTC) of ``now``'s day (a datetime): live within the set's TTL and fresher than its staleness bound,
+    as a deployment's would be, and every label keeps its place between the snapshots."""
+    features = pd.read_csv(REPOSITORY / "feature_sets" / "customers.csv")
+    labels = pd.read_csv(REPOSITORY / "models" / "examples" / "churn-labels.csv")
+    stamps = pd.to_datetime(features["as_of"], utc=True)
+    shift = pd.Timestamp(now).tz_convert("UTC").floor("D") - stamps.max()
+    features["as_of"] = (stamps + shift).map(lambda t: t.isoformat())
+    labels["label_time"] = (pd.to_datetime(labels["label_time"], utc=True) + shift).map(lambda t: t.isoformat())
+    return features, labels
+
+
 def sample_frame(config: Any, project: Any = None) -> pd.DataFrame | None:
     """A model's sample data: its ``data.sample`` file in the project, else the bundled dataset of its name, else
     None."""

@@ -159,7 +159,11 @@ def test_given_the_demo_site_then_a_reader_sees_the_champion_the_steps_the_gates
 ) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     sites = sorted(p.parent for p in demo_site.glob("*/index.html"))
-    assert [s.name for s in sites] == ["breast-cancer", "diabetes"]
+    assert [s.name for s in sites] == ["breast-cancer", "churn", "diabetes"]
+    # the feature store's chapter: the churn site has its feature set's page, with the offline store's statistics
+    page.goto((demo_site / "churn" / "feature-sets" / "customers.html").as_uri())
+    assert page.locator("h2:has-text('Statistics of the offline store') + p + table tr").count() == 5
+    assert "churn" in page.locator("h2:has-text('Models using it') + table").inner_text()
     bc = demo_site / "breast-cancer"
 
     # The overview: a chart of the primary metric per version, the champion marked and labelled.

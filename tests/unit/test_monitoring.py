@@ -273,3 +273,27 @@ def test_given_two_emulators_then_advancing_one_clock_leaves_the_other(tmp_path,
     a, b = "http://127.0.0.1:4566", "http://127.0.0.1:4999"
     assert emulator.write_clock_offset(a, 3600) == 3600 and emulator.write_clock_offset(a, 3600) == 7200
     assert emulator.read_clock_offset(a) == 7200 and emulator.read_clock_offset(b) == 0.0
+
+
+def test_given_captured_requests_then_only_records_all_looked_up_and_found_count_as_served_by_entity():
+    from mlops.monitoring.feature_sets import looked_up_rows
+
+    def rows(request: str, n: int, looked_up: dict | None, version: int = 1) -> list[dict]:
+        head = {"request_id": request, "version": version, **({"looked_up": looked_up} if looked_up else {})}
+        return [{**head, "row": i} for i in range(n)]
+
+    by_entity = rows("a", 3, {"customers": {"found": 3}})
+    mixed = rows("b", 3, {"customers": {"found": 2}})  # one record sent in full: which rows? capture cannot say
+    missing = rows("c", 2, {"customers": {"found": 1, "missing": 1}})  # one row scored with training defaults
+    sent = rows("d", 2, None)
+    # a canary's request: its records split between two versions, the counts are the request's
+    canary = rows("e", 1, {"customers": {"found": 3}}) + rows("e", 2, {"customers": {"found": 3}}, version=2)
+    captured = by_entity + mixed + missing + sent + canary
+    served = [r for r in captured if r["version"] == 1]
+    assert [(r["request_id"], r["row"]) for r in looked_up_rows(captured, served, "customers")] == [
+        ("a", 0),
+        ("a", 1),
+        ("a", 2),
+        ("e", 0),
+    ]
+    assert looked_up_rows(captured, served, "other") == []

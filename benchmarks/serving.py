@@ -1,6 +1,8 @@
 """Serving benchmarks: handler latency vs raw onnxruntime vs scikit-learn, capture's cost, cold init, bundle size.
 
-Run: ``python -m benchmarks.serving`` (prints Markdown tables; figures go to docs/benchmarks.md).
+Run: ``python -m benchmarks.serving`` (prints Markdown tables; figures go to docs/benchmarks.md);
+``python -m benchmarks.serving by-entity`` runs only the feature store's table (a record by its entity key against
+the same record with its features).
 Not a test: timings depend on the machine; the tests assert behaviour, this measures speed.
 
 While handlers run, the process's stdout (where capture writes its lines, as the Lambda runtime reads them) is an
@@ -60,9 +62,37 @@ def train(family: str):  # type: ignore[no-untyped-def]
     return pipe, kinds, X, onnx_bytes
 
 
+def train_churn() -> tuple[bytes, Any, Any]:
+    """A churn classifier on the example feature set's newest values (its features as the online store holds
+    them): the ONNX bytes, the feature set and its rows (newest per customer)."""
+    from datetime import UTC, datetime
+
+    from mlops.core.config import Family, Task
+    from mlops.core.feature_sets import load_feature_set
+    from mlops.ml.export import to_onnx
+    from mlops.ml.models import build_pipeline, model_frame
+    from mlops.serving.signature import Signature
+    from mlops.tools.samples import REPOSITORY, example_feature_store
+
+    fs = load_feature_set(REPOSITORY / "feature_sets" / "customers.yaml")
+    features, _ = example_feature_store(datetime.now(UTC))
+    newest = features.sort_values("as_of").groupby("customer_id").tail(1).reset_index(drop=True)
+    kinds = dict(fs.features)
+    X = newest[list(kinds)]
+    y = (newest["support_calls"] >= 4).astype(int)
+    pipe = build_pipeline(Family("logistic_regression"), {"C": 1.0}, Task.BINARY, kinds, 0)
+    pipe.fit(model_frame(X, kinds), y)
+    inputs = [{"name": c, "type": k.value} for c, k in kinds.items()]
+    signature = Signature("binary", "churned", inputs, [0, 1], id_column="customer_id")
+    return to_onnx(pipe, kinds, signature), fs, newest
+
+
 @contextlib.contextmanager
 def serving_champion(
-    onnx_bytes: bytes, env: dict[str, str] | None = None, capture_sample: float | None = None
+    onnx_bytes: bytes,
+    env: dict[str, str] | None = None,
+    capture_sample: float | None = None,
+    model: str = "breast-cancer",
 ) -> Iterator[None]:
     """An in-memory account (moto) whose champion is ``onnx_bytes``, and the serve handler's environment."""
     import boto3
@@ -75,13 +105,13 @@ def serving_champion(
     from mlops.tools.samples import example_config_path
     from mlops.wiring.runtime import make_stores
 
-    config_path = example_config_path()
+    config_path = Path((env or {}).get("MLOPS_CONFIG_URI") or example_config_path())
     if capture_sample is not None:  # the example with monitoring.capture_sample replaced
         import yaml
 
         raw = yaml.safe_load(config_path.read_text())
         raw.setdefault("monitoring", {})["capture_sample"] = capture_sample
-        config_path = Path(tempfile.mkdtemp()) / "breast-cancer.yaml"
+        config_path = Path(tempfile.mkdtemp()) / f"{model}.yaml"
         config_path.write_text(yaml.safe_dump(raw))
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
@@ -89,17 +119,17 @@ def serving_champion(
         os.environ.update(
             {
                 **resources.as_env(),
-                "MLOPS_CONFIG_URI": str(config_path),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 **(env or {}),
+                "MLOPS_CONFIG_URI": str(config_path),
             }
         )
         reset_caches()
         api.model_cache.cache_clear()
         stores = make_stores(resources, session)
         ref = stores.artifacts.put_bytes("models/bench.onnx", onnx_bytes)
-        register_version(stores, {"model": "breast-cancer", "status": "approved", "artifacts": {"onnx": ref.as_dict()}})
-        promote(stores, "breast-cancer", 1, reason="bench", actor="bench")
+        register_version(stores, {"model": model, "status": "approved", "artifacts": {"onnx": ref.as_dict()}})
+        promote(stores, model, 1, reason="bench", actor="bench")
         yield
         api.model_cache.cache_clear()
 
@@ -216,6 +246,71 @@ def latency_rows(family: str) -> tuple[list[str], list[str]]:
     return rows, capture_rows
 
 
+def by_entity_rows(repeats: int = 500) -> list[str]:
+    """One record by its customer id (the serve function completes it from the online table: a ``BatchGetItem``)
+    against the same record with its features sent, through the same handler, capture off; in one process against
+    moto, so the lookup's figure is the serve path's own work plus moto's in-process DynamoDB, not a network round
+    trip (DynamoDB's own single-digit milliseconds in-region come on top in AWS)."""
+    from mlops.core.constants import ENV_FEATURE_SETS_URI
+    from mlops.core.ports import OnlineValue
+    from mlops.local.apigw import rest_event
+    from mlops.local.lambda_runtime import LocalContext
+    from mlops.serving import api
+    from mlops.tools.samples import REPOSITORY
+    from mlops.wiring.runtime import stores_from_env
+
+    onnx_bytes, fs, newest = train_churn()
+    env = {
+        ENV_FEATURE_SETS_URI: str(REPOSITORY / "feature_sets" / "customers.yaml"),
+        "MLOPS_CONFIG_URI": str(REPOSITORY / "models" / "examples" / "churn.yaml"),
+    }
+    rows = []
+    with serving_champion(onnx_bytes, env, capture_sample=0.0, model="churn"), piped_stdout():
+        online = stores_from_env().online
+        assert online is not None
+        for r in newest.to_dict("records"):
+            event_time = pd_timestamp(r["as_of"])
+            values = {k: r[k] for k in fs.features}
+            online.put_latest(fs.name, OnlineValue(r["customer_id"], event_time, int(event_time) + 10**8, values), "b")
+        context = LocalContext("serve")
+        for n in (1, 10, 100):
+            picked = newest.sample(n, replace=True, random_state=0).to_dict("records")
+            by_key = [{"customer_id": r["customer_id"]} for r in picked]
+            full = [{k: r[k] for k in ("customer_id", *fs.features)} for r in picked]
+            events = [rest_event("POST", "/models/churn/predict", json.dumps({"records": b})) for b in (by_key, full)]
+            answers = [json.loads(api.handle(e, context)["body"]) for e in events]
+            assert answers[0]["predictions"] == answers[1]["predictions"], answers
+            times = max(20, repeats // n)
+            k = timed(lambda e=events[0]: api.handle(e, context), times)
+            f = timed(lambda e=events[1]: api.handle(e, context), times)
+            keys = [r["customer_id"] for r in by_key]
+            store = timed(lambda keys=keys: online.get_many(fs.name, keys), times)  # BatchGetItem(s) alone
+            own = k[0] - f[0] - store[0]
+            rows.append(
+                f"| {n:,} | {k[0]:.3f} / {k[1]:.3f} | {f[0]:.3f} / {f[1]:.3f} | {k[0] - f[0]:+.3f} | "
+                f"**{k[0] / f[0]:.2f}x** | {store[0]:.3f} | {own:+.3f} |"
+            )
+    return rows
+
+
+def pd_timestamp(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def print_by_entity() -> None:
+    offline_aws()
+    print("## Serving by entity: a record by customer id against the same record with its features (ms)\n")
+    print(
+        "| records | by customer id, p50 / p99 | features sent, p50 / p99 | lookup adds (p50) | ÷ | of which "
+        "the store call (moto, in process) | the serve path's own |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for row in by_entity_rows():
+        print(row)
+
+
 COLD = """
 import time
 t0 = time.perf_counter()
@@ -324,4 +419,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    print_by_entity() if sys.argv[1:] == ["by-entity"] else main()

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from mlops.core.artifact_io import get_json
 from mlops.core.config import ProjectConfig
-from mlops.core.constants import ENV_TRIAL_MEMORY
+from mlops.core.constants import ENV_TRIAL_MEMORY, ONE_HOT_MAX_CATEGORIES
 from mlops.core.context import StepContext
 from mlops.core.errors import DataTooLargeError
 from mlops.core.ports import ArtifactRefDict
@@ -23,18 +23,32 @@ BYTES_PER_VALUE = 32
 TRIAL_MEMORY_SHARE = 0.8
 
 
+def encoded_width(dataset: dict[str, Any]) -> int:
+    """The columns of the matrix a trial fits (and the label): a numeric feature is one, a categorical one its
+    one-hot columns — its schema domain's size, capped at ``ONE_HOT_MAX_CATEGORIES`` (a domain too large to list
+    is at the cap)."""
+    specs = (dataset.get("schema") or {}).get("features") or {}
+    width = 1
+    for name, kind in (dataset.get("features") or {}).items():
+        if kind != "categorical":
+            width += 1
+            continue
+        domain = (specs.get(name) or {}).get("domain")
+        width += min(len(domain), ONE_HOT_MAX_CATEGORIES) if domain else ONE_HOT_MAX_CATEGORIES
+    return width
+
+
 def rows_fitting(dataset: dict[str, Any], memory_mb: int) -> int:
-    """How many rows of the dataset's width a trial's (or the refit's) matrices hold in ``memory_mb``."""
-    width = len(dataset.get("features") or {}) + 1
-    return int(memory_mb * 1024 * 1024 * TRIAL_MEMORY_SHARE) // (width * BYTES_PER_VALUE)
+    """How many rows of the dataset's encoded width a trial's (or the refit's) matrices hold in ``memory_mb``."""
+    return int(memory_mb * 1024 * 1024 * TRIAL_MEMORY_SHARE) // (encoded_width(dataset) * BYTES_PER_VALUE)
 
 
 def _too_large(rows: int, dataset: dict[str, Any], memory_mb: int, what: str, remedy: str) -> DataTooLargeError:
-    width = len(dataset.get("features") or {}) + 1
+    width = encoded_width(dataset)
     need = rows * width * BYTES_PER_VALUE
     return DataTooLargeError(
-        f"{what} has {rows:,} rows x {width} columns: about {need / 1024**2:,.0f} MB as a trial's matrices "
-        f"({BYTES_PER_VALUE} bytes a value, estimated), more than the {memory_mb:,} MB Lambda holds (at most "
+        f"{what} has {rows:,} rows x {width} columns (one-hot encoded): about {need / 1024**2:,.0f} MB as a trial's "
+        f"matrices ({BYTES_PER_VALUE} bytes a value, estimated), more than the {memory_mb:,} MB Lambda holds (at most "
         f"~{rows_fitting(dataset, memory_mb):,} rows of this width). The data steps and their artifacts are complete: "
         f"{remedy}"
     )

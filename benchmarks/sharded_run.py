@@ -53,11 +53,11 @@ def model_config(directory: Path) -> Path:
     return path
 
 
-def parquet(rows: int, seed: int) -> bytes:
+def parquet(rows: int, seed: int, drop: tuple[str, ...] = ()) -> bytes:
     import fastparquet
 
     buffer = io.BytesIO()
-    df = table(rows, seed=seed)
+    df = table(rows, seed=seed).drop(columns=list(drop))
     with tempfile.NamedTemporaryFile(suffix=".parquet") as fh:
         fastparquet.write(fh.name, df, write_index=False, compression="SNAPPY", row_group_offsets=250_000)
         buffer.write(Path(fh.name).read_bytes())

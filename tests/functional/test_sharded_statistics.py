@@ -182,6 +182,20 @@ def test_given_splits_larger_than_a_lambda_holds_then_plan_trials_chooses_fargat
     assert (plan.compute, plan.tune_rows) == ("fargate", 1000) and all(t.sample for t in plan.trials)
     trial = run_trial(ctx, dataset=pr.dataset, trial=plan.trials[0])  # fits the sample, scores validation's
     assert trial.status == "SUCCEEDED" and trial.sample and trial.value is not None
+    # AND the refit model is evaluated on the test split's sample in the same proportion (a test split that large
+    # would not fit evaluate's Lambda either: at 10M rows it was killed at 2,048 MB), the record saying so
+    from mlops.core.artifact_io import get_json
+    from mlops.steps.evaluate import evaluate
+    from mlops.steps.train import select_and_refit
+
+    refit = select_and_refit(ctx, dataset=pr.dataset, trials=[trial])
+    evaluated = evaluate(ctx, dataset=pr.dataset, model=refit.model)
+    assert pr.rows["test_sample"] == round(pr.rows["test"] * 1000 / 4199)
+    assert get_json(account.stores.artifacts, evaluated.evaluation["uri"])["rows"] == {
+        "split": "test_sample",
+        "scored": pr.rows["test_sample"],
+        "test": pr.rows["test"],
+    }
     assert plan.fargate == {"cpu": "4096", "memory": "30720", "ephemeral_gb": 50, "timeout_s": 14400, "spot": False}
     # WHEN the config pins Lambda THEN the run fails naming the setting
     ctx2, pr2 = _prepared(account, churn_config(training=training | {"compute": "lambda"}))

@@ -83,24 +83,31 @@ def plain_fit(train: str, validation: str, dataset: str, family: str, params: st
     from mlops.data.frames import from_parquet_bytes
     from mlops.ml.models import build_pipeline, model_frame
 
+    t0 = time.perf_counter()
     spec = json.loads(Path(dataset).read_text())
     kinds = {c: FeatureType(k) for c, k in spec["features"].items()}
     frames = [from_parquet_bytes(Path(p).read_bytes()) for p in (train, validation)]
     X = pd.concat([model_frame(f, kinds) for f in frames])
     y = np.concatenate([f[spec["target"]].to_numpy() for f in frames])
+    t1 = time.perf_counter()
     pipe = build_pipeline(Family(family), json.loads(params), Task(spec["task"]), kinds, int(seed))
     pipe.fit(X, y)
+    t2 = time.perf_counter()
     buffer = io.BytesIO()
     joblib.dump(pipe, buffer)
     Path(out).write_bytes(buffer.getvalue())
+    print(json.dumps({"read_s": round(t1 - t0, 1), "fit_s": round(t2 - t1, 1)}))
 
 
 def run_plain(args: list[str]) -> tuple[float, float]:
     """Wall seconds and peak resident MB of :func:`plain_fit` in a fresh interpreter."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "benchmarks.fargate_training", "--plain", *args], check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fargate_training", "--plain", *args], check=True, capture_output=True
+    )
     wall = time.monotonic() - t0
+    print(f"plain process's phases: {done.stdout.decode().strip()}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return wall, max(peak, before) / 1024
 
@@ -168,7 +175,8 @@ def main() -> None:
         print(
             f"refit on Fargate: exit {task['Containers'][0]['ExitCode']}, {task['DurationS']:.1f} s, peak "
             f"{task['PeakRssMb']:,.0f} MB of {task['Memory']} MB ({task['PeakRssMb'] / int(task['Memory']):.2f}); "
-            f"prepared rows {json.dumps(((steps.get('prepare') or {}).get('outputs') or {}).get('rows'))}"
+            f"prepared rows {json.dumps(((steps.get('prepare') or {}).get('outputs') or {}).get('rows'))}; the fit "
+            f"inside it {trained.get('refit_s')} s"
         )
 
         store = platform.stores.artifacts

@@ -26,9 +26,11 @@ import json
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from benchmarks.bounded_memory import table
@@ -53,11 +55,13 @@ def model_config(directory: Path) -> Path:
     return path
 
 
-def parquet(rows: int, seed: int) -> bytes:
+def parquet(rows: int, seed: int, shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> bytes:
+    """``rows`` of the table (its seed ``seed``), reshaped by ``shape`` first if given, as one Parquet object."""
     import fastparquet
 
     buffer = io.BytesIO()
     df = table(rows, seed=seed)
+    df = shape(df) if shape else df
     with tempfile.NamedTemporaryFile(suffix=".parquet") as fh:
         fastparquet.write(fh.name, df, write_index=False, compression="SNAPPY", row_group_offsets=250_000)
         buffer.write(Path(fh.name).read_bytes())

@@ -37,7 +37,7 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
     # are forced past one function (#29): a Distributed Map over three shards of its snapshot, then the merge.
     one_ridge = {"candidates": [{"family": "linear", "params": {"alpha": [1.0]}}]}
     # The regressor is refit on ECS Fargate (#30), as a split past one Lambda would be: the emulator's task.
-    on_fargate = one_ridge | {"compute": "fargate", "fargate": {"cpu": 1024, "memory_mb": 3072}}
+    on_fargate = one_ridge | {"compute": "fargate", "fargate": {"cpu": 256, "memory_mb": 1024}}
     sharded = {"prefix": "diabetes/", "format": "auto", "scope": "object", "shards": 3}
     # The classifier also scores in bulk (#32): small shards, so a file above 20 kB is scored as row ranges of it.
     scoring = {"shard_bytes": 20_000, "max_error_share": 0.05}
@@ -76,7 +76,7 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         assert bc.champion() == 1 and db.champion() == 1
         assert db.version(1)["metric"] == "rmse" and bc.version(1)["metric"] == "roc_auc"
         _assert_statistics_sharded(db, run_db, shards=3, rows=len(diabetes))
-        _assert_refit_on_fargate(db, run_db, memory="3072")
+        _assert_refit_on_fargate(db, run_db, memory="1024")
         assert bc.stores.meta.get_run("breast-cancer", run_bc)["steps"]["analyze"]["outputs"]["shards"] == 0
 
         # Predictions for both over HTTP, each on its own route and with its own record schema.
@@ -128,6 +128,28 @@ def test_given_two_models_when_both_upload_in_one_second_then_both_train_concurr
         assert [r["run_id"] for r in bc.runs()] == runs_before
         assert bc.predict(rows_bc)["model_version"] == 1
 
+        _assert_a_killed_task_fails_the_run(db, diabetes, rows_db, answer_db)
+
+
+def _assert_a_killed_task_fails_the_run(db: Platform, diabetes: pd.DataFrame, rows: list[dict], answer: dict) -> None:
+    """#30: the regressor's refit task is killed for memory (the emulator's worker allocates past the run's 1 GiB
+    and is killed as ECS kills a container): the run fails naming the stop reason and the exit code, and the
+    champion and its answers are untouched."""
+    before = len(seams.tasks_run)
+    seams.inject_task_fault("oom")
+    up = db.upload(diabetes.sample(frac=0.95, random_state=3).to_csv(index=False).encode(), "diabetes/day3.csv")
+    died = db.wait(db.run_for_upload(up["key"], up["etag"]), timeout=600)
+    assert died["status"] == "FAILED", died.get("status")
+    assert died["steps"]["plan_trials"]["status"] == "SUCCEEDED"  # it got as far as the refit
+    message = died["error"]["message"]
+    assert "OutOfMemoryError: Container killed due to memory usage" in message, message
+    assert "exit code 137" in message and "stopped:" in message, message
+    (killed,) = seams.tasks_run[before:]
+    assert killed["Containers"][0]["ExitCode"] == 137 and killed["PeakRssMb"] <= 1024 + 64
+    assert db.champion() == 1
+    again = db.predict(rows)
+    assert again["model_version"] == 1 and again["predictions"] == answer["predictions"]
+
 
 def _assert_refit_on_fargate(platform: Platform, run_id: str, *, memory: str) -> None:
     """The run's refit was an ECS task (the emulator's process, at the run's memory), recorded as the train
@@ -136,7 +158,7 @@ def _assert_refit_on_fargate(platform: Platform, run_id: str, *, memory: str) ->
     assert record["steps"]["plan_trials"]["outputs"]["compute"] == "fargate"
     assert record["steps"]["train"]["status"] == "SUCCEEDED"
     (task,) = [t for t in seams.tasks_run if run_id in json.dumps(t["Overrides"])]
-    assert (task["Containers"][0]["ExitCode"], task["Memory"], task["Cpu"]) == (0, memory, "1024")
+    assert (task["Containers"][0]["ExitCode"], task["Memory"], task["Cpu"]) == (0, memory, "256")
     assert task["PeakRssMb"] < int(memory)
     assert len(seams.tasks_run) == 1  # breast-cancer's refit ran in its Lambda
 

@@ -48,7 +48,8 @@ def run_task_machine(memory: str | None = None) -> dict[str, Any]:
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
                 "End": True,
             },
-            "Failed": {"Type": "Fail", "Error": "PipelineFailed", "Cause": "the task failed"},
+            # the execution's cause is what the Catch got ({"Error", "Cause"}), as the app's finalize reads it
+            "Failed": {"Type": "Fail", "Error": "PipelineFailed", "CausePath": "States.JsonToString($.error)"},
         },
     }
 
@@ -98,12 +99,13 @@ def test_given_a_task_whose_container_exits_non_zero_then_the_state_fails_naming
 
     ended = aws.run(run_task_machine(), {"run_id": "run-43"})
 
-    assert (ended.status, ended.error) == ("FAILED", "PipelineFailed")
+    assert (ended.status, ended.error) == ("FAILED", "PipelineFailed"), ended.cause
     assert "TaskFailed" in ended.events
-    caught = seams.tasks_run[-1]
-    assert caught["Containers"][0]["ExitCode"] == 3
-    # the run record's message, from the Catch's {"Error", "Cause"} as finalize reads it
-    message = _error_of({"Error": "States.TaskFailed", "Cause": json.dumps(caught)})["message"]
+    error = json.loads(ended.cause or "{}")
+    assert error["Error"] == "States.TaskFailed", error
+    caught = json.loads(error["Cause"])  # the stopped task, as DescribeTasks gives it
+    assert caught["Containers"][0]["ExitCode"] == 3 and caught["TaskArn"] == seams.tasks_run[-1]["TaskArn"]
+    message = _error_of(error)["message"]  # the run record's message
     assert "stopped: Essential container in task exited; container train exit code 3" in message
 
 
@@ -116,14 +118,18 @@ def test_given_a_task_past_its_memory_then_it_is_killed_and_the_state_fails_nami
 
     ended = aws.run(run_task_machine(memory="512"), {"run_id": "run-44"})
 
-    assert ended.status == "FAILED"
-    killed = seams.tasks_run[-1]
+    error = json.loads(ended.cause or "{}")
+    assert (ended.status, error.get("Error")) == ("FAILED", "States.TaskFailed"), ended.cause
+    killed = json.loads(error["Cause"])
+    assert killed["TaskArn"] == seams.tasks_run[-1]["TaskArn"]
     container = killed["Containers"][0]
     assert (container["ExitCode"], container["Reason"]) == (
         137,
         "OutOfMemoryError: Container killed due to memory usage",
     )
-    assert 400 < killed["PeakRssMb"] <= 512 + 64  # killed at the limit (polled every 20 ms), not at the 4 GiB
+    assert (
+        400 < seams.tasks_run[-1]["PeakRssMb"] <= 512 + 64
+    )  # killed at the limit (polled every 20 ms), not at the 4 GiB
     assert killed["Memory"] == "512"
 
 

@@ -166,7 +166,8 @@ def test_given_splits_larger_than_a_lambda_holds_then_plan_trials_chooses_fargat
     from mlops.steps.train import run_trial
 
     training: dict = {"candidates": [{"family": "logistic_regression", "params": {"C": [1.0]}}]}
-    # GIVEN 4,199 training and 901 validation rows of 7 columns, and a sample of 1,000 asked for
+    # GIVEN 4,199 training and 901 validation rows of 6 features (12 columns one-hot encoded, with the label), and
+    # a sample of 1,000 asked for
     ctx, pr = _prepared(account, churn_config(training=training | {"tune_rows": 1000}))
     assert pr.rows["train_sample"] == 1000 and pr.rows["validation_sample"] == round(901 * 1000 / 4199), pr.rows
     # WHEN they fit run_trial's 3,008 MB THEN the run stays on Lambda, the trials on the whole split
@@ -174,20 +175,36 @@ def test_given_splits_larger_than_a_lambda_holds_then_plan_trials_chooses_fargat
     plan = plan_trials(ctx, dataset=pr.dataset)
     assert (plan.compute, plan.fargate, plan.tune_rows) == ("lambda", None, 4199)
     assert not any(t.sample for t in plan.trials)
-    # WHEN a Lambda holds ~3,744 rows of them (1 MB) THEN the refit goes to Fargate, the trials on the sample
+    # WHEN a Lambda holds ~2,184 rows of them (1 MB: 12 columns one-hot encoded) THEN the refit goes to Fargate,
+    # the trials on the sample
     monkeypatch.setenv("MLOPS_TRIAL_MEMORY_MB", "1")
     plan = plan_trials(ctx, dataset=pr.dataset)
     assert (plan.compute, plan.tune_rows) == ("fargate", 1000) and all(t.sample for t in plan.trials)
     trial = run_trial(ctx, dataset=pr.dataset, trial=plan.trials[0])  # fits the sample, scores validation's
     assert trial.status == "SUCCEEDED" and trial.sample and trial.value is not None
+    # AND the refit model is evaluated on the test split's sample in the same proportion (a test split that large
+    # would not fit evaluate's Lambda either: at 10M rows it was killed at 2,048 MB), the record saying so
+    from mlops.core.artifact_io import get_json
+    from mlops.steps.evaluate import evaluate
+    from mlops.steps.train import select_and_refit
+
+    refit = select_and_refit(ctx, dataset=pr.dataset, trials=[trial])
+    evaluated = evaluate(ctx, dataset=pr.dataset, model=refit.model)
+    assert pr.rows["test_sample"] == round(pr.rows["test"] * 1000 / 4199)
+    assert get_json(account.stores.artifacts, evaluated.evaluation["uri"])["rows"] == {
+        "split": "test_sample",
+        "scored": pr.rows["test_sample"],
+        "test": pr.rows["test"],
+    }
     assert plan.fargate == {"cpu": "4096", "memory": "30720", "ephemeral_gb": 50, "timeout_s": 14400, "spot": False}
     # WHEN the config pins Lambda THEN the run fails naming the setting
     ctx2, pr2 = _prepared(account, churn_config(training=training | {"compute": "lambda"}))
-    with pytest.raises(DataTooLargeError, match=r"5,100 rows x 7 columns.*1 MB Lambda.*training.compute is lambda"):
+    too_large = r"5,100 rows x 12 columns \(one-hot encoded\).*1 MB Lambda.*training.compute is lambda"
+    with pytest.raises(DataTooLargeError, match=too_large):
         plan_trials(ctx2, dataset=pr2.dataset)
     step = account.stores.meta.get_run("churn", ctx2.run_id)["steps"]["plan_trials"]
     assert step["status"] == "FAILED" and "set it to auto (or fargate)" in step["error"]["message"]
     # WHEN no sample was written (the whole split is below tune_rows) and the split does not fit a trial
     ctx3, pr3 = _prepared(account, churn_config())
-    with pytest.raises(DataTooLargeError, match=r"4,199 rows x 7 columns.*set training.tune_rows below 1,000,000"):
+    with pytest.raises(DataTooLargeError, match=r"4,199 rows x 12 columns.*set training.tune_rows below 1,000,000"):
         plan_trials(ctx3, dataset=pr3.dataset)

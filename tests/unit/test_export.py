@@ -70,3 +70,29 @@ def test_given_a_request_with_categories_then_feeds_warnings_and_problems_follow
         model, [{"size": float("inf"), "plan": "basic"}, {"size": float("nan"), "plan": "basic"}]
     )
     assert [(p.row, p.field, p.problem[:13]) for p in problems] == [(0, "size", "must be a fin")]
+
+
+@pytest.mark.parametrize("family", [Family.LOGISTIC_REGRESSION, Family.RANDOM_FOREST])
+def test_given_a_column_of_thousands_of_ids_then_its_one_hot_is_capped_and_onnx_answers_as_the_pipeline(family):
+    """A 5,000-valued column (zip codes, merchant ids): its most frequent categories and one column for the rest,
+    not 5,000 dense columns of every row; the ONNX graph maps a rare, and an unseen, value as scikit-learn does."""
+    from mlops.core.constants import ONE_HOT_MAX_CATEGORIES
+
+    rng = np.random.default_rng(2)
+    n = 4_000
+    ids = rng.zipf(1.3, n) % 5_000
+    df = pd.DataFrame({"amount": rng.normal(size=n), "merchant": [f"m{k}" for k in ids]})
+    y = ((df["amount"] > 0) | (ids < 3)).astype(int)
+    kinds = {"amount": FeatureType.NUMERIC, "merchant": FeatureType.CATEGORICAL}
+    pipe = build_pipeline(family, {}, Task.BINARY, kinds, 0)
+    pipe.fit(model_frame(df, kinds), y)
+    assert pipe.named_steps["preprocess"].transform(model_frame(df, kinds)).shape[1] == 1 + ONE_HOT_MAX_CATEGORIES
+    assert df["merchant"].nunique() > 5 * ONE_HOT_MAX_CATEGORIES
+    inputs = [{"name": c, "type": k.value} for c, k in kinds.items()]
+    model = OnnxModel(to_onnx(pipe, kinds, Signature("binary", "y", inputs, [0, 1])))
+    probe = df.head(200).copy()
+    probe.loc[:19, "merchant"] = "never-seen"  # unseen: no column at all, as in training's handle_unknown
+    rows = model.predict_records(probe.to_dict("records"))
+    want = pipe.predict_proba(model_frame(probe, kinds))[:, 1]
+    got = np.array([r["probabilities"]["1"] for r in rows])
+    assert np.abs(got - want).max() < 1e-5

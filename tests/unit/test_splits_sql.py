@@ -138,19 +138,20 @@ def test_given_a_sample_size_when_split_then_each_sample_is_the_first_rows_of_it
     assert alone is not None and alone.files is not None
     for name in ("train", "validation", "test"):
         assert out.files[name].read_bytes() == alone.files[name].read_bytes(), name
-    # AND each sample is part of its split, 300 training rows and validation rows in the same proportion
+    # AND each sample is part of its split, 300 training rows, validation and test rows in the same proportion
     assert out.rows["train_sample"] == 300
     assert out.rows["validation_sample"] == round(out.rows["validation"] * 300 / out.rows["train"])
+    assert out.rows["test_sample"] == round(out.rows["test"] * 300 / out.rows["train"])
     seed = f"'{cfg.split.seed}:'"
     con = duckdb.connect()
-    for sample, whole in (("train_sample", "train"), ("validation_sample", "validation")):
+    for sample, whole in (("train_sample", "train"), ("validation_sample", "validation"), ("test_sample", "test")):
         got, of = written(out.files[sample]), written(out.files[whole])
         assert sum(got.values()) == out.rows[sample] and not got - of, sample
-        # the first rows of the split in its order (by class; by time, the newest training rows, the oldest
-        # validation ones)
+        # the first rows of the split in its order (by class; by time, the newest training and test rows, the
+        # oldest validation ones)
         order = "k, k2"
         if extra:
-            order = "day DESC NULLS FIRST, k DESC, k2 DESC" if whole == "train" else "day NULLS LAST, k, k2"
+            order = "day DESC NULLS FIRST, k DESC, k2 DESC" if whole != "validation" else "day NULLS LAST, k, k2"
         part = "" if extra else "PARTITION BY label"
         ranked = con.execute(
             f"SELECT * EXCLUDE (k, k2), row_number() OVER ({part} ORDER BY {order}) AS r FROM "

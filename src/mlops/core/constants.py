@@ -25,6 +25,10 @@ DEFAULT_EVENT_SOURCE = "serverless-mlops"
 ENV_FUNCTION = "MLOPS_FUNCTION"  # the folder under functions/ a Lambda runs (the emulator routes by it)
 ENV_FUNCTION_MEMORY = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"  # set by Lambda (and the emulator): the function's MB
 ENV_TRIAL_MEMORY = "MLOPS_TRIAL_MEMORY_MB"  # run_trial's MemorySize, for plan_trials to check a run fits it
+# One-hot columns a categorical feature becomes at most: its most frequent categories, and one column for the rest
+# (scikit-learn's infrequent category; skl2onnx converts it). A column of 50,000 ids would otherwise be 50,000
+# dense columns of every row: no trial, refit or task holds that.
+ONE_HOT_MAX_CATEGORIES = 100
 ENV_DATA_MEMORY_SHARE = "MLOPS_DATA_MEMORY_SHARE"  # the share of it the data steps' DuckDB may hold (0-1]
 # What the state machine sends a step as the run starts, beside the earlier steps, waiting for the answer: the
 # function's execution environment initializes while they work, and is idle and warm when its step comes.

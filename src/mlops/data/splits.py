@@ -121,7 +121,8 @@ def _equal(columns: list[str], bound: tuple[Any, ...]) -> tuple[str, list[Any]]:
     return " AND ".join(f"{c} = ?" for c, _ in parts) or "TRUE", [v for _, v in parts]
 
 
-SAMPLES = {"train_sample": "train", "validation_sample": "validation"}  # each sample and the split it is part of
+# Each sample and the split it is part of.
+SAMPLES = {"train_sample": "train", "validation_sample": "validation", "test_sample": "test"}
 
 
 def _sample_sizes(counts: Mapping[Any, int], total: int, seed: int) -> dict[Any, int]:
@@ -139,26 +140,29 @@ def _segments(
     train_of: Mapping[Any, int],
     s_train: Mapping[Any, int],
     s_val: Mapping[Any, int],
+    s_test: Mapping[Any, int],
     *,
     by_time: bool,
 ) -> dict[Any, list[tuple[str, int]]]:
-    """Each group's rows in split order cut into (name, rows) segments: test, the validation sample, the rest of
-    validation, the training sample, the rest of training — by time the other way round (oldest first, training's
-    sample its newest rows)."""
+    """Each group's rows in split order cut into (name, rows) segments: the test sample, the rest of test, the
+    validation sample, the rest of validation, the training sample, the rest of training — by time the other way
+    round (oldest first: training's sample its newest rows, validation's its oldest, test's its newest)."""
     segments: dict[Any, list[tuple[str, int]]] = {}
     for g, (t, v) in quotas.items():
-        st, sv = s_train.get(g, 0), s_val.get(g, 0)
+        st, sv, stt = s_train.get(g, 0), s_val.get(g, 0), s_test.get(g, 0)
         if by_time:
             segments[g] = [
                 ("train", train_of[g] - st),
                 ("train_sample", st),
                 ("validation_sample", sv),
                 ("validation", v - sv),
-                ("test", t),
+                ("test", t - stt),
+                ("test_sample", stt),
             ]
         else:
             segments[g] = [
-                ("test", t),
+                ("test_sample", stt),
+                ("test", t - stt),
                 ("validation_sample", sv),
                 ("validation", v - sv),
                 ("train_sample", st),
@@ -180,8 +184,9 @@ def write_splits(
     fill every split: nothing is written (``files`` None), for the step to name the problem.
 
     With ``sample_rows`` below the training rows, ``train_sample.parquet`` holds that many of them, stratified (the
-    first of each class in the split's order; by time, the newest), and ``validation_sample.parquet`` validation rows
-    in the same proportion: what trials fit and score when the whole split is refit elsewhere."""
+    first of each class in the split's order; by time, the newest), and ``validation_sample.parquet`` and
+    ``test_sample.parquet`` validation and test rows in the same proportion: what trials fit and score when the whole
+    split is refit elsewhere, and what evaluate scores (a test split of that size would not fit its Lambda either)."""
     source = parquet_source([str(path)])
     target = config.target
     y = quote(target)
@@ -235,7 +240,12 @@ def write_splits(
             if sampled
             else {}
         )
-        segments = _segments(quotas, train_of, s_train, s_val, by_time=bool(config.time_column))
+        s_test = (
+            _sample_sizes({g: t for g, (t, _) in quotas.items()}, round(rows["test"] * share), config.split.seed)
+            if sampled
+            else {}
+        )
+        segments = _segments(quotas, train_of, s_train, s_val, s_test, by_time=bool(config.time_column))
         rows_hashed = f"(SELECT *, {hashed} FROM {source} t WHERE {labelled})"
         # The boundary rows: each group's row at each boundary rank, and how many of its group sort before it.
         bounds = {g: list(np.cumsum([n for _, n in segs])[:-1]) for g, segs in segments.items()}
@@ -295,5 +305,9 @@ def write_splits(
                 f"ORDER BY {_KEY}, {_ROW}) TO {_literal(files[name])} (FORMAT parquet, COMPRESSION snappy)"
             )
         if sampled:
-            rows |= {"train_sample": sum(s_train.values()), "validation_sample": sum(s_val.values())}
+            rows |= {
+                "train_sample": sum(s_train.values()),
+                "validation_sample": sum(s_val.values()),
+                "test_sample": sum(s_test.values()),
+            }
     return Splits(task, classes, total, rows, files)

@@ -265,10 +265,13 @@ def _ecs_sync_resolver(
     a container that exited non-zero fails the state with ``States.TaskFailed``, the task's description as the
     cause; else the state's output is the task's description."""
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
         FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
     )
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
@@ -280,7 +283,9 @@ def _ecs_sync_resolver(
         raise FailureEventException(
             FailureEvent(
                 env=env,
-                error_name=CustomErrorName("States.TaskFailed"),
+                # a States.* name (moto's CustomErrorName refuses the prefix: the state then failed States.Runtime,
+                # its cause that refusal, not the task)
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                 event_type=HistoryEventType.TaskFailed,
                 event_details=cast(Any, EventDetails)(
                     taskFailedEventDetails=TaskFailedEventDetails(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from onnx import ModelProto
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -20,6 +22,7 @@ def register_converters(pipeline: Pipeline) -> None:
 
     from mlops.ml.features import FeatureSteps, register_feature_steps
 
+    register_one_hot_encoder()
     if any(isinstance(stage, FeatureSteps) for _, stage in pipeline.steps):
         register_feature_steps()
     cls = type(pipeline.steps[-1][1])
@@ -36,6 +39,49 @@ def register_converters(pipeline: Pipeline) -> None:
             f"{cls.__module__}:{cls.__qualname__} has no ONNX converter, nor does any class it derives from: register "
             "one with mlops.components.register_model_converter (or derive from a scikit-learn estimator)"
         )
+
+
+class _OneOfMany(list[Any]):
+    """One input, counted as several: see :func:`register_one_hot_encoder`."""
+
+    def __len__(self) -> int:
+        return max(2, super().__len__())
+
+
+class _SeveralInputs:
+    """The operator as the converter sees it: its inputs counted as several, everything else its own."""
+
+    def __init__(self, operator: Any) -> None:
+        self._operator = operator
+        self.inputs = _OneOfMany(operator.inputs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._operator, name)
+
+
+def _convert_one_hot_encoder(scope: Any, operator: Any, container: Any) -> None:
+    from skl2onnx.operator_converters.one_hot_encoder import convert_sklearn_one_hot_encoder
+
+    one_column = len(operator.inputs) == 1 and operator.inputs[0].type.shape[1] == 1
+    convert_sklearn_one_hot_encoder(scope, _SeveralInputs(operator) if one_column else operator, container)
+
+
+def register_one_hot_encoder() -> None:
+    """skl2onnx converts a one-hot encoder's infrequent-categories column (``max_categories``: see
+    :data:`mlops.core.constants.ONE_HOT_MAX_CATEGORIES`) on its path for several input columns, and raises
+    NotImplementedError on its path for one input of several columns. A pipeline with a single categorical feature
+    gives its encoder one input of one column: the several-inputs path's own case (one input, one column each), so
+    it is taken there. Pinned by tests/unit/test_export.py (ONNX against scikit-learn, rare and unseen values)."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.shape_calculators.one_hot_encoder import calculate_sklearn_one_hot_encoder_output_shapes
+    from sklearn.preprocessing import OneHotEncoder
+
+    update_registered_converter(
+        OneHotEncoder,
+        "SklearnOneHotEncoder",
+        calculate_sklearn_one_hot_encoder_output_shapes,
+        _convert_one_hot_encoder,
+    )
 
 
 def register_lightgbm() -> None:

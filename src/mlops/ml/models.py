@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlops.core.config import Family, FeatureType, Task
+from mlops.core.constants import ONE_HOT_MAX_CATEGORIES
 from mlops.ml.features import feature_steps
 
 if TYPE_CHECKING:
@@ -112,7 +113,8 @@ def build_pipeline(
             numeric_steps.append(("scale", StandardScaler()))
         transformers.append(("num", Pipeline(numeric_steps), numeric))
     if categorical:
-        transformers.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical))
+        encoder = OneHotEncoder(handle_unknown="ignore", max_categories=ONE_HOT_MAX_CATEGORIES, sparse_output=False)
+        transformers.append(("cat", encoder, categorical))
     merged = {**DEFAULTS.get(family, {}), **params}
     accepted = cls(**DEFAULTS.get(family, {})).get_params()  # LightGBM takes some of its parameters as **kwargs
     unknown = sorted(set(merged) - set(accepted))

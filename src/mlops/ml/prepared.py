@@ -22,6 +22,12 @@ class Dataset:
     classes: list[Any] | None
     splits: dict[str, dict[str, Any]]
     schema: dict[str, Any]
+    rows: dict[str, int] | None = None
+
+    def scored(self, split: str) -> str:
+        """The file a step that scores ``split`` in one function reads: its sample where prepare wrote one (a run
+        whose training split outgrew a Lambda), else the split."""
+        return f"{split}_sample" if f"{split}_sample" in self.splits else split
 
     def load(self, store: ArtifactStore, split: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         """(raw frame, model input frame, labels) of one split."""
@@ -45,4 +51,5 @@ def load_dataset(store: ArtifactStore, ref: ArtifactRefDict) -> Dataset:
         classes=d.get("classes"),
         splits=d["splits"],
         schema=d["schema"],
+        rows=d.get("rows"),
     )

@@ -252,8 +252,9 @@ def step_timeline(run: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def training_rows(run: dict[str, Any]) -> dict[str, Any] | None:
-    """Where the run's candidate was refit and on how many rows, and how many the trials fit (a sample of the
-    training split on the Fargate path): from plan_trials' and prepare's outputs."""
+    """Where the run's candidate was refit and on how many rows, how many the trials fit (a sample of the training
+    split on the Fargate path) and how many test rows evaluate scored (a sample there too): from plan_trials' and
+    prepare's outputs."""
     steps = run.get("steps") or {}
     plan = (steps.get("plan_trials") or {}).get("outputs") or {}
     rows = ((steps.get("prepare") or {}).get("outputs") or {}).get("rows") or {}
@@ -267,6 +268,9 @@ def training_rows(run: dict[str, Any]) -> dict[str, Any] | None:
         "sampled": tuned < train,
         "train": train,
         "refit": train + validation,
+        "test": int(rows.get("test") or 0),
+        "scored": int(rows.get("test_sample") or rows.get("test") or 0),
+        "test_sampled": "test_sample" in rows,
     }
 
 

@@ -138,7 +138,8 @@ def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDi
     store = ctx.stores.artifacts
     ds = load_dataset(store, dataset)
     pipe = joblib.load(io.BytesIO(get_verified(store, model)))
-    raw, X, y = ds.load(store, "test")
+    scored = ds.scored("test")  # past one Lambda, a stratified sample of the test split in proportion to tune_rows
+    raw, X, y = ds.load(store, scored)
     pred, proba = predict(pipe, X, ds.task, ds.classes)
     metric = ctx.config.primary_metric_for(ds.task)
     metrics = task_metrics(ds.task, y, pred, proba, ds.classes)
@@ -146,10 +147,18 @@ def evaluate(ctx: StepContext, *, dataset: ArtifactRefDict, model: ArtifactRefDi
         "task": ds.task.value,
         "metric": metric,
         "metrics": metrics,
+        "rows": {"split": scored, "scored": len(y), "test": int((ds.rows or {}).get("test") or len(y))},
         "slices": sliced_metrics(ds.task, raw, ctx.config.features.slice_by, y, pred, proba, ds.classes),
         "champion": champion_value(ctx, raw, y, ds, metric),
         "baseline": baseline_comparison(
-            ds.task, metric, ds.load(store, "train")[2], y, pred, proba, ds.classes, seed=ctx.config.split.seed
+            ds.task,
+            metric,
+            ds.load(store, ds.scored("train"))[2],
+            y,
+            pred,
+            proba,
+            ds.classes,
+            seed=ctx.config.split.seed,
         ),
     }
     if ds.task is not Task.REGRESSION:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from mlops.core.artifact_io import get_json
 from mlops.core.config import ProjectConfig
-from mlops.core.constants import ENV_TRIAL_MEMORY
+from mlops.core.constants import ENV_TRIAL_MEMORY, ONE_HOT_MAX_CATEGORIES
 from mlops.core.context import StepContext
 from mlops.core.errors import DataTooLargeError
 from mlops.core.ports import ArtifactRefDict
@@ -23,20 +23,36 @@ BYTES_PER_VALUE = 32
 TRIAL_MEMORY_SHARE = 0.8
 
 
+def encoded_width(dataset: dict[str, Any]) -> int:
+    """The columns of the matrix a trial fits (and the label): a numeric feature is one, a categorical one its
+    one-hot columns — its schema domain's size, capped at ``ONE_HOT_MAX_CATEGORIES`` (a domain too large to list
+    is at the cap)."""
+    specs = (dataset.get("schema") or {}).get("features") or {}
+    width = 1
+    for name, kind in (dataset.get("features") or {}).items():
+        if kind != "categorical":
+            width += 1
+            continue
+        domain = (specs.get(name) or {}).get("domain")
+        width += min(len(domain), ONE_HOT_MAX_CATEGORIES) if domain else ONE_HOT_MAX_CATEGORIES
+    return width
+
+
 def rows_fitting(dataset: dict[str, Any], memory_mb: int) -> int:
-    """How many rows of the dataset's width a trial's (or the refit's) matrices hold in ``memory_mb``."""
-    width = len(dataset.get("features") or {}) + 1
-    return int(memory_mb * 1024 * 1024 * TRIAL_MEMORY_SHARE) // (width * BYTES_PER_VALUE)
+    """How many rows of the dataset's encoded width a trial's (or the refit's) matrices hold in ``memory_mb``."""
+    return int(memory_mb * 1024 * 1024 * TRIAL_MEMORY_SHARE) // (encoded_width(dataset) * BYTES_PER_VALUE)
 
 
-def _too_large(rows: int, dataset: dict[str, Any], memory_mb: int, what: str, remedy: str) -> DataTooLargeError:
-    width = len(dataset.get("features") or {}) + 1
+def _too_large(
+    rows: int, dataset: dict[str, Any], memory_mb: int, what: str, remedy: str, holder: str = "Lambda"
+) -> DataTooLargeError:
+    width = encoded_width(dataset)
     need = rows * width * BYTES_PER_VALUE
     return DataTooLargeError(
-        f"{what} has {rows:,} rows x {width} columns: about {need / 1024**2:,.0f} MB as a trial's matrices "
-        f"({BYTES_PER_VALUE} bytes a value, estimated), more than the {memory_mb:,} MB Lambda holds (at most "
-        f"~{rows_fitting(dataset, memory_mb):,} rows of this width). The data steps and their artifacts are complete: "
-        f"{remedy}"
+        f"{what} has {rows:,} rows x {width} columns (one-hot encoded): about {need / 1024**2:,.0f} MB as a trial's "
+        f"matrices ({BYTES_PER_VALUE} bytes a value, estimated), more than the {memory_mb:,} MB {holder} holds "
+        f"(at most ~{rows_fitting(dataset, memory_mb):,} rows of this width). The data steps and their artifacts are "
+        f"complete: {remedy}"
     )
 
 
@@ -45,8 +61,9 @@ def choose_compute(
 ) -> tuple[Literal["lambda", "fargate"], bool]:
     """Where the chosen candidate is refit, and whether the trials fit the training split's sample: Lambda while
     the refit's rows (train + validation) fit its memory, else (``training.compute: auto`` or ``fargate``) an ECS
-    Fargate task, the trials then fitting the sample prepare wrote. Refused before any trial starts where a trial
-    or the Lambda refit cannot hold its rows: a function killed for memory names nothing. Without a known memory (a
+    Fargate task, the trials then fitting the sample prepare wrote. Refused before any trial starts where a trial,
+    the Lambda refit or the configured Fargate task cannot hold its rows: a function or task killed for memory after
+    the trials names nothing. Without a known memory (a
     run outside the stack) the Lambda path is taken unchecked, unless the config asks for Fargate."""
     rows = dataset.get("rows") or {}
     train, validation = int(rows.get("train") or 0), int(rows.get("validation") or 0)
@@ -68,6 +85,17 @@ def choose_compute(
                 "on less data (a narrower data.prefix)",
             )
         return compute, False
+    size = config.training.fargate
+    if train + validation > rows_fitting(dataset, size.memory_mb):
+        raise _too_large(
+            train + validation,
+            dataset,
+            size.memory_mb,
+            "the training and validation splits the refit fits",
+            f"training.fargate.memory_mb is {size.memory_mb:,}; raise it (Fargate runs tasks of up to 122,880 MiB, "
+            "with cpu 16384), or train on less data (a narrower data.prefix)",
+            holder="Fargate task",
+        )
     sample = "train_sample" in (dataset.get("splits") or {})
     tuned = int(rows.get("train_sample") or 0) if sample else train
     if tuned + (int(rows.get("validation_sample") or 0) if sample else validation) > fits:

@@ -740,3 +740,57 @@ def test_given_a_feature_set_then_the_monitor_alarms_on_its_age_and_its_skew_and
 def test_given_prod_without_feature_sets_then_it_has_no_feature_store(prod_synth):
     assert not [k for k in resources_of_type(prod_synth.raw("storage"), "AWS::DynamoDB::GlobalTable") if "Feature" in k]
     assert "ingest_features" not in json.dumps(prod_synth.raw("pipeline"))
+
+
+def test_given_training_past_one_lambda_then_a_cluster_an_image_task_and_run_task_sync_with_least_privilege(synth):
+    """#30: the refit's ECS Fargate task — a cluster with both capacity providers, a Fargate task definition whose
+    image is the app's Docker image asset, two runTask.sync states (on demand, Spot) sized from the run's plan — and
+    the state machine may run that task definition only, pass its two roles only, and manage the one EventBridge
+    rule Step Functions needs for ``.sync``."""
+    raw = synth.raw("pipeline")
+    (cluster_id,) = resources_of_type(raw, "AWS::ECS::Cluster")
+    (association,) = resources_of_type(raw, "AWS::ECS::ClusterCapacityProviderAssociations").values()
+    assert sorted(association["Properties"]["CapacityProviders"]) == ["FARGATE", "FARGATE_SPOT"]
+    ((task_id, task),) = resources_of_type(raw, "AWS::ECS::TaskDefinition").items()
+    props = task["Properties"]
+    assert props["RequiresCompatibilities"] == ["FARGATE"] and props["NetworkMode"] == "awsvpc"
+    (container,) = props["ContainerDefinitions"]
+    assert "cdk-hnb659fds-container-assets" in json.dumps(container["Image"])  # the DockerImageAsset, pushed on deploy
+    roles = sorted([props["TaskRoleArn"]["Fn::GetAtt"][0], props["ExecutionRoleArn"]["Fn::GetAtt"][0]])
+
+    states = walk_states(state_machine_definition(raw))
+    sync = {n: s for n, s in states.items() if str(s.get("Resource", "")).endswith(":states:::ecs:runTask.sync")}
+    assert sorted(sync) == ["TrainOnFargate", "TrainOnFargateSpot"]
+    for state in sync.values():
+        params = state["Parameters"]
+        assert params["Cluster"] == f"<{cluster_id}.Arn>" and params["TaskDefinition"] == props["Family"]
+        assert params["Overrides"]["Cpu.$"] == "$.plan.fargate.cpu"
+        assert params["Overrides"]["Memory.$"] == "$.plan.fargate.memory"
+        assert state["TimeoutSecondsPath"] == "$.plan.fargate.timeout_s" and state["Catch"]
+    assert [s["Parameters"]["CapacityProviderStrategy"][0]["CapacityProvider"] for s in sync.values()] == [
+        "FARGATE",
+        "FARGATE_SPOT",
+    ]
+
+    statements = [
+        s
+        for policy in resources_of_type(raw, "AWS::IAM::Policy").values()
+        if any("TrainingStateMachineRole" in str(r) for r in policy["Properties"]["Roles"])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+    def granted(action: str) -> list:
+        return [
+            s["Resource"]
+            for s in statements
+            if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        ]
+
+    (run_task,) = granted("ecs:RunTask")
+    assert f'"Ref": "{task_id}"' in json.dumps(run_task)  # the ARN made of the task definition's own
+    assert run_task["Fn::Join"][1][-1] == ":*"  # the task definition's family, any revision: nothing else
+    (pass_role,) = granted("iam:PassRole")
+    assert sorted(r["Fn::GetAtt"][0] for r in pass_role) == roles
+    (rule,) = granted("events:PutRule")
+    assert json.dumps(rule).endswith(':rule/StepFunctionsGetEventsForECSTaskRule"]]}')
+    assert granted("events:PutTargets") == [rule] and granted("events:DescribeRule") == [rule]

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from benchmarks.sharded_run import SOURCE_BUCKET, parquet
+from benchmarks.sharded_run import SOURCE_BUCKET, upload_objects
 
 WIDE = ["c2", "c3", "c4"]  # the categorical columns of 300, 5,000 and 50,000 values
 FARGATE = {"cpu": 2048, "memory_mb": 16384}  # 2 vCPU, 16 GB: the refit's matrix with room
@@ -144,15 +144,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, LocalCloud([model_config(Path(tmp))], port=0) as cloud:
         platform = Platform.connect("dev", cloud.endpoint).for_model("wide")
-        s3 = platform.client("s3")
-        s3.create_bucket(Bucket=SOURCE_BUCKET)
-        per_object = args.rows // args.objects
-        t0 = time.monotonic()
-        for i in range(args.objects):
-            s3.put_object(
-                Bucket=SOURCE_BUCKET, Key=f"wide/part-{i:03d}.parquet", Body=parquet(per_object, i, learnable)
-            )
-        print(f"uploaded {args.objects} objects, {per_object * args.objects:,} rows in {time.monotonic() - t0:.0f} s")
+        upload_objects(platform, args.rows, args.objects, learnable)
 
         started = time.monotonic()
         run_id = platform.request_run(reason="benchmarks.fargate_training")["run_id"]

@@ -68,6 +68,27 @@ def parquet(rows: int, seed: int, shape: Callable[[pd.DataFrame], pd.DataFrame] 
     return buffer.getvalue()
 
 
+def upload_objects(
+    platform: Any, rows: int, objects: int, shape: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+) -> None:
+    """``rows`` of the table as ``objects`` Parquet objects of equal size (a seed each) under ``wide/`` in the
+    emulator's source bucket (created here), the time and size printed."""
+    s3 = platform.client("s3")
+    s3.create_bucket(Bucket=SOURCE_BUCKET)
+    per_object = rows // objects
+    t0 = time.monotonic()
+    total_bytes = 0
+    for i in range(objects):
+        body = parquet(per_object, i, shape)
+        total_bytes += len(body)
+        s3.put_object(Bucket=SOURCE_BUCKET, Key=f"wide/part-{i:03d}.parquet", Body=body)
+    print(
+        f"uploaded {objects} objects, {per_object * objects:,} rows, {total_bytes / 1e6:,.0f} MB "
+        f"in {time.monotonic() - t0:.0f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="?", type=int, default=20_000_000)
@@ -81,20 +102,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, LocalCloud([model_config(Path(tmp))], port=0) as cloud:
         platform = Platform.connect("dev", cloud.endpoint).for_model("wide")
-        s3 = platform.client("s3")
-        s3.create_bucket(Bucket=SOURCE_BUCKET)
-        per_object = args.rows // args.objects
-        t0 = time.monotonic()
-        total_bytes = 0
-        for i in range(args.objects):
-            body = parquet(per_object, seed=i)
-            total_bytes += len(body)
-            s3.put_object(Bucket=SOURCE_BUCKET, Key=f"wide/part-{i:03d}.parquet", Body=body)
-        print(
-            f"uploaded {args.objects} objects, {per_object * args.objects:,} rows, {total_bytes / 1e6:,.0f} MB "
-            f"in {time.monotonic() - t0:.0f} s",
-            flush=True,
-        )
+        upload_objects(platform, args.rows, args.objects)
 
         seams.invocations.clear()
         started = time.monotonic()
